@@ -1,0 +1,217 @@
+//! The per-file index: one entry per archive member, in archive order, with its SHA-256.
+//! Written to a spool file while packing so memory never grows with the number of files.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::ArchiveError;
+
+/// What kind of member an entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryKind {
+    File,
+    Dir,
+    Symlink,
+}
+
+/// One archive member as the manifest records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    pub path: String,
+    #[serde(rename = "type")]
+    pub kind: EntryKind,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub size: u64,
+    pub mode: u32,
+    pub mtime: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl FileEntry {
+    /// The top-level folder (`db`, `uploads`, `security`) the entry lives in.
+    pub fn root(&self) -> &str {
+        self.path.split('/').next().unwrap_or("")
+    }
+}
+
+/// Index entries spooled to an anonymous temporary file as JSON lines.
+pub struct IndexSpool {
+    out: BufWriter<File>,
+    entries: u64,
+}
+
+impl IndexSpool {
+    pub fn new() -> io::Result<Self> {
+        Ok(IndexSpool {
+            out: BufWriter::new(tempfile::tempfile()?),
+            entries: 0,
+        })
+    }
+
+    pub fn push(&mut self, entry: &FileEntry) -> io::Result<()> {
+        serde_json::to_writer(&mut self.out, entry)?;
+        self.out.write_all(b"\n")?;
+        self.entries += 1;
+        Ok(())
+    }
+
+    pub fn entries(&self) -> u64 {
+        self.entries
+    }
+
+    /// Finishes writing and returns the spool as a readable index.
+    pub fn into_index(self) -> io::Result<Index> {
+        let mut file = self.out.into_inner().map_err(|e| e.into_error())?;
+        file.seek(SeekFrom::Start(0))?;
+        Ok(Index::Spooled {
+            file,
+            entries: self.entries,
+        })
+    }
+}
+
+/// An index that can be read any number of times, in archive order.
+pub enum Index {
+    Inline(Vec<FileEntry>),
+    /// JSON lines in a (temporary) file.
+    Spooled {
+        file: File,
+        entries: u64,
+    },
+}
+
+impl Index {
+    /// Loads an index stored as JSON lines (uncompressed) from a file.
+    pub fn from_jsonl_file(file: File) -> Result<Index, ArchiveError> {
+        let mut count = 0;
+        for line in BufReader::new(&file).lines() {
+            let line =
+                line.map_err(|e| ArchiveError::BadManifest(format!("index unreadable: {e}")))?;
+            if !line.is_empty() {
+                count += 1;
+            }
+        }
+        Ok(Index::Spooled {
+            file,
+            entries: count,
+        })
+    }
+
+    pub fn len(&self) -> u64 {
+        match self {
+            Index::Inline(v) => v.len() as u64,
+            Index::Spooled { entries, .. } => *entries,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Iterates the entries from the start.
+    pub fn iter(
+        &self,
+    ) -> Result<Box<dyn Iterator<Item = Result<FileEntry, ArchiveError>> + '_>, ArchiveError> {
+        match self {
+            Index::Inline(v) => Ok(Box::new(v.iter().cloned().map(Ok))),
+            Index::Spooled { file, .. } => {
+                let mut f = file.try_clone().map_err(ArchiveError::Stream)?;
+                f.seek(SeekFrom::Start(0)).map_err(ArchiveError::Stream)?;
+                Ok(Box::new(
+                    BufReader::with_capacity(256 * 1024, f)
+                        .lines()
+                        .filter_map(|line| match line {
+                            Ok(l) if l.is_empty() => None,
+                            Ok(l) => Some(serde_json::from_str(&l).map_err(|e| {
+                                ArchiveError::BadManifest(format!("index entry unreadable: {e}"))
+                            })),
+                            Err(e) => Some(Err(ArchiveError::Stream(e))),
+                        }),
+                ))
+            }
+        }
+    }
+
+    /// Reads every entry into memory (only for small indexes that go inline in the manifest).
+    pub fn to_vec(&self) -> Result<Vec<FileEntry>, ArchiveError> {
+        self.iter()?.collect()
+    }
+
+    /// Streams the index as JSON lines into `out`.
+    pub fn write_jsonl(&self, out: &mut dyn Write) -> Result<(), ArchiveError> {
+        for entry in self.iter()? {
+            serde_json::to_writer(&mut *out, &entry?)
+                .map_err(|e| ArchiveError::Stream(e.into()))?;
+            out.write_all(b"\n").map_err(ArchiveError::Stream)?;
+        }
+        Ok(())
+    }
+}
+
+/// Opens an index file from disk (used by tests and tools).
+pub fn open_jsonl(path: &Path) -> Result<Index, ArchiveError> {
+    let file = File::open(path).map_err(|source| ArchiveError::ReadSource {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Index::from_jsonl_file(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(path: &str) -> FileEntry {
+        FileEntry {
+            path: path.into(),
+            kind: EntryKind::File,
+            size: 3,
+            mode: 0o644,
+            mtime: 1,
+            sha256: Some("ab".into()),
+            target: None,
+        }
+    }
+
+    #[test]
+    fn spool_round_trips_and_rereads() {
+        let mut spool = IndexSpool::new().unwrap();
+        spool.push(&entry("db/a")).unwrap();
+        spool.push(&entry("uploads/b c")).unwrap();
+        let index = spool.into_index().unwrap();
+        assert_eq!(index.len(), 2);
+        let first: Vec<_> = index.iter().unwrap().map(|e| e.unwrap().path).collect();
+        let second: Vec<_> = index.iter().unwrap().map(|e| e.unwrap().path).collect();
+        assert_eq!(first, vec!["db/a", "uploads/b c"]);
+        assert_eq!(first, second);
+        assert_eq!(index.to_vec().unwrap()[1].root(), "uploads");
+    }
+
+    #[test]
+    fn entry_json_is_compact_and_stable() {
+        let dir = FileEntry {
+            path: "db".into(),
+            kind: EntryKind::Dir,
+            size: 0,
+            mode: 0o755,
+            mtime: 5,
+            sha256: None,
+            target: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&dir).unwrap(),
+            r#"{"path":"db","type":"dir","mode":493,"mtime":5}"#
+        );
+    }
+}

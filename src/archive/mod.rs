@@ -1,0 +1,88 @@
+//! The backup archive: one standard tar stream compressed with zstd, its manifest and its per-file index.
+//! Knows nothing of object storage or Dremio.
+
+pub mod digest;
+pub mod index;
+pub mod manifest;
+pub mod pack;
+pub mod unpack;
+
+use std::path::PathBuf;
+
+use crate::error::{Classify, ExitClass};
+
+pub use index::{EntryKind, FileEntry};
+pub use manifest::Manifest;
+
+/// One precise difference between what an archive holds and what its manifest says.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Problem {
+    pub path: String,
+    pub expected: String,
+    pub found: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: expected {}, found {}",
+            self.path, self.expected, self.found
+        )
+    }
+}
+
+/// Failures of the archive layer.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error("cannot read {path}: {source}")]
+    ReadSource {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "{path} changed while it was being archived ({detail}); stop whatever writes to it and run again"
+    )]
+    SourceChanged { path: PathBuf, detail: String },
+    #[error("{path}: file name is not valid UTF-8; rename it or move it out of the backed-up tree")]
+    NonUtf8Name { path: PathBuf },
+    #[error("the archive is corrupt or truncated: {0}")]
+    Corrupt(String),
+    #[error("the archive does not match its manifest ({count} problem(s)); first: {first}")]
+    Mismatch {
+        count: usize,
+        first: Problem,
+        problems: Vec<Problem>,
+    },
+    #[error("refused archive entry {path:?}: {why}")]
+    UnsafeEntry { path: String, why: String },
+    #[error("manifest is invalid: {0}")]
+    BadManifest(String),
+    #[error("cannot write {path}: {source}")]
+    WriteTarget {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("archive stream failed: {0}")]
+    Stream(#[source] std::io::Error),
+}
+
+impl Classify for ArchiveError {
+    fn exit_class(&self) -> ExitClass {
+        match self {
+            ArchiveError::ReadSource { .. }
+            | ArchiveError::WriteTarget { .. }
+            | ArchiveError::Stream(_) => ExitClass::Internal,
+            ArchiveError::SourceChanged { .. } | ArchiveError::NonUtf8Name { .. } => {
+                ExitClass::Refused
+            }
+            ArchiveError::Corrupt(_)
+            | ArchiveError::Mismatch { .. }
+            | ArchiveError::UnsafeEntry { .. }
+            | ArchiveError::BadManifest(_) => ExitClass::Integrity,
+        }
+    }
+}
+
+/// The top-level folders an archive may hold, and nothing else.
+pub const ROOTS: [&str; 3] = ["db", "uploads", "security"];

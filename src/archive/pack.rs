@@ -1,0 +1,312 @@
+//! Packing: walk the source folders in a stable order and write one tar stream through zstd into a
+//! sink, hashing every file on the way. Memory stays bounded whatever the tree's size.
+
+use std::fs::{File, Metadata};
+use std::io::{self, BufReader, Read, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use walkdir::WalkDir;
+
+use super::digest::{HashingReader, HashingWriter};
+use super::index::{Index, IndexSpool};
+use super::manifest::Counts;
+use super::{ArchiveError, EntryKind, FileEntry};
+use crate::progress::Progress;
+
+/// A folder to archive under a top-level name (`db`, `uploads`, `security`).
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub root: &'static str,
+    pub dir: PathBuf,
+    /// Sub-folders (relative to `dir`) whose contents are skipped, e.g. Dremio's temporary checkpoints.
+    pub skip_contents_of: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct PackOptions {
+    pub level: i32,
+    pub threads: u32,
+}
+
+/// What a pack wrote.
+pub struct Packed {
+    pub counts: Counts,
+    pub raw_bytes: u64,
+    pub index: Index,
+    /// SHA-256 and size of the compressed stream.
+    pub sha256: String,
+    pub stored_bytes: u64,
+}
+
+/// Sizes a walk would archive, for progress totals and part sizing. Cheap: metadata only.
+pub fn measure(sources: &[Source]) -> Result<(u64, u64), ArchiveError> {
+    let (mut bytes, mut entries) = (0u64, 0u64);
+    for source in sources {
+        for entry in walk(source) {
+            let entry = entry?;
+            entries += 1;
+            if entry.1.is_file() {
+                bytes += entry.1.len();
+            }
+        }
+    }
+    Ok((bytes, entries))
+}
+
+/// Walks `source` in sorted order, yielding (path on disk, metadata), the root folder first.
+fn walk(source: &Source) -> impl Iterator<Item = Result<(PathBuf, Metadata), ArchiveError>> + '_ {
+    let skip: Vec<PathBuf> = source
+        .skip_contents_of
+        .iter()
+        .map(|p| source.dir.join(p))
+        .collect();
+    WalkDir::new(&source.dir)
+        .follow_links(false)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(move |e| {
+            !e.path()
+                .parent()
+                .is_some_and(|parent| skip.iter().any(|s| s == parent))
+        })
+        .map(|entry| {
+            let entry = entry.map_err(|e| {
+                let path = e.path().map(Path::to_path_buf).unwrap_or_default();
+                ArchiveError::ReadSource {
+                    path,
+                    source: e.into(),
+                }
+            })?;
+            let meta =
+                entry
+                    .path()
+                    .symlink_metadata()
+                    .map_err(|source| ArchiveError::ReadSource {
+                        path: entry.path().to_path_buf(),
+                        source,
+                    })?;
+            Ok((entry.into_path(), meta))
+        })
+}
+
+/// Writes the tar+zstd stream of `sources` into `sink`. Returns what was written and the sink.
+pub fn pack<W: Write>(
+    sources: &[Source],
+    sink: W,
+    options: PackOptions,
+    progress: &dyn Progress,
+) -> Result<(Packed, W), ArchiveError> {
+    let hashed = HashingWriter::new(sink);
+    let mut encoder =
+        zstd::stream::write::Encoder::new(hashed, options.level).map_err(ArchiveError::Stream)?;
+    encoder
+        .include_checksum(true)
+        .map_err(ArchiveError::Stream)?;
+    if options.threads > 1 {
+        encoder
+            .multithread(options.threads)
+            .map_err(ArchiveError::Stream)?;
+    }
+    let mut tar = tar::Builder::new(encoder);
+    tar.mode(tar::HeaderMode::Complete);
+    let mut spool = IndexSpool::new().map_err(ArchiveError::Stream)?;
+    let mut counts = Counts::default();
+    let mut raw_bytes = 0u64;
+
+    for source in sources {
+        for item in walk(source) {
+            let (path, meta) = item?;
+            let rel = path
+                .strip_prefix(&source.dir)
+                .expect("walk stays under its root");
+            let name = archive_name(source.root, rel, &path)?;
+            let Some(entry) = append(&mut tar, &path, &name, &meta, progress)? else {
+                progress.note(&format!(
+                    "skipped {} (not a file, folder or link)",
+                    path.display()
+                ));
+                continue;
+            };
+            match entry.kind {
+                EntryKind::Dir => counts.directories += 1,
+                EntryKind::Symlink => counts.symlinks += 1,
+                EntryKind::File => {
+                    raw_bytes += entry.size;
+                    match source.root {
+                        "db" => counts.kv_files += 1,
+                        "uploads" => counts.uploaded_files += 1,
+                        _ => counts.security_files += 1,
+                    }
+                }
+            }
+            spool.push(&entry).map_err(ArchiveError::Stream)?;
+        }
+    }
+
+    let encoder = tar.into_inner().map_err(ArchiveError::Stream)?;
+    let hashed = encoder.finish().map_err(ArchiveError::Stream)?;
+    let (mut sink, sha256, stored_bytes) = hashed.finish();
+    sink.flush().map_err(ArchiveError::Stream)?;
+    let index = spool.into_index().map_err(ArchiveError::Stream)?;
+    Ok((
+        Packed {
+            counts,
+            raw_bytes,
+            index,
+            sha256,
+            stored_bytes,
+        },
+        sink,
+    ))
+}
+
+fn archive_name(root: &str, rel: &Path, full: &Path) -> Result<String, ArchiveError> {
+    let rel = rel.to_str().ok_or_else(|| ArchiveError::NonUtf8Name {
+        path: full.to_path_buf(),
+    })?;
+    Ok(if rel.is_empty() {
+        root.to_string()
+    } else {
+        format!("{root}/{rel}")
+    })
+}
+
+/// Appends one member; returns its index entry, or None for kinds that are not archived.
+fn append<W: Write>(
+    tar: &mut tar::Builder<W>,
+    path: &Path,
+    name: &str,
+    meta: &Metadata,
+    progress: &dyn Progress,
+) -> Result<Option<FileEntry>, ArchiveError> {
+    let io_err = |source| ArchiveError::ReadSource {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut header = tar::Header::new_gnu();
+    header.set_metadata_in_mode(meta, tar::HeaderMode::Complete);
+    let mut entry = FileEntry {
+        path: name.to_string(),
+        kind: EntryKind::File,
+        size: 0,
+        mode: meta.mode() & 0o7777,
+        mtime: meta.mtime(),
+        sha256: None,
+        target: None,
+    };
+    let ft = meta.file_type();
+    if ft.is_dir() {
+        entry.kind = EntryKind::Dir;
+        header.set_entry_type(tar::EntryType::Directory);
+        header.set_size(0);
+        tar.append_data(&mut header, name, io::empty())
+            .map_err(ArchiveError::Stream)?;
+    } else if ft.is_symlink() {
+        let target = std::fs::read_link(path).map_err(io_err)?;
+        let target_str = target.to_str().ok_or_else(|| ArchiveError::NonUtf8Name {
+            path: path.to_path_buf(),
+        })?;
+        entry.kind = EntryKind::Symlink;
+        entry.target = Some(target_str.to_string());
+        header.set_entry_type(tar::EntryType::Symlink);
+        header.set_size(0);
+        tar.append_link(&mut header, name, &target)
+            .map_err(ArchiveError::Stream)?;
+    } else if ft.is_file() {
+        let size = meta.len();
+        entry.size = size;
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_size(size);
+        if size == 0 {
+            // Empty files are never opened: closing any descriptor of RocksDB's LOCK file would
+            // drop the record lock this process holds on it.
+            tar.append_data(&mut header, name, io::empty())
+                .map_err(ArchiveError::Stream)?;
+            entry.sha256 = Some(super::digest::sha256_hex(b""));
+        } else {
+            let file = File::open(path).map_err(io_err)?;
+            let mut reader = BufReader::with_capacity(
+                256 * 1024,
+                ExactSize::new(HashingReader::new(file), size, path, progress),
+            );
+            tar.append_data(&mut header, name, &mut reader)
+                .map_err(|e| changed_or_stream(e, path))?;
+            let mut exact = reader.into_inner();
+            exact.check_complete()?;
+            let (_, sha256, _) = exact.inner.finish();
+            entry.sha256 = Some(sha256);
+        }
+    } else {
+        return Ok(None);
+    }
+    Ok(Some(entry))
+}
+
+fn changed_or_stream(e: io::Error, path: &Path) -> ArchiveError {
+    if e.kind() == io::ErrorKind::UnexpectedEof || e.kind() == io::ErrorKind::InvalidData {
+        ArchiveError::SourceChanged {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        }
+    } else {
+        ArchiveError::Stream(e)
+    }
+}
+
+/// Reads exactly `expected` bytes: a file that shrinks is an error, bytes past the size are ignored
+/// (and reported), so the tar stream always matches its headers.
+struct ExactSize<'a, R> {
+    inner: R,
+    expected: u64,
+    read: u64,
+    path: &'a Path,
+    progress: &'a dyn Progress,
+}
+
+impl<'a, R: Read> ExactSize<'a, R> {
+    fn new(inner: R, expected: u64, path: &'a Path, progress: &'a dyn Progress) -> Self {
+        ExactSize {
+            inner,
+            expected,
+            read: 0,
+            path,
+            progress,
+        }
+    }
+
+    fn check_complete(&mut self) -> Result<(), ArchiveError> {
+        let mut probe = [0u8; 1];
+        match self.inner.read(&mut probe) {
+            Ok(0) => Ok(()),
+            Ok(_) => Err(ArchiveError::SourceChanged {
+                path: self.path.to_path_buf(),
+                detail: format!("it grew past {} bytes", self.expected),
+            }),
+            Err(source) => Err(ArchiveError::ReadSource {
+                path: self.path.to_path_buf(),
+                source,
+            }),
+        }
+    }
+}
+
+impl<R: Read> Read for ExactSize<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.expected - self.read;
+        if left == 0 {
+            return Ok(0);
+        }
+        let want = buf.len().min(left as usize);
+        let n = self.inner.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("it shrank to {} of {} bytes", self.read, self.expected),
+            ));
+        }
+        self.read += n as u64;
+        self.progress.advance(n as u64);
+        Ok(n)
+    }
+}

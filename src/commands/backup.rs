@@ -1,0 +1,294 @@
+//! `lifeboat backup`: an offline snapshot of a stopped coordinator's KV store, uploads and security
+//! files, streamed as one tar+zstd object into a location and committed by its manifest.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use chrono::Utc;
+use serde_json::json;
+
+use super::Ctx;
+use crate::archive::index::Index;
+use crate::archive::manifest::{self, ARCHIVE_OBJECT, INDEX_OBJECT, INLINE_INDEX_LIMIT};
+use crate::archive::pack::{self, PackOptions, Source};
+use crate::archive::{ArchiveError, Manifest};
+use crate::dremio::lock::{self, TakeLock};
+use crate::dremio::{DremioError, Installation};
+use crate::progress::human_bytes;
+use crate::store::location::Access;
+use crate::store::upload::{self, UploadOptions};
+use crate::store::{Location, Repo, StoreError};
+
+/// Options of `lifeboat backup`.
+#[derive(Debug, Clone)]
+pub struct BackupArgs {
+    pub dremio_home: Option<PathBuf>,
+    pub paths_local: Option<PathBuf>,
+    pub dremio_version: Option<String>,
+    pub to: String,
+    pub cluster: String,
+    pub level: i32,
+    pub threads: u32,
+    pub parts_in_flight: usize,
+}
+
+/// What a finished backup reports.
+#[derive(Debug, Clone)]
+pub struct BackupReport {
+    pub manifest: Manifest,
+    pub location: String,
+    pub seconds: f64,
+}
+
+pub async fn run(ctx: &Ctx, args: &BackupArgs) -> anyhow::Result<BackupReport> {
+    let started = Instant::now();
+    let inst = Installation::discover(
+        args.dremio_home.as_deref(),
+        args.paths_local.as_deref(),
+        args.dremio_version.as_deref(),
+    )?;
+    let version = inst.require_version()?.clone();
+    if !inst.db.join("catalog").join("CURRENT").is_file() {
+        return Err(DremioError::NotAStore {
+            db: inst.db.clone(),
+        }
+        .into());
+    }
+    // Holding the coordinator's own lock for the whole copy keeps it from starting mid-copy.
+    let _held = match lock::take(&inst.lock_file()).map_err(|source| DremioError::Read {
+        path: inst.lock_file(),
+        source,
+    })? {
+        TakeLock::Taken(held) => Some(held),
+        TakeLock::Busy(holder) => {
+            return Err(DremioError::store_locked(inst.lock_file(), &holder).into());
+        }
+        TakeLock::ProbedOnly => {
+            ctx.progress.note(&format!(
+                "note: cannot lock {} (no write permission); checked that no process holds it",
+                inst.lock_file().display()
+            ));
+            None
+        }
+    };
+
+    let loc = Location::open(&args.to, Access::Write)?;
+    let repo = Repo::new(loc, &args.cluster)?;
+    repo.loc.check_access().await?;
+
+    let (sources, notes) = sources_of(&inst);
+    for note in &notes {
+        ctx.progress.note(&format!("note: {note}"));
+    }
+    let (estimated_raw, _) = pack::measure(&sources)?;
+    let created_at = Utc::now();
+    let id = manifest::new_backup_id(created_at);
+    let upload_opts = UploadOptions::for_size(estimated_raw, args.parts_in_flight);
+
+    ctx.progress.phase("backup", Some(estimated_raw));
+    let archive_key = repo.key(&id, ARCHIVE_OBJECT);
+    let (writer, rx) = upload::channel(1 << 20, 8);
+    let progress = ctx.progress.clone();
+    let pack_opts = PackOptions {
+        level: args.level,
+        threads: args.threads,
+    };
+    let packer = tokio::task::spawn_blocking(move || {
+        let (packed, writer) = pack::pack(&sources, writer, pack_opts, progress.as_ref())?;
+        writer.finish().map_err(ArchiveError::Stream)?;
+        Ok::<_, ArchiveError>(packed)
+    });
+    let uploaded = upload::upload(&repo.loc, &archive_key, rx, upload_opts).await;
+    let packed = packer.await?;
+    ctx.progress.finish();
+    // The packer's error is the cause unless the upload failed first (then the packer only saw a closed pipe).
+    let packed = match (packed, uploaded) {
+        (Err(e), Err(StoreError::Interrupted)) => return Err(e.into()),
+        (_, Err(e)) => return Err(e.into()),
+        (Err(e), Ok(_)) => return Err(e.into()),
+        (Ok(p), Ok(_)) => p,
+    };
+
+    let (index_ref, files) = store_index(&repo, &id, &packed.index, args.level).await?;
+    let index_bytes = index_ref.bytes.unwrap_or(0);
+    let manifest = Manifest {
+        format: manifest::FORMAT.into(),
+        id: id.clone(),
+        created_at,
+        finished_at: Utc::now(),
+        cluster: manifest::Cluster {
+            name: args.cluster.clone(),
+            kind: "dremio".into(),
+            version: version.release(),
+            build: version.build.clone(),
+            edition: inst.edition.clone(),
+        },
+        mode: "offline".into(),
+        host: hostname(),
+        tool: manifest::Tool {
+            name: "lifeboat".into(),
+            version: crate::TOOL_VERSION.into(),
+        },
+        source: manifest::Source {
+            dremio_home: inst.home.as_ref().map(|h| h.display().to_string()),
+            paths_local: inst.paths_local.display().to_string(),
+            db: inst.db.display().to_string(),
+            uploads: inst.uploads.as_ref().map(|u| u.display().to_string()),
+            security: inst.security.display().to_string(),
+        },
+        counts: packed.counts.clone(),
+        raw_bytes: packed.raw_bytes,
+        stored_bytes: packed.stored_bytes + index_bytes,
+        archive: manifest::ArchiveRef {
+            object: ARCHIVE_OBJECT.into(),
+            bytes: packed.stored_bytes,
+            sha256: packed.sha256.clone(),
+            compression: "zstd".into(),
+            level: args.level,
+        },
+        index: index_ref,
+        files,
+        notes,
+    };
+    repo.commit(&manifest).await?;
+    let report = BackupReport {
+        manifest,
+        location: repo.loc.url().to_string(),
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    print_report(ctx, &report);
+    Ok(report)
+}
+
+/// The folders an offline backup takes, and notes about what it cannot take.
+fn sources_of(inst: &Installation) -> (Vec<Source>, Vec<String>) {
+    let mut notes = Vec::new();
+    // Dremio's temporary RocksDB checkpoints are hard-linked copies of the store: never back them up.
+    let mut sources = vec![Source {
+        root: "db",
+        dir: inst.db.clone(),
+        skip_contents_of: vec![PathBuf::from("checkpoints")],
+    }];
+    match (&inst.uploads, &inst.remote_uploads) {
+        (Some(dir), _) if dir.is_dir() => sources.push(Source { root: "uploads", dir: dir.clone(), skip_contents_of: vec![] }),
+        (Some(dir), _) => notes.push(format!("no uploads folder at {} (nothing uploaded yet)", dir.display())),
+        (None, Some(url)) => notes.push(format!("uploads live in the distributed store {url}, not on local disk: they are not in this backup")),
+        (None, None) => {}
+    }
+    if inst.security.is_dir() {
+        sources.push(Source {
+            root: "security",
+            dir: inst.security.clone(),
+            skip_contents_of: vec![],
+        });
+    } else {
+        notes.push(format!("no security folder at {}", inst.security.display()));
+    }
+    (sources, notes)
+}
+
+/// Puts small indexes inline; uploads large ones as their own zstd-compressed object.
+async fn store_index(
+    repo: &Repo,
+    id: &str,
+    index: &Index,
+    level: i32,
+) -> anyhow::Result<(manifest::IndexRef, Vec<crate::archive::FileEntry>)> {
+    if index.len() <= INLINE_INDEX_LIMIT {
+        let files = index.to_vec()?;
+        return Ok((
+            manifest::IndexRef {
+                entries: index.len(),
+                location: "inline".into(),
+                bytes: None,
+                sha256: None,
+            },
+            files,
+        ));
+    }
+    let key = repo.key(id, INDEX_OBJECT);
+    let (writer, rx) = upload::channel(1 << 20, 4);
+    let Index::Spooled { file, entries } = index else {
+        unreachable!("large indexes are spooled")
+    };
+    let file = file.try_clone()?;
+    let entries = *entries;
+    let writer_task =
+        tokio::task::spawn_blocking(move || -> Result<(String, u64), ArchiveError> {
+            let index = Index::Spooled { file, entries };
+            let hashed = crate::archive::digest::HashingWriter::new(writer);
+            let mut encoder =
+                zstd::stream::write::Encoder::new(hashed, level).map_err(ArchiveError::Stream)?;
+            index.write_jsonl(&mut encoder)?;
+            let hashed = encoder.finish().map_err(ArchiveError::Stream)?;
+            let (writer, sha256, bytes) = hashed.finish();
+            writer.finish().map_err(ArchiveError::Stream)?;
+            Ok((sha256, bytes))
+        });
+    let uploaded = upload::upload(&repo.loc, &key, rx, UploadOptions::for_size(0, 2)).await;
+    let written = writer_task.await?;
+    uploaded?;
+    let (sha256, bytes) = written?;
+    Ok((
+        manifest::IndexRef {
+            entries,
+            location: INDEX_OBJECT.into(),
+            bytes: Some(bytes),
+            sha256: Some(sha256),
+        },
+        Vec::new(),
+    ))
+}
+
+fn print_report(ctx: &Ctx, r: &BackupReport) {
+    let m = &r.manifest;
+    let json = json!({
+        "id": m.id,
+        "location": r.location,
+        "cluster": m.cluster.name,
+        "mode": m.mode,
+        "dremio_version": m.cluster.version,
+        "raw_bytes": m.raw_bytes,
+        "stored_bytes": m.stored_bytes,
+        "kv_files": m.counts.kv_files,
+        "uploaded_files": m.counts.uploaded_files,
+        "security_files": m.counts.security_files,
+        "directories": m.counts.directories,
+        "archive_sha256": m.archive.sha256,
+        "seconds": (r.seconds * 1000.0).round() / 1000.0,
+        "notes": m.notes,
+    });
+    let ratio = if m.stored_bytes > 0 {
+        m.raw_bytes as f64 / m.stored_bytes as f64
+    } else {
+        0.0
+    };
+    let human = format!(
+        "Backup {} committed to {}/{}/{}\n  Dremio {} ({}), {} KV store files, {} uploaded files, {} security files\n  {} raw -> {} stored ({ratio:.1}x) in {:.1}s",
+        m.id,
+        r.location.trim_end_matches('/'),
+        m.cluster.name,
+        m.id,
+        m.cluster.version,
+        m.mode,
+        m.counts.kv_files,
+        m.counts.uploaded_files,
+        m.counts.security_files,
+        human_bytes(m.raw_bytes),
+        human_bytes(m.stored_bytes),
+        r.seconds
+    );
+    ctx.emit(&json, &human);
+}
+
+/// This host's name, for the manifest.
+pub fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it on success.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "unknown".into();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}

@@ -1,0 +1,157 @@
+//! Reading a committed backup back: its index and its archive, streamed from the location through
+//! digest checks into verification or extraction. Shared by `verify` and `restore`.
+
+use std::io::{self, Read};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::archive::digest::HashingReader;
+use crate::archive::index::Index;
+use crate::archive::unpack::{self, Mode, Unpacked};
+use crate::archive::{ArchiveError, Manifest, Problem};
+use crate::progress::Progress;
+use crate::store::{Repo, StoreError, download};
+
+/// Ranged GETs of 8 MiB, 4 in flight: enough to fill a link without much memory.
+const RANGE_SIZE: u64 = 8 * 1024 * 1024;
+const RANGES_IN_FLIGHT: usize = 4;
+
+/// Streams an object of `expected_bytes` into `consume` on a blocking thread and checks its SHA-256.
+/// Storage failures win over what the consumer saw (a cut download looks like a truncated stream).
+async fn stream_object<T: Send + 'static>(
+    repo: &Repo,
+    object: &str,
+    id: &str,
+    expected_bytes: u64,
+    expected_sha256: &str,
+    consume: impl FnOnce(&mut dyn Read) -> Result<T, ArchiveError> + Send + 'static,
+) -> anyhow::Result<(T, Option<Problem>)> {
+    let key = repo.key(id, object);
+    let found = repo.object_size(&key).await?;
+    if found != expected_bytes {
+        return Err(StoreError::SizeMismatch {
+            key: key.to_string(),
+            expected: expected_bytes,
+            found,
+        }
+        .into());
+    }
+    let (reader, task) = download::start(&repo.loc, &key, found, RANGE_SIZE, RANGES_IN_FLIGHT);
+    let consumer = tokio::task::spawn_blocking(move || {
+        let mut hashed = HashingReader::new(reader);
+        let out = consume(&mut hashed);
+        // Read what the consumer left (zstd padding) so the digest covers the whole object.
+        let drained = io::copy(&mut hashed, &mut io::sink());
+        let (_, sha256, bytes) = hashed.finish();
+        (out, drained, sha256, bytes)
+    });
+    let (out, drained, sha256, bytes) = consumer.await?;
+    task.await??;
+    let value = out?;
+    drained.map_err(ArchiveError::Stream)?;
+    let problem = if bytes != expected_bytes {
+        Some(Problem {
+            path: key.to_string(),
+            expected: format!("{expected_bytes} bytes"),
+            found: format!("{bytes} bytes"),
+        })
+    } else if sha256 != expected_sha256 {
+        Some(Problem {
+            path: key.to_string(),
+            expected: format!("sha256 {expected_sha256}"),
+            found: format!("sha256 {sha256}"),
+        })
+    } else {
+        None
+    };
+    Ok((value, problem))
+}
+
+/// The per-file index of a backup: inline in the manifest, or its own object (checked against its
+/// digest and spooled to a temporary file).
+pub async fn load_index(repo: &Repo, manifest: &Manifest) -> anyhow::Result<Index> {
+    if manifest.index.location == "inline" {
+        return Ok(Index::Inline(manifest.files.clone()));
+    }
+    let bytes = manifest.index.bytes.unwrap_or(0);
+    let sha = manifest.index.sha256.clone().unwrap_or_default();
+    let (index, problem) = stream_object(
+        repo,
+        &manifest.index.location,
+        &manifest.id,
+        bytes,
+        &sha,
+        |r| {
+            let mut decoder = zstd::stream::read::Decoder::new(r)
+                .map_err(|e| ArchiveError::Corrupt(format!("index: {e}")))?;
+            let mut spool = tempfile::tempfile().map_err(ArchiveError::Stream)?;
+            io::copy(&mut decoder, &mut spool)
+                .map_err(|e| ArchiveError::Corrupt(format!("index: {e}")))?;
+            Index::from_jsonl_file(spool)
+        },
+    )
+    .await?;
+    if let Some(p) = problem {
+        return Err(ArchiveError::Mismatch {
+            count: 1,
+            first: p.clone(),
+            problems: vec![p],
+        }
+        .into());
+    }
+    if index.len() != manifest.index.entries {
+        return Err(ArchiveError::BadManifest(format!(
+            "the index has {} entries, the manifest says {}",
+            index.len(),
+            manifest.index.entries
+        ))
+        .into());
+    }
+    Ok(index)
+}
+
+/// What reading an archive found: the unpack result plus a problem with the archive object itself.
+pub struct ReadBack {
+    pub unpacked: Unpacked,
+    pub object_problem: Option<Problem>,
+}
+
+/// Reads the backup's archive and checks it member by member; extracts into `staging` when given.
+pub async fn read_archive(
+    repo: &Repo,
+    manifest: &Manifest,
+    index: Arc<Index>,
+    staging: Option<PathBuf>,
+    max_problems: usize,
+    progress: Arc<dyn Progress>,
+) -> anyhow::Result<ReadBack> {
+    let a = &manifest.archive;
+    progress.phase(
+        if staging.is_some() {
+            "restore"
+        } else {
+            "verify"
+        },
+        Some(manifest.raw_bytes),
+    );
+    let result = stream_object(
+        repo,
+        &a.object,
+        &manifest.id,
+        a.bytes,
+        &a.sha256,
+        move |r| {
+            let mode = match &staging {
+                Some(dir) => Mode::Extract { staging: dir },
+                None => Mode::Verify { max_problems },
+            };
+            unpack::unpack(r, &index, mode, progress.as_ref())
+        },
+    )
+    .await;
+    let (unpacked, object_problem) = result?;
+    Ok(ReadBack {
+        unpacked,
+        object_problem,
+    })
+}

@@ -1,0 +1,96 @@
+//! `lifeboat list`: committed backups of a cluster in a location, newest first.
+
+use chrono::Utc;
+use serde_json::json;
+
+use super::Ctx;
+use crate::progress::human_bytes;
+use crate::store::location::Access;
+use crate::store::{Location, Repo};
+
+pub async fn run(ctx: &Ctx, from: &str, cluster: &str) -> anyhow::Result<()> {
+    let repo = Repo::new(Location::open(from, Access::Read)?, cluster)?;
+    repo.loc.check_access().await?;
+    let (backups, broken) = repo.list().await?;
+    let now = Utc::now();
+    let rows: Vec<serde_json::Value> = backups
+        .iter()
+        .map(|m| {
+            json!({
+                "id": m.id,
+                "created_at": m.created_at.to_rfc3339(),
+                "age_seconds": (now - m.created_at).num_seconds(),
+                "mode": m.mode,
+                "dremio_version": m.cluster.version,
+                "dremio_build": m.cluster.build,
+                "raw_bytes": m.raw_bytes,
+                "stored_bytes": m.stored_bytes,
+                "kv_files": m.counts.kv_files,
+                "uploaded_files": m.counts.uploaded_files,
+                "security_files": m.counts.security_files,
+                "host": m.host,
+            })
+        })
+        .collect();
+    let unusable: Vec<serde_json::Value> = broken
+        .iter()
+        .map(|b| json!({"id": b.id, "problem": b.why}))
+        .collect();
+    let mut human = String::new();
+    if backups.is_empty() {
+        human.push_str(&format!(
+            "No committed backups of cluster {cluster:?} in {}",
+            repo.loc.url()
+        ));
+    } else {
+        human.push_str(&format!(
+            "{:<22} {:>8} {:<10} {:<8} {:>10} {:>10} {:>8} {:>8}\n",
+            "ID", "AGE", "VERSION", "MODE", "RAW", "STORED", "KV", "UPLOADS"
+        ));
+        for m in &backups {
+            human.push_str(&format!(
+                "{:<22} {:>8} {:<10} {:<8} {:>10} {:>10} {:>8} {:>8}\n",
+                m.id,
+                age(now - m.created_at),
+                m.cluster.version,
+                m.mode,
+                human_bytes(m.raw_bytes),
+                human_bytes(m.stored_bytes),
+                m.counts.kv_files,
+                m.counts.uploaded_files
+            ));
+        }
+        human.pop();
+    }
+    for b in &broken {
+        human.push_str(&format!(
+            "\nwarning: {} has an unusable manifest: {}",
+            b.id, b.why
+        ));
+    }
+    ctx.emit(&json!({"location": repo.loc.url(), "cluster": cluster, "backups": rows, "unusable": unusable}), &human);
+    Ok(())
+}
+
+/// "3d4h", "2h5m", "40s": the age of a backup at a glance.
+pub fn age(d: chrono::TimeDelta) -> String {
+    let s = d.num_seconds().max(0);
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{}s", s / 60, s % 60),
+        3600..86400 => format!("{}h{}m", s / 3600, (s % 3600) / 60),
+        _ => format!("{}d{}h", s / 86400, (s % 86400) / 3600),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ages_read_at_a_glance() {
+        use chrono::TimeDelta;
+        assert_eq!(super::age(TimeDelta::seconds(40)), "40s");
+        assert_eq!(super::age(TimeDelta::seconds(3 * 3600 + 120)), "3h2m");
+        assert_eq!(super::age(TimeDelta::seconds(2 * 86400 + 7200)), "2d2h");
+        assert_eq!(super::age(TimeDelta::seconds(-5)), "0s");
+    }
+}

@@ -1,0 +1,68 @@
+//! How failures are classified for exit codes; each layer's error type says which class it is.
+
+use std::fmt;
+
+/// The class of a failure, which decides the process exit code (documented in README).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitClass {
+    /// A bug or an unexpected local I/O problem.
+    Internal,
+    /// Bad flags, bad configuration, a location URL that cannot be used.
+    Usage,
+    /// lifeboat refused to act because acting could lose or corrupt data.
+    Refused,
+    /// An archive, index or manifest is corrupt, truncated, missing or does not match its digests.
+    Integrity,
+    /// Object storage or the network failed (unreachable, credentials, missing bucket).
+    Storage,
+}
+
+impl ExitClass {
+    /// The process exit code for this class.
+    pub fn code(self) -> u8 {
+        match self {
+            ExitClass::Internal => 1,
+            ExitClass::Usage => 2,
+            ExitClass::Refused => 3,
+            ExitClass::Integrity => 4,
+            ExitClass::Storage => 5,
+        }
+    }
+}
+
+impl fmt::Display for ExitClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            ExitClass::Internal => "internal",
+            ExitClass::Usage => "usage",
+            ExitClass::Refused => "refused",
+            ExitClass::Integrity => "integrity",
+            ExitClass::Storage => "storage",
+        };
+        f.write_str(name)
+    }
+}
+
+/// Implemented by every layer's error type so that `main` can pick an exit code from an error chain.
+pub trait Classify {
+    fn exit_class(&self) -> ExitClass;
+}
+
+/// Finds the class of the first classified error in an `anyhow` chain.
+pub fn classify(err: &anyhow::Error) -> ExitClass {
+    for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<crate::store::StoreError>() {
+            return e.exit_class();
+        }
+        if let Some(e) = cause.downcast_ref::<crate::archive::ArchiveError>() {
+            return e.exit_class();
+        }
+        if let Some(e) = cause.downcast_ref::<crate::dremio::DremioError>() {
+            return e.exit_class();
+        }
+        if let Some(e) = cause.downcast_ref::<crate::commands::CommandError>() {
+            return e.exit_class();
+        }
+    }
+    ExitClass::Internal
+}

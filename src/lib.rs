@@ -1,0 +1,15 @@
+//! lifeboat: disaster recovery for Dremio clusters — snapshot, ship, verify and restore.
+//!
+//! The binary (`main.rs`) is a thin shell over these layers; see docs/ARCHITECTURE.md.
+
+pub mod archive;
+pub mod cli;
+pub mod commands;
+pub mod dremio;
+pub mod error;
+pub mod fsutil;
+pub mod progress;
+pub mod store;
+
+/// The version recorded in every manifest this build writes.
+pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,220 @@
+//! The progress trait core code reports to; the CLI picks bars (TTY), plain lines (cron) or JSON lines.
+
+use std::io::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// What core code calls while it works. Implementations must be cheap: `advance` is on the hot path.
+pub trait Progress: Send + Sync {
+    /// A new phase starts (e.g. "backup", "restore"), with its total when known.
+    fn phase(&self, name: &str, total_bytes: Option<u64>);
+    /// `bytes` more of the current phase are done.
+    fn advance(&self, bytes: u64);
+    /// The current phase is over.
+    fn finish(&self);
+    /// A line for the operator (warnings, decisions); never a secret.
+    fn note(&self, line: &str);
+}
+
+/// Reports nothing; for library use and tests.
+pub struct Silent;
+
+impl Progress for Silent {
+    fn phase(&self, _: &str, _: Option<u64>) {}
+    fn advance(&self, _: u64) {}
+    fn finish(&self) {}
+    fn note(&self, _: &str) {}
+}
+
+/// Animated bars on a terminal (stderr).
+pub struct Bars {
+    bar: Mutex<Option<ProgressBar>>,
+}
+
+impl Bars {
+    pub fn new() -> Self {
+        Bars {
+            bar: Mutex::new(None),
+        }
+    }
+}
+
+impl Default for Bars {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Progress for Bars {
+    fn phase(&self, name: &str, total_bytes: Option<u64>) {
+        let bar = match total_bytes {
+            Some(total) => ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr()),
+            None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
+        };
+        let template = if total_bytes.is_some() {
+            "{prefix:>8} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}"
+        } else {
+            "{prefix:>8} {spinner} {bytes} {binary_bytes_per_sec}"
+        };
+        if let Ok(style) = ProgressStyle::with_template(template) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_prefix(name.to_string());
+        if let Some(old) = self.bar.lock().expect("progress lock").replace(bar) {
+            old.finish_and_clear();
+        }
+    }
+
+    fn advance(&self, bytes: u64) {
+        if let Some(bar) = self.bar.lock().expect("progress lock").as_ref() {
+            bar.inc(bytes);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = self.bar.lock().expect("progress lock").take() {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn note(&self, line: &str) {
+        match self.bar.lock().expect("progress lock").as_ref() {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+}
+
+/// Plain log lines (no TTY: cron, CI): one line when a phase starts, at each quarter, and at its end.
+/// With `json`, each line is a JSON object instead, for log pipelines.
+pub struct Lines {
+    json: bool,
+    state: Mutex<LineState>,
+    done: AtomicU64,
+}
+
+struct LineState {
+    name: String,
+    total: Option<u64>,
+    started: Instant,
+    next_quarter: u64,
+}
+
+impl Lines {
+    pub fn new(json: bool) -> Self {
+        Lines {
+            json,
+            state: Mutex::new(LineState {
+                name: String::new(),
+                total: None,
+                started: Instant::now(),
+                next_quarter: 1,
+            }),
+            done: AtomicU64::new(0),
+        }
+    }
+
+    fn emit(&self, event: &str, name: &str, done: u64, total: Option<u64>, secs: f64) {
+        let mut err = std::io::stderr().lock();
+        if self.json {
+            let line = serde_json::json!({
+                "event": event, "phase": name, "bytes": done, "total_bytes": total,
+                "seconds": (secs * 1000.0).round() / 1000.0,
+            });
+            let _ = writeln!(err, "{line}");
+        } else {
+            let total = total
+                .map(|t| format!(" of {}", human_bytes(t)))
+                .unwrap_or_default();
+            let _ = writeln!(
+                err,
+                "{name}: {event} {}{total} ({secs:.1}s)",
+                human_bytes(done)
+            );
+        }
+    }
+}
+
+impl Progress for Lines {
+    fn phase(&self, name: &str, total_bytes: Option<u64>) {
+        let mut st = self.state.lock().expect("progress lock");
+        st.name = name.to_string();
+        st.total = total_bytes;
+        st.started = Instant::now();
+        st.next_quarter = 1;
+        self.done.store(0, Ordering::Relaxed);
+        self.emit("started", name, 0, total_bytes, 0.0);
+    }
+
+    fn advance(&self, bytes: u64) {
+        let done = self.done.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        // Only take the lock when a quarter boundary may have been crossed.
+        let mut st = self.state.lock().expect("progress lock");
+        if let Some(total) = st.total
+            && st.next_quarter < 4
+            && total > 0
+            && done * 4 >= total * st.next_quarter
+        {
+            st.next_quarter += 1;
+            let secs = st.started.elapsed().as_secs_f64();
+            self.emit("progress", &st.name, done, Some(total), secs);
+        }
+    }
+
+    fn finish(&self) {
+        let st = self.state.lock().expect("progress lock");
+        let done = self.done.load(Ordering::Relaxed);
+        self.emit(
+            "finished",
+            &st.name,
+            done,
+            st.total,
+            st.started.elapsed().as_secs_f64(),
+        );
+    }
+
+    fn note(&self, line: &str) {
+        let mut err = std::io::stderr().lock();
+        if self.json {
+            let _ = writeln!(
+                err,
+                "{}",
+                serde_json::json!({"event": "note", "message": line})
+            );
+        } else {
+            let _ = writeln!(err, "{line}");
+        }
+    }
+}
+
+/// "1.5 GiB"-style sizes for people.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human_bytes;
+
+    #[test]
+    fn human_bytes_picks_binary_units() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(1023), "1023 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(3 * 1024 * 1024 * 1024), "3.0 GiB");
+    }
+}

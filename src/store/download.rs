@@ -1,0 +1,86 @@
+//! Ranged parallel download: an async task fetches consecutive ranges with several requests in
+//! flight and hands them, in order, to a blocking consumer through a bounded channel.
+
+use std::io::{self, Read};
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use object_store::ObjectStoreExt;
+use object_store::path::Path as ObjPath;
+use tokio::sync::mpsc;
+
+use super::upload::INTERRUPTED;
+use super::{Location, StoreError, classify_error};
+
+/// The blocking side: reads the object's bytes in order.
+pub struct ChunkReader {
+    rx: mpsc::Receiver<Bytes>,
+    current: Bytes,
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.current.is_empty() {
+            if INTERRUPTED.load(Ordering::Relaxed) {
+                return Err(io::Error::new(
+                    io::ErrorKind::Interrupted,
+                    "interrupted by a signal",
+                ));
+            }
+            match self.rx.blocking_recv() {
+                Some(next) => self.current = next,
+                // The task ended: at the object's end, or after an error it reports itself.
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current[..n]);
+        self.current = self.current.slice(n..);
+        Ok(n)
+    }
+}
+
+/// Starts downloading `size` bytes of `key`. The returned task's result says whether every byte was
+/// delivered; a consumer that sees an early end must ask it.
+pub fn start(
+    loc: &Location,
+    key: &ObjPath,
+    size: u64,
+    range_size: u64,
+    in_flight: usize,
+) -> (ChunkReader, tokio::task::JoinHandle<Result<(), StoreError>>) {
+    let (tx, rx) = mpsc::channel::<Bytes>(2);
+    let loc = loc.clone();
+    let key = key.clone();
+    let task = tokio::spawn(async move {
+        let ranges = (0..size.div_ceil(range_size))
+            .map(move |i| i * range_size..((i + 1) * range_size).min(size));
+        let mut parts = futures::stream::iter(ranges)
+            .map(|range| {
+                let loc = loc.clone();
+                let key = key.clone();
+                async move {
+                    loc.store
+                        .get_range(&key, range)
+                        .await
+                        .map_err(|e| classify_error(&loc, "download", key.as_ref(), e))
+                }
+            })
+            .buffered(in_flight.max(1));
+        while let Some(part) = parts.next().await {
+            if tx.send(part?).await.is_err() {
+                // The consumer stopped (it failed or was interrupted); it reports why.
+                return Ok(());
+            }
+        }
+        Ok(())
+    });
+    (
+        ChunkReader {
+            rx,
+            current: Bytes::new(),
+        },
+        task,
+    )
+}

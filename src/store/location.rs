@@ -1,0 +1,313 @@
+//! A location: where backups live (a local folder, `s3://`, `gs://`, `az://`, or `memory://` in tests).
+//! Credentials come from the standard environment of each store, never from the URL or argv.
+
+use std::fs::DirBuilder;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use object_store::ClientConfigKey;
+use object_store::ObjectStore;
+use object_store::RetryConfig;
+use object_store::path::Path as ObjPath;
+
+use super::StoreError;
+
+#[derive(Debug, Clone)]
+enum Kind {
+    Local(PathBuf),
+    S3 { bucket: String },
+    Gcs,
+    Azure,
+    Memory,
+}
+
+/// An opened location: the store, the key prefix inside it, and a URL fit for messages.
+#[derive(Debug, Clone)]
+pub struct Location {
+    pub store: Arc<dyn ObjectStore>,
+    pub prefix: ObjPath,
+    url: String,
+    kind: Kind,
+}
+
+/// How a location is opened: for writing (a missing local folder is created) or for reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+}
+
+impl Location {
+    /// Opens a location from a URL or a local path.
+    pub fn open(url: &str, access: Access) -> Result<Location, StoreError> {
+        let bad = |why: &str| StoreError::BadUrl {
+            url: url.to_string(),
+            why: why.to_string(),
+        };
+        if url.trim().is_empty() {
+            return Err(bad("empty"));
+        }
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return Self::local(url, PathBuf::from(url), access);
+        };
+        let (container, prefix) = match rest.split_once('/') {
+            Some((c, p)) => (c, p.trim_matches('/')),
+            None => (rest, ""),
+        };
+        let prefix = ObjPath::parse(prefix).map_err(|e| bad(&format!("bad prefix: {e}")))?;
+        let retry = retry_config();
+        let (store, kind): (Arc<dyn ObjectStore>, Kind) = match scheme {
+            "file" => {
+                return Self::local(
+                    url,
+                    PathBuf::from(format!("/{}", rest.trim_start_matches('/'))),
+                    access,
+                );
+            }
+            "memory" => (
+                Arc::new(object_store::memory::InMemory::new()),
+                Kind::Memory,
+            ),
+            "s3" | "s3a" => {
+                if container.len() < 3 {
+                    return Err(bad("an S3 bucket name has at least 3 characters"));
+                }
+                let store = object_store::aws::AmazonS3Builder::from_env()
+                    .with_bucket_name(container)
+                    .with_retry(retry)
+                    .with_config(
+                        object_store::aws::AmazonS3ConfigKey::Client(ClientConfigKey::Timeout),
+                        "300s",
+                    )
+                    .with_config(
+                        object_store::aws::AmazonS3ConfigKey::Client(
+                            ClientConfigKey::ConnectTimeout,
+                        ),
+                        "10s",
+                    )
+                    .build()
+                    .map_err(|e| bad(&e.to_string()))?;
+                (
+                    Arc::new(store),
+                    Kind::S3 {
+                        bucket: container.to_string(),
+                    },
+                )
+            }
+            "gs" => {
+                let store = object_store::gcp::GoogleCloudStorageBuilder::from_env()
+                    .with_bucket_name(container)
+                    .with_retry(retry)
+                    .build()
+                    .map_err(|e| bad(&e.to_string()))?;
+                (Arc::new(store), Kind::Gcs)
+            }
+            "az" | "azure" => {
+                let store = object_store::azure::MicrosoftAzureBuilder::from_env()
+                    .with_container_name(container)
+                    .with_retry(retry)
+                    .build()
+                    .map_err(|e| bad(&e.to_string()))?;
+                (Arc::new(store), Kind::Azure)
+            }
+            other => {
+                return Err(bad(&format!(
+                    "unknown scheme {other}:// (use a path, file://, s3://, gs:// or az://)"
+                )));
+            }
+        };
+        Ok(Location {
+            store,
+            prefix,
+            url: redact_url(url),
+            kind,
+        })
+    }
+
+    fn local(url: &str, dir: PathBuf, access: Access) -> Result<Location, StoreError> {
+        let dir = if dir.is_absolute() {
+            dir
+        } else {
+            std::env::current_dir().map(|d| d.join(&dir)).unwrap_or(dir)
+        };
+        if access == Access::Write && !dir.exists() {
+            // Backups hold the cluster's security files: folders are owner-only.
+            DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)
+                .map_err(|e| StoreError::LocationMissing {
+                    url: url.to_string(),
+                    why: format!("cannot create it: {e}"),
+                })?;
+        }
+        if !dir.is_dir() {
+            return Err(StoreError::LocationMissing {
+                url: url.to_string(),
+                why: "no such folder".into(),
+            });
+        }
+        let store = object_store::local::LocalFileSystem::new_with_prefix(&dir).map_err(|e| {
+            StoreError::BadUrl {
+                url: url.to_string(),
+                why: e.to_string(),
+            }
+        })?;
+        Ok(Location {
+            store: Arc::new(store),
+            prefix: ObjPath::default(),
+            url: dir.display().to_string(),
+            kind: Kind::Local(dir),
+        })
+    }
+
+    /// The URL as shown to people.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn bucket(&self) -> Option<String> {
+        match &self.kind {
+            Kind::S3 { bucket } => Some(bucket.clone()),
+            _ => None,
+        }
+    }
+
+    /// The endpoint for messages about S3-compatible servers.
+    pub fn endpoint(&self) -> String {
+        std::env::var("AWS_ENDPOINT_URL")
+            .or_else(|_| std::env::var("AWS_ENDPOINT"))
+            .unwrap_or_else(|_| "AWS S3".into())
+    }
+
+    /// The key of `parts` joined under this location's prefix.
+    pub fn key(&self, parts: &[&str]) -> ObjPath {
+        parts
+            .iter()
+            .fold(self.prefix.clone(), |p, part| p.join(*part))
+    }
+
+    /// Prepares the folder of a key on a local location with owner-only permissions (other stores
+    /// have no folders). Called before writing objects that may hold secrets.
+    pub fn prepare_parent(&self, key: &ObjPath) -> Result<(), StoreError> {
+        if let Kind::Local(root) = &self.kind {
+            let path = root.join(key.as_ref());
+            if let Some(parent) = path.parent() {
+                DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(parent)
+                    .map_err(|e| StoreError::LocationMissing {
+                        url: self.url.clone(),
+                        why: format!("cannot create {}: {e}", parent.display()),
+                    })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes a finished object owner-only on a local location.
+    pub fn tighten(&self, key: &ObjPath) -> Result<(), StoreError> {
+        if let Kind::Local(root) = &self.kind {
+            let path = root.join(key.as_ref());
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(
+                |e| StoreError::LocationMissing {
+                    url: self.url.clone(),
+                    why: format!("cannot set permissions of {}: {e}", path.display()),
+                },
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Lists the top level under the prefix, so that a missing bucket, bad credentials or an
+    /// unreachable endpoint fail before any work is done.
+    pub async fn check_access(&self) -> Result<(), StoreError> {
+        self.store
+            .list_with_delimiter(Some(&self.prefix))
+            .await
+            .map(|_| ())
+            .map_err(|e| super::classify_error(self, "list", self.prefix.as_ref(), e))
+    }
+}
+
+/// Retries: object_store retries 5xx, 429 and transport errors with jittered backoff; the budget is
+/// tunable for tests and impatient cron jobs.
+fn retry_config() -> RetryConfig {
+    let mut config = RetryConfig::default();
+    if let Some(n) = std::env::var("LIFEBOAT_MAX_RETRIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        config.max_retries = n;
+    }
+    if let Some(t) = std::env::var("LIFEBOAT_RETRY_TIMEOUT")
+        .ok()
+        .and_then(|v| humantime::parse_duration(&v).ok())
+    {
+        config.retry_timeout = t;
+    }
+    config.backoff.max_backoff = config.backoff.max_backoff.min(Duration::from_secs(15));
+    config
+}
+
+/// Drops any user:password from a URL before it is shown.
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+    match authority.rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_pick_stores_and_prefixes() {
+        let loc = Location::open("memory://bucket/a/b/", Access::Read).unwrap();
+        assert_eq!(loc.prefix.as_ref(), "a/b");
+        assert_eq!(loc.key(&["dremio", "x"]).as_ref(), "a/b/dremio/x");
+        assert!(
+            Location::open("ftp://x/y", Access::Read)
+                .unwrap_err()
+                .to_string()
+                .contains("unknown scheme")
+        );
+        assert!(
+            Location::open("s3://ab/x", Access::Read)
+                .unwrap_err()
+                .to_string()
+                .contains("3 characters")
+        );
+        assert!(Location::open("", Access::Read).is_err());
+    }
+
+    #[test]
+    fn local_folders_are_created_only_for_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("repo");
+        let url = target.to_str().unwrap();
+        assert!(matches!(
+            Location::open(url, Access::Read),
+            Err(StoreError::LocationMissing { .. })
+        ));
+        Location::open(url, Access::Write).unwrap();
+        let mode = std::fs::metadata(&target).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        let file_url = format!("file://{url}");
+        assert!(Location::open(&file_url, Access::Read).is_ok());
+    }
+
+    #[test]
+    fn credentials_in_urls_are_not_shown() {
+        assert_eq!(redact_url("s3://key:secret@bucket/p"), "s3://***@bucket/p");
+        assert_eq!(redact_url("s3://bucket/p@x"), "s3://bucket/p@x");
+    }
+}
