@@ -93,7 +93,9 @@ pub enum Index {
 
 impl Index {
     /// Loads an index stored as JSON lines (uncompressed) from a file.
-    pub fn from_jsonl_file(file: File) -> Result<Index, ArchiveError> {
+    pub fn from_jsonl_file(mut file: File) -> Result<Index, ArchiveError> {
+        file.seek(SeekFrom::Start(0))
+            .map_err(ArchiveError::Stream)?;
         let mut count = 0;
         for line in BufReader::new(&file).lines() {
             let line =

@@ -1,0 +1,57 @@
+//! The command line itself: help, usage errors and the demo.
+
+use crate::support::*;
+
+#[test]
+fn usage_errors_exit_2_and_name_the_problem() {
+    let out = lifeboat(&["backup", "--to", "/tmp/x"], &[]);
+    fails_with(&out, 2, &["--dremio-home", "--paths-local"]);
+    let out = lifeboat(&["list", "--from", "ftp://x/y"], &[]);
+    fails_with(&out, 2, &["unknown scheme"]);
+    let out = lifeboat(
+        &[
+            "backup",
+            "--paths-local",
+            "/nonexistent-lifeboat",
+            "--dremio-version",
+            "25.2.0",
+            "--to",
+            "/tmp/x",
+        ],
+        &[],
+    );
+    fails_with(&out, 2, &["no RocksDB store"]);
+}
+
+#[test]
+fn json_errors_are_json_on_stdout() {
+    let out = lifeboat(
+        &["--json", "list", "--from", "/nonexistent-lifeboat-repo"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["class"], "usage");
+    assert_eq!(v["exit_code"], 2);
+}
+
+#[test]
+fn demo_runs_the_whole_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = lifeboat(
+        &[
+            "demo",
+            "--dir",
+            dir.path().to_str().unwrap(),
+            "--size-mib",
+            "4",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("identical to the original"),
+        "{}",
+        stdout(&out)
+    );
+}

@@ -1,0 +1,9 @@
+//! lifeboat's integration tests: the real binary against real RocksDB stores, a local folder and a
+//! real S3 server (SeaweedFS, started by scripts/test.sh).
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod cli;
+mod conformance;
+mod refusals;

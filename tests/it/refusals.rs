@@ -1,0 +1,494 @@
+//! The ways users fail: each refusal has a clear error and an exit code, and leaves the target and
+//! the location exactly as they were.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+
+use sha2::{Digest, Sha256};
+
+use crate::support::*;
+
+fn backup_ok(fx: &Fixture, url: &str) -> String {
+    let made = ok_json(&lifeboat(
+        &[
+            "--json",
+            "backup",
+            "--dremio-home",
+            fx.home.to_str().unwrap(),
+            "--to",
+            url,
+        ],
+        &[],
+    ));
+    made["id"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn backup_refuses_a_store_held_by_a_live_coordinator() {
+    let fx = fixture(1, 2);
+    let loc = TestLocation::new(StoreKind::Local, "live");
+    let holder = hold_lock(&fx.db.join("catalog"));
+    let before = snapshot(&fx.paths_local);
+    let out = lifeboat(
+        &[
+            "backup",
+            "--dremio-home",
+            fx.home.to_str().unwrap(),
+            "--to",
+            &loc.url,
+        ],
+        &[],
+    );
+    fails_with(
+        &out,
+        3,
+        &[
+            "locked by a running process",
+            &format!("pid {}", holder.pid),
+            "Stop the coordinator",
+        ],
+    );
+    assert!(
+        loc.keys().is_empty(),
+        "nothing written to the location: {:?}",
+        loc.keys()
+    );
+    assert_same(
+        &snapshot(&fx.paths_local),
+        &before,
+        "the store is untouched",
+    );
+    drop(holder);
+    // Once the coordinator is gone, the same command works.
+    backup_ok(&fx, &loc.url);
+}
+
+#[test]
+fn restore_refuses_a_target_held_by_a_live_coordinator() {
+    let fx = fixture(1, 2);
+    let loc = TestLocation::new(StoreKind::Local, "live-target");
+    backup_ok(&fx, &loc.url);
+    let holder = hold_lock(&fx.db.join("catalog"));
+    let before = snapshot(&fx.paths_local);
+    let out = lifeboat(
+        &[
+            "restore",
+            "--from",
+            &loc.url,
+            "--dremio-home",
+            fx.home.to_str().unwrap(),
+            "--replace",
+        ],
+        &[],
+    );
+    fails_with(
+        &out,
+        3,
+        &[
+            "locked by a running process",
+            &format!("pid {}", holder.pid),
+        ],
+    );
+    assert_same(
+        &snapshot(&fx.paths_local),
+        &before,
+        "the live store is untouched",
+    );
+    let siblings = names(fx.paths_local.parent().unwrap());
+    assert!(
+        !siblings
+            .iter()
+            .any(|n| n.starts_with(".lifeboat") || n.contains("before-restore")),
+        "no staging or safety copy: {siblings:?}"
+    );
+    drop(holder);
+}
+
+#[test]
+fn restore_refuses_another_dremio_version_and_names_both() {
+    let fx = fixture(1, 2);
+    let loc = TestLocation::new(StoreKind::Local, "version");
+    backup_ok(&fx, &loc.url);
+    let target = tempfile::tempdir().unwrap();
+    let t = target.path().join("data");
+    let out = lifeboat(
+        &[
+            "restore",
+            "--from",
+            &loc.url,
+            "--paths-local",
+            t.to_str().unwrap(),
+            "--dremio-version",
+            "25.1.0",
+        ],
+        &[],
+    );
+    fails_with(&out, 3, &["25.2.0", "25.1.0", "dremio-admin upgrade"]);
+    assert!(names(target.path()).is_empty());
+    // Same release, different build: also refused.
+    let out = lifeboat(
+        &[
+            "restore",
+            "--from",
+            &loc.url,
+            "--paths-local",
+            t.to_str().unwrap(),
+            "--dremio-version",
+            "25.2.0-209912310000000000-deadbeef",
+        ],
+        &[],
+    );
+    fails_with(&out, 3, &["209912310000000000"]);
+    // Without any version for the target, it says how to give one.
+    let out = lifeboat(
+        &[
+            "restore",
+            "--from",
+            &loc.url,
+            "--paths-local",
+            t.to_str().unwrap(),
+        ],
+        &[],
+    );
+    fails_with(&out, 2, &["--dremio-version"]);
+}
+
+#[test]
+fn restore_into_a_non_empty_target_needs_replace_and_keeps_a_safety_copy() {
+    let fx = fixture(1, 3);
+    let loc = TestLocation::new(StoreKind::Local, "replace");
+    let id = backup_ok(&fx, &loc.url);
+    let original = rocks_dump(&fx.db.join("catalog"));
+
+    // The coordinator's state changes after the backup...
+    put_file(
+        &fx.paths_local.join("db/catalog/999999.sst"),
+        b"written after the backup",
+    );
+    put_file(&fx.paths_local.join("log/server.log"), b"log");
+    let changed = snapshot(&fx.paths_local);
+
+    let home = fx.home.to_str().unwrap();
+    let out = lifeboat(&["restore", "--from", &loc.url, "--dremio-home", home], &[]);
+    fails_with(&out, 3, &["not empty", "--replace", "nothing is deleted"]);
+    assert_same(&snapshot(&fx.paths_local), &changed, "tree");
+
+    let dry = ok_json(&lifeboat(
+        &[
+            "--json",
+            "restore",
+            "--from",
+            &loc.url,
+            "--dremio-home",
+            home,
+            "--replace",
+            "--dry-run",
+        ],
+        &[],
+    ));
+    assert_eq!(dry["dry_run"], true);
+    assert_same(
+        &snapshot(&fx.paths_local),
+        &changed,
+        "a dry run changes nothing",
+    );
+
+    let done = ok_json(&lifeboat(
+        &[
+            "--json",
+            "restore",
+            "--from",
+            &loc.url,
+            "--dremio-home",
+            home,
+            "--replace",
+        ],
+        &[],
+    ));
+    assert_eq!(done["id"], id.as_str());
+    let safety = std::path::PathBuf::from(done["safety_copies"][0].as_str().unwrap());
+    assert_eq!(
+        safety.parent(),
+        fx.paths_local.parent(),
+        "the safety copy is a sibling"
+    );
+    assert_same(
+        &snapshot(&safety),
+        &changed,
+        "the previous contents are kept whole",
+    );
+    assert_eq!(rocks_dump(&fx.db.join("catalog")), original);
+    assert!(!fx.db.join("catalog/999999.sst").exists());
+}
+
+#[test]
+fn restore_refuses_archive_entries_that_escape_the_target() {
+    for (name, evil) in [
+        ("dotdot", Evil::DotDot),
+        ("absolute", Evil::Absolute),
+        ("link", Evil::LinkOut),
+        ("hardlink", Evil::HardLink),
+    ] {
+        let fx = fixture(1, 1);
+        let loc = TestLocation::new(StoreKind::Local, name);
+        let id = backup_ok(&fx, &loc.url);
+        forge_archive(&loc, &id, evil);
+        let target = tempfile::tempdir().unwrap();
+        let t = target.path().join("data");
+        let out = lifeboat(
+            &[
+                "restore",
+                "--from",
+                &loc.url,
+                "--dremio-home",
+                fx.home.to_str().unwrap(),
+                "--paths-local",
+                t.to_str().unwrap(),
+            ],
+            &[],
+        );
+        fails_with(&out, 4, &["refused archive entry"]);
+        assert!(
+            names(target.path()).is_empty(),
+            "{name}: nothing written: {:?}",
+            names(target.path())
+        );
+        assert!(
+            !target
+                .path()
+                .parent()
+                .unwrap()
+                .join("lifeboat-escaped")
+                .exists(),
+            "{name}: nothing escaped"
+        );
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Evil {
+    DotDot,
+    Absolute,
+    LinkOut,
+    HardLink,
+}
+
+/// Replaces a backup's archive with a hostile one whose manifest digests all match, so only the
+/// entry checks can stop it.
+fn forge_archive(loc: &TestLocation, id: &str, evil: Evil) {
+    let mut raw = Vec::new();
+    {
+        let mut tar = tar::Builder::new(&mut raw);
+        let mut dir = tar::Header::new_gnu();
+        dir.set_entry_type(tar::EntryType::Directory);
+        dir.set_mode(0o755);
+        dir.set_size(0);
+        tar.append_data(&mut dir, "db", std::io::empty()).unwrap();
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o644);
+        let payload = b"escaped";
+        let name: &str = match evil {
+            Evil::DotDot => "db/../../lifeboat-escaped",
+            Evil::Absolute => "/tmp/lifeboat-escaped-abs",
+            Evil::LinkOut => "db/link",
+            Evil::HardLink => "db/hard",
+        };
+        match evil {
+            Evil::DotDot | Evil::Absolute => {
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_size(payload.len() as u64);
+                // Write the raw name so the tar crate's own checks cannot clean it up.
+                let bytes = name.as_bytes();
+                h.as_old_mut().name[..bytes.len()].copy_from_slice(bytes);
+                h.set_cksum();
+                tar.append(&h, &payload[..]).unwrap();
+            }
+            Evil::LinkOut => {
+                h.set_entry_type(tar::EntryType::Symlink);
+                h.set_size(0);
+                tar.append_link(&mut h, name, "/etc/passwd").unwrap();
+            }
+            Evil::HardLink => {
+                h.set_entry_type(tar::EntryType::Link);
+                h.set_size(0);
+                tar.append_link(&mut h, name, "/etc/passwd").unwrap();
+            }
+        }
+        tar.finish().unwrap();
+    }
+    let compressed = zstd::encode_all(&raw[..], 3).unwrap();
+    let sha = hex::encode(Sha256::digest(&compressed));
+    let mkey = format!("dremio/{id}/manifest.json");
+    let mut manifest: serde_json::Value = serde_json::from_slice(&loc.read(&mkey)).unwrap();
+    manifest["archive"]["bytes"] = compressed.len().into();
+    manifest["archive"]["sha256"] = sha.into();
+    let (kind, target) = match evil {
+        Evil::LinkOut => ("symlink", Some("/etc/passwd")),
+        Evil::HardLink => ("file", None),
+        _ => ("file", None),
+    };
+    let path = match evil {
+        Evil::DotDot => "db/../../lifeboat-escaped",
+        Evil::Absolute => "/tmp/lifeboat-escaped-abs",
+        Evil::LinkOut => "db/link",
+        Evil::HardLink => "db/hard",
+    };
+    let mut files = vec![serde_json::json!({"path": "db", "type": "dir", "mode": 493, "mtime": 0})];
+    let mut entry = serde_json::json!({"path": path, "type": kind, "mode": 420, "mtime": 0, "size": 7, "sha256": hex::encode(Sha256::digest(b"escaped"))});
+    if let Some(t) = target {
+        entry["target"] = t.into();
+    }
+    files.push(entry);
+    manifest["files"] = files.into();
+    manifest["index"] = serde_json::json!({"entries": 2, "location": "inline"});
+    loc.write(&format!("dremio/{id}/data.tar.zst"), compressed);
+    loc.write(&mkey, serde_json::to_vec(&manifest).unwrap());
+}
+
+#[test]
+fn missing_bucket_is_a_storage_error_that_says_so() {
+    let fx = fixture(1, 1);
+    let url = format!("s3://lifeboat-no-such-bucket-{}/x", std::process::id());
+    let _ = s3_bucket();
+    let out = lifeboat(
+        &[
+            "backup",
+            "--dremio-home",
+            fx.home.to_str().unwrap(),
+            "--to",
+            &url,
+        ],
+        &[],
+    );
+    fails_with(&out, 5, &["does not exist"]);
+}
+
+#[test]
+fn wrong_credentials_are_a_storage_error_that_says_so() {
+    let fx = fixture(1, 1);
+    let loc = TestLocation::new(StoreKind::S3, "creds");
+    let out = lifeboat(
+        &[
+            "backup",
+            "--dremio-home",
+            fx.home.to_str().unwrap(),
+            "--to",
+            &loc.url,
+        ],
+        &[("AWS_SECRET_ACCESS_KEY", "definitely-wrong")],
+    );
+    fails_with(&out, 5, &["access denied"]);
+    assert!(
+        !stderr(&out).contains("definitely-wrong"),
+        "the secret is never printed"
+    );
+    assert!(loc.keys().is_empty());
+}
+
+#[test]
+fn unreachable_endpoint_is_a_storage_error_that_says_so() {
+    let fx = fixture(1, 1);
+    let _ = s3_bucket();
+    let out = lifeboat(
+        &[
+            "backup",
+            "--dremio-home",
+            fx.home.to_str().unwrap(),
+            "--to",
+            "s3://lifeboat-test/unreachable",
+        ],
+        &[
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+            ("LIFEBOAT_MAX_RETRIES", "0"),
+        ],
+    );
+    fails_with(&out, 5, &["cannot reach"]);
+}
+
+#[test]
+fn a_backup_killed_halfway_leaves_nothing_that_lists_and_the_next_run_works() {
+    for kind in [StoreKind::Local, StoreKind::S3] {
+        let fx = fixture(48, 10);
+        let loc = TestLocation::new(kind, "killed");
+        // Progress lines on stderr tell when the upload is under way: kill it then, no timing guess.
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lifeboat"))
+            .args([
+                "backup",
+                "--dremio-home",
+                fx.home.to_str().unwrap(),
+                "--to",
+                &loc.url,
+                "--threads",
+                "1",
+                "--level",
+                "9",
+            ])
+            .env("LIFEBOAT_PROGRESS", "lines")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let saw_progress = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .any(|l| l.contains("backup: progress"));
+        assert!(saw_progress, "the backup reported progress");
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(
+            !loc.keys().iter().any(|k| k.ends_with("manifest.json")),
+            "{kind:?}: no manifest after a kill: {:?}",
+            loc.keys()
+        );
+        let listed = ok_json(&lifeboat(&["--json", "list", "--from", &loc.url], &[]));
+        assert_eq!(listed["backups"].as_array().unwrap().len(), 0);
+        let id = backup_ok(&fx, &loc.url);
+        let listed = ok_json(&lifeboat(&["--json", "list", "--from", &loc.url], &[]));
+        assert_eq!(listed["backups"][0]["id"], id.as_str());
+    }
+}
+
+#[test]
+fn sigterm_aborts_the_upload_and_commits_nothing() {
+    let fx = fixture(48, 10);
+    let loc = TestLocation::new(StoreKind::Local, "sigterm");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lifeboat"))
+        .args([
+            "backup",
+            "--dremio-home",
+            fx.home.to_str().unwrap(),
+            "--to",
+            &loc.url,
+            "--threads",
+            "1",
+            "--level",
+            "9",
+        ])
+        .env("LIFEBOAT_PROGRESS", "lines")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while reader.read_line(&mut line).unwrap() > 0 && !line.contains("backup: progress") {
+        line.clear();
+    }
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert!(
+        !status.success(),
+        "an interrupted backup does not report success"
+    );
+    assert!(rest.contains("signal"), "says why it stopped: {rest}");
+    assert!(
+        loc.keys().is_empty(),
+        "the aborted upload left nothing: {:?}",
+        loc.keys()
+    );
+    let _ = std::io::stderr().flush();
+}

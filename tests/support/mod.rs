@@ -1,0 +1,389 @@
+//! Helpers for the integration tests: real RocksDB fixtures (scripts/gen_fixture.py), a process that
+//! holds a store's lock like a live coordinator, locations on local disk or the S3 server that
+//! scripts/test.sh started, and tree snapshots to prove that a refusal changed nothing.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
+use std::sync::OnceLock;
+
+use object_store::path::Path as ObjPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use sha2::{Digest, Sha256};
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The Python with rocksdict: $LIFEBOAT_TEST_PYTHON, else the project's .venv (scripts/setup-venv.sh).
+pub fn python() -> PathBuf {
+    if let Ok(p) = std::env::var("LIFEBOAT_TEST_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let venv = repo_root().join(".venv/bin/python");
+    assert!(
+        venv.exists(),
+        "no Python with rocksdict: run the tests through scripts/test.sh (or scripts/setup-venv.sh first)"
+    );
+    venv
+}
+
+/// A generated Dremio installation with a real RocksDB store.
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub home: PathBuf,
+    pub paths_local: PathBuf,
+    pub db: PathBuf,
+    pub uploads: PathBuf,
+    pub security: PathBuf,
+    pub version: String,
+}
+
+pub fn fixture(size_mib: u64, small_files: u64) -> Fixture {
+    let dir = tempfile::Builder::new()
+        .prefix("lifeboat-it-")
+        .tempdir()
+        .unwrap();
+    let out = Command::new(python())
+        .arg(repo_root().join("scripts/gen_fixture.py"))
+        .args([
+            "--out",
+            dir.path().to_str().unwrap(),
+            "--size-mib",
+            &size_mib.to_string(),
+            "--small-files",
+            &small_files.to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "gen_fixture failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("gen_fixture prints JSON");
+    let path = |k: &str| PathBuf::from(summary[k].as_str().unwrap());
+    Fixture {
+        home: path("home"),
+        paths_local: path("paths_local"),
+        db: path("db"),
+        // The folder Dremio keeps uploaded files in: <paths.uploads>/_uploads.
+        uploads: {
+            let u = path("uploads");
+            if u.ends_with("_uploads") {
+                u
+            } else {
+                u.join("_uploads")
+            }
+        },
+        security: path("security"),
+        version: summary["version"].as_str().unwrap().to_string(),
+        dir,
+    }
+}
+
+/// Every column family, key and value digest of a RocksDB store, in order.
+pub fn rocks_dump(db_catalog: &Path) -> String {
+    let out = Command::new(python())
+        .arg(repo_root().join("scripts/rocks_dump.py"))
+        .arg(db_catalog)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "rocks_dump failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A process holding the RocksDB store open read-write, as a live coordinator does.
+pub struct LockHolder {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    pub pid: u32,
+}
+
+pub fn hold_lock(db_catalog: &Path) -> LockHolder {
+    let mut child = Command::new(python())
+        .arg(repo_root().join("scripts/hold_lock.py"))
+        .arg(db_catalog)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "ready", "hold_lock did not open the store");
+    let pid = child.id();
+    let stdin = child.stdin.take();
+    LockHolder { child, stdin, pid }
+}
+
+impl Drop for LockHolder {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the lifeboat binary with `args` and extra environment.
+pub fn lifeboat(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lifeboat"));
+    cmd.args(args)
+        .env("LIFEBOAT_PROGRESS", "none")
+        .env("LIFEBOAT_MAX_RETRIES", "2")
+        .env("LIFEBOAT_RETRY_TIMEOUT", "10s");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Asserts success and returns stdout parsed as JSON (commands run with --json).
+#[track_caller]
+pub fn ok_json(out: &Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "lifeboat failed ({:?}): {}\n{}",
+        out.status.code(),
+        stderr(out),
+        stdout(out)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", stdout(out)))
+}
+
+/// Asserts the exit code and that stderr contains every fragment.
+#[track_caller]
+pub fn fails_with(out: &Output, code: i32, fragments: &[&str]) {
+    let err = stderr(out);
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "expected exit {code}; stderr: {err}\nstdout: {}",
+        stdout(out)
+    );
+    for f in fragments {
+        assert!(err.contains(f), "stderr lacks {f:?}: {err}");
+    }
+}
+
+/// Which store a location test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    Local,
+    S3,
+}
+
+/// A fresh, empty location for one test.
+pub struct TestLocation {
+    pub url: String,
+    pub kind: StoreKind,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    })
+}
+
+pub fn s3_bucket() -> String {
+    assert!(
+        std::env::var("AWS_ENDPOINT_URL").is_ok(),
+        "S3 tests need the SeaweedFS server that scripts/test.sh starts (AWS_ENDPOINT_URL is not set)"
+    );
+    std::env::var("LIFEBOAT_TEST_S3_BUCKET").unwrap_or_else(|_| "lifeboat-test".into())
+}
+
+fn unique(name: &str) -> String {
+    let mut rnd = [0u8; 4];
+    getrandom::fill(&mut rnd).unwrap();
+    format!("{name}-{}", hex::encode(rnd))
+}
+
+impl TestLocation {
+    pub fn new(kind: StoreKind, name: &str) -> TestLocation {
+        match kind {
+            StoreKind::Local => {
+                let dir = tempfile::Builder::new()
+                    .prefix("lifeboat-loc-")
+                    .tempdir()
+                    .unwrap();
+                TestLocation {
+                    url: dir.path().join("repo").display().to_string(),
+                    kind,
+                    _dir: Some(dir),
+                }
+            }
+            StoreKind::S3 => TestLocation {
+                url: format!("s3://{}/{}", s3_bucket(), unique(name)),
+                kind,
+                _dir: None,
+            },
+        }
+    }
+
+    fn open(&self) -> lifeboat::store::Location {
+        lifeboat::store::Location::open(&self.url, lifeboat::store::location::Access::Write)
+            .unwrap()
+    }
+
+    fn key(&self, rel: &str) -> ObjPath {
+        let loc = self.open();
+        rel.split('/')
+            .fold(loc.prefix.clone(), |p, part| p.join(part))
+    }
+
+    /// Every key under the location, relative to it, sorted.
+    pub fn keys(&self) -> Vec<String> {
+        let loc = self.open();
+        let prefix = loc.prefix.clone();
+        runtime().block_on(async move {
+            use futures::TryStreamExt;
+            let mut keys: Vec<String> = loc
+                .store
+                .list(Some(&prefix))
+                .map_ok(|m| {
+                    m.location
+                        .as_ref()
+                        .strip_prefix(prefix.as_ref())
+                        .unwrap_or(m.location.as_ref())
+                        .trim_start_matches('/')
+                        .to_string()
+                })
+                .try_collect()
+                .await
+                .unwrap_or_default();
+            keys.sort();
+            keys
+        })
+    }
+
+    pub fn read(&self, rel: &str) -> Vec<u8> {
+        let (loc, key) = (self.open(), self.key(rel));
+        runtime().block_on(async move {
+            loc.store
+                .get(&key)
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap()
+                .to_vec()
+        })
+    }
+
+    pub fn write(&self, rel: &str, data: Vec<u8>) {
+        let (loc, key) = (self.open(), self.key(rel));
+        runtime()
+            .block_on(async move { loc.store.put(&key, PutPayload::from(data)).await.unwrap() });
+    }
+
+    pub fn delete(&self, rel: &str) {
+        let (loc, key) = (self.open(), self.key(rel));
+        runtime().block_on(async move { loc.store.delete(&key).await.unwrap() });
+    }
+}
+
+/// What a tree holds: path -> (kind, mode, size, sha256). Two equal snapshots mean nothing changed.
+pub fn snapshot(root: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    if !root.exists() {
+        return out;
+    }
+    for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
+        let entry = entry.unwrap();
+        let meta = entry.path().symlink_metadata().unwrap();
+        let rel = entry
+            .path()
+            .strip_prefix(root)
+            .unwrap()
+            .display()
+            .to_string();
+        let digest = if meta.is_file() {
+            hex::encode(Sha256::digest(std::fs::read(entry.path()).unwrap()))
+        } else {
+            String::new()
+        };
+        out.insert(
+            rel,
+            format!(
+                "{:?} {:o} {} {digest}",
+                meta.file_type(),
+                meta.mode(),
+                meta.len()
+            ),
+        );
+    }
+    out
+}
+
+/// The names directly inside a folder.
+pub fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Writes a file, creating its folders.
+pub fn put_file(path: &Path, data: &[u8]) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::File::create(path)
+        .unwrap()
+        .write_all(data)
+        .unwrap();
+}
+
+/// Asserts two snapshots are equal, naming the first differences instead of dumping both trees.
+#[track_caller]
+pub fn assert_same(left: &BTreeMap<String, String>, right: &BTreeMap<String, String>, what: &str) {
+    let mut diffs = Vec::new();
+    for (k, v) in left {
+        match right.get(k) {
+            None => diffs.push(format!("only left: {k}")),
+            Some(w) if w != v => diffs.push(format!("differs: {k}: {v} vs {w}")),
+            _ => {}
+        }
+    }
+    for k in right.keys().filter(|k| !left.contains_key(*k)) {
+        diffs.push(format!("only right: {k}"));
+    }
+    assert!(
+        diffs.is_empty(),
+        "{what}: {} difference(s):\n{}",
+        diffs.len(),
+        diffs
+            .iter()
+            .take(10)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
