@@ -1,17 +1,21 @@
 #!/usr/bin/env python3
 """Hold a RocksDB store open read-write, like a live Dremio coordinator.
 
-Usage: hold_lock.py DB_DIR [--churn-ms N]
+Usage: hold_lock.py DB_DIR [--churn-ms N] [--compactions]
 
 Opens DB_DIR read-write with all of its column families, so RocksDB holds its POSIX record
 lock (fcntl) on DB_DIR/LOCK, prints `ready` on stdout (flushed), then waits until stdin reaches
 EOF (or SIGTERM/SIGINT), closes the store and exits 0.
 
---churn-ms N  while waiting, write one small record (with WAL) to column family `jobs` (if
-              present, else `default`) every N ms, like a coordinator at work. Default 0: no
-              writes. Note that even without writes the open itself changes files (new
-              MANIFEST, OPTIONS, WAL, LOG rotation) and RocksDB may compact in the background,
-              as a real coordinator would.
+--churn-ms N    while waiting, write one small record (with WAL) to column family `jobs` (if
+                present, else `default`) every N ms, like a coordinator at work. Default 0.
+--compactions   let RocksDB compact in the background as a real coordinator does. By default
+                automatic compactions and the periodic stats dump to LOG are off, so that the
+                files stay still once `ready` is printed (tests snapshot the tree while the
+                lock is held). The open itself, before `ready`, still changes files: a new
+                MANIFEST, OPTIONS and WAL, the LOG rotated to LOG.old.*, an old WAL replayed
+                into a new .sst, and rocksdict's own rocksdict-config.json (removed again at
+                exit if it was not there before).
 Exits 2 if the store cannot be opened (for instance because another process holds the lock).
 """
 
@@ -37,6 +41,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description="Hold a RocksDB store open (and its LOCK).")
     ap.add_argument("db_dir")
     ap.add_argument("--churn-ms", type=int, default=0)
+    ap.add_argument("--compactions", action="store_true")
     args = ap.parse_args(argv)
     path = args.db_dir
     try:
@@ -52,10 +57,18 @@ def main(argv=None):
     signal.signal(signal.SIGINT, on_signal)
     db = None
     try:
+        def opts():
+            o = Options(raw_mode=True)
+            if not args.compactions:
+                o.set_disable_auto_compactions(True)
+                o.set_stats_dump_period_sec(0)
+                o.set_stats_persist_period_sec(0)
+            return o
+
         try:
             names = Rdict.list_cf(path)
-            db = Rdict(path, Options(raw_mode=True),
-                       column_families={n: Options(raw_mode=True) for n in names if n != "default"})
+            db = Rdict(path, opts(),
+                       column_families={n: opts() for n in names if n != "default"})
         except Stop:
             return 0
         except Exception as exc:

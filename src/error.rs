@@ -15,6 +15,8 @@ pub enum ExitClass {
     Integrity,
     /// Object storage or the network failed (unreachable, credentials, missing bucket).
     Storage,
+    /// Stopped by SIGINT/SIGTERM after cleaning up (the shell's 128 + SIGINT).
+    Interrupted,
 }
 
 impl ExitClass {
@@ -26,6 +28,7 @@ impl ExitClass {
             ExitClass::Refused => 3,
             ExitClass::Integrity => 4,
             ExitClass::Storage => 5,
+            ExitClass::Interrupted => 130,
         }
     }
 }
@@ -38,6 +41,7 @@ impl fmt::Display for ExitClass {
             ExitClass::Refused => "refused",
             ExitClass::Integrity => "integrity",
             ExitClass::Storage => "storage",
+            ExitClass::Interrupted => "interrupted",
         };
         f.write_str(name)
     }

@@ -102,6 +102,9 @@ pub async fn run(ctx: &Ctx, args: &BackupArgs) -> anyhow::Result<BackupReport> {
     let packed = packer.await?;
     ctx.progress.finish();
     // The packer's error is the cause unless the upload failed first (then the packer only saw a closed pipe).
+    if upload::INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed) {
+        return Err(StoreError::Interrupted.into());
+    }
     let packed = match (packed, uploaded) {
         (Err(e), Err(StoreError::Interrupted)) => return Err(e.into()),
         (_, Err(e)) => return Err(e.into()),

@@ -23,10 +23,10 @@ impl Read for ChunkReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.current.is_empty() {
             if INTERRUPTED.load(Ordering::Relaxed) {
-                return Err(io::Error::new(
-                    io::ErrorKind::Interrupted,
-                    "interrupted by a signal",
-                ));
+                return Err(
+                    // Not ErrorKind::Interrupted: std retries those forever.
+                    io::Error::other("interrupted by a signal"),
+                );
             }
             match self.rx.blocking_recv() {
                 Some(next) => self.current = next,

@@ -64,7 +64,7 @@ impl Classify for StoreError {
             StoreError::MissingObject { .. } | StoreError::SizeMismatch { .. } => {
                 ExitClass::Integrity
             }
-            StoreError::Interrupted => ExitClass::Internal,
+            StoreError::Interrupted => ExitClass::Interrupted,
             _ => ExitClass::Storage,
         }
     }

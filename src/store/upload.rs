@@ -42,10 +42,10 @@ impl ChunkWriter {
             return Ok(());
         }
         if INTERRUPTED.load(Ordering::Relaxed) {
-            return Err(io::Error::new(
-                io::ErrorKind::Interrupted,
-                "interrupted by a signal",
-            ));
+            return Err(
+                // Not ErrorKind::Interrupted: std retries those forever.
+                io::Error::other("interrupted by a signal"),
+            );
         }
         let data = self.buf.split().freeze();
         self.tx
