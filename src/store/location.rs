@@ -132,6 +132,8 @@ impl Location {
         } else {
             std::env::current_dir().map(|d| d.join(&dir)).unwrap_or(dir)
         };
+        // "./backups" reads better as ".../backups" in every message.
+        let dir: PathBuf = dir.components().collect();
         if access == Access::Write && !dir.exists() {
             // Backups hold the cluster's security files: folders are owner-only.
             DirBuilder::new()
