@@ -5,10 +5,13 @@
 pub mod archive;
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod dremio;
 pub mod error;
 pub mod fsutil;
+pub mod metrics;
 pub mod progress;
+pub mod retention;
 pub mod store;
 
 /// The version recorded in every manifest this build writes.

@@ -13,6 +13,7 @@ use object_store::RetryConfig;
 use object_store::path::Path as ObjPath;
 
 use super::StoreError;
+use crate::config::LocationSpec;
 
 #[derive(Debug, Clone)]
 enum Kind {
@@ -28,8 +29,14 @@ enum Kind {
 pub struct Location {
     pub store: Arc<dyn ObjectStore>,
     pub prefix: ObjPath,
+    /// The name the operator gave (a configured name, or the URL).
+    pub name: String,
     url: String,
     kind: Kind,
+    /// Identifies the store behind the location (scheme, endpoint, bucket, key id): two locations
+    /// with the same identity can copy objects server-side.
+    identity: String,
+    endpoint: Option<String>,
 }
 
 /// How a location is opened: for writing (a missing local folder is created) or for reading.
@@ -42,6 +49,18 @@ pub enum Access {
 impl Location {
     /// Opens a location from a URL or a local path.
     pub fn open(url: &str, access: Access) -> Result<Location, StoreError> {
+        Self::open_spec(&LocationSpec::from_url(url), access)
+    }
+
+    /// Opens a location described by the configuration file (endpoint, region, credentials).
+    pub fn open_spec(spec: &LocationSpec, access: Access) -> Result<Location, StoreError> {
+        let mut loc = Self::open_url(spec, access)?;
+        loc.name = spec.name.clone();
+        Ok(loc)
+    }
+
+    fn open_url(spec: &LocationSpec, access: Access) -> Result<Location, StoreError> {
+        let url = spec.url.as_str();
         let bad = |why: &str| StoreError::BadUrl {
             url: url.to_string(),
             why: why.to_string(),
@@ -74,8 +93,26 @@ impl Location {
                 if container.len() < 3 {
                     return Err(bad("an S3 bucket name has at least 3 characters"));
                 }
-                let store = object_store::aws::AmazonS3Builder::from_env()
-                    .with_bucket_name(container)
+                let mut builder = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(container);
+                if let Some(region) = &spec.region {
+                    builder = builder.with_region(region);
+                }
+                if let Some(endpoint) = &spec.endpoint {
+                    builder = builder.with_endpoint(endpoint);
+                }
+                if let Some(allow) = spec.allow_http {
+                    builder = builder.with_allow_http(allow);
+                }
+                if let Some(key) = &spec.access_key_id {
+                    builder = builder.with_access_key_id(&key.0);
+                }
+                if let Some(secret) = &spec.secret_access_key {
+                    builder = builder.with_secret_access_key(&secret.0);
+                }
+                if let Some(token) = &spec.session_token {
+                    builder = builder.with_token(&token.0);
+                }
+                let store = builder
                     .with_retry(retry)
                     .with_config(
                         object_store::aws::AmazonS3ConfigKey::Client(ClientConfigKey::Timeout),
@@ -118,11 +155,17 @@ impl Location {
                 )));
             }
         };
+        let endpoint = spec.endpoint.clone().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok()).or_else(|| std::env::var("AWS_ENDPOINT").ok());
+        let key_id = spec.access_key_id.as_ref().map(|k| k.0.clone()).or_else(|| std::env::var("AWS_ACCESS_KEY_ID").ok()).unwrap_or_default();
+        let identity = format!("{scheme}|{}|{container}|{key_id}", endpoint.as_deref().unwrap_or(""));
         Ok(Location {
             store,
             prefix,
+            name: url.to_string(),
             url: redact_url(url),
             kind,
+            identity,
+            endpoint,
         })
     }
 
@@ -160,8 +203,11 @@ impl Location {
         Ok(Location {
             store: Arc::new(store),
             prefix: ObjPath::default(),
+            name: url.to_string(),
             url: dir.display().to_string(),
+            identity: format!("local|{}", dir.display()),
             kind: Kind::Local(dir),
+            endpoint: None,
         })
     }
 
@@ -179,9 +225,12 @@ impl Location {
 
     /// The endpoint for messages about S3-compatible servers.
     pub fn endpoint(&self) -> String {
-        std::env::var("AWS_ENDPOINT_URL")
-            .or_else(|_| std::env::var("AWS_ENDPOINT"))
-            .unwrap_or_else(|_| "AWS S3".into())
+        self.endpoint.clone().unwrap_or_else(|| "AWS S3".into())
+    }
+
+    /// Whether `other` lives in the same store (objects can be copied server-side between them).
+    pub fn same_store(&self, other: &Location) -> bool {
+        self.identity == other.identity && !matches!(self.kind, Kind::Memory)
     }
 
     /// The key of `parts` joined under this location's prefix.

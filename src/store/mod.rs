@@ -1,8 +1,10 @@
 //! Object storage: location URLs to `object_store`, streaming multipart upload with back-pressure,
 //! ranged parallel download, and the repository layout of backups. Knows nothing of Dremio.
 
+pub mod copy;
 pub mod download;
 pub mod location;
+pub mod lock;
 pub mod repo;
 pub mod upload;
 

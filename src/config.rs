@@ -1,0 +1,297 @@
+//! The configuration file (TOML, `--config`): named clusters and locations. One loading order:
+//! built-in defaults, then the file, then `LIFEBOAT_*` environment variables, then flags.
+//! Secrets are never in the file: a location names the environment variables that hold them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::error::{Classify, ExitClass};
+
+/// A configuration error, with the key and the line it concerns when it comes from the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config {path}: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("config {path}, line {line}: {key}: {message}")]
+    Invalid { path: PathBuf, line: usize, key: String, message: String },
+    #[error("{0}")]
+    Other(String),
+}
+
+impl Classify for ConfigError {
+    fn exit_class(&self) -> ExitClass {
+        ExitClass::Usage
+    }
+}
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub clusters: BTreeMap<String, ClusterConfig>,
+    #[serde(default)]
+    pub locations: BTreeMap<String, LocationConfig>,
+    #[serde(skip)]
+    path: PathBuf,
+    #[serde(skip)]
+    text: String,
+}
+
+/// A cluster lifeboat protects.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// `dremio` (the default) or `druid`.
+    pub kind: Option<String>,
+    pub dremio_home: Option<PathBuf>,
+    pub paths_local: Option<PathBuf>,
+    pub dremio_version: Option<String>,
+    /// Recovery point objective, e.g. "26h": status fails when the newest backup is older.
+    pub rpo: Option<Spanned<String>>,
+    /// The primary location (a name from `[locations]` or a URL).
+    pub to: Option<Spanned<String>>,
+    /// Locations that receive a copy of every backup.
+    #[serde(default)]
+    pub copy_to: Vec<Spanned<String>>,
+    /// zstd level for backups.
+    pub level: Option<i32>,
+}
+
+/// Where backups live, with its own endpoint, credentials and retention.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocationConfig {
+    pub url: String,
+    pub region: Option<String>,
+    /// For S3-compatible servers, e.g. "https://minio.internal:9000".
+    pub endpoint: Option<String>,
+    pub allow_http: Option<bool>,
+    /// Names of the environment variables that hold the credentials (never the secrets themselves).
+    pub access_key_id_env: Option<String>,
+    pub secret_access_key_env: Option<String>,
+    pub session_token_env: Option<String>,
+    pub retention: Option<RetentionConfig>,
+}
+
+/// A restic-style retention policy (see `lifeboat prune`).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    pub keep_last: Option<u32>,
+    pub keep_hourly: Option<u32>,
+    pub keep_daily: Option<u32>,
+    pub keep_weekly: Option<u32>,
+    pub keep_monthly: Option<u32>,
+    pub keep_within: Option<Spanned<String>>,
+}
+
+/// Everything needed to open a location: from the file, or just a URL (standard environment).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct LocationSpec {
+    /// The name in the file, or the URL itself.
+    pub name: String,
+    pub url: String,
+    pub region: Option<String>,
+    pub endpoint: Option<String>,
+    pub allow_http: Option<bool>,
+    pub access_key_id: Option<Secret>,
+    pub secret_access_key: Option<Secret>,
+    pub session_token: Option<Secret>,
+}
+
+/// A secret value: never printed, not even by `{:?}`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl LocationSpec {
+    /// A location given only by URL: the store's standard environment supplies everything else.
+    pub fn from_url(url: &str) -> LocationSpec {
+        LocationSpec { name: url.to_string(), url: url.to_string(), ..Default::default() }
+    }
+}
+
+impl Config {
+    /// Reads and checks a file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        Config::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Syntax { path: path.to_path_buf(), message: toml_message(&e.to_string()) })?;
+        config.path = path.to_path_buf();
+        config.text = text.to_string();
+        config.check()?;
+        Ok(config)
+    }
+
+    fn invalid(&self, span: std::ops::Range<usize>, key: &str, message: String) -> ConfigError {
+        let line = self.text.get(..span.start).map(|t| t.matches('\n').count() + 1).unwrap_or(0);
+        ConfigError::Invalid { path: self.path.clone(), line, key: key.to_string(), message }
+    }
+
+    /// Checks references and durations up front, so a cron job fails on its first run, not later.
+    fn check(&self) -> Result<(), ConfigError> {
+        for (name, c) in &self.clusters {
+            if let Some(rpo) = &c.rpo {
+                self.duration(rpo, &format!("clusters.{name}.rpo"))?;
+            }
+            for (key, target) in c.to.iter().map(|t| ("to", t)).chain(c.copy_to.iter().map(|t| ("copy_to", t))) {
+                let value = target.get_ref();
+                if !value.contains("://") && !value.starts_with('/') && !value.starts_with('.') && !self.locations.contains_key(value) {
+                    let known: Vec<&str> = self.locations.keys().map(String::as_str).collect();
+                    return Err(self.invalid(target.span(), &format!("clusters.{name}.{key}"), format!("no location named {value:?} (known: {})", known.join(", "))));
+                }
+            }
+            if let Some(kind) = &c.kind
+                && kind != "dremio"
+            {
+                return Err(ConfigError::Other(format!("config {}: clusters.{name}.kind {kind:?}: only \"dremio\" is supported so far", self.path.display())));
+            }
+        }
+        for (name, l) in &self.locations {
+            if let Some(within) = l.retention.as_ref().and_then(|r| r.keep_within.as_ref()) {
+                self.duration(within, &format!("locations.{name}.retention.keep_within"))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn duration(&self, value: &Spanned<String>, key: &str) -> Result<Duration, ConfigError> {
+        humantime::parse_duration(value.get_ref()).map_err(|e| self.invalid(value.span(), key, format!("{:?} is not a duration like \"26h\" or \"7days\" ({e})", value.get_ref())))
+    }
+
+    /// The named cluster, or the only one, or none.
+    pub fn cluster(&self, name: Option<&str>) -> Result<Option<(String, ClusterConfig)>, ConfigError> {
+        match name {
+            Some(n) => Ok(self.clusters.get(n).map(|c| (n.to_string(), c.clone()))),
+            None if self.clusters.len() == 1 => Ok(self.clusters.iter().next().map(|(n, c)| (n.clone(), c.clone()))),
+            None if self.clusters.is_empty() => Ok(None),
+            None => Err(ConfigError::Other(format!(
+                "config {} names several clusters ({}): pick one with --cluster",
+                self.path.display(),
+                self.clusters.keys().cloned().collect::<Vec<_>>().join(", ")
+            ))),
+        }
+    }
+
+    /// A location by name from the file, or any URL.
+    pub fn location(&self, name_or_url: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<LocationSpec, ConfigError> {
+        let Some(l) = self.locations.get(name_or_url) else {
+            return Ok(LocationSpec::from_url(name_or_url));
+        };
+        let secret = |key: &str, var: &Option<String>| -> Result<Option<Secret>, ConfigError> {
+            match var {
+                None => Ok(None),
+                Some(v) => env(v).map(|s| Some(Secret(s))).ok_or_else(|| {
+                    ConfigError::Other(format!("location {name_or_url}: the environment variable {v} named by locations.{name_or_url}.{key} is not set"))
+                }),
+            }
+        };
+        Ok(LocationSpec {
+            name: name_or_url.to_string(),
+            url: l.url.clone(),
+            region: l.region.clone(),
+            endpoint: l.endpoint.clone(),
+            allow_http: l.allow_http,
+            access_key_id: secret("access_key_id_env", &l.access_key_id_env)?,
+            secret_access_key: secret("secret_access_key_env", &l.secret_access_key_env)?,
+            session_token: secret("session_token_env", &l.session_token_env)?,
+        })
+    }
+
+    /// The retention policy of a named location, if any.
+    pub fn retention(&self, location: &str) -> Option<&RetentionConfig> {
+        self.locations.get(location).and_then(|l| l.retention.as_ref())
+    }
+}
+
+/// toml's errors draw the offending line; keep "at line N, column M" and the explanation.
+fn toml_message(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    match (lines.first(), lines.last()) {
+        (Some(first), Some(last)) if lines.len() > 1 => format!("{first}: {last}"),
+        _ => text.trim().to_string(),
+    }
+}
+
+/// Parses a duration flag or setting ("26h", "7days", "90m").
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("{text:?} is not a duration like \"26h\" or \"7days\" ({e})"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = r#"
+[clusters.prod]
+dremio_home = "/opt/dremio"
+rpo = "26h"
+to = "us"
+copy_to = ["eu"]
+
+[locations.us]
+url = "s3://backups-us/dremio"
+region = "us-east-1"
+access_key_id_env = "US_KEY"
+secret_access_key_env = "US_SECRET"
+
+[locations.us.retention]
+keep_daily = 7
+keep_within = "2d"
+
+[locations.eu]
+url = "s3://backups-eu/dremio"
+endpoint = "http://127.0.0.1:9000"
+allow_http = true
+"#;
+
+    #[test]
+    fn reads_clusters_locations_and_secrets_from_named_env() {
+        let c = Config::parse(EXAMPLE, Path::new("l.toml")).unwrap();
+        let (name, cluster) = c.cluster(None).unwrap().unwrap();
+        assert_eq!(name, "prod");
+        assert_eq!(cluster.to.unwrap().get_ref(), "us");
+        let env = |k: &str| match k {
+            "US_KEY" => Some("AKIA".to_string()),
+            "US_SECRET" => Some("s3cr3t".to_string()),
+            _ => None,
+        };
+        let us = c.location("us", &env).unwrap();
+        assert_eq!(us.url, "s3://backups-us/dremio");
+        assert_eq!(us.secret_access_key, Some(Secret("s3cr3t".into())));
+        assert!(!format!("{us:?}").contains("s3cr3t"), "secrets never show in debug output");
+        assert_eq!(c.retention("us").unwrap().keep_daily, Some(7));
+        let plain = c.location("s3://other/x", &env).unwrap();
+        assert_eq!(plain, LocationSpec::from_url("s3://other/x"));
+        let missing = c.location("us", &|_| None).unwrap_err().to_string();
+        assert!(missing.contains("US_KEY"), "{missing}");
+    }
+
+    #[test]
+    fn errors_name_the_key_and_the_line() {
+        let bad = EXAMPLE.replace("rpo = \"26h\"", "rpo = \"soon\"");
+        let err = Config::parse(&bad, Path::new("l.toml")).unwrap_err().to_string();
+        assert!(err.contains("line 4") && err.contains("clusters.prod.rpo"), "{err}");
+        let bad = EXAMPLE.replace("copy_to = [\"eu\"]", "copy_to = [\"asia\"]");
+        let err = Config::parse(&bad, Path::new("l.toml")).unwrap_err().to_string();
+        assert!(err.contains("line 6") && err.contains("no location named \"asia\""), "{err}");
+        let bad = EXAMPLE.replace("region = \"us-east-1\"", "regoin = \"us-east-1\"");
+        let err = Config::parse(&bad, Path::new("l.toml")).unwrap_err().to_string();
+        assert!(err.contains("unknown field `regoin`") && err.contains("line 10"), "{err}");
+    }
+}

@@ -1,0 +1,270 @@
+//! A lock object per cluster in a location (`<cluster>/lock.json`), so that backup, copy and prune
+//! never run twice at once — and never wedge cron: the lock carries an expiry that its holder renews
+//! while alive, and an expired lock (its holder crashed) is taken over.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use object_store::path::Path as ObjPath;
+use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
+use serde::{Deserialize, Serialize};
+
+use super::{Location, StoreError, classify_error};
+
+/// What the lock object says about its holder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockInfo {
+    pub host: String,
+    pub pid: u32,
+    pub command: String,
+    pub acquired_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// Random: tells our lock from a successor's.
+    pub token: String,
+}
+
+impl std::fmt::Display for LockInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (pid {} on {}, since {}, expires {})", self.command, self.pid, self.host, self.acquired_at.format("%Y-%m-%dT%H:%M:%SZ"), self.expires_at.format("%Y-%m-%dT%H:%M:%SZ"))
+    }
+}
+
+/// The lock is held by someone else.
+#[derive(Debug, thiserror::Error)]
+#[error("{location}: cluster {cluster:?} is locked by {holder}. Another run is in progress; wait for it, pass --wait-lock DURATION, or if that host is gone the lock expires by itself at its expiry time")]
+pub struct LockBusy {
+    pub location: String,
+    pub cluster: String,
+    pub holder: LockInfo,
+}
+
+/// A held lock. Renewed in the background; released by [`Lock::release`] (or left to expire).
+pub struct Lock {
+    loc: Location,
+    key: ObjPath,
+    info: LockInfo,
+    lost: Arc<AtomicBool>,
+    renewer: tokio::task::JoinHandle<()>,
+}
+
+/// How long a lock lives without renewal; it is renewed every third of that.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(120);
+
+/// Takes the lock of `cluster` in `loc` for `command`, waiting up to `wait` for a live holder.
+pub async fn acquire(loc: &Location, cluster: &str, command: &str, ttl: Duration, wait: Option<Duration>) -> anyhow::Result<Lock> {
+    let key = loc.key(&[cluster, "lock.json"]);
+    let deadline = wait.map(|w| tokio::time::Instant::now() + w);
+    loop {
+        let info = new_info(command, ttl);
+        match try_take(loc, &key, &info).await? {
+            Taken::Yes(version) => {
+                let lost = Arc::new(AtomicBool::new(false));
+                let renewer = tokio::spawn(renew_loop(loc.clone(), key.clone(), info.clone(), version, ttl, lost.clone()));
+                return Ok(Lock { loc: loc.clone(), key, info, lost, renewer });
+            }
+            Taken::No(holder) => {
+                let now = tokio::time::Instant::now();
+                match deadline {
+                    Some(d) if now < d => {
+                        // Poll at a modest pace, jittered so that waiting runs do not move in step.
+                        let pause = Duration::from_millis(500 + u64::from(random_u16() % 1000));
+                        tokio::time::sleep(pause.min(d - now)).await;
+                    }
+                    _ => return Err(LockBusy { location: loc.url().to_string(), cluster: cluster.to_string(), holder }.into()),
+                }
+            }
+        }
+    }
+}
+
+enum Taken {
+    Yes(Option<UpdateVersion>),
+    No(LockInfo),
+}
+
+async fn try_take(loc: &Location, key: &ObjPath, info: &LockInfo) -> Result<Taken, StoreError> {
+    loc.prepare_parent(key)?;
+    let body = PutPayload::from(serde_json::to_vec_pretty(info).expect("lock serialises"));
+    let create = PutOptions { mode: PutMode::Create, ..Default::default() };
+    match loc.store.put_opts(key, body.clone(), create).await {
+        Ok(r) => return Ok(Taken::Yes(Some(UpdateVersion { e_tag: r.e_tag, version: r.version }))),
+        Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => {}
+        Err(e) => return Err(classify_error(loc, "lock", key.as_ref(), e)),
+    }
+    let current = match loc.store.get(key).await {
+        Ok(r) => {
+            let version = UpdateVersion { e_tag: r.meta.e_tag.clone(), version: r.meta.version.clone() };
+            let bytes = r.bytes().await.map_err(|e| classify_error(loc, "lock", key.as_ref(), e))?;
+            (serde_json::from_slice::<LockInfo>(&bytes).ok(), version)
+        }
+        // Released between our create and our read: try again at once.
+        Err(object_store::Error::NotFound { .. }) => return Box::pin(try_take(loc, key, info)).await,
+        Err(e) => return Err(classify_error(loc, "lock", key.as_ref(), e)),
+    };
+    match current {
+        (Some(holder), _) if holder.expires_at > Utc::now() => Ok(Taken::No(holder)),
+        // Expired (its holder died) or unreadable: take it over, but only if nobody else did first.
+        (_, version) => match put_update(loc, key, body, version).await {
+            Ok(v) => Ok(Taken::Yes(v)),
+            Err(object_store::Error::Precondition { .. } | object_store::Error::AlreadyExists { .. }) => Box::pin(try_take(loc, key, info)).await,
+            Err(e) => Err(classify_error(loc, "lock", key.as_ref(), e)),
+        },
+    }
+}
+
+/// A conditional overwrite where the store supports it; a local folder does not, and falls back to a
+/// plain overwrite (one host, one filesystem: the window is a rename).
+async fn put_update(loc: &Location, key: &ObjPath, body: PutPayload, version: UpdateVersion) -> Result<Option<UpdateVersion>, object_store::Error> {
+    let update = PutOptions { mode: PutMode::Update(version), ..Default::default() };
+    match loc.store.put_opts(key, body.clone(), update).await {
+        Ok(r) => Ok(Some(UpdateVersion { e_tag: r.e_tag, version: r.version })),
+        Err(object_store::Error::NotImplemented { .. } | object_store::Error::NotSupported { .. }) => {
+            loc.store.put(key, body).await?;
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+async fn renew_loop(loc: Location, key: ObjPath, mut info: LockInfo, mut version: Option<UpdateVersion>, ttl: Duration, lost: Arc<AtomicBool>) {
+    loop {
+        tokio::time::sleep(ttl / 3).await;
+        // Still ours? A successor that took over an expired lock wrote its own token.
+        let current = match loc.store.get(&key).await {
+            Ok(r) => {
+                let v = UpdateVersion { e_tag: r.meta.e_tag.clone(), version: r.meta.version.clone() };
+                r.bytes().await.ok().and_then(|b| serde_json::from_slice::<LockInfo>(&b).ok()).map(|i| (i, v))
+            }
+            Err(_) => None,
+        };
+        match current {
+            Some((held, v)) if held.token == info.token => version = Some(v).or(version),
+            _ => {
+                lost.store(true, Ordering::Relaxed);
+                return;
+            }
+        }
+        info.expires_at = Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::seconds(120));
+        let body = PutPayload::from(serde_json::to_vec_pretty(&info).expect("lock serialises"));
+        match put_update(&loc, &key, body, version.clone().unwrap_or(UpdateVersion { e_tag: None, version: None })).await {
+            Ok(v) => version = v,
+            Err(_) => {
+                lost.store(true, Ordering::Relaxed);
+                return;
+            }
+        }
+    }
+}
+
+impl Lock {
+    /// Whether the lock is still ours (renewal never failed). Checked before committing.
+    pub fn held(&self) -> bool {
+        !self.lost.load(Ordering::Relaxed)
+    }
+
+    pub fn info(&self) -> &LockInfo {
+        &self.info
+    }
+
+    /// Stops renewing and deletes the lock object if it is still ours.
+    pub async fn release(self) {
+        self.renewer.abort();
+        if let Ok(r) = self.loc.store.get(&self.key).await
+            && let Ok(bytes) = r.bytes().await
+            && serde_json::from_slice::<LockInfo>(&bytes).is_ok_and(|i| i.token == self.info.token)
+        {
+            let _ = self.loc.store.delete(&self.key).await;
+        }
+    }
+}
+
+fn new_info(command: &str, ttl: Duration) -> LockInfo {
+    let now = Utc::now();
+    let mut token = [0u8; 8];
+    getrandom::fill(&mut token).expect("the OS has a random source");
+    LockInfo {
+        host: crate::commands::backup::hostname(),
+        pid: std::process::id(),
+        command: command.to_string(),
+        acquired_at: now,
+        expires_at: now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::seconds(120)),
+        token: hex::encode(token),
+    }
+}
+
+fn random_u16() -> u16 {
+    let mut b = [0u8; 2];
+    getrandom::fill(&mut b).expect("the OS has a random source");
+    u16::from_le_bytes(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::location::Access;
+
+    fn memory() -> Location {
+        Location::open("memory://bucket/x", Access::Write).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_second_taker_is_refused_and_named_the_holder() {
+        let loc = memory();
+        let first = acquire(&loc, "dremio", "backup", DEFAULT_TTL, None).await.unwrap();
+        let err = acquire(&loc, "dremio", "prune", DEFAULT_TTL, None).await.err().unwrap();
+        let busy = err.downcast_ref::<LockBusy>().expect("a LockBusy");
+        assert_eq!(busy.holder.command, "backup");
+        assert!(err.to_string().contains("--wait-lock"));
+        // Another cluster in the same location is independent.
+        let other = acquire(&loc, "other", "backup", DEFAULT_TTL, None).await.unwrap();
+        first.release().await;
+        let again = acquire(&loc, "dremio", "prune", DEFAULT_TTL, None).await.unwrap();
+        again.release().await;
+        other.release().await;
+    }
+
+    #[tokio::test]
+    async fn an_expired_lock_is_taken_over() {
+        let loc = memory();
+        let key = loc.key(&["dremio", "lock.json"]);
+        let mut dead = new_info("backup", DEFAULT_TTL);
+        dead.expires_at = Utc::now() - chrono::Duration::seconds(1);
+        loc.store.put(&key, PutPayload::from(serde_json::to_vec(&dead).unwrap())).await.unwrap();
+        let lock = acquire(&loc, "dremio", "backup", DEFAULT_TTL, None).await.unwrap();
+        assert_ne!(lock.info().token, dead.token);
+        assert!(lock.held());
+        lock.release().await;
+    }
+
+    #[tokio::test]
+    async fn waiting_gets_the_lock_once_released() {
+        let loc = memory();
+        let first = acquire(&loc, "dremio", "backup", DEFAULT_TTL, None).await.unwrap();
+        let waiter = {
+            let loc = loc.clone();
+            tokio::spawn(async move { acquire(&loc, "dremio", "copy", DEFAULT_TTL, Some(Duration::from_secs(30))).await })
+        };
+        first.release().await;
+        let lock = waiter.await.unwrap().unwrap();
+        assert_eq!(lock.info().command, "copy");
+        lock.release().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn renewal_keeps_a_long_run_alive_past_its_ttl() {
+        let loc = memory();
+        let ttl = Duration::from_secs(30);
+        let lock = acquire(&loc, "dremio", "backup", ttl, None).await.unwrap();
+        // Paused time: sleeping advances the clock only as far as the renewer lets it run.
+        for _ in 0..10 {
+            tokio::time::sleep(ttl / 2).await;
+        }
+        assert!(lock.held());
+        let key = loc.key(&["dremio", "lock.json"]);
+        let stored: LockInfo = serde_json::from_slice(&loc.store.get(&key).await.unwrap().bytes().await.unwrap()).unwrap();
+        assert_eq!(stored.token, lock.info().token);
+        lock.release().await;
+    }
+}
