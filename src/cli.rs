@@ -7,6 +7,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "lifeboat", version, about = "Disaster recovery for Dremio clusters: back up, ship, verify and restore", long_about = None)]
 pub struct Cli {
+    /// Configuration file (TOML) naming clusters and locations; see configs/lifeboat.example.toml.
+    #[arg(long, global = true, env = "LIFEBOAT_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     /// Print one JSON object on stdout (progress and notes go to stderr as JSON lines).
     #[arg(long, global = true)]
     pub json: bool,
@@ -37,6 +41,12 @@ pub enum Command {
     Verify(VerifyCmd),
     /// Restore a backup into a stopped coordinator's (emptied) paths.local.
     Restore(RestoreCmd),
+    /// Copy committed backups to another location (catch-up replication; idempotent).
+    Copy(CopyCmd),
+    /// Delete backups that a retention policy no longer keeps, and leftovers of failed runs.
+    Prune(PruneCmd),
+    /// Newest backup per location, its age against the RPO, and whether copies keep up.
+    Status(StatusCmd),
     /// Run the whole job on a generated Dremio-like tree: backup, list, verify, restore, compare.
     Demo(DemoCmd),
 }
@@ -59,32 +69,113 @@ pub struct Target {
 pub struct BackupCmd {
     #[command(flatten)]
     pub target: Target,
-    /// Location: a folder, file://, s3://bucket/prefix, gs://bucket/prefix or az://container/prefix.
-    #[arg(long, env = "LIFEBOAT_TO", value_name = "URL")]
-    pub to: String,
-    /// The cluster's name inside the location.
-    #[arg(long, env = "LIFEBOAT_CLUSTER", default_value = "dremio")]
-    pub cluster: String,
-    /// zstd compression level (1-19; 3 is fast with a good ratio).
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
-    pub level: i32,
+    /// Location: a name from the config file, a folder, file://, s3://bucket/prefix, gs://... or az://...
+    #[arg(long, env = "LIFEBOAT_TO", value_name = "URL|NAME")]
+    pub to: Option<String>,
+    /// Also copy the backup to this location once committed (repeatable).
+    #[arg(long = "copy-to", value_name = "URL|NAME")]
+    pub copy_to: Vec<String>,
+    /// The cluster's name inside the location (default: the config's only cluster, else "dremio").
+    #[arg(long, env = "LIFEBOAT_CLUSTER")]
+    pub cluster: Option<String>,
+    /// zstd compression level (1-19; default 3, fast with a good ratio).
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1..=19))]
+    pub level: Option<i32>,
     /// Compression threads (default: all cores).
     #[arg(long, value_name = "N")]
     pub threads: Option<u32>,
     /// Upload parts in flight at once (memory is about this many times the part size).
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub parts_in_flight: usize,
+    #[command(flatten)]
+    pub run: RunOpts,
+}
+
+/// Options of commands that cron runs: lock waiting and metrics.
+#[derive(Debug, Args)]
+pub struct RunOpts {
+    /// If another run holds the lock, wait up to this long (e.g. 10m) instead of failing at once.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub wait_lock: Option<std::time::Duration>,
+    /// Write Prometheus text-format metrics here (atomically), for node_exporter's textfile collector.
+    #[arg(long, env = "LIFEBOAT_METRICS_FILE", value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    crate::config::parse_duration(s)
 }
 
 /// Which backups in which location.
 #[derive(Debug, Args)]
 pub struct From {
-    /// Location to read from (same forms as --to).
-    #[arg(long, env = "LIFEBOAT_FROM", value_name = "URL")]
-    pub from: String,
-    /// The cluster's name inside the location.
-    #[arg(long, env = "LIFEBOAT_CLUSTER", default_value = "dremio")]
-    pub cluster: String,
+    /// Location to read from (same forms as --to; default: the config cluster's `to`).
+    #[arg(long, env = "LIFEBOAT_FROM", value_name = "URL|NAME")]
+    pub from: Option<String>,
+    /// The cluster's name inside the location (default: the config's only cluster, else "dremio").
+    #[arg(long, env = "LIFEBOAT_CLUSTER")]
+    pub cluster: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CopyCmd {
+    #[command(flatten)]
+    pub from: From,
+    /// The location to copy to.
+    #[arg(long, value_name = "URL|NAME")]
+    pub to: String,
+    /// A backup id, `latest`, or `all-missing` (every backup the destination lacks).
+    #[arg(long, default_value = "all-missing", value_name = "ID")]
+    pub backup: String,
+    #[command(flatten)]
+    pub run: RunOpts,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneCmd {
+    #[command(flatten)]
+    pub from: From,
+    /// Keep the N newest backups.
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<u32>,
+    /// Keep the newest backup of each of the last N hours that have one.
+    #[arg(long, value_name = "N")]
+    pub keep_hourly: Option<u32>,
+    /// Keep the newest backup of each of the last N days that have one.
+    #[arg(long, value_name = "N")]
+    pub keep_daily: Option<u32>,
+    /// Keep the newest backup of each of the last N ISO weeks that have one.
+    #[arg(long, value_name = "N")]
+    pub keep_weekly: Option<u32>,
+    /// Keep the newest backup of each of the last N months that have one.
+    #[arg(long, value_name = "N")]
+    pub keep_monthly: Option<u32>,
+    /// Keep every backup within this duration of the newest one (e.g. 2d).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub keep_within: Option<std::time::Duration>,
+    /// Leftovers of failed runs (no manifest) are removed once older than this.
+    #[arg(long, default_value = "24h", value_name = "DURATION", value_parser = parse_duration)]
+    pub grace: std::time::Duration,
+    /// Show what would be deleted; delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub run: RunOpts,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusCmd {
+    #[command(flatten)]
+    pub from: From,
+    /// A copy location that should hold the primary's newest backup (repeatable; default: the config's copy_to).
+    #[arg(long = "copy-to", value_name = "URL|NAME")]
+    pub copy_to: Vec<String>,
+    /// The recovery point objective (e.g. 26h; default: the config cluster's rpo).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub rpo: Option<std::time::Duration>,
+    /// Write Prometheus text-format metrics here (atomically).
+    #[arg(long, env = "LIFEBOAT_METRICS_FILE", value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -15,11 +15,19 @@ use crate::error::{Classify, ExitClass};
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config {path}: {message}")]
     Syntax { path: PathBuf, message: String },
     #[error("config {path}, line {line}: {key}: {message}")]
-    Invalid { path: PathBuf, line: usize, key: String, message: String },
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        key: String,
+        message: String,
+    },
     #[error("{0}")]
     Other(String),
 }
@@ -119,19 +127,29 @@ impl std::fmt::Debug for Secret {
 impl LocationSpec {
     /// A location given only by URL: the store's standard environment supplies everything else.
     pub fn from_url(url: &str) -> LocationSpec {
-        LocationSpec { name: url.to_string(), url: url.to_string(), ..Default::default() }
+        LocationSpec {
+            name: url.to_string(),
+            url: url.to_string(),
+            ..Default::default()
+        }
     }
 }
 
 impl Config {
     /// Reads and checks a file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Config::parse(&text, path)
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Syntax { path: path.to_path_buf(), message: toml_message(&e.to_string()) })?;
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            path: path.to_path_buf(),
+            message: toml_message(&e.to_string()),
+        })?;
         config.path = path.to_path_buf();
         config.text = text.to_string();
         config.check()?;
@@ -139,8 +157,17 @@ impl Config {
     }
 
     fn invalid(&self, span: std::ops::Range<usize>, key: &str, message: String) -> ConfigError {
-        let line = self.text.get(..span.start).map(|t| t.matches('\n').count() + 1).unwrap_or(0);
-        ConfigError::Invalid { path: self.path.clone(), line, key: key.to_string(), message }
+        let line = self
+            .text
+            .get(..span.start)
+            .map(|t| t.matches('\n').count() + 1)
+            .unwrap_or(0);
+        ConfigError::Invalid {
+            path: self.path.clone(),
+            line,
+            key: key.to_string(),
+            message,
+        }
     }
 
     /// Checks references and durations up front, so a cron job fails on its first run, not later.
@@ -149,17 +176,32 @@ impl Config {
             if let Some(rpo) = &c.rpo {
                 self.duration(rpo, &format!("clusters.{name}.rpo"))?;
             }
-            for (key, target) in c.to.iter().map(|t| ("to", t)).chain(c.copy_to.iter().map(|t| ("copy_to", t))) {
+            for (key, target) in
+                c.to.iter()
+                    .map(|t| ("to", t))
+                    .chain(c.copy_to.iter().map(|t| ("copy_to", t)))
+            {
                 let value = target.get_ref();
-                if !value.contains("://") && !value.starts_with('/') && !value.starts_with('.') && !self.locations.contains_key(value) {
+                if !value.contains("://")
+                    && !value.starts_with('/')
+                    && !value.starts_with('.')
+                    && !self.locations.contains_key(value)
+                {
                     let known: Vec<&str> = self.locations.keys().map(String::as_str).collect();
-                    return Err(self.invalid(target.span(), &format!("clusters.{name}.{key}"), format!("no location named {value:?} (known: {})", known.join(", "))));
+                    return Err(self.invalid(
+                        target.span(),
+                        &format!("clusters.{name}.{key}"),
+                        format!("no location named {value:?} (known: {})", known.join(", ")),
+                    ));
                 }
             }
             if let Some(kind) = &c.kind
                 && kind != "dremio"
             {
-                return Err(ConfigError::Other(format!("config {}: clusters.{name}.kind {kind:?}: only \"dremio\" is supported so far", self.path.display())));
+                return Err(ConfigError::Other(format!(
+                    "config {}: clusters.{name}.kind {kind:?}: only \"dremio\" is supported so far",
+                    self.path.display()
+                )));
             }
         }
         for (name, l) in &self.locations {
@@ -171,14 +213,30 @@ impl Config {
     }
 
     fn duration(&self, value: &Spanned<String>, key: &str) -> Result<Duration, ConfigError> {
-        humantime::parse_duration(value.get_ref()).map_err(|e| self.invalid(value.span(), key, format!("{:?} is not a duration like \"26h\" or \"7days\" ({e})", value.get_ref())))
+        humantime::parse_duration(value.get_ref()).map_err(|e| {
+            self.invalid(
+                value.span(),
+                key,
+                format!(
+                    "{:?} is not a duration like \"26h\" or \"7days\" ({e})",
+                    value.get_ref()
+                ),
+            )
+        })
     }
 
     /// The named cluster, or the only one, or none.
-    pub fn cluster(&self, name: Option<&str>) -> Result<Option<(String, ClusterConfig)>, ConfigError> {
+    pub fn cluster(
+        &self,
+        name: Option<&str>,
+    ) -> Result<Option<(String, ClusterConfig)>, ConfigError> {
         match name {
             Some(n) => Ok(self.clusters.get(n).map(|c| (n.to_string(), c.clone()))),
-            None if self.clusters.len() == 1 => Ok(self.clusters.iter().next().map(|(n, c)| (n.clone(), c.clone()))),
+            None if self.clusters.len() == 1 => Ok(self
+                .clusters
+                .iter()
+                .next()
+                .map(|(n, c)| (n.clone(), c.clone()))),
             None if self.clusters.is_empty() => Ok(None),
             None => Err(ConfigError::Other(format!(
                 "config {} names several clusters ({}): pick one with --cluster",
@@ -189,7 +247,11 @@ impl Config {
     }
 
     /// A location by name from the file, or any URL.
-    pub fn location(&self, name_or_url: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<LocationSpec, ConfigError> {
+    pub fn location(
+        &self,
+        name_or_url: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<LocationSpec, ConfigError> {
         let Some(l) = self.locations.get(name_or_url) else {
             return Ok(LocationSpec::from_url(name_or_url));
         };
@@ -215,13 +277,19 @@ impl Config {
 
     /// The retention policy of a named location, if any.
     pub fn retention(&self, location: &str) -> Option<&RetentionConfig> {
-        self.locations.get(location).and_then(|l| l.retention.as_ref())
+        self.locations
+            .get(location)
+            .and_then(|l| l.retention.as_ref())
     }
 }
 
 /// toml's errors draw the offending line; keep "at line N, column M" and the explanation.
 fn toml_message(text: &str) -> String {
-    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     match (lines.first(), lines.last()) {
         (Some(first), Some(last)) if lines.len() > 1 => format!("{first}: {last}"),
         _ => text.trim().to_string(),
@@ -230,7 +298,8 @@ fn toml_message(text: &str) -> String {
 
 /// Parses a duration flag or setting ("26h", "7days", "90m").
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text).map_err(|e| format!("{text:?} is not a duration like \"26h\" or \"7days\" ({e})"))
+    humantime::parse_duration(text)
+        .map_err(|e| format!("{text:?} is not a duration like \"26h\" or \"7days\" ({e})"))
 }
 
 #[cfg(test)]
@@ -274,7 +343,10 @@ allow_http = true
         let us = c.location("us", &env).unwrap();
         assert_eq!(us.url, "s3://backups-us/dremio");
         assert_eq!(us.secret_access_key, Some(Secret("s3cr3t".into())));
-        assert!(!format!("{us:?}").contains("s3cr3t"), "secrets never show in debug output");
+        assert!(
+            !format!("{us:?}").contains("s3cr3t"),
+            "secrets never show in debug output"
+        );
         assert_eq!(c.retention("us").unwrap().keep_daily, Some(7));
         let plain = c.location("s3://other/x", &env).unwrap();
         assert_eq!(plain, LocationSpec::from_url("s3://other/x"));
@@ -285,13 +357,28 @@ allow_http = true
     #[test]
     fn errors_name_the_key_and_the_line() {
         let bad = EXAMPLE.replace("rpo = \"26h\"", "rpo = \"soon\"");
-        let err = Config::parse(&bad, Path::new("l.toml")).unwrap_err().to_string();
-        assert!(err.contains("line 4") && err.contains("clusters.prod.rpo"), "{err}");
+        let err = Config::parse(&bad, Path::new("l.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 4") && err.contains("clusters.prod.rpo"),
+            "{err}"
+        );
         let bad = EXAMPLE.replace("copy_to = [\"eu\"]", "copy_to = [\"asia\"]");
-        let err = Config::parse(&bad, Path::new("l.toml")).unwrap_err().to_string();
-        assert!(err.contains("line 6") && err.contains("no location named \"asia\""), "{err}");
+        let err = Config::parse(&bad, Path::new("l.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 6") && err.contains("no location named \"asia\""),
+            "{err}"
+        );
         let bad = EXAMPLE.replace("region = \"us-east-1\"", "regoin = \"us-east-1\"");
-        let err = Config::parse(&bad, Path::new("l.toml")).unwrap_err().to_string();
-        assert!(err.contains("unknown field `regoin`") && err.contains("line 10"), "{err}");
+        let err = Config::parse(&bad, Path::new("l.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown field `regoin`") && err.contains("line 10"),
+            "{err}"
+        );
     }
 }

@@ -15,6 +15,12 @@ pub enum ExitClass {
     Integrity,
     /// Object storage or the network failed (unreachable, credentials, missing bucket).
     Storage,
+    /// Another run holds the cluster's lock in the location.
+    LockBusy,
+    /// The backup was committed but at least one copy to another location failed.
+    CopyFailed,
+    /// A location's newest backup is older than the RPO, or a copy lags behind.
+    RpoBreach,
     /// Stopped by SIGINT/SIGTERM after cleaning up (the shell's 128 + SIGINT).
     Interrupted,
 }
@@ -28,6 +34,9 @@ impl ExitClass {
             ExitClass::Refused => 3,
             ExitClass::Integrity => 4,
             ExitClass::Storage => 5,
+            ExitClass::LockBusy => 6,
+            ExitClass::CopyFailed => 7,
+            ExitClass::RpoBreach => 8,
             ExitClass::Interrupted => 130,
         }
     }
@@ -41,6 +50,9 @@ impl fmt::Display for ExitClass {
             ExitClass::Refused => "refused",
             ExitClass::Integrity => "integrity",
             ExitClass::Storage => "storage",
+            ExitClass::LockBusy => "lock-busy",
+            ExitClass::CopyFailed => "copy-failed",
+            ExitClass::RpoBreach => "rpo-breach",
             ExitClass::Interrupted => "interrupted",
         };
         f.write_str(name)
@@ -66,6 +78,15 @@ pub fn classify(err: &anyhow::Error) -> ExitClass {
         }
         if let Some(e) = cause.downcast_ref::<crate::commands::CommandError>() {
             return e.exit_class();
+        }
+        if let Some(e) = cause.downcast_ref::<crate::config::ConfigError>() {
+            return e.exit_class();
+        }
+        if cause
+            .downcast_ref::<crate::store::lock::LockBusy>()
+            .is_some()
+        {
+            return ExitClass::LockBusy;
         }
     }
     ExitClass::Internal

@@ -8,8 +8,10 @@ use std::sync::atomic::Ordering;
 use clap::Parser;
 
 use lifeboat::cli::{Cli, Command, ProgressMode};
-use lifeboat::commands::{self, Ctx, backup::BackupArgs, restore::RestoreArgs};
-use lifeboat::error::classify;
+use lifeboat::commands::{self, CommandError, Ctx, backup::BackupArgs, restore::RestoreArgs};
+use lifeboat::commands::{copy::CopyArgs, prune::PruneArgs, status::StatusArgs};
+use lifeboat::config::{ClusterConfig, Config};
+use lifeboat::error::{ExitClass, classify};
 use lifeboat::progress::{Bars, Lines, Progress, Silent};
 use lifeboat::store::upload::INTERRUPTED;
 
@@ -22,10 +24,17 @@ fn main() -> ExitCode {
         ProgressMode::Auto if std::io::stderr().is_terminal() && !cli.json => Arc::new(Bars::new()),
         ProgressMode::Auto => Arc::new(Lines::new(cli.json)),
     };
-    let ctx = Ctx {
-        json: cli.json,
-        progress,
+    let config = match &cli.config {
+        Some(path) => match Config::load(path) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(ExitClass::Usage.code());
+            }
+        },
+        None => Config::default(),
     };
+    let ctx = Ctx::new(cli.json, progress, config);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -44,7 +53,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             let class = classify(&err);
-            if ctx.json {
+            let reported = err
+                .downcast_ref::<CommandError>()
+                .is_some_and(|e| matches!(e, CommandError::Reported { .. }));
+            if ctx.json && !reported {
                 println!(
                     "{}",
                     serde_json::json!({"error": format!("{err:#}"), "class": class.to_string(), "exit_code": class.code()})
@@ -70,42 +82,136 @@ async fn watch_signals() {
     INTERRUPTED.store(true, Ordering::Relaxed);
 }
 
+/// The cluster a command is about: `--cluster`, else the config file's only cluster, else "dremio".
+fn cluster(config: &Config, flag: Option<String>) -> anyhow::Result<(String, ClusterConfig)> {
+    Ok(match config.cluster(flag.as_deref())? {
+        Some(found) => found,
+        None => (
+            flag.unwrap_or_else(|| "dremio".into()),
+            ClusterConfig::default(),
+        ),
+    })
+}
+
+/// A location from the flag, else the cluster's `to` in the config file.
+fn location(flag: Option<String>, cc: &ClusterConfig, what: &str) -> anyhow::Result<String> {
+    flag.or_else(|| cc.to.as_ref().map(|t| t.get_ref().clone()))
+        .ok_or_else(|| {
+            CommandError::Usage(format!(
+                "{what} is required (or a `to` location for the cluster in the config file)"
+            ))
+            .into()
+        })
+}
+
+fn copies_of(flag: Vec<String>, cc: &ClusterConfig) -> Vec<String> {
+    if flag.is_empty() {
+        cc.copy_to.iter().map(|c| c.get_ref().clone()).collect()
+    } else {
+        flag
+    }
+}
+
 async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
+    let config = ctx.config.clone();
     match command {
         Command::Backup(c) => {
+            let (name, cc) = cluster(&config, c.cluster)?;
             let args = BackupArgs {
-                dremio_home: c.target.dremio_home,
-                paths_local: c.target.paths_local,
-                dremio_version: c.target.dremio_version,
-                to: c.to,
-                cluster: c.cluster,
-                level: c.level,
+                dremio_home: c.target.dremio_home.or(cc.dremio_home.clone()),
+                paths_local: c.target.paths_local.or(cc.paths_local.clone()),
+                dremio_version: c.target.dremio_version.or(cc.dremio_version.clone()),
+                to: location(c.to, &cc, "--to")?,
+                copy_to: copies_of(c.copy_to, &cc),
+                cluster: name,
+                level: c.level.or(cc.level).unwrap_or(3),
                 threads: c.threads.unwrap_or_else(|| {
                     std::thread::available_parallelism()
                         .map(|n| n.get() as u32)
                         .unwrap_or(1)
                 }),
                 parts_in_flight: c.parts_in_flight,
+                wait_lock: c.run.wait_lock,
+                metrics_file: c.run.metrics_file,
             };
             commands::backup::run(ctx, &args).await.map(|_| ())
         }
-        Command::List(c) => commands::list::run(ctx, &c.from.from, &c.from.cluster).await,
+        Command::List(c) => {
+            let (name, cc) = cluster(&config, c.from.cluster)?;
+            commands::list::run(ctx, &location(c.from.from, &cc, "--from")?, &name).await
+        }
         Command::Verify(c) => {
-            commands::verify::run(ctx, &c.from.from, &c.from.cluster, &c.backup).await
+            let (name, cc) = cluster(&config, c.from.cluster)?;
+            commands::verify::run(
+                ctx,
+                &location(c.from.from, &cc, "--from")?,
+                &name,
+                &c.backup,
+            )
+            .await
         }
         Command::Restore(c) => {
+            let (name, cc) = cluster(&config, c.from.cluster)?;
             let args = RestoreArgs {
-                from: c.from.from,
-                cluster: c.from.cluster,
+                from: location(c.from.from, &cc, "--from")?,
+                cluster: name,
                 backup: c.backup,
-                dremio_home: c.target.dremio_home,
-                paths_local: c.target.paths_local,
-                dremio_version: c.target.dremio_version,
+                dremio_home: c.target.dremio_home.or(cc.dremio_home.clone()),
+                paths_local: c.target.paths_local.or(cc.paths_local.clone()),
+                dremio_version: c.target.dremio_version.or(cc.dremio_version.clone()),
                 replace: c.replace,
                 owner: c.owner,
                 dry_run: c.dry_run,
             };
             commands::restore::run(ctx, &args).await.map(|_| ())
+        }
+        Command::Copy(c) => {
+            let (name, cc) = cluster(&config, c.from.cluster)?;
+            let args = CopyArgs {
+                from: location(c.from.from, &cc, "--from")?,
+                to: c.to,
+                cluster: name,
+                backup: c.backup,
+                wait_lock: c.run.wait_lock,
+                metrics_file: c.run.metrics_file,
+            };
+            commands::copy::run(ctx, &args).await
+        }
+        Command::Prune(c) => {
+            let (name, cc) = cluster(&config, c.from.cluster)?;
+            let args = PruneArgs {
+                from: location(c.from.from, &cc, "--from")?,
+                cluster: name,
+                keep_last: c.keep_last,
+                keep_hourly: c.keep_hourly,
+                keep_daily: c.keep_daily,
+                keep_weekly: c.keep_weekly,
+                keep_monthly: c.keep_monthly,
+                keep_within: c.keep_within,
+                grace: c.grace,
+                dry_run: c.dry_run,
+                wait_lock: c.run.wait_lock,
+                metrics_file: c.run.metrics_file,
+            };
+            commands::prune::run(ctx, &args).await
+        }
+        Command::Status(c) => {
+            let (name, cc) = cluster(&config, c.from.cluster)?;
+            let rpo = match (c.rpo, &cc.rpo) {
+                (Some(r), _) => Some(r),
+                (None, Some(r)) => Some(
+                    lifeboat::config::parse_duration(r.get_ref()).map_err(CommandError::Usage)?,
+                ),
+                (None, None) => None,
+            };
+            let args = StatusArgs {
+                from: location(c.from.from, &cc, "--from")?,
+                copies: copies_of(c.copy_to, &cc),
+                cluster: name,
+                rpo,
+                metrics_file: c.metrics_file,
+            };
+            commands::status::run(ctx, &args).await
         }
         Command::Demo(c) => commands::demo::run(ctx, c.dir, c.size_mib).await,
     }

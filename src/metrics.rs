@@ -15,37 +15,74 @@ pub struct Sample {
 
 impl Sample {
     pub fn new(name: &'static str, labels: &[(&'static str, &str)], value: f64) -> Sample {
-        Sample { name, labels: labels.iter().map(|(k, v)| (*k, v.to_string())).collect(), value }
+        Sample {
+            name,
+            labels: labels.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+            value,
+        }
     }
 
     fn series(&self) -> String {
-        let labels: Vec<String> = self.labels.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))).collect();
+        let labels: Vec<String> = self
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+            .collect();
         format!("{}{{{}}}", self.name, labels.join(","))
     }
 }
 
 /// Every metric lifeboat writes, with its help text (also documented in the README).
 pub const METRICS: [(&str, &str); 9] = [
-    ("lifeboat_last_success_timestamp_seconds", "Unix time of the last successful run of this command for this cluster and location."),
-    ("lifeboat_last_run_success", "1 if the last run of this command succeeded, 0 if it failed."),
-    ("lifeboat_last_run_duration_seconds", "Duration of the last run of this command."),
-    ("lifeboat_backup_raw_bytes", "Bytes of file content in the last backup (before compression)."),
-    ("lifeboat_backup_stored_bytes", "Bytes stored for the last backup."),
+    (
+        "lifeboat_last_success_timestamp_seconds",
+        "Unix time of the last successful run of this command for this cluster and location.",
+    ),
+    (
+        "lifeboat_last_run_success",
+        "1 if the last run of this command succeeded, 0 if it failed.",
+    ),
+    (
+        "lifeboat_last_run_duration_seconds",
+        "Duration of the last run of this command.",
+    ),
+    (
+        "lifeboat_backup_raw_bytes",
+        "Bytes of file content in the last backup (before compression).",
+    ),
+    (
+        "lifeboat_backup_stored_bytes",
+        "Bytes stored for the last backup.",
+    ),
     ("lifeboat_backup_files", "Files in the last backup."),
-    ("lifeboat_newest_backup_age_seconds", "Age of the newest committed backup in this location."),
-    ("lifeboat_rpo_ok", "1 if the newest backup in this location is younger than the RPO (and copies hold it), else 0."),
-    ("lifeboat_copy_ok", "1 if this copy location holds the primary's newest backup, else 0."),
+    (
+        "lifeboat_newest_backup_age_seconds",
+        "Age of the newest committed backup in this location.",
+    ),
+    (
+        "lifeboat_rpo_ok",
+        "1 if the newest backup in this location is younger than the RPO (and copies hold it), else 0.",
+    ),
+    (
+        "lifeboat_copy_ok",
+        "1 if this copy location holds the primary's newest backup, else 0.",
+    ),
 ];
 
 fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// Writes `samples` into `path`, keeping the other series already there; atomic (temp file + rename).
 pub fn write(path: &Path, samples: &[Sample]) -> std::io::Result<()> {
     let mut series: BTreeMap<String, String> = BTreeMap::new();
     if let Ok(old) = std::fs::read_to_string(path) {
-        for line in old.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+        for line in old
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        {
             if let Some((name, value)) = line.rsplit_once(' ') {
                 series.insert(name.to_string(), value.to_string());
             }
@@ -56,7 +93,10 @@ pub fn write(path: &Path, samples: &[Sample]) -> std::io::Result<()> {
     }
     let mut text = String::new();
     for (metric, help) in METRICS {
-        let lines: Vec<(&String, &String)> = series.iter().filter(|(k, _)| k.split('{').next() == Some(metric)).collect();
+        let lines: Vec<(&String, &String)> = series
+            .iter()
+            .filter(|(k, _)| k.split('{').next() == Some(metric))
+            .collect();
         if lines.is_empty() {
             continue;
         }
@@ -65,7 +105,10 @@ pub fn write(path: &Path, samples: &[Sample]) -> std::io::Result<()> {
             text.push_str(&format!("{k} {v}\n"));
         }
     }
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     tmp.write_all(text.as_bytes())?;
     tmp.as_file().sync_all()?;
@@ -76,7 +119,11 @@ pub fn write(path: &Path, samples: &[Sample]) -> std::io::Result<()> {
 }
 
 fn format_value(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 { format!("{}", v as i64) } else { format!("{v}") }
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v}")
+    }
 }
 
 #[cfg(test)]
@@ -87,21 +134,50 @@ mod tests {
     fn writes_text_format_and_keeps_other_series() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("lifeboat.prom");
-        let labels = [("cluster", "dremio"), ("location", "us"), ("command", "backup")];
-        write(&path, &[Sample::new("lifeboat_last_success_timestamp_seconds", &labels, 1700000000.0), Sample::new("lifeboat_last_run_success", &labels, 1.0)]).unwrap();
+        let labels = [
+            ("cluster", "dremio"),
+            ("location", "us"),
+            ("command", "backup"),
+        ];
+        write(
+            &path,
+            &[
+                Sample::new(
+                    "lifeboat_last_success_timestamp_seconds",
+                    &labels,
+                    1700000000.0,
+                ),
+                Sample::new("lifeboat_last_run_success", &labels, 1.0),
+            ],
+        )
+        .unwrap();
         // A failed run replaces its success flag but not the last success time.
-        write(&path, &[Sample::new("lifeboat_last_run_success", &labels, 0.0), Sample::new("lifeboat_last_run_duration_seconds", &labels, 1.5)]).unwrap();
+        write(
+            &path,
+            &[
+                Sample::new("lifeboat_last_run_success", &labels, 0.0),
+                Sample::new("lifeboat_last_run_duration_seconds", &labels, 1.5),
+            ],
+        )
+        .unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("lifeboat_last_success_timestamp_seconds{cluster=\"dremio\",location=\"us\",command=\"backup\"} 1700000000\n"), "{text}");
         assert!(text.contains("lifeboat_last_run_success{cluster=\"dremio\",location=\"us\",command=\"backup\"} 0\n"), "{text}");
         assert!(text.contains("lifeboat_last_run_duration_seconds{cluster=\"dremio\",location=\"us\",command=\"backup\"} 1.5\n"));
         assert!(text.contains("# TYPE lifeboat_last_run_success gauge"));
         assert_eq!(text.matches("# HELP lifeboat_last_run_success ").count(), 1);
-        assert_eq!(names(dir.path()), vec!["lifeboat.prom"], "no temp file left");
+        assert_eq!(
+            names(dir.path()),
+            vec!["lifeboat.prom"],
+            "no temp file left"
+        );
     }
 
     fn names(dir: &Path) -> Vec<String> {
-        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
     }
 
     #[test]

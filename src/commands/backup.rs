@@ -2,22 +2,26 @@
 //! files, streamed as one tar+zstd object into a location and committed by its manifest.
 
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use serde_json::json;
 
-use super::Ctx;
+use super::{CommandError, Ctx};
 use crate::archive::index::Index;
 use crate::archive::manifest::{self, ARCHIVE_OBJECT, INDEX_OBJECT, INLINE_INDEX_LIMIT};
 use crate::archive::pack::{self, PackOptions, Source};
 use crate::archive::{ArchiveError, Manifest};
 use crate::dremio::lock::{self, TakeLock};
 use crate::dremio::{DremioError, Installation};
+use crate::error::ExitClass;
+use crate::metrics::Sample;
 use crate::progress::human_bytes;
+use crate::store::copy::{self, Copied};
 use crate::store::location::Access;
+use crate::store::lock as store_lock;
 use crate::store::upload::{self, UploadOptions};
-use crate::store::{Location, Repo, StoreError};
+use crate::store::{Repo, StoreError};
 
 /// Options of `lifeboat backup`.
 #[derive(Debug, Clone)]
@@ -25,11 +29,16 @@ pub struct BackupArgs {
     pub dremio_home: Option<PathBuf>,
     pub paths_local: Option<PathBuf>,
     pub dremio_version: Option<String>,
+    /// The primary location (a configured name or a URL).
     pub to: String,
+    /// Locations that get a copy once the backup is committed.
+    pub copy_to: Vec<String>,
     pub cluster: String,
     pub level: i32,
     pub threads: u32,
     pub parts_in_flight: usize,
+    pub wait_lock: Option<Duration>,
+    pub metrics_file: Option<PathBuf>,
 }
 
 /// What a finished backup reports.
@@ -38,10 +47,157 @@ pub struct BackupReport {
     pub manifest: Manifest,
     pub location: String,
     pub seconds: f64,
+    pub copies: Vec<CopyResult>,
+}
+
+/// The outcome of one copy to another location.
+#[derive(Debug, Clone)]
+pub struct CopyResult {
+    pub location: String,
+    pub outcome: Result<Copied, String>,
 }
 
 pub async fn run(ctx: &Ctx, args: &BackupArgs) -> anyhow::Result<BackupReport> {
     let started = Instant::now();
+    let result = backup_and_copy(ctx, args, started).await;
+    let labels = [
+        ("cluster", args.cluster.as_str()),
+        ("location", args.to.as_str()),
+        ("command", "backup"),
+    ];
+    let seconds = started.elapsed().as_secs_f64();
+    let mut samples = vec![
+        Sample::new(
+            "lifeboat_last_run_success",
+            &labels,
+            if result.is_ok() { 1.0 } else { 0.0 },
+        ),
+        Sample::new("lifeboat_last_run_duration_seconds", &labels, seconds),
+    ];
+    if let Ok(report) = &result {
+        let m = &report.manifest;
+        samples.push(Sample::new(
+            "lifeboat_last_success_timestamp_seconds",
+            &labels,
+            m.finished_at.timestamp() as f64,
+        ));
+        samples.push(Sample::new(
+            "lifeboat_backup_raw_bytes",
+            &labels,
+            m.raw_bytes as f64,
+        ));
+        samples.push(Sample::new(
+            "lifeboat_backup_stored_bytes",
+            &labels,
+            m.stored_bytes as f64,
+        ));
+        samples.push(Sample::new(
+            "lifeboat_backup_files",
+            &labels,
+            m.counts.files() as f64,
+        ));
+        for c in &report.copies {
+            let copy_labels = [
+                ("cluster", args.cluster.as_str()),
+                ("location", c.location.as_str()),
+            ];
+            samples.push(Sample::new(
+                "lifeboat_copy_ok",
+                &copy_labels,
+                if c.outcome.is_ok() { 1.0 } else { 0.0 },
+            ));
+        }
+    }
+    ctx.metrics(args.metrics_file.as_deref(), &samples);
+    let report = result?;
+    let failed: Vec<&CopyResult> = report
+        .copies
+        .iter()
+        .filter(|c| c.outcome.is_err())
+        .collect();
+    if !failed.is_empty() {
+        let names: Vec<&str> = failed.iter().map(|c| c.location.as_str()).collect();
+        return Err(CommandError::Reported {
+            class: ExitClass::CopyFailed,
+            message: format!(
+                "backup {} is committed in {}, but its copy to {} failed; run `lifeboat copy --from {} --to <location>` once the cause is fixed",
+                report.manifest.id,
+                args.to,
+                names.join(", "),
+                args.to
+            ),
+        }
+        .into());
+    }
+    Ok(report)
+}
+
+async fn backup_and_copy(
+    ctx: &Ctx,
+    args: &BackupArgs,
+    started: Instant,
+) -> anyhow::Result<BackupReport> {
+    let repo = ctx.repo(&args.to, &args.cluster, Access::Write).await?;
+    // Open every copy location first: a typo in a name should fail before an hour of work.
+    let mut copies = Vec::new();
+    for name in &args.copy_to {
+        copies.push((
+            name.clone(),
+            Repo::new(ctx.open(name, Access::Write)?, &args.cluster)?,
+        ));
+    }
+    let lock = store_lock::acquire(
+        &repo.loc,
+        &args.cluster,
+        "backup",
+        store_lock::ttl(),
+        args.wait_lock,
+    )
+    .await?;
+    let made = snapshot(ctx, args, &repo, &lock).await;
+    lock.release().await;
+    let manifest = made?;
+    if !copies.is_empty() {
+        ctx.progress
+            .phase("copy", Some(manifest.stored_bytes * copies.len() as u64));
+    }
+    let copied = futures::future::join_all(copies.iter().map(|(name, dst)| {
+        let manifest = &manifest;
+        let repo = &repo;
+        async move {
+            let outcome = async {
+                dst.loc.check_access().await?;
+                copy::copy_backup(repo, dst, manifest, ctx.progress.as_ref()).await
+            }
+            .await
+            .map_err(|e| format!("{e:#}"));
+            CopyResult {
+                location: name.clone(),
+                outcome,
+            }
+        }
+    }))
+    .await;
+    if !copies.is_empty() {
+        ctx.progress.finish();
+    }
+    let report = BackupReport {
+        manifest,
+        location: repo.loc.url().to_string(),
+        seconds: started.elapsed().as_secs_f64(),
+        copies: copied,
+    };
+    print_report(ctx, &report);
+    Ok(report)
+}
+
+/// The offline snapshot itself: checks, pack, upload, index, and the manifest committed last.
+async fn snapshot(
+    ctx: &Ctx,
+    args: &BackupArgs,
+    repo: &Repo,
+    location_lock: &store_lock::Lock,
+) -> anyhow::Result<Manifest> {
     let inst = Installation::discover(
         args.dremio_home.as_deref(),
         args.paths_local.as_deref(),
@@ -71,10 +227,6 @@ pub async fn run(ctx: &Ctx, args: &BackupArgs) -> anyhow::Result<BackupReport> {
             None
         }
     };
-
-    let loc = Location::open(&args.to, Access::Write)?;
-    let repo = Repo::new(loc, &args.cluster)?;
-    repo.loc.check_access().await?;
 
     let (sources, notes) = sources_of(&inst);
     for note in &notes {
@@ -112,7 +264,7 @@ pub async fn run(ctx: &Ctx, args: &BackupArgs) -> anyhow::Result<BackupReport> {
         (Ok(p), Ok(_)) => p,
     };
 
-    let (index_ref, files) = store_index(&repo, &id, &packed.index, args.level).await?;
+    let (index_ref, files) = store_index(repo, &id, &packed.index, args.level).await?;
     let index_bytes = index_ref.bytes.unwrap_or(0);
     let manifest = Manifest {
         format: manifest::FORMAT.into(),
@@ -153,14 +305,16 @@ pub async fn run(ctx: &Ctx, args: &BackupArgs) -> anyhow::Result<BackupReport> {
         files,
         notes,
     };
+    if !location_lock.held() {
+        return Err(CommandError::Refused(format!(
+            "lost the lock of cluster {} in {} during the backup (another run took it over); nothing was committed",
+            args.cluster,
+            repo.loc.url()
+        ))
+        .into());
+    }
     repo.commit(&manifest).await?;
-    let report = BackupReport {
-        manifest,
-        location: repo.loc.url().to_string(),
-        seconds: started.elapsed().as_secs_f64(),
-    };
-    print_report(ctx, &report);
-    Ok(report)
+    Ok(manifest)
 }
 
 /// The folders an offline backup takes, and notes about what it cannot take.
@@ -260,6 +414,11 @@ fn print_report(ctx: &Ctx, r: &BackupReport) {
         "archive_sha256": m.archive.sha256,
         "seconds": (r.seconds * 1000.0).round() / 1000.0,
         "notes": m.notes,
+        "copies": r.copies.iter().map(|c| match &c.outcome {
+            Ok(Copied::Now(bytes)) => json!({"location": c.location, "status": "copied", "bytes": bytes}),
+            Ok(Copied::AlreadyThere) => json!({"location": c.location, "status": "already-there"}),
+            Err(e) => json!({"location": c.location, "status": "failed", "error": e}),
+        }).collect::<Vec<_>>(),
     });
     let ratio = if m.stored_bytes > 0 {
         m.raw_bytes as f64 / m.stored_bytes as f64
@@ -281,6 +440,20 @@ fn print_report(ctx: &Ctx, r: &BackupReport) {
         human_bytes(m.stored_bytes),
         r.seconds
     );
+    let mut human = human;
+    for c in &r.copies {
+        match &c.outcome {
+            Ok(Copied::Now(bytes)) => human.push_str(&format!(
+                "\n  copied to {} ({}), digest verified",
+                c.location,
+                human_bytes(*bytes)
+            )),
+            Ok(Copied::AlreadyThere) => {
+                human.push_str(&format!("\n  {} already had it", c.location))
+            }
+            Err(e) => human.push_str(&format!("\n  COPY TO {} FAILED: {e}", c.location)),
+        }
+    }
     ctx.emit(&json, &human);
 }
 

@@ -48,6 +48,9 @@ pub async fn run(ctx: &Ctx, dir: Option<PathBuf>, size_mib: u64) -> anyhow::Resu
             paths_local: None,
             dremio_version: None,
             to: repo_url.clone(),
+            copy_to: Vec::new(),
+            wait_lock: None,
+            metrics_file: None,
             cluster: "dremio".into(),
             level: 3,
             threads: std::thread::available_parallelism()

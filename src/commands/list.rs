@@ -6,11 +6,9 @@ use serde_json::json;
 use super::Ctx;
 use crate::progress::human_bytes;
 use crate::store::location::Access;
-use crate::store::{Location, Repo};
 
 pub async fn run(ctx: &Ctx, from: &str, cluster: &str) -> anyhow::Result<()> {
-    let repo = Repo::new(Location::open(from, Access::Read)?, cluster)?;
-    repo.loc.check_access().await?;
+    let repo = ctx.repo(from, cluster, Access::Read).await?;
     let (backups, broken) = repo.list().await?;
     let now = Utc::now();
     let rows: Vec<serde_json::Value> = backups

@@ -1,16 +1,22 @@
 //! One file per subcommand: read options, call the layers below, print results.
 
 pub mod backup;
+pub mod copy;
 pub mod demo;
 pub mod fetch;
 pub mod list;
+pub mod prune;
 pub mod restore;
+pub mod status;
 pub mod verify;
 
 use std::sync::Arc;
 
+use crate::config::Config;
 use crate::error::{Classify, ExitClass};
 use crate::progress::Progress;
+use crate::store::location::Access;
+use crate::store::{Location, Repo};
 
 /// Refusals and failures decided by the commands themselves.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +27,10 @@ pub enum CommandError {
     Usage(String),
     #[error("{0}")]
     Integrity(String),
+    /// The command already printed its result (with `--json`, its JSON object); this only sets
+    /// the exit code and says why on stderr.
+    #[error("{message}")]
+    Reported { class: ExitClass, message: String },
 }
 
 impl Classify for CommandError {
@@ -29,18 +39,59 @@ impl Classify for CommandError {
             CommandError::Refused(_) => ExitClass::Refused,
             CommandError::Usage(_) => ExitClass::Usage,
             CommandError::Integrity(_) => ExitClass::Integrity,
+            CommandError::Reported { class, .. } => *class,
         }
     }
 }
 
-/// What every command gets: how to report progress and whether to print JSON.
+/// What every command gets: how to report progress, whether to print JSON, the configuration.
 #[derive(Clone)]
 pub struct Ctx {
     pub json: bool,
     pub progress: Arc<dyn Progress>,
+    pub config: Arc<Config>,
 }
 
 impl Ctx {
+    pub fn new(json: bool, progress: Arc<dyn Progress>, config: Config) -> Ctx {
+        Ctx {
+            json,
+            progress,
+            config: Arc::new(config),
+        }
+    }
+
+    /// Opens a location given by its name in the configuration file, or by URL.
+    pub fn open(&self, name_or_url: &str, access: Access) -> anyhow::Result<Location> {
+        let spec = self
+            .config
+            .location(name_or_url, &|var| std::env::var(var).ok())?;
+        Ok(Location::open_spec(&spec, access)?)
+    }
+
+    /// Opens the backups of `cluster` in a location, checking access first.
+    pub async fn repo(
+        &self,
+        name_or_url: &str,
+        cluster: &str,
+        access: Access,
+    ) -> anyhow::Result<Repo> {
+        let repo = Repo::new(self.open(name_or_url, access)?, cluster)?;
+        repo.loc.check_access().await?;
+        Ok(repo)
+    }
+
+    /// Writes metrics when a file was asked for; a metrics failure is reported, never fatal.
+    pub fn metrics(&self, file: Option<&std::path::Path>, samples: &[crate::metrics::Sample]) {
+        if let Some(path) = file
+            && let Err(e) = crate::metrics::write(path, samples)
+        {
+            self.progress.note(&format!(
+                "warning: cannot write metrics to {}: {e}",
+                path.display()
+            ));
+        }
+    }
     /// Prints the command's result: the JSON object with `--json`, else the human text.
     pub fn emit(&self, json: &serde_json::Value, human: &str) {
         if self.json {

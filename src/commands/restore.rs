@@ -19,8 +19,8 @@ use crate::dremio::lock;
 use crate::dremio::{DremioError, DremioVersion, Installation};
 use crate::fsutil::{self, Owner};
 use crate::progress::human_bytes;
+use crate::store::Repo;
 use crate::store::location::Access;
-use crate::store::{Location, Repo};
 
 /// Options of `lifeboat restore`.
 #[derive(Debug, Clone)]
@@ -58,8 +58,7 @@ fn refused(msg: String) -> anyhow::Error {
 
 pub async fn run(ctx: &Ctx, args: &RestoreArgs) -> anyhow::Result<RestoreReport> {
     let started = Instant::now();
-    let repo = Repo::new(Location::open(&args.from, Access::Read)?, &args.cluster)?;
-    repo.loc.check_access().await?;
+    let repo = ctx.repo(&args.from, &args.cluster, Access::Read).await?;
     let manifest = repo.manifest(&args.backup).await?;
     let inst = Installation::discover(
         args.dremio_home.as_deref(),

@@ -9,15 +9,13 @@ use serde_json::json;
 use super::{CommandError, Ctx, fetch};
 use crate::progress::human_bytes;
 use crate::store::location::Access;
-use crate::store::{Location, Repo};
 
 /// How many problems are listed (all are counted).
 const MAX_PROBLEMS: usize = 20;
 
 pub async fn run(ctx: &Ctx, from: &str, cluster: &str, backup: &str) -> anyhow::Result<()> {
     let started = Instant::now();
-    let repo = Repo::new(Location::open(from, Access::Read)?, cluster)?;
-    repo.loc.check_access().await?;
+    let repo = ctx.repo(from, cluster, Access::Read).await?;
     let manifest = repo.manifest(backup).await?;
     let index = Arc::new(fetch::load_index(&repo, &manifest).await?);
     let read = fetch::read_archive(
@@ -71,10 +69,13 @@ pub async fn run(ctx: &Ctx, from: &str, cluster: &str, backup: &str) -> anyhow::
     if ok {
         Ok(())
     } else {
-        Err(CommandError::Integrity(format!(
-            "backup {} does not match its manifest ({count} problem(s))",
-            manifest.id
-        ))
+        Err(CommandError::Reported {
+            class: crate::error::ExitClass::Integrity,
+            message: format!(
+                "backup {} does not match its manifest ({count} problem(s))",
+                manifest.id
+            ),
+        }
         .into())
     }
 }

@@ -11,6 +11,7 @@ use super::upload::UploadOptions;
 use super::{Location, Repo, StoreError, classify_error};
 use crate::archive::manifest::MANIFEST_OBJECT;
 use crate::archive::{ArchiveError, Manifest, Problem};
+use crate::progress::Progress;
 
 const RANGE: u64 = 8 * 1024 * 1024;
 const IN_FLIGHT: usize = 4;
@@ -25,57 +26,103 @@ pub enum Copied {
 }
 
 /// Copies backup `manifest` from `src` to `dst` and commits it there.
-pub async fn copy_backup(src: &Repo, dst: &Repo, manifest: &Manifest) -> anyhow::Result<Copied> {
+/// Bytes copied are reported to `progress` (its phase is the caller's business).
+pub async fn copy_backup(
+    src: &Repo,
+    dst: &Repo,
+    manifest: &Manifest,
+    progress: &dyn Progress,
+) -> anyhow::Result<Copied> {
     if dst.has(&manifest.id).await? {
         return Ok(Copied::AlreadyThere);
     }
-    let mut objects = vec![(manifest.archive.object.clone(), manifest.archive.bytes, manifest.archive.sha256.clone())];
+    let mut objects = vec![(
+        manifest.archive.object.clone(),
+        manifest.archive.bytes,
+        manifest.archive.sha256.clone(),
+    )];
     if manifest.index.location != "inline" {
-        objects.push((manifest.index.location.clone(), manifest.index.bytes.unwrap_or(0), manifest.index.sha256.clone().unwrap_or_default()));
+        objects.push((
+            manifest.index.location.clone(),
+            manifest.index.bytes.unwrap_or(0),
+            manifest.index.sha256.clone().unwrap_or_default(),
+        ));
     }
     let mut total = 0;
     for (object, bytes, sha256) in &objects {
         let from = src.key(&manifest.id, object);
         let to = dst.key(&manifest.id, object);
-        let found = copy_object(&src.loc, &from, &dst.loc, &to, *bytes).await?;
+        let found = copy_object(&src.loc, &from, &dst.loc, &to, *bytes, progress).await?;
         if &found != sha256 {
             // Never leave a copy that disagrees with its manifest where a later run could trust it.
             let _ = dst.loc.store.delete(&to).await;
-            let problem = Problem { path: to.to_string(), expected: format!("sha256 {sha256}"), found: format!("sha256 {found}") };
-            return Err(ArchiveError::Mismatch { count: 1, first: problem.clone(), problems: vec![problem] }.into());
+            let problem = Problem {
+                path: to.to_string(),
+                expected: format!("sha256 {sha256}"),
+                found: format!("sha256 {found}"),
+            };
+            return Err(ArchiveError::Mismatch {
+                count: 1,
+                first: problem.clone(),
+                problems: vec![problem],
+            }
+            .into());
         }
         total += bytes;
     }
     match dst.commit(manifest).await {
         Ok(()) => Ok(Copied::Now(total)),
         // A concurrent copy of the same backup committed first: the same bytes are there.
-        Err(StoreError::Other { source: object_store::Error::AlreadyExists { .. }, .. }) => Ok(Copied::AlreadyThere),
+        Err(StoreError::Other {
+            source: object_store::Error::AlreadyExists { .. },
+            ..
+        }) => Ok(Copied::AlreadyThere),
         Err(e) => Err(e.into()),
     }
 }
 
 /// Copies one object and returns the SHA-256 of what the destination now holds (server-side copies
 /// are read back; streamed copies are hashed on the way).
-pub async fn copy_object(src: &Location, from: &ObjPath, dst: &Location, to: &ObjPath, size: u64) -> Result<String, StoreError> {
+pub async fn copy_object(
+    src: &Location,
+    from: &ObjPath,
+    dst: &Location,
+    to: &ObjPath,
+    size: u64,
+    progress: &dyn Progress,
+) -> Result<String, StoreError> {
     dst.prepare_parent(to)?;
     if src.same_store(dst) {
-        src.store.copy(from, to).await.map_err(|e| classify_error(src, "copy", from.as_ref(), e))?;
+        src.store
+            .copy(from, to)
+            .await
+            .map_err(|e| classify_error(src, "copy", from.as_ref(), e))?;
         dst.tighten(to)?;
+        progress.advance(size);
         return hash_object(dst, to, size).await;
     }
     let options = UploadOptions::for_size(size, IN_FLIGHT);
-    let upload = dst.store.put_multipart(to).await.map_err(|e| classify_error(dst, "upload", to.as_ref(), e))?;
+    let upload = dst
+        .store
+        .put_multipart(to)
+        .await
+        .map_err(|e| classify_error(dst, "upload", to.as_ref(), e))?;
     let mut writer = WriteMultipart::new_with_chunk_size(upload, options.part_size);
     let mut hasher = Sha256::new();
     let mut parts = ranges(src, from, size);
     while let Some(part) = parts.next().await {
         let result = match part {
-            Ok(bytes) => writer.wait_for_capacity(options.parts_in_flight).await.map(|()| bytes).map_err(|e| classify_error(dst, "upload", to.as_ref(), e)),
+            Ok(bytes) => writer
+                .wait_for_capacity(options.parts_in_flight)
+                .await
+                .map(|()| bytes)
+                .map_err(|e| classify_error(dst, "upload", to.as_ref(), e)),
             Err(e) => Err(e),
         };
         match result {
             Ok(bytes) => {
                 hasher.update(&bytes);
+                progress.advance(bytes.len() as u64);
                 writer.put(bytes);
             }
             Err(e) => {
@@ -84,15 +131,29 @@ pub async fn copy_object(src: &Location, from: &ObjPath, dst: &Location, to: &Ob
             }
         }
     }
-    writer.finish().await.map_err(|e| classify_error(dst, "upload", to.as_ref(), e))?;
+    writer
+        .finish()
+        .await
+        .map_err(|e| classify_error(dst, "upload", to.as_ref(), e))?;
     dst.tighten(to)?;
     Ok(hex::encode(hasher.finalize()))
 }
 
-fn ranges<'a>(loc: &'a Location, key: &'a ObjPath, size: u64) -> impl futures::Stream<Item = Result<bytes::Bytes, StoreError>> + 'a {
-    futures::stream::iter((0..size.div_ceil(RANGE)).map(move |i| i * RANGE..((i + 1) * RANGE).min(size)))
-        .map(move |r| async move { loc.store.get_range(key, r).await.map_err(|e| classify_error(loc, "download", key.as_ref(), e)) })
-        .buffered(IN_FLIGHT)
+fn ranges<'a>(
+    loc: &'a Location,
+    key: &'a ObjPath,
+    size: u64,
+) -> impl futures::Stream<Item = Result<bytes::Bytes, StoreError>> + 'a {
+    futures::stream::iter(
+        (0..size.div_ceil(RANGE)).map(move |i| i * RANGE..((i + 1) * RANGE).min(size)),
+    )
+    .map(move |r| async move {
+        loc.store
+            .get_range(key, r)
+            .await
+            .map_err(|e| classify_error(loc, "download", key.as_ref(), e))
+    })
+    .buffered(IN_FLIGHT)
 }
 
 /// SHA-256 of an object, read with ranged GETs.
@@ -111,7 +172,10 @@ impl Repo {
         let key = self.key(id, MANIFEST_OBJECT);
         match self.loc.store.get(&key).await {
             Ok(r) => {
-                let bytes = r.bytes().await.map_err(|e| classify_error(&self.loc, "read", key.as_ref(), e))?;
+                let bytes = r
+                    .bytes()
+                    .await
+                    .map_err(|e| classify_error(&self.loc, "read", key.as_ref(), e))?;
                 Ok(Manifest::from_json(&bytes, Some(id)).is_ok())
             }
             Err(object_store::Error::NotFound { .. }) => Ok(false),

@@ -93,7 +93,8 @@ impl Location {
                 if container.len() < 3 {
                     return Err(bad("an S3 bucket name has at least 3 characters"));
                 }
-                let mut builder = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(container);
+                let mut builder =
+                    object_store::aws::AmazonS3Builder::from_env().with_bucket_name(container);
                 if let Some(region) = &spec.region {
                     builder = builder.with_region(region);
                 }
@@ -155,9 +156,21 @@ impl Location {
                 )));
             }
         };
-        let endpoint = spec.endpoint.clone().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok()).or_else(|| std::env::var("AWS_ENDPOINT").ok());
-        let key_id = spec.access_key_id.as_ref().map(|k| k.0.clone()).or_else(|| std::env::var("AWS_ACCESS_KEY_ID").ok()).unwrap_or_default();
-        let identity = format!("{scheme}|{}|{container}|{key_id}", endpoint.as_deref().unwrap_or(""));
+        let endpoint = spec
+            .endpoint
+            .clone()
+            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+            .or_else(|| std::env::var("AWS_ENDPOINT").ok());
+        let key_id = spec
+            .access_key_id
+            .as_ref()
+            .map(|k| k.0.clone())
+            .or_else(|| std::env::var("AWS_ACCESS_KEY_ID").ok())
+            .unwrap_or_default();
+        let identity = format!(
+            "{scheme}|{}|{container}|{key_id}",
+            endpoint.as_deref().unwrap_or("")
+        );
         Ok(Location {
             store,
             prefix,

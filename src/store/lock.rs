@@ -27,13 +27,23 @@ pub struct LockInfo {
 
 impl std::fmt::Display for LockInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} (pid {} on {}, since {}, expires {})", self.command, self.pid, self.host, self.acquired_at.format("%Y-%m-%dT%H:%M:%SZ"), self.expires_at.format("%Y-%m-%dT%H:%M:%SZ"))
+        write!(
+            f,
+            "{} (pid {} on {}, since {}, expires {})",
+            self.command,
+            self.pid,
+            self.host,
+            self.acquired_at.format("%Y-%m-%dT%H:%M:%SZ"),
+            self.expires_at.format("%Y-%m-%dT%H:%M:%SZ")
+        )
     }
 }
 
 /// The lock is held by someone else.
 #[derive(Debug, thiserror::Error)]
-#[error("{location}: cluster {cluster:?} is locked by {holder}. Another run is in progress; wait for it, pass --wait-lock DURATION, or if that host is gone the lock expires by itself at its expiry time")]
+#[error(
+    "{location}: cluster {cluster:?} is locked by {holder}. Another run is in progress; wait for it, pass --wait-lock DURATION, or if that host is gone the lock expires by itself at its expiry time"
+)]
 pub struct LockBusy {
     pub location: String,
     pub cluster: String,
@@ -52,8 +62,24 @@ pub struct Lock {
 /// How long a lock lives without renewal; it is renewed every third of that.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(120);
 
+/// The lock lifetime: `LIFEBOAT_LOCK_TTL` (e.g. "5m") or [`DEFAULT_TTL`]. Shorter means a crashed
+/// run's lock is taken over sooner; longer tolerates slower renewals.
+pub fn ttl() -> Duration {
+    std::env::var("LIFEBOAT_LOCK_TTL")
+        .ok()
+        .and_then(|v| humantime::parse_duration(&v).ok())
+        .filter(|d| *d >= Duration::from_secs(3))
+        .unwrap_or(DEFAULT_TTL)
+}
+
 /// Takes the lock of `cluster` in `loc` for `command`, waiting up to `wait` for a live holder.
-pub async fn acquire(loc: &Location, cluster: &str, command: &str, ttl: Duration, wait: Option<Duration>) -> anyhow::Result<Lock> {
+pub async fn acquire(
+    loc: &Location,
+    cluster: &str,
+    command: &str,
+    ttl: Duration,
+    wait: Option<Duration>,
+) -> anyhow::Result<Lock> {
     let key = loc.key(&[cluster, "lock.json"]);
     let deadline = wait.map(|w| tokio::time::Instant::now() + w);
     loop {
@@ -61,8 +87,21 @@ pub async fn acquire(loc: &Location, cluster: &str, command: &str, ttl: Duration
         match try_take(loc, &key, &info).await? {
             Taken::Yes(version) => {
                 let lost = Arc::new(AtomicBool::new(false));
-                let renewer = tokio::spawn(renew_loop(loc.clone(), key.clone(), info.clone(), version, ttl, lost.clone()));
-                return Ok(Lock { loc: loc.clone(), key, info, lost, renewer });
+                let renewer = tokio::spawn(renew_loop(
+                    loc.clone(),
+                    key.clone(),
+                    info.clone(),
+                    version,
+                    ttl,
+                    lost.clone(),
+                ));
+                return Ok(Lock {
+                    loc: loc.clone(),
+                    key,
+                    info,
+                    lost,
+                    renewer,
+                });
             }
             Taken::No(holder) => {
                 let now = tokio::time::Instant::now();
@@ -72,7 +111,14 @@ pub async fn acquire(loc: &Location, cluster: &str, command: &str, ttl: Duration
                         let pause = Duration::from_millis(500 + u64::from(random_u16() % 1000));
                         tokio::time::sleep(pause.min(d - now)).await;
                     }
-                    _ => return Err(LockBusy { location: loc.url().to_string(), cluster: cluster.to_string(), holder }.into()),
+                    _ => {
+                        return Err(LockBusy {
+                            location: loc.url().to_string(),
+                            cluster: cluster.to_string(),
+                            holder,
+                        }
+                        .into());
+                    }
                 }
             }
         }
@@ -87,20 +133,38 @@ enum Taken {
 async fn try_take(loc: &Location, key: &ObjPath, info: &LockInfo) -> Result<Taken, StoreError> {
     loc.prepare_parent(key)?;
     let body = PutPayload::from(serde_json::to_vec_pretty(info).expect("lock serialises"));
-    let create = PutOptions { mode: PutMode::Create, ..Default::default() };
+    let create = PutOptions {
+        mode: PutMode::Create,
+        ..Default::default()
+    };
     match loc.store.put_opts(key, body.clone(), create).await {
-        Ok(r) => return Ok(Taken::Yes(Some(UpdateVersion { e_tag: r.e_tag, version: r.version }))),
-        Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => {}
+        Ok(r) => {
+            return Ok(Taken::Yes(Some(UpdateVersion {
+                e_tag: r.e_tag,
+                version: r.version,
+            })));
+        }
+        Err(
+            object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. },
+        ) => {}
         Err(e) => return Err(classify_error(loc, "lock", key.as_ref(), e)),
     }
     let current = match loc.store.get(key).await {
         Ok(r) => {
-            let version = UpdateVersion { e_tag: r.meta.e_tag.clone(), version: r.meta.version.clone() };
-            let bytes = r.bytes().await.map_err(|e| classify_error(loc, "lock", key.as_ref(), e))?;
+            let version = UpdateVersion {
+                e_tag: r.meta.e_tag.clone(),
+                version: r.meta.version.clone(),
+            };
+            let bytes = r
+                .bytes()
+                .await
+                .map_err(|e| classify_error(loc, "lock", key.as_ref(), e))?;
             (serde_json::from_slice::<LockInfo>(&bytes).ok(), version)
         }
         // Released between our create and our read: try again at once.
-        Err(object_store::Error::NotFound { .. }) => return Box::pin(try_take(loc, key, info)).await,
+        Err(object_store::Error::NotFound { .. }) => {
+            return Box::pin(try_take(loc, key, info)).await;
+        }
         Err(e) => return Err(classify_error(loc, "lock", key.as_ref(), e)),
     };
     match current {
@@ -108,7 +172,10 @@ async fn try_take(loc: &Location, key: &ObjPath, info: &LockInfo) -> Result<Take
         // Expired (its holder died) or unreadable: take it over, but only if nobody else did first.
         (_, version) => match put_update(loc, key, body, version).await {
             Ok(v) => Ok(Taken::Yes(v)),
-            Err(object_store::Error::Precondition { .. } | object_store::Error::AlreadyExists { .. }) => Box::pin(try_take(loc, key, info)).await,
+            Err(
+                object_store::Error::Precondition { .. }
+                | object_store::Error::AlreadyExists { .. },
+            ) => Box::pin(try_take(loc, key, info)).await,
             Err(e) => Err(classify_error(loc, "lock", key.as_ref(), e)),
         },
     }
@@ -116,11 +183,24 @@ async fn try_take(loc: &Location, key: &ObjPath, info: &LockInfo) -> Result<Take
 
 /// A conditional overwrite where the store supports it; a local folder does not, and falls back to a
 /// plain overwrite (one host, one filesystem: the window is a rename).
-async fn put_update(loc: &Location, key: &ObjPath, body: PutPayload, version: UpdateVersion) -> Result<Option<UpdateVersion>, object_store::Error> {
-    let update = PutOptions { mode: PutMode::Update(version), ..Default::default() };
+async fn put_update(
+    loc: &Location,
+    key: &ObjPath,
+    body: PutPayload,
+    version: UpdateVersion,
+) -> Result<Option<UpdateVersion>, object_store::Error> {
+    let update = PutOptions {
+        mode: PutMode::Update(version),
+        ..Default::default()
+    };
     match loc.store.put_opts(key, body.clone(), update).await {
-        Ok(r) => Ok(Some(UpdateVersion { e_tag: r.e_tag, version: r.version })),
-        Err(object_store::Error::NotImplemented { .. } | object_store::Error::NotSupported { .. }) => {
+        Ok(r) => Ok(Some(UpdateVersion {
+            e_tag: r.e_tag,
+            version: r.version,
+        })),
+        Err(
+            object_store::Error::NotImplemented { .. } | object_store::Error::NotSupported { .. },
+        ) => {
             loc.store.put(key, body).await?;
             Ok(None)
         }
@@ -128,14 +208,28 @@ async fn put_update(loc: &Location, key: &ObjPath, body: PutPayload, version: Up
     }
 }
 
-async fn renew_loop(loc: Location, key: ObjPath, mut info: LockInfo, mut version: Option<UpdateVersion>, ttl: Duration, lost: Arc<AtomicBool>) {
+async fn renew_loop(
+    loc: Location,
+    key: ObjPath,
+    mut info: LockInfo,
+    mut version: Option<UpdateVersion>,
+    ttl: Duration,
+    lost: Arc<AtomicBool>,
+) {
     loop {
         tokio::time::sleep(ttl / 3).await;
         // Still ours? A successor that took over an expired lock wrote its own token.
         let current = match loc.store.get(&key).await {
             Ok(r) => {
-                let v = UpdateVersion { e_tag: r.meta.e_tag.clone(), version: r.meta.version.clone() };
-                r.bytes().await.ok().and_then(|b| serde_json::from_slice::<LockInfo>(&b).ok()).map(|i| (i, v))
+                let v = UpdateVersion {
+                    e_tag: r.meta.e_tag.clone(),
+                    version: r.meta.version.clone(),
+                };
+                r.bytes()
+                    .await
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<LockInfo>(&b).ok())
+                    .map(|i| (i, v))
             }
             Err(_) => None,
         };
@@ -146,9 +240,20 @@ async fn renew_loop(loc: Location, key: ObjPath, mut info: LockInfo, mut version
                 return;
             }
         }
-        info.expires_at = Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::seconds(120));
+        info.expires_at =
+            Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::seconds(120));
         let body = PutPayload::from(serde_json::to_vec_pretty(&info).expect("lock serialises"));
-        match put_update(&loc, &key, body, version.clone().unwrap_or(UpdateVersion { e_tag: None, version: None })).await {
+        match put_update(
+            &loc,
+            &key,
+            body,
+            version.clone().unwrap_or(UpdateVersion {
+                e_tag: None,
+                version: None,
+            }),
+        )
+        .await
+        {
             Ok(v) => version = v,
             Err(_) => {
                 lost.store(true, Ordering::Relaxed);
@@ -212,15 +317,24 @@ mod tests {
     #[tokio::test]
     async fn a_second_taker_is_refused_and_named_the_holder() {
         let loc = memory();
-        let first = acquire(&loc, "dremio", "backup", DEFAULT_TTL, None).await.unwrap();
-        let err = acquire(&loc, "dremio", "prune", DEFAULT_TTL, None).await.err().unwrap();
+        let first = acquire(&loc, "dremio", "backup", DEFAULT_TTL, None)
+            .await
+            .unwrap();
+        let err = acquire(&loc, "dremio", "prune", DEFAULT_TTL, None)
+            .await
+            .err()
+            .unwrap();
         let busy = err.downcast_ref::<LockBusy>().expect("a LockBusy");
         assert_eq!(busy.holder.command, "backup");
         assert!(err.to_string().contains("--wait-lock"));
         // Another cluster in the same location is independent.
-        let other = acquire(&loc, "other", "backup", DEFAULT_TTL, None).await.unwrap();
+        let other = acquire(&loc, "other", "backup", DEFAULT_TTL, None)
+            .await
+            .unwrap();
         first.release().await;
-        let again = acquire(&loc, "dremio", "prune", DEFAULT_TTL, None).await.unwrap();
+        let again = acquire(&loc, "dremio", "prune", DEFAULT_TTL, None)
+            .await
+            .unwrap();
         again.release().await;
         other.release().await;
     }
@@ -231,8 +345,13 @@ mod tests {
         let key = loc.key(&["dremio", "lock.json"]);
         let mut dead = new_info("backup", DEFAULT_TTL);
         dead.expires_at = Utc::now() - chrono::Duration::seconds(1);
-        loc.store.put(&key, PutPayload::from(serde_json::to_vec(&dead).unwrap())).await.unwrap();
-        let lock = acquire(&loc, "dremio", "backup", DEFAULT_TTL, None).await.unwrap();
+        loc.store
+            .put(&key, PutPayload::from(serde_json::to_vec(&dead).unwrap()))
+            .await
+            .unwrap();
+        let lock = acquire(&loc, "dremio", "backup", DEFAULT_TTL, None)
+            .await
+            .unwrap();
         assert_ne!(lock.info().token, dead.token);
         assert!(lock.held());
         lock.release().await;
@@ -241,10 +360,21 @@ mod tests {
     #[tokio::test]
     async fn waiting_gets_the_lock_once_released() {
         let loc = memory();
-        let first = acquire(&loc, "dremio", "backup", DEFAULT_TTL, None).await.unwrap();
+        let first = acquire(&loc, "dremio", "backup", DEFAULT_TTL, None)
+            .await
+            .unwrap();
         let waiter = {
             let loc = loc.clone();
-            tokio::spawn(async move { acquire(&loc, "dremio", "copy", DEFAULT_TTL, Some(Duration::from_secs(30))).await })
+            tokio::spawn(async move {
+                acquire(
+                    &loc,
+                    "dremio",
+                    "copy",
+                    DEFAULT_TTL,
+                    Some(Duration::from_secs(30)),
+                )
+                .await
+            })
         };
         first.release().await;
         let lock = waiter.await.unwrap().unwrap();
@@ -263,7 +393,9 @@ mod tests {
         }
         assert!(lock.held());
         let key = loc.key(&["dremio", "lock.json"]);
-        let stored: LockInfo = serde_json::from_slice(&loc.store.get(&key).await.unwrap().bytes().await.unwrap()).unwrap();
+        let stored: LockInfo =
+            serde_json::from_slice(&loc.store.get(&key).await.unwrap().bytes().await.unwrap())
+                .unwrap();
         assert_eq!(stored.token, lock.info().token);
         lock.release().await;
     }

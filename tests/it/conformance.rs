@@ -12,6 +12,9 @@ macro_rules! for_each_store {
         mod s3 {
             $(#[test] fn $name() { super::$name(crate::support::StoreKind::S3) })*
         }
+        mod azure {
+            $(#[test] fn $name() { super::$name(crate::support::StoreKind::Azure) })*
+        }
     };
 }
 

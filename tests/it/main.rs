@@ -7,3 +7,4 @@ mod support;
 mod cli;
 mod conformance;
 mod refusals;
+mod replication;

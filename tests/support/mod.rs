@@ -140,11 +140,19 @@ pub fn lifeboat(args: &[&str], env: &[(&str, &str)]) -> Output {
     cmd.args(args)
         .env("LIFEBOAT_PROGRESS", "none")
         .env("LIFEBOAT_MAX_RETRIES", "2")
-        .env("LIFEBOAT_RETRY_TIMEOUT", "10s");
+        .env("LIFEBOAT_RETRY_TIMEOUT", "10s")
+        // A killed run's lock is taken over after this, so tests that kill runs stay short.
+        .env("LIFEBOAT_LOCK_TTL", "15s");
     for (k, v) in env {
         cmd.env(k, v);
     }
     cmd.output().unwrap()
+}
+
+/// Like [`lifeboat`], with owned environment pairs.
+pub fn lifeboat_env(args: &[&str], env: &[(String, String)]) -> Output {
+    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    lifeboat(args, &pairs)
 }
 
 pub fn stderr(out: &Output) -> String {
@@ -188,7 +196,12 @@ pub fn fails_with(out: &Output, code: i32, fragments: &[&str]) {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreKind {
     Local,
+    /// The first SeaweedFS ("us"), through the standard AWS_* environment.
     S3,
+    /// The second SeaweedFS ("eu"): its own endpoint and credentials, never in the standard env.
+    S3Eu,
+    /// Azurite, through AZURITE_BLOB_STORAGE_URL and the AZURE_* environment.
+    Azure,
 }
 
 /// A fresh, empty location for one test.
@@ -196,6 +209,30 @@ pub struct TestLocation {
     pub url: String,
     pub kind: StoreKind,
     _dir: Option<tempfile::TempDir>,
+}
+
+/// The second S3 server's endpoint and credentials (scripts/test.sh exports them under these names).
+pub struct EuServer {
+    pub endpoint: String,
+    pub key: String,
+    pub secret: String,
+}
+
+pub fn eu_server() -> EuServer {
+    let get = |k: &str| {
+        std::env::var(k).unwrap_or_else(|_| panic!("{k} is not set: run the tests through scripts/test.sh (it starts a second SeaweedFS)"))
+    };
+    EuServer {
+        endpoint: get("LIFEBOAT_TEST_S3_EU_ENDPOINT"),
+        key: get("LIFEBOAT_TEST_S3_EU_KEY"),
+        secret: get("LIFEBOAT_TEST_S3_EU_SECRET"),
+    }
+}
+
+/// Environment for a lifeboat process whose config names the eu location's credential variables.
+pub fn eu_env() -> Vec<(String, String)> {
+    let eu = eu_server();
+    vec![("EU_KEY".into(), eu.key), ("EU_SECRET".into(), eu.secret)]
 }
 
 fn runtime() -> &'static tokio::runtime::Runtime {
@@ -215,6 +252,12 @@ pub fn s3_bucket() -> String {
         "S3 tests need the SeaweedFS server that scripts/test.sh starts (AWS_ENDPOINT_URL is not set)"
     );
     std::env::var("LIFEBOAT_TEST_S3_BUCKET").unwrap_or_else(|_| "lifeboat-test".into())
+}
+
+fn rand_u16() -> u16 {
+    let mut b = [0u8; 2];
+    getrandom::fill(&mut b).unwrap();
+    u16::from_le_bytes(b)
 }
 
 fn unique(name: &str) -> String {
@@ -237,16 +280,47 @@ impl TestLocation {
                     _dir: Some(dir),
                 }
             }
-            StoreKind::S3 => TestLocation {
+            StoreKind::S3 | StoreKind::S3Eu => TestLocation {
                 url: format!("s3://{}/{}", s3_bucket(), unique(name)),
                 kind,
                 _dir: None,
             },
+            StoreKind::Azure => {
+                let container = std::env::var("LIFEBOAT_TEST_AZURE_CONTAINER")
+                    .expect("Azure tests need the Azurite server that scripts/test.sh starts");
+                TestLocation {
+                    url: format!("az://{container}/{}", unique(name)),
+                    kind,
+                    _dir: None,
+                }
+            }
+        }
+    }
+
+    /// The TOML table of this location for a config file (`[locations.NAME]` body).
+    pub fn toml(&self) -> String {
+        match self.kind {
+            StoreKind::S3Eu => {
+                let eu = eu_server();
+                format!(
+                    "url = \"{}\"\nendpoint = \"{}\"\nallow_http = true\naccess_key_id_env = \"EU_KEY\"\nsecret_access_key_env = \"EU_SECRET\"\n",
+                    self.url, eu.endpoint
+                )
+            }
+            _ => format!("url = \"{}\"\n", self.url),
         }
     }
 
     fn open(&self) -> lifeboat::store::Location {
-        lifeboat::store::Location::open(&self.url, lifeboat::store::location::Access::Write)
+        let mut spec = lifeboat::config::LocationSpec::from_url(&self.url);
+        if self.kind == StoreKind::S3Eu {
+            let eu = eu_server();
+            spec.endpoint = Some(eu.endpoint);
+            spec.allow_http = Some(true);
+            spec.access_key_id = Some(lifeboat::config::Secret(eu.key));
+            spec.secret_access_key = Some(lifeboat::config::Secret(eu.secret));
+        }
+        lifeboat::store::Location::open_spec(&spec, lifeboat::store::location::Access::Write)
             .unwrap()
     }
 
@@ -299,6 +373,30 @@ impl TestLocation {
         let (loc, key) = (self.open(), self.key(rel));
         runtime()
             .block_on(async move { loc.store.put(&key, PutPayload::from(data)).await.unwrap() });
+    }
+
+    /// Makes a backup that looks as if it was taken at `when`, from the objects of backup `real`.
+    pub fn fabricate(
+        &self,
+        cluster: &str,
+        real: &str,
+        when: chrono::DateTime<chrono::Utc>,
+    ) -> String {
+        let id = format!("{}-{:04x}", when.format("%Y%m%dT%H%M%SZ"), rand_u16());
+        let mut manifest: serde_json::Value =
+            serde_json::from_slice(&self.read(&format!("{cluster}/{real}/manifest.json"))).unwrap();
+        manifest["id"] = id.clone().into();
+        manifest["created_at"] = when.to_rfc3339().into();
+        manifest["finished_at"] = when.to_rfc3339().into();
+        self.write(
+            &format!("{cluster}/{id}/data.tar.zst"),
+            self.read(&format!("{cluster}/{real}/data.tar.zst")),
+        );
+        self.write(
+            &format!("{cluster}/{id}/manifest.json"),
+            serde_json::to_vec(&manifest).unwrap(),
+        );
+        id
     }
 
     pub fn delete(&self, rel: &str) {

@@ -1,0 +1,140 @@
+//! `lifeboat copy`: catch-up replication of committed backups to another location. Idempotent: what
+//! the destination already holds (committed) is skipped; safe beside running backups, because only
+//! committed backups are copied and a copy's manifest is written last, create-only.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::{CommandError, Ctx};
+use crate::error::ExitClass;
+use crate::metrics::Sample;
+use crate::progress::human_bytes;
+use crate::store::copy::{Copied, copy_backup};
+use crate::store::location::Access;
+use crate::store::lock;
+
+#[derive(Debug, Clone)]
+pub struct CopyArgs {
+    pub from: String,
+    pub to: String,
+    pub cluster: String,
+    /// A backup id, `latest`, or `all-missing`.
+    pub backup: String,
+    pub wait_lock: Option<Duration>,
+    pub metrics_file: Option<PathBuf>,
+}
+
+pub async fn run(ctx: &Ctx, args: &CopyArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let result = copy_all(ctx, args).await;
+    let labels = [
+        ("cluster", args.cluster.as_str()),
+        ("location", args.to.as_str()),
+        ("command", "copy"),
+    ];
+    let ok = matches!(&result, Ok(failed) if *failed == 0);
+    let mut samples = vec![
+        Sample::new(
+            "lifeboat_last_run_success",
+            &labels,
+            if ok { 1.0 } else { 0.0 },
+        ),
+        Sample::new(
+            "lifeboat_last_run_duration_seconds",
+            &labels,
+            started.elapsed().as_secs_f64(),
+        ),
+    ];
+    if ok {
+        samples.push(Sample::new(
+            "lifeboat_last_success_timestamp_seconds",
+            &labels,
+            chrono::Utc::now().timestamp() as f64,
+        ));
+    }
+    ctx.metrics(args.metrics_file.as_deref(), &samples);
+    match result? {
+        0 => Ok(()),
+        failed => Err(CommandError::Reported {
+            class: ExitClass::CopyFailed,
+            message: format!("{failed} backup(s) could not be copied to {}; run the same command again once the cause is fixed", args.to),
+        }
+        .into()),
+    }
+}
+
+/// Copies and reports; returns how many copies failed.
+async fn copy_all(ctx: &Ctx, args: &CopyArgs) -> anyhow::Result<usize> {
+    let src = ctx.repo(&args.from, &args.cluster, Access::Read).await?;
+    let dst = ctx.repo(&args.to, &args.cluster, Access::Write).await?;
+    if src.loc.url() == dst.loc.url() && src.loc.same_store(&dst.loc) {
+        return Err(CommandError::Usage(format!(
+            "--from and --to are the same location ({})",
+            src.loc.url()
+        ))
+        .into());
+    }
+    let lock = lock::acquire(&dst.loc, &args.cluster, "copy", lock::ttl(), args.wait_lock).await?;
+    let outcome = async {
+        let ids: Vec<String> = match args.backup.as_str() {
+            "all-missing" => {
+                let (have, _) = dst.list().await?;
+                let (mut wanted, _) = src.list().await?;
+                wanted.retain(|m| !have.iter().any(|h| h.id == m.id));
+                // Oldest first: an interrupted catch-up leaves the newest gap, which the next backup fills.
+                wanted.iter().rev().map(|m| m.id.clone()).collect()
+            }
+            selector => vec![src.manifest(selector).await?.id],
+        };
+        let mut rows = Vec::new();
+        for id in ids {
+            let result = async {
+                let manifest = src.manifest(&id).await?;
+                ctx.progress.phase("copy", Some(manifest.stored_bytes));
+                let copied = copy_backup(&src, &dst, &manifest, ctx.progress.as_ref()).await;
+                ctx.progress.finish();
+                copied
+            }
+            .await;
+            rows.push((id, result.map_err(|e| format!("{e:#}"))));
+        }
+        Ok::<_, anyhow::Error>(rows)
+    }
+    .await;
+    lock.release().await;
+    let rows = outcome?;
+
+    let failed = rows.iter().filter(|(_, r)| r.is_err()).count();
+    let json_rows: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|(id, r)| match r {
+            Ok(Copied::Now(bytes)) => json!({"id": id, "status": "copied", "bytes": bytes}),
+            Ok(Copied::AlreadyThere) => json!({"id": id, "status": "already-there"}),
+            Err(e) => json!({"id": id, "status": "failed", "error": e}),
+        })
+        .collect();
+    let mut human = if rows.is_empty() {
+        format!(
+            "{} already holds every backup of {:?} that {} has",
+            dst.loc.url(),
+            args.cluster,
+            src.loc.url()
+        )
+    } else {
+        format!("Copy {} -> {}:", src.loc.url(), dst.loc.url())
+    };
+    for (id, r) in &rows {
+        human.push_str(&match r {
+            Ok(Copied::Now(bytes)) => format!(
+                "\n  {id}: copied ({}), digest verified",
+                human_bytes(*bytes)
+            ),
+            Ok(Copied::AlreadyThere) => format!("\n  {id}: already there"),
+            Err(e) => format!("\n  {id}: FAILED: {e}"),
+        });
+    }
+    ctx.emit(&json!({"from": src.loc.url(), "to": dst.loc.url(), "cluster": args.cluster, "backups": json_rows, "failed": failed}), &human);
+    Ok(failed)
+}

@@ -1,0 +1,265 @@
+//! `lifeboat prune`: applies a location's retention policy, and removes what failed runs left
+//! behind (backup folders without a manifest, older than a grace period). A backup disappears at once
+//! when its manifest is deleted (first), then its data is deleted.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use object_store::ObjectStoreExt;
+use serde_json::json;
+
+use super::{CommandError, Ctx};
+use crate::archive::manifest::{MANIFEST_OBJECT, time_of_id};
+use crate::metrics::Sample;
+use crate::retention::{self, Policy};
+use crate::store::location::Access;
+use crate::store::{Repo, StoreError, lock};
+
+#[derive(Debug, Clone, Default)]
+pub struct PruneArgs {
+    pub from: String,
+    pub cluster: String,
+    pub keep_last: Option<u32>,
+    pub keep_hourly: Option<u32>,
+    pub keep_daily: Option<u32>,
+    pub keep_weekly: Option<u32>,
+    pub keep_monthly: Option<u32>,
+    pub keep_within: Option<Duration>,
+    /// Folders without a manifest younger than this may belong to a running backup or copy.
+    pub grace: Duration,
+    pub dry_run: bool,
+    pub wait_lock: Option<Duration>,
+    pub metrics_file: Option<PathBuf>,
+}
+
+pub async fn run(ctx: &Ctx, args: &PruneArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let result = prune(ctx, args).await;
+    if !args.dry_run {
+        let labels = [
+            ("cluster", args.cluster.as_str()),
+            ("location", args.from.as_str()),
+            ("command", "prune"),
+        ];
+        let mut samples = vec![
+            Sample::new(
+                "lifeboat_last_run_success",
+                &labels,
+                if result.is_ok() { 1.0 } else { 0.0 },
+            ),
+            Sample::new(
+                "lifeboat_last_run_duration_seconds",
+                &labels,
+                started.elapsed().as_secs_f64(),
+            ),
+        ];
+        if result.is_ok() {
+            samples.push(Sample::new(
+                "lifeboat_last_success_timestamp_seconds",
+                &labels,
+                Utc::now().timestamp() as f64,
+            ));
+        }
+        ctx.metrics(args.metrics_file.as_deref(), &samples);
+    }
+    result
+}
+
+/// Flags win over the location's `[locations.X.retention]` in the config file.
+fn policy(ctx: &Ctx, args: &PruneArgs) -> Result<Policy, CommandError> {
+    let file = ctx
+        .config
+        .retention(&args.from)
+        .cloned()
+        .unwrap_or_default();
+    let within = match (&args.keep_within, &file.keep_within) {
+        (Some(d), _) => Some(*d),
+        (None, Some(s)) => {
+            Some(crate::config::parse_duration(s.get_ref()).map_err(CommandError::Usage)?)
+        }
+        (None, None) => None,
+    };
+    let policy = Policy {
+        keep_last: args.keep_last.or(file.keep_last).unwrap_or(0),
+        keep_hourly: args.keep_hourly.or(file.keep_hourly).unwrap_or(0),
+        keep_daily: args.keep_daily.or(file.keep_daily).unwrap_or(0),
+        keep_weekly: args.keep_weekly.or(file.keep_weekly).unwrap_or(0),
+        keep_monthly: args.keep_monthly.or(file.keep_monthly).unwrap_or(0),
+        keep_within: within,
+    };
+    if policy.is_empty() {
+        return Err(CommandError::Usage(format!(
+            "no retention policy for {}: give --keep-last/--keep-daily/... or a [locations.<name>.retention] table in the config file",
+            args.from
+        )));
+    }
+    Ok(policy)
+}
+
+async fn prune(ctx: &Ctx, args: &PruneArgs) -> anyhow::Result<()> {
+    let policy = policy(ctx, args)?;
+    let repo = ctx.repo(&args.from, &args.cluster, Access::Write).await?;
+    let lock = if args.dry_run {
+        None
+    } else {
+        Some(
+            lock::acquire(
+                &repo.loc,
+                &args.cluster,
+                "prune",
+                lock::ttl(),
+                args.wait_lock,
+            )
+            .await?,
+        )
+    };
+    let outcome = plan_and_apply(ctx, args, &repo, &policy).await;
+    if let Some(lock) = lock {
+        lock.release().await;
+    }
+    outcome
+}
+
+async fn plan_and_apply(
+    ctx: &Ctx,
+    args: &PruneArgs,
+    repo: &Repo,
+    policy: &Policy,
+) -> anyhow::Result<()> {
+    let (good, broken) = repo.list().await?;
+    let decisions = retention::decide(
+        &good
+            .iter()
+            .map(|m| (m.id.clone(), m.created_at))
+            .collect::<Vec<_>>(),
+        policy,
+    );
+    let orphans = orphans(repo, &good, &broken, args.grace).await?;
+
+    let mut deleted = Vec::new();
+    if !args.dry_run {
+        for d in decisions.iter().filter(|d| !d.keep()) {
+            delete_backup(repo, &d.id).await?;
+            deleted.push(d.id.clone());
+        }
+        for (id, _) in &orphans {
+            delete_backup(repo, id).await?;
+        }
+    }
+
+    let verb = if args.dry_run {
+        "would delete"
+    } else {
+        "deleted"
+    };
+    let mut human = format!(
+        "Prune {} (cluster {:?}){}:",
+        repo.loc.url(),
+        args.cluster,
+        if args.dry_run {
+            ", dry run: nothing changed"
+        } else {
+            ""
+        }
+    );
+    for d in &decisions {
+        if d.keep() {
+            human.push_str(&format!("\n  keep   {}  ({})", d.id, d.reasons.join(", ")));
+        } else {
+            human.push_str(&format!("\n  {verb} {}", d.id));
+        }
+    }
+    for (id, age) in &orphans {
+        human.push_str(&format!(
+            "\n  {verb} {id}  (left by a failed run {} ago, no manifest)",
+            crate::commands::list::age(*age)
+        ));
+    }
+    for b in &broken {
+        human.push_str(&format!(
+            "\n  left alone {}  (unusable manifest: {}; inspect it by hand)",
+            b.id, b.why
+        ));
+    }
+    let json = json!({
+        "location": repo.loc.url(),
+        "cluster": args.cluster,
+        "dry_run": args.dry_run,
+        "keep": decisions.iter().filter(|d| d.keep()).map(|d| json!({"id": d.id, "reasons": d.reasons})).collect::<Vec<_>>(),
+        "delete": decisions.iter().filter(|d| !d.keep()).map(|d| d.id.clone()).collect::<Vec<_>>(),
+        "orphans": orphans.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>(),
+        "unusable": broken.iter().map(|b| b.id.clone()).collect::<Vec<_>>(),
+        "deleted": deleted,
+    });
+    ctx.emit(&json, &human);
+    Ok(())
+}
+
+/// Backup folders without a manifest whose newest object is older than `grace`.
+async fn orphans(
+    repo: &Repo,
+    good: &[crate::archive::Manifest],
+    broken: &[crate::store::repo::Broken],
+    grace: Duration,
+) -> Result<Vec<(String, chrono::TimeDelta)>, StoreError> {
+    let dir = repo.loc.key(&[&repo.cluster]);
+    let mut newest: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
+    let mut listing = repo.loc.store.list(Some(&dir));
+    while let Some(meta) = listing
+        .try_next()
+        .await
+        .map_err(|e| crate::store::classify_error(&repo.loc, "list", dir.as_ref(), e))?
+    {
+        let rel = meta
+            .location
+            .as_ref()
+            .strip_prefix(dir.as_ref())
+            .unwrap_or("")
+            .trim_start_matches('/');
+        let Some((id, _)) = rel.split_once('/') else {
+            continue;
+        };
+        if time_of_id(id).is_none() {
+            continue;
+        }
+        let entry = newest.entry(id.to_string()).or_insert(meta.last_modified);
+        *entry = (*entry).max(meta.last_modified);
+    }
+    let now = Utc::now();
+    let grace = chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
+    Ok(newest
+        .into_iter()
+        .filter(|(id, _)| !good.iter().any(|m| &m.id == id) && !broken.iter().any(|b| &b.id == id))
+        .filter(|(_, t)| now - *t > grace)
+        .map(|(id, t)| (id, now - t))
+        .collect())
+}
+
+/// Deletes the manifest first (the backup vanishes at once), then everything else of the backup.
+async fn delete_backup(repo: &Repo, id: &str) -> Result<(), StoreError> {
+    let err = |key: &str, e| crate::store::classify_error(&repo.loc, "delete", key, e);
+    let manifest = repo.key(id, MANIFEST_OBJECT);
+    match repo.loc.store.delete(&manifest).await {
+        Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+        Err(e) => return Err(err(manifest.as_ref(), e)),
+    }
+    let dir = repo.loc.key(&[&repo.cluster, id]);
+    let keys: Vec<_> = repo
+        .loc
+        .store
+        .list(Some(&dir))
+        .map_ok(|m| m.location)
+        .try_collect()
+        .await
+        .map_err(|e| err(dir.as_ref(), e))?;
+    for key in keys {
+        match repo.loc.store.delete(&key).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(err(key.as_ref(), e)),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,168 @@
+//! `lifeboat status`: for a cluster's primary location and its copies, the newest committed backup,
+//! its age against the RPO, and whether every copy holds the primary's newest backup. Exit 0 when
+//! all is well, 8 when a location is older than the RPO, a copy lags, or a location cannot be read.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use serde_json::json;
+
+use super::{CommandError, Ctx};
+use crate::error::ExitClass;
+use crate::metrics::Sample;
+use crate::store::location::Access;
+
+#[derive(Debug, Clone)]
+pub struct StatusArgs {
+    pub cluster: String,
+    pub from: String,
+    pub copies: Vec<String>,
+    pub rpo: Option<Duration>,
+    pub metrics_file: Option<PathBuf>,
+}
+
+/// What status found in one location.
+struct Row {
+    name: String,
+    role: &'static str,
+    newest: Option<(String, chrono::TimeDelta)>,
+    count: usize,
+    problem: Option<String>,
+}
+
+pub async fn run(ctx: &Ctx, args: &StatusArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut rows = Vec::new();
+    let names = std::iter::once((args.from.clone(), "primary"))
+        .chain(args.copies.iter().map(|c| (c.clone(), "copy")));
+    let now = Utc::now();
+    for (name, role) in names {
+        let listed = async {
+            let repo = ctx.repo(&name, &args.cluster, Access::Read).await?;
+            Ok::<_, anyhow::Error>(repo.list().await?.0)
+        }
+        .await;
+        rows.push(match listed {
+            Ok(backups) => Row {
+                name,
+                role,
+                newest: backups.first().map(|m| (m.id.clone(), now - m.created_at)),
+                count: backups.len(),
+                problem: None,
+            },
+            Err(e) => Row {
+                name,
+                role,
+                newest: None,
+                count: 0,
+                problem: Some(format!("cannot read it: {e:#}")),
+            },
+        });
+    }
+    let primary_newest = rows[0].newest.as_ref().map(|(id, _)| id.clone());
+    let rpo = args
+        .rpo
+        .map(|d| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX));
+    for row in rows.iter_mut().filter(|r| r.problem.is_none()) {
+        row.problem = match (&row.newest, row.role, &primary_newest) {
+            (None, _, _) => Some("no committed backup".into()),
+            (Some((_, age)), _, _) if rpo.is_some_and(|r| *age > r) => Some(format!(
+                "newest backup is {} old, older than the RPO of {}",
+                super::list::age(*age),
+                humantime::format_duration(args.rpo.unwrap_or_default())
+            )),
+            (Some((id, _)), "copy", Some(p)) if id < p => {
+                Some(format!("lags: newest here is {id}, the primary has {p}"))
+            }
+            _ => None,
+        };
+    }
+
+    let mut samples = Vec::new();
+    for row in &rows {
+        let labels = [
+            ("cluster", args.cluster.as_str()),
+            ("location", row.name.as_str()),
+        ];
+        if let Some((_, age)) = &row.newest {
+            samples.push(Sample::new(
+                "lifeboat_newest_backup_age_seconds",
+                &labels,
+                age.num_seconds() as f64,
+            ));
+        }
+        samples.push(Sample::new(
+            "lifeboat_rpo_ok",
+            &labels,
+            if row.problem.is_none() { 1.0 } else { 0.0 },
+        ));
+        if row.role == "copy" {
+            samples.push(Sample::new(
+                "lifeboat_copy_ok",
+                &labels,
+                if row.problem.is_none() { 1.0 } else { 0.0 },
+            ));
+        }
+    }
+    let bad = rows.iter().filter(|r| r.problem.is_some()).count();
+    let run_labels = [
+        ("cluster", args.cluster.as_str()),
+        ("location", args.from.as_str()),
+        ("command", "status"),
+    ];
+    samples.push(Sample::new(
+        "lifeboat_last_run_success",
+        &run_labels,
+        if bad == 0 { 1.0 } else { 0.0 },
+    ));
+    samples.push(Sample::new(
+        "lifeboat_last_run_duration_seconds",
+        &run_labels,
+        started.elapsed().as_secs_f64(),
+    ));
+    ctx.metrics(args.metrics_file.as_deref(), &samples);
+
+    let json = json!({
+        "cluster": args.cluster,
+        "rpo_seconds": args.rpo.map(|d| d.as_secs()),
+        "ok": bad == 0,
+        "locations": rows.iter().map(|r| json!({
+            "location": r.name,
+            "role": r.role,
+            "backups": r.count,
+            "newest": r.newest.as_ref().map(|(id, _)| id.clone()),
+            "age_seconds": r.newest.as_ref().map(|(_, a)| a.num_seconds()),
+            "ok": r.problem.is_none(),
+            "problem": r.problem,
+        })).collect::<Vec<_>>(),
+    });
+    let mut human = format!(
+        "{:<8} {:<28} {:<22} {:>8}  VERDICT",
+        "ROLE", "LOCATION", "NEWEST", "AGE"
+    );
+    for r in &rows {
+        let (id, age) = match &r.newest {
+            Some((id, a)) => (id.clone(), super::list::age(*a)),
+            None => ("-".into(), "-".into()),
+        };
+        let verdict = r.problem.clone().unwrap_or_else(|| "ok".into());
+        human.push_str(&format!(
+            "\n{:<8} {:<28} {:<22} {:>8}  {verdict}",
+            r.role, r.name, id, age
+        ));
+    }
+    ctx.emit(&json, &human);
+    if bad == 0 {
+        Ok(())
+    } else {
+        Err(CommandError::Reported {
+            class: ExitClass::RpoBreach,
+            message: format!(
+                "{bad} location(s) of cluster {:?} fail the RPO check",
+                args.cluster
+            ),
+        }
+        .into())
+    }
+}

@@ -1,0 +1,505 @@
+//! Cron-driven operation: copies to another region (a second S3 server with its own endpoint and
+//! credentials), catch-up copies, locks, retention and RPO status with metrics.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use crate::support::*;
+
+/// A config file with cluster `prod` backing up `fx` to `us` and (optionally) copying to `eu`.
+fn config(
+    dir: &Path,
+    fx: &Fixture,
+    us: &TestLocation,
+    eu: &TestLocation,
+    copy: bool,
+    rpo: &str,
+) -> String {
+    let copy_to = if copy { "copy_to = [\"eu\"]\n" } else { "" };
+    let text = format!(
+        "[clusters.prod]\ndremio_home = \"{}\"\nto = \"us\"\n{copy_to}rpo = \"{rpo}\"\n\n[locations.us]\n{}\n[locations.eu]\n{}",
+        fx.home.display(),
+        us.toml(),
+        eu.toml()
+    );
+    let path = dir.join("lifeboat.toml");
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+fn run(cfg: &str, args: &[&str]) -> std::process::Output {
+    let mut full = vec!["--config", cfg];
+    full.extend_from_slice(args);
+    lifeboat_env(&full, &eu_env())
+}
+
+/// Starts a lifeboat command in the background and returns once it printed a line containing `marker`.
+fn start_until(cfg: &str, args: &[&str], marker: &str) -> Child {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lifeboat"))
+        .args(["--config", cfg, "--progress", "lines"])
+        .args(args)
+        .envs(eu_env())
+        .env("LIFEBOAT_LOCK_TTL", "15s")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let seen = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|l| l.contains(marker));
+    assert!(seen, "the command printed {marker:?}");
+    // Keep draining stderr so the child never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    child
+}
+
+#[test]
+fn backup_copies_to_another_region_with_its_own_endpoint_and_credentials() {
+    let fx = fixture(2, 20);
+    let dir = tempfile::tempdir().unwrap();
+    let (us, eu) = (
+        TestLocation::new(StoreKind::S3, "us"),
+        TestLocation::new(StoreKind::S3Eu, "eu"),
+    );
+    let cfg = config(dir.path(), &fx, &us, &eu, true, "1h");
+    let metrics = dir.path().join("backup.prom");
+    let made = ok_json(&run(
+        &cfg,
+        &[
+            "--json",
+            "backup",
+            "--metrics-file",
+            metrics.to_str().unwrap(),
+        ],
+    ));
+    let id = made["id"].as_str().unwrap();
+    assert_eq!(made["copies"][0]["status"], "copied", "{made}");
+    assert!(
+        eu.keys().contains(&format!("prod/{id}/manifest.json")),
+        "{:?}",
+        eu.keys()
+    );
+    assert_eq!(
+        eu.read(&format!("prod/{id}/data.tar.zst")),
+        us.read(&format!("prod/{id}/data.tar.zst"))
+    );
+    ok_json(&run(&cfg, &["--json", "verify", "--from", "eu"]));
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    assert!(
+        text.contains(
+            "lifeboat_last_run_success{cluster=\"prod\",location=\"us\",command=\"backup\"} 1"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("lifeboat_copy_ok{cluster=\"prod\",location=\"eu\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains(
+        "lifeboat_backup_raw_bytes{cluster=\"prod\",location=\"us\",command=\"backup\"}"
+    ));
+
+    // Status: fresh everywhere.
+    let status_metrics = dir.path().join("status.prom");
+    let st = ok_json(&run(
+        &cfg,
+        &[
+            "--json",
+            "status",
+            "--metrics-file",
+            status_metrics.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(st["ok"], true, "{st}");
+    let text = std::fs::read_to_string(&status_metrics).unwrap();
+    assert!(
+        text.contains("lifeboat_rpo_ok{cluster=\"prod\",location=\"eu\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("lifeboat_newest_backup_age_seconds{cluster=\"prod\",location=\"us\"}"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_failed_copy_keeps_the_primary_backup_and_exits_7() {
+    let fx = fixture(1, 5);
+    let dir = tempfile::tempdir().unwrap();
+    let us = TestLocation::new(StoreKind::S3, "us-only");
+    let eu = TestLocation::new(StoreKind::S3Eu, "eu-missing");
+    let cfg = config(dir.path(), &fx, &us, &eu, true, "1h");
+    // Point eu at a bucket that does not exist on its server.
+    let broken = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace(&eu.url, "s3://lifeboat-no-such-bucket/x");
+    std::fs::write(&cfg, broken).unwrap();
+    let out = run(&cfg, &["--json", "backup"]);
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["copies"][0]["status"], "failed");
+    assert!(
+        stderr(&out).contains("is committed in us"),
+        "{}",
+        stderr(&out)
+    );
+    let listed = ok_json(&run(&cfg, &["--json", "list", "--from", "us"]));
+    assert_eq!(listed["backups"][0]["id"], report["id"]);
+    // Status alerts: the copy location cannot be read.
+    let out = run(&cfg, &["status"]);
+    assert_eq!(
+        out.status.code(),
+        Some(8),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+}
+
+#[test]
+fn copy_catches_up_is_idempotent_and_status_sees_the_lag_go() {
+    let fx = fixture(1, 5);
+    let dir = tempfile::tempdir().unwrap();
+    let (us, eu) = (
+        TestLocation::new(StoreKind::S3, "us-cu"),
+        TestLocation::new(StoreKind::S3Eu, "eu-cu"),
+    );
+    let cfg = config(dir.path(), &fx, &us, &eu, false, "1h");
+    let first = ok_json(&run(&cfg, &["--json", "backup"]))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let second = ok_json(&run(&cfg, &["--json", "backup"]))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(first, second);
+    // The copy location lags: status says so with exit 8.
+    let out = run(&cfg, &["--json", "status", "--copy-to", "eu"]);
+    assert_eq!(out.status.code(), Some(8));
+    let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(st["locations"][1]["ok"], false, "{st}");
+
+    let copied = ok_json(&run(
+        &cfg,
+        &["--json", "copy", "--from", "us", "--to", "eu"],
+    ));
+    let statuses: Vec<&str> = copied["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, vec!["copied", "copied"]);
+    assert_eq!(copied["backups"][0]["id"], first.as_str(), "oldest first");
+    let again = ok_json(&run(
+        &cfg,
+        &["--json", "copy", "--from", "us", "--to", "eu"],
+    ));
+    assert_eq!(
+        again["backups"].as_array().unwrap().len(),
+        0,
+        "nothing left to copy: {again}"
+    );
+    let again = ok_json(&run(
+        &cfg,
+        &[
+            "--json", "copy", "--from", "us", "--to", "eu", "--backup", "latest",
+        ],
+    ));
+    assert_eq!(again["backups"][0]["status"], "already-there");
+    let st = ok_json(&run(&cfg, &["--json", "status", "--copy-to", "eu"]));
+    assert_eq!(st["ok"], true, "{st}");
+}
+
+#[test]
+fn an_interrupted_copy_leaves_no_manifest_and_a_rerun_completes() {
+    let fx = fixture(48, 5);
+    let dir = tempfile::tempdir().unwrap();
+    let (us, eu) = (
+        TestLocation::new(StoreKind::S3, "us-kill"),
+        TestLocation::new(StoreKind::S3Eu, "eu-kill"),
+    );
+    let cfg = config(dir.path(), &fx, &us, &eu, false, "1h");
+    let id = ok_json(&run(&cfg, &["--json", "backup"]))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut child = start_until(
+        &cfg,
+        &["copy", "--from", "us", "--to", "eu"],
+        "copy: progress",
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        !eu.keys().iter().any(|k| k.ends_with("manifest.json")),
+        "no manifest after the kill: {:?}",
+        eu.keys()
+    );
+    let listed = ok_json(&run(&cfg, &["--json", "list", "--from", "eu"]));
+    assert_eq!(listed["backups"].as_array().unwrap().len(), 0);
+    // The killed run's lock expires by itself; a rerun may have to wait for it.
+    let done = ok_json(&run(
+        &cfg,
+        &[
+            "--json",
+            "copy",
+            "--from",
+            "us",
+            "--to",
+            "eu",
+            "--wait-lock",
+            "1m",
+        ],
+    ));
+    assert_eq!(done["backups"][0]["id"], id.as_str());
+    assert_eq!(done["backups"][0]["status"], "copied");
+    ok_json(&run(&cfg, &["--json", "verify", "--from", "eu"]));
+}
+
+#[test]
+fn a_corrupted_source_is_caught_by_the_copy_digest_check() {
+    let fx = fixture(2, 5);
+    let dir = tempfile::tempdir().unwrap();
+    let (us, eu) = (
+        TestLocation::new(StoreKind::S3, "us-bad"),
+        TestLocation::new(StoreKind::S3Eu, "eu-bad"),
+    );
+    let cfg = config(dir.path(), &fx, &us, &eu, false, "1h");
+    let id = ok_json(&run(&cfg, &["--json", "backup"]))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let key = format!("prod/{id}/data.tar.zst");
+    let mut data = us.read(&key);
+    let mid = data.len() / 2;
+    data[mid] ^= 0xff;
+    us.write(&key, data);
+    let out = run(&cfg, &["--json", "copy", "--from", "us", "--to", "eu"]);
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        report["backups"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("sha256"),
+        "{report}"
+    );
+    assert!(
+        eu.keys().is_empty(),
+        "no manifest and no data at the destination: {:?}",
+        eu.keys()
+    );
+}
+
+#[test]
+fn a_second_backup_while_one_runs_fails_with_the_lock_code() {
+    let fx = fixture(48, 5);
+    let dir = tempfile::tempdir().unwrap();
+    let (us, eu) = (
+        TestLocation::new(StoreKind::S3, "us-lock"),
+        TestLocation::new(StoreKind::S3Eu, "eu-lock"),
+    );
+    let cfg = config(dir.path(), &fx, &us, &eu, false, "1h");
+    let mut first = start_until(
+        &cfg,
+        &["backup", "--threads", "1", "--level", "9"],
+        "backup: progress",
+    );
+    let out = run(&cfg, &["backup"]);
+    fails_with(
+        &out,
+        6,
+        &[
+            "is locked by backup",
+            &format!("pid {}", first.id()),
+            "--wait-lock",
+        ],
+    );
+    assert!(first.wait().unwrap().success(), "the first backup finishes");
+    let listed = ok_json(&run(&cfg, &["--json", "list"]));
+    assert_eq!(listed["backups"].as_array().unwrap().len(), 1);
+    assert!(
+        !us.keys().iter().any(|k| k.ends_with("lock.json")),
+        "the lock is released: {:?}",
+        us.keys()
+    );
+}
+
+#[test]
+fn a_lock_left_by_a_dead_run_is_taken_over_once_expired() {
+    let fx = fixture(1, 2);
+    let dir = tempfile::tempdir().unwrap();
+    let (us, eu) = (
+        TestLocation::new(StoreKind::S3, "us-dead"),
+        TestLocation::new(StoreKind::S3Eu, "eu-dead"),
+    );
+    let cfg = config(dir.path(), &fx, &us, &eu, false, "1h");
+    let lock = |expires: chrono::DateTime<chrono::Utc>| {
+        serde_json::to_vec(&serde_json::json!({
+            "host": "gone-host", "pid": 999999, "command": "backup",
+            "acquired_at": "2026-01-01T00:00:00Z", "expires_at": expires.to_rfc3339(), "token": "dead"
+        }))
+        .unwrap()
+    };
+    us.write(
+        "prod/lock.json",
+        lock(chrono::Utc::now() + chrono::Duration::hours(1)),
+    );
+    fails_with(&run(&cfg, &["backup"]), 6, &["gone-host", "999999"]);
+    fails_with(
+        &run(&cfg, &["backup", "--wait-lock", "1s"]),
+        6,
+        &["gone-host"],
+    );
+    us.write(
+        "prod/lock.json",
+        lock(chrono::Utc::now() - chrono::Duration::seconds(5)),
+    );
+    ok_json(&run(&cfg, &["--json", "backup"]));
+    assert!(!us.keys().iter().any(|k| k.ends_with("lock.json")));
+}
+
+#[test]
+fn prune_applies_retention_removes_leftovers_and_dry_run_changes_nothing() {
+    let fx = fixture(1, 2);
+    let dir = tempfile::tempdir().unwrap();
+    let (us, eu) = (
+        TestLocation::new(StoreKind::S3, "us-prune"),
+        TestLocation::new(StoreKind::S3Eu, "eu-prune"),
+    );
+    let cfg = config(dir.path(), &fx, &us, &eu, false, "1h");
+    let real = ok_json(&run(&cfg, &["--json", "backup"]))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let now = chrono::Utc::now();
+    let old: Vec<String> = (1..=5)
+        .map(|days| us.fabricate("prod", &real, now - chrono::Duration::days(days)))
+        .collect();
+    // A failed run's leftover: data, no manifest.
+    let orphan = format!(
+        "{}-dead",
+        (now - chrono::Duration::days(9)).format("%Y%m%dT%H%M%SZ")
+    );
+    us.write(&format!("prod/{orphan}/data.tar.zst"), b"partial".to_vec());
+    let before = us.keys();
+
+    let dry = ok_json(&run(
+        &cfg,
+        &[
+            "--json",
+            "prune",
+            "--keep-last",
+            "2",
+            "--keep-within",
+            "36h",
+            "--grace",
+            "0s",
+            "--dry-run",
+        ],
+    ));
+    assert_eq!(us.keys(), before, "a dry run deletes nothing");
+    let mut doomed: Vec<String> = dry["delete"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    doomed.sort();
+    let mut expected: Vec<String> = old[1..].to_vec();
+    expected.sort();
+    assert_eq!(
+        doomed, expected,
+        "keeps the real backup and the day-old one"
+    );
+    assert_eq!(dry["orphans"][0], orphan.as_str());
+
+    let done = ok_json(&run(
+        &cfg,
+        &[
+            "--json",
+            "prune",
+            "--keep-last",
+            "2",
+            "--keep-within",
+            "36h",
+            "--grace",
+            "0s",
+        ],
+    ));
+    assert_eq!(done["deleted"].as_array().unwrap().len(), 4);
+    let listed = ok_json(&run(&cfg, &["--json", "list"]));
+    let ids: Vec<&str> = listed["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![real.as_str(), old[0].as_str()]);
+    assert!(
+        !us.keys().iter().any(|k| k.contains(&orphan)),
+        "leftovers removed"
+    );
+    assert!(
+        !us.keys().iter().any(|k| k.contains(&old[2])),
+        "data of pruned backups removed too"
+    );
+    // Without any policy, prune refuses rather than deleting everything.
+    fails_with(&run(&cfg, &["prune"]), 2, &["no retention policy"]);
+}
+
+#[test]
+fn status_fails_when_the_newest_backup_is_older_than_the_rpo() {
+    let fx = fixture(1, 2);
+    let dir = tempfile::tempdir().unwrap();
+    let (us, eu) = (
+        TestLocation::new(StoreKind::S3, "us-stale"),
+        TestLocation::new(StoreKind::S3Eu, "eu-stale"),
+    );
+    let cfg = config(dir.path(), &fx, &us, &eu, false, "1h");
+    let real = ok_json(&run(&cfg, &["--json", "backup"]))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let stale = us.fabricate(
+        "prod",
+        &real,
+        chrono::Utc::now() - chrono::Duration::hours(3),
+    );
+    for key in us.keys().into_iter().filter(|k| k.contains(&real)) {
+        us.delete(&key);
+    }
+    let metrics = dir.path().join("status.prom");
+    let out = run(
+        &cfg,
+        &[
+            "--json",
+            "status",
+            "--metrics-file",
+            metrics.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(8), "{}", stderr(&out));
+    let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(st["locations"][0]["newest"], stale.as_str());
+    assert!(
+        st["locations"][0]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("older than the RPO"),
+        "{st}"
+    );
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    assert!(
+        text.contains("lifeboat_rpo_ok{cluster=\"prod\",location=\"us\"} 0"),
+        "{text}"
+    );
+    // A longer RPO on the command line wins over the file's.
+    ok_json(&run(&cfg, &["--json", "status", "--rpo", "4h"]));
+}
