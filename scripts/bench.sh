@@ -8,13 +8,14 @@
 # SMALL_FILES (200000), RUNS (1; with more, every line is the median of the runs), KEEP=1 (keep
 # BENCH_DIR at the end; else it is removed), RESULTS (default:
 # <repo>/target/bench/bench-<UTC time>.txt), CHECK=0 (skip comparing restored trees with the
-# source), LIFEBOAT_VENV (default <repo>/.venv).
+# source), LIFEBOAT_VENV (default <repo>/.venv), LIFEBOAT_BIN (benchmark this lifeboat binary
+# instead of building <repo>/target/release/lifeboat; no cargo needed then).
 #
 # What it does:
 #   1. installs what it needs, idempotently: restic, GNU time and zstd with apt-get (only the
 #      missing ones; `apt-get update` once first), the Python venv (scripts/setup-venv.sh), and
-#      `cargo build --release` (the binary is then copied into BENCH_DIR, so a rebuild by
-#      someone else during the run changes nothing);
+#      `cargo build --release` unless LIFEBOAT_BIN is set (the binary is then copied into
+#      BENCH_DIR, so a rebuild by someone else during the run changes nothing);
 #   2. generates tree A (--size-mib SIZE_MIB --small-files 50) and tree B (--size-mib 8
 #      --small-files SMALL_FILES) with scripts/gen_fixture.py;
 #   3. starts one SeaweedFS on 127.0.0.1 (scripts/seaweedfs.sh; stopped by the EXIT trap
@@ -42,7 +43,7 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 die() { echo "bench.sh: $*" >&2; exit 1; }
-note() { echo "bench.sh: $*" >&2; }
+note() { echo "bench.sh [+${SECONDS}s]: $*" >&2; }
 
 usage() {
     sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'
@@ -79,6 +80,7 @@ done
 VENV="${LIFEBOAT_VENV:-$REPO/.venv}"
 export LIFEBOAT_VENV="$VENV"
 [[ -n "$RESULTS" ]] || RESULTS="$REPO/target/bench/bench-$(date -u +%Y%m%dT%H%M%SZ).txt"
+RESULTS="$(realpath -m "$RESULTS")"
 
 BUCKET=lifeboat-test
 ZSTD_LEVEL=3
@@ -106,7 +108,6 @@ install_packages() {
 }
 
 install_packages
-command -v cargo >/dev/null 2>&1 || die "no cargo on PATH (install Rust: https://rustup.rs)"
 # restic only compresses (zstd) in repository format 2, which appeared in 0.14.
 restic_version="$(restic version | awk '{print $2}')"
 if ! printf '%s\n' "0.14.0" "$restic_version" | sort -V -C; then
@@ -118,8 +119,15 @@ note "venv: $VENV"
 PY="$VENV/bin/python"
 AWS="$VENV/bin/aws"
 
-note "cargo build --release"
-(cd "$REPO" && cargo build --release --quiet)
+if [[ -n "${LIFEBOAT_BIN:-}" ]]; then
+    [[ -x "$LIFEBOAT_BIN" ]] || die "LIFEBOAT_BIN=$LIFEBOAT_BIN is not executable"
+    note "using $LIFEBOAT_BIN (no build)"
+else
+    command -v cargo >/dev/null 2>&1 || die "no cargo on PATH (install Rust: https://rustup.rs)"
+    note "cargo build --release"
+    (cd "$REPO" && cargo build --release --quiet)
+    LIFEBOAT_BIN="$REPO/target/release/lifeboat"
+fi
 
 # ---------------------------------------------------------------------------------- work dir
 created_dir=0
@@ -169,7 +177,7 @@ META="$BENCH_DIR/meta.tsv"           # key value
 : >"$STORED"
 : >"$META"
 
-cp "$REPO/target/release/lifeboat" "$BENCH_DIR/bin/lifeboat"
+cp "$LIFEBOAT_BIN" "$BENCH_DIR/bin/lifeboat"
 LB="$BENCH_DIR/bin/lifeboat"
 
 meta() { printf '%s\t%s\n' "$1" "$2" >>"$META"; }
@@ -369,7 +377,14 @@ meta runs "$RUNS"
 meta restores_checked "$([[ "$CHECK" == 1 ]] && echo yes || echo no)"
 meta host "$(uname -srm), $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB RAM", $2 / 1048576}' /proc/meminfo)"
 meta cpu "$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
-meta lifeboat "$("$LB" --version) ($(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$REPO" && [[ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]] && echo ', dirty tree'))"
+lb_origin="$LIFEBOAT_BIN"
+if [[ "$LIFEBOAT_BIN" == "$REPO/target/release/lifeboat" ]]; then
+    lb_origin="commit $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')"
+    if [[ -n "$(git -C "$REPO" status --porcelain --untracked-files=no 2>/dev/null || true)" ]]; then
+        lb_origin+=" + uncommitted changes"
+    fi
+fi
+meta lifeboat "$("$LB" --version) ($lb_origin)"
 meta tools "$(tar --version | head -n 1); zstd $(zstd --version | grep -o 'v[0-9.]*' | head -n 1); restic $restic_version; $("$AWS" --version 2>&1 | awk '{print $1, $2}'); weed $("$VENV/bin/weed" version 2>/dev/null | grep -o '[0-9]\+\.[0-9]\+' | head -n 1)"
 
 mkdir -p "$(dirname "$RESULTS")"
