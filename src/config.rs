@@ -56,7 +56,7 @@ pub struct Config {
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterConfig {
-    /// `dremio` (the default) or `druid`.
+    /// `dremio` (the default and, so far, the only kind).
     pub kind: Option<String>,
     pub dremio_home: Option<PathBuf>,
     pub paths_local: Option<PathBuf>,

@@ -138,6 +138,7 @@ async fn plan_and_apply(
         policy,
     );
     let orphans = orphans(repo, &good, &broken, args.grace).await?;
+    let leftovers = local_leftovers(repo, args.grace);
 
     let mut deleted = Vec::new();
     if !args.dry_run {
@@ -147,6 +148,16 @@ async fn plan_and_apply(
         }
         for (id, _) in &orphans {
             delete_backup(repo, id).await?;
+        }
+        for path in &leftovers {
+            let gone = if path.is_dir() {
+                std::fs::remove_dir(path)
+            } else {
+                std::fs::remove_file(path)
+            };
+            gone.map_err(|e| {
+                CommandError::Refused(format!("cannot remove {}: {e}", path.display()))
+            })?;
         }
     }
 
@@ -178,6 +189,12 @@ async fn plan_and_apply(
             crate::commands::list::age(*age)
         ));
     }
+    for path in &leftovers {
+        human.push_str(&format!(
+            "\n  {verb} {}  (left by an interrupted upload)",
+            path.display()
+        ));
+    }
     for b in &broken {
         human.push_str(&format!(
             "\n  left alone {}  (unusable manifest: {}; inspect it by hand)",
@@ -192,6 +209,7 @@ async fn plan_and_apply(
         "delete": decisions.iter().filter(|d| !d.keep()).map(|d| d.id.clone()).collect::<Vec<_>>(),
         "orphans": orphans.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>(),
         "unusable": broken.iter().map(|b| b.id.clone()).collect::<Vec<_>>(),
+        "upload_leftovers": leftovers,
         "deleted": deleted,
     });
     ctx.emit(&json, &human);
@@ -236,6 +254,45 @@ async fn orphans(
         .filter(|(_, t)| now - *t > grace)
         .map(|(id, t)| (id, now - t))
         .collect())
+}
+
+/// On a local location: multipart staging files (`<name>#<n>`) of killed uploads and empty backup
+/// folders, older than `grace`. object_store hides both from listings, so they are found on disk.
+fn local_leftovers(repo: &Repo, grace: Duration) -> Vec<PathBuf> {
+    let Some(root) = repo.loc.local_root() else {
+        return Vec::new();
+    };
+    let cutoff = std::time::SystemTime::now()
+        .checked_sub(grace)
+        .unwrap_or(std::time::UNIX_EPOCH);
+    let old = |p: &std::path::Path| {
+        p.symlink_metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t <= cutoff)
+    };
+    let mut found = Vec::new();
+    for dir in crate::fsutil::entries(&root.join(&repo.cluster)).unwrap_or_default() {
+        if time_of_id(&dir).is_none() {
+            continue;
+        }
+        let folder = root.join(&repo.cluster).join(&dir);
+        let names = crate::fsutil::entries(&folder).unwrap_or_default();
+        let staging: Vec<PathBuf> = names
+            .iter()
+            .filter(|n| {
+                n.rsplit_once('#')
+                    .is_some_and(|(_, d)| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+            })
+            .map(|n| folder.join(n))
+            .filter(|p| old(p))
+            .collect();
+        let emptied = names.len() == staging.len();
+        found.extend(staging);
+        if emptied && old(&folder) {
+            found.push(folder);
+        }
+    }
+    found
 }
 
 /// Deletes the manifest first (the backup vanishes at once), then everything else of the backup.

@@ -27,7 +27,7 @@ struct Row {
     name: String,
     role: &'static str,
     newest: Option<(String, chrono::TimeDelta)>,
-    count: usize,
+    ids: Vec<String>,
     problem: Option<String>,
 }
 
@@ -48,14 +48,14 @@ pub async fn run(ctx: &Ctx, args: &StatusArgs) -> anyhow::Result<()> {
                 name,
                 role,
                 newest: backups.first().map(|m| (m.id.clone(), now - m.created_at)),
-                count: backups.len(),
+                ids: backups.iter().map(|m| m.id.clone()).collect(),
                 problem: None,
             },
             Err(e) => Row {
                 name,
                 role,
                 newest: None,
-                count: 0,
+                ids: Vec::new(),
                 problem: Some(format!("cannot read it: {e:#}")),
             },
         });
@@ -130,7 +130,7 @@ pub async fn run(ctx: &Ctx, args: &StatusArgs) -> anyhow::Result<()> {
         "locations": rows.iter().map(|r| json!({
             "location": r.name,
             "role": r.role,
-            "backups": r.count,
+            "backups": r.ids.len(),
             "newest": r.newest.as_ref().map(|(id, _)| id.clone()),
             "age_seconds": r.newest.as_ref().map(|(_, a)| a.num_seconds()),
             "ok": r.problem.is_none(),

@@ -42,6 +42,19 @@ pub fn holder(lock_file: &Path) -> io::Result<Option<Holder>> {
     Ok((fl.l_type != libc::F_UNLCK as libc::c_short).then_some(Holder { pid: fl.l_pid }))
 }
 
+fn give_to_folder_owner(file: &File, lock_file: &Path) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let Some(dir) = lock_file.parent() else {
+        return Ok(());
+    };
+    let owner = std::fs::metadata(dir)?;
+    let mine = file.metadata()?;
+    if (mine.uid(), mine.gid()) != (owner.uid(), owner.gid()) {
+        std::os::unix::fs::fchown(file, Some(owner.uid()), Some(owner.gid()))?;
+    }
+    Ok(())
+}
+
 /// The same write lock a coordinator takes; while it is held, no coordinator can start on this store.
 #[derive(Debug)]
 pub struct HeldLock {
@@ -61,6 +74,7 @@ pub enum TakeLock {
 
 /// Takes the write lock without waiting. A missing LOCK file is created, as RocksDB would.
 pub fn take(lock_file: &Path) -> io::Result<TakeLock> {
+    let existed = lock_file.exists();
     let file = match OpenOptions::new()
         .read(true)
         .write(true)
@@ -69,7 +83,13 @@ pub fn take(lock_file: &Path) -> io::Result<TakeLock> {
         .open(lock_file)
     {
         Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+        // Not the Dremio user, or a read-only sandbox (systemd's ProtectSystem): probe only.
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem
+            ) =>
+        {
             return Ok(match holder(lock_file)? {
                 Some(h) => TakeLock::Busy(h),
                 None => TakeLock::ProbedOnly,
@@ -88,6 +108,10 @@ pub fn take(lock_file: &Path) -> io::Result<TakeLock> {
             )),
             _ => Err(err),
         };
+    }
+    if !existed {
+        // Created by us (perhaps as root): it must stay usable by Dremio's own user.
+        give_to_folder_owner(&file, lock_file)?;
     }
     Ok(TakeLock::Taken(HeldLock {
         _file: file,

@@ -241,6 +241,15 @@ impl Location {
         self.endpoint.clone().unwrap_or_else(|| "AWS S3".into())
     }
 
+    /// The folder of a local location (where object_store keeps multipart staging files that its
+    /// listings never show).
+    pub fn local_root(&self) -> Option<&std::path::Path> {
+        match &self.kind {
+            Kind::Local(root) => Some(root),
+            _ => None,
+        }
+    }
+
     /// Whether `other` lives in the same store (objects can be copied server-side between them).
     pub fn same_store(&self, other: &Location) -> bool {
         self.identity == other.identity && !matches!(self.kind, Kind::Memory)

@@ -1,6 +1,7 @@
 //! A lock object per cluster in a location (`<cluster>/lock.json`), so that backup, copy and prune
 //! never run twice at once — and never wedge cron: the lock carries an expiry that its holder renews
-//! while alive, and an expired lock (its holder crashed) is taken over.
+//! while alive, and an expired lock (its holder crashed) is taken over, at once if the holder was a
+//! process of this host that no longer exists.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -168,7 +169,9 @@ async fn try_take(loc: &Location, key: &ObjPath, info: &LockInfo) -> Result<Take
         Err(e) => return Err(classify_error(loc, "lock", key.as_ref(), e)),
     };
     match current {
-        (Some(holder), _) if holder.expires_at > Utc::now() => Ok(Taken::No(holder)),
+        (Some(holder), _) if holder.expires_at > Utc::now() && !died_on_this_host(&holder) => {
+            Ok(Taken::No(holder))
+        }
         // Expired (its holder died) or unreadable: take it over, but only if nobody else did first.
         (_, version) => match put_update(loc, key, body, version).await {
             Ok(v) => Ok(Taken::Yes(v)),
@@ -285,6 +288,19 @@ impl Lock {
     }
 }
 
+/// A holder on this very host whose process is gone (killed, crashed) need not be waited for.
+fn died_on_this_host(holder: &LockInfo) -> bool {
+    if holder.host != crate::commands::backup::hostname()
+        || holder.pid == 0
+        || holder.pid == std::process::id()
+    {
+        return false;
+    }
+    // SAFETY: signal 0 only checks that the process exists; nothing is sent.
+    let rc = unsafe { libc::kill(holder.pid as libc::pid_t, 0) };
+    rc == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+}
+
 fn new_info(command: &str, ttl: Duration) -> LockInfo {
     let now = Utc::now();
     let mut token = [0u8; 8];
@@ -355,6 +371,37 @@ mod tests {
         assert_ne!(lock.info().token, dead.token);
         assert!(lock.held());
         lock.release().await;
+    }
+
+    #[tokio::test]
+    async fn a_live_lock_of_a_dead_process_on_this_host_is_taken_over_at_once() {
+        let loc = memory();
+        let key = loc.key(&["dremio", "lock.json"]);
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead_pid = child.id();
+        child.wait().unwrap();
+        let mut dead = new_info("backup", DEFAULT_TTL);
+        dead.pid = dead_pid;
+        loc.store
+            .put(&key, PutPayload::from(serde_json::to_vec(&dead).unwrap()))
+            .await
+            .unwrap();
+        let lock = acquire(&loc, "dremio", "backup", DEFAULT_TTL, None)
+            .await
+            .unwrap();
+        assert_ne!(lock.info().token, dead.token);
+        lock.release().await;
+        // The same lock on another host is respected until it expires.
+        dead.host = "elsewhere".into();
+        loc.store
+            .put(&key, PutPayload::from(serde_json::to_vec(&dead).unwrap()))
+            .await
+            .unwrap();
+        assert!(
+            acquire(&loc, "dremio", "backup", DEFAULT_TTL, None)
+                .await
+                .is_err()
+        );
     }
 
     #[tokio::test]

@@ -88,7 +88,12 @@ impl Repo {
                 }),
             }
         }
-        good.sort_by(|a, b| b.id.cmp(&a.id));
+        // Ids sort by time only to the second: two backups in one second are ordered by their times.
+        good.sort_by(|a, b| {
+            b.created_at
+                .cmp(&a.created_at)
+                .then_with(|| b.id.cmp(&a.id))
+        });
         broken.sort_by(|a, b| b.id.cmp(&a.id));
         Ok((good, broken))
     }
