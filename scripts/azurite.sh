@@ -22,6 +22,7 @@
 # `azurite-blob` executable (then nothing is installed). python3 (standard library only) picks the
 # port and makes the Shared Key signed requests. Telemetry is always off. The server listens on
 # 127.0.0.1 only. The account is Azurite's built-in `devstoreaccount1` with its published key.
+# The start/stop/status machinery shared with scripts/seaweedfs.sh is in scripts/lib/server.sh.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,7 +35,14 @@ ACCOUNT_KEY="Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZ
 START_TIMEOUT="${AZURITE_START_TIMEOUT:-30}"  # seconds to wait for the blob endpoint
 STOP_TIMEOUT="${AZURITE_STOP_TIMEOUT:-10}"    # seconds between SIGTERM and SIGKILL
 
-die() { echo "azurite.sh: $*" >&2; exit 1; }
+SERVER_NAME="azurite.sh"
+SERVER_PROG="azurite-blob"
+SERVER_LOG="azurite.log"
+SERVER_ENDPOINT="blob endpoint"
+SERVER_PROBE_PATH="/$ACCOUNT?comp=list"  # unauthenticated: 403, which is an answer
+SERVER_RETRY_WITH="another port"
+# shellcheck source=SCRIPTDIR/lib/server.sh
+source "$REPO/scripts/lib/server.sh"
 
 usage() {
     echo "usage: $0 start|stop|status STATE_DIR" >&2
@@ -43,8 +51,7 @@ usage() {
 }
 
 find_python() {
-    command -v python3 >/dev/null 2>&1 || die "python3 is needed (standard library only)"
-    command -v python3
+    server_find_python "python3 is needed (standard library only)"
 }
 
 installed_version() {
@@ -91,75 +98,25 @@ find_azurite() {
     fi
 }
 
-# Is this pid alive (a zombie is not)?
-alive() {
-    local st
-    [[ -r "/proc/$1/status" ]] || return 1
-    st="$(awk '/^State:/ {print $2}' "/proc/$1/status" 2>/dev/null || true)"
-    [[ -n "$st" && "$st" != "Z" ]]
+# Hook for running_pid: is CMD an azurite-blob started for STATE?
+# The `-l DIR` spelling is what server_launch passes: keep the two in step.
+server_cmd_matches() {
+    [[ "$2" == *"azurite-blob"* && "$2" == *" -l $1/data "* ]]
 }
 
-# Is the pid in STATE_DIR/pid a live azurite-blob started for this STATE_DIR?
-# (Checks the command line so that a recycled pid is never signalled.)
-running_pid() {
-    local state="$1" pid cmd
-    [[ -f "$state/pid" ]] || return 1
-    pid="$(cat "$state/pid")"
-    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-    [[ -r "/proc/$pid/cmdline" ]] || return 1
-    cmd="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)"
-    [[ "$cmd" == *"azurite-blob"* && "$cmd" == *" -l $state/data "* ]] || return 1
-    alive "$pid" || return 1
-    echo "$pid"
-}
-
-# SIGTERM the pid, wait up to STOP_TIMEOUT s, then SIGKILL.
-terminate() {
-    local pid="$1" i
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < STOP_TIMEOUT * 10; i++)); do
-        alive "$pid" || return 0
-        sleep 0.1
-    done
-    echo "azurite.sh: pid $pid still alive after ${STOP_TIMEOUT}s, sending SIGKILL" >&2
-    kill -KILL "$pid" 2>/dev/null || true
-    for ((i = 0; i < 50; i++)); do
-        alive "$pid" || return 0
-        sleep 0.1
-    done
-    echo "azurite.sh: pid $pid survived SIGKILL?" >&2
-    return 1
-}
-
-# Ask the OS for a free loopback port.
-pick_port() {
-    "$1" -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()'
-}
-
-# Poll the blob endpoint until it answers HTTP (any status) or the server dies; bounded.
-wait_blob() {
-    local py="$1" url="$2" pid="$3" i
-    for ((i = 0; i < START_TIMEOUT * 4; i++)); do
-        if ! alive "$pid"; then
-            return 2
-        fi
-        if "$py" - "$url" <<'EOF' 2>/dev/null; then
-import sys, urllib.request, urllib.error
-try:
-    urllib.request.urlopen(sys.argv[1] + "/devstoreaccount1?comp=list", timeout=1)
-except urllib.error.HTTPError:
-    pass  # it answers (unauthenticated: 403): good enough
-sys.exit(0)
-EOF
-            return 0
-        fi
-        sleep 0.25
-    done
-    return 1
+# Hook for server_launch_with_retries: start azurite-blob on a fresh port. AZURITE_BIN is set by
+# cmd_start.
+server_launch() {
+    local state="$1" py="$2" port
+    port="$(server_pick_ports "$py" 1)"
+    "$AZURITE_BIN" \
+        --blobHost 127.0.0.1 --blobPort "$port" \
+        -l "$state/data" \
+        --skipApiVersionCheck --disableTelemetry \
+        </dev/null >>"$state/$SERVER_LOG" 2>&1 &
+    SERVER_PID=$!
+    SERVER_URL="http://127.0.0.1:$port"
+    echo "$port" >"$state/port"
 }
 
 # Create the container (201, or 409 if it exists) and check that a blob can be written and
@@ -231,103 +188,37 @@ EOF
 }
 
 cmd_start() {
-    local state="$1"
-    mkdir -p "$state"
-    state="$(cd "$state" && pwd)"
-    local pid
-    if pid="$(running_pid "$state")"; then
-        echo "azurite.sh: already running (pid $pid) for $state" >&2
-        cat "$state/env"
+    local state
+    state="$(server_state_dir "$1")"
+    if server_already_running "$state"; then
         return 0
     fi
-    local py azurite
+    local py
     py="$(find_python)"
     install_azurite
-    azurite="$(find_azurite)"
+    AZURITE_BIN="$(find_azurite)"
     mkdir -p "$state/data"
     rm -f "$state/pid" "$state/env"
 
-    local attempt port rc
-    for attempt in 1 2 3; do
-        port="$(pick_port "$py")"
-        # The `-l DIR` spelling is what running_pid looks for: keep the two in step.
-        "$azurite" \
-            --blobHost 127.0.0.1 --blobPort "$port" \
-            -l "$state/data" \
-            --skipApiVersionCheck --disableTelemetry \
-            </dev/null >>"$state/azurite.log" 2>&1 &
-        pid=$!
-        echo "$pid" >"$state/pid"
-        echo "$port" >"$state/port"
-        rc=0
-        wait_blob "$py" "http://127.0.0.1:$port" "$pid" || rc=$?
-        if [[ $rc -eq 0 ]]; then
-            break
-        fi
-        if [[ $rc -eq 2 && $attempt -lt 3 ]]; then
-            # died at start (port taken meanwhile?): try again with another port
-            echo "azurite.sh: azurite-blob exited at start, retrying with another port" >&2
-            wait "$pid" 2>/dev/null || true
-            rm -f "$state/pid"
-            continue
-        fi
-        if [[ $rc -eq 2 ]]; then
-            echo "azurite.sh: azurite-blob exited at start; last log lines:" >&2
-        else
-            echo "azurite.sh: blob endpoint http://127.0.0.1:$port did not answer within" \
-                 "${START_TIMEOUT}s; last log lines:" >&2
-        fi
-        tail -n 30 "$state/azurite.log" >&2 || true
-        terminate "$pid" 2>/dev/null || true
-        rm -f "$state/pid"
-        exit 1
-    done
+    server_launch_with_retries "$state" "$py"
 
     cat >"$state/env.tmp" <<EOF
-export AZURITE_BLOB_STORAGE_URL=http://127.0.0.1:$port
+export AZURITE_BLOB_STORAGE_URL=$SERVER_URL
 export AZURE_STORAGE_USE_EMULATOR=true
 export AZURE_STORAGE_ACCOUNT_NAME=$ACCOUNT
 export AZURE_STORAGE_ACCOUNT_KEY=$ACCOUNT_KEY
 export LIFEBOAT_TEST_AZURE_CONTAINER=$CONTAINER
 EOF
-    if ! (AZURITE_BLOB_STORAGE_URL="http://127.0.0.1:$port" AZURE_STORAGE_ACCOUNT_NAME="$ACCOUNT" \
+    if ! (AZURITE_BLOB_STORAGE_URL="$SERVER_URL" AZURE_STORAGE_ACCOUNT_NAME="$ACCOUNT" \
           AZURE_STORAGE_ACCOUNT_KEY="$ACCOUNT_KEY" make_container "$py"); then
-        echo "azurite.sh: last log lines:" >&2
-        tail -n 30 "$state/azurite.log" >&2 || true
-        terminate "$pid" 2>/dev/null || true
-        rm -f "$state/pid"
-        exit 1
+        server_fail "$state" "$SERVER_PID" "last log lines:"
     fi
-    mv "$state/env.tmp" "$state/env"
-    cat "$state/env"
+    server_publish_env "$state"
 }
 
-cmd_stop() {
-    local state="$1"
-    [[ -d "$state" ]] || { echo "azurite.sh: no state dir $state" >&2; return 0; }
-    state="$(cd "$state" && pwd)"
-    local pid
-    if ! pid="$(running_pid "$state")"; then
-        echo "azurite.sh: not running ($state)" >&2
-        rm -f "$state/pid"
-        return 0
-    fi
-    terminate "$pid" || return 1
-    rm -f "$state/pid"
-    echo "azurite.sh: stopped pid $pid" >&2
-}
+cmd_stop() { server_stop "$1"; }
 
-cmd_status() {
-    local state="$1" pid
-    [[ -d "$state" ]] || return 1
-    state="$(cd "$state" && pwd)"
-    if pid="$(running_pid "$state")"; then
-        echo "running pid $pid"
-        return 0
-    fi
-    echo "not running"
-    return 1
-}
+cmd_status() { server_status "$1"; }
 
 case "${1:-}" in
     start) [[ $# -eq 2 ]] || usage; cmd_start "$2" ;;

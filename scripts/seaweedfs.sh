@@ -18,6 +18,7 @@
 # overrides the binary. The bucket is made with plain signed HTTP requests (no awscli needed);
 # the venv's `aws` works against the server once STATE_DIR/env is sourced.
 # Telemetry is always off. Servers listen on 127.0.0.1 only.
+# The start/stop/status machinery shared with scripts/azurite.sh is in scripts/lib/server.sh.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,7 +27,14 @@ BUCKET="lifeboat-test"
 START_TIMEOUT="${SEAWEEDFS_START_TIMEOUT:-60}"  # seconds to wait for the S3 endpoint
 STOP_TIMEOUT="${SEAWEEDFS_STOP_TIMEOUT:-10}"    # seconds between SIGTERM and SIGKILL
 
-die() { echo "seaweedfs.sh: $*" >&2; exit 1; }
+SERVER_NAME="seaweedfs.sh"
+SERVER_PROG="weed"
+SERVER_LOG="weed.log"
+SERVER_ENDPOINT="S3 endpoint"
+SERVER_PROBE_PATH="/healthz"
+SERVER_RETRY_WITH="other ports"
+# shellcheck source=SCRIPTDIR/lib/server.sh
+source "$REPO/scripts/lib/server.sh"
 
 usage() {
     echo "usage: $0 start|stop|status STATE_DIR" >&2
@@ -34,13 +42,7 @@ usage() {
 }
 
 find_python() {
-    if [[ -x "$VENV/bin/python" ]]; then
-        echo "$VENV/bin/python"
-    elif command -v python3 >/dev/null 2>&1; then
-        command -v python3
-    else
-        die "no python: run scripts/setup-venv.sh or set LIFEBOAT_VENV"
-    fi
+    server_find_python "no python: run scripts/setup-venv.sh or set LIFEBOAT_VENV" "$VENV"
 }
 
 find_weed() {
@@ -56,96 +58,37 @@ find_weed() {
     fi
 }
 
-# Is this pid alive (a zombie is not)?
-alive() {
-    local st
-    [[ -r "/proc/$1/status" ]] || return 1
-    st="$(awk '/^State:/ {print $2}' "/proc/$1/status" 2>/dev/null || true)"
-    [[ -n "$st" && "$st" != "Z" ]]
+# Hook for running_pid: is CMD a `weed mini` started for STATE?
+server_cmd_matches() {
+    [[ "$2" == *" mini "* && "$2" == *"-dir=$1/data"* ]]
 }
 
-# Is the pid in STATE_DIR/pid a live `weed mini` started for this STATE_DIR?
-# (Checks the command line so that a recycled pid is never signalled.)
-running_pid() {
-    local state="$1" pid
-    [[ -f "$state/pid" ]] || return 1
-    pid="$(cat "$state/pid")"
-    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-    [[ -r "/proc/$pid/cmdline" ]] || return 1
-    local cmd
-    cmd="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)"
-    [[ "$cmd" == *" mini "* && "$cmd" == *"-dir=$state/data"* ]] || return 1
-    alive "$pid" || return 1
-    echo "$pid"
-}
-
-# SIGTERM the pid, wait up to STOP_TIMEOUT s, then SIGKILL.
-terminate() {
-    local pid="$1" i
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < STOP_TIMEOUT * 10; i++)); do
-        alive "$pid" || return 0
-        sleep 0.1
-    done
-    echo "seaweedfs.sh: pid $pid still alive after ${STOP_TIMEOUT}s, sending SIGKILL" >&2
-    kill -KILL "$pid" 2>/dev/null || true
-    for ((i = 0; i < 50; i++)); do
-        alive "$pid" || return 0
-        sleep 0.1
-    done
-    echo "seaweedfs.sh: pid $pid survived SIGKILL?" >&2
-    return 1
-}
-
-# Print 5 ports P such that P and P+10000 (SeaweedFS's gRPC ports) are all free now.
-pick_ports() {
-    "$1" - <<'EOF'
-import socket
-held, ports = [], []
-try:
-    while len(ports) < 5:
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        p = s.getsockname()[1]
-        held.append(s)
-        if p + 10000 > 65535 or p in ports or p + 10000 in ports or p - 10000 in ports:
-            continue
-        g = socket.socket()
-        try:
-            g.bind(("127.0.0.1", p + 10000))
-        except OSError:
-            g.close()
-            continue
-        held.append(g)
-        ports.append(p)
-finally:
-    for s in held:
-        s.close()
-print(" ".join(map(str, ports)))
-EOF
-}
-
-# Poll the S3 endpoint until it answers HTTP (any status) or the server dies; bounded.
-wait_s3() {
-    local py="$1" url="$2" pid="$3"
-    local i
-    for ((i = 0; i < START_TIMEOUT * 4; i++)); do
-        if ! alive "$pid"; then
-            return 2
-        fi
-        if "$py" - "$url" <<'EOF' 2>/dev/null; then
-import sys, urllib.request, urllib.error
-try:
-    urllib.request.urlopen(sys.argv[1] + "/healthz", timeout=1)
-except urllib.error.HTTPError:
-    pass  # it answers: good enough
-sys.exit(0)
-EOF
-            return 0
-        fi
-        sleep 0.25
-    done
-    return 1
+# Hook for server_launch_with_retries: start `weed mini` on 5 fresh ports P whose gRPC ports
+# (P+10000) are free too. WEED_BIN is set by cmd_start.
+server_launch() {
+    local state="$1" py="$2" s3p masterp volp filerp adminp
+    read -r s3p masterp volp filerp adminp <<<"$(server_pick_ports "$py" 5 10000)"
+    # weed's unix sockets go to /tmp/seaweedfs-<component>-<port>.sock by default; keep the
+    # ones we can name inside STATE_DIR when the path is short enough for a socket.
+    local sockopts=()
+    if (( ${#state} < 80 )); then
+        sockopts=(-s3.localSocket="$state/s3.sock" -filer.localSocket="$state/filer.sock")
+    fi
+    # -admin.ui=false still starts the admin server: give it its own port too.
+    "$WEED_BIN" mini \
+        -dir="$state/data" \
+        -ip=127.0.0.1 -ip.bind=127.0.0.1 \
+        -master.telemetry=false \
+        -webdav=false -admin.ui=false \
+        -s3.port.iceberg=0 -s3.port.lance=0 \
+        -s3.port="$s3p" -master.port="$masterp" -volume.port="$volp" \
+        -filer.port="$filerp" -admin.port="$adminp" \
+        -s3.config="$state/s3.json" \
+        "${sockopts[@]}" \
+        </dev/null >>"$state/$SERVER_LOG" 2>&1 &
+    SERVER_PID=$!
+    SERVER_URL="http://127.0.0.1:$s3p"
+    echo "$s3p $masterp $volp $filerp $adminp" >"$state/ports"
 }
 
 # Create the bucket and check that a write works (the volume server may register a bit after
@@ -217,18 +160,14 @@ EOF
 }
 
 cmd_start() {
-    local state="$1"
-    mkdir -p "$state"
-    state="$(cd "$state" && pwd)"
-    local pid
-    if pid="$(running_pid "$state")"; then
-        echo "seaweedfs.sh: already running (pid $pid) for $state" >&2
-        cat "$state/env"
+    local state
+    state="$(server_state_dir "$1")"
+    if server_already_running "$state"; then
         return 0
     fi
-    local py weed
+    local py
     py="$(find_python)"
-    weed="$(find_weed)"
+    WEED_BIN="$(find_weed)"
     mkdir -p "$state/data"
     rm -f "$state/pid" "$state/env"
 
@@ -240,56 +179,10 @@ cmd_start() {
 EOF
     )
 
-    local attempt ports s3p masterp volp filerp adminp rc
-    for attempt in 1 2 3; do
-        read -r s3p masterp volp filerp adminp <<<"$(pick_ports "$py")"
-        # weed's unix sockets go to /tmp/seaweedfs-<component>-<port>.sock by default; keep the
-        # ones we can name inside STATE_DIR when the path is short enough for a socket.
-        local sockopts=()
-        if (( ${#state} < 80 )); then
-            sockopts=(-s3.localSocket="$state/s3.sock" -filer.localSocket="$state/filer.sock")
-        fi
-        # -admin.ui=false still starts the admin server: give it its own port too.
-        "$weed" mini \
-            -dir="$state/data" \
-            -ip=127.0.0.1 -ip.bind=127.0.0.1 \
-            -master.telemetry=false \
-            -webdav=false -admin.ui=false \
-            -s3.port.iceberg=0 -s3.port.lance=0 \
-            -s3.port="$s3p" -master.port="$masterp" -volume.port="$volp" \
-            -filer.port="$filerp" -admin.port="$adminp" \
-            -s3.config="$state/s3.json" \
-            "${sockopts[@]}" \
-            </dev/null >>"$state/weed.log" 2>&1 &
-        pid=$!
-        echo "$pid" >"$state/pid"
-        echo "$s3p $masterp $volp $filerp $adminp" >"$state/ports"
-        rc=0
-        wait_s3 "$py" "http://127.0.0.1:$s3p" "$pid" || rc=$?
-        if [[ $rc -eq 0 ]]; then
-            break
-        fi
-        if [[ $rc -eq 2 && $attempt -lt 3 ]]; then
-            # died at start (a port taken meanwhile?): try again with other ports
-            echo "seaweedfs.sh: weed exited at start, retrying with other ports" >&2
-            wait "$pid" 2>/dev/null || true
-            rm -f "$state/pid"
-            continue
-        fi
-        if [[ $rc -eq 2 ]]; then
-            echo "seaweedfs.sh: weed exited at start; last log lines:" >&2
-        else
-            echo "seaweedfs.sh: S3 endpoint http://127.0.0.1:$s3p did not answer within" \
-                 "${START_TIMEOUT}s; last log lines:" >&2
-        fi
-        tail -n 30 "$state/weed.log" >&2 || true
-        terminate "$pid" 2>/dev/null || true
-        rm -f "$state/pid"
-        exit 1
-    done
+    server_launch_with_retries "$state" "$py"
 
     cat >"$state/env.tmp" <<EOF
-export AWS_ENDPOINT_URL=http://127.0.0.1:$s3p
+export AWS_ENDPOINT_URL=$SERVER_URL
 export AWS_ACCESS_KEY_ID=$access
 export AWS_SECRET_ACCESS_KEY=$secret
 export AWS_REGION=us-east-1
@@ -297,51 +190,29 @@ export AWS_DEFAULT_REGION=us-east-1
 export AWS_ALLOW_HTTP=true
 export LIFEBOAT_TEST_BUCKET=$BUCKET
 EOF
-    if ! (AWS_ENDPOINT_URL="http://127.0.0.1:$s3p" AWS_ACCESS_KEY_ID="$access" \
+    if ! (AWS_ENDPOINT_URL="$SERVER_URL" AWS_ACCESS_KEY_ID="$access" \
           AWS_SECRET_ACCESS_KEY="$secret" make_bucket "$py"); then
-        echo "seaweedfs.sh: last log lines:" >&2
-        tail -n 30 "$state/weed.log" >&2 || true
-        terminate "$pid" 2>/dev/null || true
-        rm -f "$state/pid"
-        exit 1
+        server_fail "$state" "$SERVER_PID" "last log lines:"
     fi
-    mv "$state/env.tmp" "$state/env"
-    cat "$state/env"
+    server_publish_env "$state"
 }
 
-cmd_stop() {
-    local state="$1"
-    [[ -d "$state" ]] || { echo "seaweedfs.sh: no state dir $state" >&2; return 0; }
-    state="$(cd "$state" && pwd)"
-    local pid
-    if ! pid="$(running_pid "$state")"; then
-        echo "seaweedfs.sh: not running ($state)" >&2
-        rm -f "$state/pid"
-        return 0
-    fi
-    terminate "$pid" || return 1
-    # Unix sockets weed leaves behind in /tmp for the ports it used.
+# Cleanup hook for server_stop: the unix sockets weed leaves behind in /tmp for the ports it
+# used, and those in STATE_DIR.
+remove_sockets() {
+    local state="$1" p ports=()
     if [[ -f "$state/ports" ]]; then
-        local p
-        for p in $(cat "$state/ports"); do
+        read -r -a ports <"$state/ports" || true
+        for p in "${ports[@]}"; do
             rm -f /tmp/seaweedfs-*-"$p".sock /tmp/seaweedfs-*-"$((p + 10000))".sock
         done
     fi
-    rm -f "$state/pid" "$state/s3.sock" "$state/filer.sock"
-    echo "seaweedfs.sh: stopped pid $pid" >&2
+    rm -f "$state/s3.sock" "$state/filer.sock"
 }
 
-cmd_status() {
-    local state="$1" pid
-    [[ -d "$state" ]] || return 1
-    state="$(cd "$state" && pwd)"
-    if pid="$(running_pid "$state")"; then
-        echo "running pid $pid"
-        return 0
-    fi
-    echo "not running"
-    return 1
-}
+cmd_stop() { server_stop "$1" remove_sockets; }
+
+cmd_status() { server_status "$1"; }
 
 [[ $# -eq 2 ]] || usage
 case "$1" in

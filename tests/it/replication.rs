@@ -34,6 +34,30 @@ fn run(cfg: &str, args: &[&str]) -> std::process::Output {
     lifeboat_env(&full, &eu_env())
 }
 
+/// One test's world: a fixture, a scratch folder, the two regions and a config file naming them.
+struct Setup {
+    fx: Fixture,
+    dir: tempfile::TempDir,
+    us: TestLocation,
+    eu: TestLocation,
+    cfg: String,
+}
+
+fn setup(size_mib: u64, small_files: u64, name: &str, copy: bool) -> Setup {
+    let fx = fixture(size_mib, small_files);
+    let dir = tempfile::tempdir().unwrap();
+    let us = TestLocation::new(StoreKind::S3, &format!("us-{name}"));
+    let eu = TestLocation::new(StoreKind::S3Eu, &format!("eu-{name}"));
+    let cfg = config(dir.path(), &fx, &us, &eu, copy, "1h");
+    Setup {
+        fx,
+        dir,
+        us,
+        eu,
+        cfg,
+    }
+}
+
 /// Starts a lifeboat command in the background and returns once it printed a line containing `marker`.
 fn start_until(cfg: &str, args: &[&str], marker: &str) -> Child {
     let mut child = Command::new(env!("CARGO_BIN_EXE_lifeboat"))
@@ -59,13 +83,13 @@ fn start_until(cfg: &str, args: &[&str], marker: &str) -> Child {
 
 #[test]
 fn backup_copies_to_another_region_with_its_own_endpoint_and_credentials() {
-    let fx = fixture(2, 20);
-    let dir = tempfile::tempdir().unwrap();
-    let (us, eu) = (
-        TestLocation::new(StoreKind::S3, "us"),
-        TestLocation::new(StoreKind::S3Eu, "eu"),
-    );
-    let cfg = config(dir.path(), &fx, &us, &eu, true, "1h");
+    let Setup {
+        fx: _fx,
+        dir,
+        us,
+        eu,
+        cfg,
+    } = setup(2, 20, "copy", true);
     let metrics = dir.path().join("backup.prom");
     let made = ok_json(&run(
         &cfg,
@@ -162,13 +186,13 @@ fn a_failed_copy_keeps_the_primary_backup_and_exits_7() {
 
 #[test]
 fn copy_catches_up_is_idempotent_and_status_sees_the_lag_go() {
-    let fx = fixture(1, 5);
-    let dir = tempfile::tempdir().unwrap();
-    let (us, eu) = (
-        TestLocation::new(StoreKind::S3, "us-cu"),
-        TestLocation::new(StoreKind::S3Eu, "eu-cu"),
-    );
-    let cfg = config(dir.path(), &fx, &us, &eu, false, "1h");
+    let Setup {
+        fx: _fx,
+        dir: _dir,
+        us: _us,
+        eu: _eu,
+        cfg,
+    } = setup(1, 5, "cu", false);
     let first = ok_json(&run(&cfg, &["--json", "backup"]))["id"]
         .as_str()
         .unwrap()
@@ -218,13 +242,13 @@ fn copy_catches_up_is_idempotent_and_status_sees_the_lag_go() {
 
 #[test]
 fn an_interrupted_copy_leaves_no_manifest_and_a_rerun_completes() {
-    let fx = fixture(48, 5);
-    let dir = tempfile::tempdir().unwrap();
-    let (us, eu) = (
-        TestLocation::new(StoreKind::S3, "us-kill"),
-        TestLocation::new(StoreKind::S3Eu, "eu-kill"),
-    );
-    let cfg = config(dir.path(), &fx, &us, &eu, false, "1h");
+    let Setup {
+        fx: _fx,
+        dir: _dir,
+        us: _us,
+        eu,
+        cfg,
+    } = setup(48, 5, "kill", false);
     let id = ok_json(&run(&cfg, &["--json", "backup"]))["id"]
         .as_str()
         .unwrap()
@@ -264,13 +288,13 @@ fn an_interrupted_copy_leaves_no_manifest_and_a_rerun_completes() {
 
 #[test]
 fn a_corrupted_source_is_caught_by_the_copy_digest_check() {
-    let fx = fixture(2, 5);
-    let dir = tempfile::tempdir().unwrap();
-    let (us, eu) = (
-        TestLocation::new(StoreKind::S3, "us-bad"),
-        TestLocation::new(StoreKind::S3Eu, "eu-bad"),
-    );
-    let cfg = config(dir.path(), &fx, &us, &eu, false, "1h");
+    let Setup {
+        fx: _fx,
+        dir: _dir,
+        us,
+        eu,
+        cfg,
+    } = setup(2, 5, "bad", false);
     let id = ok_json(&run(&cfg, &["--json", "backup"]))["id"]
         .as_str()
         .unwrap()
@@ -299,13 +323,13 @@ fn a_corrupted_source_is_caught_by_the_copy_digest_check() {
 
 #[test]
 fn a_second_backup_while_one_runs_fails_with_the_lock_code() {
-    let fx = fixture(48, 5);
-    let dir = tempfile::tempdir().unwrap();
-    let (us, eu) = (
-        TestLocation::new(StoreKind::S3, "us-lock"),
-        TestLocation::new(StoreKind::S3Eu, "eu-lock"),
-    );
-    let cfg = config(dir.path(), &fx, &us, &eu, false, "1h");
+    let Setup {
+        fx: _fx,
+        dir: _dir,
+        us,
+        eu: _eu,
+        cfg,
+    } = setup(48, 5, "lock", false);
     let mut first = start_until(
         &cfg,
         &["backup", "--threads", "1", "--level", "9"],
@@ -333,13 +357,13 @@ fn a_second_backup_while_one_runs_fails_with_the_lock_code() {
 
 #[test]
 fn a_lock_left_by_a_dead_run_is_taken_over_once_expired() {
-    let fx = fixture(1, 2);
-    let dir = tempfile::tempdir().unwrap();
-    let (us, eu) = (
-        TestLocation::new(StoreKind::S3, "us-dead"),
-        TestLocation::new(StoreKind::S3Eu, "eu-dead"),
-    );
-    let cfg = config(dir.path(), &fx, &us, &eu, false, "1h");
+    let Setup {
+        fx: _fx,
+        dir: _dir,
+        us,
+        eu: _eu,
+        cfg,
+    } = setup(1, 2, "dead", false);
     let lock = |expires: chrono::DateTime<chrono::Utc>| {
         serde_json::to_vec(&serde_json::json!({
             "host": "gone-host", "pid": 999999, "command": "backup",
@@ -367,13 +391,13 @@ fn a_lock_left_by_a_dead_run_is_taken_over_once_expired() {
 
 #[test]
 fn prune_applies_retention_removes_leftovers_and_dry_run_changes_nothing() {
-    let fx = fixture(1, 2);
-    let dir = tempfile::tempdir().unwrap();
-    let (us, eu) = (
-        TestLocation::new(StoreKind::S3, "us-prune"),
-        TestLocation::new(StoreKind::S3Eu, "eu-prune"),
-    );
-    let cfg = config(dir.path(), &fx, &us, &eu, false, "1h");
+    let Setup {
+        fx: _fx,
+        dir: _dir,
+        us,
+        eu: _eu,
+        cfg,
+    } = setup(1, 2, "prune", false);
     let real = ok_json(&run(&cfg, &["--json", "backup"]))["id"]
         .as_str()
         .unwrap()
@@ -456,13 +480,13 @@ fn prune_applies_retention_removes_leftovers_and_dry_run_changes_nothing() {
 
 #[test]
 fn status_fails_when_the_newest_backup_is_older_than_the_rpo() {
-    let fx = fixture(1, 2);
-    let dir = tempfile::tempdir().unwrap();
-    let (us, eu) = (
-        TestLocation::new(StoreKind::S3, "us-stale"),
-        TestLocation::new(StoreKind::S3Eu, "eu-stale"),
-    );
-    let cfg = config(dir.path(), &fx, &us, &eu, false, "1h");
+    let Setup {
+        fx: _fx,
+        dir,
+        us,
+        eu: _eu,
+        cfg,
+    } = setup(1, 2, "stale", false);
     let real = ok_json(&run(&cfg, &["--json", "backup"]))["id"]
         .as_str()
         .unwrap()
