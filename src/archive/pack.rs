@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use walkdir::WalkDir;
 
-use super::digest::{HashingReader, HashingWriter};
+use sha2::{Digest, Sha256};
+
+use super::digest::HashingWriter;
 use super::index::{Index, IndexSpool};
 use super::manifest::Counts;
 use super::{ArchiveError, EntryKind, FileEntry};
@@ -111,6 +113,9 @@ pub fn pack<W: Write>(
     let mut tar = tar::Builder::new(encoder);
     tar.mode(tar::HeaderMode::Complete);
     let mut spool = IndexSpool::new().map_err(ArchiveError::Stream)?;
+    // One reader and one 256 KiB buffer for every file: a buffer per file costs an mmap/munmap
+    // pair per file, which dominated backups of many small files.
+    let mut reader = BufReader::with_capacity(256 * 1024, FileSlot::new(progress));
     let mut counts = Counts::default();
     let mut raw_bytes = 0u64;
 
@@ -121,7 +126,7 @@ pub fn pack<W: Write>(
                 .strip_prefix(&source.dir)
                 .expect("walk stays under its root");
             let name = archive_name(source.root, rel, &path)?;
-            let Some(entry) = append(&mut tar, &path, &name, &meta, progress)? else {
+            let Some(entry) = append(&mut tar, &path, &name, &meta, &mut reader)? else {
                 progress.note(&format!(
                     "skipped {} (not a file, folder or link)",
                     path.display()
@@ -178,7 +183,7 @@ fn append<W: Write>(
     path: &Path,
     name: &str,
     meta: &Metadata,
-    progress: &dyn Progress,
+    reader: &mut BufReader<FileSlot<'_>>,
 ) -> Result<Option<FileEntry>, ArchiveError> {
     let io_err = |source| ArchiveError::ReadSource {
         path: path.to_path_buf(),
@@ -226,16 +231,10 @@ fn append<W: Write>(
             entry.sha256 = Some(super::digest::sha256_hex(b""));
         } else {
             let file = File::open(path).map_err(io_err)?;
-            let mut reader = BufReader::with_capacity(
-                256 * 1024,
-                ExactSize::new(HashingReader::new(file), size, path, progress),
-            );
-            tar.append_data(&mut header, name, &mut reader)
+            reader.get_mut().load(file, size);
+            tar.append_data(&mut header, name, &mut *reader)
                 .map_err(|e| changed_or_stream(e, path))?;
-            let mut exact = reader.into_inner();
-            exact.check_complete()?;
-            let (_, sha256, _) = exact.inner.finish();
-            entry.sha256 = Some(sha256);
+            entry.sha256 = Some(reader.get_mut().finish(path)?);
         }
     } else {
         return Ok(None);
@@ -254,57 +253,54 @@ fn changed_or_stream(e: io::Error, path: &Path) -> ArchiveError {
     }
 }
 
-/// Reads exactly `expected` bytes: a file that shrinks is an error, bytes past the size are ignored
-/// (and reported), so the tar stream always matches its headers.
-struct ExactSize<'a, R> {
-    inner: R,
+/// The source of the file being archived: reads exactly its expected size (a file that shrinks is
+/// an error; bytes past the size are reported as growth), hashing and reporting progress as it goes.
+/// Reused for every file, behind one buffer.
+pub(crate) struct FileSlot<'a> {
+    file: Option<File>,
+    hasher: Sha256,
     expected: u64,
     read: u64,
-    path: &'a Path,
     progress: &'a dyn Progress,
 }
 
-impl<'a, R: Read> ExactSize<'a, R> {
-    fn new(inner: R, expected: u64, path: &'a Path, progress: &'a dyn Progress) -> Self {
-        ExactSize {
-            inner,
-            expected,
-            read: 0,
-            path,
-            progress,
-        }
+impl<'a> FileSlot<'a> {
+    fn new(progress: &'a dyn Progress) -> Self {
+        FileSlot { file: None, hasher: Sha256::new(), expected: 0, read: 0, progress }
     }
 
-    fn check_complete(&mut self) -> Result<(), ArchiveError> {
+    fn load(&mut self, file: File, expected: u64) {
+        self.file = Some(file);
+        self.hasher = Sha256::new();
+        self.expected = expected;
+        self.read = 0;
+    }
+
+    /// Checks the file did not grow, closes it and returns its SHA-256.
+    fn finish(&mut self, path: &Path) -> Result<String, ArchiveError> {
+        let mut file = self.file.take().expect("a file is loaded");
         let mut probe = [0u8; 1];
-        match self.inner.read(&mut probe) {
-            Ok(0) => Ok(()),
-            Ok(_) => Err(ArchiveError::SourceChanged {
-                path: self.path.to_path_buf(),
-                detail: format!("it grew past {} bytes", self.expected),
-            }),
-            Err(source) => Err(ArchiveError::ReadSource {
-                path: self.path.to_path_buf(),
-                source,
-            }),
+        match file.read(&mut probe) {
+            Ok(0) => Ok(hex::encode(std::mem::take(&mut self.hasher).finalize())),
+            Ok(_) => Err(ArchiveError::SourceChanged { path: path.to_path_buf(), detail: format!("it grew past {} bytes", self.expected) }),
+            Err(source) => Err(ArchiveError::ReadSource { path: path.to_path_buf(), source }),
         }
     }
 }
 
-impl<R: Read> Read for ExactSize<'_, R> {
+impl Read for FileSlot<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let left = self.expected - self.read;
+        let Some(file) = self.file.as_mut() else { return Ok(0) };
         if left == 0 {
             return Ok(0);
         }
         let want = buf.len().min(left as usize);
-        let n = self.inner.read(&mut buf[..want])?;
+        let n = file.read(&mut buf[..want])?;
         if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!("it shrank to {} of {} bytes", self.read, self.expected),
-            ));
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("it shrank to {} of {} bytes", self.read, self.expected)));
         }
+        self.hasher.update(&buf[..n]);
         self.read += n as u64;
         self.progress.advance(n as u64);
         Ok(n)

@@ -313,31 +313,9 @@ impl Run<'_> {
         progress: &dyn Progress,
     ) -> Result<(), ArchiveError> {
         let private = PRIVATE_ROOTS.contains(&want.path.split('/').next().unwrap_or(""));
-        let mut out: Box<dyn Write> = match &dest {
-            Some(dest) => {
-                if let Some(parent) = dest.parent() {
-                    DirBuilder::new()
-                        .recursive(true)
-                        .mode(0o700)
-                        .create(parent)
-                        .map_err(|source| ArchiveError::WriteTarget {
-                            path: parent.to_path_buf(),
-                            source,
-                        })?;
-                }
-                let file = OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .custom_flags(libc::O_NOFOLLOW)
-                    .open(dest)
-                    .map_err(|source| ArchiveError::WriteTarget {
-                        path: dest.clone(),
-                        source,
-                    })?;
-                Box::new(file)
-            }
-            None => Box::new(io::sink()),
+        let mut out = match &dest {
+            Some(dest) => Some(create_file(dest)?),
+            None => None,
         };
         let mut hasher = Sha256::new();
         let mut size = 0u64;
@@ -347,15 +325,16 @@ impl Run<'_> {
                 break;
             }
             hasher.update(&self.buf[..n]);
-            out.write_all(&self.buf[..n])
-                .map_err(|source| ArchiveError::WriteTarget {
-                    path: dest.clone().unwrap_or_default(),
-                    source,
-                })?;
+            if let Some(file) = out.as_mut() {
+                file.write_all(&self.buf[..n])
+                    .map_err(|source| ArchiveError::WriteTarget {
+                        path: dest.clone().unwrap_or_default(),
+                        source,
+                    })?;
+            }
             size += n as u64;
             progress.advance(n as u64);
         }
-        drop(out);
         let sha256 = hex::encode(hasher.finalize());
         match want.root() {
             "db" => self.out.counts.kv_files += 1,
@@ -377,9 +356,10 @@ impl Run<'_> {
                 &format!("sha256 {sha256}"),
             );
         }
-        if let Some(dest) = dest {
+        if let (Some(file), Some(dest)) = (out, dest) {
             let mode = if private { 0o600 } else { want.mode & 0o777 };
-            apply_mode_and_mtime(&dest, mode, want.mtime)?;
+            // On the open descriptor: no second open per file.
+            set_mode_and_mtime(&file, mode, want.mtime).map_err(|source| ArchiveError::WriteTarget { path: dest, source })?;
         }
         Ok(())
     }
@@ -400,21 +380,33 @@ pub fn finish_directories(staging: &Path, index: &Index) -> Result<(), ArchiveEr
     Ok(())
 }
 
+/// Creates a new file (never through a link); its folder is made only when missing, since the
+/// archive's folder entries normally come first.
+fn create_file(dest: &Path) -> Result<File, ArchiveError> {
+    let open = || OpenOptions::new().write(true).create_new(true).mode(0o600).custom_flags(libc::O_NOFOLLOW).open(dest);
+    let err = |source| ArchiveError::WriteTarget { path: dest.to_path_buf(), source };
+    match open() {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if let Some(parent) = dest.parent() {
+                DirBuilder::new().recursive(true).mode(0o700).create(parent).map_err(err)?;
+            }
+            open().map_err(err)
+        }
+        other => other.map_err(err),
+    }
+}
+
+fn set_mode_and_mtime(file: &File, mode: u32, mtime: i64) -> io::Result<()> {
+    file.set_permissions(fs::Permissions::from_mode(mode))?;
+    let when = if mtime >= 0 { SystemTime::UNIX_EPOCH + Duration::from_secs(mtime as u64) } else { SystemTime::UNIX_EPOCH };
+    file.set_modified(when)
+}
+
 fn apply_mode_and_mtime(path: &Path, mode: u32, mtime: i64) -> Result<(), ArchiveError> {
-    let err = |source| ArchiveError::WriteTarget {
-        path: path.to_path_buf(),
-        source,
-    };
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(err)?;
-    let when = if mtime >= 0 {
-        SystemTime::UNIX_EPOCH + Duration::from_secs(mtime as u64)
-    } else {
-        SystemTime::UNIX_EPOCH
-    };
-    // A read-only file can still be opened for reading to set its times (futimens needs ownership, not write access).
-    let file = File::open(path).map_err(err)?;
-    file.set_modified(when).map_err(err)?;
-    Ok(())
+    // Opened before its mode changes: a folder restored as 0o500 can still be opened for reading.
+    File::open(path)
+        .and_then(|f| set_mode_and_mtime(&f, mode, mtime))
+        .map_err(|source| ArchiveError::WriteTarget { path: path.to_path_buf(), source })
 }
 
 #[cfg(test)]
