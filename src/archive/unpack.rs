@@ -359,7 +359,8 @@ impl Run<'_> {
         if let (Some(file), Some(dest)) = (out, dest) {
             let mode = if private { 0o600 } else { want.mode & 0o777 };
             // On the open descriptor: no second open per file.
-            set_mode_and_mtime(&file, mode, want.mtime).map_err(|source| ArchiveError::WriteTarget { path: dest, source })?;
+            set_mode_and_mtime(&file, mode, want.mtime)
+                .map_err(|source| ArchiveError::WriteTarget { path: dest, source })?;
         }
         Ok(())
     }
@@ -383,12 +384,26 @@ pub fn finish_directories(staging: &Path, index: &Index) -> Result<(), ArchiveEr
 /// Creates a new file (never through a link); its folder is made only when missing, since the
 /// archive's folder entries normally come first.
 fn create_file(dest: &Path) -> Result<File, ArchiveError> {
-    let open = || OpenOptions::new().write(true).create_new(true).mode(0o600).custom_flags(libc::O_NOFOLLOW).open(dest);
-    let err = |source| ArchiveError::WriteTarget { path: dest.to_path_buf(), source };
+    let open = || {
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(dest)
+    };
+    let err = |source| ArchiveError::WriteTarget {
+        path: dest.to_path_buf(),
+        source,
+    };
     match open() {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             if let Some(parent) = dest.parent() {
-                DirBuilder::new().recursive(true).mode(0o700).create(parent).map_err(err)?;
+                DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(parent)
+                    .map_err(err)?;
             }
             open().map_err(err)
         }
@@ -398,7 +413,11 @@ fn create_file(dest: &Path) -> Result<File, ArchiveError> {
 
 fn set_mode_and_mtime(file: &File, mode: u32, mtime: i64) -> io::Result<()> {
     file.set_permissions(fs::Permissions::from_mode(mode))?;
-    let when = if mtime >= 0 { SystemTime::UNIX_EPOCH + Duration::from_secs(mtime as u64) } else { SystemTime::UNIX_EPOCH };
+    let when = if mtime >= 0 {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(mtime as u64)
+    } else {
+        SystemTime::UNIX_EPOCH
+    };
     file.set_modified(when)
 }
 
@@ -406,7 +425,10 @@ fn apply_mode_and_mtime(path: &Path, mode: u32, mtime: i64) -> Result<(), Archiv
     // Opened before its mode changes: a folder restored as 0o500 can still be opened for reading.
     File::open(path)
         .and_then(|f| set_mode_and_mtime(&f, mode, mtime))
-        .map_err(|source| ArchiveError::WriteTarget { path: path.to_path_buf(), source })
+        .map_err(|source| ArchiveError::WriteTarget {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 #[cfg(test)]
