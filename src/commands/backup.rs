@@ -141,10 +141,15 @@ async fn backup_and_copy(
     // Open every copy location first: a typo in a name should fail before an hour of work.
     let mut copies = Vec::new();
     for name in &args.copy_to {
-        copies.push((
-            name.clone(),
-            Repo::new(ctx.open(name, Access::Write)?, &args.cluster)?,
-        ));
+        let dst = Repo::new(ctx.open(name, Access::Write)?, &args.cluster)?;
+        if dst.loc.url() == repo.loc.url() && dst.loc.same_store(&repo.loc) {
+            return Err(CommandError::Usage(format!(
+                "copy location {name} is the backup's own location ({})",
+                repo.loc.url()
+            ))
+            .into());
+        }
+        copies.push((name.clone(), dst));
     }
     let lock = store_lock::acquire(
         &repo.loc,

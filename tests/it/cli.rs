@@ -55,3 +55,25 @@ fn demo_runs_the_whole_job() {
         stdout(&out)
     );
 }
+
+#[test]
+fn a_copy_to_the_backups_own_location_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    let repo = repo.to_str().unwrap();
+    let out = lifeboat(
+        &[
+            "backup",
+            "--paths-local",
+            "/nonexistent-lifeboat",
+            "--dremio-version",
+            "25.2.0",
+            "--to",
+            repo,
+            "--copy-to",
+            repo,
+        ],
+        &[],
+    );
+    fails_with(&out, 2, &["is the backup's own location"]);
+}
