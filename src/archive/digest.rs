@@ -60,10 +60,6 @@ impl<R: Read> HashingReader<R> {
         }
     }
 
-    pub fn bytes(&self) -> u64 {
-        self.bytes
-    }
-
     /// Returns the inner reader, the hex digest and the byte count.
     pub fn finish(self) -> (R, String, u64) {
         (self.inner, hex::encode(self.hasher.finalize()), self.bytes)

@@ -3,7 +3,6 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
-use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -159,15 +158,6 @@ impl Index {
         }
         Ok(())
     }
-}
-
-/// Opens an index file from disk (used by tests and tools).
-pub fn open_jsonl(path: &Path) -> Result<Index, ArchiveError> {
-    let file = File::open(path).map_err(|source| ArchiveError::ReadSource {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    Index::from_jsonl_file(file)
 }
 
 #[cfg(test)]

@@ -40,8 +40,12 @@ async fn stream_object<T: Send + 'static>(
     let consumer = tokio::task::spawn_blocking(move || {
         let mut hashed = HashingReader::new(reader);
         let out = consume(&mut hashed);
-        // Read what the consumer left (zstd padding) so the digest covers the whole object.
-        let drained = io::copy(&mut hashed, &mut io::sink());
+        // Read what the consumer left (zstd padding) so the digest covers the whole object; after a
+        // failure there is nothing to gain from downloading the rest.
+        let drained = match &out {
+            Ok(_) => io::copy(&mut hashed, &mut io::sink()),
+            Err(_) => Ok(0),
+        };
         let (_, sha256, bytes) = hashed.finish();
         (out, drained, sha256, bytes)
     });
