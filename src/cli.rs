@@ -88,7 +88,32 @@ pub struct BackupCmd {
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub parts_in_flight: usize,
     #[command(flatten)]
+    pub online: Online,
+    #[command(flatten)]
     pub run: RunOpts,
+}
+
+/// An online (logical) backup through the coordinators' REST API. Credentials come from
+/// LIFEBOAT_DREMIO_USER + LIFEBOAT_DREMIO_PASSWORD[_FILE] or LIFEBOAT_DREMIO_TOKEN[_FILE].
+#[derive(Debug, Args)]
+pub struct Online {
+    /// Coordinator URLs of the cluster (comma-separated or repeated); the active one is found.
+    #[arg(
+        long = "dremio-url",
+        env = "LIFEBOAT_DREMIO_URL",
+        value_delimiter = ',',
+        value_name = "URL"
+    )]
+    pub dremio_urls: Vec<String>,
+    /// A folder the coordinator can write and lifeboat can read (e.g. on the shared volume).
+    #[arg(long, env = "LIFEBOAT_STAGING", value_name = "DIR")]
+    pub staging: Option<PathBuf>,
+    /// PEM file of the CA that signed the coordinators' TLS certificates.
+    #[arg(long, env = "LIFEBOAT_DREMIO_CA_FILE", value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Do not check the coordinators' TLS certificates (explicit opt-in; prefer --ca-file).
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 /// Options of commands that cron runs: lock waiting and metrics.

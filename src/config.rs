@@ -70,6 +70,13 @@ pub struct ClusterConfig {
     pub copy_to: Vec<Spanned<String>>,
     /// zstd level for backups.
     pub level: Option<i32>,
+    /// Coordinator URLs for online (logical) backups through the REST API.
+    #[serde(default)]
+    pub dremio_urls: Vec<String>,
+    /// Where the coordinator writes an online backup (a folder both it and lifeboat reach).
+    pub staging: Option<PathBuf>,
+    /// CA certificate (PEM) for the coordinators' TLS.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Where backups live, with its own endpoint, credentials and retention.

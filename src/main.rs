@@ -11,6 +11,7 @@ use lifeboat::cli::{Cli, Command, ProgressMode};
 use lifeboat::commands::{self, CommandError, Ctx, backup::BackupArgs, restore::RestoreArgs};
 use lifeboat::commands::{copy::CopyArgs, prune::PruneArgs, status::StatusArgs};
 use lifeboat::config::{ClusterConfig, Config};
+use lifeboat::dremio::rest::Tls;
 use lifeboat::error::{ExitClass, classify};
 use lifeboat::progress::{Bars, Lines, Progress, Silent};
 use lifeboat::store::upload::INTERRUPTED;
@@ -133,6 +134,16 @@ async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
                 parts_in_flight: c.parts_in_flight,
                 wait_lock: c.run.wait_lock,
                 metrics_file: c.run.metrics_file,
+                dremio_urls: if c.online.dremio_urls.is_empty() {
+                    cc.dremio_urls.clone()
+                } else {
+                    c.online.dremio_urls
+                },
+                staging: c.online.staging.or(cc.staging.clone()),
+                tls: Tls {
+                    ca_file: c.online.ca_file.or(cc.ca_file.clone()),
+                    insecure: c.online.insecure,
+                },
             };
             commands::backup::run(ctx, &args).await.map(|_| ())
         }

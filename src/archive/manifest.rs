@@ -34,6 +34,9 @@ pub struct Manifest {
     pub stored_bytes: u64,
     pub archive: ArchiveRef,
     pub index: IndexRef,
+    /// For `logical` backups: what the coordinator's dremio-admin backup held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logical: Option<Logical>,
     /// The per-file entries when the index is inline (`index.location == "inline"`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<FileEntry>,
@@ -61,16 +64,35 @@ pub struct Tool {
     pub version: String,
 }
 
-/// Where the data came from on the source host.
+/// Where the data came from: the source host's paths (offline) or the coordinator (logical).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Source {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dremio_home: Option<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub paths_local: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub db: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uploads: Option<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub security: String,
+    /// The coordinator that wrote a logical backup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coordinator: Option<String>,
+}
+
+/// A logical backup's contents as dremio-admin wrote them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Logical {
+    /// KV tables (each a `<table>_backup.json|pb` with its `<table>_info.json`).
+    pub tables: u64,
+    /// Records over all tables, as their info files count them.
+    pub records: u64,
+    /// Whether the table files are binary (`.pb`) rather than JSON lines.
+    pub binary: bool,
+    /// Where the coordinator wrote it.
+    pub backup_path: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -217,6 +239,7 @@ pub(crate) mod tests {
                 db: "/d/db".into(),
                 uploads: None,
                 security: "/d/security".into(),
+                coordinator: None,
             },
             counts: Counts::default(),
             raw_bytes: 0,
@@ -234,6 +257,7 @@ pub(crate) mod tests {
                 bytes: None,
                 sha256: None,
             },
+            logical: None,
             files: vec![],
             notes: vec![],
         }

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use crate::error::{Classify, ExitClass};
 
 pub use index::{EntryKind, FileEntry};
-pub use manifest::Manifest;
+pub use manifest::{Counts, Manifest};
 
 /// One precise difference between what an archive holds and what its manifest says.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -84,5 +84,29 @@ impl Classify for ArchiveError {
     }
 }
 
-/// The top-level folders an archive may hold, and nothing else.
+/// The top-level folders an archive may hold.
 pub const ROOTS: [&str; 3] = ["db", "uploads", "security"];
+
+/// What else an archive may hold at its top level: an offline backup nothing; a logical backup the
+/// files its producer names (the caller, who knows the producer, says which).
+#[derive(Debug, Clone, Copy)]
+pub struct Layout {
+    pub top_level_file: fn(&str) -> bool,
+}
+
+impl Layout {
+    pub const FOLDERS_ONLY: Layout = Layout {
+        top_level_file: |_| false,
+    };
+}
+
+impl Counts {
+    /// Counts a regular file by where it lives: `uploads/`, `security/`, else the KV store's.
+    pub fn count_file(&mut self, path: &str) {
+        match path.split('/').next() {
+            Some("uploads") => self.uploaded_files += 1,
+            Some("security") => self.security_files += 1,
+            _ => self.kv_files += 1,
+        }
+    }
+}

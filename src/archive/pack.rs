@@ -134,6 +134,9 @@ pub fn pack<W: Write>(
                 .strip_prefix(&source.dir)
                 .expect("walk stays under its root");
             let name = archive_name(source.root, rel, &path)?;
+            if name.is_empty() {
+                continue;
+            }
             let Some(entry) = append(&mut tar, &path, &name, &meta, &mut reader)? else {
                 progress.note(&format!(
                     "skipped {} (not a file, folder or link)",
@@ -146,11 +149,7 @@ pub fn pack<W: Write>(
                 EntryKind::Symlink => counts.symlinks += 1,
                 EntryKind::File => {
                     raw_bytes += entry.size;
-                    match source.root {
-                        "db" => counts.kv_files += 1,
-                        "uploads" => counts.uploaded_files += 1,
-                        _ => counts.security_files += 1,
-                    }
+                    counts.count_file(&entry.path);
                 }
             }
             spool.push(&entry).map_err(ArchiveError::Stream)?;
@@ -174,14 +173,16 @@ pub fn pack<W: Write>(
     ))
 }
 
+/// A member's name: `<root>/<relative path>`; with an empty root, the relative path itself (the
+/// source folder's own entry then has no name and is not archived).
 fn archive_name(root: &str, rel: &Path, full: &Path) -> Result<String, ArchiveError> {
     let rel = rel.to_str().ok_or_else(|| ArchiveError::NonUtf8Name {
         path: full.to_path_buf(),
     })?;
-    Ok(if rel.is_empty() {
-        root.to_string()
-    } else {
-        format!("{root}/{rel}")
+    Ok(match (root.is_empty(), rel.is_empty()) {
+        (_, true) => root.to_string(),
+        (true, false) => rel.to_string(),
+        (false, false) => format!("{root}/{rel}"),
     })
 }
 

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::index::Index;
 use super::manifest::Counts;
-use super::{ArchiveError, EntryKind, FileEntry, Problem, ROOTS};
+use super::{ArchiveError, EntryKind, FileEntry, Layout, Problem, ROOTS};
 use crate::progress::Progress;
 
 /// Roots whose members get owner-only permissions whatever the archive says.
@@ -49,6 +49,7 @@ pub fn unpack<R: Read>(
     compressed: R,
     index: &Index,
     mode: Mode<'_>,
+    layout: Layout,
     progress: &dyn Progress,
 ) -> Result<Unpacked, ArchiveError> {
     let decoder = zstd::stream::read::Decoder::new(compressed)
@@ -78,7 +79,7 @@ pub fn unpack<R: Read>(
     let entries = archive.entries().map_err(corrupt)?;
     for entry in entries {
         let mut entry = entry.map_err(corrupt)?;
-        let path = member_path(&entry)?;
+        let path = member_path(&entry, layout)?;
         let want = if aligned {
             expected.next().transpose()?
         } else {
@@ -132,7 +133,7 @@ fn drain<R: Read>(r: &mut R, buf: &mut [u8]) -> Result<(), ArchiveError> {
 }
 
 /// The member's path, refused if it is not a plain relative path under one of the known roots.
-fn member_path<R: Read>(entry: &tar::Entry<'_, R>) -> Result<String, ArchiveError> {
+fn member_path<R: Read>(entry: &tar::Entry<'_, R>, layout: Layout) -> Result<String, ArchiveError> {
     let raw = entry.path_bytes();
     let path = std::str::from_utf8(&raw).map_err(|_| ArchiveError::UnsafeEntry {
         path: String::from_utf8_lossy(&raw).into(),
@@ -141,7 +142,10 @@ fn member_path<R: Read>(entry: &tar::Entry<'_, R>) -> Result<String, ArchiveErro
     let path = path.trim_end_matches('/').to_string();
     check_relative(&path)?;
     let root = path.split('/').next().unwrap_or("");
-    if !ROOTS.contains(&root) {
+    let top_level_file = !path.contains('/')
+        && entry.header().entry_type().is_file()
+        && (layout.top_level_file)(&path);
+    if !ROOTS.contains(&root) && !top_level_file {
         return Err(ArchiveError::UnsafeEntry {
             path,
             why: format!("outside the known folders ({})", ROOTS.join(", ")),
@@ -336,11 +340,7 @@ impl Run<'_> {
             progress.advance(n as u64);
         }
         let sha256 = hex::encode(hasher.finalize());
-        match want.root() {
-            "db" => self.out.counts.kv_files += 1,
-            "uploads" => self.out.counts.uploaded_files += 1,
-            _ => self.out.counts.security_files += 1,
-        }
+        self.out.counts.count_file(&want.path);
         self.out.raw_bytes += size;
         if size != want.size {
             return self.problem(

@@ -13,7 +13,9 @@ use crate::archive::manifest::{self, ARCHIVE_OBJECT, INDEX_OBJECT, INLINE_INDEX_
 use crate::archive::pack::{self, PackOptions, Source};
 use crate::archive::{ArchiveError, Manifest};
 use crate::dremio::lock::{self, TakeLock};
-use crate::dremio::{DremioError, Installation};
+use crate::dremio::logical;
+use crate::dremio::rest::{self, Coordinator, Credentials, Tls};
+use crate::dremio::{DremioError, DremioVersion, Installation};
 use crate::error::ExitClass;
 use crate::metrics::Sample;
 use crate::progress::human_bytes;
@@ -39,6 +41,11 @@ pub struct BackupArgs {
     pub parts_in_flight: usize,
     pub wait_lock: Option<Duration>,
     pub metrics_file: Option<PathBuf>,
+    /// Coordinators of an HA group: when given, the backup is an online (logical) one.
+    pub dremio_urls: Vec<String>,
+    /// Where the coordinator writes its logical backup (shared with lifeboat).
+    pub staging: Option<PathBuf>,
+    pub tls: Tls,
 }
 
 /// What a finished backup reports.
@@ -159,7 +166,11 @@ async fn backup_and_copy(
         args.wait_lock,
     )
     .await?;
-    let made = snapshot(ctx, args, &repo, &lock).await;
+    let made = if args.dremio_urls.is_empty() {
+        offline_snapshot(ctx, args, &repo, &lock).await
+    } else {
+        online_snapshot(ctx, args, &repo, &lock, &args.dremio_urls).await
+    };
     lock.release().await;
     let manifest = made?;
     if !copies.is_empty() {
@@ -196,8 +207,19 @@ async fn backup_and_copy(
     Ok(report)
 }
 
-/// The offline snapshot itself: checks, pack, upload, index, and the manifest committed last.
-async fn snapshot(
+/// What one backup ships: the folders to archive and what the manifest says about them.
+struct Shipment {
+    sources: Vec<Source>,
+    notes: Vec<String>,
+    mode: &'static str,
+    version: DremioVersion,
+    edition: Option<String>,
+    source: manifest::Source,
+    logical: Option<manifest::Logical>,
+}
+
+/// The offline snapshot: a stopped coordinator's files, held under its own RocksDB lock.
+async fn offline_snapshot(
     ctx: &Ctx,
     args: &BackupArgs,
     repo: &Repo,
@@ -232,8 +254,120 @@ async fn snapshot(
             None
         }
     };
-
     let (sources, notes) = sources_of(&inst);
+    let shipment = Shipment {
+        sources,
+        notes,
+        mode: "offline",
+        version,
+        edition: inst.edition.clone(),
+        source: manifest::Source {
+            dremio_home: inst.home.as_ref().map(|h| h.display().to_string()),
+            paths_local: inst.paths_local.display().to_string(),
+            db: inst.db.display().to_string(),
+            uploads: inst.uploads.as_ref().map(|u| u.display().to_string()),
+            security: inst.security.display().to_string(),
+            coordinator: None,
+        },
+        logical: None,
+    };
+    ship(ctx, args, repo, location_lock, shipment).await
+}
+
+/// The online backup: the active coordinator writes a logical backup (what `dremio-admin backup`
+/// asks for) into a staging folder both can reach; lifeboat checks it, ships it, and removes it.
+async fn online_snapshot(
+    ctx: &Ctx,
+    args: &BackupArgs,
+    repo: &Repo,
+    location_lock: &store_lock::Lock,
+    urls: &[String],
+) -> anyhow::Result<Manifest> {
+    let staging = args.staging.clone().ok_or_else(|| CommandError::Usage("an online backup needs --staging DIR: a folder the coordinator can write and lifeboat can read (e.g. on the shared volume)".into()))?;
+    let creds = Credentials::from_env(&|k| std::env::var(k).ok())?;
+    if args.tls.insecure {
+        ctx.progress
+            .note("warning: --insecure: the coordinator's TLS certificate is not checked");
+    }
+    let client = rest::client(&args.tls)?;
+    let active = rest::find_active(&client, urls).await?;
+    ctx.progress.note(&format!("active coordinator: {active}"));
+    let coordinator = Coordinator::login(client, &active, &creds).await?;
+    let (version, _) = coordinator.version().await?;
+    ctx.progress.phase("dremio backup", None);
+    let reply = coordinator.backup(&staging, true).await;
+    ctx.progress.finish();
+    let reply = reply?;
+    let dir = PathBuf::from(&reply.backup_path);
+    // The coordinator's folder is ours to remove once shipped (or found broken): it is a copy.
+    let cleanup = RemoveOnDrop(dir.clone());
+    let summary = logical::check_backup_dir(&dir)?;
+    if summary.tables != reply.tables {
+        return Err(DremioError::IncompleteBackup {
+            path: dir,
+            problem: format!(
+                "{} tables on disk, the coordinator reported {}",
+                summary.tables, reply.tables
+            ),
+        }
+        .into());
+    }
+    let shipment = Shipment {
+        sources: vec![Source {
+            root: "",
+            dir: dir.clone(),
+            skip_contents_of: vec![],
+        }],
+        notes: Vec::new(),
+        mode: "logical",
+        version,
+        edition: None,
+        source: manifest::Source {
+            dremio_home: None,
+            paths_local: String::new(),
+            db: String::new(),
+            uploads: None,
+            security: String::new(),
+            coordinator: Some(active.clone()),
+        },
+        logical: Some(manifest::Logical {
+            tables: summary.tables,
+            records: summary.records,
+            binary: summary.binary,
+            backup_path: reply.backup_path.clone(),
+        }),
+    };
+    let made = ship(ctx, args, repo, location_lock, shipment).await;
+    drop(cleanup);
+    made
+}
+
+/// Removes a folder when dropped (on success and on every failure path).
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Packs, uploads and indexes a shipment, then commits its manifest last.
+async fn ship(
+    ctx: &Ctx,
+    args: &BackupArgs,
+    repo: &Repo,
+    location_lock: &store_lock::Lock,
+    shipment: Shipment,
+) -> anyhow::Result<Manifest> {
+    let Shipment {
+        sources,
+        notes,
+        mode,
+        version,
+        edition,
+        source,
+        logical,
+    } = shipment;
     for note in &notes {
         ctx.progress.note(&format!("note: {note}"));
     }
@@ -281,21 +415,15 @@ async fn snapshot(
             kind: "dremio".into(),
             version: version.release(),
             build: version.build.clone(),
-            edition: inst.edition.clone(),
+            edition,
         },
-        mode: "offline".into(),
+        mode: mode.into(),
         host: hostname(),
         tool: manifest::Tool {
             name: "lifeboat".into(),
             version: crate::TOOL_VERSION.into(),
         },
-        source: manifest::Source {
-            dremio_home: inst.home.as_ref().map(|h| h.display().to_string()),
-            paths_local: inst.paths_local.display().to_string(),
-            db: inst.db.display().to_string(),
-            uploads: inst.uploads.as_ref().map(|u| u.display().to_string()),
-            security: inst.security.display().to_string(),
-        },
+        source,
         counts: packed.counts.clone(),
         raw_bytes: packed.raw_bytes,
         stored_bytes: packed.stored_bytes + index_bytes,
@@ -307,6 +435,7 @@ async fn snapshot(
             level: args.level,
         },
         index: index_ref,
+        logical,
         files,
         notes,
     };

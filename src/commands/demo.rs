@@ -51,6 +51,9 @@ pub async fn run(ctx: &Ctx, dir: Option<PathBuf>, size_mib: u64) -> anyhow::Resu
             copy_to: Vec::new(),
             wait_lock: None,
             metrics_file: None,
+            dremio_urls: Vec::new(),
+            staging: None,
+            tls: Default::default(),
             cluster: "dremio".into(),
             level: 3,
             threads: std::thread::available_parallelism()

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::archive::digest::HashingReader;
 use crate::archive::index::Index;
 use crate::archive::unpack::{self, Mode, Unpacked};
-use crate::archive::{ArchiveError, Manifest, Problem};
+use crate::archive::{ArchiveError, Layout, Manifest, Problem};
 use crate::progress::Progress;
 use crate::store::{Repo, StoreError, download};
 
@@ -130,6 +130,13 @@ pub async fn read_archive(
     progress: Arc<dyn Progress>,
 ) -> anyhow::Result<ReadBack> {
     let a = &manifest.archive;
+    let layout = if manifest.mode == "logical" {
+        Layout {
+            top_level_file: crate::dremio::logical::is_table_file,
+        }
+    } else {
+        Layout::FOLDERS_ONLY
+    };
     progress.phase(
         if staging.is_some() {
             "restore"
@@ -149,7 +156,7 @@ pub async fn read_archive(
                 Some(dir) => Mode::Extract { staging: dir },
                 None => Mode::Verify { max_problems },
             };
-            unpack::unpack(r, &index, mode, progress.as_ref())
+            unpack::unpack(r, &index, mode, layout, progress.as_ref())
         },
     )
     .await;

@@ -101,7 +101,11 @@ pub async fn run(ctx: &Ctx, args: &RestoreArgs) -> anyhow::Result<RestoreReport>
         })?;
     }
 
-    let safety_copies = swap_into_place(&plan, &staging.path, &manifest.id)?;
+    let safety_copies = if manifest.mode == "logical" {
+        load_with_dremio_admin(ctx, &plan, &inst, &staging.path, &manifest.id)?
+    } else {
+        swap_into_place(&plan, &staging.path, &manifest.id)?
+    };
     drop(staging);
 
     let c = &read.unpacked.counts;
@@ -140,11 +144,14 @@ impl Plan {
                 manifest.id, manifest.cluster.kind
             )));
         }
-        if manifest.mode != "offline" {
+        if manifest.mode != "offline" && manifest.mode != "logical" {
             return Err(refused(format!(
-                "backup {} is a {} backup; this lifeboat restores offline backups only",
+                "backup {} is a {} backup, which this lifeboat cannot restore; use a newer lifeboat",
                 manifest.id, manifest.mode
             )));
+        }
+        if manifest.mode == "logical" {
+            check_logical_target(inst, args)?;
         }
         check_version(manifest, inst)?;
         if let Some(holder) =
@@ -243,7 +250,9 @@ impl Plan {
                     source,
                 }
             })?;
-        let needed_bytes = manifest.raw_bytes + SPACE_MARGIN;
+        // A logical backup is staged and then loaded into a new store by dremio-admin: room for both.
+        let factor = if manifest.mode == "logical" { 2 } else { 1 };
+        let needed_bytes = manifest.raw_bytes * factor + SPACE_MARGIN;
         if free_bytes < needed_bytes {
             return Err(refused(format!(
                 "not enough free disk beside {}: the backup needs {} and {} is free. Free some space or restore elsewhere with --paths-local",
@@ -350,6 +359,142 @@ enum Step {
     MovedIn { from: PathBuf, to: PathBuf },
 }
 
+/// A logical backup is loaded by the installation's own `dremio-admin restore`, which reads
+/// `conf/dremio.conf`: the target must be that installation's paths.local.
+fn check_logical_target(inst: &Installation, args: &RestoreArgs) -> anyhow::Result<()> {
+    let Some(home) = &inst.home else {
+        return Err(CommandError::Usage("a logical backup is restored with <DREMIO_HOME>/bin/dremio-admin restore: give --dremio-home".into()).into());
+    };
+    if !home.join("bin").join("dremio-admin").is_file() {
+        return Err(CommandError::Usage(format!(
+            "no {} to load the logical backup with",
+            home.join("bin/dremio-admin").display()
+        ))
+        .into());
+    }
+    if args.paths_local.is_some() {
+        let conf = Installation::discover(Some(home), None, args.dremio_version.as_deref())?;
+        if conf.paths_local != inst.paths_local {
+            return Err(CommandError::Usage(format!(
+                "dremio-admin restores into its own paths.local ({}), not into --paths-local {}: drop --paths-local or change conf/dremio.conf",
+                conf.paths_local.display(),
+                inst.paths_local.display()
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// Moves the old state aside, creates an empty `db`, and runs `dremio-admin restore -d <staging>`,
+/// passing its output on. If it fails, the new state is removed and the old one put back.
+fn load_with_dremio_admin(
+    ctx: &Ctx,
+    plan: &Plan,
+    inst: &Installation,
+    staging: &Path,
+    id: &str,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let home = inst.home.as_ref().expect("checked before");
+    let stamp = Utc::now().format("%Y%m%dT%H%M%SZ");
+    let mut steps: Vec<Step> = Vec::new();
+    let prepared = (|| -> std::io::Result<()> {
+        for dir in &plan.move_aside {
+            let name = dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "target".into());
+            let to = dir.with_file_name(format!("{name}.before-restore-{stamp}"));
+            fs::rename(dir, &to)?;
+            steps.push(Step::MovedAside {
+                from: dir.clone(),
+                to,
+            });
+        }
+        create_dir_recording(&inst.db, 0o755, &mut steps)?;
+        if let Some(owner) = plan.owner {
+            fsutil::chown_tree(&plan.paths_local, owner)?;
+        }
+        Ok(())
+    })();
+    let outcome = prepared
+        .map_err(|e| format!("cannot prepare an empty store ({e})"))
+        .and_then(|()| run_dremio_admin(ctx, home, staging));
+    let outcome = outcome.and_then(|()| match plan.owner {
+        Some(owner) => fsutil::chown_tree(&plan.paths_local, owner)
+            .map_err(|e| format!("cannot give the restored store to uid {}: {e}", owner.uid)),
+        None => Ok(()),
+    });
+    if let Err(why) = outcome {
+        if !plan.move_aside.contains(&plan.paths_local) {
+            // paths.local existed empty or not at all: what dremio-admin wrote goes.
+            for sub in fsutil::entries(&plan.paths_local).unwrap_or_default() {
+                let _ = fs::remove_dir_all(plan.paths_local.join(&sub))
+                    .or_else(|_| fs::remove_file(plan.paths_local.join(&sub)));
+            }
+        } else {
+            let _ = fs::remove_dir_all(&plan.paths_local);
+        }
+        let undo_problems = undo(steps);
+        let mut msg = format!("restore of {id} failed: {why}; the target was put back as it was");
+        if !undo_problems.is_empty() {
+            msg = format!(
+                "restore of {id} failed: {why} AND could not put everything back: {}",
+                undo_problems.join("; ")
+            );
+        }
+        return Err(CommandError::Refused(msg).into());
+    }
+    Ok(steps
+        .into_iter()
+        .filter_map(|s| match s {
+            Step::MovedAside { to, .. } => Some(to),
+            _ => None,
+        })
+        .collect())
+}
+
+fn run_dremio_admin(ctx: &Ctx, home: &Path, staging: &Path) -> Result<(), String> {
+    use std::io::BufRead;
+    let tool = home.join("bin").join("dremio-admin");
+    let mut child = std::process::Command::new(&tool)
+        .arg("restore")
+        .arg("-d")
+        .arg(staging)
+        .env("DREMIO_HOME", home)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", tool.display()))?;
+    let stderr = child.stderr.take().expect("piped");
+    let errors = std::thread::spawn(move || {
+        std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<_>>()
+    });
+    for line in std::io::BufReader::new(child.stdout.take().expect("piped"))
+        .lines()
+        .map_while(Result::ok)
+    {
+        ctx.progress.note(&format!("dremio-admin: {line}"));
+    }
+    let status = child.wait().map_err(|e| e.to_string())?;
+    let errors = errors.join().unwrap_or_default();
+    for line in &errors {
+        ctx.progress.note(&format!("dremio-admin: {line}"));
+    }
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "dremio-admin restore exited with {status}: {}",
+            errors.last().map(String::as_str).unwrap_or("no message")
+        ))
+    }
+}
+
 /// Moves the old state aside and the staged one in. On failure, undoes every step in reverse.
 fn swap_into_place(plan: &Plan, staging: &Path, id: &str) -> anyhow::Result<Vec<PathBuf>> {
     let stamp = Utc::now().format("%Y%m%dT%H%M%SZ");
@@ -433,7 +578,13 @@ fn undo(steps: Vec<Step>) -> Vec<String> {
             Step::Created(dir) => fs::remove_dir_all(dir),
             Step::MovedAside { from, to } => fs::rename(to, from),
         };
-        if let Err(e) = r {
+        if let Err(e) = r.or_else(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        }) {
             let what = match step {
                 Step::MovedIn { to, .. } => to,
                 Step::Created(d) => d,

@@ -3,6 +3,8 @@
 pub mod conf;
 pub mod install;
 pub mod lock;
+pub mod logical;
+pub mod rest;
 pub mod version;
 
 use std::path::PathBuf;
@@ -49,6 +51,24 @@ pub enum DremioError {
     )]
     NotAStore { db: PathBuf },
     #[error(
+        "no active Dremio coordinator: {tried}. Check that the coordinators run (`GET /apiv2/server_status` answers 200 on the master) and the URLs"
+    )]
+    NoActiveCoordinator { tried: String },
+    #[error("{url}: {message}")]
+    Auth { url: String, message: String },
+    #[error("{url}: {}{message}", status.map(|s| format!("HTTP {s}: ")).unwrap_or_default())]
+    Api {
+        url: String,
+        status: Option<u16>,
+        message: String,
+    },
+    #[error(
+        "no Dremio credentials: set LIFEBOAT_DREMIO_USER and LIFEBOAT_DREMIO_PASSWORD (or LIFEBOAT_DREMIO_PASSWORD_FILE), or LIFEBOAT_DREMIO_TOKEN (or LIFEBOAT_DREMIO_TOKEN_FILE)"
+    )]
+    NoCredentials,
+    #[error("the coordinator's backup at {path} is incomplete: {problem}; nothing was committed")]
+    IncompleteBackup { path: PathBuf, problem: String },
+    #[error(
         "the KV store at {lock} is locked by a running process{pid}: a live coordinator cannot be copied consistently. Stop the coordinator (or back up a standby's store, or use an online backup), then run again"
     )]
     StoreLocked { lock: PathBuf, pid: String },
@@ -70,6 +90,10 @@ impl Classify for DremioError {
         match self {
             DremioError::Read { .. } => ExitClass::Usage,
             DremioError::StoreLocked { .. } => ExitClass::Refused,
+            DremioError::NoActiveCoordinator { .. }
+            | DremioError::Auth { .. }
+            | DremioError::Api { .. } => ExitClass::Storage,
+            DremioError::IncompleteBackup { .. } => ExitClass::Integrity,
             _ => ExitClass::Usage,
         }
     }

@@ -1,0 +1,361 @@
+//! Dremio's REST API as lifeboat uses it: finding the active coordinator of an HA group, logging in,
+//! reading the version, and asking the master for a logical backup (what `dremio-admin backup` does).
+//! Credentials come from the environment or files, never from argv.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::json;
+
+use super::DremioError;
+use super::version::DremioVersion;
+use crate::config::Secret;
+
+/// How lifeboat authenticates to Dremio.
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    Password {
+        user: String,
+        password: Secret,
+    },
+    /// A personal access token (sent as `Bearer`).
+    Token(Secret),
+}
+
+impl Credentials {
+    /// `LIFEBOAT_DREMIO_TOKEN` (or `_TOKEN_FILE`), else `LIFEBOAT_DREMIO_USER` with `LIFEBOAT_DREMIO_PASSWORD`
+    /// (or `_PASSWORD_FILE`).
+    pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Credentials, DremioError> {
+        if let Some(token) = secret(env, "LIFEBOAT_DREMIO_TOKEN")? {
+            return Ok(Credentials::Token(token));
+        }
+        let user = env("LIFEBOAT_DREMIO_USER");
+        let password = secret(env, "LIFEBOAT_DREMIO_PASSWORD")?;
+        match (user, password) {
+            (Some(user), Some(password)) => Ok(Credentials::Password { user, password }),
+            _ => Err(DremioError::NoCredentials),
+        }
+    }
+}
+
+/// `NAME` from the environment, or the trimmed contents of the file `NAME_FILE` names.
+fn secret(env: &dyn Fn(&str) -> Option<String>, name: &str) -> Result<Option<Secret>, DremioError> {
+    if let Some(v) = env(name).filter(|v| !v.is_empty()) {
+        return Ok(Some(Secret(v)));
+    }
+    let Some(file) = env(&format!("{name}_FILE")) else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(&file).map_err(|source| DremioError::Read {
+        path: PathBuf::from(&file),
+        source,
+    })?;
+    Ok(Some(Secret(
+        text.trim_end_matches(['\n', '\r']).to_string(),
+    )))
+}
+
+/// TLS settings for coordinators with private certificates.
+#[derive(Debug, Clone, Default)]
+pub struct Tls {
+    pub ca_file: Option<PathBuf>,
+    /// Accept any certificate (explicit opt-in; says so in the output).
+    pub insecure: bool,
+}
+
+/// A logged-in connection to the active coordinator.
+pub struct Coordinator {
+    client: reqwest::Client,
+    pub base: String,
+    auth: Secret,
+}
+
+/// What `POST /apiv2/backup` answers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupReply {
+    pub backup_path: String,
+    pub tables: u64,
+    pub files: u64,
+}
+
+/// What `GET /api/v3/info` answers (fields lifeboat uses).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Info {
+    pub version: String,
+    #[serde(default)]
+    pub cluster_type: Option<String>,
+}
+
+/// A coordinator's REST calls wait this long for an ordinary answer; a backup may take much longer.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+const BACKUP_TIMEOUT: Duration = Duration::from_secs(6 * 3600);
+
+pub fn client(tls: &Tls) -> Result<reqwest::Client, DremioError> {
+    let mut b = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none());
+    if let Some(ca) = &tls.ca_file {
+        let pem = std::fs::read(ca).map_err(|source| DremioError::Read {
+            path: ca.clone(),
+            source,
+        })?;
+        let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| DremioError::Api {
+            url: ca.display().to_string(),
+            status: None,
+            message: format!("not a PEM certificate: {e}"),
+        })?;
+        b = b.add_root_certificate(cert);
+    }
+    if tls.insecure {
+        b = b.danger_accept_invalid_certs(true);
+    }
+    b.build().map_err(|e| DremioError::Api {
+        url: String::new(),
+        status: None,
+        message: e.to_string(),
+    })
+}
+
+/// Asks each coordinator `GET /apiv2/server_status` and returns the first that answers 200 "OK".
+/// Standbys do not answer at all; a starting or failed master answers 503.
+pub async fn find_active(client: &reqwest::Client, urls: &[String]) -> Result<String, DremioError> {
+    let mut tried = Vec::new();
+    for url in urls {
+        let base = url.trim_end_matches('/').to_string();
+        let reason = match client
+            .get(format!("{base}/apiv2/server_status"))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+        {
+            Ok(r) if r.status().is_success() => return Ok(base),
+            Ok(r) => format!(
+                "HTTP {} {}",
+                r.status().as_u16(),
+                r.text().await.unwrap_or_default().trim()
+            ),
+            Err(e) => describe(&e),
+        };
+        tried.push(format!("{base}: {reason}"));
+    }
+    Err(DremioError::NoActiveCoordinator {
+        tried: tried.join("; "),
+    })
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    if e.is_connect() {
+        "not listening (a standby, or down)".into()
+    } else if e.is_timeout() {
+        "timed out".into()
+    } else {
+        let mut text = e.to_string();
+        let mut cause = std::error::Error::source(e);
+        while let Some(c) = cause {
+            text = format!("{text}: {c}");
+            cause = c.source();
+        }
+        text
+    }
+}
+
+/// Dremio's error bodies are `{"errorMessage": "..."}`; fall back to the raw text.
+fn error_message(body: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.get("errorMessage")
+                .and_then(|m| m.as_str())
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| body.trim().chars().take(300).collect())
+}
+
+impl Coordinator {
+    /// Logs in to `base` (already known to be active).
+    pub async fn login(
+        client: reqwest::Client,
+        base: &str,
+        creds: &Credentials,
+    ) -> Result<Coordinator, DremioError> {
+        let auth = match creds {
+            Credentials::Token(t) => Secret(format!("Bearer {}", t.0)),
+            Credentials::Password { user, password } => {
+                let url = format!("{base}/apiv2/login");
+                let r = client
+                    .post(&url)
+                    .timeout(CALL_TIMEOUT)
+                    .json(&json!({"userName": user, "password": password.0}))
+                    .send()
+                    .await
+                    .map_err(|e| DremioError::Api {
+                        url: url.clone(),
+                        status: None,
+                        message: describe(&e),
+                    })?;
+                let status = r.status();
+                let body = r.text().await.unwrap_or_default();
+                if !status.is_success() {
+                    return Err(DremioError::Auth {
+                        url,
+                        message: format!(
+                            "login as {user:?} refused (HTTP {}): {}",
+                            status.as_u16(),
+                            error_message(&body)
+                        ),
+                    });
+                }
+                let token = serde_json::from_str::<serde_json::Value>(&body)
+                    .ok()
+                    .and_then(|v| v.get("token").and_then(|t| t.as_str()).map(str::to_string))
+                    .ok_or_else(|| DremioError::Api {
+                        url: url.clone(),
+                        status: Some(status.as_u16()),
+                        message: "login answer has no token".into(),
+                    })?;
+                Secret(format!("_dremio{token}"))
+            }
+        };
+        Ok(Coordinator {
+            client,
+            base: base.to_string(),
+            auth,
+        })
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+        timeout: Duration,
+    ) -> Result<String, DremioError> {
+        let url = format!("{}{path}", self.base);
+        let mut req = self
+            .client
+            .request(method, &url)
+            .timeout(timeout)
+            .header("Authorization", &self.auth.0);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.map_err(|e| DremioError::Api {
+            url: url.clone(),
+            status: None,
+            message: describe(&e),
+        })?;
+        let status = r.status();
+        let text = r.text().await.unwrap_or_default();
+        match status.as_u16() {
+            200..=299 => Ok(text),
+            401 => Err(DremioError::Auth {
+                url,
+                message: format!(
+                    "not authenticated (HTTP 401: {}): the token is wrong or expired",
+                    error_message(&text)
+                ),
+            }),
+            403 => Err(DremioError::Auth {
+                url,
+                message: format!(
+                    "forbidden (HTTP 403: {}): backups need an administrator",
+                    error_message(&text)
+                ),
+            }),
+            code => Err(DremioError::Api {
+                url,
+                status: Some(code),
+                message: error_message(&text),
+            }),
+        }
+    }
+
+    /// The coordinator's version (`GET /api/v3/info`).
+    pub async fn version(&self) -> Result<(DremioVersion, Info), DremioError> {
+        let text = self
+            .call(reqwest::Method::GET, "/api/v3/info", None, CALL_TIMEOUT)
+            .await?;
+        let info: Info = serde_json::from_str(&text).map_err(|e| DremioError::Api {
+            url: format!("{}/api/v3/info", self.base),
+            status: None,
+            message: format!("unexpected answer: {e}"),
+        })?;
+        let version =
+            DremioVersion::parse(&info.version).ok_or_else(|| DremioError::BadVersion {
+                value: info.version.clone(),
+            })?;
+        Ok((version, info))
+    }
+
+    /// Asks the master for a logical backup into `dir` (a folder it can write and lifeboat can read).
+    /// Not retried: a second request would start a second backup.
+    pub async fn backup(&self, dir: &Path, binary: bool) -> Result<BackupReply, DremioError> {
+        let body = json!({"backupDir": format!("file://{}", dir.display()), "binary": binary, "includeProfiles": false, "compression": "", "table": "", "key": ""});
+        let text = self
+            .call(
+                reqwest::Method::POST,
+                "/apiv2/backup",
+                Some(body),
+                BACKUP_TIMEOUT,
+            )
+            .await?;
+        serde_json::from_str(&text).map_err(|e| DremioError::Api {
+            url: format!("{}/apiv2/backup", self.base),
+            status: None,
+            message: format!("unexpected answer: {e}"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_come_from_env_or_files_and_tokens_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pw");
+        std::fs::write(&file, "s3cret\n").unwrap();
+        let f = file.display().to_string();
+        let env = |k: &str| match k {
+            "LIFEBOAT_DREMIO_USER" => Some("admin".to_string()),
+            "LIFEBOAT_DREMIO_PASSWORD_FILE" => Some(f.clone()),
+            _ => None,
+        };
+        match Credentials::from_env(&env).unwrap() {
+            Credentials::Password { user, password } => {
+                assert_eq!((user.as_str(), password.0.as_str()), ("admin", "s3cret"))
+            }
+            other => panic!("{other:?}"),
+        }
+        let with_token = |k: &str| {
+            if k == "LIFEBOAT_DREMIO_TOKEN" {
+                Some("pat".to_string())
+            } else {
+                env(k)
+            }
+        };
+        assert!(matches!(
+            Credentials::from_env(&with_token).unwrap(),
+            Credentials::Token(_)
+        ));
+        assert!(
+            Credentials::from_env(&|_| None)
+                .unwrap_err()
+                .to_string()
+                .contains("LIFEBOAT_DREMIO_USER")
+        );
+    }
+
+    #[test]
+    fn error_bodies_give_their_message() {
+        assert_eq!(
+            error_message(r#"{"errorMessage":"backups are created only on master node."}"#),
+            "backups are created only on master node."
+        );
+        assert_eq!(error_message("plain"), "plain");
+    }
+}
