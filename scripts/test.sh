@@ -39,4 +39,7 @@ export LIFEBOAT_TEST_PYTHON=$venv/bin/python
 export LIFEBOAT_TEST_S3_BUCKET=lifeboat-test
 
 cd "$repo"
-cargo test "$@"
+# lifeboat's integration tests run the Dremio simulator's binaries (tests/dremio-sim).
+cargo build -p dremio-sim --bins
+export LIFEBOAT_TEST_SIM_DIR="${CARGO_TARGET_DIR:-$repo/target}/debug"
+cargo test --workspace "$@"

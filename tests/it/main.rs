@@ -6,5 +6,6 @@ mod support;
 
 mod cli;
 mod conformance;
+mod online;
 mod refusals;
 mod replication;

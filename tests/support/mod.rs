@@ -485,3 +485,188 @@ pub fn assert_same(left: &BTreeMap<String, String>, right: &BTreeMap<String, Str
             .join("\n")
     );
 }
+
+// ----- the Dremio simulator (tests/dremio-sim) -----
+
+/// A built binary of the simulator crate (scripts/test.sh builds it; `cargo build -p dremio-sim`).
+pub fn sim_bin(name: &str) -> PathBuf {
+    let dir = std::env::var("LIFEBOAT_TEST_SIM_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo_root().join("target/debug"));
+    let bin = dir.join(name);
+    assert!(
+        bin.exists(),
+        "{} is not built: run the tests through scripts/test.sh (or `cargo build -p dremio-sim`)",
+        bin.display()
+    );
+    bin
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running `dremio-sim`; killed (by its own pid) when dropped.
+pub struct Sim {
+    child: Child,
+    pub url: String,
+    active: std::sync::mpsc::Receiver<()>,
+}
+
+impl Sim {
+    /// Starts a coordinator on `paths_local`; returns once it says it is active or standby.
+    pub fn start(paths_local: &Path, version: &str) -> Sim {
+        let port = free_port();
+        let mut child = Command::new(sim_bin("dremio-sim"))
+            .args([
+                "--paths-local",
+                paths_local.to_str().unwrap(),
+                "--port",
+                &port.to_string(),
+                "--version",
+                version,
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let (tx, active) = std::sync::mpsc::channel();
+        let (first_tx, first) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.contains("active on") {
+                    let _ = tx.send(());
+                }
+                let _ = first_tx.send(line);
+            }
+        });
+        let line = first
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("dremio-sim says whether it is active or standby");
+        assert!(
+            line.contains("active") || line.contains("standby"),
+            "unexpected first line: {line}"
+        );
+        Sim {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            active,
+        }
+    }
+
+    /// Waits (bounded) until this coordinator has taken over.
+    pub fn wait_active(&self) {
+        self.active
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the standby takes over");
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills the process (like a crashed coordinator) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// One HTTP/1.1 request over a plain TCP connection: (status, body).
+pub fn http(
+    method: &str,
+    url: &str,
+    auth: Option<&str>,
+    body: Option<&serde_json::Value>,
+) -> (u16, String) {
+    use std::io::Read;
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest
+        .split_once('/')
+        .map(|(h, p)| (h, format!("/{p}")))
+        .unwrap_or((rest, "/".into()));
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    let payload = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        payload.len()
+    );
+    if body.is_some() {
+        req.push_str("Content-Type: application/json\r\n");
+    }
+    if let Some(a) = auth {
+        req.push_str(&format!("Authorization: {a}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(&payload);
+    stream.write_all(req.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    (status, body)
+}
+
+fn dechunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&after[..n.min(after.len())]);
+        rest = after.get(n + 2..).unwrap_or("");
+    }
+    out
+}
+
+/// Creates the first administrator of a fresh simulator, then logs in: returns the auth header.
+pub fn first_admin(url: &str, user: &str, password: &str) -> String {
+    let body = serde_json::json!({"userName": user, "firstName": "A", "lastName": "Dmin", "email": "a@example.com", "createdAt": 0, "password": password});
+    let (status, text) = http(
+        "PUT",
+        &format!("{url}/apiv2/bootstrap/firstuser"),
+        Some("_dremionull"),
+        Some(&body),
+    );
+    assert!(status < 300, "firstuser: {status} {text}");
+    login(url, user, password)
+}
+
+pub fn login(url: &str, user: &str, password: &str) -> String {
+    let (status, text) = http(
+        "POST",
+        &format!("{url}/apiv2/login"),
+        None,
+        Some(&serde_json::json!({"userName": user, "password": password})),
+    );
+    assert_eq!(status, 200, "login: {text}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    format!("_dremio{}", v["token"].as_str().unwrap())
+}

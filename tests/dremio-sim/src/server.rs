@@ -1,0 +1,692 @@
+//! The REST API of the active master.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::backup::{BackupOptions, write_backup};
+use crate::lock::{lock_path, try_lock, wait_lock};
+use crate::store::Store;
+use crate::util::{now_ms, random_bytes, uuid};
+
+/// Default build stamp (version suffix), as in `dremio-dac-backend-25.2.0-<build>.jar`.
+pub const DEFAULT_BUILD: &str = "202410241428100111-a963b970";
+/// Default token lifetime: Dremio's 30 hours.
+pub const DEFAULT_TOKEN_TTL_SECS: u64 = 30 * 3600;
+
+/// How the simulator runs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub paths_local: PathBuf,
+    pub port: u16,
+    /// e.g. `25.2.0`
+    pub version: String,
+    /// e.g. `202410241428100111-a963b970`
+    pub build: String,
+    pub token_ttl_secs: u64,
+}
+
+impl Config {
+    /// `<version>-<build>`, what Dremio reports.
+    pub fn full_version(&self) -> String {
+        format!("{}-{}", self.version, self.build)
+    }
+}
+
+/// `major.minor.patch` of a version string.
+pub fn parse_version(v: &str) -> Result<(u64, u64, u64)> {
+    let core = v.split('-').next().unwrap_or(v);
+    let parts: Vec<&str> = core.split('.').collect();
+    if parts.len() != 3 {
+        bail!("version {v:?} is not major.minor.patch");
+    }
+    let n = |s: &str| {
+        s.parse::<u64>()
+            .with_context(|| format!("bad version {v:?}"))
+    };
+    Ok((n(parts[0])?, n(parts[1])?, n(parts[2])?))
+}
+
+/// Waits for the master lock (printing a standby line when it must wait), then serves forever.
+pub fn run(cfg: Config) -> Result<()> {
+    let lp = lock_path(&cfg.paths_local);
+    let lock = match try_lock(&lp).with_context(|| format!("locking {}", lp.display()))? {
+        Some(l) => l,
+        None => {
+            println!(
+                "dremio-sim: standby, waiting for the lock on {}",
+                lp.display()
+            );
+            std::io::stdout().flush()?;
+            wait_lock(&lp, Duration::from_millis(200))?
+        }
+    };
+    let mut state = State::open(cfg.clone())?;
+    let server = tiny_http::Server::http(("127.0.0.1", cfg.port))
+        .map_err(|e| anyhow::anyhow!("cannot listen on 127.0.0.1:{}: {e}", cfg.port))?;
+    let port = server
+        .server_addr()
+        .to_ip()
+        .context("not an IP listener")?
+        .port();
+    println!("dremio-sim: active on 127.0.0.1:{port}");
+    std::io::stdout().flush()?;
+    for mut req in server.incoming_requests() {
+        let method = req.method().as_str().to_uppercase();
+        let url = req.url().to_string();
+        let auth = header(&req, "Authorization");
+        let ctype = header(&req, "Content-Type");
+        let mut body = Vec::new();
+        let reply = match req.as_reader().read_to_end(&mut body) {
+            Ok(_) => state.handle(&method, &url, auth.as_deref(), ctype.as_deref(), &body),
+            Err(e) => Reply::error(400, &format!("Cannot read request body: {e}")),
+        };
+        let ct = if reply.json {
+            "application/json"
+        } else {
+            "text/plain"
+        };
+        let resp = tiny_http::Response::from_string(reply.body)
+            .with_status_code(reply.status)
+            .with_header(tiny_http::Header::from_bytes("Content-Type", ct).expect("header"));
+        let _ = req.respond(resp);
+    }
+    drop(lock);
+    Ok(())
+}
+
+fn header(req: &tiny_http::Request, name: &'static str) -> Option<String> {
+    req.headers()
+        .iter()
+        .find(|h| h.field.equiv(name))
+        .map(|h| h.value.as_str().to_string())
+}
+
+/// An HTTP answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+    pub json: bool,
+}
+
+impl Reply {
+    fn ok(v: Value) -> Reply {
+        Reply {
+            status: 200,
+            body: v.to_string(),
+            json: true,
+        }
+    }
+    /// Dremio's error body: `{"errorMessage": ..., "moreInfo": ""}`.
+    pub fn error(status: u16, msg: &str) -> Reply {
+        Reply {
+            status,
+            body: json!({"errorMessage": msg, "moreInfo": ""}).to_string(),
+            json: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Route {
+    ServerStatus,
+    FirstUser,
+    Login,
+    Backup,
+    Info,
+    Users,
+    UserById(String),
+    UserByName(String),
+    UsersAll,
+    Catalog,
+    CatalogById(String),
+    CatalogByPath(Vec<String>),
+}
+
+fn route(path: &str) -> Option<(Route, &'static [&'static str])> {
+    let segs: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+    let dec = |s: &str| percent_decode(s);
+    Some(match segs.as_slice() {
+        ["apiv2", "server_status"] => (Route::ServerStatus, &["GET"]),
+        ["apiv2", "bootstrap", "firstuser"] => (Route::FirstUser, &["PUT"]),
+        ["apiv2", "login"] => (Route::Login, &["POST"]),
+        ["apiv2", "backup"] => (Route::Backup, &["POST"]),
+        ["apiv2", "users", "all"] => (Route::UsersAll, &["GET"]),
+        ["api", "v3", "info"] => (Route::Info, &["GET"]),
+        ["api", "v3", "user"] => (Route::Users, &["POST"]),
+        ["api", "v3", "user", "by-name", name] => (Route::UserByName(dec(name)), &["GET"]),
+        ["api", "v3", "user", id] => (Route::UserById(dec(id)), &["GET"]),
+        ["api", "v3", "catalog"] => (Route::Catalog, &["GET", "POST"]),
+        ["api", "v3", "catalog", "by-path", rest @ ..] if !rest.is_empty() => (
+            Route::CatalogByPath(rest.iter().map(|s| dec(s)).collect()),
+            &["GET"],
+        ),
+        ["api", "v3", "catalog", id] => (Route::CatalogById(dec(id)), &["GET"]),
+        _ => return None,
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let Some(v) = std::str::from_utf8(&b[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hash_password(salt: &str, password: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(salt.as_bytes());
+    h.update([0u8]);
+    h.update(password.as_bytes());
+    hex::encode(h.finalize())
+}
+
+const PASSWORD_RULE: &str = "Invalid password: must be at least 8 letters long, must contain at least one number and one letter";
+
+fn password_ok(p: &str) -> bool {
+    p.chars().count() >= 8
+        && p.chars().any(|c| c.is_ascii_digit())
+        && p.chars().any(|c| c.is_alphabetic())
+}
+
+fn str_field<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
+    v.get(k).and_then(|x| x.as_str())
+}
+
+/// The master's state: the store and its configuration.
+pub struct State {
+    cfg: Config,
+    store: Store,
+    cluster_id: String,
+    cluster_created: i64,
+}
+
+impl State {
+    /// Opens the store of `cfg.paths_local`, creating the cluster identity on a fresh store and
+    /// refusing a store written by another version (Dremio's startup check).
+    pub fn open(cfg: Config) -> Result<State> {
+        let mut store = Store::open(&cfg.paths_local)?;
+        let (major, minor, patch) = parse_version(&cfg.version)?;
+        let (cluster_id, cluster_created) = match store.get_json("configuration", "clusterId") {
+            Some(v) => {
+                let sv = &v["version"];
+                let stored = (
+                    sv["major"].as_u64().unwrap_or(0),
+                    sv["minor"].as_u64().unwrap_or(0),
+                    sv["patch"].as_u64().unwrap_or(0),
+                );
+                let show = |t: (u64, u64, u64)| format!("{}.{}.{}", t.0, t.1, t.2);
+                if stored < (major, minor, patch) {
+                    bail!(
+                        "KVStore has an older version ({}) than the server ({}), please run the upgrade tool first",
+                        show(stored),
+                        show((major, minor, patch))
+                    );
+                }
+                if stored > (major, minor, patch) {
+                    bail!(
+                        "KVStore has a newer version ({}) than the server ({})",
+                        show(stored),
+                        show((major, minor, patch))
+                    );
+                }
+                (
+                    v["identity"].as_str().unwrap_or_default().to_string(),
+                    v["created"].as_i64().unwrap_or(0),
+                )
+            }
+            None => {
+                let id = uuid();
+                let created = now_ms();
+                let v = json!({
+                    "identity": id,
+                    "version": {"major": major, "minor": minor, "patch": patch,
+                                "buildNumber": 0, "qualifier": ""},
+                    "created": created
+                });
+                store.put_json("configuration", "clusterId", &v)?;
+                (id, created)
+            }
+        };
+        Ok(State {
+            cfg,
+            store,
+            cluster_id,
+            cluster_created,
+        })
+    }
+
+    fn paths_local(&self) -> &Path {
+        &self.cfg.paths_local
+    }
+
+    fn users(&self) -> Vec<Value> {
+        self.store.values_json("userGroup")
+    }
+
+    fn user_by_name(&self, name: &str) -> Option<Value> {
+        self.users()
+            .into_iter()
+            .find(|u| str_field(u, "userName") == Some(name))
+    }
+
+    /// Handles one request.
+    pub fn handle(
+        &mut self,
+        method: &str,
+        url: &str,
+        auth: Option<&str>,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Reply {
+        let (path, _query) = url.split_once('?').unwrap_or((url, ""));
+        let Some((r, methods)) = route(path) else {
+            return Reply::error(404, "HTTP 404 Not Found");
+        };
+        if !methods.contains(&method) {
+            return Reply::error(405, "HTTP 405 Method Not Allowed");
+        }
+        if r == Route::ServerStatus {
+            return Reply {
+                status: 200,
+                body: "OK".into(),
+                json: false,
+            };
+        }
+        // Body: JSON only, well formed.
+        let mut json_body = Value::Null;
+        if method == "POST" || method == "PUT" {
+            let is_json = content_type
+                .map(|c| c.to_ascii_lowercase().starts_with("application/json"))
+                .unwrap_or(false);
+            if !is_json {
+                return Reply::error(415, "HTTP 415 Unsupported Media Type");
+            }
+            match serde_json::from_slice::<Value>(body) {
+                Ok(v) if v.is_object() => json_body = v,
+                Ok(_) => return Reply::error(400, "Malformed JSON: expected a JSON object"),
+                Err(e) => return Reply::error(400, &format!("Malformed JSON: {e}")),
+            }
+        }
+        let no_user = self.store.table("userGroup").is_none_or(|t| t.is_empty());
+        if r == Route::FirstUser {
+            return self.first_user(auth, &json_body);
+        }
+        if no_user {
+            return Reply::error(403, "No User Available");
+        }
+        if r == Route::Login {
+            return self.login(&json_body);
+        }
+        let user = match self.authenticate(auth) {
+            Ok(u) => u,
+            Err(msg) => return Reply::error(401, &msg),
+        };
+        let admin = user["admin"].as_bool().unwrap_or(false);
+        let res = match r {
+            Route::Info => Ok(self.info()),
+            Route::Backup if !admin => return Reply::error(403, "HTTP 403 Forbidden"),
+            Route::Backup => self.backup(&json_body),
+            Route::Users if !admin => return Reply::error(403, "HTTP 403 Forbidden"),
+            Route::Users => self.create_user(&json_body),
+            Route::UserById(id) => Ok(match self.store.get_json("userGroup", &id) {
+                Some(u) => Reply::ok(user_v3(&u)),
+                None => Reply::error(404, &format!("User {id} not found")),
+            }),
+            Route::UserByName(n) => Ok(match self.user_by_name(&n) {
+                Some(u) => Reply::ok(user_v3(&u)),
+                None => Reply::error(404, &format!("User {n} not found")),
+            }),
+            Route::UsersAll => Ok(Reply::ok(json!({
+                "users": self.users().iter().map(user_v2).collect::<Vec<_>>()
+            }))),
+            Route::Catalog if method == "GET" => Ok(self.catalog_root()),
+            Route::Catalog => self.catalog_create(&json_body),
+            Route::CatalogById(id) => {
+                Ok(match self.entity_by(|e| str_field(e, "id") == Some(&id)) {
+                    Some(e) => Reply::ok(self.with_children(e)),
+                    None => Reply::error(404, &format!("Could not find entity with id [{id}]")),
+                })
+            }
+            Route::CatalogByPath(p) => {
+                let key = ns_key(&p);
+                Ok(match self.store.get_json("dac-namespace", &key) {
+                    Some(e) => Reply::ok(self.with_children(e)),
+                    None => Reply::error(
+                        404,
+                        &format!("Could not find entity with path [{}]", p.join(".")),
+                    ),
+                })
+            }
+            Route::ServerStatus | Route::FirstUser | Route::Login => unreachable!(),
+        };
+        res.unwrap_or_else(|e| Reply::error(500, &format!("{e:#}")))
+    }
+
+    fn authenticate(&mut self, auth: Option<&str>) -> std::result::Result<Value, String> {
+        let Some(h) = auth else {
+            return Err("Missing Authorization header".into());
+        };
+        let token = h
+            .strip_prefix("_dremio")
+            .or_else(|| h.strip_prefix("Bearer "))
+            .ok_or_else(|| "Invalid Authorization header".to_string())?
+            .trim();
+        let Some(t) = self.store.get_json("tokens", token) else {
+            return Err("Invalid token".into());
+        };
+        if t["expires"].as_i64().unwrap_or(0) <= now_ms() {
+            let _ = self.store.delete("tokens", token);
+            return Err("Token expired".into());
+        }
+        let uid = str_field(&t, "userId").unwrap_or_default().to_string();
+        self.store
+            .get_json("userGroup", &uid)
+            .ok_or_else(|| "Invalid token".to_string())
+    }
+
+    fn new_user(&mut self, body: &Value, name_field: &str, admin: bool) -> Result<Reply> {
+        let Some(name) = str_field(body, name_field).filter(|s| !s.trim().is_empty()) else {
+            return Ok(Reply::error(400, &format!("Missing field {name_field}")));
+        };
+        let Some(password) = str_field(body, "password") else {
+            return Ok(Reply::error(400, "Missing field password"));
+        };
+        if !password_ok(password) {
+            return Ok(Reply::error(400, PASSWORD_RULE));
+        }
+        if self.user_by_name(name).is_some() {
+            return Ok(Reply::error(409, &format!("User {name} already exists")));
+        }
+        let id = uuid();
+        let salt = hex::encode(random_bytes::<8>());
+        let user = json!({
+            "id": id,
+            "userName": name,
+            "firstName": str_field(body, "firstName").unwrap_or(""),
+            "lastName": str_field(body, "lastName").unwrap_or(""),
+            "email": str_field(body, "email").unwrap_or(""),
+            "createdAt": body.get("createdAt").and_then(|v| v.as_i64()).unwrap_or_else(now_ms),
+            "admin": admin,
+            "salt": salt,
+            "passwordHash": hash_password(&salt, password),
+            "tag": "0"
+        });
+        self.store.put_json("userGroup", &id, &user)?;
+        Ok(Reply::ok(user))
+    }
+
+    fn first_user(&mut self, auth: Option<&str>, body: &Value) -> Reply {
+        if auth != Some("_dremionull") {
+            return Reply::error(
+                401,
+                "Missing or invalid Authorization header: send _dremionull",
+            );
+        }
+        if !self.users().is_empty() {
+            return Reply::error(
+                400,
+                "First user can only be created when no user is already registered",
+            );
+        }
+        match self.new_user(body, "userName", true) {
+            Ok(r) if r.status == 200 => {
+                let u: Value = serde_json::from_str(&r.body).unwrap_or_default();
+                Reply::ok(user_v2(&u))
+            }
+            Ok(r) => r,
+            Err(e) => Reply::error(500, &format!("{e:#}")),
+        }
+    }
+
+    fn login(&mut self, body: &Value) -> Reply {
+        let (Some(name), Some(password)) =
+            (str_field(body, "userName"), str_field(body, "password"))
+        else {
+            return Reply::error(400, "Missing field userName or password");
+        };
+        let Some(u) = self.user_by_name(name) else {
+            return Reply::error(401, "Login was unsuccessful");
+        };
+        let salt = str_field(&u, "salt").unwrap_or_default();
+        if Some(hash_password(salt, password).as_str()) != str_field(&u, "passwordHash") {
+            return Reply::error(401, "Login was unsuccessful");
+        }
+        let token = hex::encode(random_bytes::<20>());
+        let now = now_ms();
+        let expires = now + (self.cfg.token_ttl_secs as i64) * 1000;
+        let t = json!({"userName": name, "userId": u["id"], "createdAt": now, "expires": expires});
+        if let Err(e) = self.store.put_json("tokens", &token, &t) {
+            return Reply::error(500, &format!("{e:#}"));
+        }
+        Reply::ok(json!({
+            "token": token,
+            "userName": name,
+            "firstName": u["firstName"],
+            "lastName": u["lastName"],
+            "email": u["email"],
+            "userId": u["id"],
+            "expires": expires,
+            "admin": u["admin"],
+            "clusterId": self.cluster_id,
+            "clusterCreatedAt": self.cluster_created,
+            "version": self.cfg.full_version(),
+            "userCreatedAt": u["createdAt"],
+            "permissions": {"canUploadProfiles": true, "canDownloadProfiles": true,
+                            "canEmailForSupport": false, "canChatForSupport": false}
+        }))
+    }
+
+    fn info(&self) -> Reply {
+        let commit = self.cfg.build.rsplit('-').next().unwrap_or_default();
+        let stamp = self.cfg.build.split('-').next().unwrap_or_default();
+        let build_time = chrono::NaiveDateTime::parse_from_str(
+            stamp.get(..14).unwrap_or_default(),
+            "%Y%m%d%H%M%S",
+        )
+        .map(|t| t.and_utc().timestamp_millis())
+        .unwrap_or(0);
+        Reply::ok(json!({
+            "version": self.cfg.full_version(),
+            "buildTime": build_time,
+            "commit": {
+                "hash": commit,
+                "builder": {"email": "dremio-sim@localhost"},
+                "time": build_time,
+                "message": "dremio-sim"
+            },
+            "clusterType": "OSS"
+        }))
+    }
+
+    fn create_user(&mut self, body: &Value) -> Result<Reply> {
+        let r = self.new_user(body, "name", false)?;
+        if r.status != 200 {
+            return Ok(r);
+        }
+        let u: Value = serde_json::from_str(&r.body)?;
+        Ok(Reply::ok(user_v3(&u)))
+    }
+
+    fn backup(&mut self, body: &Value) -> Result<Reply> {
+        let Some(dir) = str_field(body, "backupDir") else {
+            return Ok(Reply::error(400, "Missing field backupDir"));
+        };
+        let Some(path) = dir.strip_prefix("file://") else {
+            return Ok(Reply::error(
+                400,
+                &format!(
+                    "Unsupported backup directory {dir}: the simulator only writes file:/// URIs"
+                ),
+            ));
+        };
+        let flag = |k: &str| body.get(k).and_then(|v| v.as_bool()).unwrap_or(false);
+        match str_field(body, "compression").unwrap_or("") {
+            "" | "none" | "NONE" => {}
+            "snappy" | "lz4" | "SNAPPY" | "LZ4" => {
+                return Ok(Reply::error(
+                    400,
+                    "Compressed backups are not supported by the simulator",
+                ));
+            }
+            c => return Ok(Reply::error(400, &format!("Unknown compression {c}"))),
+        }
+        let opts = BackupOptions {
+            binary: flag("binary"),
+            include_profiles: flag("includeProfiles"),
+        };
+        let pl = self.paths_local().to_path_buf();
+        match write_backup(&self.store, &pl, Path::new(path), &opts) {
+            Ok(stats) => Ok(Reply::ok(serde_json::to_value(stats)?)),
+            Err(e) => Ok(Reply::error(500, &format!("Backup failed: {e:#}"))),
+        }
+    }
+
+    fn entity_by(&self, f: impl Fn(&Value) -> bool) -> Option<Value> {
+        self.store.values_json("dac-namespace").into_iter().find(f)
+    }
+
+    fn catalog_root(&self) -> Reply {
+        let data: Vec<Value> = self
+            .store
+            .values_json("dac-namespace")
+            .iter()
+            .filter(|e| e["path"].as_array().is_some_and(|p| p.len() == 1))
+            .map(catalog_item)
+            .collect();
+        Reply::ok(json!({ "data": data }))
+    }
+
+    fn with_children(&self, mut e: Value) -> Value {
+        let path = e["path"].clone();
+        let children: Vec<Value> = self
+            .store
+            .values_json("dac-namespace")
+            .iter()
+            .filter(|c| {
+                let (Some(cp), Some(pp)) = (c["path"].as_array(), path.as_array()) else {
+                    return false;
+                };
+                cp.len() == pp.len() + 1 && cp[..pp.len()] == pp[..]
+            })
+            .map(catalog_item)
+            .collect();
+        e["children"] = Value::Array(children);
+        e
+    }
+
+    fn catalog_create(&mut self, body: &Value) -> Result<Reply> {
+        let path: Vec<String> = match str_field(body, "entityType") {
+            Some("space") => match str_field(body, "name").filter(|n| !n.is_empty()) {
+                Some(n) => vec![n.to_string()],
+                None => return Ok(Reply::error(400, "Missing field name")),
+            },
+            Some("folder") => match body["path"].as_array() {
+                Some(p) if p.len() >= 2 && p.iter().all(|x| x.as_str().is_some()) => {
+                    p.iter().map(|x| x.as_str().unwrap().to_string()).collect()
+                }
+                _ => {
+                    return Ok(Reply::error(
+                        400,
+                        "Folder needs a path of at least two strings",
+                    ));
+                }
+            },
+            Some(t) => {
+                return Ok(Reply::error(
+                    400,
+                    &format!("entityType {t} is not supported by the simulator yet"),
+                ));
+            }
+            None => return Ok(Reply::error(400, "Missing field entityType")),
+        };
+        if path.len() > 1
+            && self
+                .store
+                .get("dac-namespace", &ns_key(&path[..path.len() - 1]))
+                .is_none()
+        {
+            return Ok(Reply::error(
+                404,
+                &format!(
+                    "Could not find entity with path [{}]",
+                    path[..path.len() - 1].join(".")
+                ),
+            ));
+        }
+        let key = ns_key(&path);
+        if self.store.get("dac-namespace", &key).is_some() {
+            return Ok(Reply::error(
+                409,
+                &format!("The entity [{}] already exists.", path.join(".")),
+            ));
+        }
+        let kind = if path.len() == 1 { "space" } else { "folder" };
+        let mut e = json!({
+            "entityType": kind,
+            "id": uuid(),
+            "path": path,
+            "tag": hex::encode(random_bytes::<4>()),
+            "createdAt": now_ms()
+        });
+        if kind == "space" {
+            e["name"] = json!(path[0]);
+        }
+        self.store.put_json("dac-namespace", &key, &e)?;
+        Ok(Reply::ok(self.with_children(e)))
+    }
+}
+
+/// Namespace key of a path (case-insensitive, like Dremio's namespace).
+fn ns_key(path: &[String]) -> String {
+    path.iter()
+        .map(|p| p.to_lowercase())
+        .collect::<Vec<_>>()
+        .join("\u{1f}")
+}
+
+fn catalog_item(e: &Value) -> Value {
+    let kind = e["entityType"].as_str().unwrap_or("");
+    json!({
+        "id": e["id"],
+        "path": e["path"],
+        "tag": e["tag"],
+        "type": "CONTAINER",
+        "containerType": kind.to_uppercase(),
+        "createdAt": e["createdAt"]
+    })
+}
+
+fn user_v3(u: &Value) -> Value {
+    json!({
+        "id": u["id"], "name": u["userName"], "firstName": u["firstName"],
+        "lastName": u["lastName"], "email": u["email"], "tag": u["tag"], "active": true
+    })
+}
+
+fn user_v2(u: &Value) -> Value {
+    json!({
+        "id": u["id"], "userName": u["userName"], "firstName": u["firstName"],
+        "lastName": u["lastName"], "email": u["email"], "createdAt": u["createdAt"],
+        "version": u["tag"]
+    })
+}

@@ -1,0 +1,135 @@
+//! Helpers for the simulator's own tests: start `dremio-sim`, wait on its stdout lines.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, Instant};
+
+use dremio_sim::client::{Response, request};
+use serde_json::json;
+
+pub const SIM: &str = env!("CARGO_BIN_EXE_dremio-sim");
+pub const ADMIN: &str = env!("CARGO_BIN_EXE_dremio-admin");
+pub const PASSWORD: &str = "dremio123";
+
+/// A running simulator, killed when dropped.
+pub struct Sim {
+    pub child: Child,
+    lines: Receiver<String>,
+    pub port: u16,
+}
+
+impl Sim {
+    /// Starts a sim and waits (bounded) for its active line.
+    pub fn start(paths_local: &Path, extra: &[&str]) -> Sim {
+        let mut s = Sim::spawn(paths_local, 0, extra);
+        s.wait_active(Duration::from_secs(30));
+        s
+    }
+
+    /// Starts a sim without waiting.
+    pub fn spawn(paths_local: &Path, port: u16, extra: &[&str]) -> Sim {
+        let mut child = Command::new(SIM)
+            .arg("--paths-local")
+            .arg(paths_local)
+            .arg("--port")
+            .arg(port.to_string())
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn dremio-sim");
+        let out = child.stdout.take().unwrap();
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            for l in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        Sim {
+            child,
+            lines: rx,
+            port,
+        }
+    }
+
+    /// Next stdout line starting with `prefix`, within `timeout`.
+    pub fn wait_line(&mut self, prefix: &str, timeout: Duration) -> String {
+        let end = Instant::now() + timeout;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) if l.starts_with(prefix) => return l,
+                Ok(_) => continue,
+                Err(RecvTimeoutError::Timeout) => panic!("no line {prefix:?} within {timeout:?}"),
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!("dremio-sim exited before printing {prefix:?}")
+                }
+            }
+        }
+    }
+
+    pub fn wait_active(&mut self, timeout: Duration) {
+        let l = self.wait_line("dremio-sim: active on 127.0.0.1:", timeout);
+        self.port = l.rsplit(':').next().unwrap().parse().unwrap();
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr())
+    }
+
+    pub fn req(
+        &self,
+        method: &str,
+        path: &str,
+        auth: Option<&str>,
+        body: Option<&str>,
+    ) -> Response {
+        let h: Vec<(&str, &str)> = auth.map(|a| vec![("Authorization", a)]).unwrap_or_default();
+        request(&self.addr(), method, path, &h, body).expect("request")
+    }
+
+    /// Creates the first admin user `admin`.
+    pub fn first_user(&self) -> Response {
+        let body = json!({"userName": "admin", "firstName": "A", "lastName": "D",
+            "email": "a@example.com", "createdAt": 1700000000000i64, "password": PASSWORD});
+        self.req(
+            "PUT",
+            "/apiv2/bootstrap/firstuser",
+            Some("_dremionull"),
+            Some(&body.to_string()),
+        )
+    }
+
+    /// Logs in and returns the `_dremio<token>` header value.
+    pub fn login(&self, user: &str, password: &str) -> String {
+        let body = json!({"userName": user, "password": password}).to_string();
+        let r = self.req("POST", "/apiv2/login", None, Some(&body));
+        assert_eq!(r.status, 200, "login: {}", r.body);
+        format!("_dremio{}", r.json()["token"].as_str().unwrap())
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port free right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

@@ -1,0 +1,349 @@
+//! Online (logical) backups through the REST API of the Dremio simulator (tests/dremio-sim): one
+//! coordinator, an HA pair with a failover, no coordinator at all, bad credentials, and the whole
+//! DR drill: online backup to S3, restore with dremio-admin into a second installation, and a
+//! coordinator started on the restored state that has the primary's users.
+
+use std::path::{Path, PathBuf};
+
+use crate::support::*;
+
+const VERSION: &str = "25.2.0";
+const ADMIN: (&str, &str) = ("dremio", "dremio123");
+
+/// A DREMIO_HOME for the simulator whose paths.local is `local`.
+fn home(root: &Path, name: &str, local: &Path) -> PathBuf {
+    let home = root.join(name);
+    let out = std::process::Command::new(sim_bin("dremio-sim"))
+        .args([
+            "make-home",
+            "--home",
+            home.to_str().unwrap(),
+            "--paths-local",
+            local.to_str().unwrap(),
+            "--version",
+            VERSION,
+        ])
+        .args(["--admin-bin", sim_bin("dremio-admin").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "make-home: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    home
+}
+
+fn creds() -> Vec<(String, String)> {
+    vec![
+        ("LIFEBOAT_DREMIO_USER".into(), ADMIN.0.into()),
+        ("LIFEBOAT_DREMIO_PASSWORD".into(), ADMIN.1.into()),
+    ]
+}
+
+fn online_backup(
+    urls: &str,
+    staging: &Path,
+    to: &str,
+    env: &[(String, String)],
+) -> std::process::Output {
+    lifeboat_env(
+        &[
+            "--json",
+            "backup",
+            "--dremio-url",
+            urls,
+            "--staging",
+            staging.to_str().unwrap(),
+            "--to",
+            to,
+        ],
+        env,
+    )
+}
+
+/// A coordinator with an admin, a second user and a space, so that a restore has something to show.
+fn primary(root: &Path) -> (Sim, PathBuf, String) {
+    let local = root.join("primary-data");
+    std::fs::create_dir_all(&local).unwrap();
+    let sim = Sim::start(&local, VERSION);
+    let auth = first_admin(&sim.url, ADMIN.0, ADMIN.1);
+    let user = serde_json::json!({"name": "analyst", "firstName": "Ann", "lastName": "Lyst", "email": "ann@example.com", "password": "analyst123"});
+    let (status, text) = http(
+        "POST",
+        &format!("{}/api/v3/user", sim.url),
+        Some(&auth),
+        Some(&user),
+    );
+    assert!(status < 300, "create user: {status} {text}");
+    let space = serde_json::json!({"entityType": "space", "name": "Sales"});
+    let (status, text) = http(
+        "POST",
+        &format!("{}/api/v3/catalog", sim.url),
+        Some(&auth),
+        Some(&space),
+    );
+    assert!(status < 300, "create space: {status} {text}");
+    (sim, local, auth)
+}
+
+#[test]
+fn an_online_backup_is_a_logical_archive_with_a_checked_manifest() {
+    let root = tempfile::tempdir().unwrap();
+    let (sim, _local, _) = primary(root.path());
+    let staging = root.path().join("staging");
+    std::fs::create_dir_all(&staging).unwrap();
+    let loc = TestLocation::new(StoreKind::Local, "online");
+    let made = ok_json(&online_backup(&sim.url, &staging, &loc.url, &creds()));
+    let id = made["id"].as_str().unwrap();
+    assert_eq!(made["mode"], "logical");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&loc.read(&format!("dremio/{id}/manifest.json"))).unwrap();
+    assert_eq!(manifest["mode"], "logical");
+    assert_eq!(manifest["cluster"]["version"], VERSION);
+    assert_eq!(manifest["source"]["coordinator"], sim.url.as_str());
+    assert!(
+        manifest["logical"]["tables"].as_u64().unwrap() >= 3,
+        "{manifest}"
+    );
+    assert!(manifest["logical"]["records"].as_u64().unwrap() >= 3);
+    let members: Vec<&str> = manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert!(
+        members.contains(&"userGroup_backup.pb") && members.contains(&"userGroup_info.json"),
+        "{members:?}"
+    );
+    assert!(
+        !members.iter().any(|n| n.starts_with("tokens")),
+        "tokens are never backed up"
+    );
+    assert!(
+        names(&staging).is_empty(),
+        "the coordinator's backup folder is removed once shipped: {:?}",
+        names(&staging)
+    );
+    ok_json(&lifeboat(&["--json", "verify", "--from", &loc.url], &[]));
+    let listed = ok_json(&lifeboat(&["--json", "list", "--from", &loc.url], &[]));
+    assert_eq!(listed["backups"][0]["mode"], "logical");
+}
+
+#[test]
+fn an_ha_pair_is_backed_up_through_whichever_coordinator_is_active() {
+    let root = tempfile::tempdir().unwrap();
+    let (mut first, local, _) = primary(root.path());
+    let standby = Sim::start(&local, VERSION);
+    let staging = root.path().join("staging");
+    std::fs::create_dir_all(&staging).unwrap();
+    let loc = TestLocation::new(StoreKind::Local, "ha");
+    // The standby is listed first: lifeboat must skip it.
+    let urls = format!("{},{}", standby.url, first.url);
+    let made = ok_json(&online_backup(&urls, &staging, &loc.url, &creds()));
+    let m: serde_json::Value = serde_json::from_slice(&loc.read(&format!(
+        "dremio/{}/manifest.json",
+        made["id"].as_str().unwrap()
+    )))
+    .unwrap();
+    assert_eq!(m["source"]["coordinator"], first.url.as_str());
+
+    // The active coordinator dies; the standby takes over; the same command, unchanged, follows it.
+    first.kill();
+    standby.wait_active();
+    let made = ok_json(&online_backup(&urls, &staging, &loc.url, &creds()));
+    let m: serde_json::Value = serde_json::from_slice(&loc.read(&format!(
+        "dremio/{}/manifest.json",
+        made["id"].as_str().unwrap()
+    )))
+    .unwrap();
+    assert_eq!(m["source"]["coordinator"], standby.url.as_str());
+    let listed = ok_json(&lifeboat(&["--json", "list", "--from", &loc.url], &[]));
+    assert_eq!(listed["backups"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn without_an_active_coordinator_nothing_is_committed() {
+    let root = tempfile::tempdir().unwrap();
+    let staging = root.path().join("staging");
+    std::fs::create_dir_all(&staging).unwrap();
+    let loc = TestLocation::new(StoreKind::Local, "none");
+    // One port nobody listens on, one server that answers 503 like a master that failed to start.
+    let down = format!("http://127.0.0.1:{}", free_port());
+    let failing = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let failing_url = format!("http://{}", failing.local_addr().unwrap());
+    let server = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut conn, _) = failing.accept().unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = conn.read(&mut buf);
+        let _ = conn.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 13\r\nConnection: close\r\n\r\n\"MASTER_DOWN\"");
+    });
+    let out = online_backup(
+        &format!("{down},{failing_url}"),
+        &staging,
+        &loc.url,
+        &creds(),
+    );
+    fails_with(
+        &out,
+        5,
+        &[
+            "no active Dremio coordinator",
+            "not listening",
+            "HTTP 503",
+            "MASTER_DOWN",
+        ],
+    );
+    server.join().unwrap();
+    assert!(
+        !loc.keys().iter().any(|k| k.ends_with("manifest.json")),
+        "{:?}",
+        loc.keys()
+    );
+}
+
+#[test]
+fn bad_credentials_a_non_admin_and_an_unwritable_staging_folder_are_clear_failures() {
+    let root = tempfile::tempdir().unwrap();
+    let (sim, _local, _) = primary(root.path());
+    let staging = root.path().join("staging");
+    std::fs::create_dir_all(&staging).unwrap();
+    let loc = TestLocation::new(StoreKind::Local, "creds");
+    let env = |u: &str, p: &str| {
+        vec![
+            ("LIFEBOAT_DREMIO_USER".to_string(), u.to_string()),
+            ("LIFEBOAT_DREMIO_PASSWORD".to_string(), p.to_string()),
+        ]
+    };
+
+    let out = online_backup(
+        &sim.url,
+        &staging,
+        &loc.url,
+        &env(ADMIN.0, "wrong-password1"),
+    );
+    fails_with(&out, 5, &["login as \"dremio\" refused", "401"]);
+    assert!(
+        !stderr(&out).contains("wrong-password1"),
+        "the password is never printed"
+    );
+
+    let out = online_backup(&sim.url, &staging, &loc.url, &env("analyst", "analyst123"));
+    fails_with(&out, 5, &["403", "administrator"]);
+
+    let out = online_backup(
+        &sim.url,
+        &staging,
+        &loc.url,
+        &[(
+            "LIFEBOAT_DREMIO_TOKEN".to_string(),
+            "not-a-real-token".to_string(),
+        )],
+    );
+    fails_with(&out, 5, &["401", "wrong or expired"]);
+
+    let out = online_backup(
+        &sim.url,
+        &root.path().join("no/such/parent/dir"),
+        &loc.url,
+        &creds(),
+    );
+    fails_with(&out, 5, &["does not exist"]);
+
+    let out = lifeboat(
+        &[
+            "backup",
+            "--dremio-url",
+            &sim.url,
+            "--staging",
+            staging.to_str().unwrap(),
+            "--to",
+            &loc.url,
+        ],
+        &[],
+    );
+    fails_with(&out, 2, &["LIFEBOAT_DREMIO_USER"]);
+    assert!(
+        !loc.keys().iter().any(|k| k.ends_with("manifest.json")),
+        "{:?}",
+        loc.keys()
+    );
+}
+
+#[test]
+fn dr_drill_online_backup_to_s3_restored_with_dremio_admin_serves_the_same_users_and_catalog() {
+    let root = tempfile::tempdir().unwrap();
+    let (sim, _local, auth) = primary(root.path());
+    let (_, users_before) = http(
+        "GET",
+        &format!("{}/apiv2/users/all", sim.url),
+        Some(&auth),
+        None,
+    );
+    let (_, catalog_before) = http(
+        "GET",
+        &format!("{}/api/v3/catalog", sim.url),
+        Some(&auth),
+        None,
+    );
+    let staging = root.path().join("staging");
+    std::fs::create_dir_all(&staging).unwrap();
+    let loc = TestLocation::new(StoreKind::S3, "drill");
+    let id = ok_json(&online_backup(&sim.url, &staging, &loc.url, &creds()))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // A second site: its own DREMIO_HOME and paths.local, coordinator stopped.
+    let dr_local = root.path().join("dr-data");
+    let dr_home = home(root.path(), "dr-home", &dr_local);
+    let restored = ok_json(&lifeboat(
+        &[
+            "--json",
+            "restore",
+            "--from",
+            &loc.url,
+            "--backup",
+            &id,
+            "--dremio-home",
+            dr_home.to_str().unwrap(),
+        ],
+        &[],
+    ));
+    assert_eq!(restored["id"], id.as_str());
+    let dr = Sim::start(&dr_local, VERSION);
+    let dr_auth = login(&dr.url, ADMIN.0, ADMIN.1);
+    let (_, users_after) = http(
+        "GET",
+        &format!("{}/apiv2/users/all", dr.url),
+        Some(&dr_auth),
+        None,
+    );
+    let (_, catalog_after) = http(
+        "GET",
+        &format!("{}/api/v3/catalog", dr.url),
+        Some(&dr_auth),
+        None,
+    );
+    assert_eq!(users_after, users_before);
+    assert_eq!(catalog_after, catalog_before);
+    login(&dr.url, "analyst", "analyst123");
+
+    // dremio-admin refuses a store that is not empty; lifeboat refuses first and says how to proceed.
+    drop(dr);
+    let out = lifeboat(
+        &[
+            "restore",
+            "--from",
+            &loc.url,
+            "--backup",
+            &id,
+            "--dremio-home",
+            dr_home.to_str().unwrap(),
+        ],
+        &[],
+    );
+    fails_with(&out, 3, &["not empty", "--replace"]);
+}
