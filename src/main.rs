@@ -13,13 +13,13 @@ use lifeboat::commands::{copy::CopyArgs, prune::PruneArgs, status::StatusArgs};
 use lifeboat::config::{ClusterConfig, Config};
 use lifeboat::dremio::rest::Tls;
 use lifeboat::error::{ExitClass, classify};
-use lifeboat::progress::{Bars, Lines, Progress, Silent};
+use lifeboat::progress::{Bars, Lines, NotesOnly, Progress};
 use lifeboat::store::upload::INTERRUPTED;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let progress: Arc<dyn Progress> = match cli.progress {
-        ProgressMode::None => Arc::new(Silent),
+        ProgressMode::None => Arc::new(NotesOnly),
         ProgressMode::Bars => Arc::new(Bars::new()),
         ProgressMode::Lines => Arc::new(Lines::new(cli.json)),
         ProgressMode::Auto if std::io::stderr().is_terminal() && !cli.json => Arc::new(Bars::new()),

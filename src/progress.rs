@@ -19,14 +19,16 @@ pub trait Progress: Send + Sync {
     fn note(&self, line: &str);
 }
 
-/// Reports nothing; for library use and tests.
-pub struct Silent;
+/// No progress, but notes (warnings, decisions) still reach stderr: `--progress none`.
+pub struct NotesOnly;
 
-impl Progress for Silent {
+impl Progress for NotesOnly {
     fn phase(&self, _: &str, _: Option<u64>) {}
     fn advance(&self, _: u64) {}
     fn finish(&self) {}
-    fn note(&self, _: &str) {}
+    fn note(&self, line: &str) {
+        eprintln!("{line}");
+    }
 }
 
 /// Animated bars on a terminal (stderr).
