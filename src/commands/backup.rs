@@ -292,7 +292,9 @@ async fn online_snapshot(
     let client = rest::client(&args.tls)?;
     let active = rest::find_active(&client, urls).await?;
     ctx.progress.note(&format!("active coordinator: {active}"));
-    let coordinator = Coordinator::login(client, &active, &creds).await?;
+    let progress = ctx.progress.clone();
+    let notify: rest::Notify = std::sync::Arc::new(move |line: &str| progress.note(line));
+    let coordinator = Coordinator::login(client, &active, &creds, notify).await?;
     let (version, _) = coordinator.version().await?;
     ctx.progress.phase("dremio backup", None);
     let reply = coordinator.backup(&staging, true).await;

@@ -69,6 +69,29 @@ pub struct Coordinator {
     client: reqwest::Client,
     pub base: String,
     auth: Secret,
+    notify: Notify,
+}
+
+/// Where retries are reported (the command passes its progress reporter's `note`).
+pub type Notify = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
+
+/// Transient failures (connection refused or reset, timeouts, 429, 502-504) of calls without side
+/// effects are retried this many times, with jittered exponential backoff.
+const RETRIES: u32 = 3;
+
+fn transient_status(code: u16) -> bool {
+    matches!(code, 429 | 502 | 503 | 504)
+}
+
+async fn backoff(attempt: u32, what: &str, why: &str, notify: &Notify) {
+    let mut jitter = [0u8; 1];
+    let _ = getrandom::fill(&mut jitter);
+    let pause = Duration::from_millis(250 * (1 << attempt) + u64::from(jitter[0]));
+    notify(&format!(
+        "retrying {what} in {} ms ({why})",
+        pause.as_millis()
+    ));
+    tokio::time::sleep(pause).await;
 }
 
 /// What `POST /apiv2/backup` answers.
@@ -162,6 +185,54 @@ fn describe(e: &reqwest::Error) -> String {
     }
 }
 
+/// Sends one request; with `retry`, transient failures are retried with backoff. Returns the status
+/// and body of the last answer.
+#[allow(clippy::too_many_arguments)]
+async fn send(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    auth: Option<&Secret>,
+    body: Option<&serde_json::Value>,
+    timeout: Duration,
+    retry: bool,
+    notify: &Notify,
+) -> Result<(u16, String), DremioError> {
+    let mut attempt = 0;
+    loop {
+        let mut req = client.request(method.clone(), url).timeout(timeout);
+        if let Some(a) = auth {
+            req = req.header("Authorization", &a.0);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        match req.send().await {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                let text = r.text().await.unwrap_or_default();
+                if retry && transient_status(status) && attempt < RETRIES {
+                    backoff(attempt, url, &format!("HTTP {status}"), notify).await;
+                    attempt += 1;
+                    continue;
+                }
+                return Ok((status, text));
+            }
+            Err(e) if retry && (e.is_connect() || e.is_timeout()) && attempt < RETRIES => {
+                backoff(attempt, url, &describe(&e), notify).await;
+                attempt += 1;
+            }
+            Err(e) => {
+                return Err(DremioError::Api {
+                    url: url.to_string(),
+                    status: None,
+                    message: describe(&e),
+                });
+            }
+        }
+    }
+}
+
 /// Dremio's error bodies are `{"errorMessage": "..."}`; fall back to the raw text.
 fn error_message(body: &str) -> String {
     serde_json::from_str::<serde_json::Value>(body)
@@ -180,40 +251,40 @@ impl Coordinator {
         client: reqwest::Client,
         base: &str,
         creds: &Credentials,
+        notify: Notify,
     ) -> Result<Coordinator, DremioError> {
         let auth = match creds {
             Credentials::Token(t) => Secret(format!("Bearer {}", t.0)),
             Credentials::Password { user, password } => {
                 let url = format!("{base}/apiv2/login");
-                let r = client
-                    .post(&url)
-                    .timeout(CALL_TIMEOUT)
-                    .json(&json!({"userName": user, "password": password.0}))
-                    .send()
-                    .await
-                    .map_err(|e| DremioError::Api {
-                        url: url.clone(),
-                        status: None,
-                        message: describe(&e),
-                    })?;
-                let status = r.status();
-                let body = r.text().await.unwrap_or_default();
-                if !status.is_success() {
+                let body = json!({"userName": user, "password": password.0});
+                // Logging in has no side effect: safe to retry.
+                let (status, text) = send(
+                    &client,
+                    reqwest::Method::POST,
+                    &url,
+                    None,
+                    Some(&body),
+                    CALL_TIMEOUT,
+                    true,
+                    &notify,
+                )
+                .await?;
+                if !(200..300).contains(&status) {
                     return Err(DremioError::Auth {
                         url,
                         message: format!(
-                            "login as {user:?} refused (HTTP {}): {}",
-                            status.as_u16(),
-                            error_message(&body)
+                            "login as {user:?} refused (HTTP {status}): {}",
+                            error_message(&text)
                         ),
                     });
                 }
-                let token = serde_json::from_str::<serde_json::Value>(&body)
+                let token = serde_json::from_str::<serde_json::Value>(&text)
                     .ok()
                     .and_then(|v| v.get("token").and_then(|t| t.as_str()).map(str::to_string))
                     .ok_or_else(|| DremioError::Api {
                         url: url.clone(),
-                        status: Some(status.as_u16()),
+                        status: Some(status),
                         message: "login answer has no token".into(),
                     })?;
                 Secret(format!("_dremio{token}"))
@@ -223,6 +294,7 @@ impl Coordinator {
             client,
             base: base.to_string(),
             auth,
+            notify,
         })
     }
 
@@ -234,22 +306,20 @@ impl Coordinator {
         timeout: Duration,
     ) -> Result<String, DremioError> {
         let url = format!("{}{path}", self.base);
-        let mut req = self
-            .client
-            .request(method, &url)
-            .timeout(timeout)
-            .header("Authorization", &self.auth.0);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let r = req.send().await.map_err(|e| DremioError::Api {
-            url: url.clone(),
-            status: None,
-            message: describe(&e),
-        })?;
-        let status = r.status();
-        let text = r.text().await.unwrap_or_default();
-        match status.as_u16() {
+        // Only reads are retried: a repeated POST /apiv2/backup would start a second backup.
+        let idempotent = method == reqwest::Method::GET;
+        let (status, text) = send(
+            &self.client,
+            method,
+            &url,
+            Some(&self.auth),
+            body.as_ref(),
+            timeout,
+            idempotent,
+            &self.notify,
+        )
+        .await?;
+        match status {
             200..=299 => Ok(text),
             401 => Err(DremioError::Auth {
                 url,
@@ -348,6 +418,73 @@ mod tests {
                 .to_string()
                 .contains("LIFEBOAT_DREMIO_USER")
         );
+    }
+
+    /// A one-shot HTTP server answering each connection with the next canned status.
+    fn canned(statuses: &'static [&'static str]) -> (String, std::thread::JoinHandle<Vec<String>>) {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let server = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            for status in statuses {
+                let (conn, _) = listener.accept().unwrap();
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                seen.push(line.trim().to_string());
+                let body = r#"{"version":"25.2.0-202410241428100111-a963b970"}"#;
+                let mut c = conn;
+                let _ = write!(
+                    c,
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+            seen
+        });
+        (base, server)
+    }
+
+    #[tokio::test]
+    async fn reads_are_retried_on_transient_failures_but_a_backup_request_never() {
+        let (base, server) = canned(&[
+            "503 Service Unavailable",
+            "200 OK",
+            "503 Service Unavailable",
+        ]);
+        let notes = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let sink = notes.clone();
+        let notify: Notify =
+            std::sync::Arc::new(move |l: &str| sink.lock().unwrap().push(l.to_string()));
+        let c = Coordinator::login(
+            client(&Tls::default()).unwrap(),
+            &base,
+            &Credentials::Token(Secret("pat".into())),
+            notify,
+        )
+        .await
+        .unwrap();
+        let (version, _) = c.version().await.unwrap();
+        assert_eq!(version.to_string(), "25.2.0-202410241428100111-a963b970");
+        let err = c
+            .backup(Path::new("/backups"), true)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("HTTP 503"), "{err}");
+        let seen = server.join().unwrap();
+        assert_eq!(
+            seen,
+            vec![
+                "GET /api/v3/info HTTP/1.1",
+                "GET /api/v3/info HTTP/1.1",
+                "POST /apiv2/backup HTTP/1.1"
+            ]
+        );
+        let notes = notes.lock().unwrap();
+        assert_eq!(notes.len(), 1, "one retry, logged: {notes:?}");
+        assert!(notes[0].contains("HTTP 503"));
     }
 
     #[test]

@@ -347,3 +347,60 @@ fn dr_drill_online_backup_to_s3_restored_with_dremio_admin_serves_the_same_users
     );
     fails_with(&out, 3, &["not empty", "--replace"]);
 }
+
+#[test]
+fn a_failing_dremio_admin_restore_puts_the_target_back() {
+    let root = tempfile::tempdir().unwrap();
+    let (sim, _local, _) = primary(root.path());
+    let staging = root.path().join("staging");
+    std::fs::create_dir_all(&staging).unwrap();
+    let loc = TestLocation::new(StoreKind::Local, "admin-fails");
+    let id = ok_json(&online_backup(&sim.url, &staging, &loc.url, &creds()))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let dr_local = root.path().join("dr-data");
+    let dr_home = home(root.path(), "dr-home", &dr_local);
+    put_file(&dr_local.join("db/sim/userGroup.jsonl"), b"the old store\n");
+    put_file(&dr_local.join("security/key"), b"old key");
+    // A dremio-admin that writes half a store and then fails, as Dremio's does on an incompatible backup.
+    let admin = dr_home.join("bin/dremio-admin");
+    std::fs::write(&admin, format!("#!/bin/sh\necho 'half' > '{}/db/partial'\necho 'Restore failed. Please make sure the backup is compatible with this version.' >&2\nexit 1\n", dr_local.display())).unwrap();
+    std::fs::set_permissions(&admin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let before = snapshot(root.path().join("dr-data").as_path());
+    let siblings_before = names(root.path());
+
+    let out = lifeboat(
+        &[
+            "restore",
+            "--from",
+            &loc.url,
+            "--backup",
+            &id,
+            "--dremio-home",
+            dr_home.to_str().unwrap(),
+            "--replace",
+        ],
+        &[],
+    );
+    fails_with(
+        &out,
+        3,
+        &[
+            "dremio-admin restore exited",
+            "Restore failed",
+            "put back as it was",
+        ],
+    );
+    assert_same(
+        &snapshot(&dr_local),
+        &before,
+        "the old store is back, untouched",
+    );
+    assert_eq!(
+        names(root.path()),
+        siblings_before,
+        "no staging folder or safety copy left beside it"
+    );
+}
