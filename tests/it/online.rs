@@ -404,3 +404,26 @@ fn a_failing_dremio_admin_restore_puts_the_target_back() {
         "no staging folder or safety copy left beside it"
     );
 }
+
+#[test]
+fn an_expired_token_is_a_clear_failure() {
+    let root = tempfile::tempdir().unwrap();
+    let local = root.path().join("data");
+    std::fs::create_dir_all(&local).unwrap();
+    // Tokens of this coordinator expire the moment they are issued.
+    let sim = Sim::start_with(&local, VERSION, &["--token-ttl", "0"]);
+    let auth = first_admin(&sim.url, ADMIN.0, ADMIN.1);
+    let token = auth.trim_start_matches("_dremio").to_string();
+    let staging = root.path().join("staging");
+    std::fs::create_dir_all(&staging).unwrap();
+    let loc = TestLocation::new(StoreKind::Local, "expired");
+    let out = online_backup(
+        &sim.url,
+        &staging,
+        &loc.url,
+        &[("LIFEBOAT_DREMIO_TOKEN".to_string(), token.clone())],
+    );
+    fails_with(&out, 5, &["Token expired", "wrong or expired"]);
+    assert!(!stderr(&out).contains(&token), "the token is never printed");
+    assert!(loc.keys().is_empty());
+}
