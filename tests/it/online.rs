@@ -411,7 +411,7 @@ fn an_expired_token_is_a_clear_failure() {
     let local = root.path().join("data");
     std::fs::create_dir_all(&local).unwrap();
     // Tokens of this coordinator expire the moment they are issued.
-    let sim = Sim::start_with(&local, VERSION, &["--token-ttl", "0"]);
+    let sim = Sim::start_with(&local, VERSION, &["--token-ttl", "0"], &[]);
     let auth = first_admin(&sim.url, ADMIN.0, ADMIN.1);
     let token = auth.trim_start_matches("_dremio").to_string();
     let staging = root.path().join("staging");
@@ -426,4 +426,36 @@ fn an_expired_token_is_a_clear_failure() {
     fails_with(&out, 5, &["Token expired", "wrong or expired"]);
     assert!(!stderr(&out).contains(&token), "the token is never printed");
     assert!(loc.keys().is_empty());
+}
+
+#[test]
+fn a_coordinator_backup_with_a_missing_table_file_or_a_wrong_count_is_not_committed() {
+    for (fault, expected) in [
+        ("drop-table:userGroup", "userGroup_backup.pb is missing"),
+        ("miscount:userGroup", "its info file says"),
+    ] {
+        let root = tempfile::tempdir().unwrap();
+        let local = root.path().join("data");
+        std::fs::create_dir_all(&local).unwrap();
+        let sim = Sim::start_with(&local, VERSION, &[], &[("DREMIO_SIM_BACKUP_FAULT", fault)]);
+        first_admin(&sim.url, ADMIN.0, ADMIN.1);
+        let staging = root.path().join("staging");
+        std::fs::create_dir_all(&staging).unwrap();
+        let loc = TestLocation::new(StoreKind::Local, "fault");
+        let out = online_backup(&sim.url, &staging, &loc.url, &creds());
+        fails_with(
+            &out,
+            4,
+            &["is incomplete", expected, "nothing was committed"],
+        );
+        assert!(
+            !loc.keys().iter().any(|k| k.ends_with("manifest.json")),
+            "{fault}: {:?}",
+            loc.keys()
+        );
+        assert!(
+            names(&staging).is_empty(),
+            "{fault}: the broken folder is removed"
+        );
+    }
 }

@@ -521,11 +521,16 @@ pub struct Sim {
 impl Sim {
     /// Starts a coordinator on `paths_local`; returns once it says it is active or standby.
     pub fn start(paths_local: &Path, version: &str) -> Sim {
-        Sim::start_with(paths_local, version, &[])
+        Sim::start_with(paths_local, version, &[], &[])
     }
 
-    /// Like [`Sim::start`], with extra flags (e.g. `--token-ttl 0`).
-    pub fn start_with(paths_local: &Path, version: &str, extra: &[&str]) -> Sim {
+    /// Like [`Sim::start`], with extra flags (e.g. `--token-ttl 0`) and environment (e.g. a fault).
+    pub fn start_with(
+        paths_local: &Path,
+        version: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Sim {
         let port = free_port();
         let mut child = Command::new(sim_bin("dremio-sim"))
             .args([
@@ -537,6 +542,7 @@ impl Sim {
                 version,
             ])
             .args(extra)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

@@ -36,6 +36,43 @@ pub struct BackupStats {
 pub struct BackupOptions {
     pub binary: bool,
     pub include_profiles: bool,
+    /// A damage to inflict on the backup (for negative tests).
+    pub fault: Option<BackupFault>,
+}
+
+/// Environment variable of the `dremio-sim` process naming a [`BackupFault`].
+pub const FAULT_ENV: &str = "DREMIO_SIM_BACKUP_FAULT";
+
+/// A deliberate damage to a backup, for negative tests.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BackupFault {
+    /// `drop-table:<table>`: the table's info file is written, its data file is not.
+    DropTable(String),
+    /// `miscount:<table>`: the table's info file states one record more than written.
+    Miscount(String),
+}
+
+impl BackupFault {
+    fn table(&self) -> &str {
+        match self {
+            BackupFault::DropTable(t) | BackupFault::Miscount(t) => t,
+        }
+    }
+}
+
+/// Parses a [`FAULT_ENV`] value: `drop-table:<table>` or `miscount:<table>`.
+pub fn parse_fault(s: &str) -> Result<BackupFault> {
+    let bad =
+        || anyhow::anyhow!("{FAULT_ENV}={s:?}: expected drop-table:<table> or miscount:<table>");
+    let (kind, table) = s.split_once(':').ok_or_else(bad)?;
+    if table.is_empty() {
+        return Err(bad());
+    }
+    match kind {
+        "drop-table" => Ok(BackupFault::DropTable(table.to_string())),
+        "miscount" => Ok(BackupFault::Miscount(table.to_string())),
+        _ => Err(bad()),
+    }
 }
 
 /// Uploads directory of a `paths.local` (`<paths.local>/pdfs/uploads/_uploads`).
@@ -117,6 +154,15 @@ pub fn write_backup(
         fs::create_dir(backup_dir)
             .with_context(|| format!("Cannot create backup directory {}", backup_dir.display()))?;
     }
+    if let Some(f) = &opts.fault {
+        let t = f.table();
+        let written = store.tables.contains_key(t)
+            && t != "tokens"
+            && (t != "profiles" || opts.include_profiles);
+        if !written {
+            bail!("{FAULT_ENV} names table {t:?}, which this backup does not write");
+        }
+    }
     let target = backup_dir.join(backup_dir_name(chrono::Utc::now()));
     fs::DirBuilder::new()
         .mode(0o700)
@@ -137,7 +183,11 @@ pub fn write_backup(
                 to_jsonl(t.iter()).into_bytes(),
             )
         };
-        write_atomic(&target.join(file), &data)?;
+        if opts.fault != Some(BackupFault::DropTable(name.clone())) {
+            write_atomic(&target.join(file), &data)?;
+        }
+        let records =
+            t.len() + usize::from(opts.fault == Some(BackupFault::Miscount(name.clone())));
         let info = json!({
             "kvstoreInfo": {
                 "tablename": name,
@@ -145,7 +195,7 @@ pub fn write_backup(
                 "valueFormat": {"type": VALUE_FORMAT_TYPE}
             },
             "checksum": 0,
-            "records": t.len(),
+            "records": records,
             "binary": opts.binary,
             "compression": 0
         });

@@ -8,7 +8,8 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::backup::{BackupOptions, write_backup};
+use crate::backup::{BackupOptions, FAULT_ENV, parse_fault, write_backup};
+use crate::catalog::{self, Collab};
 use crate::lock::{lock_path, try_lock, wait_lock};
 use crate::store::Store;
 use crate::util::{now_ms, random_bytes, uuid};
@@ -115,7 +116,7 @@ pub struct Reply {
 }
 
 impl Reply {
-    fn ok(v: Value) -> Reply {
+    pub(crate) fn ok(v: Value) -> Reply {
         Reply {
             status: 200,
             body: v.to_string(),
@@ -146,6 +147,10 @@ enum Route {
     Catalog,
     CatalogById(String),
     CatalogByPath(Vec<String>),
+    Collab(String, Collab),
+    Reflections,
+    ReflectionById(String),
+    DatasetReflections(String),
 }
 
 fn route(path: &str) -> Option<(Route, &'static [&'static str])> {
@@ -166,12 +171,25 @@ fn route(path: &str) -> Option<(Route, &'static [&'static str])> {
             Route::CatalogByPath(rest.iter().map(|s| dec(s)).collect()),
             &["GET"],
         ),
-        ["api", "v3", "catalog", id] => (Route::CatalogById(dec(id)), &["GET"]),
+        ["api", "v3", "catalog", id, "collaboration", "wiki"] => {
+            (Route::Collab(dec(id), Collab::Wiki), &["GET", "POST"])
+        }
+        ["api", "v3", "catalog", id, "collaboration", "tag"] => {
+            (Route::Collab(dec(id), Collab::Tags), &["GET", "POST"])
+        }
+        ["api", "v3", "catalog", id] => (Route::CatalogById(dec(id)), &["GET", "PUT", "DELETE"]),
+        ["api", "v3", "reflection"] => (Route::Reflections, &["GET", "POST"]),
+        ["api", "v3", "reflection", id] => {
+            (Route::ReflectionById(dec(id)), &["GET", "PUT", "DELETE"])
+        }
+        ["api", "v3", "dataset", id, "reflection"] => {
+            (Route::DatasetReflections(dec(id)), &["GET"])
+        }
         _ => return None,
     })
 }
 
-fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -298,7 +316,7 @@ impl State {
         content_type: Option<&str>,
         body: &[u8],
     ) -> Reply {
-        let (path, _query) = url.split_once('?').unwrap_or((url, ""));
+        let (path, query) = url.split_once('?').unwrap_or((url, ""));
         let Some((r, methods)) = route(path) else {
             return Reply::error(404, "HTTP 404 Not Found");
         };
@@ -359,24 +377,24 @@ impl State {
             Route::UsersAll => Ok(Reply::ok(json!({
                 "users": self.users().iter().map(user_v2).collect::<Vec<_>>()
             }))),
-            Route::Catalog if method == "GET" => Ok(self.catalog_root()),
-            Route::Catalog => self.catalog_create(&json_body),
-            Route::CatalogById(id) => {
-                Ok(match self.entity_by(|e| str_field(e, "id") == Some(&id)) {
-                    Some(e) => Reply::ok(self.with_children(e)),
-                    None => Reply::error(404, &format!("Could not find entity with id [{id}]")),
-                })
-            }
-            Route::CatalogByPath(p) => {
-                let key = ns_key(&p);
-                Ok(match self.store.get_json("dac-namespace", &key) {
-                    Some(e) => Reply::ok(self.with_children(e)),
-                    None => Reply::error(
-                        404,
-                        &format!("Could not find entity with path [{}]", p.join(".")),
-                    ),
-                })
-            }
+            Route::Catalog if method == "GET" => Ok(catalog::root(&self.store)),
+            Route::Catalog => catalog::create(&mut self.store, &json_body),
+            Route::CatalogById(id) => match method {
+                "GET" => Ok(catalog::get_by_id(&self.store, &id, query)),
+                "PUT" => catalog::update(&mut self.store, &id, &json_body),
+                _ => catalog::delete(&mut self.store, &id, query),
+            },
+            Route::CatalogByPath(p) => Ok(catalog::get_by_path(&self.store, &p, query)),
+            Route::Collab(id, c) if method == "GET" => Ok(catalog::collab_get(&self.store, c, &id)),
+            Route::Collab(id, c) => catalog::collab_set(&mut self.store, c, &id, &json_body),
+            Route::Reflections if method == "GET" => Ok(catalog::reflection_list(&self.store)),
+            Route::Reflections => catalog::reflection_create(&mut self.store, &json_body),
+            Route::ReflectionById(id) => match method {
+                "GET" => Ok(catalog::reflection_get(&self.store, &id)),
+                "PUT" => catalog::reflection_update(&mut self.store, &id, &json_body),
+                _ => catalog::reflection_delete(&mut self.store, &id),
+            },
+            Route::DatasetReflections(id) => Ok(catalog::dataset_reflections(&self.store, &id)),
             Route::ServerStatus | Route::FirstUser | Route::Login => unreachable!(),
         };
         res.unwrap_or_else(|e| Reply::error(500, &format!("{e:#}")))
@@ -550,9 +568,17 @@ impl State {
             }
             c => return Ok(Reply::error(400, &format!("Unknown compression {c}"))),
         }
+        let fault = match std::env::var(FAULT_ENV) {
+            Ok(f) if !f.is_empty() => match parse_fault(&f) {
+                Ok(f) => Some(f),
+                Err(e) => return Ok(Reply::error(500, &format!("Backup failed: {e:#}"))),
+            },
+            _ => None,
+        };
         let opts = BackupOptions {
             binary: flag("binary"),
             include_profiles: flag("includeProfiles"),
+            fault,
         };
         let pl = self.paths_local().to_path_buf();
         match write_backup(&self.store, &pl, Path::new(path), &opts) {
@@ -560,120 +586,6 @@ impl State {
             Err(e) => Ok(Reply::error(500, &format!("Backup failed: {e:#}"))),
         }
     }
-
-    fn entity_by(&self, f: impl Fn(&Value) -> bool) -> Option<Value> {
-        self.store.values_json("dac-namespace").into_iter().find(f)
-    }
-
-    fn catalog_root(&self) -> Reply {
-        let data: Vec<Value> = self
-            .store
-            .values_json("dac-namespace")
-            .iter()
-            .filter(|e| e["path"].as_array().is_some_and(|p| p.len() == 1))
-            .map(catalog_item)
-            .collect();
-        Reply::ok(json!({ "data": data }))
-    }
-
-    fn with_children(&self, mut e: Value) -> Value {
-        let path = e["path"].clone();
-        let children: Vec<Value> = self
-            .store
-            .values_json("dac-namespace")
-            .iter()
-            .filter(|c| {
-                let (Some(cp), Some(pp)) = (c["path"].as_array(), path.as_array()) else {
-                    return false;
-                };
-                cp.len() == pp.len() + 1 && cp[..pp.len()] == pp[..]
-            })
-            .map(catalog_item)
-            .collect();
-        e["children"] = Value::Array(children);
-        e
-    }
-
-    fn catalog_create(&mut self, body: &Value) -> Result<Reply> {
-        let path: Vec<String> = match str_field(body, "entityType") {
-            Some("space") => match str_field(body, "name").filter(|n| !n.is_empty()) {
-                Some(n) => vec![n.to_string()],
-                None => return Ok(Reply::error(400, "Missing field name")),
-            },
-            Some("folder") => match body["path"].as_array() {
-                Some(p) if p.len() >= 2 && p.iter().all(|x| x.as_str().is_some()) => {
-                    p.iter().map(|x| x.as_str().unwrap().to_string()).collect()
-                }
-                _ => {
-                    return Ok(Reply::error(
-                        400,
-                        "Folder needs a path of at least two strings",
-                    ));
-                }
-            },
-            Some(t) => {
-                return Ok(Reply::error(
-                    400,
-                    &format!("entityType {t} is not supported by the simulator yet"),
-                ));
-            }
-            None => return Ok(Reply::error(400, "Missing field entityType")),
-        };
-        if path.len() > 1
-            && self
-                .store
-                .get("dac-namespace", &ns_key(&path[..path.len() - 1]))
-                .is_none()
-        {
-            return Ok(Reply::error(
-                404,
-                &format!(
-                    "Could not find entity with path [{}]",
-                    path[..path.len() - 1].join(".")
-                ),
-            ));
-        }
-        let key = ns_key(&path);
-        if self.store.get("dac-namespace", &key).is_some() {
-            return Ok(Reply::error(
-                409,
-                &format!("The entity [{}] already exists.", path.join(".")),
-            ));
-        }
-        let kind = if path.len() == 1 { "space" } else { "folder" };
-        let mut e = json!({
-            "entityType": kind,
-            "id": uuid(),
-            "path": path,
-            "tag": hex::encode(random_bytes::<4>()),
-            "createdAt": now_ms()
-        });
-        if kind == "space" {
-            e["name"] = json!(path[0]);
-        }
-        self.store.put_json("dac-namespace", &key, &e)?;
-        Ok(Reply::ok(self.with_children(e)))
-    }
-}
-
-/// Namespace key of a path (case-insensitive, like Dremio's namespace).
-fn ns_key(path: &[String]) -> String {
-    path.iter()
-        .map(|p| p.to_lowercase())
-        .collect::<Vec<_>>()
-        .join("\u{1f}")
-}
-
-fn catalog_item(e: &Value) -> Value {
-    let kind = e["entityType"].as_str().unwrap_or("");
-    json!({
-        "id": e["id"],
-        "path": e["path"],
-        "tag": e["tag"],
-        "type": "CONTAINER",
-        "containerType": kind.to_uppercase(),
-        "createdAt": e["createdAt"]
-    })
 }
 
 fn user_v3(u: &Value) -> Value {

@@ -24,6 +24,7 @@ pub const KNOWN_TABLES: &[&str] = &[
     "options",
     "collaboration_wiki",
     "collaboration_tags",
+    "reflection_goals",
 ];
 
 /// One line of a table file, and of a JSON backup file.

@@ -29,9 +29,22 @@ impl Sim {
         s
     }
 
+    /// Starts a sim with extra environment variables and waits for its active line.
+    pub fn start_env(paths_local: &Path, extra: &[&str], env: &[(&str, &str)]) -> Sim {
+        let mut s = Sim::spawn_env(paths_local, 0, extra, env);
+        s.wait_active(Duration::from_secs(30));
+        s
+    }
+
     /// Starts a sim without waiting.
     pub fn spawn(paths_local: &Path, port: u16, extra: &[&str]) -> Sim {
+        Sim::spawn_env(paths_local, port, extra, &[])
+    }
+
+    /// Starts a sim with extra environment variables, without waiting.
+    pub fn spawn_env(paths_local: &Path, port: u16, extra: &[&str], env: &[(&str, &str)]) -> Sim {
         let mut child = Command::new(SIM)
+            .envs(env.iter().copied())
             .arg("--paths-local")
             .arg(paths_local)
             .arg("--port")
