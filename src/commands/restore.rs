@@ -396,62 +396,35 @@ fn load_with_dremio_admin(
     id: &str,
 ) -> anyhow::Result<Vec<PathBuf>> {
     let home = inst.home.as_ref().expect("checked before");
-    let stamp = Utc::now().format("%Y%m%dT%H%M%SZ");
     let mut steps: Vec<Step> = Vec::new();
-    let prepared = (|| -> std::io::Result<()> {
-        for dir in &plan.move_aside {
-            let name = dir
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "target".into());
-            let to = dir.with_file_name(format!("{name}.before-restore-{stamp}"));
-            fs::rename(dir, &to)?;
-            steps.push(Step::MovedAside {
-                from: dir.clone(),
-                to,
-            });
-        }
+    let prepared = move_aside(plan, &mut steps).and_then(|()| {
         create_dir_recording(&inst.db, 0o755, &mut steps)?;
-        if let Some(owner) = plan.owner {
-            fsutil::chown_tree(&plan.paths_local, owner)?;
+        match plan.owner {
+            Some(owner) => fsutil::chown_tree(&plan.paths_local, owner),
+            None => Ok(()),
         }
-        Ok(())
-    })();
+    });
     let outcome = prepared
         .map_err(|e| format!("cannot prepare an empty store ({e})"))
-        .and_then(|()| run_dremio_admin(ctx, home, staging));
-    let outcome = outcome.and_then(|()| match plan.owner {
-        Some(owner) => fsutil::chown_tree(&plan.paths_local, owner)
-            .map_err(|e| format!("cannot give the restored store to uid {}: {e}", owner.uid)),
-        None => Ok(()),
-    });
-    if let Err(why) = outcome {
-        if !plan.move_aside.contains(&plan.paths_local) {
-            // paths.local existed empty or not at all: what dremio-admin wrote goes.
-            for sub in fsutil::entries(&plan.paths_local).unwrap_or_default() {
-                let _ = fs::remove_dir_all(plan.paths_local.join(&sub))
-                    .or_else(|_| fs::remove_file(plan.paths_local.join(&sub)));
-            }
-        } else {
+        .and_then(|()| run_dremio_admin(ctx, home, staging))
+        .and_then(|()| match plan.owner {
+            Some(owner) => fsutil::chown_tree(&plan.paths_local, owner)
+                .map_err(|e| format!("cannot give the restored store to uid {}: {e}", owner.uid)),
+            None => Ok(()),
+        });
+    if outcome.is_err() {
+        // What dremio-admin wrote goes: all of a paths.local that was moved aside (it comes back),
+        // or the contents of one that was empty or missing.
+        if plan.move_aside.contains(&plan.paths_local) {
             let _ = fs::remove_dir_all(&plan.paths_local);
+        } else {
+            for sub in fsutil::entries(&plan.paths_local).unwrap_or_default() {
+                let path = plan.paths_local.join(&sub);
+                let _ = fs::remove_dir_all(&path).or_else(|_| fs::remove_file(&path));
+            }
         }
-        let undo_problems = undo(steps);
-        let mut msg = format!("restore of {id} failed: {why}; the target was put back as it was");
-        if !undo_problems.is_empty() {
-            msg = format!(
-                "restore of {id} failed: {why} AND could not put everything back: {}",
-                undo_problems.join("; ")
-            );
-        }
-        return Err(CommandError::Refused(msg).into());
     }
-    Ok(steps
-        .into_iter()
-        .filter_map(|s| match s {
-            Step::MovedAside { to, .. } => Some(to),
-            _ => None,
-        })
-        .collect())
+    settle(id, steps, outcome.err())
 }
 
 fn run_dremio_admin(ctx: &Ctx, home: &Path, staging: &Path) -> Result<(), String> {
@@ -497,21 +470,8 @@ fn run_dremio_admin(ctx: &Ctx, home: &Path, staging: &Path) -> Result<(), String
 
 /// Moves the old state aside and the staged one in. On failure, undoes every step in reverse.
 fn swap_into_place(plan: &Plan, staging: &Path, id: &str) -> anyhow::Result<Vec<PathBuf>> {
-    let stamp = Utc::now().format("%Y%m%dT%H%M%SZ");
     let mut steps: Vec<Step> = Vec::new();
-    let result = (|| -> std::io::Result<()> {
-        for dir in &plan.move_aside {
-            let name = dir
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "target".into());
-            let to = dir.with_file_name(format!("{name}.before-restore-{stamp}"));
-            fs::rename(dir, &to)?;
-            steps.push(Step::MovedAside {
-                from: dir.clone(),
-                to,
-            });
-        }
+    let result = move_aside(plan, &mut steps).and_then(|()| {
         if !plan.paths_local.exists() {
             create_dir_recording(&plan.paths_local, 0o755, &mut steps)?;
         }
@@ -531,18 +491,47 @@ fn swap_into_place(plan: &Plan, staging: &Path, id: &str) -> anyhow::Result<Vec<
             });
         }
         Ok(())
-    })();
-    if let Err(e) = result {
+    });
+    settle(
+        id,
+        steps,
+        result
+            .err()
+            .map(|e| format!("moving files into place ({e})")),
+    )
+}
+
+/// Renames every folder of the plan's `move_aside` to `<name>.before-restore-<stamp>`, recording each.
+fn move_aside(plan: &Plan, steps: &mut Vec<Step>) -> std::io::Result<()> {
+    let stamp = Utc::now().format("%Y%m%dT%H%M%SZ");
+    for dir in &plan.move_aside {
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "target".into());
+        let to = dir.with_file_name(format!("{name}.before-restore-{stamp}"));
+        fs::rename(dir, &to)?;
+        steps.push(Step::MovedAside {
+            from: dir.clone(),
+            to,
+        });
+    }
+    Ok(())
+}
+
+/// On success, the safety copies made; on failure, every step undone and an error that says whether
+/// the target is back as it was.
+fn settle(id: &str, steps: Vec<Step>, failure: Option<String>) -> anyhow::Result<Vec<PathBuf>> {
+    if let Some(why) = failure {
         let undo_problems = undo(steps);
-        let mut msg = format!(
-            "restore of {id} failed while moving files into place ({e}); the target was put back as it was"
-        );
-        if !undo_problems.is_empty() {
-            msg = format!(
-                "restore of {id} failed while moving files into place ({e}) AND could not put everything back: {}",
+        let msg = if undo_problems.is_empty() {
+            format!("restore of {id} failed: {why}; the target was put back as it was")
+        } else {
+            format!(
+                "restore of {id} failed: {why} AND could not put everything back: {}",
                 undo_problems.join("; ")
-            );
-        }
+            )
+        };
         return Err(CommandError::Refused(msg).into());
     }
     Ok(steps
