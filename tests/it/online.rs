@@ -62,6 +62,22 @@ fn online_backup(
     )
 }
 
+/// The folder the coordinator writes its backup into.
+fn staging_in(root: &Path) -> PathBuf {
+    let staging = root.join("staging");
+    std::fs::create_dir_all(&staging).unwrap();
+    staging
+}
+
+#[track_caller]
+fn assert_nothing_committed(loc: &TestLocation) {
+    assert!(
+        !loc.keys().iter().any(|k| k.ends_with("manifest.json")),
+        "{:?}",
+        loc.keys()
+    );
+}
+
 /// A coordinator with an admin, a second user and a space, so that a restore has something to show.
 fn primary(root: &Path) -> (Sim, PathBuf, String) {
     let local = root.join("primary-data");
@@ -91,8 +107,7 @@ fn primary(root: &Path) -> (Sim, PathBuf, String) {
 fn an_online_backup_is_a_logical_archive_with_a_checked_manifest() {
     let root = tempfile::tempdir().unwrap();
     let (sim, _local, _) = primary(root.path());
-    let staging = root.path().join("staging");
-    std::fs::create_dir_all(&staging).unwrap();
+    let staging = staging_in(root.path());
     let loc = TestLocation::new(StoreKind::Local, "online");
     let made = ok_json(&online_backup(&sim.url, &staging, &loc.url, &creds()));
     let id = made["id"].as_str().unwrap();
@@ -136,8 +151,7 @@ fn an_ha_pair_is_backed_up_through_whichever_coordinator_is_active() {
     let root = tempfile::tempdir().unwrap();
     let (mut first, local, _) = primary(root.path());
     let standby = Sim::start(&local, VERSION);
-    let staging = root.path().join("staging");
-    std::fs::create_dir_all(&staging).unwrap();
+    let staging = staging_in(root.path());
     let loc = TestLocation::new(StoreKind::Local, "ha");
     // The standby is listed first: lifeboat must skip it.
     let urls = format!("{},{}", standby.url, first.url);
@@ -166,8 +180,7 @@ fn an_ha_pair_is_backed_up_through_whichever_coordinator_is_active() {
 #[test]
 fn without_an_active_coordinator_nothing_is_committed() {
     let root = tempfile::tempdir().unwrap();
-    let staging = root.path().join("staging");
-    std::fs::create_dir_all(&staging).unwrap();
+    let staging = staging_in(root.path());
     let loc = TestLocation::new(StoreKind::Local, "none");
     // One port nobody listens on, one server that answers 503 like a master that failed to start.
     let down = format!("http://127.0.0.1:{}", free_port());
@@ -197,19 +210,14 @@ fn without_an_active_coordinator_nothing_is_committed() {
         ],
     );
     server.join().unwrap();
-    assert!(
-        !loc.keys().iter().any(|k| k.ends_with("manifest.json")),
-        "{:?}",
-        loc.keys()
-    );
+    assert_nothing_committed(&loc);
 }
 
 #[test]
 fn bad_credentials_a_non_admin_and_an_unwritable_staging_folder_are_clear_failures() {
     let root = tempfile::tempdir().unwrap();
     let (sim, _local, _) = primary(root.path());
-    let staging = root.path().join("staging");
-    std::fs::create_dir_all(&staging).unwrap();
+    let staging = staging_in(root.path());
     let loc = TestLocation::new(StoreKind::Local, "creds");
     let env = |u: &str, p: &str| {
         vec![
@@ -265,11 +273,7 @@ fn bad_credentials_a_non_admin_and_an_unwritable_staging_folder_are_clear_failur
         &[],
     );
     fails_with(&out, 2, &["LIFEBOAT_DREMIO_USER"]);
-    assert!(
-        !loc.keys().iter().any(|k| k.ends_with("manifest.json")),
-        "{:?}",
-        loc.keys()
-    );
+    assert_nothing_committed(&loc);
 }
 
 #[test]
@@ -288,8 +292,7 @@ fn dr_drill_online_backup_to_s3_restored_with_dremio_admin_serves_the_same_users
         Some(&auth),
         None,
     );
-    let staging = root.path().join("staging");
-    std::fs::create_dir_all(&staging).unwrap();
+    let staging = staging_in(root.path());
     let loc = TestLocation::new(StoreKind::S3, "drill");
     let id = ok_json(&online_backup(&sim.url, &staging, &loc.url, &creds()))["id"]
         .as_str()
@@ -352,8 +355,7 @@ fn dr_drill_online_backup_to_s3_restored_with_dremio_admin_serves_the_same_users
 fn a_failing_dremio_admin_restore_puts_the_target_back() {
     let root = tempfile::tempdir().unwrap();
     let (sim, _local, _) = primary(root.path());
-    let staging = root.path().join("staging");
-    std::fs::create_dir_all(&staging).unwrap();
+    let staging = staging_in(root.path());
     let loc = TestLocation::new(StoreKind::Local, "admin-fails");
     let id = ok_json(&online_backup(&sim.url, &staging, &loc.url, &creds()))["id"]
         .as_str()
@@ -414,8 +416,7 @@ fn an_expired_token_is_a_clear_failure() {
     let sim = Sim::start_with(&local, VERSION, &["--token-ttl", "0"], &[]);
     let auth = first_admin(&sim.url, ADMIN.0, ADMIN.1);
     let token = auth.trim_start_matches("_dremio").to_string();
-    let staging = root.path().join("staging");
-    std::fs::create_dir_all(&staging).unwrap();
+    let staging = staging_in(root.path());
     let loc = TestLocation::new(StoreKind::Local, "expired");
     let out = online_backup(
         &sim.url,
@@ -439,8 +440,7 @@ fn a_coordinator_backup_with_a_missing_table_file_or_a_wrong_count_is_not_commit
         std::fs::create_dir_all(&local).unwrap();
         let sim = Sim::start_with(&local, VERSION, &[], &[("DREMIO_SIM_BACKUP_FAULT", fault)]);
         first_admin(&sim.url, ADMIN.0, ADMIN.1);
-        let staging = root.path().join("staging");
-        std::fs::create_dir_all(&staging).unwrap();
+        let staging = staging_in(root.path());
         let loc = TestLocation::new(StoreKind::Local, "fault");
         let out = online_backup(&sim.url, &staging, &loc.url, &creds());
         fails_with(
