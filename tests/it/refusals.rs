@@ -1,9 +1,6 @@
 //! The ways users fail: each refusal has a clear error and an exit code, and leaves the target and
 //! the location exactly as they were.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
-
 use sha2::{Digest, Sha256};
 
 use crate::support::*;
@@ -411,29 +408,9 @@ fn a_backup_killed_halfway_leaves_nothing_that_lists_and_the_next_run_works() {
         let fx = fixture(48, 10);
         let loc = TestLocation::new(kind, "killed");
         // Progress lines on stderr tell when the upload is under way: kill it then, no timing guess.
-        let mut child = Command::new(env!("CARGO_BIN_EXE_lifeboat"))
-            .args([
-                "backup",
-                "--dremio-home",
-                fx.home.to_str().unwrap(),
-                "--to",
-                &loc.url,
-                "--threads",
-                "1",
-                "--level",
-                "9",
-            ])
-            .env("LIFEBOAT_PROGRESS", "lines")
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let saw_progress = lines
-            .by_ref()
-            .map_while(Result::ok)
-            .any(|l| l.contains("backup: progress"));
-        assert!(saw_progress, "the backup reported progress");
+        let home = fx.home.to_str().unwrap();
+        let (mut child, _stderr) =
+            start_until(&slow_backup_args(home, &loc.url), &[], "backup: progress");
         child.kill().unwrap();
         child.wait().unwrap();
         assert!(
@@ -485,28 +462,9 @@ fn a_backup_killed_halfway_leaves_nothing_that_lists_and_the_next_run_works() {
 fn sigterm_aborts_the_upload_and_commits_nothing() {
     let fx = fixture(48, 10);
     let loc = TestLocation::new(StoreKind::Local, "sigterm");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lifeboat"))
-        .args([
-            "backup",
-            "--dremio-home",
-            fx.home.to_str().unwrap(),
-            "--to",
-            &loc.url,
-            "--threads",
-            "1",
-            "--level",
-            "9",
-        ])
-        .env("LIFEBOAT_PROGRESS", "lines")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut reader = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    while reader.read_line(&mut line).unwrap() > 0 && !line.contains("backup: progress") {
-        line.clear();
-    }
+    let home = fx.home.to_str().unwrap();
+    let (mut child, mut reader) =
+        start_until(&slow_backup_args(home, &loc.url), &[], "backup: progress");
     // SAFETY: kill(2) on our own child's pid.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let mut rest = String::new();
@@ -519,5 +477,4 @@ fn sigterm_aborts_the_upload_and_commits_nothing() {
         "the aborted upload left nothing: {:?}",
         loc.keys()
     );
-    let _ = std::io::stderr().flush();
 }

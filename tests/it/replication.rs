@@ -1,9 +1,9 @@
 //! Cron-driven operation: copies to another region (a second S3 server with its own endpoint and
 //! credentials), catch-up copies, locks, retention and RPO status with metrics.
 
-use std::io::{BufRead, BufReader};
+use std::io::BufRead;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 
 use crate::support::*;
 
@@ -58,26 +58,13 @@ fn setup(size_mib: u64, small_files: u64, name: &str, copy: bool) -> Setup {
     }
 }
 
-/// Starts a lifeboat command in the background and returns once it printed a line containing `marker`.
-fn start_until(cfg: &str, args: &[&str], marker: &str) -> Child {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lifeboat"))
-        .args(["--config", cfg, "--progress", "lines"])
-        .args(args)
-        .envs(eu_env())
-        .env("LIFEBOAT_LOCK_TTL", "15s")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let seen = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .any(|l| l.contains(marker));
-    assert!(seen, "the command printed {marker:?}");
+/// Starts a lifeboat command with the config in the background, once it printed `marker`.
+fn start_with_config(cfg: &str, args: &[&str], marker: &str) -> Child {
+    let mut full = vec!["--config", cfg];
+    full.extend_from_slice(args);
+    let (child, reader) = start_until(&full, &eu_env(), marker);
     // Keep draining stderr so the child never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
+    std::thread::spawn(move || reader.lines().for_each(drop));
     child
 }
 
@@ -253,7 +240,7 @@ fn an_interrupted_copy_leaves_no_manifest_and_a_rerun_completes() {
         .as_str()
         .unwrap()
         .to_string();
-    let mut child = start_until(
+    let mut child = start_with_config(
         &cfg,
         &["copy", "--from", "us", "--to", "eu"],
         "copy: progress",
@@ -330,7 +317,7 @@ fn a_second_backup_while_one_runs_fails_with_the_lock_code() {
         eu: _eu,
         cfg,
     } = setup(48, 5, "lock", false);
-    let mut first = start_until(
+    let mut first = start_with_config(
         &cfg,
         &["backup", "--threads", "1", "--level", "9"],
         "backup: progress",

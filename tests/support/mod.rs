@@ -155,6 +155,53 @@ pub fn lifeboat_env(args: &[&str], env: &[(String, String)]) -> Output {
     lifeboat(args, &pairs)
 }
 
+/// Starts lifeboat with plain progress lines and returns once its stderr printed a line containing
+/// `marker` (e.g. "backup: progress": the upload is under way). The reader is left after that line.
+// The child is handed to the caller, who waits for it.
+#[allow(clippy::zombie_processes)]
+pub fn start_until(
+    args: &[&str],
+    env: &[(String, String)],
+    marker: &str,
+) -> (Child, BufReader<std::process::ChildStderr>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lifeboat"))
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("LIFEBOAT_PROGRESS", "lines")
+        .env("LIFEBOAT_LOCK_TTL", "15s")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            let status = child.wait();
+            panic!("lifeboat ended ({status:?}) before printing {marker:?}");
+        }
+        if line.contains(marker) {
+            return (child, reader);
+        }
+    }
+}
+
+/// A slow backup (one thread, zstd level 9), for tests that interrupt it.
+pub fn slow_backup_args<'a>(home: &'a str, to: &'a str) -> Vec<&'a str> {
+    vec![
+        "backup",
+        "--dremio-home",
+        home,
+        "--to",
+        to,
+        "--threads",
+        "1",
+        "--level",
+        "9",
+    ]
+}
+
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
