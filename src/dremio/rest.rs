@@ -185,8 +185,18 @@ fn describe(e: &reqwest::Error) -> String {
     }
 }
 
-/// Sends one request; with `retry`, transient failures are retried with backoff. Returns the status
-/// and body of the last answer.
+/// Which failures of a request may be retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    Never,
+    /// Only a 429: the server did not act on the request.
+    Throttled,
+    /// Connection failures, timeouts, 429 and 502-504: for requests that are safe to repeat.
+    Transient,
+}
+
+/// Sends one request, retrying what `retry` allows with backoff. Returns the status and body of
+/// the last answer.
 #[allow(clippy::too_many_arguments)]
 async fn send(
     client: &reqwest::Client,
@@ -195,7 +205,7 @@ async fn send(
     auth: Option<&Secret>,
     body: Option<&serde_json::Value>,
     timeout: Duration,
-    retry: bool,
+    retry: Retry,
     notify: &Notify,
 ) -> Result<(u16, String), DremioError> {
     let mut attempt = 0;
@@ -211,14 +221,23 @@ async fn send(
             Ok(r) => {
                 let status = r.status().as_u16();
                 let text = r.text().await.unwrap_or_default();
-                if retry && transient_status(status) && attempt < RETRIES {
+                let again = match retry {
+                    Retry::Never => false,
+                    Retry::Throttled => status == 429,
+                    Retry::Transient => transient_status(status),
+                };
+                if again && attempt < RETRIES {
                     backoff(attempt, url, &format!("HTTP {status}"), notify).await;
                     attempt += 1;
                     continue;
                 }
                 return Ok((status, text));
             }
-            Err(e) if retry && (e.is_connect() || e.is_timeout()) && attempt < RETRIES => {
+            Err(e)
+                if retry == Retry::Transient
+                    && (e.is_connect() || e.is_timeout())
+                    && attempt < RETRIES =>
+            {
                 backoff(attempt, url, &describe(&e), notify).await;
                 attempt += 1;
             }
@@ -234,7 +253,7 @@ async fn send(
 }
 
 /// Dremio's error bodies are `{"errorMessage": "..."}`; fall back to the raw text.
-fn error_message(body: &str) -> String {
+pub fn error_message(body: &str) -> String {
     serde_json::from_str::<serde_json::Value>(body)
         .ok()
         .and_then(|v| {
@@ -266,7 +285,7 @@ impl Coordinator {
                     None,
                     Some(&body),
                     CALL_TIMEOUT,
-                    true,
+                    Retry::Transient,
                     &notify,
                 )
                 .await?;
@@ -307,7 +326,11 @@ impl Coordinator {
     ) -> Result<String, DremioError> {
         let url = format!("{}{path}", self.base);
         // Only reads are retried: a repeated POST /apiv2/backup would start a second backup.
-        let idempotent = method == reqwest::Method::GET;
+        let retry = if method == reqwest::Method::GET {
+            Retry::Transient
+        } else {
+            Retry::Never
+        };
         let (status, text) = send(
             &self.client,
             method,
@@ -315,7 +338,7 @@ impl Coordinator {
             Some(&self.auth),
             body.as_ref(),
             timeout,
-            idempotent,
+            retry,
             &self.notify,
         )
         .await?;
@@ -341,6 +364,34 @@ impl Coordinator {
                 message: error_message(&text),
             }),
         }
+    }
+
+    /// One REST call for the catalog clone: the status and body of the answer, whatever the status.
+    /// Reads, updates (guarded by the object's tag) and deletes are retried on transient failures;
+    /// a create only when the server said it was throttled (429), since it did not act on it.
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<(u16, String), DremioError> {
+        let url = format!("{}{path}", self.base);
+        let retry = if method == reqwest::Method::POST {
+            Retry::Throttled
+        } else {
+            Retry::Transient
+        };
+        send(
+            &self.client,
+            method,
+            &url,
+            Some(&self.auth),
+            body,
+            CALL_TIMEOUT,
+            retry,
+            &self.notify,
+        )
+        .await
     }
 
     /// The coordinator's version (`GET /api/v3/info`).
