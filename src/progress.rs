@@ -17,6 +17,10 @@ pub trait Progress: Send + Sync {
     fn finish(&self);
     /// A line for the operator (warnings, decisions); never a secret.
     fn note(&self, line: &str);
+    /// A new phase that counts objects rather than bytes (`advance` then counts objects).
+    fn phase_items(&self, name: &str, total: Option<u64>) {
+        self.phase(name, total);
+    }
 }
 
 /// No progress, but notes (warnings, decisions) still reach stderr: `--progress none`.
@@ -50,16 +54,19 @@ impl Default for Bars {
     }
 }
 
-impl Progress for Bars {
-    fn phase(&self, name: &str, total_bytes: Option<u64>) {
-        let bar = match total_bytes {
+impl Bars {
+    fn start(&self, name: &str, total: Option<u64>, items: bool) {
+        let bar = match total {
             Some(total) => ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr()),
             None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
         };
-        let template = if total_bytes.is_some() {
-            "{prefix:>8} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}"
-        } else {
-            "{prefix:>8} {spinner} {bytes} {binary_bytes_per_sec}"
+        let template = match (total.is_some(), items) {
+            (true, false) => {
+                "{prefix:>8} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}"
+            }
+            (false, false) => "{prefix:>8} {spinner} {bytes} {binary_bytes_per_sec}",
+            (true, true) => "{prefix:>8} [{bar:30}] {pos}/{len} objects {per_sec} eta {eta}",
+            (false, true) => "{prefix:>8} {spinner} {pos} objects {per_sec}",
         };
         if let Ok(style) = ProgressStyle::with_template(template) {
             bar.set_style(style.progress_chars("=> "));
@@ -68,6 +75,16 @@ impl Progress for Bars {
         if let Some(old) = self.bar.lock().expect("progress lock").replace(bar) {
             old.finish_and_clear();
         }
+    }
+}
+
+impl Progress for Bars {
+    fn phase(&self, name: &str, total_bytes: Option<u64>) {
+        self.start(name, total_bytes, false);
+    }
+
+    fn phase_items(&self, name: &str, total: Option<u64>) {
+        self.start(name, total, true);
     }
 
     fn advance(&self, bytes: u64) {
@@ -103,6 +120,8 @@ struct LineState {
     total: Option<u64>,
     started: Instant,
     next_quarter: u64,
+    /// The phase counts objects, not bytes.
+    items: bool,
 }
 
 impl Lines {
@@ -114,19 +133,31 @@ impl Lines {
                 total: None,
                 started: Instant::now(),
                 next_quarter: 1,
+                items: false,
             }),
             done: AtomicU64::new(0),
         }
     }
 
-    fn emit(&self, event: &str, name: &str, done: u64, total: Option<u64>, secs: f64) {
+    fn emit(&self, event: &str, name: &str, done: u64, total: Option<u64>, secs: f64, items: bool) {
         let mut err = std::io::stderr().lock();
+        let seconds = (secs * 1000.0).round() / 1000.0;
         if self.json {
-            let line = serde_json::json!({
-                "event": event, "phase": name, "bytes": done, "total_bytes": total,
-                "seconds": (secs * 1000.0).round() / 1000.0,
-            });
+            let line = if items {
+                serde_json::json!({
+                    "event": event, "phase": name, "objects": done, "total_objects": total,
+                    "seconds": seconds,
+                })
+            } else {
+                serde_json::json!({
+                    "event": event, "phase": name, "bytes": done, "total_bytes": total,
+                    "seconds": seconds,
+                })
+            };
             let _ = writeln!(err, "{line}");
+        } else if items {
+            let total = total.map(|t| format!(" of {t}")).unwrap_or_default();
+            let _ = writeln!(err, "{name}: {event} {done}{total} objects ({secs:.1}s)");
         } else {
             let total = total
                 .map(|t| format!(" of {}", human_bytes(t)))
@@ -140,15 +171,26 @@ impl Lines {
     }
 }
 
-impl Progress for Lines {
-    fn phase(&self, name: &str, total_bytes: Option<u64>) {
+impl Lines {
+    fn start(&self, name: &str, total: Option<u64>, items: bool) {
         let mut st = self.state.lock().expect("progress lock");
         st.name = name.to_string();
-        st.total = total_bytes;
+        st.total = total;
         st.started = Instant::now();
         st.next_quarter = 1;
+        st.items = items;
         self.done.store(0, Ordering::Relaxed);
-        self.emit("started", name, 0, total_bytes, 0.0);
+        self.emit("started", name, 0, total, 0.0, items);
+    }
+}
+
+impl Progress for Lines {
+    fn phase(&self, name: &str, total_bytes: Option<u64>) {
+        self.start(name, total_bytes, false);
+    }
+
+    fn phase_items(&self, name: &str, total: Option<u64>) {
+        self.start(name, total, true);
     }
 
     fn advance(&self, bytes: u64) {
@@ -162,7 +204,7 @@ impl Progress for Lines {
         {
             st.next_quarter += 1;
             let secs = st.started.elapsed().as_secs_f64();
-            self.emit("progress", &st.name, done, Some(total), secs);
+            self.emit("progress", &st.name, done, Some(total), secs, st.items);
         }
     }
 
@@ -175,6 +217,7 @@ impl Progress for Lines {
             done,
             st.total,
             st.started.elapsed().as_secs_f64(),
+            st.items,
         );
     }
 
