@@ -21,6 +21,8 @@ pub enum ExitClass {
     CopyFailed,
     /// A location's newest backup is older than the RPO, or a copy lags behind.
     RpoBreach,
+    /// A clone applied some objects but not all (the report says which and why).
+    Partial,
     /// Stopped by SIGINT/SIGTERM after cleaning up (the shell's 128 + SIGINT).
     Interrupted,
 }
@@ -37,6 +39,7 @@ impl ExitClass {
             ExitClass::LockBusy => 6,
             ExitClass::CopyFailed => 7,
             ExitClass::RpoBreach => 8,
+            ExitClass::Partial => 9,
             ExitClass::Interrupted => 130,
         }
     }
@@ -53,6 +56,7 @@ impl fmt::Display for ExitClass {
             ExitClass::LockBusy => "lock-busy",
             ExitClass::CopyFailed => "copy-failed",
             ExitClass::RpoBreach => "rpo-breach",
+            ExitClass::Partial => "partial",
             ExitClass::Interrupted => "interrupted",
         };
         f.write_str(name)
@@ -77,6 +81,9 @@ pub fn classify(err: &anyhow::Error) -> ExitClass {
             return e.exit_class();
         }
         if let Some(e) = cause.downcast_ref::<crate::commands::CommandError>() {
+            return e.exit_class();
+        }
+        if let Some(e) = cause.downcast_ref::<crate::clone::CloneError>() {
             return e.exit_class();
         }
         if let Some(e) = cause.downcast_ref::<crate::config::ConfigError>() {

@@ -4,6 +4,7 @@
 
 pub mod archive;
 pub mod cli;
+pub mod clone;
 pub mod commands;
 pub mod config;
 pub mod dremio;

@@ -1,0 +1,453 @@
+//! Walks a live cluster's catalog, reflections, wikis, tags and users, with bounded concurrency,
+//! into a tree ([`super::tree`]) updated in place, and keeps an index of what the target needs to
+//! change an object later (ids, tags, collaboration versions).
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use reqwest::Method;
+use serde_json::Value;
+use tokio::task::JoinSet;
+
+use super::filter::{Filter, Skip};
+use super::model::{Kind, Object, entity_kind, str_list, url_segment};
+use super::tree::Tree;
+use crate::dremio::DremioError;
+use crate::dremio::rest::{Coordinator, error_message};
+use crate::progress::Progress;
+
+/// A logged-in cluster and what it said about itself.
+pub struct Remote {
+    pub coord: Coordinator,
+    /// e.g. `25.2.0-202410241428100111-a963b970`.
+    pub version: String,
+    /// `OSS`, `EE`, ... when the cluster says.
+    pub cluster_type: Option<String>,
+}
+
+/// Ids and versions of one object on a cluster, needed to update or delete it there.
+#[derive(Debug, Clone, Default)]
+pub struct Entry {
+    pub kind: Option<Kind>,
+    pub id: String,
+    pub tag: String,
+    pub wiki_version: Option<Value>,
+    pub tags_version: Option<Value>,
+    /// Reflections by name: (id, tag).
+    pub reflections: HashMap<String, (String, String)>,
+}
+
+/// Case-insensitive key of an object (Dremio's namespace ignores case).
+pub fn key(kind: Kind, path: &[String]) -> String {
+    let mut k = if kind == Kind::User {
+        "@user\u{1f}".to_string()
+    } else {
+        String::new()
+    };
+    k.push_str(
+        &path
+            .iter()
+            .map(|p| p.to_lowercase())
+            .collect::<Vec<_>>()
+            .join("\u{1f}"),
+    );
+    k
+}
+
+/// What an export did.
+#[derive(Debug, Default)]
+pub struct Exported {
+    pub counts: HashMap<Kind, usize>,
+    pub reflections: usize,
+    pub removed_files: usize,
+    pub warnings: Vec<String>,
+    pub index: HashMap<String, Entry>,
+}
+
+impl Exported {
+    pub fn total(&self) -> usize {
+        self.counts.values().sum()
+    }
+}
+
+/// What a fetch task brings back.
+enum Found {
+    Object {
+        object: Box<Object>,
+        entry: Entry,
+        /// Children items of a container, to walk next.
+        children: Vec<Value>,
+        /// Inside a source: storage folders are walked, not recorded.
+        record: bool,
+    },
+    /// An item lifeboat does not clone (a home, a file), with the reason when worth saying.
+    Passed(Option<String>),
+}
+
+/// One GET answering JSON; 404 is `None`.
+async fn get(coord: &Coordinator, path: &str) -> Result<Option<Value>, DremioError> {
+    let (status, text) = coord.request(Method::GET, path, None).await?;
+    match status {
+        200..=299 => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| DremioError::Api {
+                url: format!("{}{path}", coord.base),
+                status: Some(status),
+                message: format!("unexpected answer: {e}"),
+            }),
+        404 => Ok(None),
+        _ => Err(DremioError::Api {
+            url: format!("{}{path}", coord.base),
+            status: Some(status),
+            message: error_message(&text),
+        }),
+    }
+}
+
+/// A container with all its children (paged).
+async fn get_container(
+    coord: &Coordinator,
+    id: &str,
+) -> Result<Option<(Value, Vec<Value>)>, DremioError> {
+    let mut children = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut url = format!("/api/v3/catalog/{}?maxChildren=500", url_segment(id));
+        if let Some(t) = &token {
+            url.push_str(&format!("&pageToken={}", url_segment(t)));
+        }
+        let Some(mut e) = get(coord, &url).await? else {
+            return Ok(None);
+        };
+        if let Some(Value::Array(kids)) = e.get_mut("children").map(Value::take) {
+            children.extend(kids);
+        }
+        token = e
+            .get("nextPageToken")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .map(str::to_string);
+        if token.is_none() {
+            return Ok(Some((e, children)));
+        }
+    }
+}
+
+/// What kind an item of a listing is, and whether it is walked (container) or read (leaf).
+fn item_kind(item: &Value, in_source: bool) -> Option<Kind> {
+    let s = |k: &str| item.get(k).and_then(Value::as_str);
+    match (s("type")?, s("containerType"), s("datasetType")) {
+        ("CONTAINER", Some("SPACE"), _) => Some(Kind::Space),
+        ("CONTAINER", Some("SOURCE"), _) => Some(Kind::Source),
+        ("CONTAINER", Some("FOLDER"), _) => Some(Kind::Folder),
+        ("CONTAINER", Some("FUNCTION"), _) => Some(Kind::Function),
+        ("DATASET", _, Some("VIRTUAL")) => Some(Kind::View),
+        ("DATASET", _, Some("PROMOTED")) if in_source => Some(Kind::Dataset),
+        ("DATASET", _, Some("PROMOTED")) => Some(Kind::Dataset),
+        _ => None,
+    }
+}
+
+/// Reads one catalog item (and its wiki and tags).
+async fn fetch(
+    coord: Arc<Remote>,
+    item: Value,
+    kind: Kind,
+    in_source: bool,
+    reflections: Arc<HashMap<String, Vec<Value>>>,
+    skip_wikis: bool,
+    skip_tags: bool,
+) -> Result<Found, DremioError> {
+    let c = &coord.coord;
+    let id = item
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let storage_folder = in_source && kind == Kind::Folder;
+    let (entity, children) = if kind.is_container() {
+        match get_container(c, &id).await? {
+            Some(x) => x,
+            None => return Ok(Found::Passed(None)),
+        }
+    } else {
+        match get(c, &format!("/api/v3/catalog/{}", url_segment(&id))).await? {
+            Some(e) => (e, vec![]),
+            None => return Ok(Found::Passed(None)),
+        }
+    };
+    // The entity's own kind wins over the listing's (a promoted folder lists as a container).
+    let kind = entity_kind(&entity)
+        .map(|k| {
+            if storage_folder && k == Kind::Folder {
+                kind
+            } else {
+                k
+            }
+        })
+        .unwrap_or(kind);
+    let path = str_list(&entity["path"])
+        .or_else(|| str_list(&item["path"]))
+        .unwrap_or_default();
+    if path.is_empty() {
+        return Ok(Found::Passed(Some(format!(
+            "an item without a path (id {id})"
+        ))));
+    }
+    let mut object = Object::from_entity(kind, path, &entity);
+    let mut entry = Entry {
+        kind: Some(kind),
+        id: entity
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or(&id)
+            .to_string(),
+        tag: entity
+            .get("tag")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        ..Entry::default()
+    };
+    if !storage_folder {
+        let collab = format!("/api/v3/catalog/{}/collaboration", url_segment(&entry.id));
+        if !skip_wikis && kind != Kind::Function {
+            if let Some(w) = get(c, &format!("{collab}/wiki")).await? {
+                entry.wiki_version = w.get("version").cloned();
+                object.wiki = w
+                    .get("text")
+                    .and_then(Value::as_str)
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_string);
+            }
+        }
+        if kind.is_dataset() {
+            if !skip_tags && let Some(t) = get(c, &format!("{collab}/tag")).await? {
+                entry.tags_version = t.get("version").cloned();
+                object.set_tags(str_list(&t["tags"]).unwrap_or_default());
+            }
+            if let Some(list) = reflections.get(&entry.id) {
+                object.set_reflections(list);
+                for r in list {
+                    let s = |k: &str| {
+                        r.get(k)
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_string()
+                    };
+                    entry.reflections.insert(s("name"), (s("id"), s("tag")));
+                }
+            }
+        }
+    }
+    Ok(Found::Object {
+        object: Box::new(object),
+        entry,
+        children,
+        record: !storage_folder,
+    })
+}
+
+/// Every reflection of the cluster, by dataset id.
+async fn all_reflections(c: &Coordinator) -> Result<HashMap<String, Vec<Value>>, DremioError> {
+    let mut by_dataset: HashMap<String, Vec<Value>> = HashMap::new();
+    if let Some(v) = get(c, "/api/v3/reflection").await? {
+        for r in v
+            .get("data")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(d) = r.get("datasetId").and_then(Value::as_str) {
+                by_dataset.entry(d.to_string()).or_default().push(r.clone());
+            }
+        }
+    }
+    Ok(by_dataset)
+}
+
+/// The users, or why they cannot be read (a warning, not a failure: non-admins cannot list them).
+async fn users(c: &Coordinator) -> Result<Result<Vec<Value>, String>, DremioError> {
+    let (status, text) = c.request(Method::GET, "/apiv2/users/all", None).await?;
+    match status {
+        200..=299 => {
+            let v: Value = serde_json::from_str(&text).map_err(|e| DremioError::Api {
+                url: format!("{}/apiv2/users/all", c.base),
+                status: Some(status),
+                message: format!("unexpected answer: {e}"),
+            })?;
+            Ok(Ok(v
+                .get("users")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()))
+        }
+        401 | 403 => Ok(Err(format!(
+            "users are not exported: listing them needs an administrator (HTTP {status}: {})",
+            error_message(&text)
+        ))),
+        _ => Err(DremioError::Api {
+            url: format!("{}/apiv2/users/all", c.base),
+            status: Some(status),
+            message: error_message(&text),
+        }),
+    }
+}
+
+/// Exports the cluster into `tree` (files rewritten only when they change; files of objects the
+/// filter covers that are gone from the cluster are removed). Any read failure fails the export
+/// and then nothing is removed, so a partial walk never looks like deletions.
+pub async fn export(
+    remote: Arc<Remote>,
+    tree: &Tree,
+    filter: &Filter,
+    concurrency: usize,
+    progress: &dyn Progress,
+) -> anyhow::Result<Exported> {
+    let mut out = Exported::default();
+    let c = &remote.coord;
+    if remote
+        .cluster_type
+        .as_deref()
+        .is_some_and(|t| !t.eq_ignore_ascii_case("OSS"))
+    {
+        out.warnings.push(format!(
+            "this cluster is {} edition: its roles, grants and WLM rules are not cloned by lifeboat",
+            remote.cluster_type.as_deref().unwrap_or_default()
+        ));
+    }
+    let reflections = Arc::new(if filter.skips(Skip::Reflections) {
+        HashMap::new()
+    } else {
+        all_reflections(c).await?
+    });
+    let root = get(c, "/api/v3/catalog").await?.unwrap_or_default();
+    let mut queue: VecDeque<(Value, bool)> = root
+        .get("data")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|i| (i.clone(), false))
+        .collect();
+    let mut kept: HashSet<PathBuf> = HashSet::new();
+    let mut errors: Vec<String> = Vec::new();
+    let mut tasks: JoinSet<(String, Result<Found, DremioError>)> = JoinSet::new();
+    let mut homes = 0usize;
+    progress.phase_items("export", None);
+    loop {
+        while tasks.len() < concurrency.max(1)
+            && let Some((item, in_source)) = queue.pop_front()
+        {
+            let path = str_list(&item["path"]).unwrap_or_default();
+            let Some(kind) = item_kind(&item, in_source) else {
+                if item.get("containerType").and_then(Value::as_str) == Some("HOME") {
+                    homes += 1;
+                }
+                continue;
+            };
+            let wanted = match kind {
+                Kind::Source if filter.skips(Skip::Promoted) => filter.keeps_container(kind, &path),
+                k if k.is_container() => filter.enters(&path) || filter.selects(k, &path),
+                k => filter.selects(k, &path),
+            };
+            if !wanted {
+                continue;
+            }
+            let what = path.join("/");
+            let remote = remote.clone();
+            let refl = reflections.clone();
+            let (sw, st) = (filter.skips(Skip::Wikis), filter.skips(Skip::Tags));
+            tasks.spawn(async move {
+                (
+                    what,
+                    fetch(remote, item, kind, in_source, refl, sw, st).await,
+                )
+            });
+        }
+        let Some(done) = tasks.join_next().await else {
+            break;
+        };
+        let (what, found) = done.map_err(|e| anyhow::anyhow!("export task failed: {e}"))?;
+        match found {
+            Err(e) => errors.push(format!("{what}: {e}")),
+            Ok(Found::Passed(Some(why))) => out.warnings.push(why),
+            Ok(Found::Passed(None)) => {}
+            Ok(Found::Object {
+                object,
+                entry,
+                children,
+                record,
+            }) => {
+                let in_source = object.kind == Kind::Source || !record;
+                let walk_source = !(object.kind == Kind::Source && filter.skips(Skip::Promoted));
+                if walk_source {
+                    queue.extend(children.into_iter().map(|c| (c, in_source)));
+                }
+                if record {
+                    out.reflections += object.reflections().len();
+                    *out.counts.entry(object.kind).or_default() += 1;
+                    out.index.insert(key(object.kind, &object.path), entry);
+                    kept.extend(tree.write(&object)?);
+                    progress.advance(1);
+                }
+            }
+        }
+    }
+    if !filter.skips(Skip::Users) {
+        match users(c).await? {
+            Ok(list) => {
+                for u in list {
+                    let Some(name) = u.get("userName").or(u.get("name")).and_then(Value::as_str)
+                    else {
+                        continue;
+                    };
+                    if !filter.selects(Kind::User, &[name.to_string()]) {
+                        continue;
+                    }
+                    let o = Object::from_user(name.to_string(), &u);
+                    out.index.insert(
+                        key(Kind::User, &o.path),
+                        Entry {
+                            kind: Some(Kind::User),
+                            id: u
+                                .get("id")
+                                .and_then(Value::as_str)
+                                .unwrap_or_default()
+                                .to_string(),
+                            ..Entry::default()
+                        },
+                    );
+                    *out.counts.entry(Kind::User).or_default() += 1;
+                    kept.extend(tree.write(&o)?);
+                    progress.advance(1);
+                }
+            }
+            Err(why) => out.warnings.push(why),
+        }
+    }
+    progress.finish();
+    if homes > 0 {
+        out.warnings.push(format!(
+            "{homes} home space(s) passed over: homes belong to users and are not cloned"
+        ));
+    }
+    if !errors.is_empty() {
+        let n = errors.len();
+        errors.truncate(20);
+        anyhow::bail!(
+            "the export could not read {n} object(s); nothing was removed from the tree:\n  {}",
+            errors.join("\n  ")
+        );
+    }
+    let users_covered = !filter.skips(Skip::Users)
+        && !out
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("users are not exported"));
+    out.removed_files = tree.remove_stale(&kept, &|kind, path| {
+        (kind != Kind::User || users_covered) && filter.selects(kind, path)
+            || kind.is_container() && filter.keeps_container(kind, path)
+    })?;
+    Ok(out)
+}

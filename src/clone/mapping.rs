@@ -1,0 +1,328 @@
+//! The mapping file of a clone: renames of top-level containers (sources, spaces) and users, the
+//! real secrets of sources and the passwords of users, each from an environment variable or a
+//! file, never from the file itself.
+//!
+//! ```toml
+//! [rename]
+//! lake = "lake_dr"            # a source or space: paths, view SQL and sqlContext follow
+//! [rename_users]
+//! alice = "alice.dr"
+//! [secrets.lake]              # by the source's name in the export
+//! accessSecret = { env = "LAKE_SECRET" }          # a key of the source's config
+//! "auth.password" = { file = "/run/secrets/lake" } # nested keys are dotted
+//! [passwords]
+//! alice = { env = "ALICE_PASSWORD" }
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::CloneError;
+use super::model::{Kind, Object};
+use crate::config::Secret;
+
+/// Where a secret comes from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretRef {
+    pub env: Option<String>,
+    pub file: Option<std::path::PathBuf>,
+}
+
+impl SecretRef {
+    /// Reads the secret now (so that it is never kept longer than the request that needs it).
+    pub fn read(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<Secret, String> {
+        match (&self.env, &self.file) {
+            (Some(var), None) => env(var)
+                .filter(|v| !v.is_empty())
+                .map(Secret)
+                .ok_or_else(|| format!("environment variable {var} is not set")),
+            (None, Some(file)) => std::fs::read_to_string(file)
+                .map(|t| Secret(t.trim_end_matches(['\n', '\r']).to_string()))
+                .map_err(|e| format!("cannot read {}: {e}", file.display())),
+            _ => Err("give exactly one of env or file".into()),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    rename: BTreeMap<String, String>,
+    #[serde(default)]
+    rename_users: BTreeMap<String, String>,
+    #[serde(default)]
+    secrets: BTreeMap<String, BTreeMap<String, SecretRef>>,
+    #[serde(default)]
+    passwords: BTreeMap<String, SecretRef>,
+}
+
+/// A loaded mapping (names compared case-insensitively, as Dremio does).
+#[derive(Debug, Default, Clone)]
+pub struct Mapping {
+    roots: Vec<(String, String)>,
+    users: Vec<(String, String)>,
+    secrets: BTreeMap<String, BTreeMap<String, SecretRef>>,
+    passwords: BTreeMap<String, SecretRef>,
+}
+
+fn lookup<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(from, _)| from.eq_ignore_ascii_case(name))
+        .map(|(_, to)| to.as_str())
+}
+
+fn reverse(pairs: &[(String, String)], name: &str) -> Option<String> {
+    pairs
+        .iter()
+        .find(|(_, to)| to.eq_ignore_ascii_case(name))
+        .map(|(from, _)| from.clone())
+}
+
+fn bijective(pairs: &[(String, String)], what: &str) -> Result<(), CloneError> {
+    for (i, (_, a)) in pairs.iter().enumerate() {
+        if let Some((_, _)) = pairs[i + 1..]
+            .iter()
+            .find(|(_, b)| b.eq_ignore_ascii_case(a))
+        {
+            return Err(CloneError::Mapping(format!(
+                "mapping file: two {what} are renamed to {a:?}"
+            )));
+        }
+        if a.is_empty() {
+            return Err(CloneError::Mapping(format!(
+                "mapping file: a {what} rename to an empty name"
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl Mapping {
+    pub fn load(path: &Path) -> Result<Mapping, CloneError> {
+        let text = std::fs::read_to_string(path).map_err(|source| CloneError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|m| CloneError::Mapping(format!("{}: {m}", path.display())))
+    }
+
+    pub fn parse(text: &str) -> Result<Mapping, String> {
+        let f: File = toml::from_str(text).map_err(|e| e.to_string())?;
+        let m = Mapping {
+            roots: f.rename.into_iter().collect(),
+            users: f.rename_users.into_iter().collect(),
+            secrets: f
+                .secrets
+                .into_iter()
+                .map(|(k, v)| (k.to_lowercase(), v))
+                .collect(),
+            passwords: f
+                .passwords
+                .into_iter()
+                .map(|(k, v)| (k.to_lowercase(), v))
+                .collect(),
+        };
+        bijective(&m.roots, "containers").map_err(|e| e.to_string())?;
+        bijective(&m.users, "users").map_err(|e| e.to_string())?;
+        Ok(m)
+    }
+
+    /// The top-level name a source or space gets on the target.
+    pub fn root(&self, name: &str) -> Option<&str> {
+        lookup(&self.roots, name)
+    }
+
+    /// An object's path on the target.
+    pub fn map_path(&self, kind: Kind, path: &[String]) -> Vec<String> {
+        let pairs = if kind == Kind::User {
+            &self.users
+        } else {
+            &self.roots
+        };
+        let mut p = path.to_vec();
+        if let Some(first) = p.first_mut()
+            && let Some(to) = lookup(pairs, first)
+        {
+            *first = to.to_string();
+        }
+        p
+    }
+
+    /// The source path of an object of the target (inverse of [`Mapping::map_path`]).
+    pub fn unmap_path(&self, kind: Kind, path: &[String]) -> Vec<String> {
+        let pairs = if kind == Kind::User {
+            &self.users
+        } else {
+            &self.roots
+        };
+        let mut p = path.to_vec();
+        if let Some(first) = p.first_mut()
+            && let Some(from) = reverse(pairs, first)
+        {
+            *first = from;
+        } else if let Some(first) = p.first()
+            && lookup(pairs, first).is_some()
+        {
+            // A target name that is also renamed away on the source side maps to nothing there.
+            p[0] = format!("\u{0}{first}");
+        }
+        p
+    }
+
+    /// The object as it must be on the target: path renamed, and the SQL and context of views and
+    /// UDFs rewritten by parsed identifiers.
+    pub fn map_object(&self, mut o: Object) -> Object {
+        o.path = self.map_path(o.kind, &o.path);
+        if self.roots.is_empty() || o.kind == Kind::User {
+            return o;
+        }
+        let rename = |first: &str| self.root(first).map(str::to_string);
+        if let Some(t) = &o.text {
+            o.text = Some(super::sql::rename_roots(t, &rename));
+        }
+        if let Some(Value::Array(ctx)) = o.body.get_mut("sqlContext")
+            && let Some(Value::String(first)) = ctx.first_mut()
+            && let Some(to) = rename(first)
+        {
+            *first = to;
+        }
+        o
+    }
+
+    /// The secrets of a source's config (`config` dotted paths and values), read now.
+    pub fn source_secrets(
+        &self,
+        source: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Vec<(String, Secret)>, String> {
+        let Some(fields) = self.secrets.get(&source.to_lowercase()) else {
+            return Ok(vec![]);
+        };
+        fields
+            .iter()
+            .map(|(k, r)| {
+                r.read(env)
+                    .map(|s| (k.clone(), s))
+                    .map_err(|e| format!("secret {source}.{k}: {e}"))
+            })
+            .collect()
+    }
+
+    /// The password of a user, read now; None when the mapping gives none.
+    pub fn password(
+        &self,
+        user: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Option<Result<Secret, String>> {
+        self.passwords
+            .get(&user.to_lowercase())
+            .map(|r| r.read(env).map_err(|e| format!("password of {user}: {e}")))
+    }
+}
+
+/// The dotted config paths whose value is masked (the server keeps, and hides, a secret there).
+pub fn masked_fields(config: &Value) -> Vec<String> {
+    fn walk(v: &Value, at: &str, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    let here = if at.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{at}.{k}")
+                    };
+                    walk(x, &here, out);
+                }
+            }
+            Value::String(s) if s == super::model::MASK => out.push(at.to_string()),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(config, "", &mut out);
+    out
+}
+
+/// Puts `value` at a dotted path inside `config` (objects are created as needed).
+pub fn set_dotted(config: &mut Value, path: &str, value: &str) {
+    let mut at = config;
+    let parts: Vec<&str> = path.split('.').collect();
+    for (i, p) in parts.iter().enumerate() {
+        if !at.is_object() {
+            *at = json!({});
+        }
+        let m = at.as_object_mut().expect("made an object");
+        if i + 1 == parts.len() {
+            m.insert(p.to_string(), json!(value));
+            return;
+        }
+        at = m.entry(p.to_string()).or_insert_with(|| json!({}));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEXT: &str = r#"
+[rename]
+lake = "lake_dr"
+[rename_users]
+alice = "alice.dr"
+[secrets.lake]
+accessSecret = { env = "LAKE_SECRET" }
+[passwords]
+alice = { env = "ALICE_PW" }
+"#;
+
+    #[test]
+    fn paths_are_renamed_both_ways_case_insensitively() {
+        let m = Mapping::parse(TEXT).unwrap();
+        let p = |s: &str| s.split('/').map(str::to_string).collect::<Vec<_>>();
+        assert_eq!(m.map_path(Kind::Dataset, &p("LAKE/t")), p("lake_dr/t"));
+        assert_eq!(m.unmap_path(Kind::Dataset, &p("lake_dr/t")), p("lake/t"));
+        assert_eq!(m.map_path(Kind::User, &p("alice")), p("alice.dr"));
+        assert_eq!(m.map_path(Kind::Space, &p("alice")), p("alice"));
+        // A target object named like a renamed source does not come from that source.
+        assert_ne!(m.unmap_path(Kind::Source, &p("lake")), p("lake"));
+    }
+
+    #[test]
+    fn secrets_come_from_the_environment_and_name_what_is_missing() {
+        let m = Mapping::parse(TEXT).unwrap();
+        let env = |k: &str| (k == "LAKE_SECRET").then(|| "s3cr3t".to_string());
+        let s = m.source_secrets("Lake", &env).unwrap();
+        assert_eq!(s[0].0, "accessSecret");
+        assert_eq!(s[0].1.0, "s3cr3t");
+        let err = m.password("alice", &env).unwrap().unwrap_err();
+        assert!(err.contains("ALICE_PW"), "{err}");
+        assert!(m.password("bob", &env).is_none());
+    }
+
+    #[test]
+    fn bad_mappings_are_refused() {
+        assert!(Mapping::parse("[rename]\na = \"x\"\nb = \"X\"\n").is_err());
+        assert!(
+            Mapping::parse("[secrets.s]\nk = { env = \"A\", file = \"/f\" }\n")
+                .unwrap()
+                .source_secrets("s", &|_| Some("v".into()))
+                .is_err()
+        );
+        assert!(Mapping::parse("[renames]\na = \"b\"\n").is_err());
+    }
+
+    #[test]
+    fn masked_fields_are_found_and_secrets_set_at_dotted_paths() {
+        let mut c = json!({"accessKey": "AK", "accessSecret": super::super::model::MASK,
+                           "auth": {"password": super::super::model::MASK}});
+        assert_eq!(masked_fields(&c), vec!["accessSecret", "auth.password"]);
+        set_dotted(&mut c, "auth.password", "pw");
+        assert_eq!(c["auth"]["password"], "pw");
+    }
+}

@@ -1,0 +1,53 @@
+//! Cloning a cluster's artefacts (catalog, reflections, wikis, tags, users) to another cluster
+//! through REST: export to a git-friendly tree, plan the difference with a live target, apply it in
+//! dependency order, report per object.
+//!
+//! Everything goes through the tree format ([`tree`]): a live source is first exported into a
+//! temporary tree, and the target is exported into another one to be compared against; so memory
+//! holds small per-object summaries, never the catalog's bodies.
+
+pub mod apply;
+pub mod cloner;
+pub mod export;
+pub mod filter;
+pub mod mapping;
+pub mod model;
+pub mod plan;
+pub mod sql;
+pub mod tree;
+
+use crate::error::{Classify, ExitClass};
+
+/// Failures of the clone commands as a whole (one object's failure is in the report instead).
+#[derive(Debug, thiserror::Error)]
+pub enum CloneError {
+    #[error("{path}: {message}")]
+    Tree {
+        path: std::path::PathBuf,
+        message: String,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Mapping(String),
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl Classify for CloneError {
+    fn exit_class(&self) -> ExitClass {
+        match self {
+            CloneError::Tree { .. } | CloneError::Mapping(_) => ExitClass::Usage,
+            CloneError::Refused(_) => ExitClass::Refused,
+            CloneError::Write { .. } | CloneError::Read { .. } => ExitClass::Internal,
+        }
+    }
+}

@@ -1,0 +1,433 @@
+//! The cluster-neutral model of one artefact: its kind, its catalog path, its stable fields (no ids,
+//! tags, timestamps, sizes or statuses), its SQL text and wiki; conversions from and to Dremio's
+//! REST entities.
+
+use serde_json::{Map, Value, json};
+
+/// What kind of artefact an object is. The order is the order of creation on a target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    Source,
+    Space,
+    Folder,
+    /// A promoted (physical) dataset inside a source.
+    Dataset,
+    View,
+    Function,
+    User,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 7] = [
+        Kind::Source,
+        Kind::Space,
+        Kind::Folder,
+        Kind::Dataset,
+        Kind::View,
+        Kind::Function,
+        Kind::User,
+    ];
+
+    /// The word used in file names, reports and JSON.
+    pub fn word(self) -> &'static str {
+        match self {
+            Kind::Source => "source",
+            Kind::Space => "space",
+            Kind::Folder => "folder",
+            Kind::Dataset => "dataset",
+            Kind::View => "view",
+            Kind::Function => "function",
+            Kind::User => "user",
+        }
+    }
+
+    pub fn from_word(w: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.word() == w)
+    }
+
+    /// Kinds whose text (view SQL, UDF body) lives in a `.sql` file beside the JSON.
+    pub fn has_text(self) -> bool {
+        matches!(self, Kind::View | Kind::Function)
+    }
+
+    /// The REST field holding the text.
+    pub fn text_field(self) -> &'static str {
+        match self {
+            Kind::Function => "functionBody",
+            _ => "sql",
+        }
+    }
+
+    /// Datasets (promoted or views) carry tags and reflections.
+    pub fn is_dataset(self) -> bool {
+        matches!(self, Kind::Dataset | Kind::View)
+    }
+
+    /// Kinds that are catalog containers (have children).
+    pub fn is_container(self) -> bool {
+        matches!(self, Kind::Source | Kind::Space | Kind::Folder)
+    }
+}
+
+/// One artefact as the tree stores it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Object {
+    pub kind: Kind,
+    /// Catalog path; a user's is `[name]`.
+    pub path: Vec<String>,
+    /// Stable fields, keys sorted (serde_json's map is ordered). Datasets also hold `tags` and
+    /// `reflections` (sorted by name).
+    pub body: Map<String, Value>,
+    /// View SQL or UDF body.
+    pub text: Option<String>,
+    pub wiki: Option<String>,
+}
+
+/// Fields that change without the artefact changing, or that the path already says: never exported,
+/// never compared.
+const VOLATILE: &[&str] = &[
+    "id",
+    "tag",
+    "version",
+    "createdAt",
+    "updatedAt",
+    "children",
+    "nextPageToken",
+    "entityType",
+    "path",
+    "name",
+    "fields",
+    "owner",
+    "state",
+    "status",
+    "currentSizeBytes",
+    "totalSizeBytes",
+    "permissions",
+    "accessControlList",
+    "datasetId",
+    "active",
+    "userName",
+];
+
+/// Reflection fields that are not the reflection's definition.
+const REFLECTION_VOLATILE: &[&str] = &[
+    "id",
+    "tag",
+    "entityType",
+    "datasetId",
+    "createdAt",
+    "updatedAt",
+    "status",
+    "currentSizeBytes",
+    "totalSizeBytes",
+];
+
+/// The value of a secret that the server keeps (what it answers instead of the secret).
+pub const MASK: &str = "$DREMIO_EXISTING_VALUE$";
+
+fn strip(v: &Value, drop: &[&str]) -> Map<String, Value> {
+    v.as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(k, v)| !drop.contains(&k.as_str()) && !v.is_null())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A string list field of a REST answer.
+pub fn str_list(v: &Value) -> Option<Vec<String>> {
+    v.as_array()?
+        .iter()
+        .map(|x| x.as_str().map(str::to_string))
+        .collect()
+}
+
+/// The kind of a catalog entity answered by `GET /api/v3/catalog/{id}`.
+pub fn entity_kind(e: &Value) -> Option<Kind> {
+    match e.get("entityType")?.as_str()? {
+        "source" => Some(Kind::Source),
+        "space" => Some(Kind::Space),
+        "folder" => Some(Kind::Folder),
+        "function" => Some(Kind::Function),
+        "dataset" => Some(
+            if e.get("type").and_then(Value::as_str) == Some("VIRTUAL_DATASET") {
+                Kind::View
+            } else {
+                Kind::Dataset
+            },
+        ),
+        _ => None,
+    }
+}
+
+impl Object {
+    /// The model of a catalog entity (reflections, tags and wiki are added by the caller).
+    pub fn from_entity(kind: Kind, path: Vec<String>, e: &Value) -> Object {
+        let mut body = strip(e, VOLATILE);
+        let mut text = None;
+        if kind.has_text() {
+            text = body
+                .remove(kind.text_field())
+                .and_then(|v| v.as_str().map(str::to_string));
+        }
+        if kind != Kind::Source {
+            // A dataset's `type` is its kind (VIRTUAL_DATASET / PHYSICAL_DATASET); a source's is
+            // its connector, which stays.
+            body.remove("type");
+        }
+        if kind == Kind::View
+            && body
+                .get("sqlContext")
+                .and_then(Value::as_array)
+                .is_some_and(|a| a.is_empty())
+        {
+            body.remove("sqlContext");
+        }
+        Object {
+            kind,
+            path,
+            body,
+            text,
+            wiki: None,
+        }
+    }
+
+    /// The model of a user (`GET /api/v3/user/{id}` or an `/apiv2/users/all` entry).
+    pub fn from_user(name: String, u: &Value) -> Object {
+        let body = strip(u, VOLATILE)
+            .into_iter()
+            .filter(|(k, _)| matches!(k.as_str(), "firstName" | "lastName" | "email"))
+            .collect();
+        Object {
+            kind: Kind::User,
+            path: vec![name],
+            body,
+            text: None,
+            wiki: None,
+        }
+    }
+
+    /// Sets the reflections of a dataset from the REST answers (stable fields, sorted by name).
+    pub fn set_reflections(&mut self, reflections: &[Value]) {
+        let mut list: Vec<Map<String, Value>> = reflections
+            .iter()
+            .map(|r| strip(r, REFLECTION_VOLATILE))
+            .collect();
+        list.sort_by(|a, b| reflection_name(a).cmp(reflection_name(b)));
+        if list.is_empty() {
+            self.body.remove("reflections");
+        } else {
+            self.body.insert(
+                "reflections".into(),
+                Value::Array(list.into_iter().map(Value::Object).collect()),
+            );
+        }
+    }
+
+    pub fn set_tags(&mut self, tags: Vec<String>) {
+        if tags.is_empty() {
+            self.body.remove("tags");
+        } else {
+            self.body.insert("tags".into(), json!(tags));
+        }
+    }
+
+    pub fn tags(&self) -> Vec<String> {
+        self.body.get("tags").and_then(str_list).unwrap_or_default()
+    }
+
+    /// The reflections, by name.
+    pub fn reflections(&self) -> Vec<Map<String, Value>> {
+        self.body
+            .get("reflections")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|r| r.as_object().cloned()).collect())
+            .unwrap_or_default()
+    }
+
+    /// The object's own fields: the body without what is applied separately (tags, reflections).
+    pub fn own_fields(&self) -> Map<String, Value> {
+        let mut m = self.body.clone();
+        m.remove("tags");
+        m.remove("reflections");
+        if let Some(t) = &self.text {
+            m.insert(self.kind.text_field().into(), json!(t));
+        }
+        m
+    }
+
+    /// The body of `POST /api/v3/catalog` (or of the promotion) creating this object.
+    pub fn create_body(&self) -> Value {
+        let mut m = self.own_fields();
+        match self.kind {
+            Kind::Source => {
+                m.insert("entityType".into(), json!("source"));
+                m.insert("name".into(), json!(self.path[0]));
+            }
+            Kind::Space => {
+                m.insert("entityType".into(), json!("space"));
+                m.insert("name".into(), json!(self.path[0]));
+            }
+            Kind::Folder => {
+                m.insert("entityType".into(), json!("folder"));
+                m.insert("path".into(), json!(self.path));
+            }
+            Kind::View | Kind::Dataset => {
+                m.insert("entityType".into(), json!("dataset"));
+                m.insert("path".into(), json!(self.path));
+                let t = if self.kind == Kind::View {
+                    "VIRTUAL_DATASET"
+                } else {
+                    m.insert("id".into(), json!(promotion_id(&self.path)));
+                    "PHYSICAL_DATASET"
+                };
+                m.insert("type".into(), json!(t));
+            }
+            Kind::Function => {
+                m.insert("entityType".into(), json!("function"));
+                m.insert("path".into(), json!(self.path));
+            }
+            Kind::User => {
+                m.insert("name".into(), json!(self.path[0]));
+            }
+        }
+        Value::Object(m)
+    }
+
+    /// The body of `PUT` updating the target's object `id` whose current tag is `tag`.
+    pub fn update_body(&self, id: &str, tag: &str) -> Value {
+        let mut v = self.create_body();
+        v["id"] = json!(id);
+        v["tag"] = json!(tag);
+        v
+    }
+}
+
+fn reflection_name(r: &Map<String, Value>) -> &str {
+    r.get("name").and_then(Value::as_str).unwrap_or("")
+}
+
+/// The id Dremio gives a file or folder in a source before promotion: `dremio:/source/a/b`.
+pub fn promotion_id(path: &[String]) -> String {
+    format!("dremio:/{}", path.join("/"))
+}
+
+/// Percent-encodes one URL path segment (everything but unreserved characters).
+pub fn url_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `/api/v3/catalog/by-path/a/b/c`, each segment encoded.
+pub fn by_path_url(path: &[String]) -> String {
+    let segs: Vec<String> = path.iter().map(|p| url_segment(p)).collect();
+    format!("/api/v3/catalog/by-path/{}", segs.join("/"))
+}
+
+/// The names of the fields that differ between two maps (recursively dotted, e.g.
+/// `config.hostname`), sorted.
+pub fn differing_fields(a: &Map<String, Value>, b: &Map<String, Value>) -> Vec<String> {
+    let mut out = Vec::new();
+    diff_into(a, b, "", &mut out);
+    out.sort();
+    out
+}
+
+fn diff_into(a: &Map<String, Value>, b: &Map<String, Value>, at: &str, out: &mut Vec<String>) {
+    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    for k in keys {
+        let here = if at.is_empty() {
+            k.clone()
+        } else {
+            format!("{at}.{k}")
+        };
+        match (a.get(k), b.get(k)) {
+            (Some(Value::Object(x)), Some(Value::Object(y))) => diff_into(x, y, &here, out),
+            (x, y) if x != y => out.push(here),
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn volatile_fields_are_left_out_and_text_is_apart() {
+        let e = json!({"entityType": "dataset", "type": "VIRTUAL_DATASET", "id": "x", "tag": "t",
+            "path": ["S", "v"], "createdAt": 1, "sql": "SELECT 1", "sqlContext": ["S"],
+            "fields": [{"name": "a"}], "accelerationRefreshPolicy": {"refreshPeriodMs": 3600000}});
+        let o = Object::from_entity(Kind::View, vec!["S".into(), "v".into()], &e);
+        assert_eq!(o.text.as_deref(), Some("SELECT 1"));
+        assert_eq!(
+            o.body.keys().collect::<Vec<_>>(),
+            vec!["accelerationRefreshPolicy", "sqlContext"]
+        );
+        let body = o.create_body();
+        assert_eq!(body["type"], "VIRTUAL_DATASET");
+        assert_eq!(body["sql"], "SELECT 1");
+        assert_eq!(body["path"], json!(["S", "v"]));
+    }
+
+    #[test]
+    fn a_source_keeps_its_connector_type_and_masked_secrets() {
+        let e = json!({"entityType": "source", "type": "S3", "name": "lake", "id": "i", "tag": "t",
+            "config": {"accessKey": "AK", "accessSecret": MASK}, "state": {"status": "good"}});
+        let o = Object::from_entity(Kind::Source, vec!["lake".into()], &e);
+        assert_eq!(o.body["type"], "S3");
+        assert_eq!(o.body["config"]["accessSecret"], MASK);
+        assert!(!o.body.contains_key("state"));
+        assert_eq!(o.create_body()["name"], "lake");
+    }
+
+    #[test]
+    fn promotion_uses_the_dremio_path_id() {
+        let o = Object {
+            kind: Kind::Dataset,
+            path: vec!["lake".into(), "trips".into(), "2024".into()],
+            body: Map::new(),
+            text: None,
+            wiki: None,
+        };
+        assert_eq!(o.create_body()["id"], "dremio:/lake/trips/2024");
+        assert_eq!(url_segment("dremio:/a b"), "dremio%3A%2Fa%20b");
+    }
+
+    #[test]
+    fn differing_fields_are_dotted_and_sorted() {
+        let a = json!({"x": 1, "c": {"h": "a", "p": 1}, "only_a": true});
+        let b = json!({"x": 1, "c": {"h": "b", "p": 1}, "only_b": true});
+        assert_eq!(
+            differing_fields(a.as_object().unwrap(), b.as_object().unwrap()),
+            vec!["c.h", "only_a", "only_b"]
+        );
+    }
+
+    #[test]
+    fn reflections_are_sorted_by_name_without_ids() {
+        let mut o = Object {
+            kind: Kind::View,
+            path: vec!["S".into(), "v".into()],
+            body: Map::new(),
+            text: Some("SELECT 1".into()),
+            wiki: None,
+        };
+        o.set_reflections(&[
+            json!({"id": "2", "name": "z", "type": "RAW", "status": {"config": "OK"}}),
+            json!({"id": "1", "name": "a", "type": "AGGREGATION", "datasetId": "d"}),
+        ]);
+        let r = o.reflections();
+        assert_eq!(r[0]["name"], "a");
+        assert!(!r[0].contains_key("datasetId") && !r[1].contains_key("status"));
+    }
+}

@@ -1,0 +1,598 @@
+//! The plan: per object of the source (and, in mirror mode, of the target), what applying would do
+//! (create, update with the fields that differ, delete, nothing), and what it must wait for:
+//! parents, the datasets and UDFs a view's SQL reads, the dataset of a reflection, wiki or tags.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value, json};
+
+use super::CloneError;
+use super::export::{Entry, key};
+use super::filter::Filter;
+use super::mapping::{Mapping, masked_fields};
+use super::model::{Kind, Object, differing_fields};
+use super::sql;
+use super::tree::Tree;
+
+/// How far applying goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// Create what the target lacks; leave what differs.
+    CreateOnly,
+    /// Create what the target lacks and update what differs (never removes anything).
+    Update,
+    /// Also delete, inside the filters, what the source lacks (needs --allow-delete).
+    Mirror,
+}
+
+impl Mode {
+    pub fn word(self) -> &'static str {
+        match self {
+            Mode::CreateOnly => "create-only",
+            Mode::Update => "update",
+            Mode::Mirror => "mirror",
+        }
+    }
+}
+
+/// What a plan item is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum What {
+    Object(Kind),
+    /// A reflection of a dataset (its name in [`Item::name`]).
+    Reflection,
+    Wiki,
+    Tags,
+}
+
+impl What {
+    pub fn word(self) -> &'static str {
+        match self {
+            What::Object(k) => k.word(),
+            What::Reflection => "reflection",
+            What::Wiki => "wiki",
+            What::Tags => "tags",
+        }
+    }
+
+    /// Order of application (and of the report): sources, spaces, folders, promoted datasets,
+    /// views, UDFs, reflections, wikis, tags, users.
+    fn rank(self) -> u8 {
+        match self {
+            What::Object(Kind::User) => 9,
+            What::Object(k) => k as u8,
+            What::Reflection => 6,
+            What::Wiki => 7,
+            What::Tags => 8,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Create,
+    Update,
+    Delete,
+    Unchanged,
+    /// Differs, but create-only mode leaves existing objects alone.
+    Left,
+}
+
+impl Action {
+    pub fn word(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Delete => "delete",
+            Action::Unchanged => "unchanged",
+            Action::Left => "left",
+        }
+    }
+
+    /// Whether applying sends anything.
+    pub fn acts(self) -> bool {
+        matches!(self, Action::Create | Action::Update | Action::Delete)
+    }
+}
+
+/// One line of the plan.
+#[derive(Debug, Clone)]
+pub struct Item {
+    pub what: What,
+    /// The object's path on the target.
+    pub path: Vec<String>,
+    /// Its path in the source tree (to read it when applying); None for deletions.
+    pub source_path: Option<Vec<String>>,
+    /// A reflection's name.
+    pub name: Option<String>,
+    pub action: Action,
+    /// Fields that differ (updates).
+    pub changed: Vec<String>,
+    /// Items to wait for (indexes into [`Plan::items`]).
+    pub deps: Vec<usize>,
+    /// Why the item cannot be applied, known before applying (a reference cycle, a missing secret,
+    /// a kind clash); it is then skipped, and so are its dependents.
+    pub blocked: Option<String>,
+}
+
+impl Item {
+    fn new(
+        what: What,
+        path: Vec<String>,
+        source_path: Option<Vec<String>>,
+        action: Action,
+    ) -> Item {
+        Item {
+            what,
+            path,
+            source_path,
+            name: None,
+            action,
+            changed: vec![],
+            deps: vec![],
+            blocked: None,
+        }
+    }
+
+    /// `Sales/Reports/monthly`, plus `#name` for a reflection.
+    pub fn label(&self) -> String {
+        let mut l = self.path.join("/");
+        if let Some(n) = &self.name {
+            l.push('#');
+            l.push_str(n);
+        }
+        l
+    }
+
+    pub fn to_json(&self, items: &[Item]) -> Value {
+        let mut v = json!({
+            "kind": self.what.word(),
+            "path": self.label(),
+            "action": self.action.word(),
+        });
+        if !self.changed.is_empty() {
+            v["changed"] = json!(self.changed);
+        }
+        if let Some(b) = &self.blocked {
+            v["blocked"] = json!(b);
+        }
+        let deps: Vec<String> = self
+            .deps
+            .iter()
+            .filter(|d| items[**d].action.acts())
+            .map(|d| format!("{} {}", items[*d].what.word(), items[*d].label()))
+            .collect();
+        if !deps.is_empty() {
+            v["after"] = json!(deps);
+        }
+        v
+    }
+}
+
+/// The plan of a run.
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub items: Vec<Item>,
+    pub warnings: Vec<String>,
+}
+
+impl Plan {
+    /// Counts per action, blocked items apart.
+    pub fn summary(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        for a in ["create", "update", "delete", "unchanged", "left", "blocked"] {
+            m.insert(a.into(), json!(0));
+        }
+        for i in &self.items {
+            let k = if i.blocked.is_some() {
+                "blocked"
+            } else {
+                i.action.word()
+            };
+            m[k] = json!(m[k].as_u64().unwrap_or(0) + 1);
+        }
+        m
+    }
+
+    /// The one-line human form of an item, or None for items that need nothing.
+    pub fn line(&self, i: &Item) -> Option<String> {
+        let sign = match (i.action, &i.blocked) {
+            (_, Some(_)) => "!",
+            (Action::Create, _) => "+",
+            (Action::Update, _) => "~",
+            (Action::Delete, _) => "-",
+            (Action::Left, _) => "=",
+            (Action::Unchanged, _) => return None,
+        };
+        let mut l = format!("{sign} {:<10} {}", i.what.word(), i.label());
+        if !i.changed.is_empty() {
+            l.push_str(&format!("  ({})", i.changed.join(", ")));
+        }
+        if i.action == Action::Left {
+            l.push_str("  (differs; create-only leaves it)");
+        }
+        if let Some(b) = &i.blocked {
+            l.push_str(&format!("  blocked: {b}"));
+        }
+        Some(l)
+    }
+}
+
+/// What the planner reads.
+pub struct Inputs<'a> {
+    pub source: &'a Tree,
+    pub target: &'a Tree,
+    /// Ids and versions of the target's objects (from its export).
+    pub index: &'a HashMap<String, Entry>,
+    pub filter: &'a Filter,
+    pub mapping: &'a Mapping,
+    pub mode: Mode,
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+fn str_field<'a>(m: &'a Map<String, Value>, k: &str) -> Option<&'a str> {
+    m.get(k).and_then(Value::as_str)
+}
+
+/// Compares one object of the source with the target's, adding its items.
+fn plan_object(
+    inp: &Inputs,
+    o: Object,
+    src_path: Vec<String>,
+    plan: &mut Plan,
+) -> Result<(), CloneError> {
+    let o = inp.mapping.map_object(o);
+    let target_entry = inp.index.get(&key(o.kind, &o.path));
+    let existing = match target_entry.and_then(|e| e.kind) {
+        Some(k) if k != o.kind => {
+            let mut it = Item::new(
+                What::Object(o.kind),
+                o.path.clone(),
+                Some(src_path),
+                Action::Update,
+            );
+            it.blocked = Some(format!("the target has a {} at this path", k.word()));
+            plan.items.push(it);
+            return Ok(());
+        }
+        Some(_) => inp.target.read(o.kind, &o.path)?,
+        None => None,
+    };
+    let what = What::Object(o.kind);
+    let mut main = match &existing {
+        None => Item::new(what, o.path.clone(), Some(src_path.clone()), Action::Create),
+        Some(t) => {
+            let changed = differing_fields(&o.own_fields(), &t.own_fields());
+            let action = match (changed.is_empty(), inp.mode) {
+                (true, _) => Action::Unchanged,
+                (false, Mode::CreateOnly) => Action::Left,
+                (false, _) => Action::Update,
+            };
+            let mut it = Item::new(what, o.path.clone(), Some(src_path.clone()), action);
+            it.changed = changed;
+            it
+        }
+    };
+    if o.kind == Kind::Source && main.action == Action::Create {
+        let masked = o.body.get("config").map(masked_fields).unwrap_or_default();
+        let given = inp.mapping.source_secrets(&src_path[0], inp.env);
+        match given {
+            Err(e) => main.blocked = Some(e),
+            Ok(given) => {
+                let missing: Vec<&String> = masked
+                    .iter()
+                    .filter(|m| !given.iter().any(|(k, _)| k == *m))
+                    .collect();
+                if !missing.is_empty() {
+                    main.blocked = Some(format!(
+                        "a new source needs its secrets ({}): map them under [secrets.{}] in the mapping file (--mapping)",
+                        missing
+                            .iter()
+                            .map(|m| format!("config.{m}"))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        src_path[0]
+                    ));
+                }
+            }
+        }
+    }
+    let created = main.action == Action::Create;
+    let sets_state = created || inp.mode != Mode::CreateOnly;
+    plan.items.push(main);
+    // Wiki: set when it differs; cleared only in mirror mode.
+    let target_wiki = existing.as_ref().and_then(|t| t.wiki.clone());
+    if sets_state
+        && o.kind != Kind::User
+        && o.wiki != target_wiki
+        && (o.wiki.is_some() || inp.mode == Mode::Mirror)
+    {
+        let action = if target_wiki.is_some() {
+            Action::Update
+        } else {
+            Action::Create
+        };
+        plan.items.push(Item::new(
+            What::Wiki,
+            o.path.clone(),
+            Some(src_path.clone()),
+            action,
+        ));
+    }
+    if !o.kind.is_dataset() {
+        return Ok(());
+    }
+    let target_tags = existing.as_ref().map(Object::tags).unwrap_or_default();
+    let tags = o.tags();
+    if sets_state && tags != target_tags && (!tags.is_empty() || inp.mode == Mode::Mirror) {
+        let action = if target_tags.is_empty() {
+            Action::Create
+        } else {
+            Action::Update
+        };
+        plan.items.push(Item::new(
+            What::Tags,
+            o.path.clone(),
+            Some(src_path.clone()),
+            action,
+        ));
+    }
+    let theirs: HashMap<String, Map<String, Value>> = existing
+        .as_ref()
+        .map(Object::reflections)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| (str_field(&r, "name").unwrap_or_default().to_string(), r))
+        .collect();
+    let mine = o.reflections();
+    for r in &mine {
+        let name = str_field(r, "name").unwrap_or_default().to_string();
+        let (action, changed) = match theirs.get(&name) {
+            None => (Action::Create, vec![]),
+            Some(t) => {
+                let changed = differing_fields(r, t);
+                match (changed.is_empty(), inp.mode) {
+                    (true, _) => (Action::Unchanged, changed),
+                    (false, Mode::CreateOnly) => (Action::Left, changed),
+                    (false, _) => (Action::Update, changed),
+                }
+            }
+        };
+        let mut it = Item::new(
+            What::Reflection,
+            o.path.clone(),
+            Some(src_path.clone()),
+            action,
+        );
+        it.name = Some(name);
+        it.changed = changed;
+        plan.items.push(it);
+    }
+    if inp.mode == Mode::Mirror {
+        for name in theirs.keys() {
+            if !mine.iter().any(|r| str_field(r, "name") == Some(name)) {
+                let mut it = Item::new(What::Reflection, o.path.clone(), None, Action::Delete);
+                it.name = Some(name.clone());
+                plan.items.push(it);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The datasets and UDFs an object's SQL reads, as candidate paths (context-relative first).
+fn references(o: &Object) -> Vec<Vec<Vec<String>>> {
+    let Some(text) = &o.text else {
+        return vec![];
+    };
+    let ctx: Vec<String> = o
+        .body
+        .get("sqlContext")
+        .and_then(super::model::str_list)
+        .unwrap_or_default();
+    sql::table_refs(text)
+        .into_iter()
+        .chain(sql::function_refs(text))
+        .map(|r| {
+            let mut c = Vec::new();
+            if !ctx.is_empty() {
+                let mut p = ctx.clone();
+                p.extend(r.parts.iter().cloned());
+                c.push(p);
+            }
+            c.push(r.parts);
+            c
+        })
+        .collect()
+}
+
+/// Makes the plan.
+pub fn make(inp: &Inputs) -> Result<Plan, CloneError> {
+    let mut plan = Plan::default();
+    // References of views and UDFs, resolved once every item is known (keys of candidates).
+    let mut refs: Vec<(usize, Vec<Vec<String>>)> = Vec::new();
+    for found in inp.source.objects() {
+        let (kind, path) = found?;
+        let wanted = if kind.is_container() {
+            inp.filter.keeps_container(kind, &path)
+        } else {
+            inp.filter.selects(kind, &path)
+        };
+        if !wanted {
+            continue;
+        }
+        let Some(o) = inp.source.read(kind, &path)? else {
+            continue;
+        };
+        let first = plan.items.len();
+        let cands = references(&inp.mapping.map_object(o.clone()));
+        plan_object(inp, o, path, &mut plan)?;
+        if !cands.is_empty() {
+            let keys = cands
+                .into_iter()
+                .map(|c| c.iter().map(|p| key(Kind::View, p)).collect())
+                .collect::<Vec<Vec<String>>>();
+            refs.push((first, keys));
+        }
+    }
+    if inp.mode == Mode::Mirror {
+        plan_deletions(inp, &mut plan)?;
+    }
+    order(&mut plan, refs);
+    Ok(plan)
+}
+
+/// Objects of the target, inside the filters, that the source lacks (outermost only: a container's
+/// deletion takes its contents). Users are never deleted.
+fn plan_deletions(inp: &Inputs, plan: &mut Plan) -> Result<(), CloneError> {
+    let mut doomed: Vec<(Kind, Vec<String>)> = Vec::new();
+    for found in inp.target.objects() {
+        let (kind, path) = found?;
+        if kind == Kind::User {
+            continue;
+        }
+        let src = inp.mapping.unmap_path(kind, &path);
+        if !inp.filter.selects(kind, &src) {
+            continue;
+        }
+        let in_source = inp.source.root.join(Tree::main_file(kind, &src)).exists();
+        if !in_source {
+            doomed.push((kind, path));
+        }
+    }
+    doomed.sort_by(|a, b| a.1.len().cmp(&b.1.len()).then(a.1.cmp(&b.1)));
+    let mut gone: Vec<Vec<String>> = Vec::new();
+    for (kind, path) in doomed {
+        let lower: Vec<String> = path.iter().map(|p| p.to_lowercase()).collect();
+        if gone.iter().any(|g| lower.starts_with(g)) {
+            continue;
+        }
+        if kind.is_container() {
+            gone.push(lower);
+        }
+        plan.items
+            .push(Item::new(What::Object(kind), path, None, Action::Delete));
+    }
+    Ok(())
+}
+
+/// Sorts the items for the report and links each to what it waits for; blocks reference cycles.
+fn order(plan: &mut Plan, refs: Vec<(usize, Vec<Vec<String>>)>) {
+    // Remember each view's candidate reference keys across the sort.
+    let mut ref_of: HashMap<(What, String), Vec<Vec<String>>> = HashMap::new();
+    for (i, keys) in refs {
+        let it = &plan.items[i];
+        ref_of.insert((it.what, key(Kind::View, &it.path)), keys);
+    }
+    plan.items.sort_by(|a, b| {
+        let del = |i: &Item| i.action == Action::Delete;
+        (del(a), a.what.rank(), &a.path, &a.name).cmp(&(del(b), b.what.rank(), &b.path, &b.name))
+    });
+    // Objects by key (not deletions).
+    let mut objects: HashMap<String, usize> = HashMap::new();
+    for (i, it) in plan.items.iter().enumerate() {
+        if let What::Object(k) = it.what
+            && it.action != Action::Delete
+        {
+            objects.insert(
+                key(if k == Kind::User { k } else { Kind::View }, &it.path),
+                i,
+            );
+        }
+    }
+    let n = plan.items.len();
+    for i in 0..n {
+        let it = &plan.items[i];
+        if it.action == Action::Delete {
+            continue;
+        }
+        let mut deps = Vec::new();
+        match it.what {
+            What::Object(Kind::User) => {}
+            What::Object(Kind::Dataset) => {
+                // Inside a source, intermediate folders are storage: wait for the source only.
+                if let Some(&d) = objects.get(&key(Kind::View, &it.path[..1])) {
+                    deps.push(d);
+                }
+            }
+            What::Object(k) => {
+                if it.path.len() > 1
+                    && let Some(&d) = objects.get(&key(Kind::View, &it.path[..it.path.len() - 1]))
+                {
+                    deps.push(d);
+                }
+                if let Some(cands) = ref_of.get(&(What::Object(k), key(Kind::View, &it.path))) {
+                    // Per reference, the first candidate that is an object of the plan
+                    // (context-relative first, as Dremio resolves it).
+                    for c in cands {
+                        if let Some(&d) = c.iter().find_map(|k| objects.get(k))
+                            && d != i
+                            && !deps.contains(&d)
+                        {
+                            deps.push(d);
+                        }
+                    }
+                }
+            }
+            What::Reflection | What::Wiki | What::Tags => {
+                if let Some(&d) = objects.get(&key(Kind::View, &it.path)) {
+                    deps.push(d);
+                }
+            }
+        }
+        plan.items[i].deps = deps;
+    }
+    block_cycles(plan);
+}
+
+/// Items in a reference cycle among the items that act are blocked, naming the cycle.
+fn block_cycles(plan: &mut Plan) {
+    let n = plan.items.len();
+    // 0 = new, 1 = on the stack, 2 = done
+    let mut state = vec![0u8; n];
+    let mut blocked: Vec<(usize, String)> = Vec::new();
+    for start in 0..n {
+        if state[start] != 0 || !plan.items[start].action.acts() {
+            continue;
+        }
+        // Iterative DFS: (node, next dep index)
+        let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
+        state[start] = 1;
+        while let Some(&mut (node, ref mut next)) = stack.last_mut() {
+            let deps = &plan.items[node].deps;
+            if *next < deps.len() {
+                let d = deps[*next];
+                *next += 1;
+                if !plan.items[d].action.acts() {
+                    continue;
+                }
+                match state[d] {
+                    0 => {
+                        state[d] = 1;
+                        stack.push((d, 0));
+                    }
+                    1 => {
+                        let from = stack.iter().position(|(x, _)| *x == d).unwrap_or(0);
+                        let cycle: Vec<usize> = stack[from..].iter().map(|(x, _)| *x).collect();
+                        let mut names: Vec<String> =
+                            cycle.iter().map(|x| plan.items[*x].label()).collect();
+                        names.push(plan.items[d].label());
+                        let text = format!("reference cycle: {}", names.join(" -> "));
+                        for x in cycle {
+                            blocked.push((x, text.clone()));
+                        }
+                    }
+                    _ => {}
+                }
+            } else {
+                state[node] = 2;
+                stack.pop();
+            }
+        }
+    }
+    for (i, text) in blocked {
+        if plan.items[i].blocked.is_none() {
+            plan.items[i].blocked = Some(text);
+        }
+    }
+}
