@@ -47,8 +47,127 @@ pub enum Command {
     Prune(PruneCmd),
     /// Newest backup per location, its age against the RPO, and whether copies keep up.
     Status(StatusCmd),
+    /// Clone artefacts (catalog, reflections, wikis, tags, users) between clusters through REST.
+    #[command(subcommand)]
+    Clone(CloneCmd),
     /// Run the whole job on a generated Dremio-like tree: backup, list, verify, restore, compare.
     Demo(DemoCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CloneCmd {
+    /// Export a cluster into a git-friendly tree (updated in place), or a dremio-cloner JSON file.
+    Export(CloneExportCmd),
+    /// Compare a source (tree, dremio-cloner file or live cluster) with the live target: what
+    /// `apply` would do, per object.
+    Plan(ClonePlanCmd),
+    /// Make the target match the source, in dependency order, and report the outcome per object.
+    Apply(CloneApplyCmd),
+}
+
+/// A cluster reached through REST. Credentials: LIFEBOAT_DREMIO_USER + LIFEBOAT_DREMIO_PASSWORD[_FILE]
+/// or LIFEBOAT_DREMIO_TOKEN[_FILE].
+#[derive(Debug, Args)]
+pub struct CloneTarget {
+    /// Coordinator URLs (comma-separated or repeated; the active one is found), or a cluster name
+    /// from the config file (its dremio_urls).
+    #[arg(
+        long = "dremio-url",
+        env = "LIFEBOAT_DREMIO_URL",
+        value_delimiter = ',',
+        value_name = "URL|NAME",
+        required = true
+    )]
+    pub dremio_urls: Vec<String>,
+    /// PEM file of the CA that signed the coordinators' TLS certificates.
+    #[arg(long, env = "LIFEBOAT_DREMIO_CA_FILE", value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Do not check the coordinators' TLS certificates (explicit opt-in; prefer --ca-file).
+    #[arg(long)]
+    pub insecure: bool,
+}
+
+/// Which objects, and how many requests at once.
+#[derive(Debug, Args)]
+pub struct CloneFilters {
+    /// Only objects whose catalog path matches (repeatable): `/` between components, `*` within
+    /// one, `**` across; users are `@users/<name>`. Parents of matches come along.
+    #[arg(long, value_name = "GLOB")]
+    pub include: Vec<String>,
+    /// Leave out objects (and everything below them) whose path matches (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Leave out whole kinds (comma-separated).
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "KIND")]
+    pub skip: Vec<crate::clone::filter::Skip>,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub concurrency: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CloneFormat {
+    /// A folder with one file per object (for git).
+    Tree,
+    /// dremio-cloner's single JSON file.
+    Cloner,
+}
+
+#[derive(Debug, Args)]
+pub struct CloneExportCmd {
+    #[command(flatten)]
+    pub cluster: CloneTarget,
+    /// The tree's folder (made if missing; an existing export is updated in place), or the
+    /// dremio-cloner file with --format cloner.
+    #[arg(long, value_name = "PATH")]
+    pub out: PathBuf,
+    #[arg(long, value_enum, default_value_t = CloneFormat::Tree)]
+    pub format: CloneFormat,
+    #[command(flatten)]
+    pub filters: CloneFilters,
+}
+
+#[derive(Debug, Args)]
+pub struct ClonePlanCmd {
+    /// The source: an export tree, or a dremio-cloner JSON file.
+    #[arg(
+        long,
+        value_name = "PATH",
+        required_unless_present = "source_urls",
+        conflicts_with = "source_urls"
+    )]
+    pub source: Option<PathBuf>,
+    /// The source: a live cluster's coordinator URLs (or a cluster name from the config file).
+    /// Credentials: LIFEBOAT_SOURCE_DREMIO_USER + LIFEBOAT_SOURCE_DREMIO_PASSWORD[_FILE] or
+    /// LIFEBOAT_SOURCE_DREMIO_TOKEN[_FILE].
+    #[arg(long = "source-url", value_delimiter = ',', value_name = "URL|NAME")]
+    pub source_urls: Vec<String>,
+    /// PEM file of the CA of the source cluster's certificates.
+    #[arg(long, value_name = "FILE")]
+    pub source_ca_file: Option<PathBuf>,
+    /// The target cluster.
+    #[command(flatten)]
+    pub target: CloneTarget,
+    #[command(flatten)]
+    pub filters: CloneFilters,
+    /// create-only, update (create and update, never delete) or mirror (also delete inside the filters).
+    #[arg(long, value_enum, default_value_t = crate::clone::plan::Mode::Update)]
+    pub mode: crate::clone::plan::Mode,
+    /// Renames (sources, spaces, users), source secrets and user passwords: see configs/clone-mapping.example.toml.
+    #[arg(long, value_name = "FILE")]
+    pub mapping: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CloneApplyCmd {
+    #[command(flatten)]
+    pub plan: ClonePlanCmd,
+    /// Show the plan; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Confirms that --mode mirror may delete objects on the target.
+    #[arg(long)]
+    pub allow_delete: bool,
 }
 
 /// Where the coordinator's installation and state are.

@@ -224,6 +224,102 @@ async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
             };
             commands::status::run(ctx, &args).await
         }
+        Command::Clone(c) => run_clone(ctx, c).await,
         Command::Demo(c) => commands::demo::run(ctx, c.dir, c.size_mib).await,
+    }
+}
+
+/// Coordinator URLs from the flag, where a single value without `://` that names a cluster of the
+/// config file stands for its `dremio_urls` (and its `ca_file` when none is given).
+fn conn(
+    config: &Config,
+    urls: Vec<String>,
+    ca_file: Option<std::path::PathBuf>,
+    insecure: bool,
+    env_prefix: &'static str,
+) -> anyhow::Result<commands::clone::Conn> {
+    let (urls, ca_file) = match urls.as_slice() {
+        [one] if !one.contains("://") => match config.cluster(Some(one))? {
+            Some((_, cc)) if !cc.dremio_urls.is_empty() => {
+                (cc.dremio_urls.clone(), ca_file.or(cc.ca_file.clone()))
+            }
+            _ => {
+                return Err(CommandError::Usage(format!(
+                    "{one:?} is neither a URL nor a cluster with dremio_urls in the config file"
+                ))
+                .into());
+            }
+        },
+        _ => (urls, ca_file),
+    };
+    Ok(commands::clone::Conn {
+        urls,
+        tls: Tls { ca_file, insecure },
+        env_prefix,
+    })
+}
+
+fn clone_filter(f: &lifeboat::cli::CloneFilters) -> lifeboat::clone::filter::Filter {
+    lifeboat::clone::filter::Filter::new(&f.include, &f.exclude, &f.skip)
+}
+
+fn clone_plan_args(
+    config: &Config,
+    c: lifeboat::cli::ClonePlanCmd,
+) -> anyhow::Result<commands::clone::PlanArgs> {
+    let source = match c.source {
+        Some(p) => commands::clone::Source::Path(p),
+        None => commands::clone::Source::Live(conn(
+            config,
+            c.source_urls,
+            c.source_ca_file,
+            c.target.insecure,
+            "LIFEBOAT_SOURCE_DREMIO_",
+        )?),
+    };
+    Ok(commands::clone::PlanArgs {
+        source,
+        filter: clone_filter(&c.filters),
+        concurrency: c.filters.concurrency,
+        target: conn(
+            config,
+            c.target.dremio_urls,
+            c.target.ca_file,
+            c.target.insecure,
+            "LIFEBOAT_DREMIO_",
+        )?,
+        mode: c.mode,
+        mapping: c.mapping,
+    })
+}
+
+async fn run_clone(ctx: &Ctx, c: lifeboat::cli::CloneCmd) -> anyhow::Result<()> {
+    use lifeboat::cli::{CloneCmd, CloneFormat};
+    let config = ctx.config.clone();
+    match c {
+        CloneCmd::Export(e) => {
+            let args = commands::clone::ExportArgs {
+                filter: clone_filter(&e.filters),
+                concurrency: e.filters.concurrency,
+                conn: conn(
+                    &config,
+                    e.cluster.dremio_urls,
+                    e.cluster.ca_file,
+                    e.cluster.insecure,
+                    "LIFEBOAT_DREMIO_",
+                )?,
+                out: e.out,
+                cloner: e.format == CloneFormat::Cloner,
+            };
+            commands::clone::export(ctx, &args).await
+        }
+        CloneCmd::Plan(p) => {
+            let args = clone_plan_args(&config, p)?;
+            commands::clone::plan(ctx, &args).await
+        }
+        CloneCmd::Apply(a) => {
+            let args = clone_plan_args(&config, a.plan)?;
+            commands::clone::apply(ctx, &args, a.dry_run, a.allow_delete).await
+        }
     }
 }

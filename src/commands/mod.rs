@@ -1,6 +1,7 @@
 //! One file per subcommand: read options, call the layers below, print results.
 
 pub mod backup;
+pub mod clone;
 pub mod copy;
 pub mod demo;
 pub mod fetch;

@@ -1,0 +1,426 @@
+//! `lifeboat clone export|plan|apply`: connects to the clusters, prepares the source and target
+//! trees, and prints the plan or the per-object report.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::{Value, json};
+
+use super::{CommandError, Ctx};
+use crate::clone::apply::{self, Env, Outcome, Report};
+use crate::clone::cloner;
+use crate::clone::export::{self, Exported, Remote};
+use crate::clone::filter::Filter;
+use crate::clone::mapping::Mapping;
+use crate::clone::model::Kind;
+use crate::clone::plan::{self, Mode, Plan};
+use crate::clone::tree::Tree;
+use crate::dremio::rest::{self, Coordinator, Credentials, Tls};
+use crate::error::ExitClass;
+
+/// A cluster to talk to, and which environment variables hold its credentials.
+#[derive(Debug, Clone)]
+pub struct Conn {
+    pub urls: Vec<String>,
+    pub tls: Tls,
+    /// `LIFEBOAT_DREMIO_` (target, export) or `LIFEBOAT_SOURCE_DREMIO_` (a live source).
+    pub env_prefix: &'static str,
+}
+
+/// Where the source comes from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// An export tree, or a dremio-cloner file.
+    Path(PathBuf),
+    Live(Conn),
+}
+
+pub struct ExportArgs {
+    pub conn: Conn,
+    pub out: PathBuf,
+    pub cloner: bool,
+    pub filter: Filter,
+    pub concurrency: usize,
+}
+
+pub struct PlanArgs {
+    pub source: Source,
+    pub target: Conn,
+    pub filter: Filter,
+    pub mode: Mode,
+    pub mapping: Option<PathBuf>,
+    pub concurrency: usize,
+}
+
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// Finds the active coordinator, logs in and reads the version.
+async fn connect(ctx: &Ctx, conn: &Conn) -> anyhow::Result<Arc<Remote>> {
+    let client = rest::client(&conn.tls)?;
+    let active = rest::find_active(&client, &conn.urls).await?;
+    let prefix = conn.env_prefix;
+    let creds = Credentials::from_env(&|name: &str| {
+        env_var(&name.replacen("LIFEBOAT_DREMIO_", prefix, 1))
+    })
+    .map_err(|e| {
+        if prefix == "LIFEBOAT_DREMIO_" {
+            anyhow::Error::from(e)
+        } else {
+            anyhow::anyhow!(
+                "no credentials for the source cluster: set {prefix}USER and {prefix}PASSWORD (or _PASSWORD_FILE), or {prefix}TOKEN (or _TOKEN_FILE)"
+            )
+        }
+    })?;
+    let progress = ctx.progress.clone();
+    let notify: rest::Notify = Arc::new(move |line: &str| progress.note(line));
+    let coord = Coordinator::login(client, &active, &creds, notify).await?;
+    let (version, info) = coord.version().await?;
+    Ok(Arc::new(Remote {
+        coord,
+        version: version.to_string(),
+        cluster_type: info.cluster_type,
+    }))
+}
+
+fn counts_json(e: &Exported) -> Value {
+    let mut m = serde_json::Map::new();
+    for k in Kind::ALL {
+        m.insert(
+            k.word().into(),
+            json!(e.counts.get(&k).copied().unwrap_or(0)),
+        );
+    }
+    m.insert("reflections".into(), json!(e.reflections));
+    Value::Object(m)
+}
+
+fn counts_text(e: &Exported) -> String {
+    let mut parts: Vec<String> = Kind::ALL
+        .iter()
+        .filter_map(|k| e.counts.get(k).map(|n| format!("{n} {}", k.word())))
+        .collect();
+    parts.push(format!("{} reflection", e.reflections));
+    parts.join(", ")
+}
+
+/// `clone export`.
+pub async fn export(ctx: &Ctx, args: &ExportArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let remote = connect(ctx, &args.conn).await?;
+    let scratch;
+    let tree = if args.cloner {
+        scratch = tempfile::tempdir()?;
+        Tree::create(scratch.path())?
+    } else {
+        Tree::create(&args.out)?
+    };
+    let exported = export::export(
+        remote.clone(),
+        &tree,
+        &args.filter,
+        args.concurrency,
+        ctx.progress.as_ref(),
+    )
+    .await?;
+    if args.cloner {
+        cloner::export(&tree, &args.out, &args.filter, &remote.coord.base)?;
+    }
+    for w in &exported.warnings {
+        ctx.progress.note(&format!("warning: {w}"));
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let total = exported.total();
+    ctx.emit(
+        &json!({
+            "command": "clone export",
+            "cluster": {"url": remote.coord.base, "version": remote.version},
+            "out": args.out,
+            "format": if args.cloner { "cloner" } else { "tree" },
+            "objects": counts_json(&exported),
+            "removed_files": exported.removed_files,
+            "warnings": exported.warnings,
+            "seconds": round3(secs),
+            "objects_per_second": (total as f64 / secs.max(1e-9)).round(),
+        }),
+        &format!(
+            "exported {total} objects ({}) from {} (Dremio {}) to {} in {secs:.1}s; {} stale file(s) removed",
+            counts_text(&exported),
+            remote.coord.base,
+            remote.version,
+            args.out.display(),
+            exported.removed_files
+        ),
+    );
+    Ok(())
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// What `plan` and `apply` share: the plan and what is needed to carry it out.
+struct Prepared {
+    plan: Plan,
+    target: Arc<Remote>,
+    source_tree: Tree,
+    index: std::collections::HashMap<String, export::Entry>,
+    mapping: Mapping,
+    source_label: String,
+    /// Temporary trees live as long as this.
+    _scratch: Vec<tempfile::TempDir>,
+}
+
+async fn prepare(ctx: &Ctx, args: &PlanArgs) -> anyhow::Result<Prepared> {
+    let mapping = match &args.mapping {
+        Some(p) => Mapping::load(p)?,
+        None => Mapping::default(),
+    };
+    let mut scratch = Vec::new();
+    let mut warnings = Vec::new();
+    let (source_tree, source_label) = match &args.source {
+        Source::Path(p) if p.is_dir() => (Tree::open(p)?, p.display().to_string()),
+        Source::Path(p) if p.is_file() => {
+            let dir = tempfile::tempdir()?;
+            let tree = Tree::create(dir.path())?;
+            let imported = cloner::import(p, &tree, &args.filter)?;
+            warnings.extend(imported.warnings);
+            scratch.push(dir);
+            (tree, format!("{} (dremio-cloner file)", p.display()))
+        }
+        Source::Path(p) => {
+            return Err(CommandError::Usage(format!(
+                "--source {}: no such export tree or dremio-cloner file",
+                p.display()
+            ))
+            .into());
+        }
+        Source::Live(conn) => {
+            let remote = connect(ctx, conn).await?;
+            let dir = tempfile::tempdir()?;
+            let tree = Tree::create(dir.path())?;
+            ctx.progress
+                .note(&format!("reading the source {}", remote.coord.base));
+            let e = export::export(
+                remote.clone(),
+                &tree,
+                &args.filter,
+                args.concurrency,
+                ctx.progress.as_ref(),
+            )
+            .await?;
+            warnings.extend(e.warnings);
+            scratch.push(dir);
+            (
+                tree,
+                format!("{} (Dremio {})", remote.coord.base, remote.version),
+            )
+        }
+    };
+    let target = connect(ctx, &args.target).await?;
+    let target_dir = tempfile::tempdir()?;
+    let target_tree = Tree::create(target_dir.path())?;
+    let target_filter = args
+        .filter
+        .renamed(&|first| mapping.root(first).map(str::to_string));
+    ctx.progress
+        .note(&format!("reading the target {}", target.coord.base));
+    let exported = export::export(
+        target.clone(),
+        &target_tree,
+        &target_filter,
+        args.concurrency,
+        ctx.progress.as_ref(),
+    )
+    .await?;
+    scratch.push(target_dir);
+    let env = |name: &str| env_var(name);
+    let mut plan = plan::make(&plan::Inputs {
+        source: &source_tree,
+        target: &target_tree,
+        index: &exported.index,
+        filter: &args.filter,
+        mapping: &mapping,
+        mode: args.mode,
+        env: &env,
+    })?;
+    plan.warnings.extend(warnings);
+    for w in &plan.warnings {
+        ctx.progress.note(&format!("warning: {w}"));
+    }
+    Ok(Prepared {
+        plan,
+        target,
+        source_tree,
+        index: exported.index,
+        mapping,
+        source_label,
+        _scratch: scratch,
+    })
+}
+
+fn plan_json(p: &Prepared, mode: Mode, command: &str) -> Value {
+    json!({
+        "command": command,
+        "mode": mode.word(),
+        "source": p.source_label,
+        "target": {"url": p.target.coord.base, "version": p.target.version},
+        "summary": p.plan.summary(),
+        "warnings": p.plan.warnings,
+        "items": p.plan.items.iter().map(|i| i.to_json(&p.plan.items)).collect::<Vec<_>>(),
+    })
+}
+
+fn plan_text(p: &Prepared, mode: Mode) -> String {
+    let mut out: Vec<String> = p.plan.items.iter().filter_map(|i| p.plan.line(i)).collect();
+    let s = p.plan.summary();
+    let n = |k: &str| s[k].as_u64().unwrap_or(0);
+    out.push(format!(
+        "plan ({} mode) for {} from {}: {} to create, {} to update, {} to delete, {} unchanged, {} left, {} blocked",
+        mode.word(),
+        p.target.coord.base,
+        p.source_label,
+        n("create"),
+        n("update"),
+        n("delete"),
+        n("unchanged"),
+        n("left"),
+        n("blocked")
+    ));
+    out.join("\n")
+}
+
+/// `clone plan`.
+pub async fn plan(ctx: &Ctx, args: &PlanArgs) -> anyhow::Result<()> {
+    let p = prepare(ctx, args).await?;
+    ctx.emit(
+        &plan_json(&p, args.mode, "clone plan"),
+        &plan_text(&p, args.mode),
+    );
+    Ok(())
+}
+
+/// `clone apply`.
+pub async fn apply(
+    ctx: &Ctx,
+    args: &PlanArgs,
+    dry_run: bool,
+    allow_delete: bool,
+) -> anyhow::Result<()> {
+    if args.mode == Mode::Mirror && !allow_delete && !dry_run {
+        return Err(CommandError::Usage(
+            "--mode mirror deletes objects of the target that the source lacks: add --allow-delete to confirm (see them first with `lifeboat clone plan --mode mirror`)".into(),
+        )
+        .into());
+    }
+    let p = prepare(ctx, args).await?;
+    if dry_run {
+        ctx.emit(
+            &plan_json(&p, args.mode, "clone apply --dry-run"),
+            &plan_text(&p, args.mode),
+        );
+        return Ok(());
+    }
+    let env: Env = Arc::new(env_var);
+    let report = apply::apply(
+        &p.plan,
+        apply::Target {
+            remote: p.target.clone(),
+            source: p.source_tree.clone(),
+            mapping: p.mapping.clone(),
+            index: p.index.clone(),
+            env,
+        },
+        args.concurrency,
+        ctx.progress.as_ref(),
+    )
+    .await;
+    print_report(ctx, &p, args.mode, &report)
+}
+
+fn print_report(ctx: &Ctx, p: &Prepared, mode: Mode, r: &Report) -> anyhow::Result<()> {
+    let mut counts: std::collections::BTreeMap<&str, u64> = [
+        "created",
+        "updated",
+        "deleted",
+        "unchanged",
+        "failed",
+        "skipped",
+    ]
+    .into_iter()
+    .map(|k| (k, 0))
+    .collect();
+    let mut lines = Vec::new();
+    let mut items = Vec::with_capacity(p.plan.items.len());
+    for (i, it) in p.plan.items.iter().enumerate() {
+        let o = &r.outcomes[i];
+        let word = o.word(it.action);
+        *counts.entry(word).or_default() += 1;
+        let mut v = it.to_json(&p.plan.items);
+        v["outcome"] = json!(word);
+        let reason = match o {
+            Outcome::Failed(m) | Outcome::Skipped(m) => Some(m.clone()),
+            _ => None,
+        };
+        if let Some(m) = &reason {
+            v["reason"] = json!(m);
+        }
+        if !r.warnings[i].is_empty() {
+            v["warnings"] = json!(r.warnings[i]);
+        }
+        items.push(v);
+        if word != "unchanged" || !r.warnings[i].is_empty() {
+            let mut l = format!("{word:<9} {:<10} {}", it.what.word(), it.label());
+            if let Some(m) = reason {
+                l.push_str(&format!(": {m}"));
+            }
+            for w in &r.warnings[i] {
+                l.push_str(&format!("\n          warning: {w}"));
+            }
+            lines.push(l);
+        }
+    }
+    let per_sec = (p.plan.items.len() as f64 / r.seconds.max(1e-9)).round();
+    let bad = counts["failed"] + counts["skipped"];
+    lines.push(format!(
+        "applied to {} ({} mode): {} created, {} updated, {} deleted, {} unchanged, {} failed, {} skipped; {} requests in {:.1}s ({per_sec} objects/s)",
+        p.target.coord.base,
+        mode.word(),
+        counts["created"],
+        counts["updated"],
+        counts["deleted"],
+        counts["unchanged"],
+        counts["failed"],
+        counts["skipped"],
+        r.requests,
+        r.seconds
+    ));
+    ctx.emit(
+        &json!({
+            "command": "clone apply",
+            "mode": mode.word(),
+            "source": p.source_label,
+            "target": {"url": p.target.coord.base, "version": p.target.version},
+            "summary": counts,
+            "requests": r.requests,
+            "seconds": round3(r.seconds),
+            "objects_per_second": per_sec,
+            "warnings": p.plan.warnings,
+            "items": items,
+        }),
+        &lines.join("\n"),
+    );
+    if bad > 0 {
+        return Err(CommandError::Reported {
+            class: ExitClass::Partial,
+            message: format!(
+                "{bad} object(s) were not applied (failed {}, skipped {}): see the report",
+                counts["failed"], counts["skipped"]
+            ),
+        }
+        .into());
+    }
+    Ok(())
+}
