@@ -544,11 +544,14 @@ impl<'a> Sched<'a> {
                         self.ready.push_back(d);
                     }
                 } else {
-                    let why = format!(
-                        "needs {} {}, which was not applied",
-                        self.items[i].what.word(),
-                        self.items[i].label()
-                    );
+                    // A dependent blocked for its own reason (e.g. in the same cycle) says that.
+                    let why = self.items[d].blocked.clone().unwrap_or_else(|| {
+                        format!(
+                            "needs {} {}, which was not applied",
+                            self.items[i].what.word(),
+                            self.items[i].label()
+                        )
+                    });
                     stack.push((d, Outcome::Skipped(why)));
                 }
             }
@@ -584,6 +587,12 @@ pub async fn apply(
         requests: std::sync::atomic::AtomicU64::new(0),
     });
     let mut sched = Sched::new(&plan.items);
+    // Blocked items (a cycle, a missing secret) are settled up front: they may wait on each other.
+    for (i, it) in plan.items.iter().enumerate() {
+        if let Some(b) = &it.blocked {
+            sched.settle(i, Outcome::Skipped(b.clone()));
+        }
+    }
     let acting = plan.items.iter().filter(|i| i.action.acts()).count();
     progress.phase_items("apply", Some(acting as u64));
     let mut warnings: Vec<Vec<String>> = vec![Vec::new(); n];

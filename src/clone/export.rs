@@ -299,6 +299,7 @@ async fn users(c: &Coordinator) -> Result<Result<Vec<Value>, String>, DremioErro
 /// filter covers that are gone from the cluster are removed). Any read failure fails the export
 /// and then nothing is removed, so a partial walk never looks like deletions.
 pub async fn export(
+    phase: &str,
     remote: Arc<Remote>,
     tree: &Tree,
     filter: &Filter,
@@ -334,7 +335,7 @@ pub async fn export(
     let mut errors: Vec<String> = Vec::new();
     let mut tasks: JoinSet<(String, Result<Found, DremioError>)> = JoinSet::new();
     let mut homes = 0usize;
-    progress.phase_items("export", None);
+    progress.phase_items(phase, None);
     loop {
         while tasks.len() < concurrency.max(1)
             && let Some((item, in_source)) = queue.pop_front()
@@ -435,10 +436,12 @@ pub async fn export(
     if !errors.is_empty() {
         let n = errors.len();
         errors.truncate(20);
-        anyhow::bail!(
-            "the export could not read {n} object(s); nothing was removed from the tree:\n  {}",
+        return Err(super::CloneError::Incomplete(format!(
+            "{} could not be read completely ({n} object(s) failed; nothing was removed from the tree):\n  {}",
+            c.base,
             errors.join("\n  ")
-        );
+        ))
+        .into());
     }
     let users_covered = !filter.skips(Skip::Users)
         && !out

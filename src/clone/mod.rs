@@ -38,6 +38,9 @@ pub enum CloneError {
     },
     #[error("{0}")]
     Mapping(String),
+    /// The cluster could not be read completely (after retries).
+    #[error("{0}")]
+    Incomplete(String),
     #[error("{0}")]
     Refused(String),
 }
@@ -47,6 +50,7 @@ impl Classify for CloneError {
         match self {
             CloneError::Tree { .. } | CloneError::Mapping(_) => ExitClass::Usage,
             CloneError::Refused(_) => ExitClass::Refused,
+            CloneError::Incomplete(_) => ExitClass::Storage,
             CloneError::Write { .. } | CloneError::Read { .. } => ExitClass::Internal,
         }
     }

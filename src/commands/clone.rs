@@ -118,6 +118,7 @@ pub async fn export(ctx: &Ctx, args: &ExportArgs) -> anyhow::Result<()> {
         Tree::create(&args.out)?
     };
     let exported = export::export(
+        "export",
         remote.clone(),
         &tree,
         &args.filter,
@@ -204,6 +205,7 @@ async fn prepare(ctx: &Ctx, args: &PlanArgs) -> anyhow::Result<Prepared> {
             ctx.progress
                 .note(&format!("reading the source {}", remote.coord.base));
             let e = export::export(
+                "source",
                 remote.clone(),
                 &tree,
                 &args.filter,
@@ -228,6 +230,7 @@ async fn prepare(ctx: &Ctx, args: &PlanArgs) -> anyhow::Result<Prepared> {
     ctx.progress
         .note(&format!("reading the target {}", target.coord.base));
     let exported = export::export(
+        "target",
         target.clone(),
         &target_tree,
         &target_filter,

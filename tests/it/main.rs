@@ -5,6 +5,7 @@
 mod support;
 
 mod cli;
+mod clone;
 mod conformance;
 mod online;
 mod refusals;
