@@ -95,6 +95,15 @@ impl Shared {
         Ok(Answer { status, body, text })
     }
 
+    /// Deletes; an object already gone counts as deleted.
+    async fn delete(&self, path: &str) -> Result<(), String> {
+        let a = self.send(Method::DELETE, path, None).await?;
+        match a.status {
+            200..=299 | 404 => Ok(()),
+            s => Err(format!("HTTP {s}: {}", error_message(&a.text))),
+        }
+    }
+
     /// Sends a body, dropping (with a warning) each field the target reports as unknown, and
     /// remembering it for the next bodies of the same kind.
     async fn send_tolerant(
@@ -252,21 +261,13 @@ async fn object_item(
     let k = key(kind, &item.path);
     if item.action == Action::Delete {
         let e = sh.entry(&k).ok_or("the target object's id is not known")?;
-        let a = sh
-            .send(
-                Method::DELETE,
-                &format!(
-                    "/api/v3/catalog/{}?tag={}",
-                    url_segment(&e.id),
-                    url_segment(&e.tag)
-                ),
-                None,
-            )
-            .await?;
-        return match a.status {
-            200..=299 | 404 => Ok(()),
-            s => Err(format!("HTTP {s}: {}", error_message(&a.text))),
-        };
+        return sh
+            .delete(&format!(
+                "/api/v3/catalog/{}?tag={}",
+                url_segment(&e.id),
+                url_segment(&e.tag)
+            ))
+            .await;
     }
     let o = sh.object(item)?;
     if kind == Kind::User {
@@ -395,17 +396,9 @@ async fn reflection_item(
     let existing = dataset.reflections.get(&name).cloned();
     if item.action == Action::Delete {
         let (id, _) = existing.ok_or("the reflection's id is not known")?;
-        let a = sh
-            .send(
-                Method::DELETE,
-                &format!("/api/v3/reflection/{}", url_segment(&id)),
-                None,
-            )
-            .await?;
-        return match a.status {
-            200..=299 | 404 => Ok(()),
-            s => Err(format!("HTTP {s}: {}", error_message(&a.text))),
-        };
+        return sh
+            .delete(&format!("/api/v3/reflection/{}", url_segment(&id)))
+            .await;
     }
     let o = sh.object(item)?;
     let def: Map<String, Value> = o

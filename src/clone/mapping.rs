@@ -138,13 +138,18 @@ impl Mapping {
         lookup(&self.roots, name)
     }
 
-    /// An object's path on the target.
-    pub fn map_path(&self, kind: Kind, path: &[String]) -> Vec<String> {
-        let pairs = if kind == Kind::User {
+    /// The renames that apply to a kind: users have their own.
+    fn pairs(&self, kind: Kind) -> &[(String, String)] {
+        if kind == Kind::User {
             &self.users
         } else {
             &self.roots
-        };
+        }
+    }
+
+    /// An object's path on the target.
+    pub fn map_path(&self, kind: Kind, path: &[String]) -> Vec<String> {
+        let pairs = self.pairs(kind);
         let mut p = path.to_vec();
         if let Some(first) = p.first_mut()
             && let Some(to) = lookup(pairs, first)
@@ -156,11 +161,7 @@ impl Mapping {
 
     /// The source path of an object of the target (inverse of [`Mapping::map_path`]).
     pub fn unmap_path(&self, kind: Kind, path: &[String]) -> Vec<String> {
-        let pairs = if kind == Kind::User {
-            &self.users
-        } else {
-            &self.roots
-        };
+        let pairs = self.pairs(kind);
         let mut p = path.to_vec();
         if let Some(first) = p.first_mut()
             && let Some(from) = reverse(pairs, first)

@@ -106,6 +106,30 @@ fn counts_text(e: &Exported) -> String {
     parts.join(", ")
 }
 
+/// Exports a cluster into a tree, saying which (`phase`: export, source or target).
+async fn walk(
+    ctx: &Ctx,
+    phase: &str,
+    remote: &Arc<Remote>,
+    tree: &Tree,
+    filter: &Filter,
+    concurrency: usize,
+) -> anyhow::Result<Exported> {
+    if phase != "export" {
+        ctx.progress
+            .note(&format!("reading the {phase} {}", remote.coord.base));
+    }
+    export::export(
+        phase,
+        remote.clone(),
+        tree,
+        filter,
+        concurrency,
+        ctx.progress.as_ref(),
+    )
+    .await
+}
+
 /// `clone export`.
 pub async fn export(ctx: &Ctx, args: &ExportArgs) -> anyhow::Result<()> {
     let started = Instant::now();
@@ -117,13 +141,13 @@ pub async fn export(ctx: &Ctx, args: &ExportArgs) -> anyhow::Result<()> {
     } else {
         Tree::create(&args.out)?
     };
-    let exported = export::export(
+    let exported = walk(
+        ctx,
         "export",
-        remote.clone(),
+        &remote,
         &tree,
         &args.filter,
         args.concurrency,
-        ctx.progress.as_ref(),
     )
     .await?;
     if args.cloner {
@@ -202,15 +226,13 @@ async fn prepare(ctx: &Ctx, args: &PlanArgs) -> anyhow::Result<Prepared> {
             let remote = connect(ctx, conn).await?;
             let dir = tempfile::tempdir()?;
             let tree = Tree::create(dir.path())?;
-            ctx.progress
-                .note(&format!("reading the source {}", remote.coord.base));
-            let e = export::export(
+            let e = walk(
+                ctx,
                 "source",
-                remote.clone(),
+                &remote,
                 &tree,
                 &args.filter,
                 args.concurrency,
-                ctx.progress.as_ref(),
             )
             .await?;
             warnings.extend(e.warnings);
@@ -227,15 +249,13 @@ async fn prepare(ctx: &Ctx, args: &PlanArgs) -> anyhow::Result<Prepared> {
     let target_filter = args
         .filter
         .renamed(&|first| mapping.root(first).map(str::to_string));
-    ctx.progress
-        .note(&format!("reading the target {}", target.coord.base));
-    let exported = export::export(
+    let exported = walk(
+        ctx,
         "target",
-        target.clone(),
+        &target,
         &target_tree,
         &target_filter,
         args.concurrency,
-        ctx.progress.as_ref(),
     )
     .await?;
     scratch.push(target_dir);

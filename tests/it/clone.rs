@@ -296,6 +296,17 @@ fn acting(report: &Value, field: &str) -> Vec<(String, String, String)> {
     v
 }
 
+/// The item of a plan or report about `kind` at `path` (a reflection's path ends in `#name`).
+#[track_caller]
+fn item<'a>(report: &'a Value, kind: &str, path: &str) -> &'a Value {
+    report["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["path"] == path && i["kind"] == kind)
+        .unwrap_or_else(|| panic!("{kind} {path} not in {report}"))
+}
+
 fn triple(k: &str, p: &str, a: &str) -> (String, String, String) {
     (k.into(), p.into(), a.into())
 }
@@ -339,12 +350,7 @@ fn a_primary_clones_onto_an_empty_secondary_and_a_second_apply_changes_nothing()
     let report = ok_json(&out);
     assert_eq!(report["summary"]["failed"], 0, "{report}");
     assert_eq!(report["summary"]["skipped"], 0, "{report}");
-    let bob = report["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["kind"] == "user" && i["path"] == "bob")
-        .unwrap();
+    let bob = item(&report, "user", "bob");
     assert!(
         bob["warnings"][0]
             .as_str()
@@ -422,12 +428,7 @@ fn plan_shows_exactly_the_changes_and_apply_makes_them() {
         ],
         "{plan}"
     );
-    let top = plan["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["path"] == "Apps/dash/top")
-        .unwrap();
+    let top = item(&plan, "view", "Apps/dash/top");
     assert_eq!(top["changed"], json!(["sql"]));
     let mirror = ok_json(&live("plan", &["--mode", "mirror"]));
     assert_eq!(
@@ -483,12 +484,7 @@ fn a_view_invalid_on_the_target_fails_alone_and_its_dependents_are_skipped() {
     assert_eq!(out.status.code(), Some(9), "{}", stderr(&out));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     let outcome = |path: &str, kind: &str| -> (String, String) {
-        let i = report["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|i| i["path"] == path && i["kind"] == kind)
-            .unwrap_or_else(|| panic!("{kind} {path} not in {report}"));
+        let i = item(&report, kind, path);
         (
             i["outcome"].as_str().unwrap().to_string(),
             i["reason"].as_str().unwrap_or("").to_string(),
@@ -623,12 +619,7 @@ fn an_older_target_gets_unknown_fields_dropped_with_a_warning() {
         &secondary,
         &["--mapping", mapping(work.path()).to_str().unwrap()],
     ));
-    let agg = report["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["path"] == "Mid/agg/daily#agg_daily")
-        .unwrap();
+    let agg = item(&report, "reflection", "Mid/agg/daily#agg_daily");
     assert_eq!(agg["outcome"], "created", "{agg}");
     assert!(
         agg["warnings"][0]
@@ -661,15 +652,7 @@ fn reference_cycles_and_missing_secrets_are_reported_not_looped() {
     let out = apply(tree.to_str().unwrap(), &secondary, &[]);
     assert_eq!(out.status.code(), Some(9), "{}", stderr(&out));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let find = |path: &str, kind: &str| {
-        report["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|i| i["path"] == path && i["kind"] == kind)
-            .cloned()
-            .unwrap()
-    };
+    let find = |path: &str, kind: &str| item(&report, kind, path).clone();
     let top = find("Apps/dash/top", "view");
     assert_eq!(top["outcome"], "skipped");
     assert!(
