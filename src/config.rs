@@ -313,6 +313,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_documented_example_parses() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/lifeboat.example.toml");
+        let c = Config::load(&path).unwrap();
+        let (_, prod) = c.cluster(Some("prod")).unwrap().unwrap();
+        assert_eq!(prod.dremio_urls.len(), 2);
+        assert!(c.cluster(Some("dr")).unwrap().is_some());
+    }
+
     const EXAMPLE: &str = r#"
 [clusters.prod]
 dremio_home = "/opt/dremio"

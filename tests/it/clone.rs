@@ -430,6 +430,37 @@ fn plan_shows_exactly_the_changes_and_apply_makes_them() {
     );
     let top = item(&plan, "view", "Apps/dash/top");
     assert_eq!(top["changed"], json!(["sql"]));
+    // The same plan with the clusters named in a config file.
+    let config = work.path().join("lifeboat.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[clusters.primary]\ndremio_urls = [\"{}\"]\n[clusters.secondary]\ndremio_urls = [\"{}\"]\n",
+            primary.url(),
+            secondary.url()
+        ),
+    )
+    .unwrap();
+    let mut env = creds();
+    env.push(("LIFEBOAT_SOURCE_DREMIO_USER".into(), ADMIN.0.into()));
+    env.push(("LIFEBOAT_SOURCE_DREMIO_PASSWORD".into(), ADMIN.1.into()));
+    let named = ok_json(&lifeboat_env(
+        &[
+            "--json",
+            "--config",
+            config.to_str().unwrap(),
+            "clone",
+            "plan",
+            "--source-url",
+            "primary",
+            "--dremio-url",
+            "secondary",
+            "--mapping",
+            m,
+        ],
+        &env,
+    ));
+    assert_eq!(acting(&named, "action"), acting(&plan, "action"));
     let mirror = ok_json(&live("plan", &["--mode", "mirror"]));
     assert_eq!(
         acting(&mirror, "action"),
