@@ -4,15 +4,27 @@
 //!
 //! Storage (the simulator's own shapes, not Dremio's protobufs):
 //! * `dac-namespace`: key = lower-cased path joined by U+001F, value = the entity as stored
-//!   (secrets in clear).
+//!   (secrets in clear). Spaces, folders, sources, views, promoted datasets and functions.
 //! * `reflection_goals`: key = reflection id, value = the reflection.
 //! * `collaboration_wiki` / `collaboration_tags`: key = entity id, value =
 //!   `{"entityId", "text"|"tags", "version"}`.
+//!
+//! In memory, [`Catalog`] keeps indexes beside the store (entity id -> namespace key, dataset id
+//! -> reflection ids), rebuilt on open and maintained on every change, and finds the children
+//! of a container by a range over the ordered namespace keys: no request scans the catalog.
+//!
+//! The simulator does not model the files in a source's storage: any path under an existing
+//! source may be promoted (`POST /api/v3/catalog/{dremio:/source/a/b}`), and the folders of a
+//! source are only those leading to promoted datasets (synthesized, with `dremio:/...` ids).
+
+use std::collections::{BTreeSet, HashMap};
+use std::ops::Bound;
 
 use serde_json::{Map, Value, json};
 
+use crate::fields::{self, Kind};
 use crate::server::Reply;
-use crate::store::Store;
+use crate::store::{Store, Table};
 use crate::util::{now_ms, random_bytes, uuid};
 
 /// The namespace table.
@@ -27,8 +39,17 @@ pub const TAGS: &str = "collaboration_tags";
 pub const MASK: &str = "$DREMIO_EXISTING_VALUE$";
 /// Longest wiki text Dremio accepts.
 pub const WIKI_MAX: usize = 100_000;
+/// Prefix of the ids of files and folders in a source.
+pub const FILE_ID_PREFIX: &str = "dremio:/";
+
+/// Separator of the path components in a namespace key.
+const SEP: char = '\u{1f}';
+/// The character after [`SEP`]: `<key>` + this bounds the keys of a subtree.
+const AFTER_SEP: char = '\u{20}';
 
 type Res = anyhow::Result<Reply>;
+
+static EMPTY: Table = Table::new();
 
 /// Namespace key of a path (case-insensitive, like Dremio's namespace).
 pub fn ns_key(path: &[String]) -> String {
@@ -36,6 +57,18 @@ pub fn ns_key(path: &[String]) -> String {
         .map(|p| p.to_lowercase())
         .collect::<Vec<_>>()
         .join("\u{1f}")
+}
+
+/// The `dremio:/source/a/b` id of a path in a source.
+pub fn file_id(path: &[String]) -> String {
+    format!("{FILE_ID_PREFIX}{}", path.join("/"))
+}
+
+/// The path of a `dremio:/source/a/b` id (no empty component).
+pub fn parse_file_id(id: &str) -> Option<Vec<String>> {
+    let rest = id.strip_prefix(FILE_ID_PREFIX)?;
+    let p: Vec<String> = rest.split('/').map(str::to_string).collect();
+    p.iter().all(|c| !c.is_empty()).then_some(p)
 }
 
 fn new_tag() -> String {
@@ -62,6 +95,10 @@ fn str_list(v: &Value) -> Option<Vec<String>> {
     a.iter().map(|x| x.as_str().map(str::to_string)).collect()
 }
 
+fn parse(v: &str) -> Value {
+    serde_json::from_str(v).unwrap_or(Value::Null)
+}
+
 /// A value of the query string (percent-decoded).
 pub fn query_param(query: &str, name: &str) -> Option<String> {
     query
@@ -71,15 +108,23 @@ pub fn query_param(query: &str, name: &str) -> Option<String> {
         .map(|(_, v)| crate::server::percent_decode(&v.replace('+', " ")))
 }
 
-fn by_id(store: &Store, id: &str) -> Option<Value> {
-    store
-        .values_json(NS)
-        .into_iter()
-        .find(|e| s(e, "id") == Some(id))
-}
-
 fn not_found_id(id: &str) -> Reply {
     Reply::error(404, &format!("Could not find entity with id [{id}]"))
+}
+
+fn not_found_path(path: &[String]) -> Reply {
+    Reply::error(
+        404,
+        &format!("Could not find entity with path [{}]", path.join(".")),
+    )
+}
+
+fn no_content() -> Reply {
+    Reply {
+        status: 204,
+        body: String::new(),
+        json: false,
+    }
 }
 
 fn is_container(e: &Value) -> bool {
@@ -112,38 +157,49 @@ pub fn item(e: &Value) -> Value {
     it
 }
 
-/// Whether a config key names a secret (masked on GET).
-pub fn is_secret_key(k: &str) -> bool {
+/// The item of a folder of a source (no tag: it is not in the namespace).
+fn folder_item(path: &[String]) -> Value {
+    json!({"id": file_id(path), "path": path, "type": "CONTAINER", "containerType": "FOLDER"})
+}
+
+/// Whether a config key of a source of type `source_type` names a secret (masked on GET).
+/// Dremio masks the fields its plugin configs mark `@Secret`; the simulator guesses them by name,
+/// except S3's `accessKey`, the AWS access key id, which Dremio shows in clear (its
+/// `accessSecret` is the secret).
+pub fn is_secret_key(source_type: &str, k: &str) -> bool {
     let l = k.to_ascii_lowercase();
+    if source_type.eq_ignore_ascii_case("S3") && l == "accesskey" {
+        return false;
+    }
     l.contains("password") || l.contains("secret") || l.contains("accesskey")
 }
 
-/// Replaces every non-empty secret string with [`MASK`].
-pub fn mask_secrets(v: &mut Value) {
+/// Replaces every non-empty secret string of a source's config with [`MASK`].
+pub fn mask_secrets(source_type: &str, v: &mut Value) {
     match v {
         Value::Object(m) => {
             for (k, x) in m.iter_mut() {
-                if is_secret_key(k) && x.as_str().is_some_and(|s| !s.is_empty()) {
+                if is_secret_key(source_type, k) && x.as_str().is_some_and(|s| !s.is_empty()) {
                     *x = json!(MASK);
                 } else {
-                    mask_secrets(x);
+                    mask_secrets(source_type, x);
                 }
             }
         }
-        Value::Array(a) => a.iter_mut().for_each(mask_secrets),
+        Value::Array(a) => a.iter_mut().for_each(|x| mask_secrets(source_type, x)),
         _ => {}
     }
 }
 
 /// Replaces every [`MASK`] sent for a secret key by the value stored at the same place in
 /// `old`; errs (naming the field) when there is none.
-fn unmask(new: &mut Value, old: Option<&Value>, at: &str) -> Result<(), String> {
+fn unmask(source_type: &str, new: &mut Value, old: Option<&Value>, at: &str) -> Result<(), String> {
     match new {
         Value::Object(m) => {
             for (k, x) in m.iter_mut() {
                 let here = format!("{at}.{k}");
                 let prev = old.and_then(|o| o.get(k));
-                if is_secret_key(k) && x.as_str() == Some(MASK) {
+                if is_secret_key(source_type, k) && x.as_str() == Some(MASK) {
                     match prev.and_then(|p| p.as_str()).filter(|p| *p != MASK) {
                         Some(p) => *x = json!(p),
                         None => {
@@ -153,13 +209,18 @@ fn unmask(new: &mut Value, old: Option<&Value>, at: &str) -> Result<(), String> 
                         }
                     }
                 } else {
-                    unmask(x, prev, &here)?;
+                    unmask(source_type, x, prev, &here)?;
                 }
             }
         }
         Value::Array(a) => {
             for (i, x) in a.iter_mut().enumerate() {
-                unmask(x, old.and_then(|o| o.get(i)), &format!("{at}[{i}]"))?;
+                unmask(
+                    source_type,
+                    x,
+                    old.and_then(|o| o.get(i)),
+                    &format!("{at}[{i}]"),
+                )?;
             }
         }
         _ => {}
@@ -191,264 +252,8 @@ fn paging(query: &str) -> Result<(Option<usize>, Option<String>), Reply> {
     Ok((max, token))
 }
 
-/// The entity as answered: secrets masked, children (paged) for containers.
-fn present(store: &Store, mut e: Value, query: &str) -> Reply {
-    if s(&e, "entityType") == Some("source") {
-        mask_secrets(&mut e["config"]);
-    }
-    if is_container(&e) {
-        let (max, token) = match paging(query) {
-            Ok(p) => p,
-            Err(r) => return r,
-        };
-        let pp = path_of(&e);
-        let pk = ns_key(&pp);
-        let mut kids: Vec<(String, Value)> = store
-            .table(NS)
-            .map(|t| {
-                t.values()
-                    .filter_map(|v| {
-                        let c: Value = serde_json::from_str(v).ok()?;
-                        let cp = path_of(&c);
-                        (cp.len() == pp.len() + 1 && ns_key(&cp[..pp.len()]) == pk)
-                            .then(|| (cp[pp.len()].to_lowercase(), c))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        kids.sort_by(|a, b| a.0.cmp(&b.0));
-        if let Some(t) = &token {
-            kids.retain(|(k, _)| k > t);
-        }
-        let mut next = None;
-        if let Some(m) = max
-            && kids.len() > m
-        {
-            kids.truncate(m);
-            if m > 0 {
-                next = kids.last().map(|(k, _)| hex::encode(k.as_bytes()));
-            }
-        }
-        e["children"] = Value::Array(kids.iter().map(|(_, c)| item(c)).collect());
-        if let Some(n) = next {
-            e["nextPageToken"] = json!(n);
-        }
-    }
-    Reply::ok(e)
-}
-
-/// `GET /api/v3/catalog`: the top-level containers.
-pub fn root(store: &Store) -> Reply {
-    let data: Vec<Value> = store
-        .values_json(NS)
-        .iter()
-        .filter(|e| e["path"].as_array().is_some_and(|p| p.len() == 1))
-        .map(item)
-        .collect();
-    Reply::ok(json!({ "data": data }))
-}
-
-/// `GET /api/v3/catalog/{id}`.
-pub fn get_by_id(store: &Store, id: &str, query: &str) -> Reply {
-    match by_id(store, id) {
-        Some(e) => present(store, e, query),
-        None => not_found_id(id),
-    }
-}
-
-/// `GET /api/v3/catalog/by-path/...`.
-pub fn get_by_path(store: &Store, path: &[String], query: &str) -> Reply {
-    match store.get_json(NS, &ns_key(path)) {
-        Some(e) => present(store, e, query),
-        None => Reply::error(
-            404,
-            &format!("Could not find entity with path [{}]", path.join(".")),
-        ),
-    }
-}
-
 fn missing_parent(path: &[String]) -> Reply {
-    Reply::error(
-        404,
-        &format!(
-            "Could not find entity with path [{}]",
-            path[..path.len() - 1].join(".")
-        ),
-    )
-}
-
-/// `POST /api/v3/catalog`.
-pub fn create(store: &mut Store, body: &Value) -> Res {
-    let kind = match s(body, "entityType") {
-        Some(k @ ("space" | "folder" | "source" | "dataset")) => k,
-        Some(t) => {
-            return Ok(Reply::error(
-                400,
-                &format!("entityType {t} is not supported by the simulator yet"),
-            ));
-        }
-        None => return Ok(Reply::error(400, "Missing field entityType")),
-    };
-    let path: Vec<String> = match kind {
-        "space" | "source" => match s(body, "name").filter(|n| !n.is_empty()) {
-            Some(n) => vec![n.to_string()],
-            None => return Ok(Reply::error(400, "Missing field name")),
-        },
-        _ => match str_list(&body["path"]) {
-            Some(p) if p.len() >= 2 && p.iter().all(|x| !x.is_empty()) => p,
-            _ => {
-                return Ok(Reply::error(
-                    400,
-                    &format!("A {kind} needs a path of at least two non-empty strings"),
-                ));
-            }
-        },
-    };
-    let key = ns_key(&path);
-    if store.get(NS, &key).is_some() {
-        return Ok(Reply::error(
-            409,
-            &format!("The entity [{}] already exists.", path.join(".")),
-        ));
-    }
-    let root = store.get_json(NS, &ns_key(&path[..1]));
-    let parent = (path.len() > 1)
-        .then(|| store.get_json(NS, &ns_key(&path[..path.len() - 1])))
-        .flatten();
-    let mut e = json!({
-        "entityType": kind,
-        "id": uuid(),
-        "path": path,
-        "tag": new_tag(),
-        "createdAt": now_ms()
-    });
-    match kind {
-        "space" => e["name"] = json!(path[0]),
-        "folder" => match parent {
-            None => return Ok(missing_parent(&path)),
-            Some(p) if is_dataset(&p) => {
-                return Ok(Reply::error(
-                    400,
-                    &format!(
-                        "Cannot create a folder under dataset [{}]",
-                        path_of(&p).join(".")
-                    ),
-                ));
-            }
-            Some(_) => {}
-        },
-        "source" => {
-            let Some(t) = s(body, "type").filter(|t| !t.is_empty()) else {
-                return Ok(Reply::error(400, "Missing field type"));
-            };
-            let mut config = body.get("config").cloned().unwrap_or(json!({}));
-            if !config.is_object() {
-                return Ok(Reply::error(400, "Field config must be an object"));
-            }
-            if let Err(m) = unmask(&mut config, None, "config") {
-                return Ok(Reply::error(400, &m));
-            }
-            let mut m = body.as_object().cloned().unwrap_or_default();
-            for k in ["id", "tag", "createdAt", "children", "path"] {
-                m.remove(k);
-            }
-            for (k, v) in m {
-                e[k] = v;
-            }
-            e["name"] = json!(path[0]);
-            e["type"] = json!(t);
-            e["config"] = config;
-        }
-        _ => {
-            // dataset
-            let dtype = s(body, "type").unwrap_or("");
-            let root_kind = root
-                .as_ref()
-                .and_then(|r| s(r, "entityType").map(str::to_string));
-            match dtype {
-                "VIRTUAL_DATASET" => {
-                    if root_kind.as_deref() == Some("source") {
-                        return Ok(Reply::error(
-                            400,
-                            "Views cannot be created in a source (the simulator has no versioned sources)",
-                        ));
-                    }
-                    match &parent {
-                        None => return Ok(missing_parent(&path)),
-                        Some(p) if is_dataset(p) => {
-                            return Ok(Reply::error(
-                                400,
-                                &format!(
-                                    "Cannot create a view under dataset [{}]",
-                                    path_of(p).join(".")
-                                ),
-                            ));
-                        }
-                        Some(_) => {}
-                    }
-                    let Some(sql) = s(body, "sql").filter(|q| !q.trim().is_empty()) else {
-                        return Ok(Reply::error(400, "Missing field sql"));
-                    };
-                    let ctx = match body.get("sqlContext") {
-                        None | Some(Value::Null) => vec![],
-                        Some(v) => match str_list(v) {
-                            Some(c) => c,
-                            None => {
-                                return Ok(Reply::error(
-                                    400,
-                                    "Field sqlContext must be a list of strings",
-                                ));
-                            }
-                        },
-                    };
-                    if let Some(missing) = missing_table(store, sql, &ctx) {
-                        return Ok(view_refused(&missing));
-                    }
-                    e["type"] = json!("VIRTUAL_DATASET");
-                    e["sql"] = json!(sql);
-                    e["sqlContext"] = json!(ctx);
-                }
-                "PHYSICAL_DATASET" => {
-                    if root_kind.as_deref() != Some("source") {
-                        return Ok(Reply::error(
-                            400,
-                            &format!(
-                                "A physical dataset must be inside a source: no source [{}]",
-                                path[0]
-                            ),
-                        ));
-                    }
-                    if let Some(f) = body.get("format").filter(|f| !f.is_null()) {
-                        if !f.is_object() || s(f, "type").is_none() {
-                            return Ok(Reply::error(
-                                400,
-                                "Field format must be an object with a type",
-                            ));
-                        }
-                        e["format"] = f.clone();
-                    }
-                    e["type"] = json!("PHYSICAL_DATASET");
-                }
-                "" => return Ok(Reply::error(400, "Missing field type")),
-                t => {
-                    return Ok(Reply::error(
-                        400,
-                        &format!("Unknown dataset type {t}: VIRTUAL_DATASET or PHYSICAL_DATASET"),
-                    ));
-                }
-            }
-            for k in ["accelerationRefreshPolicy", "fields"] {
-                if let Some(v) = body.get(k) {
-                    e[k] = v.clone();
-                }
-            }
-            if e.get("fields").is_none() {
-                e["fields"] = json!([]);
-            }
-        }
-    }
-    store.put_json(NS, &key, &e)?;
-    Ok(present(store, e, ""))
+    not_found_path(&path[..path.len() - 1])
 }
 
 fn view_refused(missing: &str) -> Reply {
@@ -458,162 +263,791 @@ fn view_refused(missing: &str) -> Reply {
     )
 }
 
-/// `PUT /api/v3/catalog/{id}`: needs the current `tag`; path, name, type and id are fixed.
-pub fn update(store: &mut Store, id: &str, body: &Value) -> Res {
-    let Some(old) = by_id(store, id) else {
-        return Ok(not_found_id(id));
-    };
-    if let Some(bid) = s(body, "id")
-        && bid != id
-    {
-        return Ok(Reply::error(
-            400,
-            &format!("Id in the body [{bid}] differs from the id in the URL [{id}]"),
-        ));
-    }
-    if s(body, "tag") != s(&old, "tag") {
-        return Ok(Reply::error(
-            409,
-            &format!(
-                "Tag [{}] does not match the current tag [{}] of entity [{id}]",
-                s(body, "tag").unwrap_or(""),
-                s(&old, "tag").unwrap_or("")
-            ),
-        ));
-    }
-    for k in ["entityType", "type", "name"] {
-        if let Some(v) = body.get(k)
-            && !v.is_null()
-            && old.get(k) != Some(v)
-        {
-            return Ok(Reply::error(400, &format!("Field {k} cannot be changed")));
-        }
-    }
-    if let Some(p) = body.get("path")
-        && !p.is_null()
-        && str_list(p).map(|p| ns_key(&p)) != Some(ns_key(&path_of(&old)))
-    {
-        return Ok(Reply::error(
-            400,
-            "Moving or renaming entities is not supported by the simulator",
-        ));
-    }
-    let mut e = old.clone();
-    let fixed = [
-        "id",
-        "entityType",
-        "type",
-        "name",
-        "path",
-        "tag",
-        "createdAt",
-        "children",
-        "nextPageToken",
-    ];
-    let allowed: &[&str] = match (s(&old, "entityType"), s(&old, "type")) {
-        (Some("source"), _) => &[],
-        (Some("dataset"), Some("VIRTUAL_DATASET")) => {
-            &["sql", "sqlContext", "accelerationRefreshPolicy", "fields"]
-        }
-        (Some("dataset"), _) => &["format", "accelerationRefreshPolicy", "fields"],
-        _ => &["description"],
-    };
-    for (k, v) in body.as_object().into_iter().flatten() {
-        if fixed.contains(&k.as_str()) {
-            continue;
-        }
-        if s(&old, "entityType") == Some("source") || allowed.contains(&k.as_str()) {
-            e[k] = v.clone();
-        }
-    }
-    if s(&old, "entityType") == Some("source") {
-        if !e["config"].is_object() {
-            return Ok(Reply::error(400, "Field config must be an object"));
-        }
-        if let Err(m) = unmask(&mut e["config"], old.get("config"), "config") {
-            return Ok(Reply::error(400, &m));
-        }
-    }
-    if s(&old, "type") == Some("VIRTUAL_DATASET") {
-        let Some(sql) = s(&e, "sql")
-            .filter(|q| !q.trim().is_empty())
-            .map(str::to_string)
-        else {
-            return Ok(Reply::error(400, "Missing field sql"));
-        };
-        let Some(ctx) = (if e["sqlContext"].is_null() {
-            Some(vec![])
-        } else {
-            str_list(&e["sqlContext"])
-        }) else {
-            return Ok(Reply::error(
-                400,
-                "Field sqlContext must be a list of strings",
-            ));
-        };
-        if let Some(missing) = missing_table(store, &sql, &ctx) {
-            return Ok(view_refused(&missing));
-        }
-        e["sqlContext"] = json!(ctx);
-    }
-    e["tag"] = json!(new_tag());
-    store.put_json(NS, &ns_key(&path_of(&old)), &e)?;
-    Ok(present(store, e, ""))
+fn tag_mismatch(sent: &str, current: &str, id: &str) -> Reply {
+    Reply::error(
+        409,
+        &format!("Tag [{sent}] does not match the current tag [{current}] of entity [{id}]"),
+    )
 }
 
-/// `DELETE /api/v3/catalog/{id}?tag=`: a given tag must be current; removes the descendants
-/// and the reflections, wiki and tags of everything removed.
-pub fn delete(store: &mut Store, id: &str, query: &str) -> Res {
-    let Some(old) = by_id(store, id) else {
-        return Ok(not_found_id(id));
-    };
-    if let Some(t) = query_param(query, "tag")
-        && Some(t.as_str()) != s(&old, "tag")
-    {
-        return Ok(Reply::error(
-            409,
-            &format!(
-                "Tag [{t}] does not match the current tag [{}] of entity [{id}]",
-                s(&old, "tag").unwrap_or("")
-            ),
-        ));
+/// What an id or a path names: an entity of the namespace, or a folder of a source.
+enum Found {
+    Entity(Value),
+    SourceFolder(Vec<String>),
+}
+
+/// The `sqlContext` of a body (absent or null: none).
+fn sql_context(v: Option<&Value>) -> Result<Vec<String>, Reply> {
+    match v {
+        None | Some(Value::Null) => Ok(vec![]),
+        Some(v) => str_list(v)
+            .ok_or_else(|| Reply::error(400, "Field sqlContext must be a list of strings")),
     }
-    let pk = path_of(&old)
-        .iter()
-        .map(|p| p.to_lowercase())
-        .collect::<Vec<_>>();
-    let doomed: Vec<(String, String)> = store
-        .values_json(NS)
-        .iter()
-        .filter(|e| {
-            let p = path_of(e);
-            p.len() >= pk.len()
-                && p[..pk.len()]
-                    .iter()
-                    .map(|x| x.to_lowercase())
-                    .eq(pk.clone())
-        })
-        .map(|e| (ns_key(&path_of(e)), s(e, "id").unwrap_or("").to_string()))
-        .collect();
-    for (key, eid) in doomed {
-        store.delete(NS, &key)?;
-        store.delete(WIKI, &eid)?;
-        store.delete(TAGS, &eid)?;
-        let refl: Vec<String> = store
-            .values_json(REFLECTIONS)
-            .iter()
-            .filter(|r| s(r, "datasetId") == Some(eid.as_str()))
-            .filter_map(|r| s(r, "id").map(str::to_string))
+}
+
+/// The catalog: the store plus the indexes that keep lookups off full scans.
+pub struct Catalog {
+    pub store: Store,
+    version: (u64, u64, u64),
+    /// entity id -> namespace key
+    ids: HashMap<String, String>,
+    /// dataset id -> its reflections' ids
+    reflections_of: HashMap<String, BTreeSet<String>>,
+}
+
+impl Catalog {
+    /// Wraps a store, indexing its namespace and reflections; `version` gates the fields.
+    pub fn new(store: Store, version: (u64, u64, u64)) -> Catalog {
+        let mut c = Catalog {
+            store,
+            version,
+            ids: HashMap::new(),
+            reflections_of: HashMap::new(),
+        };
+        let mut ids = HashMap::new();
+        for (k, v) in c.ns() {
+            if let Some(id) = s(&parse(v), "id") {
+                ids.insert(id.to_string(), k.clone());
+            }
+        }
+        let mut refl: HashMap<String, BTreeSet<String>> = HashMap::new();
+        for (k, v) in c.store.table(REFLECTIONS).unwrap_or(&EMPTY) {
+            if let Some(ds) = s(&parse(v), "datasetId") {
+                refl.entry(ds.to_string()).or_default().insert(k.clone());
+            }
+        }
+        c.ids = ids;
+        c.reflections_of = refl;
+        c
+    }
+
+    fn ns(&self) -> &Table {
+        self.store.table(NS).unwrap_or(&EMPTY)
+    }
+
+    fn by_id(&self, id: &str) -> Option<Value> {
+        self.ids.get(id).and_then(|k| self.store.get_json(NS, k))
+    }
+
+    fn by_path(&self, path: &[String]) -> Option<Value> {
+        self.store.get_json(NS, &ns_key(path))
+    }
+
+    /// The first entity strictly below `path` (any depth), if any.
+    fn first_descendant(&self, path: &[String]) -> Option<Value> {
+        let from = format!("{}{SEP}", ns_key(path));
+        let (k, v) = self
+            .ns()
+            .range::<str, _>((Bound::Included(from.as_str()), Bound::Unbounded))
+            .next()?;
+        k.starts_with(&from).then(|| parse(v))
+    }
+
+    fn root_is_source(&self, path: &[String]) -> bool {
+        !path.is_empty()
+            && self
+                .by_path(&path[..1])
+                .is_some_and(|r| s(&r, "entityType") == Some("source"))
+    }
+
+    /// An entity by path, or a folder of a source that leads to promoted datasets (named with
+    /// the case of the datasets below it).
+    fn resolve_path(&self, path: &[String]) -> Option<Found> {
+        if path.is_empty() {
+            return None;
+        }
+        if let Some(e) = self.by_path(path) {
+            return Some(Found::Entity(e));
+        }
+        if path.len() < 2 || !self.root_is_source(path) {
+            return None;
+        }
+        let d = self.first_descendant(path)?;
+        Some(Found::SourceFolder(path_of(&d)[..path.len()].to_vec()))
+    }
+
+    /// An entity by id; `dremio:/...` ids name paths in sources.
+    fn resolve_id(&self, id: &str) -> Option<Found> {
+        if id.starts_with(FILE_ID_PREFIX) {
+            let p = parse_file_id(id)?;
+            if !self.root_is_source(&p) {
+                return None;
+            }
+            return self.resolve_path(&p);
+        }
+        self.by_id(id).map(Found::Entity)
+    }
+
+    fn put_entity(&mut self, e: &Value) -> anyhow::Result<()> {
+        let key = ns_key(&path_of(e));
+        if let Some(old) = self.store.get_json(NS, &key)
+            && let Some(oid) = s(&old, "id")
+        {
+            self.ids.remove(oid);
+        }
+        if let Some(id) = s(e, "id") {
+            self.ids.insert(id.to_string(), key.clone());
+        }
+        self.store.put_json(NS, &key, e)
+    }
+
+    fn put_reflection(&mut self, r: &Value) -> anyhow::Result<()> {
+        let id = s(r, "id").unwrap_or_default().to_string();
+        if let Some(old) = self.store.get_json(REFLECTIONS, &id)
+            && let Some(ds) = s(&old, "datasetId")
+            && let Some(set) = self.reflections_of.get_mut(ds)
+        {
+            set.remove(&id);
+        }
+        if let Some(ds) = s(r, "datasetId") {
+            self.reflections_of
+                .entry(ds.to_string())
+                .or_default()
+                .insert(id.clone());
+        }
+        self.store.put_json(REFLECTIONS, &id, r)
+    }
+
+    fn delete_reflection(&mut self, id: &str) -> anyhow::Result<()> {
+        if let Some(old) = self.store.get_json(REFLECTIONS, id)
+            && let Some(ds) = s(&old, "datasetId")
+            && let Some(set) = self.reflections_of.get_mut(ds)
+        {
+            set.remove(id);
+            if set.is_empty() {
+                self.reflections_of.remove(ds);
+            }
+        }
+        self.store.delete(REFLECTIONS, id)
+    }
+
+    /// Removes the entity at `path` and everything below it, with the reflections, wiki and
+    /// tags of everything removed.
+    fn delete_subtree(&mut self, path: &[String]) -> anyhow::Result<()> {
+        let key = ns_key(path);
+        let from = format!("{key}{SEP}");
+        let to = format!("{key}{AFTER_SEP}");
+        let mut doomed: Vec<(String, String)> = self
+            .ns()
+            .range::<str, _>((Bound::Included(from.as_str()), Bound::Excluded(to.as_str())))
+            .map(|(k, v)| (k.clone(), s(&parse(v), "id").unwrap_or("").to_string()))
             .collect();
-        for r in refl {
-            store.delete(REFLECTIONS, &r)?;
+        if let Some(v) = self.store.get(NS, &key) {
+            doomed.push((key.clone(), s(&parse(v), "id").unwrap_or("").to_string()));
+        }
+        for (k, eid) in doomed {
+            self.store.delete(NS, &k)?;
+            self.ids.remove(&eid);
+            self.store.delete(WIKI, &eid)?;
+            self.store.delete(TAGS, &eid)?;
+            let refl: Vec<String> = self
+                .reflections_of
+                .get(&eid)
+                .map(|s| s.iter().cloned().collect())
+                .unwrap_or_default();
+            for r in refl {
+                self.delete_reflection(&r)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The direct children of the container at `path` (the root when empty), in name order,
+    /// after the (lower-cased) name `after`, at most `limit`: (lower-cased name, item). A child
+    /// with no entity of its own but entities below it is a folder of a source.
+    fn children(
+        &self,
+        path: &[String],
+        after: Option<&str>,
+        limit: Option<usize>,
+    ) -> Vec<(String, Value)> {
+        let prefix = if path.is_empty() {
+            String::new()
+        } else {
+            format!("{}{SEP}", ns_key(path))
+        };
+        let mut from = match after {
+            // past `after` and its whole subtree
+            Some(a) => format!("{prefix}{a}{AFTER_SEP}"),
+            None => prefix.clone(),
+        };
+        let mut out = vec![];
+        while limit.is_none_or(|l| out.len() < l) {
+            let Some((k, v)) = self
+                .ns()
+                .range::<str, _>((Bound::Included(from.as_str()), Bound::Unbounded))
+                .next()
+            else {
+                break;
+            };
+            let Some(rest) = k.strip_prefix(prefix.as_str()) else {
+                break;
+            };
+            let e = parse(v);
+            let (name, it) = match rest.find(SEP) {
+                None => (rest, item(&e)),
+                Some(i) => {
+                    let p = path_of(&e);
+                    (&rest[..i], folder_item(&p[..path.len() + 1]))
+                }
+            };
+            out.push((name.to_string(), it));
+            from = format!("{prefix}{name}{AFTER_SEP}");
+        }
+        out
+    }
+
+    /// One page of children per the query's `maxChildren` / `pageToken`: (items, next token).
+    fn page(&self, path: &[String], query: &str) -> Result<(Vec<Value>, Option<String>), Reply> {
+        let (max, token) = paging(query)?;
+        let mut kids = self.children(path, token.as_deref(), max.map(|m| m + 1));
+        let mut next = None;
+        if let Some(m) = max
+            && kids.len() > m
+        {
+            kids.truncate(m);
+            if m > 0 {
+                next = kids.last().map(|(k, _)| hex::encode(k.as_bytes()));
+            }
+        }
+        Ok((kids.into_iter().map(|(_, it)| it).collect(), next))
+    }
+
+    /// The entity as answered: secrets masked, children (paged) for containers.
+    fn present(&self, mut e: Value, query: &str) -> Reply {
+        if s(&e, "entityType") == Some("source") {
+            let t = s(&e, "type").unwrap_or("").to_string();
+            mask_secrets(&t, &mut e["config"]);
+        }
+        if is_container(&e) {
+            match self.page(&path_of(&e), query) {
+                Ok((kids, next)) => {
+                    e["children"] = Value::Array(kids);
+                    if let Some(n) = next {
+                        e["nextPageToken"] = json!(n);
+                    }
+                }
+                Err(r) => return r,
+            }
+        }
+        Reply::ok(e)
+    }
+
+    fn present_found(&self, f: Found, query: &str) -> Reply {
+        match f {
+            Found::Entity(e) => self.present(e, query),
+            Found::SourceFolder(p) => match self.page(&p, query) {
+                Ok((kids, next)) => {
+                    let mut v = json!({"entityType": "folder", "id": file_id(&p), "path": p,
+                                       "children": kids});
+                    if let Some(n) = next {
+                        v["nextPageToken"] = json!(n);
+                    }
+                    Reply::ok(v)
+                }
+                Err(r) => r,
+            },
         }
     }
-    Ok(Reply {
-        status: 204,
-        body: String::new(),
-        json: false,
-    })
+
+    /// `GET /api/v3/catalog`: the top-level containers.
+    pub fn root(&self) -> Reply {
+        let data: Vec<Value> = self
+            .children(&[], None, None)
+            .into_iter()
+            .map(|(_, it)| it)
+            .collect();
+        Reply::ok(json!({ "data": data }))
+    }
+
+    /// `GET /api/v3/catalog/{id}` (`dremio:/...` ids name folders and promoted datasets in
+    /// sources).
+    pub fn get_by_id(&self, id: &str, query: &str) -> Reply {
+        match self.resolve_id(id) {
+            Some(f) => self.present_found(f, query),
+            None => not_found_id(id),
+        }
+    }
+
+    /// `GET /api/v3/catalog/by-path/...`.
+    pub fn get_by_path(&self, path: &[String], query: &str) -> Reply {
+        match self.resolve_path(path) {
+            Some(f) => self.present_found(f, query),
+            None => not_found_path(path),
+        }
+    }
+
+    /// Checks a view's or function's SQL against the catalog.
+    fn check_sql(&self, sql: &str, ctx: &[String]) -> Result<(), Reply> {
+        match self.missing_table(sql, ctx) {
+            Some(m) => Err(view_refused(&m)),
+            None => Ok(()),
+        }
+    }
+
+    /// Checks the fields of a function (UDF) into `e`.
+    fn function_fields(&self, body: &Value, e: &mut Value) -> Result<(), Reply> {
+        for k in ["isScalar", "functionArgList", "functionBody", "returnType"] {
+            if let Some(v) = body.get(k).filter(|v| !v.is_null()) {
+                e[k] = v.clone();
+            }
+        }
+        if e.get("functionArgList").is_none_or(|v| v.is_null()) {
+            e["functionArgList"] = json!("");
+        }
+        if !e["isScalar"].is_boolean() {
+            return Err(Reply::error(400, "Field isScalar must be a boolean"));
+        }
+        if !e["functionArgList"].is_string() {
+            return Err(Reply::error(400, "Field functionArgList must be a string"));
+        }
+        for k in ["functionBody", "returnType"] {
+            if s(e, k).is_none_or(|x| x.trim().is_empty()) {
+                return Err(Reply::error(400, &format!("Missing field {k}")));
+            }
+        }
+        self.check_sql(s(e, "functionBody").unwrap_or_default(), &[])
+    }
+
+    /// `POST /api/v3/catalog`: spaces, sources, folders (in spaces), views and functions.
+    /// Physical datasets are promoted with [`Catalog::promote`] instead.
+    pub fn create(&mut self, body: &Value) -> Res {
+        let kind = match s(body, "entityType") {
+            Some(k @ ("space" | "folder" | "source" | "dataset" | "function")) => k,
+            Some(t) => {
+                return Ok(Reply::error(
+                    400,
+                    &format!("entityType {t} is not supported by the simulator yet"),
+                ));
+            }
+            None => return Ok(Reply::error(400, "Missing field entityType")),
+        };
+        if let Some(k) = Kind::of_entity(kind)
+            && let Err(r) = fields::check(body, k, self.version)
+        {
+            return Ok(r);
+        }
+        let path: Vec<String> = match kind {
+            "space" | "source" => match s(body, "name").filter(|n| !n.is_empty()) {
+                Some(n) => vec![n.to_string()],
+                None => return Ok(Reply::error(400, "Missing field name")),
+            },
+            _ => match str_list(&body["path"]) {
+                Some(p) if p.len() >= 2 && p.iter().all(|x| !x.is_empty()) => p,
+                _ => {
+                    return Ok(Reply::error(
+                        400,
+                        &format!("A {kind} needs a path of at least two non-empty strings"),
+                    ));
+                }
+            },
+        };
+        // namespace keys join names with U+001F
+        if path.iter().any(|p| p.chars().any(char::is_control)) {
+            return Ok(Reply::error(400, "Names cannot contain control characters"));
+        }
+        if self.by_path(&path).is_some() {
+            return Ok(Reply::error(
+                409,
+                &format!("The entity [{}] already exists.", path.join(".")),
+            ));
+        }
+        let root = self.by_path(&path[..1]);
+        let root_kind = root
+            .as_ref()
+            .and_then(|r| s(r, "entityType").map(str::to_string));
+        let dtype = s(body, "type").unwrap_or("");
+        if kind == "dataset" && dtype == "PHYSICAL_DATASET" {
+            return Ok(Reply::error(
+                400,
+                "Physical datasets cannot be created: promote a file or folder of a source with \
+                 POST /api/v3/catalog/{id} (id dremio:/<source>/<path>)",
+            ));
+        }
+        if matches!(kind, "folder" | "dataset" | "function") {
+            if root_kind.as_deref() == Some("source") {
+                let what = match kind {
+                    "folder" => "Folders",
+                    "function" => "Functions",
+                    _ => "Views",
+                };
+                return Ok(Reply::error(
+                    400,
+                    &format!(
+                        "{what} cannot be created in source [{}] (the simulator has no versioned sources)",
+                        path[0]
+                    ),
+                ));
+            }
+            match self.by_path(&path[..path.len() - 1]) {
+                None => return Ok(missing_parent(&path)),
+                Some(p) if !is_container(&p) => {
+                    return Ok(Reply::error(
+                        400,
+                        &format!(
+                            "Cannot create a {kind} under {} [{}]",
+                            s(&p, "entityType").unwrap_or(""),
+                            path_of(&p).join(".")
+                        ),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        let mut e = json!({
+            "entityType": kind,
+            "id": uuid(),
+            "path": path,
+            "tag": new_tag(),
+            "createdAt": now_ms()
+        });
+        match kind {
+            "space" => {
+                e["name"] = json!(path[0]);
+                if let Some(d) = body.get("description").filter(|d| !d.is_null()) {
+                    e["description"] = d.clone();
+                }
+            }
+            "folder" => {}
+            "source" => {
+                let Some(t) = s(body, "type").filter(|t| !t.is_empty()) else {
+                    return Ok(Reply::error(400, "Missing field type"));
+                };
+                let mut config = body.get("config").cloned().unwrap_or(json!({}));
+                if !config.is_object() {
+                    return Ok(Reply::error(400, "Field config must be an object"));
+                }
+                if let Err(m) = unmask(t, &mut config, None, "config") {
+                    return Ok(Reply::error(400, &m));
+                }
+                let mut m = body.as_object().cloned().unwrap_or_default();
+                for k in [
+                    "id",
+                    "tag",
+                    "createdAt",
+                    "children",
+                    "path",
+                    "nextPageToken",
+                ] {
+                    m.remove(k);
+                }
+                for (k, v) in m {
+                    e[k] = v;
+                }
+                e["name"] = json!(path[0]);
+                e["type"] = json!(t);
+                e["config"] = config;
+            }
+            "function" => {
+                if let Err(r) = self.function_fields(body, &mut e) {
+                    return Ok(r);
+                }
+            }
+            _ => {
+                // dataset: a view
+                match dtype {
+                    "VIRTUAL_DATASET" => {}
+                    "" => return Ok(Reply::error(400, "Missing field type")),
+                    t => {
+                        return Ok(Reply::error(
+                            400,
+                            &format!(
+                                "Unknown dataset type {t}: VIRTUAL_DATASET or PHYSICAL_DATASET"
+                            ),
+                        ));
+                    }
+                }
+                let Some(sql) = s(body, "sql").filter(|q| !q.trim().is_empty()) else {
+                    return Ok(Reply::error(400, "Missing field sql"));
+                };
+                let ctx = match sql_context(body.get("sqlContext")) {
+                    Ok(c) => c,
+                    Err(r) => return Ok(r),
+                };
+                if let Err(r) = self.check_sql(sql, &ctx) {
+                    return Ok(r);
+                }
+                e["type"] = json!("VIRTUAL_DATASET");
+                e["sql"] = json!(sql);
+                e["sqlContext"] = json!(ctx);
+                for k in ["accelerationRefreshPolicy", "fields"] {
+                    if let Some(v) = body.get(k) {
+                        e[k] = v.clone();
+                    }
+                }
+                if e.get("fields").is_none() {
+                    e["fields"] = json!([]);
+                }
+            }
+        }
+        self.put_entity(&e)?;
+        Ok(self.present(e, ""))
+    }
+
+    /// `POST /api/v3/catalog/{id}`: promotes the file or folder `dremio:/<source>/<path>` to a
+    /// physical dataset. The body is the dataset: `entityType` dataset, the same `id`, `type`
+    /// PHYSICAL_DATASET, `path` the id's path, `format` an object with a `type`.
+    pub fn promote(&mut self, id: &str, body: &Value) -> Res {
+        if let Err(r) = fields::check(body, Kind::Dataset, self.version) {
+            return Ok(r);
+        }
+        if !id.starts_with(FILE_ID_PREFIX) {
+            return Ok(Reply::error(
+                400,
+                &format!(
+                    "Entity [{id}] is not a file or folder of a source: only those can be promoted"
+                ),
+            ));
+        }
+        let Some(path) = parse_file_id(id).filter(|p| p.len() >= 2) else {
+            return Ok(Reply::error(
+                400,
+                &format!("Invalid file or folder id [{id}]"),
+            ));
+        };
+        if path.iter().any(|p| p.chars().any(char::is_control)) {
+            return Ok(Reply::error(400, "Names cannot contain control characters"));
+        }
+        match self.by_path(&path[..1]) {
+            None => return Ok(not_found_id(id)),
+            Some(r) if s(&r, "entityType") != Some("source") => {
+                return Ok(Reply::error(
+                    400,
+                    &format!(
+                        "[{}] is not a source: only files and folders of sources can be promoted",
+                        path[0]
+                    ),
+                ));
+            }
+            Some(_) => {}
+        }
+        if s(body, "entityType") != Some("dataset") {
+            return Ok(Reply::error(400, "Field entityType must be dataset"));
+        }
+        if s(body, "id") != Some(id) {
+            return Ok(Reply::error(
+                400,
+                &format!(
+                    "Id in the body [{}] differs from the id in the URL [{id}]",
+                    s(body, "id").unwrap_or("")
+                ),
+            ));
+        }
+        if s(body, "type") != Some("PHYSICAL_DATASET") {
+            return Ok(Reply::error(400, "Field type must be PHYSICAL_DATASET"));
+        }
+        if str_list(&body["path"]).as_deref() != Some(path.as_slice()) {
+            return Ok(Reply::error(
+                400,
+                &format!("Field path must be the path of [{id}]: {path:?}"),
+            ));
+        }
+        let format = match body.get("format") {
+            Some(f) if f.is_object() && s(f, "type").is_some() => f.clone(),
+            _ => {
+                return Ok(Reply::error(
+                    400,
+                    "Field format must be an object with a type",
+                ));
+            }
+        };
+        if let Some(e) = self.by_path(&path) {
+            return Ok(Reply::error(
+                409,
+                &format!(
+                    "[{}] is already a dataset (id {})",
+                    path.join("."),
+                    s(&e, "id").unwrap_or("")
+                ),
+            ));
+        }
+        // a dataset inside a promoted folder, or a folder holding promoted datasets: refused
+        // (a guess: the simulator keeps one dataset per subtree)
+        for i in 2..path.len() {
+            if self.by_path(&path[..i]).is_some() {
+                return Ok(Reply::error(
+                    400,
+                    &format!(
+                        "Cannot promote [{}]: [{}] is already a dataset",
+                        path.join("."),
+                        path[..i].join(".")
+                    ),
+                ));
+            }
+        }
+        if self.first_descendant(&path).is_some() {
+            return Ok(Reply::error(
+                400,
+                &format!(
+                    "Cannot promote [{}]: it holds promoted datasets",
+                    path.join(".")
+                ),
+            ));
+        }
+        let mut e = json!({
+            "entityType": "dataset",
+            "id": uuid(),
+            "type": "PHYSICAL_DATASET",
+            "path": path,
+            "tag": new_tag(),
+            "createdAt": now_ms(),
+            "format": format,
+            "fields": body.get("fields").filter(|f| !f.is_null()).cloned().unwrap_or(json!([]))
+        });
+        if let Some(p) = body
+            .get("accelerationRefreshPolicy")
+            .filter(|p| !p.is_null())
+        {
+            e["accelerationRefreshPolicy"] = p.clone();
+        }
+        self.put_entity(&e)?;
+        Ok(self.present(e, ""))
+    }
+
+    /// `PUT /api/v3/catalog/{id}`: needs the current `tag`; path, name, type and id are fixed.
+    pub fn update(&mut self, id: &str, body: &Value) -> Res {
+        let Some(old) = self.by_id(id) else {
+            return Ok(not_found_id(id));
+        };
+        let kind = s(body, "entityType")
+            .and_then(Kind::of_entity)
+            .or_else(|| s(&old, "entityType").and_then(Kind::of_entity));
+        if let Some(k) = kind
+            && let Err(r) = fields::check(body, k, self.version)
+        {
+            return Ok(r);
+        }
+        if let Some(bid) = s(body, "id")
+            && bid != id
+        {
+            return Ok(Reply::error(
+                400,
+                &format!("Id in the body [{bid}] differs from the id in the URL [{id}]"),
+            ));
+        }
+        if s(body, "tag") != s(&old, "tag") {
+            return Ok(tag_mismatch(
+                s(body, "tag").unwrap_or(""),
+                s(&old, "tag").unwrap_or(""),
+                id,
+            ));
+        }
+        for k in ["entityType", "type", "name"] {
+            if let Some(v) = body.get(k)
+                && !v.is_null()
+                && old.get(k) != Some(v)
+            {
+                return Ok(Reply::error(400, &format!("Field {k} cannot be changed")));
+            }
+        }
+        if let Some(p) = body.get("path")
+            && !p.is_null()
+            && str_list(p).map(|p| ns_key(&p)) != Some(ns_key(&path_of(&old)))
+        {
+            return Ok(Reply::error(
+                400,
+                "Moving or renaming entities is not supported by the simulator",
+            ));
+        }
+        let mut e = old.clone();
+        let fixed = [
+            "id",
+            "entityType",
+            "type",
+            "name",
+            "path",
+            "tag",
+            "createdAt",
+            "children",
+            "nextPageToken",
+        ];
+        let etype = s(&old, "entityType").unwrap_or("").to_string();
+        let allowed: &[&str] = match (etype.as_str(), s(&old, "type")) {
+            ("source", _) => &[],
+            ("dataset", Some("VIRTUAL_DATASET")) => {
+                &["sql", "sqlContext", "accelerationRefreshPolicy", "fields"]
+            }
+            ("dataset", _) => &["format", "accelerationRefreshPolicy", "fields"],
+            ("function", _) => &[],
+            _ => &["description"],
+        };
+        for (k, v) in body.as_object().into_iter().flatten() {
+            if fixed.contains(&k.as_str()) {
+                continue;
+            }
+            if etype == "source" || allowed.contains(&k.as_str()) {
+                e[k] = v.clone();
+            }
+        }
+        match etype.as_str() {
+            "source" => {
+                if !e["config"].is_object() {
+                    return Ok(Reply::error(400, "Field config must be an object"));
+                }
+                let t = s(&old, "type").unwrap_or("").to_string();
+                if let Err(m) = unmask(&t, &mut e["config"], old.get("config"), "config") {
+                    return Ok(Reply::error(400, &m));
+                }
+            }
+            "function" => {
+                if let Err(r) = self.function_fields(body, &mut e) {
+                    return Ok(r);
+                }
+            }
+            "dataset" if s(&old, "type") == Some("VIRTUAL_DATASET") => {
+                let Some(sql) = s(&e, "sql")
+                    .filter(|q| !q.trim().is_empty())
+                    .map(str::to_string)
+                else {
+                    return Ok(Reply::error(400, "Missing field sql"));
+                };
+                let ctx = match sql_context(e.get("sqlContext")) {
+                    Ok(c) => c,
+                    Err(r) => return Ok(r),
+                };
+                if let Err(r) = self.check_sql(&sql, &ctx) {
+                    return Ok(r);
+                }
+                e["sqlContext"] = json!(ctx);
+            }
+            "dataset" if !e["format"].is_object() || s(&e["format"], "type").is_none() => {
+                return Ok(Reply::error(
+                    400,
+                    "Field format must be an object with a type",
+                ));
+            }
+            _ => {}
+        }
+        e["tag"] = json!(new_tag());
+        self.put_entity(&e)?;
+        Ok(self.present(e, ""))
+    }
+
+    /// `DELETE /api/v3/catalog/{id}?tag=`: a given tag must be current; removes the descendants
+    /// and the reflections, wiki and tags of everything removed. Deleting a promoted dataset
+    /// unpromotes it.
+    pub fn delete(&mut self, id: &str, query: &str) -> Res {
+        let old = match self.resolve_id(id) {
+            None => return Ok(not_found_id(id)),
+            Some(Found::SourceFolder(p)) => {
+                return Ok(Reply::error(
+                    400,
+                    &format!(
+                        "[{}] is a folder of a source: it cannot be deleted through the catalog",
+                        p.join(".")
+                    ),
+                ));
+            }
+            Some(Found::Entity(e)) => e,
+        };
+        if let Some(t) = query_param(query, "tag")
+            && Some(t.as_str()) != s(&old, "tag")
+        {
+            return Ok(tag_mismatch(&t, s(&old, "tag").unwrap_or(""), id));
+        }
+        self.delete_subtree(&path_of(&old))?;
+        Ok(no_content())
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -809,27 +1243,25 @@ pub fn table_refs(sql: &str) -> Vec<Vec<String>> {
     refs
 }
 
-/// The first table the SQL reads that is not a dataset (resolved against `ctx`, then as
-/// absolute), shown dotted as written.
-fn missing_table(store: &Store, sql: &str, ctx: &[String]) -> Option<String> {
-    let exists = |p: &[String]| {
-        store
-            .get_json(NS, &ns_key(p))
-            .is_some_and(|e| is_dataset(&e))
-    };
-    for r in table_refs(sql) {
-        let root = r[0].to_ascii_lowercase();
-        if root == "sys" || root == "information_schema" {
-            continue;
+impl Catalog {
+    /// The first table the SQL reads that is not a dataset (resolved against `ctx`, then as
+    /// absolute), shown dotted as written.
+    fn missing_table(&self, sql: &str, ctx: &[String]) -> Option<String> {
+        let exists = |p: &[String]| self.by_path(p).is_some_and(|e| is_dataset(&e));
+        for r in table_refs(sql) {
+            let root = r[0].to_ascii_lowercase();
+            if root == "sys" || root == "information_schema" {
+                continue;
+            }
+            let mut with_ctx = ctx.to_vec();
+            with_ctx.extend(r.iter().cloned());
+            if (!ctx.is_empty() && exists(&with_ctx)) || exists(&r) {
+                continue;
+            }
+            return Some(r.join("."));
         }
-        let mut with_ctx = ctx.to_vec();
-        with_ctx.extend(r.iter().cloned());
-        if (!ctx.is_empty() && exists(&with_ctx)) || exists(&r) {
-            continue;
-        }
-        return Some(r.join("."));
+        None
     }
-    None
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -844,166 +1276,202 @@ const REFLECTION_LISTS: &[&str] = &[
     "sortFields",
 ];
 
-/// Checks and normalises the editable fields of a reflection into `r`.
-fn reflection_fields(body: &Value, r: &mut Value) -> Result<(), Reply> {
-    match s(body, "type") {
-        Some("RAW" | "AGGREGATION") => r["type"] = body["type"].clone(),
-        Some(t) => {
-            return Err(Reply::error(
-                400,
-                &format!("Unknown reflection type {t}: RAW or AGGREGATION"),
-            ));
-        }
-        None => return Err(Reply::error(400, "Missing field type")),
-    }
-    match s(body, "name").filter(|n| !n.trim().is_empty()) {
-        Some(n) => r["name"] = json!(n),
-        None => return Err(Reply::error(400, "Missing field name")),
-    }
-    for k in REFLECTION_LISTS {
-        let v = body.get(*k).cloned().unwrap_or(Value::Null);
-        let v = if v.is_null() { json!([]) } else { v };
-        let ok = v.as_array().is_some_and(|a| {
-            a.iter()
-                .all(|f| s(f, "name").is_some_and(|n| !n.is_empty()))
-        });
-        if !ok {
-            return Err(Reply::error(
-                400,
-                &format!("Field {k} must be a list of objects with a name"),
-            ));
-        }
-        r[*k] = v;
-    }
-    for k in ["enabled", "arrowCachingEnabled"] {
-        match body.get(k) {
-            None | Some(Value::Null) => {
-                if r.get(k).is_none() {
-                    r[k] = json!(k == "enabled");
-                }
-            }
-            Some(Value::Bool(b)) => r[k] = json!(b),
-            Some(_) => return Err(Reply::error(400, &format!("Field {k} must be a boolean"))),
-        }
-    }
-    match s(body, "partitionDistributionStrategy") {
-        None => {
-            if r.get("partitionDistributionStrategy").is_none() {
-                r["partitionDistributionStrategy"] = json!("CONSOLIDATED");
-            }
-        }
-        Some(p @ ("CONSOLIDATED" | "STRIPED")) => r["partitionDistributionStrategy"] = json!(p),
-        Some(p) => {
-            return Err(Reply::error(
-                400,
-                &format!("Unknown partitionDistributionStrategy {p}: CONSOLIDATED or STRIPED"),
-            ));
-        }
-    }
-    Ok(())
-}
-
 fn reflection_not_found(id: &str) -> Reply {
     Reply::error(404, &format!("Reflection with id [{id}] not found"))
 }
 
-/// `POST /api/v3/reflection`.
-pub fn reflection_create(store: &mut Store, body: &Value) -> Res {
-    let Some(ds) = s(body, "datasetId").filter(|d| !d.is_empty()) else {
-        return Ok(Reply::error(400, "Missing field datasetId"));
-    };
-    if !by_id(store, ds).is_some_and(|e| is_dataset(&e)) {
-        return Ok(Reply::error(
-            400,
-            &format!("Dataset with id [{ds}] not found"),
-        ));
+impl Catalog {
+    fn arrow_caching(&self) -> bool {
+        self.version >= fields::ARROW_CACHING_SINCE
     }
-    let now = now_ms();
-    let mut r = json!({
-        "entityType": "reflection",
-        "id": uuid(),
-        "tag": new_tag(),
-        "datasetId": ds,
-        "createdAt": now,
-        "updatedAt": now
-    });
-    if let Err(e) = reflection_fields(body, &mut r) {
-        return Ok(e);
-    }
-    store.put_json(REFLECTIONS, s(&r, "id").unwrap_or_default(), &r)?;
-    Ok(Reply::ok(r))
-}
 
-/// `GET /api/v3/reflection/{id}`.
-pub fn reflection_get(store: &Store, id: &str) -> Reply {
-    match store.get_json(REFLECTIONS, id) {
-        Some(r) => Reply::ok(r),
-        None => reflection_not_found(id),
-    }
-}
-
-/// `GET /api/v3/reflection`: every reflection.
-pub fn reflection_list(store: &Store) -> Reply {
-    Reply::ok(json!({"data": store.values_json(REFLECTIONS)}))
-}
-
-/// `PUT /api/v3/reflection/{id}`: needs the current `tag`; `datasetId` is fixed.
-pub fn reflection_update(store: &mut Store, id: &str, body: &Value) -> Res {
-    let Some(old) = store.get_json(REFLECTIONS, id) else {
-        return Ok(reflection_not_found(id));
-    };
-    if s(body, "tag") != s(&old, "tag") {
-        return Ok(Reply::error(
-            409,
-            &format!(
-                "Tag [{}] does not match the current tag [{}] of reflection [{id}]",
-                s(body, "tag").unwrap_or(""),
-                s(&old, "tag").unwrap_or("")
-            ),
-        ));
-    }
-    for k in ["id", "datasetId"] {
-        if let Some(v) = body.get(k)
-            && !v.is_null()
-            && old.get(k) != Some(v)
+    /// A reflection as answered: without the fields this version does not know.
+    fn reflection_out(&self, mut r: Value) -> Value {
+        if !self.arrow_caching()
+            && let Some(m) = r.as_object_mut()
         {
-            return Ok(Reply::error(400, &format!("Field {k} cannot be changed")));
+            for k in fields::REFLECTION_SINCE_25 {
+                m.remove(*k);
+            }
+        }
+        r
+    }
+
+    /// Checks and normalises the editable fields of a reflection into `r`.
+    fn reflection_fields(&self, body: &Value, r: &mut Value) -> Result<(), Reply> {
+        match s(body, "type") {
+            Some("RAW" | "AGGREGATION") => r["type"] = body["type"].clone(),
+            Some(t) => {
+                return Err(Reply::error(
+                    400,
+                    &format!("Unknown reflection type {t}: RAW or AGGREGATION"),
+                ));
+            }
+            None => return Err(Reply::error(400, "Missing field type")),
+        }
+        match s(body, "name").filter(|n| !n.trim().is_empty()) {
+            Some(n) => r["name"] = json!(n),
+            None => return Err(Reply::error(400, "Missing field name")),
+        }
+        for k in REFLECTION_LISTS {
+            let v = body.get(*k).cloned().unwrap_or(Value::Null);
+            let v = if v.is_null() { json!([]) } else { v };
+            let ok = v.as_array().is_some_and(|a| {
+                a.iter()
+                    .all(|f| s(f, "name").is_some_and(|n| !n.is_empty()))
+            });
+            if !ok {
+                return Err(Reply::error(
+                    400,
+                    &format!("Field {k} must be a list of objects with a name"),
+                ));
+            }
+            r[*k] = v;
+        }
+        let flags: &[&str] = if self.arrow_caching() {
+            &["enabled", "arrowCachingEnabled"]
+        } else {
+            &["enabled"]
+        };
+        for k in flags {
+            match body.get(*k) {
+                None | Some(Value::Null) => {
+                    if r.get(*k).is_none() {
+                        r[*k] = json!(*k == "enabled");
+                    }
+                }
+                Some(Value::Bool(b)) => r[*k] = json!(b),
+                Some(_) => {
+                    return Err(Reply::error(400, &format!("Field {k} must be a boolean")));
+                }
+            }
+        }
+        match s(body, "partitionDistributionStrategy") {
+            None => {
+                if r.get("partitionDistributionStrategy").is_none() {
+                    r["partitionDistributionStrategy"] = json!("CONSOLIDATED");
+                }
+            }
+            Some(p @ ("CONSOLIDATED" | "STRIPED")) => r["partitionDistributionStrategy"] = json!(p),
+            Some(p) => {
+                return Err(Reply::error(
+                    400,
+                    &format!("Unknown partitionDistributionStrategy {p}: CONSOLIDATED or STRIPED"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `POST /api/v3/reflection`.
+    pub fn reflection_create(&mut self, body: &Value) -> Res {
+        if let Err(r) = fields::check(body, Kind::Reflection, self.version) {
+            return Ok(r);
+        }
+        let Some(ds) = s(body, "datasetId").filter(|d| !d.is_empty()) else {
+            return Ok(Reply::error(400, "Missing field datasetId"));
+        };
+        if !self.by_id(ds).is_some_and(|e| is_dataset(&e)) {
+            return Ok(Reply::error(
+                400,
+                &format!("Dataset with id [{ds}] not found"),
+            ));
+        }
+        let now = now_ms();
+        let mut r = json!({
+            "entityType": "reflection",
+            "id": uuid(),
+            "tag": new_tag(),
+            "datasetId": ds,
+            "createdAt": now,
+            "updatedAt": now
+        });
+        if let Err(e) = self.reflection_fields(body, &mut r) {
+            return Ok(e);
+        }
+        self.put_reflection(&r)?;
+        Ok(Reply::ok(self.reflection_out(r)))
+    }
+
+    /// `GET /api/v3/reflection/{id}`.
+    pub fn reflection_get(&self, id: &str) -> Reply {
+        match self.store.get_json(REFLECTIONS, id) {
+            Some(r) => Reply::ok(self.reflection_out(r)),
+            None => reflection_not_found(id),
         }
     }
-    let mut r = old.clone();
-    if let Err(e) = reflection_fields(body, &mut r) {
-        return Ok(e);
-    }
-    r["tag"] = json!(new_tag());
-    r["updatedAt"] = json!(now_ms());
-    store.put_json(REFLECTIONS, id, &r)?;
-    Ok(Reply::ok(r))
-}
 
-/// `DELETE /api/v3/reflection/{id}`.
-pub fn reflection_delete(store: &mut Store, id: &str) -> Res {
-    if store.get(REFLECTIONS, id).is_none() {
-        return Ok(reflection_not_found(id));
+    /// `GET /api/v3/reflection`: every reflection.
+    pub fn reflection_list(&self) -> Reply {
+        let data: Vec<Value> = self
+            .store
+            .values_json(REFLECTIONS)
+            .into_iter()
+            .map(|r| self.reflection_out(r))
+            .collect();
+        Reply::ok(json!({ "data": data }))
     }
-    store.delete(REFLECTIONS, id)?;
-    Ok(Reply {
-        status: 204,
-        body: String::new(),
-        json: false,
-    })
-}
 
-/// `GET /api/v3/dataset/{id}/reflection`.
-pub fn dataset_reflections(store: &Store, id: &str) -> Reply {
-    if !by_id(store, id).is_some_and(|e| is_dataset(&e)) {
-        return Reply::error(404, &format!("Dataset with id [{id}] not found"));
+    /// `PUT /api/v3/reflection/{id}`: needs the current `tag`; `datasetId` is fixed.
+    pub fn reflection_update(&mut self, id: &str, body: &Value) -> Res {
+        if let Err(r) = fields::check(body, Kind::Reflection, self.version) {
+            return Ok(r);
+        }
+        let Some(old) = self.store.get_json(REFLECTIONS, id) else {
+            return Ok(reflection_not_found(id));
+        };
+        if s(body, "tag") != s(&old, "tag") {
+            return Ok(Reply::error(
+                409,
+                &format!(
+                    "Tag [{}] does not match the current tag [{}] of reflection [{id}]",
+                    s(body, "tag").unwrap_or(""),
+                    s(&old, "tag").unwrap_or("")
+                ),
+            ));
+        }
+        for k in ["id", "datasetId"] {
+            if let Some(v) = body.get(k)
+                && !v.is_null()
+                && old.get(k) != Some(v)
+            {
+                return Ok(Reply::error(400, &format!("Field {k} cannot be changed")));
+            }
+        }
+        let mut r = old.clone();
+        if let Err(e) = self.reflection_fields(body, &mut r) {
+            return Ok(e);
+        }
+        r["tag"] = json!(new_tag());
+        r["updatedAt"] = json!(now_ms());
+        self.put_reflection(&r)?;
+        Ok(Reply::ok(self.reflection_out(r)))
     }
-    let data: Vec<Value> = store
-        .values_json(REFLECTIONS)
-        .into_iter()
-        .filter(|r| s(r, "datasetId") == Some(id))
-        .collect();
-    Reply::ok(json!({ "data": data }))
+
+    /// `DELETE /api/v3/reflection/{id}`.
+    pub fn reflection_delete(&mut self, id: &str) -> Res {
+        if self.store.get(REFLECTIONS, id).is_none() {
+            return Ok(reflection_not_found(id));
+        }
+        self.delete_reflection(id)?;
+        Ok(no_content())
+    }
+
+    /// `GET /api/v3/dataset/{id}/reflection`.
+    pub fn dataset_reflections(&self, id: &str) -> Reply {
+        if !self.by_id(id).is_some_and(|e| is_dataset(&e)) {
+            return Reply::error(404, &format!("Dataset with id [{id}] not found"));
+        }
+        let data: Vec<Value> = self
+            .reflections_of
+            .get(id)
+            .into_iter()
+            .flatten()
+            .filter_map(|r| self.store.get_json(REFLECTIONS, r))
+            .map(|r| self.reflection_out(r))
+            .collect();
+        Reply::ok(json!({ "data": data }))
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1044,78 +1512,84 @@ fn collab_answer(c: Collab, v: &Value) -> Value {
     Value::Object(m)
 }
 
-/// `GET /api/v3/catalog/{id}/collaboration/{wiki|tag}`.
-pub fn collab_get(store: &Store, c: Collab, id: &str) -> Reply {
-    if by_id(store, id).is_none() {
-        return not_found_id(id);
+impl Catalog {
+    /// `GET /api/v3/catalog/{id}/collaboration/{wiki|tag}`.
+    pub fn collab_get(&self, c: Collab, id: &str) -> Reply {
+        if self.by_id(id).is_none() {
+            return not_found_id(id);
+        }
+        match self.store.get_json(c.table(), id) {
+            Some(v) => Reply::ok(collab_answer(c, &v)),
+            None => Reply::error(404, &format!("{} for entity [{id}] not found", c.what())),
+        }
     }
-    match store.get_json(c.table(), id) {
-        Some(v) => Reply::ok(collab_answer(c, &v)),
-        None => Reply::error(404, &format!("{} for entity [{id}] not found", c.what())),
-    }
-}
 
-/// `POST /api/v3/catalog/{id}/collaboration/{wiki|tag}`: the first without a version, then
-/// with the current one; each save increments it.
-pub fn collab_set(store: &mut Store, c: Collab, id: &str, body: &Value) -> Res {
-    let Some(e) = by_id(store, id) else {
-        return Ok(not_found_id(id));
-    };
-    let value = match c {
-        Collab::Wiki => match s(body, "text") {
-            Some(t) if t.chars().count() > WIKI_MAX => {
-                return Ok(Reply::error(
-                    400,
-                    &format!("Wiki text cannot exceed {WIKI_MAX} characters"),
-                ));
+    /// `POST /api/v3/catalog/{id}/collaboration/{wiki|tag}`: the first without a version, then
+    /// with the current one; each save increments it.
+    pub fn collab_set(&mut self, c: Collab, id: &str, body: &Value) -> Res {
+        let Some(e) = self.by_id(id) else {
+            return Ok(not_found_id(id));
+        };
+        let value = match c {
+            Collab::Wiki => match s(body, "text") {
+                Some(t) if t.chars().count() > WIKI_MAX => {
+                    return Ok(Reply::error(
+                        400,
+                        &format!("Wiki text cannot exceed {WIKI_MAX} characters"),
+                    ));
+                }
+                Some(t) => json!(t),
+                None => return Ok(Reply::error(400, "Missing field text")),
+            },
+            Collab::Tags => {
+                if !is_dataset(&e) {
+                    return Ok(Reply::error(
+                        400,
+                        &format!(
+                            "Tags can only be set on datasets but found [{}]",
+                            s(&e, "entityType").unwrap_or("")
+                        ),
+                    ));
+                }
+                match str_list(&body["tags"]) {
+                    Some(t) => json!(t),
+                    None => {
+                        return Ok(Reply::error(400, "Field tags must be a list of strings"));
+                    }
+                }
             }
-            Some(t) => json!(t),
-            None => return Ok(Reply::error(400, "Missing field text")),
-        },
-        Collab::Tags => {
-            if !is_dataset(&e) {
+        };
+        let sent = body.get("version").filter(|v| !v.is_null());
+        let old = self.store.get_json(c.table(), id);
+        let version = match (&old, sent) {
+            (None, None) => 0,
+            (Some(o), Some(v)) if o.get("version") == Some(v) => {
+                o["version"].as_i64().unwrap_or(0) + 1
+            }
+            (None, Some(v)) => {
                 return Ok(Reply::error(
-                    400,
+                    409,
                     &format!(
-                        "Tags can only be set on datasets but found [{}]",
-                        s(&e, "entityType").unwrap_or("")
+                        "{} for entity [{id}] does not exist yet: send no version (got {v})",
+                        c.what()
                     ),
                 ));
             }
-            match str_list(&body["tags"]) {
-                Some(t) => json!(t),
-                None => return Ok(Reply::error(400, "Field tags must be a list of strings")),
+            (Some(o), _) => {
+                return Ok(Reply::error(
+                    409,
+                    &format!(
+                        "{} version mismatch for entity [{id}]: current version is {}, got {}",
+                        c.what(),
+                        o["version"],
+                        sent.map(|v| v.to_string()).unwrap_or_else(|| "none".into())
+                    ),
+                ));
             }
-        }
-    };
-    let sent = body.get("version").filter(|v| !v.is_null());
-    let old = store.get_json(c.table(), id);
-    let version = match (&old, sent) {
-        (None, None) => 0,
-        (Some(o), Some(v)) if o.get("version") == Some(v) => o["version"].as_i64().unwrap_or(0) + 1,
-        (None, Some(v)) => {
-            return Ok(Reply::error(
-                409,
-                &format!(
-                    "{} for entity [{id}] does not exist yet: send no version (got {v})",
-                    c.what()
-                ),
-            ));
-        }
-        (Some(o), _) => {
-            return Ok(Reply::error(
-                409,
-                &format!(
-                    "{} version mismatch for entity [{id}]: current version is {}, got {}",
-                    c.what(),
-                    o["version"],
-                    sent.map(|v| v.to_string()).unwrap_or_else(|| "none".into())
-                ),
-            ));
-        }
-    };
-    let mut v = json!({"entityId": id, "version": version});
-    v[c.field()] = value;
-    store.put_json(c.table(), id, &v)?;
-    Ok(Reply::ok(collab_answer(c, &v)))
+        };
+        let mut v = json!({"entityId": id, "version": version});
+        v[c.field()] = value;
+        self.store.put_json(c.table(), id, &v)?;
+        Ok(Reply::ok(collab_answer(c, &v)))
+    }
 }

@@ -1,15 +1,27 @@
 //! The REST API of the active master.
 
 use std::io::Write;
+use std::net::TcpListener;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::StatusCode;
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{self, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
 
 use crate::backup::{BackupOptions, FAULT_ENV, parse_fault, write_backup};
-use crate::catalog::{self, Collab};
+use crate::catalog::{Catalog, Collab};
+use crate::fields::{self, Kind};
 use crate::lock::{lock_path, try_lock, wait_lock};
 use crate::store::Store;
 use crate::util::{now_ms, random_bytes, uuid};
@@ -18,6 +30,8 @@ use crate::util::{now_ms, random_bytes, uuid};
 pub const DEFAULT_BUILD: &str = "202410241428100111-a963b970";
 /// Default token lifetime: Dremio's 30 hours.
 pub const DEFAULT_TOKEN_TTL_SECS: u64 = 30 * 3600;
+/// Default number of requests in flight at once (request threads).
+pub const DEFAULT_THREADS: usize = 16;
 
 /// How the simulator runs.
 #[derive(Debug, Clone)]
@@ -29,6 +43,15 @@ pub struct Config {
     /// e.g. `202410241428100111-a963b970`
     pub build: String,
     pub token_ttl_secs: u64,
+    /// Requests in flight at once (at least 1), like a coordinator's request threads: a request
+    /// holds its slot from handling through [`Config::latency_ms`]; the state is behind one
+    /// lock, so they overlap only in the latency (connections are read and written apart, by
+    /// tasks of their own, and never wait for a slot while idle).
+    pub threads: usize,
+    /// Milliseconds each answer waits, after the request was handled and outside the lock,
+    /// before it is sent: a real coordinator's network and planning time, so that a client's
+    /// concurrency shows in benchmarks.
+    pub latency_ms: u64,
 }
 
 impl Config {
@@ -52,7 +75,19 @@ pub fn parse_version(v: &str) -> Result<(u64, u64, u64)> {
     Ok((n(parts[0])?, n(parts[1])?, n(parts[2])?))
 }
 
-/// Waits for the master lock (printing a standby line when it must wait), then serves forever.
+/// Largest request body read (Dremio's are small); a larger one is a 400.
+const MAX_BODY: usize = 256 * 1024 * 1024;
+
+/// Waits for the master lock (printing a standby line when it must wait), then serves forever
+/// (the lock is held meanwhile).
+///
+/// HTTP/1.1 is hyper's, on a tokio runtime: each connection is served by a task of its own
+/// (keep-alive, pipelining, chunked bodies, `Expect: 100-continue`), so an idle kept-alive
+/// connection never holds up a new one (idle ones stay open until the client closes them).
+/// `--threads N` is the coordinator's request threads: a request takes one of N slots once its
+/// body is read, and keeps it while it is handled (on a blocking thread, under the state lock)
+/// and through `--latency-ms`; the (N+1)th request waits for a free slot, as on a coordinator
+/// whose request threads are all busy.
 pub fn run(cfg: Config) -> Result<()> {
     let lp = lock_path(&cfg.paths_local);
     let lock = match try_lock(&lp).with_context(|| format!("locking {}", lp.display()))? {
@@ -66,45 +101,145 @@ pub fn run(cfg: Config) -> Result<()> {
             wait_lock(&lp, Duration::from_millis(200))?
         }
     };
-    let mut state = State::open(cfg.clone())?;
-    let server = tiny_http::Server::http(("127.0.0.1", cfg.port))
-        .map_err(|e| anyhow::anyhow!("cannot listen on 127.0.0.1:{}: {e}", cfg.port))?;
-    let port = server
-        .server_addr()
-        .to_ip()
-        .context("not an IP listener")?
-        .port();
+    let state = State::open(cfg.clone())?;
+    let threads = cfg.threads.max(1);
+    // the runtime's workers only read and write connections: a few are plenty
+    let io_threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(threads));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(io_threads)
+        .max_blocking_threads(threads)
+        .thread_name("dremio-sim")
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    let listener = TcpListener::bind(("127.0.0.1", cfg.port))
+        .with_context(|| format!("cannot listen on 127.0.0.1:{}", cfg.port))?;
+    listener.set_nonblocking(true)?;
+    let port = listener.local_addr()?.port();
     println!("dremio-sim: active on 127.0.0.1:{port}");
     std::io::stdout().flush()?;
-    for mut req in server.incoming_requests() {
-        let method = req.method().as_str().to_uppercase();
-        let url = req.url().to_string();
-        let auth = header(&req, "Authorization");
-        let ctype = header(&req, "Content-Type");
-        let mut body = Vec::new();
-        let reply = match req.as_reader().read_to_end(&mut body) {
-            Ok(_) => state.handle(&method, &url, auth.as_deref(), ctype.as_deref(), &body),
-            Err(e) => Reply::error(400, &format!("Cannot read request body: {e}")),
-        };
-        let ct = if reply.json {
-            "application/json"
-        } else {
-            "text/plain"
-        };
-        let resp = tiny_http::Response::from_string(reply.body)
-            .with_status_code(reply.status)
-            .with_header(tiny_http::Header::from_bytes("Content-Type", ct).expect("header"));
-        let _ = req.respond(resp);
-    }
+    let latency = Duration::from_millis(cfg.latency_ms);
+    let res = rt.block_on(serve(
+        listener,
+        Arc::new(Mutex::new(state)),
+        threads,
+        latency,
+    ));
     drop(lock);
-    Ok(())
+    res
 }
 
-fn header(req: &tiny_http::Request, name: &'static str) -> Option<String> {
-    req.headers()
-        .iter()
-        .find(|h| h.field.equiv(name))
-        .map(|h| h.value.as_str().to_string())
+/// Accepts connections forever, each served by a task of its own.
+async fn serve(
+    listener: TcpListener,
+    state: Arc<Mutex<State>>,
+    threads: usize,
+    latency: Duration,
+) -> Result<()> {
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let slots = Arc::new(Semaphore::new(threads));
+    loop {
+        let stream = match listener.accept().await {
+            Ok((s, _)) => s,
+            Err(_) => {
+                // e.g. out of file descriptors: wait for some to be closed
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let (state, slots) = (state.clone(), slots.clone());
+        tokio::spawn(async move {
+            let svc = service_fn(move |req| answer(req, state.clone(), slots.clone(), latency));
+            // errors here are the client's (reset, malformed request: hyper answered 400)
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+        });
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Answers one request: reads its body, takes a request slot, handles it under the state lock
+/// (on a blocking thread, so the lock is never held across an await), waits the latency outside
+/// the lock, then gives the slot back and the answer to hyper.
+async fn answer(
+    req: hyper::Request<Incoming>,
+    state: Arc<Mutex<State>>,
+    slots: Arc<Semaphore>,
+    latency: Duration,
+) -> std::result::Result<hyper::Response<Full<Bytes>>, BoxError> {
+    let (head, body) = req.into_parts();
+    let body = match Limited::new(body, MAX_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) if e.is::<LengthLimitError>() => {
+            let mut r = response(Reply {
+                status: 400,
+                body: "Bad request: body too large".into(),
+                json: false,
+            });
+            r.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return Ok(r);
+        }
+        // the connection broke mid-body: nobody to answer
+        Err(e) => return Err(e),
+    };
+    let _slot = slots.acquire_owned().await?;
+    let hdr = |name: header::HeaderName| {
+        head.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let method = head.method.as_str().to_string();
+    let url = head
+        .uri
+        .path_and_query()
+        .map_or_else(|| head.uri.to_string(), |p| p.as_str().to_string());
+    let (auth, content_type) = (hdr(header::AUTHORIZATION), hdr(header::CONTENT_TYPE));
+    let reply = tokio::task::spawn_blocking(move || {
+        let mut st = state.lock().unwrap_or_else(PoisonError::into_inner);
+        // a bug in one handler answers 500 instead of killing the server
+        catch_unwind(AssertUnwindSafe(|| {
+            st.handle(
+                &method,
+                &url,
+                auth.as_deref(),
+                content_type.as_deref(),
+                &body,
+            )
+        }))
+        .unwrap_or_else(|_| Reply::error(500, "Internal error: the handler panicked"))
+    })
+    .await
+    .unwrap_or_else(|_| Reply::error(500, "Internal error: the handler was lost"));
+    // outside the lock: other requests proceed meanwhile, as on a real coordinator
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    Ok(response(reply))
+}
+
+/// A [`Reply`] as an HTTP answer (no body nor content type for a 204).
+fn response(reply: Reply) -> hyper::Response<Full<Bytes>> {
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if status == StatusCode::NO_CONTENT {
+        let mut r = hyper::Response::new(Full::default());
+        *r.status_mut() = status;
+        return r;
+    }
+    let mut r = hyper::Response::new(Full::new(Bytes::from(reply.body)));
+    *r.status_mut() = status;
+    let ct = if reply.json {
+        "application/json"
+    } else {
+        "text/plain"
+    };
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+    r
 }
 
 /// An HTTP answer.
@@ -165,7 +300,7 @@ fn route(path: &str) -> Option<(Route, &'static [&'static str])> {
         ["api", "v3", "info"] => (Route::Info, &["GET"]),
         ["api", "v3", "user"] => (Route::Users, &["POST"]),
         ["api", "v3", "user", "by-name", name] => (Route::UserByName(dec(name)), &["GET"]),
-        ["api", "v3", "user", id] => (Route::UserById(dec(id)), &["GET"]),
+        ["api", "v3", "user", id] => (Route::UserById(dec(id)), &["GET", "PUT"]),
         ["api", "v3", "catalog"] => (Route::Catalog, &["GET", "POST"]),
         ["api", "v3", "catalog", "by-path", rest @ ..] if !rest.is_empty() => (
             Route::CatalogByPath(rest.iter().map(|s| dec(s)).collect()),
@@ -177,7 +312,10 @@ fn route(path: &str) -> Option<(Route, &'static [&'static str])> {
         ["api", "v3", "catalog", id, "collaboration", "tag"] => {
             (Route::Collab(dec(id), Collab::Tags), &["GET", "POST"])
         }
-        ["api", "v3", "catalog", id] => (Route::CatalogById(dec(id)), &["GET", "PUT", "DELETE"]),
+        ["api", "v3", "catalog", id] => (
+            Route::CatalogById(dec(id)),
+            &["GET", "POST", "PUT", "DELETE"],
+        ),
         ["api", "v3", "reflection"] => (Route::Reflections, &["GET", "POST"]),
         ["api", "v3", "reflection", id] => {
             (Route::ReflectionById(dec(id)), &["GET", "PUT", "DELETE"])
@@ -230,10 +368,57 @@ fn str_field<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
     v.get(k).and_then(|x| x.as_str())
 }
 
-/// The master's state: the store and its configuration.
+/// Reads the cluster identity of a store, creating it on a fresh one, and refuses a store written
+/// by another version (Dremio's startup check): (cluster id, creation time).
+pub fn cluster_identity(store: &mut Store, version: &str) -> Result<(String, i64)> {
+    let (major, minor, patch) = parse_version(version)?;
+    match store.get_json("configuration", "clusterId") {
+        Some(v) => {
+            let sv = &v["version"];
+            let stored = (
+                sv["major"].as_u64().unwrap_or(0),
+                sv["minor"].as_u64().unwrap_or(0),
+                sv["patch"].as_u64().unwrap_or(0),
+            );
+            let show = |t: (u64, u64, u64)| format!("{}.{}.{}", t.0, t.1, t.2);
+            if stored < (major, minor, patch) {
+                bail!(
+                    "KVStore has an older version ({}) than the server ({}), please run the upgrade tool first",
+                    show(stored),
+                    show((major, minor, patch))
+                );
+            }
+            if stored > (major, minor, patch) {
+                bail!(
+                    "KVStore has a newer version ({}) than the server ({})",
+                    show(stored),
+                    show((major, minor, patch))
+                );
+            }
+            Ok((
+                v["identity"].as_str().unwrap_or_default().to_string(),
+                v["created"].as_i64().unwrap_or(0),
+            ))
+        }
+        None => {
+            let id = uuid();
+            let created = now_ms();
+            let v = json!({
+                "identity": id,
+                "version": {"major": major, "minor": minor, "patch": patch,
+                            "buildNumber": 0, "qualifier": ""},
+                "created": created
+            });
+            store.put_json("configuration", "clusterId", &v)?;
+            Ok((id, created))
+        }
+    }
+}
+
+/// The master's state: the catalog (over the store) and the configuration.
 pub struct State {
     cfg: Config,
-    store: Store,
+    pub(crate) cat: Catalog,
     cluster_id: String,
     cluster_created: i64,
 }
@@ -243,62 +428,30 @@ impl State {
     /// refusing a store written by another version (Dremio's startup check).
     pub fn open(cfg: Config) -> Result<State> {
         let mut store = Store::open(&cfg.paths_local)?;
-        let (major, minor, patch) = parse_version(&cfg.version)?;
-        let (cluster_id, cluster_created) = match store.get_json("configuration", "clusterId") {
-            Some(v) => {
-                let sv = &v["version"];
-                let stored = (
-                    sv["major"].as_u64().unwrap_or(0),
-                    sv["minor"].as_u64().unwrap_or(0),
-                    sv["patch"].as_u64().unwrap_or(0),
-                );
-                let show = |t: (u64, u64, u64)| format!("{}.{}.{}", t.0, t.1, t.2);
-                if stored < (major, minor, patch) {
-                    bail!(
-                        "KVStore has an older version ({}) than the server ({}), please run the upgrade tool first",
-                        show(stored),
-                        show((major, minor, patch))
-                    );
-                }
-                if stored > (major, minor, patch) {
-                    bail!(
-                        "KVStore has a newer version ({}) than the server ({})",
-                        show(stored),
-                        show((major, minor, patch))
-                    );
-                }
-                (
-                    v["identity"].as_str().unwrap_or_default().to_string(),
-                    v["created"].as_i64().unwrap_or(0),
-                )
-            }
-            None => {
-                let id = uuid();
-                let created = now_ms();
-                let v = json!({
-                    "identity": id,
-                    "version": {"major": major, "minor": minor, "patch": patch,
-                                "buildNumber": 0, "qualifier": ""},
-                    "created": created
-                });
-                store.put_json("configuration", "clusterId", &v)?;
-                (id, created)
-            }
-        };
+        let (cluster_id, cluster_created) = cluster_identity(&mut store, &cfg.version)?;
+        let cat = Catalog::new(store, parse_version(&cfg.version)?);
         Ok(State {
             cfg,
-            store,
+            cat,
             cluster_id,
             cluster_created,
         })
+    }
+
+    fn store(&self) -> &Store {
+        &self.cat.store
+    }
+
+    fn version(&self) -> (u64, u64, u64) {
+        parse_version(&self.cfg.version).unwrap_or_default()
     }
 
     fn paths_local(&self) -> &Path {
         &self.cfg.paths_local
     }
 
-    fn users(&self) -> Vec<Value> {
-        self.store.values_json("userGroup")
+    pub(crate) fn users(&self) -> Vec<Value> {
+        self.store().values_json("userGroup")
     }
 
     fn user_by_name(&self, name: &str) -> Option<Value> {
@@ -345,7 +498,7 @@ impl State {
                 Err(e) => return Reply::error(400, &format!("Malformed JSON: {e}")),
             }
         }
-        let no_user = self.store.table("userGroup").is_none_or(|t| t.is_empty());
+        let no_user = self.store().table("userGroup").is_none_or(|t| t.is_empty());
         if r == Route::FirstUser {
             return self.first_user(auth, &json_body);
         }
@@ -366,7 +519,8 @@ impl State {
             Route::Backup => self.backup(&json_body),
             Route::Users if !admin => return Reply::error(403, "HTTP 403 Forbidden"),
             Route::Users => self.create_user(&json_body),
-            Route::UserById(id) => Ok(match self.store.get_json("userGroup", &id) {
+            Route::UserById(id) if method == "PUT" => self.update_user(&user, &id, &json_body),
+            Route::UserById(id) => Ok(match self.store().get_json("userGroup", &id) {
                 Some(u) => Reply::ok(user_v3(&u)),
                 None => Reply::error(404, &format!("User {id} not found")),
             }),
@@ -374,27 +528,30 @@ impl State {
                 Some(u) => Reply::ok(user_v3(&u)),
                 None => Reply::error(404, &format!("User {n} not found")),
             }),
+            // only administrators may list users (Dremio's RBAC)
+            Route::UsersAll if !admin => return Reply::error(403, "HTTP 403 Forbidden"),
             Route::UsersAll => Ok(Reply::ok(json!({
                 "users": self.users().iter().map(user_v2).collect::<Vec<_>>()
             }))),
-            Route::Catalog if method == "GET" => Ok(catalog::root(&self.store)),
-            Route::Catalog => catalog::create(&mut self.store, &json_body),
+            Route::Catalog if method == "GET" => Ok(self.cat.root()),
+            Route::Catalog => self.cat.create(&json_body),
             Route::CatalogById(id) => match method {
-                "GET" => Ok(catalog::get_by_id(&self.store, &id, query)),
-                "PUT" => catalog::update(&mut self.store, &id, &json_body),
-                _ => catalog::delete(&mut self.store, &id, query),
+                "GET" => Ok(self.cat.get_by_id(&id, query)),
+                "POST" => self.cat.promote(&id, &json_body),
+                "PUT" => self.cat.update(&id, &json_body),
+                _ => self.cat.delete(&id, query),
             },
-            Route::CatalogByPath(p) => Ok(catalog::get_by_path(&self.store, &p, query)),
-            Route::Collab(id, c) if method == "GET" => Ok(catalog::collab_get(&self.store, c, &id)),
-            Route::Collab(id, c) => catalog::collab_set(&mut self.store, c, &id, &json_body),
-            Route::Reflections if method == "GET" => Ok(catalog::reflection_list(&self.store)),
-            Route::Reflections => catalog::reflection_create(&mut self.store, &json_body),
+            Route::CatalogByPath(p) => Ok(self.cat.get_by_path(&p, query)),
+            Route::Collab(id, c) if method == "GET" => Ok(self.cat.collab_get(c, &id)),
+            Route::Collab(id, c) => self.cat.collab_set(c, &id, &json_body),
+            Route::Reflections if method == "GET" => Ok(self.cat.reflection_list()),
+            Route::Reflections => self.cat.reflection_create(&json_body),
             Route::ReflectionById(id) => match method {
-                "GET" => Ok(catalog::reflection_get(&self.store, &id)),
-                "PUT" => catalog::reflection_update(&mut self.store, &id, &json_body),
-                _ => catalog::reflection_delete(&mut self.store, &id),
+                "GET" => Ok(self.cat.reflection_get(&id)),
+                "PUT" => self.cat.reflection_update(&id, &json_body),
+                _ => self.cat.reflection_delete(&id),
             },
-            Route::DatasetReflections(id) => Ok(catalog::dataset_reflections(&self.store, &id)),
+            Route::DatasetReflections(id) => Ok(self.cat.dataset_reflections(&id)),
             Route::ServerStatus | Route::FirstUser | Route::Login => unreachable!(),
         };
         res.unwrap_or_else(|e| Reply::error(500, &format!("{e:#}")))
@@ -409,20 +566,26 @@ impl State {
             .or_else(|| h.strip_prefix("Bearer "))
             .ok_or_else(|| "Invalid Authorization header".to_string())?
             .trim();
-        let Some(t) = self.store.get_json("tokens", token) else {
+        let Some(t) = self.cat.store.get_json("tokens", token) else {
             return Err("Invalid token".into());
         };
         if t["expires"].as_i64().unwrap_or(0) <= now_ms() {
-            let _ = self.store.delete("tokens", token);
+            let _ = self.cat.store.delete("tokens", token);
             return Err("Token expired".into());
         }
         let uid = str_field(&t, "userId").unwrap_or_default().to_string();
-        self.store
+        self.cat
+            .store
             .get_json("userGroup", &uid)
             .ok_or_else(|| "Invalid token".to_string())
     }
 
-    fn new_user(&mut self, body: &Value, name_field: &str, admin: bool) -> Result<Reply> {
+    pub(crate) fn new_user(
+        &mut self,
+        body: &Value,
+        name_field: &str,
+        admin: bool,
+    ) -> Result<Reply> {
         let Some(name) = str_field(body, name_field).filter(|s| !s.trim().is_empty()) else {
             return Ok(Reply::error(400, &format!("Missing field {name_field}")));
         };
@@ -449,7 +612,7 @@ impl State {
             "passwordHash": hash_password(&salt, password),
             "tag": "0"
         });
-        self.store.put_json("userGroup", &id, &user)?;
+        self.cat.store.put_json("userGroup", &id, &user)?;
         Ok(Reply::ok(user))
     }
 
@@ -493,7 +656,7 @@ impl State {
         let now = now_ms();
         let expires = now + (self.cfg.token_ttl_secs as i64) * 1000;
         let t = json!({"userName": name, "userId": u["id"], "createdAt": now, "expires": expires});
-        if let Err(e) = self.store.put_json("tokens", &token, &t) {
+        if let Err(e) = self.cat.store.put_json("tokens", &token, &t) {
             return Reply::error(500, &format!("{e:#}"));
         }
         Reply::ok(json!({
@@ -537,11 +700,70 @@ impl State {
     }
 
     fn create_user(&mut self, body: &Value) -> Result<Reply> {
+        if let Err(r) = fields::check(body, Kind::User, self.version()) {
+            return Ok(r);
+        }
         let r = self.new_user(body, "name", false)?;
         if r.status != 200 {
             return Ok(r);
         }
         let u: Value = serde_json::from_str(&r.body)?;
+        Ok(Reply::ok(user_v3(&u)))
+    }
+
+    /// `PUT /api/v3/user/{id}` (an administrator, or the user itself): needs the current `tag`;
+    /// the name is fixed; an optional `password` replaces the password; fields not sent are kept.
+    fn update_user(&mut self, caller: &Value, id: &str, body: &Value) -> Result<Reply> {
+        if let Err(r) = fields::check(body, Kind::User, self.version()) {
+            return Ok(r);
+        }
+        if !caller["admin"].as_bool().unwrap_or(false) && str_field(caller, "id") != Some(id) {
+            return Ok(Reply::error(403, "HTTP 403 Forbidden"));
+        }
+        let Some(mut u) = self.store().get_json("userGroup", id) else {
+            return Ok(Reply::error(404, &format!("User {id} not found")));
+        };
+        if let Some(bid) = str_field(body, "id")
+            && bid != id
+        {
+            return Ok(Reply::error(
+                400,
+                &format!("Id in the body [{bid}] differs from the id in the URL [{id}]"),
+            ));
+        }
+        let current = str_field(&u, "tag").unwrap_or_default().to_string();
+        if str_field(body, "tag") != Some(current.as_str()) {
+            return Ok(Reply::error(
+                409,
+                &format!(
+                    "Tag [{}] does not match the current tag [{current}] of user [{id}]",
+                    str_field(body, "tag").unwrap_or("")
+                ),
+            ));
+        }
+        if let Some(n) = body.get("name").filter(|n| !n.is_null())
+            && n.as_str() != str_field(&u, "userName")
+        {
+            return Ok(Reply::error(400, "Field name cannot be changed"));
+        }
+        for k in ["firstName", "lastName", "email"] {
+            match body.get(k) {
+                None | Some(Value::Null) => {}
+                Some(Value::String(v)) => u[k] = json!(v),
+                Some(_) => return Ok(Reply::error(400, &format!("Field {k} must be a string"))),
+            }
+        }
+        match body.get("password") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(p)) if password_ok(p) => {
+                let salt = hex::encode(random_bytes::<8>());
+                u["passwordHash"] = json!(hash_password(&salt, p));
+                u["salt"] = json!(salt);
+            }
+            Some(_) => return Ok(Reply::error(400, PASSWORD_RULE)),
+        }
+        u["tag"] = json!(hex::encode(random_bytes::<8>()));
+        self.cat.store.put_json("userGroup", id, &u)?;
         Ok(Reply::ok(user_v3(&u)))
     }
 
@@ -581,7 +803,7 @@ impl State {
             fault,
         };
         let pl = self.paths_local().to_path_buf();
-        match write_backup(&self.store, &pl, Path::new(path), &opts) {
+        match write_backup(self.store(), &pl, Path::new(path), &opts) {
             Ok(stats) => Ok(Reply::ok(serde_json::to_value(stats)?)),
             Err(e) => Ok(Reply::error(500, &format!("Backup failed: {e:#}"))),
         }

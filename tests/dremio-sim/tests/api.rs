@@ -234,3 +234,90 @@ fn users_catalog_and_non_admin() {
         404
     );
 }
+
+#[test]
+fn user_updates_and_listing_rights() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Sim::start(dir.path(), &[]);
+    assert_eq!(sim.first_user().status, 200);
+    let admin = sim.login("admin", PASSWORD);
+    let body = json!({"name": "bob", "firstName": "B", "lastName": "O",
+        "email": "b@example.com", "password": "bobpass123"})
+    .to_string();
+    let r = sim.req("POST", "/api/v3/user", Some(&admin), Some(&body));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let bob0 = r.json();
+    let bob_id = bob0["id"].as_str().unwrap().to_string();
+    let url = format!("/api/v3/user/{bob_id}");
+    let bob = sim.login("bob", "bobpass123");
+
+    // listing every user needs an administrator
+    let r = sim.req("GET", "/apiv2/users/all", Some(&bob), None);
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = sim.req("GET", "/apiv2/users/all", Some(&admin), None);
+    assert_eq!(r.status, 200);
+
+    let put = |auth: &str, url: &str, v: serde_json::Value| {
+        sim.req("PUT", url, Some(auth), Some(&v.to_string()))
+    };
+    let mut upd = json!({"id": bob_id, "name": "bob", "firstName": "Bobby", "lastName": "O",
+                         "email": "bobby@example.com", "tag": "stale"});
+    assert_eq!(put(&admin, &url, upd.clone()).status, 409);
+    upd["tag"] = bob0["tag"].clone();
+    let mut renamed = upd.clone();
+    renamed["name"] = json!("robert");
+    assert_eq!(put(&admin, &url, renamed).status, 400);
+    let mut other = upd.clone();
+    other["id"] = json!("someone-else");
+    assert_eq!(put(&admin, &url, other).status, 400);
+    let mut unknown = upd.clone();
+    unknown["roles"] = json!([]);
+    let r = put(&admin, &url, unknown);
+    assert_eq!(r.status, 400);
+    assert!(
+        r.json()["errorMessage"]
+            .as_str()
+            .unwrap()
+            .starts_with("Unrecognized field \"roles\" (class com.dremio.dac.api.User)"),
+        "{}",
+        r.body
+    );
+    let r = put(&admin, &url, upd.clone());
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = r.json();
+    assert_eq!(v["firstName"], "Bobby");
+    assert_eq!(v["email"], "bobby@example.com");
+    assert_eq!(v["name"], "bob");
+    assert_ne!(v["tag"], bob0["tag"]);
+    assert_eq!(put(&admin, &url, upd).status, 409, "the old tag is stale");
+    let got = sim.req("GET", &url, Some(&admin), None).json();
+    assert_eq!(got, v);
+
+    // a user may update itself, password included (same rule as on create)
+    let mut me = got.clone();
+    me["password"] = json!("short");
+    assert_eq!(put(&bob, &url, me.clone()).status, 400);
+    me["password"] = json!("newbobpass1");
+    let r = put(&bob, &url, me);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["firstName"], "Bobby", "fields not sent are kept");
+    let old = json!({"userName": "bob", "password": "bobpass123"}).to_string();
+    assert_eq!(
+        sim.req("POST", "/apiv2/login", None, Some(&old)).status,
+        401
+    );
+    sim.login("bob", "newbobpass1");
+    // but not another user
+    let a = sim
+        .req("GET", "/api/v3/user/by-name/admin", Some(&admin), None)
+        .json();
+    let mut upd = a.clone();
+    upd["firstName"] = json!("Mallory");
+    let aurl = format!("/api/v3/user/{}", a["id"].as_str().unwrap());
+    assert_eq!(put(&bob, &aurl, upd.clone()).status, 403);
+    assert_eq!(put(&admin, &aurl, upd).status, 200);
+    assert_eq!(
+        put(&admin, "/api/v3/user/nobody", json!({"tag": "0"})).status,
+        404
+    );
+}

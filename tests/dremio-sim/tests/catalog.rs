@@ -7,75 +7,11 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use common::{ADMIN, PASSWORD, Sim};
+use common::{ADMIN, Api, id, pds, tag};
 use dremio_sim::catalog::{MASK, table_refs};
 use dremio_sim::client::Response;
 use dremio_sim::store::Store;
 use serde_json::{Value, json};
-
-/// A sim with its admin logged in.
-struct Api {
-    sim: Sim,
-    auth: String,
-}
-
-impl Api {
-    fn start(dir: &Path, env: &[(&str, &str)]) -> Api {
-        let sim = Sim::start_env(dir, &[], env);
-        // a restored store already has its admin: then this is a 400
-        let _ = sim.first_user();
-        let auth = sim.login("admin", PASSWORD);
-        Api { sim, auth }
-    }
-    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Response {
-        let b = body.map(|b| b.to_string());
-        self.sim.req(method, path, Some(&self.auth), b.as_deref())
-    }
-    fn get(&self, path: &str) -> Response {
-        self.call("GET", path, None)
-    }
-    fn post(&self, path: &str, body: Value) -> Response {
-        self.call("POST", path, Some(body))
-    }
-    fn put(&self, path: &str, body: Value) -> Response {
-        self.call("PUT", path, Some(body))
-    }
-    fn ok(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let r = self.call(method, path, body);
-        assert_eq!(r.status, 200, "{method} {path}: {}", r.body);
-        r.json()
-    }
-    fn create(&self, body: Value) -> Value {
-        self.ok("POST", "/api/v3/catalog", Some(body))
-    }
-    fn space(&self, name: &str) -> Value {
-        self.create(json!({"entityType": "space", "name": name}))
-    }
-    fn folder(&self, path: &[&str]) -> Value {
-        self.create(json!({"entityType": "folder", "path": path}))
-    }
-    fn view(&self, path: &[&str], sql: &str, ctx: &[&str]) -> Response {
-        self.post(
-            "/api/v3/catalog",
-            json!({"entityType": "dataset", "type": "VIRTUAL_DATASET", "path": path,
-                   "sql": sql, "sqlContext": ctx}),
-        )
-    }
-    fn err(r: &Response) -> String {
-        r.json()["errorMessage"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    }
-}
-
-fn id(v: &Value) -> String {
-    v["id"].as_str().unwrap().to_string()
-}
-
-fn tag(v: &Value) -> String {
-    v["tag"].as_str().unwrap().to_string()
-}
 
 #[test]
 fn spaces_folders_update_delete_and_paging() {
@@ -206,10 +142,8 @@ fn source_body() -> Value {
 }
 
 fn stored(dir: &Path, key: &str) -> Value {
-    Store::open(dir)
-        .unwrap()
-        .get_json("dac-namespace", key)
-        .unwrap()
+    let t = Store::load(dir).unwrap();
+    serde_json::from_str(&t["dac-namespace"][key]).unwrap()
 }
 
 #[test]
@@ -284,13 +218,6 @@ fn sources_mask_secrets_and_keep_existing_values() {
     assert_eq!(api.put(&url, upd).status, 400);
 }
 
-fn pds(api: &Api, path: &[&str]) -> Value {
-    api.create(
-        json!({"entityType": "dataset", "type": "PHYSICAL_DATASET", "path": path,
-                      "format": {"type": "Parquet"}}),
-    )
-}
-
 #[test]
 fn views_need_their_tables() {
     let dir = tempfile::tempdir().unwrap();
@@ -310,7 +237,7 @@ fn views_need_their_tables() {
         Api::err(&r),
         "Validation of view sql failed. Table 'pg.public.orders' not found"
     );
-    // physical datasets only inside a source
+    // physical datasets are promoted, never created
     let r = api.post(
         "/api/v3/catalog",
         json!({"entityType": "dataset", "type": "PHYSICAL_DATASET", "path": ["Sales", "t"]}),
@@ -374,8 +301,13 @@ fn views_need_their_tables() {
     assert_eq!(vo["type"], "DATASET");
     assert_eq!(vo["datasetType"], "VIRTUAL");
     assert!(vo.get("containerType").is_none());
+    // the source shows the folder leading to its promoted datasets
     let pub_items = api.ok("GET", "/api/v3/catalog/by-path/pg", None)["children"].clone();
-    assert_eq!(pub_items, json!([]));
+    assert_eq!(
+        pub_items,
+        json!([{"id": "dremio:/pg/public", "path": ["pg", "public"], "type": "CONTAINER",
+                "containerType": "FOLDER"}])
+    );
 
     // updating the SQL is checked too, and needs the tag
     let url = format!("/api/v3/catalog/{}", id(&v));

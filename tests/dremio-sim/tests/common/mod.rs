@@ -8,7 +8,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
 use dremio_sim::client::{Response, request};
-use serde_json::json;
+use serde_json::{Value, json};
 
 pub const SIM: &str = env!("CARGO_BIN_EXE_dremio-sim");
 pub const ADMIN: &str = env!("CARGO_BIN_EXE_dremio-admin");
@@ -145,4 +145,102 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// A sim with its admin logged in.
+pub struct Api {
+    pub sim: Sim,
+    pub auth: String,
+}
+
+impl Api {
+    pub fn start(dir: &Path, env: &[(&str, &str)]) -> Api {
+        Api::start_args(dir, &[], env)
+    }
+
+    /// Starts a sim with extra arguments, creating the admin unless the store has users.
+    pub fn start_args(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Api {
+        let sim = Sim::start_env(dir, extra, env);
+        // a restored store already has its admin: then this is a 400
+        let _ = sim.first_user();
+        let auth = sim.login("admin", PASSWORD);
+        Api { sim, auth }
+    }
+    pub fn call(&self, method: &str, path: &str, body: Option<Value>) -> Response {
+        let b = body.map(|b| b.to_string());
+        self.sim.req(method, path, Some(&self.auth), b.as_deref())
+    }
+    pub fn get(&self, path: &str) -> Response {
+        self.call("GET", path, None)
+    }
+    pub fn post(&self, path: &str, body: Value) -> Response {
+        self.call("POST", path, Some(body))
+    }
+    pub fn put(&self, path: &str, body: Value) -> Response {
+        self.call("PUT", path, Some(body))
+    }
+    pub fn ok(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let r = self.call(method, path, body);
+        assert_eq!(r.status, 200, "{method} {path}: {}", r.body);
+        r.json()
+    }
+    pub fn create(&self, body: Value) -> Value {
+        self.ok("POST", "/api/v3/catalog", Some(body))
+    }
+    pub fn space(&self, name: &str) -> Value {
+        self.create(json!({"entityType": "space", "name": name}))
+    }
+    pub fn folder(&self, path: &[&str]) -> Value {
+        self.create(json!({"entityType": "folder", "path": path}))
+    }
+    pub fn view(&self, path: &[&str], sql: &str, ctx: &[&str]) -> Response {
+        self.post(
+            "/api/v3/catalog",
+            json!({"entityType": "dataset", "type": "VIRTUAL_DATASET", "path": path,
+                   "sql": sql, "sqlContext": ctx}),
+        )
+    }
+    /// Promotes `dremio:/<path>` with the body real Dremio expects.
+    pub fn promote(&self, path: &[&str]) -> Response {
+        let fid = format!("dremio:/{}", path.join("/"));
+        self.post(
+            &format!("/api/v3/catalog/{}", enc(&fid)),
+            json!({"entityType": "dataset", "id": fid, "type": "PHYSICAL_DATASET",
+                   "path": path, "format": {"type": "Parquet"}}),
+        )
+    }
+    pub fn err(r: &Response) -> String {
+        r.json()["errorMessage"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
+/// A promoted dataset (asserting success).
+pub fn pds(api: &Api, path: &[&str]) -> Value {
+    let r = api.promote(path);
+    assert_eq!(r.status, 200, "promote {path:?}: {}", r.body);
+    r.json()
+}
+
+pub fn id(v: &Value) -> String {
+    v["id"].as_str().unwrap().to_string()
+}
+
+pub fn tag(v: &Value) -> String {
+    v["tag"].as_str().unwrap().to_string()
+}
+
+/// Percent-encodes a URL path segment (everything but unreserved characters).
+pub fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
