@@ -97,12 +97,17 @@ fn counts_json(e: &Exported) -> Value {
     Value::Object(m)
 }
 
+/// "3 views" / "1 view".
+fn count(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
 fn counts_text(e: &Exported) -> String {
     let mut parts: Vec<String> = Kind::ALL
         .iter()
-        .filter_map(|k| e.counts.get(k).map(|n| format!("{n} {}", k.word())))
+        .filter_map(|k| e.counts.get(k).map(|n| count(*n, k.word())))
         .collect();
-    parts.push(format!("{} reflection", e.reflections));
+    parts.push(count(e.reflections, "reflection"));
     parts.join(", ")
 }
 
