@@ -319,6 +319,12 @@ impl Tree {
                 let Ok(rel) = e.path().strip_prefix(&self.root) else {
                     continue;
                 };
+                // Half-written files of a run that was killed before its rename.
+                let name = e.file_name().to_string_lossy();
+                if name.starts_with('.') && name.contains(".tmp-") {
+                    stale.push(e.path().to_path_buf());
+                    continue;
+                }
                 if let Some((kind, path, _)) = classify(rel)
                     && covered(kind, &path)
                     && !kept.contains(rel)
@@ -438,10 +444,18 @@ mod tests {
         tree.write(&view(&["Other", "untouched"], "SELECT 3"))
             .unwrap();
         let kept: HashSet<PathBuf> = keep.into_iter().collect();
+        fs::write(
+            dir.path().join("catalog/Other/.untouched.view.json.tmp-99"),
+            "{",
+        )
+        .unwrap();
         let removed = tree
             .remove_stale(&kept, &|_, p: &[String]| p[0] == "S")
             .unwrap();
-        assert_eq!(removed, 3, "json, sql and wiki of S/sub/gone");
+        assert_eq!(
+            removed, 4,
+            "json, sql and wiki of S/sub/gone, and a killed run's temp file"
+        );
         assert!(!dir.path().join("catalog/S/sub").exists());
         assert!(dir.path().join("catalog/Other/untouched.view.sql").exists());
         assert!(dir.path().join("catalog/S/keep.view.json").exists());

@@ -78,15 +78,21 @@ pub type Notify = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
 /// Transient failures (connection refused or reset, timeouts, 429, 502-504) of calls without side
 /// effects are retried this many times, with jittered exponential backoff.
 const RETRIES: u32 = 3;
+/// A throttling server (429) says to come back later, not that it is failing: more patience.
+const THROTTLED_RETRIES: u32 = 8;
+/// The longest pause between two attempts (also caps a server's Retry-After).
+const MAX_PAUSE: Duration = Duration::from_secs(10);
 
 fn transient_status(code: u16) -> bool {
     matches!(code, 429 | 502 | 503 | 504)
 }
 
-async fn backoff(attempt: u32, what: &str, why: &str, notify: &Notify) {
+async fn backoff(attempt: u32, at_least: Duration, what: &str, why: &str, notify: &Notify) {
     let mut jitter = [0u8; 1];
     let _ = getrandom::fill(&mut jitter);
-    let pause = Duration::from_millis(250 * (1 << attempt) + u64::from(jitter[0]));
+    let pause = Duration::from_millis(250 * (1 << attempt.min(6)) + u64::from(jitter[0]))
+        .max(at_least)
+        .min(MAX_PAUSE);
     notify(&format!(
         "retrying {what} in {} ms ({why})",
         pause.as_millis()
@@ -220,14 +226,26 @@ async fn send(
         match req.send().await {
             Ok(r) => {
                 let status = r.status().as_u16();
+                // Retry-After in seconds (the HTTP-date form is rare from Dremio's proxies).
+                let after = r
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map_or(Duration::ZERO, Duration::from_secs);
                 let text = r.text().await.unwrap_or_default();
                 let again = match retry {
                     Retry::Never => false,
                     Retry::Throttled => status == 429,
                     Retry::Transient => transient_status(status),
                 };
-                if again && attempt < RETRIES {
-                    backoff(attempt, url, &format!("HTTP {status}"), notify).await;
+                let budget = if status == 429 {
+                    THROTTLED_RETRIES
+                } else {
+                    RETRIES
+                };
+                if again && attempt < budget {
+                    backoff(attempt, after, url, &format!("HTTP {status}"), notify).await;
                     attempt += 1;
                     continue;
                 }
@@ -238,7 +256,7 @@ async fn send(
                     && (e.is_connect() || e.is_timeout())
                     && attempt < RETRIES =>
             {
-                backoff(attempt, url, &describe(&e), notify).await;
+                backoff(attempt, Duration::ZERO, url, &describe(&e), notify).await;
                 attempt += 1;
             }
             Err(e) => {

@@ -769,3 +769,185 @@ fn a_non_admin_exports_without_users_and_bad_credentials_fail_clearly() {
     );
     fails_with(&out, 5, &["no active Dremio coordinator", "not listening"]);
 }
+
+/// A primary seeded by `dremio-sim seed` (admin `admin` / `Passw0rd!`), and the mapping its new
+/// sources need on a target.
+fn seeded(objects: usize, dir: &Path) -> (Sim, PathBuf) {
+    let local = dir.join("primary");
+    let out = std::process::Command::new(sim_bin("dremio-sim"))
+        .args(["seed", "--paths-local", local.to_str().unwrap()])
+        .args(["--objects", &objects.to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let map = dir.join("seed-mapping.toml");
+    std::fs::write(
+        &map,
+        "[secrets.lake]\naccessSecret = { env = \"LAKE_SECRET\" }\n[secrets.pg]\npassword = { env = \"LAKE_SECRET\" }\n",
+    )
+    .unwrap();
+    (Sim::start(&local, VERSION), map)
+}
+
+fn seed_env() -> Vec<(String, String)> {
+    vec![
+        ("LIFEBOAT_DREMIO_USER".into(), "admin".into()),
+        ("LIFEBOAT_DREMIO_PASSWORD".into(), "Passw0rd!".into()),
+        ("LAKE_SECRET".into(), LAKE_SECRET.into()),
+    ]
+}
+
+/// An empty secondary with the seed's admin, started with `extra` flags.
+fn seed_target(dir: &Path, extra: &[&str]) -> Sim {
+    let sim = Sim::start_with(dir, VERSION, extra, &[]);
+    let body = json!({"userName": "admin", "firstName": "Admin", "lastName": "Seed",
+        "email": "admin@example.com", "createdAt": 0, "password": "Passw0rd!"});
+    // A throttled target may refuse the bootstrap itself: try again (429 only).
+    loop {
+        let (status, text) = http(
+            "PUT",
+            &format!("{}/apiv2/bootstrap/firstuser", sim.url),
+            Some("_dremionull"),
+            Some(&body),
+        );
+        if status != 429 {
+            assert!(status < 300, "firstuser: {status} {text}");
+            return sim;
+        }
+    }
+}
+
+#[test]
+fn a_throttling_target_and_source_only_slow_the_clone_down() {
+    let work = tempfile::tempdir().unwrap();
+    let (primary, map) = seeded(200, work.path());
+    let secondary = seed_target(&work.path().join("secondary"), &["--throttle-every", "7"]);
+    let tree = work.path().join("export");
+    let e = ok_json(&lifeboat_env(
+        &[
+            "--json",
+            "clone",
+            "export",
+            "--dremio-url",
+            &primary.url,
+            "--out",
+            tree.to_str().unwrap(),
+        ],
+        &seed_env(),
+    ));
+    assert_eq!(e["objects"]["view"].as_u64().unwrap() > 100, true, "{e}");
+    let out = lifeboat_env(
+        &[
+            "--json",
+            "clone",
+            "apply",
+            "--source",
+            tree.to_str().unwrap(),
+            "--dremio-url",
+            &secondary.url,
+            "--mapping",
+            map.to_str().unwrap(),
+        ],
+        &seed_env(),
+    );
+    let report = ok_json(&out);
+    assert_eq!(report["summary"]["failed"], 0);
+    assert!(
+        stderr(&out).contains("(HTTP 429)"),
+        "retries are logged: {}",
+        stderr(&out)
+    );
+    let back = work.path().join("back");
+    ok_json(&lifeboat_env(
+        &[
+            "--json",
+            "clone",
+            "export",
+            "--dremio-url",
+            &secondary.url,
+            "--out",
+            back.to_str().unwrap(),
+        ],
+        &seed_env(),
+    ));
+    assert_same(
+        &snapshot(&tree.join("catalog")),
+        &snapshot(&back.join("catalog")),
+        "throttled clone",
+    );
+}
+
+#[test]
+fn an_apply_killed_halfway_is_finished_by_the_next_run() {
+    let work = tempfile::tempdir().unwrap();
+    let (primary, map) = seeded(200, work.path());
+    // Slow answers, so that the kill lands in the middle of the run.
+    let secondary = seed_target(
+        &work.path().join("secondary"),
+        &["--latency-ms", "20", "--threads", "4"],
+    );
+    let tree = work.path().join("export");
+    ok_json(&lifeboat_env(
+        &[
+            "--json",
+            "clone",
+            "export",
+            "--dremio-url",
+            &primary.url,
+            "--out",
+            tree.to_str().unwrap(),
+        ],
+        &seed_env(),
+    ));
+    let args = [
+        "clone",
+        "apply",
+        "--source",
+        tree.to_str().unwrap(),
+        "--dremio-url",
+        &secondary.url,
+        "--mapping",
+        map.to_str().unwrap(),
+        "--concurrency",
+        "4",
+    ];
+    let (mut child, _reader) = start_until(&args, &seed_env(), "apply: progress");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut json_args = vec!["--json"];
+    json_args.extend_from_slice(&args);
+    let report = ok_json(&lifeboat_env(&json_args, &seed_env()));
+    let s = &report["summary"];
+    assert!(
+        s["unchanged"].as_u64().unwrap() > 0,
+        "the first run did part of it: {s}"
+    );
+    assert!(
+        s["created"].as_u64().unwrap() > 0,
+        "the second run did the rest: {s}"
+    );
+    let again = ok_json(&lifeboat_env(&json_args, &seed_env()));
+    assert_eq!(acting(&again, "outcome"), vec![]);
+    let back = work.path().join("back");
+    ok_json(&lifeboat_env(
+        &[
+            "--json",
+            "clone",
+            "export",
+            "--dremio-url",
+            &secondary.url,
+            "--out",
+            back.to_str().unwrap(),
+        ],
+        &seed_env(),
+    ));
+    assert_same(
+        &snapshot(&tree.join("catalog")),
+        &snapshot(&back.join("catalog")),
+        "after a kill and a rerun",
+    );
+}

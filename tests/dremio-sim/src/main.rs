@@ -36,6 +36,10 @@ struct Cli {
     /// models a real coordinator's network and planning time, so a client's concurrency counts.
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
+    /// Answer every Nth request 429 Too Many Requests without handling it (a rate-limiting
+    /// proxy in front of the coordinator); 0: never.
+    #[arg(long, default_value_t = 0)]
+    throttle_every: u64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -143,6 +147,7 @@ fn real_main() -> Result<()> {
                 token_ttl_secs: cli.token_ttl,
                 threads: cli.threads,
                 latency_ms: cli.latency_ms,
+                throttle_every: cli.throttle_every,
             })
         }
     }

@@ -157,6 +157,7 @@ pub fn seed(opts: &SeedOptions) -> Result<SeedCounts> {
         token_ttl_secs: DEFAULT_TOKEN_TTL_SECS,
         threads: DEFAULT_THREADS,
         latency_ms: 0,
+        throttle_every: 0,
     })?;
     let fresh = ["userGroup", crate::catalog::NS]
         .iter()

@@ -4,6 +4,7 @@ use std::io::Write;
 use std::net::TcpListener;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -52,6 +53,9 @@ pub struct Config {
     /// before it is sent: a real coordinator's network and planning time, so that a client's
     /// concurrency shows in benchmarks.
     pub latency_ms: u64,
+    /// Every Nth request (counted over the whole server) is answered 429 without being handled,
+    /// like a coordinator behind a rate-limiting proxy; 0: never.
+    pub throttle_every: u64,
 }
 
 impl Config {
@@ -118,15 +122,34 @@ pub fn run(cfg: Config) -> Result<()> {
     let port = listener.local_addr()?.port();
     println!("dremio-sim: active on 127.0.0.1:{port}");
     std::io::stdout().flush()?;
-    let latency = Duration::from_millis(cfg.latency_ms);
+    let pacing = Arc::new(Pacing {
+        latency: Duration::from_millis(cfg.latency_ms),
+        throttle_every: cfg.throttle_every,
+        seen: AtomicU64::new(0),
+    });
     let res = rt.block_on(serve(
         listener,
         Arc::new(Mutex::new(state)),
         threads,
-        latency,
+        pacing,
     ));
     drop(lock);
     res
+}
+
+/// How answers are paced: the latency, and which requests are throttled.
+struct Pacing {
+    latency: Duration,
+    throttle_every: u64,
+    seen: AtomicU64,
+}
+
+impl Pacing {
+    /// Whether this request is one of the throttled ones.
+    fn throttles(&self) -> bool {
+        let n = self.seen.fetch_add(1, Ordering::Relaxed) + 1;
+        self.throttle_every > 0 && n % self.throttle_every == 0
+    }
 }
 
 /// Accepts connections forever, each served by a task of its own.
@@ -134,7 +157,7 @@ async fn serve(
     listener: TcpListener,
     state: Arc<Mutex<State>>,
     threads: usize,
-    latency: Duration,
+    pacing: Arc<Pacing>,
 ) -> Result<()> {
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let slots = Arc::new(Semaphore::new(threads));
@@ -148,9 +171,10 @@ async fn serve(
             }
         };
         let _ = stream.set_nodelay(true);
-        let (state, slots) = (state.clone(), slots.clone());
+        let (state, slots, pacing) = (state.clone(), slots.clone(), pacing.clone());
         tokio::spawn(async move {
-            let svc = service_fn(move |req| answer(req, state.clone(), slots.clone(), latency));
+            let svc =
+                service_fn(move |req| answer(req, state.clone(), slots.clone(), pacing.clone()));
             // errors here are the client's (reset, malformed request: hyper answered 400)
             let _ = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), svc)
@@ -168,7 +192,7 @@ async fn answer(
     req: hyper::Request<Incoming>,
     state: Arc<Mutex<State>>,
     slots: Arc<Semaphore>,
-    latency: Duration,
+    pacing: Arc<Pacing>,
 ) -> std::result::Result<hyper::Response<Full<Bytes>>, BoxError> {
     let (head, body) = req.into_parts();
     let body = match Limited::new(body, MAX_BODY).collect().await {
@@ -199,6 +223,10 @@ async fn answer(
         .path_and_query()
         .map_or_else(|| head.uri.to_string(), |p| p.as_str().to_string());
     let (auth, content_type) = (hdr(header::AUTHORIZATION), hdr(header::CONTENT_TYPE));
+    if pacing.throttles() {
+        tokio::time::sleep(pacing.latency).await;
+        return Ok(response(Reply::error(429, "Too Many Requests")));
+    }
     let reply = tokio::task::spawn_blocking(move || {
         let mut st = state.lock().unwrap_or_else(PoisonError::into_inner);
         // a bug in one handler answers 500 instead of killing the server
@@ -216,8 +244,8 @@ async fn answer(
     .await
     .unwrap_or_else(|_| Reply::error(500, "Internal error: the handler was lost"));
     // outside the lock: other requests proceed meanwhile, as on a real coordinator
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
+    if !pacing.latency.is_zero() {
+        tokio::time::sleep(pacing.latency).await;
     }
     Ok(response(reply))
 }

@@ -480,3 +480,34 @@ fn concurrent_writes_are_all_kept() {
     let sp = api.ok("GET", &format!("/api/v3/catalog/{id}"), None);
     assert_eq!(sp["children"].as_array().unwrap().len(), 200);
 }
+
+#[test]
+fn every_nth_request_is_throttled_without_being_handled() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Sim::start(dir.path(), &["--throttle-every", "3"]);
+    let addr = sim.addr();
+    let statuses: Vec<u16> = (0..6)
+        .map(|_| {
+            request(&addr, "GET", "/apiv2/server_status", &[], None)
+                .unwrap()
+                .status
+        })
+        .collect();
+    assert_eq!(statuses, vec![200, 200, 429, 200, 200, 429]);
+    // a throttled create did nothing: the first user can still be created once
+    let body = json!({"userName": "admin", "firstName": "A", "lastName": "D",
+        "email": "a@example.com", "createdAt": 0, "password": "Passw0rd!"})
+    .to_string();
+    let h = [("Authorization", "_dremionull")];
+    let put = || {
+        request(&addr, "PUT", "/apiv2/bootstrap/firstuser", &h, Some(&body))
+            .unwrap()
+            .status
+    };
+    let r = put(); // 7th: handled
+    assert_eq!(r, 200);
+    let r = put(); // 8th: handled, refused (a user exists)
+    assert_eq!(r, 400);
+    let r = put(); // 9th: throttled
+    assert_eq!(r, 429);
+}
