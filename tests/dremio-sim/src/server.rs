@@ -148,7 +148,7 @@ impl Pacing {
     /// Whether this request is one of the throttled ones.
     fn throttles(&self) -> bool {
         let n = self.seen.fetch_add(1, Ordering::Relaxed) + 1;
-        self.throttle_every > 0 && n % self.throttle_every == 0
+        self.throttle_every > 0 && n.is_multiple_of(self.throttle_every)
     }
 }
 
