@@ -839,7 +839,7 @@ fn a_throttling_target_and_source_only_slow_the_clone_down() {
         ],
         &seed_env(),
     ));
-    assert_eq!(e["objects"]["view"].as_u64().unwrap() > 100, true, "{e}");
+    assert!(e["objects"]["view"].as_u64().unwrap() > 100, "{e}");
     let out = lifeboat_env(
         &[
             "--json",
