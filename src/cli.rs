@@ -168,6 +168,9 @@ pub struct CloneApplyCmd {
     /// Confirms that --mode mirror may delete objects on the target.
     #[arg(long)]
     pub allow_delete: bool,
+    /// Write Prometheus text-format metrics here (atomically): success, duration, objects by outcome.
+    #[arg(long, env = "LIFEBOAT_METRICS_FILE", value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
 }
 
 /// Where the coordinator's installation and state are.

@@ -319,7 +319,12 @@ async fn run_clone(ctx: &Ctx, c: lifeboat::cli::CloneCmd) -> anyhow::Result<()> 
         }
         CloneCmd::Apply(a) => {
             let args = clone_plan_args(&config, a.plan)?;
-            commands::clone::apply(ctx, &args, a.dry_run, a.allow_delete).await
+            let opts = commands::clone::ApplyOpts {
+                dry_run: a.dry_run,
+                allow_delete: a.allow_delete,
+                metrics_file: a.metrics_file,
+            };
+            commands::clone::apply(ctx, &args, &opts).await
         }
     }
 }

@@ -33,7 +33,7 @@ impl Sample {
 }
 
 /// Every metric lifeboat writes, with its help text (also documented in the README).
-pub const METRICS: [(&str, &str); 9] = [
+pub const METRICS: [(&str, &str); 10] = [
     (
         "lifeboat_last_success_timestamp_seconds",
         "Unix time of the last successful run of this command for this cluster and location.",
@@ -66,6 +66,10 @@ pub const METRICS: [(&str, &str); 9] = [
     (
         "lifeboat_copy_ok",
         "1 if this copy location holds the primary's newest backup, else 0.",
+    ),
+    (
+        "lifeboat_clone_objects",
+        "Objects of the last clone apply to this target, by outcome.",
     ),
 ];
 

@@ -18,6 +18,7 @@ use crate::clone::plan::{self, Mode, Plan};
 use crate::clone::tree::Tree;
 use crate::dremio::rest::{self, Coordinator, Credentials, Tls};
 use crate::error::ExitClass;
+use crate::metrics::Sample;
 
 /// A cluster to talk to, and which environment variables hold its credentials.
 #[derive(Debug, Clone)]
@@ -330,13 +331,62 @@ pub async fn plan(ctx: &Ctx, args: &PlanArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `clone apply`.
-pub async fn apply(
+/// What only `apply` takes.
+pub struct ApplyOpts {
+    pub dry_run: bool,
+    pub allow_delete: bool,
+    pub metrics_file: Option<PathBuf>,
+}
+
+type Counts = std::collections::BTreeMap<&'static str, u64>;
+
+/// `clone apply`, with its metrics (success, duration, objects by outcome) when asked for.
+pub async fn apply(ctx: &Ctx, args: &PlanArgs, opts: &ApplyOpts) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut outcomes = Counts::new();
+    let result = apply_and_report(ctx, args, opts, &mut outcomes).await;
+    if opts.metrics_file.is_some() && !opts.dry_run {
+        let target = args.target.urls.join(",");
+        let labels = [("cluster", target.as_str()), ("command", "clone")];
+        let ok = result.is_ok();
+        let mut samples = vec![
+            Sample::new(
+                "lifeboat_last_run_success",
+                &labels,
+                if ok { 1.0 } else { 0.0 },
+            ),
+            Sample::new(
+                "lifeboat_last_run_duration_seconds",
+                &labels,
+                started.elapsed().as_secs_f64(),
+            ),
+        ];
+        if ok {
+            samples.push(Sample::new(
+                "lifeboat_last_success_timestamp_seconds",
+                &labels,
+                chrono::Utc::now().timestamp() as f64,
+            ));
+        }
+        for (outcome, n) in &outcomes {
+            samples.push(Sample::new(
+                "lifeboat_clone_objects",
+                &[labels[0], labels[1], ("outcome", outcome)],
+                *n as f64,
+            ));
+        }
+        ctx.metrics(opts.metrics_file.as_deref(), &samples);
+    }
+    result
+}
+
+async fn apply_and_report(
     ctx: &Ctx,
     args: &PlanArgs,
-    dry_run: bool,
-    allow_delete: bool,
+    opts: &ApplyOpts,
+    outcomes: &mut Counts,
 ) -> anyhow::Result<()> {
+    let (dry_run, allow_delete) = (opts.dry_run, opts.allow_delete);
     if args.mode == Mode::Mirror && !allow_delete && !dry_run {
         return Err(CommandError::Usage(
             "--mode mirror deletes objects of the target that the source lacks: add --allow-delete to confirm (see them first with `lifeboat clone plan --mode mirror`)".into(),
@@ -365,21 +415,26 @@ pub async fn apply(
         ctx.progress.as_ref(),
     )
     .await;
-    print_report(ctx, &p, args.mode, &report)
+    print_report(ctx, &p, args.mode, &report, outcomes)
 }
 
-fn print_report(ctx: &Ctx, p: &Prepared, mode: Mode, r: &Report) -> anyhow::Result<()> {
-    let mut counts: std::collections::BTreeMap<&str, u64> = [
+fn print_report(
+    ctx: &Ctx,
+    p: &Prepared,
+    mode: Mode,
+    r: &Report,
+    counts: &mut Counts,
+) -> anyhow::Result<()> {
+    for k in [
         "created",
         "updated",
         "deleted",
         "unchanged",
         "failed",
         "skipped",
-    ]
-    .into_iter()
-    .map(|k| (k, 0))
-    .collect();
+    ] {
+        counts.insert(k, 0);
+    }
     let mut lines = Vec::new();
     let mut items = Vec::with_capacity(p.plan.items.len());
     for (i, it) in p.plan.items.iter().enumerate() {

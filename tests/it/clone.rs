@@ -507,12 +507,34 @@ fn a_view_invalid_on_the_target_fails_alone_and_its_dependents_are_skipped() {
         "SELECT name, 1 AS n FROM nowhere.missing_table\n",
     )
     .unwrap();
+    let metrics = work.path().join("clone.prom");
     let out = apply(
         tree.to_str().unwrap(),
         &secondary,
-        &["--mapping", mapping(work.path()).to_str().unwrap()],
+        &[
+            "--mapping",
+            mapping(work.path()).to_str().unwrap(),
+            "--metrics-file",
+            metrics.to_str().unwrap(),
+        ],
     );
     assert_eq!(out.status.code(), Some(9), "{}", stderr(&out));
+    let prom = std::fs::read_to_string(&metrics).unwrap();
+    let cluster = format!("cluster=\"{}\",command=\"clone\"", secondary.url());
+    assert!(
+        prom.contains(&format!("lifeboat_last_run_success{{{cluster}}} 0")),
+        "{prom}"
+    );
+    assert!(
+        prom.contains(&format!(
+            "lifeboat_clone_objects{{{cluster},outcome=\"failed\"}} 1"
+        )),
+        "{prom}"
+    );
+    assert!(
+        !prom.contains("lifeboat_last_success_timestamp_seconds"),
+        "{prom}"
+    );
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     let outcome = |path: &str, kind: &str| -> (String, String) {
         let i = item(&report, kind, path);
