@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 
 use super::CloneError;
 use super::export::{Entry, key};
-use super::filter::Filter;
+use super::filter::{Filter, Skip};
 use super::mapping::{Mapping, masked_fields};
 use super::model::{Kind, Object, differing_fields};
 use super::sql;
@@ -304,6 +304,7 @@ fn plan_object(
     let target_wiki = existing.as_ref().and_then(|t| t.wiki.clone());
     if sets_state
         && o.kind != Kind::User
+        && !inp.filter.skips(Skip::Wikis)
         && o.wiki != target_wiki
         && (o.wiki.is_some() || inp.mode == Mode::Mirror)
     {
@@ -324,7 +325,11 @@ fn plan_object(
     }
     let target_tags = existing.as_ref().map(Object::tags).unwrap_or_default();
     let tags = o.tags();
-    if sets_state && tags != target_tags && (!tags.is_empty() || inp.mode == Mode::Mirror) {
+    if sets_state
+        && !inp.filter.skips(Skip::Tags)
+        && tags != target_tags
+        && (!tags.is_empty() || inp.mode == Mode::Mirror)
+    {
         let action = if target_tags.is_empty() {
             Action::Create
         } else {
@@ -336,6 +341,9 @@ fn plan_object(
             Some(src_path.clone()),
             action,
         ));
+    }
+    if inp.filter.skips(Skip::Reflections) {
+        return Ok(());
     }
     let theirs: HashMap<String, Map<String, Value>> = existing
         .as_ref()

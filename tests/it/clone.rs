@@ -342,6 +342,31 @@ fn a_primary_clones_onto_an_empty_secondary_and_a_second_apply_changes_nothing()
     }
 
     let map = mapping(work.path());
+    // Kinds left out are left out of the plan too.
+    let partial = ok_json(&lifeboat_env(
+        &[
+            "--json",
+            "clone",
+            "plan",
+            "--source",
+            tree.to_str().unwrap(),
+            "--dremio-url",
+            secondary.url(),
+            "--skip",
+            "wikis,tags,reflections,users",
+        ],
+        &creds(),
+    ));
+    let kinds: std::collections::BTreeSet<&str> = partial["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds.into_iter().collect::<Vec<_>>(),
+        vec!["dataset", "folder", "function", "source", "space", "view"]
+    );
     let out = apply(
         tree.to_str().unwrap(),
         &secondary,
