@@ -290,23 +290,48 @@ async fn prepare(ctx: &Ctx, args: &PlanArgs) -> anyhow::Result<Prepared> {
     })
 }
 
-fn plan_json(p: &Prepared, mode: Mode, command: &str) -> Value {
-    json!({
-        "command": command,
-        "mode": mode.word(),
-        "source": p.source_label,
-        "target": {"url": p.target.coord.base, "version": p.target.version},
-        "summary": p.plan.summary(),
-        "warnings": p.plan.warnings,
-        "items": p.plan.items.iter().map(|i| i.to_json(&p.plan.items)).collect::<Vec<_>>(),
-    })
+/// Prints `head` with an `items` array written one item at a time: a 10,000-object report is never
+/// held whole in memory.
+fn print_json_with_items(head: &Value, items: impl Iterator<Item = Value>) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let text = head.to_string();
+    let open = text.strip_suffix('}').unwrap_or("{");
+    write!(
+        out,
+        "{open}{}\"items\":[",
+        if open == "{" { "" } else { "," }
+    )?;
+    for (n, item) in items.enumerate() {
+        if n > 0 {
+            out.write_all(b",")?;
+        }
+        serde_json::to_writer(&mut out, &item)?;
+    }
+    writeln!(out, "]}}")?;
+    out.flush()?;
+    Ok(())
 }
 
-fn plan_text(p: &Prepared, mode: Mode) -> String {
-    let mut out: Vec<String> = p.plan.items.iter().filter_map(|i| p.plan.line(i)).collect();
+/// The plan, as JSON (`--json`) or as one line per object that needs something.
+fn print_plan(ctx: &Ctx, p: &Prepared, mode: Mode, command: &str) -> anyhow::Result<()> {
     let s = p.plan.summary();
+    if ctx.json {
+        let head = json!({
+            "command": command,
+            "mode": mode.word(),
+            "source": p.source_label,
+            "target": {"url": p.target.coord.base, "version": p.target.version},
+            "summary": s,
+            "warnings": p.plan.warnings,
+        });
+        return print_json_with_items(&head, p.plan.items.iter().map(|i| i.to_json(&p.plan.items)));
+    }
+    for line in p.plan.items.iter().filter_map(|i| p.plan.line(i)) {
+        println!("{line}");
+    }
     let n = |k: &str| s[k].as_u64().unwrap_or(0);
-    out.push(format!(
+    println!(
         "plan ({} mode) for {} from {}: {} to create, {} to update, {} to delete, {} unchanged, {} left, {} blocked",
         mode.word(),
         p.target.coord.base,
@@ -317,18 +342,14 @@ fn plan_text(p: &Prepared, mode: Mode) -> String {
         n("unchanged"),
         n("left"),
         n("blocked")
-    ));
-    out.join("\n")
+    );
+    Ok(())
 }
 
 /// `clone plan`.
 pub async fn plan(ctx: &Ctx, args: &PlanArgs) -> anyhow::Result<()> {
     let p = prepare(ctx, args).await?;
-    ctx.emit(
-        &plan_json(&p, args.mode, "clone plan"),
-        &plan_text(&p, args.mode),
-    );
-    Ok(())
+    print_plan(ctx, &p, args.mode, "clone plan")
 }
 
 /// What only `apply` takes.
@@ -393,13 +414,9 @@ async fn apply_and_report(
         )
         .into());
     }
-    let p = prepare(ctx, args).await?;
+    let mut p = prepare(ctx, args).await?;
     if dry_run {
-        ctx.emit(
-            &plan_json(&p, args.mode, "clone apply --dry-run"),
-            &plan_text(&p, args.mode),
-        );
-        return Ok(());
+        return print_plan(ctx, &p, args.mode, "clone apply --dry-run");
     }
     let env: Env = Arc::new(env_var);
     let report = apply::apply(
@@ -408,7 +425,7 @@ async fn apply_and_report(
             remote: p.target.clone(),
             source: p.source_tree.clone(),
             mapping: p.mapping.clone(),
-            index: p.index.clone(),
+            index: std::mem::take(&mut p.index),
             env,
         },
         args.concurrency,
@@ -435,53 +452,16 @@ fn print_report(
     ] {
         counts.insert(k, 0);
     }
-    let mut lines = Vec::new();
-    let mut items = Vec::with_capacity(p.plan.items.len());
     for (i, it) in p.plan.items.iter().enumerate() {
-        let o = &r.outcomes[i];
-        let word = o.word(it.action);
-        *counts.entry(word).or_default() += 1;
-        let mut v = it.to_json(&p.plan.items);
-        v["outcome"] = json!(word);
-        let reason = match o {
-            Outcome::Failed(m) | Outcome::Skipped(m) => Some(m.clone()),
-            _ => None,
-        };
-        if let Some(m) = &reason {
-            v["reason"] = json!(m);
-        }
-        if !r.warnings[i].is_empty() {
-            v["warnings"] = json!(r.warnings[i]);
-        }
-        items.push(v);
-        if word != "unchanged" || !r.warnings[i].is_empty() {
-            let mut l = format!("{word:<9} {:<10} {}", it.what.word(), it.label());
-            if let Some(m) = reason {
-                l.push_str(&format!(": {m}"));
-            }
-            for w in &r.warnings[i] {
-                l.push_str(&format!("\n          warning: {w}"));
-            }
-            lines.push(l);
-        }
+        *counts.entry(r.outcomes[i].word(it.action)).or_default() += 1;
     }
+    let reason = |o: &Outcome| match o {
+        Outcome::Failed(m) | Outcome::Skipped(m) => Some(m.clone()),
+        _ => None,
+    };
     let per_sec = (p.plan.items.len() as f64 / r.seconds.max(1e-9)).round();
-    let bad = counts["failed"] + counts["skipped"];
-    lines.push(format!(
-        "applied to {} ({} mode): {} created, {} updated, {} deleted, {} unchanged, {} failed, {} skipped; {} requests in {:.1}s ({per_sec} objects/s)",
-        p.target.coord.base,
-        mode.word(),
-        counts["created"],
-        counts["updated"],
-        counts["deleted"],
-        counts["unchanged"],
-        counts["failed"],
-        counts["skipped"],
-        r.requests,
-        r.seconds
-    ));
-    ctx.emit(
-        &json!({
+    if ctx.json {
+        let head = json!({
             "command": "clone apply",
             "mode": mode.word(),
             "source": p.source_label,
@@ -491,10 +471,53 @@ fn print_report(
             "seconds": round3(r.seconds),
             "objects_per_second": per_sec,
             "warnings": p.plan.warnings,
-            "items": items,
-        }),
-        &lines.join("\n"),
-    );
+        });
+        print_json_with_items(
+            &head,
+            p.plan.items.iter().enumerate().map(|(i, it)| {
+                let o = &r.outcomes[i];
+                let mut v = it.to_json(&p.plan.items);
+                v["outcome"] = json!(o.word(it.action));
+                if let Some(m) = reason(o) {
+                    v["reason"] = json!(m);
+                }
+                if !r.warnings[i].is_empty() {
+                    v["warnings"] = json!(r.warnings[i]);
+                }
+                v
+            }),
+        )?;
+    } else {
+        for (i, it) in p.plan.items.iter().enumerate() {
+            let o = &r.outcomes[i];
+            let word = o.word(it.action);
+            if word == "unchanged" && r.warnings[i].is_empty() {
+                continue;
+            }
+            let mut l = format!("{word:<9} {:<10} {}", it.what.word(), it.label());
+            if let Some(m) = reason(o) {
+                l.push_str(&format!(": {m}"));
+            }
+            for w in &r.warnings[i] {
+                l.push_str(&format!("\n          warning: {w}"));
+            }
+            println!("{l}");
+        }
+        println!(
+            "applied to {} ({} mode): {} created, {} updated, {} deleted, {} unchanged, {} failed, {} skipped; {} requests in {:.1}s ({per_sec} objects/s)",
+            p.target.coord.base,
+            mode.word(),
+            counts["created"],
+            counts["updated"],
+            counts["deleted"],
+            counts["unchanged"],
+            counts["failed"],
+            counts["skipped"],
+            r.requests,
+            r.seconds
+        );
+    }
+    let bad = counts["failed"] + counts["skipped"];
     if bad > 0 {
         return Err(CommandError::Reported {
             class: ExitClass::Partial,
