@@ -1,21 +1,35 @@
 #!/usr/bin/env bash
-# Benchmark lifeboat against the obvious alternatives on generated Dremio-like trees, in one run.
+# Benchmark lifeboat against the obvious alternatives, in one run: BACKUP (backup, restore and
+# verify of generated Dremio-like trees, against tar|zstd, aws and restic) and CLONE (`lifeboat
+# clone export|apply` of a catalog between two Dremio simulators, concurrent vs one request at a
+# time).
 #
-#   scripts/bench.sh [--dir DIR] [--size-mib N] [--small-files N] [--runs N] [--keep]
-#                    [--results FILE] [--no-check]
+#   scripts/bench.sh [--only backup|clone|all] [--dir DIR] [--runs N] [--keep] [--results FILE]
+#                    [--no-check] [--size-mib N] [--small-files N]
+#                    [--clone-objects N] [--clone-concurrency N] [--clone-latency-ms N]
 #
-# Environment (flags win): BENCH_DIR (default: a fresh mktemp dir under /tmp), SIZE_MIB (1024),
-# SMALL_FILES (200000), RUNS (1; with more, every line is the median of the runs), KEEP=1 (keep
-# BENCH_DIR at the end; else it is removed), RESULTS (default:
+# Environment (flags win): BENCH_ONLY (all: both sections; backup or clone: that one only),
+# BENCH_DIR (default: a fresh mktemp dir under /tmp), RUNS (1; with more, every line is the
+# median of the runs), KEEP=1 (keep BENCH_DIR at the end; else it is removed), RESULTS (default:
 # <repo>/target/bench/bench-<UTC time>.txt), CHECK=0 (skip comparing restored trees with the
-# source), LIFEBOAT_VENV (default <repo>/.venv), LIFEBOAT_BIN (benchmark this lifeboat binary
-# instead of building <repo>/target/release/lifeboat; no cargo needed then).
+# source, and cloned catalogs with their source), LIFEBOAT_BIN (benchmark this lifeboat binary
+# instead of building <repo>/target/release/lifeboat; no cargo needed then if DREMIO_SIM_BIN is
+# set too or the clone section is not run).
+#   BACKUP only: SIZE_MIB (1024), SMALL_FILES (200000), LIFEBOAT_VENV (default <repo>/.venv).
+#   CLONE only:  CLONE_OBJECTS (10000: catalog objects seeded in the primary), CLONE_CONCURRENCY
+#                (16: lifeboat's --concurrency for the concurrent runs), CLONE_LATENCY_MS (5:
+#                the simulators' --latency-ms, a simulated network + planning time per request),
+#                DREMIO_SIM_BIN (use this dremio-sim binary instead of building
+#                <repo>/target/release/dremio-sim).
 #
 # What it does:
-#   1. installs what it needs, idempotently: restic, GNU time and zstd with apt-get (only the
-#      missing ones; `apt-get update` once first), the Python venv (scripts/setup-venv.sh), and
-#      `cargo build --release` unless LIFEBOAT_BIN is set (the binary is then copied into
-#      BENCH_DIR, so a rebuild by someone else during the run changes nothing);
+#   1. installs what the selected sections need, idempotently, with apt-get (only the missing
+#      ones; `apt-get update` once first): GNU time; for BACKUP restic, zstd and tar, and the
+#      Python venv (scripts/setup-venv.sh); for CLONE curl, python3 and diff. Then
+#      `cargo build --release -p lifeboat [-p dremio-sim]` unless LIFEBOAT_BIN (and, for CLONE,
+#      DREMIO_SIM_BIN) are set; the binaries are copied into BENCH_DIR, so a rebuild by someone
+#      else during the run changes nothing.
+#   BACKUP (--only backup):
 #   2. generates tree A (--size-mib SIZE_MIB --small-files 50) and tree B (--size-mib 8
 #      --small-files SMALL_FILES) with scripts/gen_fixture.py;
 #   3. starts one SeaweedFS on 127.0.0.1 (scripts/seaweedfs.sh; stopped by the EXIT trap
@@ -31,13 +45,32 @@
 #        verify A from S3     : lifeboat
 #        tree B               : lifeboat backup to a folder (and tar|zstd for reference),
 #                               lifeboat backup to S3 and restore from it
-#      plus the bytes stored by each;
-#   6. checks every restored tree against the source (diff -r, not timed), then prints a table
-#      with the ratios lifeboat/peer next to the targets, marked PASS or MISS, and writes it
-#      (with the raw numbers) to the results file, whose path it prints.
+#      plus the bytes stored by each, and checks every restored tree against the source (diff -r,
+#      not timed).
+#   CLONE (--only clone):
+#   6. seeds two stores with `dremio-sim seed` (admin / Passw0rd!): the primary with CLONE_OBJECTS
+#      objects and a small primary with CLONE_OBJECTS/10, and serves each with a dremio-sim on a
+#      free 127.0.0.1 port (--latency-ms CLONE_LATENCY_MS --threads 32, like every simulator
+#      here; all of them are stopped by pid, at the latest by the EXIT trap);
+#   7. measures under `/usr/bin/time -v`, as above, with a mapping file giving the new sources
+#      their secrets:
+#        clone export of the primary, --concurrency CLONE_CONCURRENCY and --concurrency 1 (one
+#          request at a time, as dremio-cloner does) into two trees, which must be identical
+#          (diff -r, not timed);
+#        clone apply of that tree to a fresh secondary (first admin made through
+#          /apiv2/bootstrap/firstuser), --concurrency CLONE_CONCURRENCY, and to another fresh one
+#          with --concurrency 1; both must apply everything (exit 0; with 9 the failed items are
+#          shown and the script fails);
+#        a second apply to the first secondary, which must find everything unchanged (the hourly
+#          CI/CD case);
+#        memory growth: export and apply (concurrent, to a third fresh secondary) of the small
+#          primary;
+#      then (CHECK=1, not timed) exports both secondaries and compares them with the applied tree.
+#   8. prints a table per section and the ratios next to the targets, marked PASS or MISS, and
+#      writes it (with the raw numbers) to the results file, whose path it prints.
 #
 # Exit status: 0 when every command ran (even with MISS lines: this is a measurement, not a
-# test); non-zero when a command, an install step or a restore check fails.
+# test); non-zero when a command, an install step, a restore check or a clone check fails.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -51,6 +84,7 @@ usage() {
 }
 
 # ---------------------------------------------------------------------------------- settings
+BENCH_ONLY="${BENCH_ONLY:-all}"
 BENCH_DIR="${BENCH_DIR:-}"
 SIZE_MIB="${SIZE_MIB:-1024}"
 SMALL_FILES="${SMALL_FILES:-200000}"
@@ -58,14 +92,22 @@ RUNS="${RUNS:-1}"
 KEEP="${KEEP:-0}"
 RESULTS="${RESULTS:-}"
 CHECK="${CHECK:-1}"
+CLONE_OBJECTS="${CLONE_OBJECTS:-10000}"
+CLONE_CONCURRENCY="${CLONE_CONCURRENCY:-16}"
+CLONE_LATENCY_MS="${CLONE_LATENCY_MS:-5}"
+CLONE_SIM_THREADS=32
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
+        --only) [[ $# -ge 2 ]] || usage 2; BENCH_ONLY="$2"; shift 2 ;;
         --dir) [[ $# -ge 2 ]] || usage 2; BENCH_DIR="$2"; shift 2 ;;
         --size-mib) [[ $# -ge 2 ]] || usage 2; SIZE_MIB="$2"; shift 2 ;;
         --small-files) [[ $# -ge 2 ]] || usage 2; SMALL_FILES="$2"; shift 2 ;;
         --runs) [[ $# -ge 2 ]] || usage 2; RUNS="$2"; shift 2 ;;
         --results) [[ $# -ge 2 ]] || usage 2; RESULTS="$2"; shift 2 ;;
+        --clone-objects) [[ $# -ge 2 ]] || usage 2; CLONE_OBJECTS="$2"; shift 2 ;;
+        --clone-concurrency) [[ $# -ge 2 ]] || usage 2; CLONE_CONCURRENCY="$2"; shift 2 ;;
+        --clone-latency-ms) [[ $# -ge 2 ]] || usage 2; CLONE_LATENCY_MS="$2"; shift 2 ;;
         --keep) KEEP=1; shift ;;
         --no-check) CHECK=0; shift ;;
         -h | --help) usage 0 ;;
@@ -73,9 +115,21 @@ while [[ $# -gt 0 ]]; do
     esac
 done
 
+case "$BENCH_ONLY" in
+    all) DO_BACKUP=1; DO_CLONE=1 ;;
+    backup) DO_BACKUP=1; DO_CLONE=0 ;;
+    clone) DO_BACKUP=0; DO_CLONE=1 ;;
+    *) die "--only / BENCH_ONLY must be backup, clone or all (got '$BENCH_ONLY')" ;;
+esac
 [[ "$SIZE_MIB" =~ ^[0-9]+$ && "$SIZE_MIB" -gt 0 ]] || die "SIZE_MIB must be a positive integer (got '$SIZE_MIB')"
 [[ "$SMALL_FILES" =~ ^[0-9]+$ ]] || die "SMALL_FILES must be a non-negative integer (got '$SMALL_FILES')"
 [[ "$RUNS" =~ ^[0-9]+$ && "$RUNS" -gt 0 ]] || die "RUNS must be a positive integer (got '$RUNS')"
+[[ "$CLONE_OBJECTS" =~ ^[0-9]+$ && "$CLONE_OBJECTS" -ge 100 ]] \
+    || die "CLONE_OBJECTS must be an integer >= 100 (got '$CLONE_OBJECTS')"
+[[ "$CLONE_CONCURRENCY" =~ ^[0-9]+$ && "$CLONE_CONCURRENCY" -gt 0 ]] \
+    || die "CLONE_CONCURRENCY must be a positive integer (got '$CLONE_CONCURRENCY')"
+[[ "$CLONE_LATENCY_MS" =~ ^[0-9]+$ ]] || die "CLONE_LATENCY_MS must be a non-negative integer (got '$CLONE_LATENCY_MS')"
+CLONE_OBJECTS_SMALL=$((CLONE_OBJECTS / 10))
 
 VENV="${LIFEBOAT_VENV:-$REPO/.venv}"
 export LIFEBOAT_VENV="$VENV"
@@ -91,10 +145,17 @@ export LIFEBOAT_PROGRESS=none
 # ---------------------------------------------------------------------------------- 1. tools
 install_packages() {
     local missing=()
-    command -v restic >/dev/null 2>&1 || missing+=(restic)
     [[ -x /usr/bin/time ]] || missing+=(time)
-    command -v zstd >/dev/null 2>&1 || missing+=(zstd)
-    command -v tar >/dev/null 2>&1 || missing+=(tar)
+    if [[ $DO_BACKUP -eq 1 ]]; then
+        command -v restic >/dev/null 2>&1 || missing+=(restic)
+        command -v zstd >/dev/null 2>&1 || missing+=(zstd)
+        command -v tar >/dev/null 2>&1 || missing+=(tar)
+    fi
+    if [[ $DO_CLONE -eq 1 ]]; then
+        command -v curl >/dev/null 2>&1 || missing+=(curl)
+        command -v python3 >/dev/null 2>&1 || missing+=(python3)
+        command -v diff >/dev/null 2>&1 || missing+=(diffutils)
+    fi
     [[ ${#missing[@]} -eq 0 ]] && return 0
     local sudo=()
     if [[ $(id -u) -ne 0 ]]; then
@@ -108,25 +169,63 @@ install_packages() {
 }
 
 install_packages
-# restic only compresses (zstd) in repository format 2, which appeared in 0.14.
-restic_version="$(restic version | awk '{print $2}')"
-if ! printf '%s\n' "0.14.0" "$restic_version" | sort -V -C; then
-    die "restic $restic_version is too old: 0.14 or newer is needed for a compressed repository"
+restic_version=
+if [[ $DO_BACKUP -eq 1 ]]; then
+    # restic only compresses (zstd) in repository format 2, which appeared in 0.14.
+    restic_version="$(restic version | awk '{print $2}')"
+    if ! printf '%s\n' "0.14.0" "$restic_version" | sort -V -C; then
+        die "restic $restic_version is too old: 0.14 or newer is needed for a compressed repository"
+    fi
+
+    note "venv: $VENV"
+    "$REPO/scripts/setup-venv.sh" "$VENV"
+    PY="$VENV/bin/python"
+    AWS="$VENV/bin/aws"
+else
+    PY="$(command -v python3)"
 fi
 
-note "venv: $VENV"
-"$REPO/scripts/setup-venv.sh" "$VENV"
-PY="$VENV/bin/python"
-AWS="$VENV/bin/aws"
-
+build=()
 if [[ -n "${LIFEBOAT_BIN:-}" ]]; then
     [[ -x "$LIFEBOAT_BIN" ]] || die "LIFEBOAT_BIN=$LIFEBOAT_BIN is not executable"
     note "using $LIFEBOAT_BIN (no build)"
 else
-    command -v cargo >/dev/null 2>&1 || die "no cargo on PATH (install Rust: https://rustup.rs)"
-    note "cargo build --release"
-    (cd "$REPO" && cargo build --release --quiet)
+    build+=(-p lifeboat)
     LIFEBOAT_BIN="$REPO/target/release/lifeboat"
+fi
+if [[ $DO_CLONE -eq 1 ]]; then
+    if [[ -n "${DREMIO_SIM_BIN:-}" ]]; then
+        [[ -x "$DREMIO_SIM_BIN" ]] || die "DREMIO_SIM_BIN=$DREMIO_SIM_BIN is not executable"
+        note "using $DREMIO_SIM_BIN (no build)"
+    else
+        build+=(-p dremio-sim)
+        DREMIO_SIM_BIN="$REPO/target/release/dremio-sim"
+    fi
+fi
+if [[ ${#build[@]} -gt 0 ]]; then
+    command -v cargo >/dev/null 2>&1 || die "no cargo on PATH (install Rust: https://rustup.rs)"
+    note "cargo build --release ${build[*]}"
+    (cd "$REPO" && cargo build --release --quiet "${build[@]}")
+fi
+
+# origin REPO_BUILD GIVEN: where the binary GIVEN comes from, taken right after the build: "commit X
+# [+ uncommitted changes]" (to the sources, not to scripts/ or docs) when GIVEN is REPO_BUILD,
+# else GIVEN itself.
+origin() {
+    local o="$2"
+    if [[ "$2" == "$1" ]]; then
+        o="commit $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')"
+        if [[ -n "$(git -C "$REPO" status --porcelain --untracked-files=no -- \
+            Cargo.toml Cargo.lock src tests/dremio-sim 2>/dev/null || true)" ]]; then
+            o+=" + uncommitted changes"
+        fi
+    fi
+    echo "$o"
+}
+LB_ORIGIN="$(origin "$REPO/target/release/lifeboat" "$LIFEBOAT_BIN")"
+SIM_ORIGIN=
+if [[ $DO_CLONE -eq 1 ]]; then
+    SIM_ORIGIN="$(origin "$REPO/target/release/dremio-sim" "$DREMIO_SIM_BIN")"
 fi
 
 # ---------------------------------------------------------------------------------- work dir
@@ -146,10 +245,14 @@ fi
 
 SW_STATE="$BENCH_DIR/seaweedfs"
 sw_started=0
+SIM_PIDS=()   # dremio-sim processes started by this script and not stopped yet
 
 cleanup() {
-    local rc=$?
+    local rc=$? pid
     set +e
+    for pid in ${SIM_PIDS[@]+"${SIM_PIDS[@]}"}; do
+        sim_stop "$pid"
+    done
     if [[ $sw_started -eq 1 ]]; then
         "$REPO/scripts/seaweedfs.sh" stop "$SW_STATE"
     fi
@@ -172,13 +275,19 @@ RESTORES="$BENCH_DIR/restore"
 mkdir -p "$LOGS" "$OUT" "$RESTORES" "$BENCH_DIR/bin"
 MEAS="$BENCH_DIR/measurements.tsv"   # name run wall_s cpu_s maxrss_kib
 STORED="$BENCH_DIR/stored.tsv"       # name run bytes
+CLONED="$BENCH_DIR/clone.tsv"        # name run objects requests lifeboat_s lifeboat_objects_per_s counts
 META="$BENCH_DIR/meta.tsv"           # key value
 : >"$MEAS"
 : >"$STORED"
+: >"$CLONED"
 : >"$META"
 
 cp "$LIFEBOAT_BIN" "$BENCH_DIR/bin/lifeboat"
 LB="$BENCH_DIR/bin/lifeboat"
+if [[ $DO_CLONE -eq 1 ]]; then
+    cp "$DREMIO_SIM_BIN" "$BENCH_DIR/bin/dremio-sim"
+    SIM="$BENCH_DIR/bin/dremio-sim"
+fi
 
 meta() { printf '%s\t%s\n' "$1" "$2" >>"$META"; }
 
@@ -188,17 +297,21 @@ jget() {
     "$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"
 }
 
-# measure NAME RUN [--cd DIR] CMD...: run CMD under /usr/bin/time -v in its own process (stdout
-# and stderr to LOGS/NAME-RUN.{out,err}) and append wall clock, CPU and max RSS to MEAS.
-# Any failure ends the script.
+# measure NAME RUN [--cd DIR] [--on-fail FN] CMD...: run CMD under /usr/bin/time -v in its own
+# process (stdout and stderr to LOGS/NAME-RUN.{out,err}) and append wall clock, CPU and max RSS
+# to MEAS. Any failure ends the script (after FN LOGS/NAME-RUN, if given, has shown details).
 measure() {
     local name="$1" run="$2"
     shift 2
-    local dir="."
-    if [[ "$1" == --cd ]]; then
-        dir="$2"
+    local dir="." on_fail=""
+    while [[ "$1" == --cd || "$1" == --on-fail ]]; do
+        if [[ "$1" == --cd ]]; then
+            dir="$2"
+        else
+            on_fail="$2"
+        fi
         shift 2
-    fi
+    done
     local base="$LOGS/$name-$run"
     sync
     note "run $run: $name"
@@ -206,6 +319,9 @@ measure() {
         echo "bench.sh: '$name' (run $run) failed: $*" >&2
         tail -n 30 "$base.err" >&2 || true
         grep -E 'exit|signal' "$base.time" >&2 || true
+        if [[ -n "$on_fail" ]]; then
+            "$on_fail" "$base" >&2 || true
+        fi
         exit 1
     fi
     local vals
@@ -224,6 +340,7 @@ measure() {
     printf '%s\t%s\t%s\n' "$name" "$run" "$vals" >>"$MEAS"
 }
 
+# ================================================================================== BACKUP
 # stored NAME RUN BYTES
 stored() {
     [[ "$3" =~ ^[0-9]+$ ]] || die "$1 (run $2): could not read the stored bytes (got '$3')"
@@ -251,47 +368,6 @@ check_restore() {
 
 PARTS=(db pdfs/uploads/_uploads security)
 
-# ---------------------------------------------------------------------------------- 2. trees
-gen_tree() {
-    local name="$1" size="$2" small="$3"
-    note "generating tree $name (--size-mib $size --small-files $small)"
-    "$PY" "$REPO/scripts/gen_fixture.py" --out "$BENCH_DIR/tree$name" \
-        --size-mib "$size" --small-files "$small" >"$BENCH_DIR/tree$name.json"
-}
-gen_tree A "$SIZE_MIB" 50
-gen_tree B 8 "$SMALL_FILES"
-A_HOME="$(jget "$BENCH_DIR/treeA.json" home)"
-A_DATA="$(jget "$BENCH_DIR/treeA.json" paths_local)"
-B_HOME="$(jget "$BENCH_DIR/treeB.json" home)"
-B_DATA="$(jget "$BENCH_DIR/treeB.json" paths_local)"
-for t in A B; do
-    data="$(jget "$BENCH_DIR/tree$t.json" paths_local)"
-    meta "tree${t}_bytes" "$(cd "$data" && du -sb --apparent-size "${PARTS[@]}" | awk '{s += $1} END {print s}')"
-    meta "tree${t}_files" "$(cd "$data" && find "${PARTS[@]}" -type f | wc -l)"
-done
-
-# ---------------------------------------------------------------------------------- 3. S3
-note "starting SeaweedFS"
-sw_started=1
-"$REPO/scripts/seaweedfs.sh" start "$SW_STATE" >/dev/null
-# shellcheck disable=SC1091
-source "$SW_STATE/env"
-RESTIC_S3="s3:$AWS_ENDPOINT_URL/$BUCKET"
-export RESTIC_CACHE_DIR="$BENCH_DIR/restic-cache"
-
-# ---------------------------------------------------------------------------------- 4. warm-up
-note "warm-up (not timed)"
-for data in "$A_DATA" "$B_DATA"; do
-    # Into a pipe on purpose: with its archive on /dev/null GNU tar skips reading file data.
-    tar -C "$data" -cf - "${PARTS[@]}" | cat >/dev/null
-done
-"$LB" --version >/dev/null
-restic version >/dev/null
-head -c $((64 << 20)) /dev/urandom \
-    | "$AWS" --endpoint-url "$AWS_ENDPOINT_URL" --only-show-errors s3 cp - "s3://$BUCKET/bench-warmup/blob"
-"$AWS" --endpoint-url "$AWS_ENDPOINT_URL" --only-show-errors s3 cp "s3://$BUCKET/bench-warmup/blob" - >/dev/null
-
-# ---------------------------------------------------------------------------------- 5. runs
 # The peers, as scripts run by `bash -c` under /usr/bin/time (arguments: $1, $2, ...).
 # shellcheck disable=SC2016
 TAR_ZSTD_FILE='set -euo pipefail
@@ -305,93 +381,382 @@ AWS_ZSTD_TAR='set -euo pipefail
 mkdir "$3"
 "$2" --endpoint-url "$AWS_ENDPOINT_URL" --only-show-errors s3 cp "$1" - | zstd -d -q -c | tar -x -C "$3"'
 
-for ((run = 1; run <= RUNS; run++)); do
-    # a. backup A to a local folder
-    measure lb_backup_local_A "$run" \
-        "$LB" --json --progress none backup --dremio-home "$A_HOME" --to "$OUT/lb-A-$run" --level "$ZSTD_LEVEL"
-    stored lb_backup_local_A "$run" "$(jget "$LOGS/lb_backup_local_A-$run.out" stored_bytes)"
-    measure tar_zstd_local_A "$run" bash -c "$TAR_ZSTD_FILE" bash "$A_DATA" "$OUT/tar-A-$run.tar.zst"
-    stored tar_zstd_local_A "$run" "$(stat -c %s "$OUT/tar-A-$run.tar.zst")"
+backup_section() {
+    # ------------------------------------------------------------------------------ 2. trees
+    gen_tree() {
+        local name="$1" size="$2" small="$3"
+        note "generating tree $name (--size-mib $size --small-files $small)"
+        "$PY" "$REPO/scripts/gen_fixture.py" --out "$BENCH_DIR/tree$name" \
+            --size-mib "$size" --small-files "$small" >"$BENCH_DIR/tree$name.json"
+    }
+    gen_tree A "$SIZE_MIB" 50
+    gen_tree B 8 "$SMALL_FILES"
+    A_HOME="$(jget "$BENCH_DIR/treeA.json" home)"
+    A_DATA="$(jget "$BENCH_DIR/treeA.json" paths_local)"
+    B_HOME="$(jget "$BENCH_DIR/treeB.json" home)"
+    B_DATA="$(jget "$BENCH_DIR/treeB.json" paths_local)"
+    for t in A B; do
+        data="$(jget "$BENCH_DIR/tree$t.json" paths_local)"
+        meta "tree${t}_bytes" "$(cd "$data" && du -sb --apparent-size "${PARTS[@]}" | awk '{s += $1} END {print s}')"
+        meta "tree${t}_files" "$(cd "$data" && find "${PARTS[@]}" -type f | wc -l)"
+    done
 
-    # b. backup A to S3
-    measure lb_backup_s3_A "$run" \
-        "$LB" --json --progress none backup --dremio-home "$A_HOME" --to "s3://$BUCKET/bench-lb-$run" --level "$ZSTD_LEVEL"
-    stored lb_backup_s3_A "$run" "$(s3_total "bench-lb-$run")"
-    measure tar_zstd_aws_A "$run" \
-        bash -c "$TAR_ZSTD_AWS" bash "$A_DATA" "s3://$BUCKET/bench-aws-$run/data.tar.zst" "$AWS"
-    stored tar_zstd_aws_A "$run" "$(s3_total "bench-aws-$run")"
-    restic -r "$RESTIC_S3/bench-restic-$run" init --repository-version 2 >"$LOGS/restic-init-$run.log" 2>&1 \
-        || { cat "$LOGS/restic-init-$run.log" >&2; die "restic init failed"; }
-    rm -rf "$RESTIC_CACHE_DIR"   # every restic command starts cold, as on a new host
-    measure restic_backup_A "$run" --cd "$A_DATA" \
-        restic -r "$RESTIC_S3/bench-restic-$run" --quiet backup --compression auto "${PARTS[@]}"
-    stored restic_backup_A "$run" "$(s3_total "bench-restic-$run")"
+    # ------------------------------------------------------------------------------ 3. S3
+    note "starting SeaweedFS"
+    sw_started=1
+    "$REPO/scripts/seaweedfs.sh" start "$SW_STATE" >/dev/null
+    # shellcheck disable=SC1091
+    source "$SW_STATE/env"
+    RESTIC_S3="s3:$AWS_ENDPOINT_URL/$BUCKET"
+    export RESTIC_CACHE_DIR="$BENCH_DIR/restic-cache"
 
-    # c. restore A from S3 into fresh folders
-    measure lb_restore_s3_A "$run" \
-        "$LB" --json --progress none restore --from "s3://$BUCKET/bench-lb-$run" --backup latest \
-        --dremio-home "$A_HOME" --paths-local "$RESTORES/lb-A-$run"
-    check_restore "$A_DATA" "$RESTORES/lb-A-$run" "lifeboat restore"
-    rm -rf "$RESTORES/lb-A-$run"
-    measure aws_zstd_tar_A "$run" \
-        bash -c "$AWS_ZSTD_TAR" bash "s3://$BUCKET/bench-aws-$run/data.tar.zst" "$AWS" "$RESTORES/aws-A-$run"
-    check_restore "$A_DATA" "$RESTORES/aws-A-$run" "aws|zstd|tar restore"
-    rm -rf "$RESTORES/aws-A-$run"
-    rm -rf "$RESTIC_CACHE_DIR"
-    measure restic_restore_A "$run" \
-        restic -r "$RESTIC_S3/bench-restic-$run" --quiet restore latest --target "$RESTORES/restic-A-$run"
-    # restic versions differ in whether the snapshot's absolute path is kept under --target.
-    rroot="$RESTORES/restic-A-$run"
-    [[ -d "$rroot/db" ]] || rroot="$rroot$A_DATA"
-    check_restore "$A_DATA" "$rroot" "restic restore"
-    rm -rf "$RESTORES/restic-A-$run"
+    # ------------------------------------------------------------------------------ 4. warm-up
+    note "warm-up (not timed)"
+    for data in "$A_DATA" "$B_DATA"; do
+        # Into a pipe on purpose: with its archive on /dev/null GNU tar skips reading file data.
+        tar -C "$data" -cf - "${PARTS[@]}" | cat >/dev/null
+    done
+    "$LB" --version >/dev/null
+    restic version >/dev/null
+    head -c $((64 << 20)) /dev/urandom \
+        | "$AWS" --endpoint-url "$AWS_ENDPOINT_URL" --only-show-errors s3 cp - "s3://$BUCKET/bench-warmup/blob"
+    "$AWS" --endpoint-url "$AWS_ENDPOINT_URL" --only-show-errors s3 cp "s3://$BUCKET/bench-warmup/blob" - >/dev/null
 
-    # e. verify A from S3
-    measure lb_verify_s3_A "$run" \
-        "$LB" --json --progress none verify --from "s3://$BUCKET/bench-lb-$run" --backup latest
-    [[ "$(jget "$LOGS/lb_verify_s3_A-$run.out" ok)" == True ]] || die "lifeboat verify did not report ok"
+    # ------------------------------------------------------------------------------ 5. runs
+    for ((run = 1; run <= RUNS; run++)); do
+        # a. backup A to a local folder
+        measure lb_backup_local_A "$run" \
+            "$LB" --json --progress none backup --dremio-home "$A_HOME" --to "$OUT/lb-A-$run" --level "$ZSTD_LEVEL"
+        stored lb_backup_local_A "$run" "$(jget "$LOGS/lb_backup_local_A-$run.out" stored_bytes)"
+        measure tar_zstd_local_A "$run" bash -c "$TAR_ZSTD_FILE" bash "$A_DATA" "$OUT/tar-A-$run.tar.zst"
+        stored tar_zstd_local_A "$run" "$(stat -c %s "$OUT/tar-A-$run.tar.zst")"
 
-    # d. tree B: memory must not grow with the number of files
-    measure lb_backup_local_B "$run" \
-        "$LB" --json --progress none backup --dremio-home "$B_HOME" --to "$OUT/lb-B-$run" --level "$ZSTD_LEVEL"
-    stored lb_backup_local_B "$run" "$(jget "$LOGS/lb_backup_local_B-$run.out" stored_bytes)"
-    measure tar_zstd_local_B "$run" bash -c "$TAR_ZSTD_FILE" bash "$B_DATA" "$OUT/tar-B-$run.tar.zst"
-    stored tar_zstd_local_B "$run" "$(stat -c %s "$OUT/tar-B-$run.tar.zst")"
-    measure lb_backup_s3_B "$run" \
-        "$LB" --json --progress none backup --dremio-home "$B_HOME" --to "s3://$BUCKET/bench-lb-B-$run" --level "$ZSTD_LEVEL"
-    stored lb_backup_s3_B "$run" "$(s3_total "bench-lb-B-$run")"
-    measure lb_restore_s3_B "$run" \
-        "$LB" --json --progress none restore --from "s3://$BUCKET/bench-lb-B-$run" --backup latest \
-        --dremio-home "$B_HOME" --paths-local "$RESTORES/lb-B-$run"
-    check_restore "$B_DATA" "$RESTORES/lb-B-$run" "lifeboat restore (tree B)"
-    rm -rf "$RESTORES/lb-B-$run"
+        # b. backup A to S3
+        measure lb_backup_s3_A "$run" \
+            "$LB" --json --progress none backup --dremio-home "$A_HOME" --to "s3://$BUCKET/bench-lb-$run" --level "$ZSTD_LEVEL"
+        stored lb_backup_s3_A "$run" "$(s3_total "bench-lb-$run")"
+        measure tar_zstd_aws_A "$run" \
+            bash -c "$TAR_ZSTD_AWS" bash "$A_DATA" "s3://$BUCKET/bench-aws-$run/data.tar.zst" "$AWS"
+        stored tar_zstd_aws_A "$run" "$(s3_total "bench-aws-$run")"
+        restic -r "$RESTIC_S3/bench-restic-$run" init --repository-version 2 >"$LOGS/restic-init-$run.log" 2>&1 \
+            || { cat "$LOGS/restic-init-$run.log" >&2; die "restic init failed"; }
+        rm -rf "$RESTIC_CACHE_DIR"   # every restic command starts cold, as on a new host
+        measure restic_backup_A "$run" --cd "$A_DATA" \
+            restic -r "$RESTIC_S3/bench-restic-$run" --quiet backup --compression auto "${PARTS[@]}"
+        stored restic_backup_A "$run" "$(s3_total "bench-restic-$run")"
 
-    # the local archives are not needed any more
-    rm -rf "$OUT/lb-A-$run" "$OUT/tar-A-$run.tar.zst" "$OUT/lb-B-$run" "$OUT/tar-B-$run.tar.zst"
-done
+        # c. restore A from S3 into fresh folders
+        measure lb_restore_s3_A "$run" \
+            "$LB" --json --progress none restore --from "s3://$BUCKET/bench-lb-$run" --backup latest \
+            --dremio-home "$A_HOME" --paths-local "$RESTORES/lb-A-$run"
+        check_restore "$A_DATA" "$RESTORES/lb-A-$run" "lifeboat restore"
+        rm -rf "$RESTORES/lb-A-$run"
+        measure aws_zstd_tar_A "$run" \
+            bash -c "$AWS_ZSTD_TAR" bash "s3://$BUCKET/bench-aws-$run/data.tar.zst" "$AWS" "$RESTORES/aws-A-$run"
+        check_restore "$A_DATA" "$RESTORES/aws-A-$run" "aws|zstd|tar restore"
+        rm -rf "$RESTORES/aws-A-$run"
+        rm -rf "$RESTIC_CACHE_DIR"
+        measure restic_restore_A "$run" \
+            restic -r "$RESTIC_S3/bench-restic-$run" --quiet restore latest --target "$RESTORES/restic-A-$run"
+        # restic versions differ in whether the snapshot's absolute path is kept under --target.
+        rroot="$RESTORES/restic-A-$run"
+        [[ -d "$rroot/db" ]] || rroot="$rroot$A_DATA"
+        check_restore "$A_DATA" "$rroot" "restic restore"
+        rm -rf "$RESTORES/restic-A-$run"
 
-# ---------------------------------------------------------------------------------- 6. report
-meta size_mib "$SIZE_MIB"
-meta small_files "$SMALL_FILES"
+        # e. verify A from S3
+        measure lb_verify_s3_A "$run" \
+            "$LB" --json --progress none verify --from "s3://$BUCKET/bench-lb-$run" --backup latest
+        [[ "$(jget "$LOGS/lb_verify_s3_A-$run.out" ok)" == True ]] || die "lifeboat verify did not report ok"
+
+        # d. tree B: memory must not grow with the number of files
+        measure lb_backup_local_B "$run" \
+            "$LB" --json --progress none backup --dremio-home "$B_HOME" --to "$OUT/lb-B-$run" --level "$ZSTD_LEVEL"
+        stored lb_backup_local_B "$run" "$(jget "$LOGS/lb_backup_local_B-$run.out" stored_bytes)"
+        measure tar_zstd_local_B "$run" bash -c "$TAR_ZSTD_FILE" bash "$B_DATA" "$OUT/tar-B-$run.tar.zst"
+        stored tar_zstd_local_B "$run" "$(stat -c %s "$OUT/tar-B-$run.tar.zst")"
+        measure lb_backup_s3_B "$run" \
+            "$LB" --json --progress none backup --dremio-home "$B_HOME" --to "s3://$BUCKET/bench-lb-B-$run" --level "$ZSTD_LEVEL"
+        stored lb_backup_s3_B "$run" "$(s3_total "bench-lb-B-$run")"
+        measure lb_restore_s3_B "$run" \
+            "$LB" --json --progress none restore --from "s3://$BUCKET/bench-lb-B-$run" --backup latest \
+            --dremio-home "$B_HOME" --paths-local "$RESTORES/lb-B-$run"
+        check_restore "$B_DATA" "$RESTORES/lb-B-$run" "lifeboat restore (tree B)"
+        rm -rf "$RESTORES/lb-B-$run"
+
+        # the local archives are not needed any more
+        rm -rf "$OUT/lb-A-$run" "$OUT/tar-A-$run.tar.zst" "$OUT/lb-B-$run" "$OUT/tar-B-$run.tar.zst"
+    done
+}
+
+# ================================================================================== CLONE
+CL="$BENCH_DIR/clone"
+CLONE_MAPPING="$CL/mapping.toml"
+BOOTSTRAP_ADMIN='{"userName":"admin","firstName":"A","lastName":"D","email":"a@example.com","createdAt":0,"password":"Passw0rd!"}'
+
+# Is this pid alive (a zombie is not)? Only asked about our own children, whose pids cannot be
+# reused before we `wait` for them.
+alive() {
+    local st
+    [[ -r "/proc/$1/status" ]] || return 1
+    st="$(awk '/^State:/ {print $2}' "/proc/$1/status" 2>/dev/null || true)"
+    [[ -n "$st" && "$st" != "Z" ]]
+}
+
+# A loopback port that is free now.
+free_port() {
+    "$PY" -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()'
+}
+
+# sim_start NAME PATHS_LOCAL: serve PATHS_LOCAL with a dremio-sim on a free loopback port and wait
+# (bounded) for its "active" line; sets SIM_PID and SIM_URL. A start that fails because the port
+# was taken meanwhile is retried twice with other ports.
+sim_start() {
+    local name="$1" dir="$2" attempt port log i
+    for attempt in 1 2 3; do
+        port="$(free_port)"
+        log="$LOGS/sim-$name.$attempt"
+        "$SIM" --paths-local "$dir" --port "$port" --latency-ms "$CLONE_LATENCY_MS" \
+            --threads "$CLONE_SIM_THREADS" </dev/null >"$log.out" 2>"$log.err" &
+        SIM_PID=$!
+        SIM_PIDS+=("$SIM_PID")
+        for ((i = 0; i < 300; i++)); do
+            if grep -qxF "dremio-sim: active on 127.0.0.1:$port" "$log.out"; then
+                SIM_URL="http://127.0.0.1:$port"
+                note "dremio-sim $name: pid $SIM_PID on $SIM_URL"
+                return 0
+            fi
+            alive "$SIM_PID" || break
+            sleep 0.1
+        done
+        if alive "$SIM_PID"; then
+            tail -n 20 "$log.err" >&2 || true
+            die "dremio-sim $name (pid $SIM_PID) did not say it was active on port $port within 30 s"
+        fi
+        sim_stop "$SIM_PID"
+        echo "bench.sh: dremio-sim $name exited at start (port $port taken meanwhile?):" >&2
+        tail -n 5 "$log.err" >&2 || true
+    done
+    die "dremio-sim $name could not start (3 attempts); logs: $LOGS/sim-$name.*"
+}
+
+# sim_stop PID: stop a dremio-sim this script started (SIGTERM, SIGKILL after 15 s), reap it and
+# forget it.
+sim_stop() {
+    local pid="$1" i p rest=()
+    if alive "$pid"; then
+        kill -TERM "$pid" 2>/dev/null || true
+        for ((i = 0; i < 150; i++)); do
+            alive "$pid" || break
+            sleep 0.1
+        done
+        if alive "$pid"; then
+            note "dremio-sim pid $pid still alive after 15 s: SIGKILL"
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    fi
+    wait "$pid" 2>/dev/null || true
+    for p in ${SIM_PIDS[@]+"${SIM_PIDS[@]}"}; do
+        [[ "$p" == "$pid" ]] || rest+=("$p")
+    done
+    SIM_PIDS=(${rest[@]+"${rest[@]}"})
+}
+
+# sim_secondary NAME: a fresh, empty simulator with its first admin user; sets SIM_PID, SIM_URL.
+sim_secondary() {
+    local name="$1"
+    mkdir -p "$CL/$name"
+    sim_start "$name" "$CL/$name"
+    curl -sS -f --max-time 30 -X PUT -H 'Authorization: _dremionull' -H 'Content-Type: application/json' \
+        -d "$BOOTSTRAP_ADMIN" "$SIM_URL/apiv2/bootstrap/firstuser" >"$LOGS/firstuser-$name.json" \
+        || die "could not create the first admin of $name ($SIM_URL)"
+}
+
+# clone_counts NAME RUN: from lifeboat's JSON report in LOGS/NAME-RUN.out, append to CLONED the
+# objects it handled (export: the sum of its object counts; apply: of its summary), its requests
+# (apply only), its own seconds and objects/s, and the counts themselves.
+clone_counts() {
+    "$PY" - "$LOGS/$1-$2.out" "$1" "$2" >>"$CLONED" <<'EOF' || die "cannot read lifeboat's report $LOGS/$1-$2.out"
+import json, sys
+path, name, run = sys.argv[1:4]
+d = json.load(open(path))
+counts = d["summary"] if "summary" in d else d["objects"]
+print("\t".join(str(v) for v in [
+    name, run, sum(counts.values()), d.get("requests", "-"), d["seconds"], d["objects_per_second"],
+    " ".join(f"{k}={v}" for k, v in sorted(counts.items()))]))
+EOF
+}
+
+# show_apply_failures BASE: the summary and the items that were not applied (failed, then
+# skipped) of the apply report BASE.out.
+show_apply_failures() {
+    "$PY" - "$1.out" <<'EOF'
+import json, sys
+try:
+    d = json.load(open(sys.argv[1]))
+except Exception as e:
+    sys.exit(f"no JSON report in {sys.argv[1]}: {e}")
+print("summary:", json.dumps(d.get("summary")))
+bad = [i for i in d.get("items", []) if i.get("outcome") not in ("created", "updated", "unchanged", "deleted")]
+# failed items first, then the skipped ones that are blocked themselves (not by another item)
+bad.sort(key=lambda i: (i.get("outcome") != "failed", "blocked" not in i))
+print(f"{len(bad)} item(s) not applied" + (" (the first 40):" if len(bad) > 40 else ":"))
+for i in bad[:40]:
+    print("  " + json.dumps(i))
+for w in d.get("warnings", [])[:20]:
+    print("warning:", json.dumps(w))
+EOF
+}
+
+# clone_export NAME RUN URL TREE CONCURRENCY (timed)
+clone_export() {
+    local name="$1" run="$2" url="$3" tree="$4" conc="$5"
+    measure "$name" "$run" \
+        "$LB" --json --progress none clone export --dremio-url "$url" --out "$tree" --concurrency "$conc"
+    clone_counts "$name" "$run"
+}
+
+# clone_apply NAME RUN TREE URL CONCURRENCY (timed): must apply everything (exit 0).
+clone_apply() {
+    local name="$1" run="$2" tree="$3" url="$4" conc="$5"
+    measure "$name" "$run" --on-fail show_apply_failures \
+        "$LB" --json --progress none clone apply --source "$tree" --dremio-url "$url" \
+        --mapping "$CLONE_MAPPING" --concurrency "$conc"
+    clone_counts "$name" "$run"
+}
+
+# same_tree A B WHAT: the two export trees must be identical (diff -r). Not timed.
+same_tree() {
+    if ! diff -r --no-dereference "$1" "$2" >"$LOGS/clone-check.diff" 2>&1; then
+        head -n 60 "$LOGS/clone-check.diff" >&2
+        die "$3: the trees differ ($(grep -c -e '^diff ' -e '^Only in ' "$LOGS/clone-check.diff") files; the first 60 lines of diff -r above)"
+    fi
+}
+
+clone_section() {
+    # Credentials of every simulator (the same admin everywhere); nothing else from the caller's
+    # environment may choose another cluster or credential.
+    unset LIFEBOAT_CONFIG LIFEBOAT_CLUSTER LIFEBOAT_DREMIO_URL LIFEBOAT_DREMIO_TOKEN \
+        LIFEBOAT_DREMIO_TOKEN_FILE LIFEBOAT_DREMIO_PASSWORD_FILE LIFEBOAT_DREMIO_CA_FILE
+    export LIFEBOAT_DREMIO_USER=admin LIFEBOAT_DREMIO_PASSWORD='Passw0rd!'
+    export BENCH_LAKE_SECRET=bench-lake-secret-not-a-secret BENCH_PG_PASSWORD=bench-pg-not-a-secret
+    mkdir -p "$CL"
+    cat >"$CLONE_MAPPING" <<'EOF'
+# The secrets that an export leaves out, for the sources that apply creates.
+[secrets.lake]
+accessSecret = { env = "BENCH_LAKE_SECRET" }
+[secrets.pg]
+password = { env = "BENCH_PG_PASSWORD" }
+EOF
+
+    # ------------------------------------------------------------------------------ 6. primaries
+    local n="$CLONE_OBJECTS" small="$CLONE_OBJECTS_SMALL" c="$CLONE_CONCURRENCY"
+    note "seeding the primaries: $n and $small objects"
+    "$SIM" seed --paths-local "$CL/primary" --objects "$n" >"$LOGS/seed-primary.out" 2>&1 \
+        || { cat "$LOGS/seed-primary.out" >&2; die "dremio-sim seed failed"; }
+    "$SIM" seed --paths-local "$CL/primary-small" --objects "$small" >"$LOGS/seed-primary-small.out" 2>&1 \
+        || { cat "$LOGS/seed-primary-small.out" >&2; die "dremio-sim seed failed"; }
+    meta clone_seed "$(tail -n 1 "$LOGS/seed-primary.out")"
+    meta clone_seed_small "$(tail -n 1 "$LOGS/seed-primary-small.out")"
+    sim_start primary "$CL/primary"
+    local primary_pid="$SIM_PID" primary_url="$SIM_URL"
+    sim_start primary-small "$CL/primary-small"
+    local small_pid="$SIM_PID" small_url="$SIM_URL"
+    "$LB" --version >/dev/null
+
+    # ------------------------------------------------------------------------------ 7. runs
+    local sec1_pid sec1_url sec2_pid sec2_url
+    for ((run = 1; run <= RUNS; run++)); do
+        local tc="$CL/tree-c-$run" t1="$CL/tree-1-$run" ts="$CL/tree-small-$run"
+
+        # a. export, concurrent and one request at a time: the same tree
+        clone_export clone_export_c "$run" "$primary_url" "$tc" "$c"
+        clone_export clone_export_1 "$run" "$primary_url" "$t1" 1
+        same_tree "$tc" "$t1" "clone export --concurrency $c vs --concurrency 1"
+
+        # b. apply to fresh secondaries, concurrent and one request at a time; then again
+        sim_secondary "secondary-c-$run"
+        sec1_pid="$SIM_PID" sec1_url="$SIM_URL"
+        clone_apply clone_apply_c "$run" "$tc" "$sec1_url" "$c"
+        sim_secondary "secondary-1-$run"
+        sec2_pid="$SIM_PID" sec2_url="$SIM_URL"
+        clone_apply clone_apply_1 "$run" "$tc" "$sec2_url" 1
+        clone_apply clone_reapply_c "$run" "$tc" "$sec1_url" "$c"
+        "$PY" - "$LOGS/clone_reapply_c-$run.out" <<'EOF' || die "the second apply changed something (it should find everything unchanged)"
+import json, sys
+s = json.load(open(sys.argv[1]))["summary"]
+changed = {k: v for k, v in s.items() if k != "unchanged" and v}
+if changed:
+    print("second apply, summary:", json.dumps(s), file=sys.stderr)
+    sys.exit(1)
+EOF
+
+        # c. the secondaries now hold what the primary does: their exports equal the tree
+        if [[ "$CHECK" == 1 ]]; then
+            note "run $run: exporting both secondaries for a check (not timed)"
+            "$LB" --json --progress none clone export --dremio-url "$sec1_url" --out "$CL/check-c-$run" \
+                --concurrency "$c" >"$LOGS/check-export-c-$run.out" 2>"$LOGS/check-export-c-$run.err" \
+                || { tail -n 20 "$LOGS/check-export-c-$run.err" >&2; die "exporting secondary-c-$run failed"; }
+            same_tree "$tc" "$CL/check-c-$run" "primary's tree vs secondary-c-$run (applied --concurrency $c)"
+            "$LB" --json --progress none clone export --dremio-url "$sec2_url" --out "$CL/check-1-$run" \
+                --concurrency "$c" >"$LOGS/check-export-1-$run.out" 2>"$LOGS/check-export-1-$run.err" \
+                || { tail -n 20 "$LOGS/check-export-1-$run.err" >&2; die "exporting secondary-1-$run failed"; }
+            same_tree "$tc" "$CL/check-1-$run" "primary's tree vs secondary-1-$run (applied --concurrency 1)"
+        fi
+        sim_stop "$sec1_pid"
+        sim_stop "$sec2_pid"
+
+        # d. memory growth: the same with a tenth of the objects
+        clone_export clone_export_small_c "$run" "$small_url" "$ts" "$c"
+        sim_secondary "secondary-small-$run"
+        clone_apply clone_apply_small_c "$run" "$ts" "$SIM_URL" "$c"
+        sim_stop "$SIM_PID"
+
+        rm -rf "$t1" "$ts" "$CL/check-c-$run" "$CL/check-1-$run"
+    done
+    sim_stop "$primary_pid"
+    sim_stop "$small_pid"
+    meta clone_objects "$n"
+    meta clone_objects_small "$small"
+    meta clone_concurrency "$c"
+    meta clone_latency_ms "$CLONE_LATENCY_MS"
+    meta clone_sim_threads "$CLONE_SIM_THREADS"
+    meta clone_checked "$([[ "$CHECK" == 1 ]] && echo yes || echo no)"
+}
+
+# ================================================================================== run
+if [[ $DO_BACKUP -eq 1 ]]; then
+    backup_section
+fi
+if [[ $DO_CLONE -eq 1 ]]; then
+    clone_section
+fi
+
+# ---------------------------------------------------------------------------------- 8. report
+meta only "$BENCH_ONLY"
 meta runs "$RUNS"
-meta restores_checked "$([[ "$CHECK" == 1 ]] && echo yes || echo no)"
 meta host "$(uname -srm), $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB RAM", $2 / 1048576}' /proc/meminfo)"
 meta cpu "$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
-lb_origin="$LIFEBOAT_BIN"
-if [[ "$LIFEBOAT_BIN" == "$REPO/target/release/lifeboat" ]]; then
-    lb_origin="commit $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')"
-    if [[ -n "$(git -C "$REPO" status --porcelain --untracked-files=no 2>/dev/null || true)" ]]; then
-        lb_origin+=" + uncommitted changes"
-    fi
+meta lifeboat "$("$LB" --version) ($LB_ORIGIN)"
+if [[ $DO_BACKUP -eq 1 ]]; then
+    meta size_mib "$SIZE_MIB"
+    meta small_files "$SMALL_FILES"
+    meta restores_checked "$([[ "$CHECK" == 1 ]] && echo yes || echo no)"
+    meta tools "$(tar --version | head -n 1); zstd $(zstd --version | grep -o 'v[0-9.]*' | head -n 1); restic $restic_version; $("$AWS" --version 2>&1 | awk '{print $1, $2}'); weed $("$VENV/bin/weed" version 2>/dev/null | grep -o '[0-9]\+\.[0-9]\+' | head -n 1)"
 fi
-meta lifeboat "$("$LB" --version) ($lb_origin)"
-meta tools "$(tar --version | head -n 1); zstd $(zstd --version | grep -o 'v[0-9.]*' | head -n 1); restic $restic_version; $("$AWS" --version 2>&1 | awk '{print $1, $2}'); weed $("$VENV/bin/weed" version 2>/dev/null | grep -o '[0-9]\+\.[0-9]\+' | head -n 1)"
+if [[ $DO_CLONE -eq 1 ]]; then
+    meta dremio_sim "$SIM_ORIGIN"
+fi
 
 mkdir -p "$(dirname "$RESULTS")"
-"$PY" - "$MEAS" "$STORED" "$META" "$RESULTS" <<'EOF'
+"$PY" - "$MEAS" "$STORED" "$CLONED" "$META" "$RESULTS" <<'EOF'
 import statistics, sys
 
-meas_path, stored_path, meta_path, results_path = sys.argv[1:5]
+meas_path, stored_path, cloned_path, meta_path, results_path = sys.argv[1:6]
 
 
 def rows(path):
@@ -400,20 +765,53 @@ def rows(path):
 
 
 meta = {k: v for k, v in rows(meta_path)}
-wall, cpu, rss, stored = {}, {}, {}, {}
+wall, cpu, rss, stored, objs = {}, {}, {}, {}, {}
 for name, _run, w, c, r in rows(meas_path):
     wall.setdefault(name, []).append(float(w))
     cpu.setdefault(name, []).append(float(c))
     rss.setdefault(name, []).append(int(r) / 1024.0)  # KiB -> MiB
 for name, _run, b in rows(stored_path):
     stored.setdefault(name, []).append(int(b))
+for name, _run, n, req, _s, _ops, _counts in rows(cloned_path):
+    objs.setdefault(name, []).append((int(n), None if req == "-" else int(req)))
 
 med = statistics.median
 W = {k: med(v) for k, v in wall.items()}
 C = {k: med(v) for k, v in cpu.items()}
 R = {k: med(v) for k, v in rss.items()}
 S = {k: med(v) for k, v in stored.items()}
+N = {k: med(n for n, _ in v) for k, v in objs.items()}
+Q = {k: med(q for _, q in v) for k, v in objs.items() if all(q is not None for _, q in v)}
 MIB = 1 << 20
+has_backup = "treeA_bytes" in meta
+has_clone = "clone_objects" in meta
+
+out = []
+p = out.append
+p("lifeboat benchmark")
+p(f"  host      {meta['host']}; {meta['cpu']}")
+p(f"  lifeboat  {meta['lifeboat']}")
+if has_backup:
+    ta, tb = int(meta["treeA_bytes"]), int(meta["treeB_bytes"])
+    p(f"  tools     {meta['tools']}")
+    p(f"  tree A    {ta / MIB:.1f} MiB in {meta['treeA_files']} files (SIZE_MIB={meta['size_mib']}, 50 small files)")
+    p(f"  tree B    {tb / MIB:.1f} MiB in {meta['treeB_files']} files (8 MiB + SMALL_FILES={meta['small_files']})")
+if has_clone:
+    cn, cs, cc = int(meta["clone_objects"]), int(meta["clone_objects_small"]), int(meta["clone_concurrency"])
+    p(f"  clone     between Dremio simulators (dremio-sim, {meta['dremio_sim']}) on 127.0.0.1, each with")
+    p(f"            --latency-ms {meta['clone_latency_ms']} (SIMULATED network + planning time per request) --threads {meta['clone_sim_threads']}")
+    for label, key in [("primary", "clone_seed"), ("small", "clone_seed_small")]:
+        seed = meta[key].removeprefix("dremio-sim: ").split("; admin user")[0]
+        p(f"  {label:<9} {seed}")
+runs = int(meta["runs"])
+checked = []
+if has_backup:
+    checked.append(f"restored trees compared with the source: {meta['restores_checked']}")
+if has_clone:
+    checked.append("clone exports compared (--concurrency 1 vs N): yes; "
+                   f"secondaries exported and compared with the applied tree: {meta['clone_checked']}")
+p(f"  runs      {runs}" + (" (each line: the median)" if runs > 1 else "") + "; " + "; ".join(checked))
+p("")
 
 LINES = [
     ("lb_backup_local_A", "backup A -> folder", "lifeboat backup"),
@@ -430,29 +828,38 @@ LINES = [
     ("lb_backup_s3_B", "backup B -> S3", "lifeboat backup"),
     ("lb_restore_s3_B", "restore B <- S3", "lifeboat restore"),
 ]
+if has_backup:
+    hdr = f"{'operation':<20} {'tool':<34} {'wall s':>8} {'CPU s':>8} {'max RSS MiB':>12} {'stored MiB':>11}"
+    p(hdr)
+    p("-" * len(hdr))
+    for key, op, tool in LINES:
+        if key not in W:
+            continue
+        st = f"{S[key] / MIB:11.2f}" if key in S else f"{'':>11}"
+        p(f"{op:<20} {tool:<34} {W[key]:8.2f} {C[key]:8.2f} {R[key]:12.1f} {st}")
+    p("")
 
-out = []
-p = out.append
-ta, tb = int(meta["treeA_bytes"]), int(meta["treeB_bytes"])
-p("lifeboat benchmark")
-p(f"  host      {meta['host']}; {meta['cpu']}")
-p(f"  lifeboat  {meta['lifeboat']}")
-p(f"  tools     {meta['tools']}")
-p(f"  tree A    {ta / MIB:.1f} MiB in {meta['treeA_files']} files (SIZE_MIB={meta['size_mib']}, 50 small files)")
-p(f"  tree B    {tb / MIB:.1f} MiB in {meta['treeB_files']} files (8 MiB + SMALL_FILES={meta['small_files']})")
-runs = int(meta["runs"])
-p(f"  runs      {runs}" + (" (each line: the median)" if runs > 1 else "")
-  + f"; restored trees compared with the source: {meta['restores_checked']}")
-p("")
-hdr = f"{'operation':<20} {'tool':<34} {'wall s':>8} {'CPU s':>8} {'max RSS MiB':>12} {'stored MiB':>11}"
-p(hdr)
-p("-" * len(hdr))
-for key, op, tool in LINES:
-    if key not in W:
-        continue
-    st = f"{S[key] / MIB:11.2f}" if key in S else f"{'':>11}"
-    p(f"{op:<20} {tool:<34} {W[key]:8.2f} {C[key]:8.2f} {R[key]:12.1f} {st}")
-p("")
+if has_clone:
+    CLINES = [
+        ("clone_export_c", "export primary", f"lifeboat clone export -c {cc}"),
+        ("clone_export_1", "export primary", "lifeboat clone export -c 1"),
+        ("clone_apply_c", "apply -> fresh secondary", f"lifeboat clone apply -c {cc}"),
+        ("clone_apply_1", "apply -> fresh secondary", "lifeboat clone apply -c 1"),
+        ("clone_reapply_c", "apply again (unchanged)", f"lifeboat clone apply -c {cc}"),
+        ("clone_export_small_c", "export small primary", f"lifeboat clone export -c {cc}"),
+        ("clone_apply_small_c", "apply small -> fresh", f"lifeboat clone apply -c {cc}"),
+    ]
+    hdr = (f"{'clone operation':<25} {'tool':<31} {'objects':>8} {'requests':>9} {'wall s':>8} {'CPU s':>8}"
+           f" {'max RSS MiB':>12} {'objects/s':>10}")
+    p(hdr)
+    p("-" * len(hdr))
+    for key, op, tool in CLINES:
+        if key not in W:
+            continue
+        req = f"{Q[key]:9.0f}" if key in Q else f"{'-':>9}"
+        ops = N[key] / W[key] if W[key] > 0 else float("inf")
+        p(f"{op:<25} {tool:<31} {N[key]:8.0f} {req} {W[key]:8.2f} {C[key]:8.2f} {R[key]:12.1f} {ops:10.0f}")
+    p("")
 
 results = []
 
@@ -472,53 +879,84 @@ def time_cmp(label, lb, peer, limit):
     check(label, r, f"<= {limit:.2f}x" if limit else "(info)", (r <= limit) if limit else None)
 
 
-time_cmp("backup A -> folder: lifeboat / tar|zstd", "lb_backup_local_A", "tar_zstd_local_A", 1.1)
-time_cmp("backup A -> S3: lifeboat / tar|zstd|aws", "lb_backup_s3_A", "tar_zstd_aws_A", 0.8)
-time_cmp("backup A -> S3: lifeboat / restic", "lb_backup_s3_A", "restic_backup_A", 0.5)
-time_cmp("restore A <- S3: lifeboat / aws|zstd|tar", "lb_restore_s3_A", "aws_zstd_tar_A", 1.0)
-time_cmp("restore A <- S3: lifeboat / restic", "lb_restore_s3_A", "restic_restore_A", None)
-time_cmp("backup B -> folder: lifeboat / tar|zstd", "lb_backup_local_B", "tar_zstd_local_B", None)
+if has_backup:
+    time_cmp("backup A -> folder: lifeboat / tar|zstd", "lb_backup_local_A", "tar_zstd_local_A", 1.1)
+    time_cmp("backup A -> S3: lifeboat / tar|zstd|aws", "lb_backup_s3_A", "tar_zstd_aws_A", 0.8)
+    time_cmp("backup A -> S3: lifeboat / restic", "lb_backup_s3_A", "restic_backup_A", 0.5)
+    time_cmp("restore A <- S3: lifeboat / aws|zstd|tar", "lb_restore_s3_A", "aws_zstd_tar_A", 1.0)
+    time_cmp("restore A <- S3: lifeboat / restic", "lb_restore_s3_A", "restic_restore_A", None)
+    time_cmp("backup B -> folder: lifeboat / tar|zstd", "lb_backup_local_B", "tar_zstd_local_B", None)
 
-lb_keys = [k for k, _, _ in LINES if k.startswith("lb_") and k in R]
-peak_key = max(lb_keys, key=lambda k: R[k])
-check(f"peak RSS of lifeboat (max over its lines: {peak_key})", R[peak_key], "<= 128 MiB",
-      R[peak_key] <= 128, unit="MiB")
-for a, b, what in [("lb_backup_local_B", "lb_backup_local_A", "backup -> folder"),
-                   ("lb_restore_s3_B", "lb_restore_s3_A", "restore <- S3")]:
-    r = ratio(R[a], R[b])
-    check(f"RSS tree B / tree A, lifeboat {what}", r, "0.90x .. 1.10x", abs(r - 1) <= 0.10)
-check("stored bytes A: lifeboat / tar|zstd (same zstd -3)",
-      ratio(S["lb_backup_local_A"], S["tar_zstd_local_A"]), "~1.00x (info)", None)
-check("stored bytes A on S3: lifeboat / restic",
-      ratio(S["lb_backup_s3_A"], S["restic_backup_A"]), "(info)", None)
+    lb_keys = [k for k, _, _ in LINES if k.startswith("lb_") and k in R]
+    peak_key = max(lb_keys, key=lambda k: R[k])
+    check(f"peak RSS of lifeboat (max over its lines: {peak_key})", R[peak_key], "<= 128 MiB",
+          R[peak_key] <= 128, unit="MiB")
+    for a, b, what in [("lb_backup_local_B", "lb_backup_local_A", "backup -> folder"),
+                       ("lb_restore_s3_B", "lb_restore_s3_A", "restore <- S3")]:
+        r = ratio(R[a], R[b])
+        check(f"RSS tree B / tree A, lifeboat {what}", r, "0.90x .. 1.10x", abs(r - 1) <= 0.10)
+    check("stored bytes A: lifeboat / tar|zstd (same zstd -3)",
+          ratio(S["lb_backup_local_A"], S["tar_zstd_local_A"]), "~1.00x (info)", None)
+    check("stored bytes A on S3: lifeboat / restic",
+          ratio(S["lb_backup_s3_A"], S["restic_backup_A"]), "(info)", None)
+
+if has_clone:
+    for what, conc, seq in [("export", "clone_export_c", "clone_export_1"),
+                            ("apply", "clone_apply_c", "clone_apply_1")]:
+        check(f"clone {what} {cn}: objects/s, -c {cc}", ratio(N[conc], W[conc]), "(info)", None, unit="obj/s")
+        r = ratio(W[seq], W[conc])
+        check(f"clone {what} {cn}: speed-up, wall -c 1 / -c {cc}", r, ">= 10.00x", r >= 10)
+    check(f"clone apply again (unchanged) {cn}: objects/s", ratio(N["clone_reapply_c"], W["clone_reapply_c"]),
+          "(info)", None, unit="obj/s")
+    for what, big, little in [("export", "clone_export_c", "clone_export_small_c"),
+                              ("apply", "clone_apply_c", "clone_apply_small_c")]:
+        r = ratio(R[big], R[little])
+        check(f"clone {what}: RSS {cn} / {cs} objects ({R[big]:.1f} / {R[little]:.1f} MiB)", r, "<= 1.50x", r <= 1.5)
 
 w1 = max(len(r[0]) for r in results)
-hdr2 = f"{'comparison':<{w1}} {'value':>10}  {'target':<15} result"
+hdr2 = f"{'comparison':<{w1}} {'value':>12}  {'target':<15} result"
 p(hdr2)
 p("-" * len(hdr2))
 for label, v, t, mark in results:
-    p(f"{label:<{w1}} {v:>10}  {t:<15} {mark}")
+    p(f"{label:<{w1}} {v:>12}  {t:<15} {mark}")
 misses = sum(1 for r in results if r[3] == "MISS")
 p("")
 p(f"{sum(1 for r in results if r[3] == 'PASS')} PASS, {misses} MISS (a MISS is a finding, not a failure)")
 p("")
 p("Notes:")
 p("  * wall s: 'Elapsed (wall clock) time' of /usr/bin/time -v (10 ms resolution); CPU s: user + system.")
-p("  * max RSS: 'Maximum resident set size' of /usr/bin/time -v, i.e. ru_maxrss from wait4(). A pipeline")
-p("    is timed as one `bash -c '...'`: Linux then reports the peak of the largest single process in")
-p("    the tree (the shell or a waited-for child), not the sum of tar + zstd + aws running at once, so")
-p("    for pipelines it is a lower bound of their real footprint.")
-p("  * page cache: not dropped (not reliably possible); each tree was read once untimed beforehand, and")
-p("    a 64 MiB object written and read through S3, so every tool starts with the same warm cache.")
-p("    `sync` runs (untimed) before every measurement. The restic cache is emptied before each restic")
-p("    command (a new host); restic compresses with --compression auto (zstd, its fast default level).")
-p("  * S3: one local SeaweedFS on 127.0.0.1 (no network latency): S3 figures mostly measure CPU and")
-p("    local disk, not bandwidth. 'stored' on S3 is everything under the tool's prefix.")
+p("  * max RSS: 'Maximum resident set size' of /usr/bin/time -v, i.e. ru_maxrss from wait4().")
+if has_backup:
+    p("    A pipeline is timed as one `bash -c '...'`: Linux then reports the peak of the largest single")
+    p("    process in the tree (the shell or a waited-for child), not the sum of tar + zstd + aws running")
+    p("    at once, so for pipelines it is a lower bound of their real footprint.")
+    p("  * page cache: not dropped (not reliably possible); each tree was read once untimed beforehand, and")
+    p("    a 64 MiB object written and read through S3, so every tool starts with the same warm cache.")
+    p("    `sync` runs (untimed) before every measurement. The restic cache is emptied before each restic")
+    p("    command (a new host); restic compresses with --compression auto (zstd, its fast default level).")
+    p("  * S3: one local SeaweedFS on 127.0.0.1 (no network latency): S3 figures mostly measure CPU and")
+    p("    local disk, not bandwidth. 'stored' on S3 is everything under the tool's prefix.")
+if has_clone:
+    p(f"  * clone: the latency is SIMULATED: every answer of dremio-sim waits {meta['clone_latency_ms']} ms (outside its lock)")
+    p("    to model a real coordinator's network and planning time; the simulator handles requests one at")
+    p("    a time under a lock, with up to --threads answers waiting at once. Real clusters differ.")
+    p("  * clone -c 1 is lifeboat with --concurrency 1: one request at a time, which is how dremio-cloner")
+    p("    works (dremio-cloner itself is not run). The speed-up is wall(-c 1) / wall(-c N).")
+    p("  * clone objects: export: the sum of the object counts of lifeboat's report (users and")
+    p("    reflections included); apply: the sum of its summary (wikis and tags included). objects/s =")
+    p("    objects / wall s of the whole process (login, reading the target, ...); lifeboat's own")
+    p("    'seconds' and 'objects_per_second' are in the raw numbers below. requests: apply's report.")
+    p("  * clone secondaries are fresh simulators (first admin made through the bootstrap API, untimed);")
+    p("    the mapping gives the new sources `lake` and `pg` their secrets from the environment.")
 
 raw = ["", "Raw measurements (name, run, wall s, CPU s, max RSS KiB):"]
 raw += ["  " + "\t".join(r) for r in rows(meas_path)]
-raw += ["Stored bytes (name, run, bytes):"]
-raw += ["  " + "\t".join(r) for r in rows(stored_path)]
+if has_backup:
+    raw += ["Stored bytes (name, run, bytes):"]
+    raw += ["  " + "\t".join(r) for r in rows(stored_path)]
+if has_clone:
+    raw += ["Clone reports (name, run, objects, requests, lifeboat seconds, lifeboat objects/s, counts):"]
+    raw += ["  " + "\t".join(r) for r in rows(cloned_path)]
 
 text = "\n".join(out) + "\n"
 print(text, end="")
