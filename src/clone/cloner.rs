@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 use super::CloneError;
 use super::filter::{Filter, Skip};
 use super::model::{Kind, MASK, Object, entity_kind, str_list};
-use super::tree::{Tree, encode};
+use super::tree::{Tree, Written, encode};
 
 /// The `file_version` dremio-cloner has written since 2021 (and still writes).
 const FILE_VERSION: &str = "0.3";
@@ -313,7 +313,7 @@ pub fn import(file: &Path, tree: &Tree, filter: &Filter) -> Result<Imported, Clo
         .iter()
         .filter_map(|e| e.get("name").and_then(Value::as_str))
         .collect();
-    let mut kept: HashSet<PathBuf> = HashSet::new();
+    let mut kept = Written::default();
     let mut written: HashSet<(Kind, Vec<String>)> = HashSet::new();
     let mut masked = 0usize;
     let mut grants = 0usize;
@@ -384,7 +384,7 @@ pub fn import(file: &Path, tree: &Tree, filter: &Filter) -> Result<Imported, Clo
                 misplaced_tags.push(o.path.join("/"));
             }
             o.wiki = wiki;
-            kept.extend(tree.write(&o)?);
+            tree.write(&o)?.iter().for_each(|f| kept.add(f));
             written.insert((o.kind, o.path));
             out.objects += 1;
         }
@@ -405,7 +405,7 @@ pub fn import(file: &Path, tree: &Tree, filter: &Filter) -> Result<Imported, Clo
                 continue;
             }
             let o = Object::from_user(name.to_string(), u);
-            kept.extend(tree.write(&o)?);
+            tree.write(&o)?.iter().for_each(|f| kept.add(f));
             written.insert((o.kind, o.path));
             out.objects += 1;
         }

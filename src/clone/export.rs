@@ -2,8 +2,7 @@
 //! into a tree ([`super::tree`]) updated in place, and keeps an index of what the target needs to
 //! change an object later (ids, tags, collaboration versions).
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::path::PathBuf;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use reqwest::Method;
@@ -12,7 +11,7 @@ use tokio::task::JoinSet;
 
 use super::filter::{Filter, Skip};
 use super::model::{Kind, Object, entity_kind, str_list, url_segment};
-use super::tree::Tree;
+use super::tree::{Tree, Written};
 use crate::dremio::DremioError;
 use crate::dremio::rest::{Coordinator, error_message};
 use crate::progress::Progress;
@@ -298,12 +297,15 @@ async fn users(c: &Coordinator) -> Result<Result<Vec<Value>, String>, DremioErro
 /// Exports the cluster into `tree` (files rewritten only when they change; files of objects the
 /// filter covers that are gone from the cluster are removed). Any read failure fails the export
 /// and then nothing is removed, so a partial walk never looks like deletions.
+/// `keep_index`: also return the ids and versions of what was read (a plan's target needs them; a
+/// plain export does not, and its memory then does not grow with the catalog).
 pub async fn export(
     phase: &str,
     remote: Arc<Remote>,
     tree: &Tree,
     filter: &Filter,
     concurrency: usize,
+    keep_index: bool,
     progress: &dyn Progress,
 ) -> anyhow::Result<Exported> {
     let mut out = Exported::default();
@@ -331,14 +333,16 @@ pub async fn export(
         .flatten()
         .map(|i| (i.clone(), false))
         .collect();
-    let mut kept: HashSet<PathBuf> = HashSet::new();
+    let mut kept = Written::default();
     let mut errors: Vec<String> = Vec::new();
     let mut tasks: JoinSet<(String, Result<Found, DremioError>)> = JoinSet::new();
     let mut homes = 0usize;
     progress.phase_items(phase, None);
     loop {
         while tasks.len() < concurrency.max(1)
-            && let Some((item, in_source)) = queue.pop_front()
+            // Last in, first out: the walk goes deep first, so the queue holds a path's worth of
+            // siblings, not a whole level of the catalog.
+            && let Some((item, in_source)) = queue.pop_back()
         {
             let path = str_list(&item["path"]).unwrap_or_default();
             let Some(kind) = item_kind(&item, in_source) else {
@@ -388,8 +392,10 @@ pub async fn export(
                 if record {
                     out.reflections += object.reflections().len();
                     *out.counts.entry(object.kind).or_default() += 1;
-                    out.index.insert(key(object.kind, &object.path), entry);
-                    kept.extend(tree.write(&object)?);
+                    if keep_index {
+                        out.index.insert(key(object.kind, &object.path), entry);
+                    }
+                    tree.write(&object)?.iter().for_each(|f| kept.add(f));
                     progress.advance(1);
                 }
             }
@@ -407,20 +413,22 @@ pub async fn export(
                         continue;
                     }
                     let o = Object::from_user(name.to_string(), &u);
-                    out.index.insert(
-                        key(Kind::User, &o.path),
-                        Entry {
-                            kind: Some(Kind::User),
-                            id: u
-                                .get("id")
-                                .and_then(Value::as_str)
-                                .unwrap_or_default()
-                                .to_string(),
-                            ..Entry::default()
-                        },
-                    );
+                    if keep_index {
+                        out.index.insert(
+                            key(Kind::User, &o.path),
+                            Entry {
+                                kind: Some(Kind::User),
+                                id: u
+                                    .get("id")
+                                    .and_then(Value::as_str)
+                                    .unwrap_or_default()
+                                    .to_string(),
+                                ..Entry::default()
+                            },
+                        );
+                    }
                     *out.counts.entry(Kind::User).or_default() += 1;
-                    kept.extend(tree.write(&o)?);
+                    tree.write(&o)?.iter().for_each(|f| kept.add(f));
                     progress.advance(1);
                 }
             }

@@ -113,6 +113,26 @@ pub fn classify(rel: &Path) -> Option<(Kind, Vec<String>, FileRole)> {
     Some((kind, path, role))
 }
 
+/// The files a run wrote (or found unchanged), kept as 64-bit hashes: a few bytes per file
+/// however long its path. A collision could only keep a stale file, never remove a live one.
+#[derive(Default)]
+pub struct Written {
+    state: std::hash::RandomState,
+    seen: HashSet<u64>,
+}
+
+impl Written {
+    pub fn add(&mut self, rel: &Path) {
+        let h = std::hash::BuildHasher::hash_one(&self.state, rel);
+        self.seen.insert(h);
+    }
+
+    pub fn contains(&self, rel: &Path) -> bool {
+        self.seen
+            .contains(&std::hash::BuildHasher::hash_one(&self.state, rel))
+    }
+}
+
 /// Pretty JSON with sorted keys and a final newline: stable bytes for git.
 pub fn render(body: &Map<String, Value>) -> Vec<u8> {
     let mut out = serde_json::to_vec_pretty(body).unwrap_or_default();
@@ -302,7 +322,7 @@ impl Tree {
     /// write (`kept`), then the folders left empty. Returns how many files were removed.
     pub fn remove_stale(
         &self,
-        kept: &HashSet<PathBuf>,
+        kept: &Written,
         covered: &dyn Fn(Kind, &[String]) -> bool,
     ) -> Result<usize, CloneError> {
         let mut removed = 0;
@@ -443,7 +463,8 @@ mod tests {
             .unwrap();
         tree.write(&view(&["Other", "untouched"], "SELECT 3"))
             .unwrap();
-        let kept: HashSet<PathBuf> = keep.into_iter().collect();
+        let mut kept = Written::default();
+        keep.iter().for_each(|f| kept.add(f));
         fs::write(
             dir.path().join("catalog/Other/.untouched.view.json.tmp-99"),
             "{",

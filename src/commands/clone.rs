@@ -125,12 +125,14 @@ async fn walk(
         ctx.progress
             .note(&format!("reading the {phase} {}", remote.coord.base));
     }
+    // Only the target's ids and versions are needed later (to change it).
     export::export(
         phase,
         remote.clone(),
         tree,
         filter,
         concurrency,
+        phase == "target",
         ctx.progress.as_ref(),
     )
     .await
