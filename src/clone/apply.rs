@@ -10,7 +10,7 @@ use reqwest::Method;
 use serde_json::{Map, Value, json};
 use tokio::task::JoinSet;
 
-use super::export::{Entry, Remote, key};
+use super::export::{Entry, Key, Remote, key};
 use super::mapping::{Mapping, masked_fields, set_dotted};
 use super::model::{Kind, Object, promotion_id, url_segment};
 use super::plan::{Action, Item, Plan, What};
@@ -63,7 +63,7 @@ struct Shared {
     mapping: Mapping,
     env: Env,
     /// Target ids and versions by object key, completed as objects are created.
-    index: Mutex<HashMap<String, Entry>>,
+    index: Mutex<HashMap<Key, Entry>>,
     /// (kind word, field) the target refused as unknown: dropped from later bodies up front.
     dropped: Mutex<HashSet<(String, String)>>,
     requests: std::sync::atomic::AtomicU64,
@@ -156,11 +156,11 @@ impl Shared {
         )
     }
 
-    fn entry(&self, k: &str) -> Option<Entry> {
+    fn entry(&self, k: &Key) -> Option<Entry> {
         self.index.lock().expect("index lock").get(k).cloned()
     }
 
-    fn remember(&self, k: String, e: Entry) {
+    fn remember(&self, k: Key, e: Entry) {
         self.index.lock().expect("index lock").insert(k, e);
     }
 
@@ -176,9 +176,9 @@ impl Shared {
                 .index_kind(item)
                 .ok_or("the object of this item is not known")?,
         };
-        match self.source.read(kind, src) {
+        match self.source.read(kind, &src.to_vec()) {
             Ok(Some(o)) => Ok(self.mapping.map_object(o)),
-            Ok(None) => Err(format!("{} is gone from the source tree", src.join("/"))),
+            Ok(None) => Err(format!("{} is gone from the source tree", src.label())),
             Err(e) => Err(e.to_string()),
         }
     }
@@ -186,10 +186,10 @@ impl Shared {
     /// The kind of the dataset a sub-item (reflection, wiki, tags) belongs to: found in the
     /// source tree.
     fn index_kind(&self, item: &Item) -> Option<Kind> {
-        let src = item.source_path.as_ref()?;
+        let src = item.source_path.as_ref()?.to_vec();
         Kind::ALL
             .into_iter()
-            .find(|k| *k != Kind::User && self.source.root.join(Tree::main_file(*k, src)).exists())
+            .find(|k| *k != Kind::User && self.source.root.join(Tree::main_file(*k, &src)).exists())
     }
 }
 
@@ -258,7 +258,7 @@ async fn object_item(
     kind: Kind,
     warnings: &mut Vec<String>,
 ) -> Result<(), String> {
-    let k = key(kind, &item.path);
+    let k = key(kind, &item.path.parts());
     if item.action == Action::Delete {
         let e = sh.entry(&k).ok_or("the target object's id is not known")?;
         return sh
@@ -283,7 +283,7 @@ async fn object_item(
         let src = item
             .source_path
             .as_ref()
-            .map(|p| p[0].clone())
+            .map(|p| p.root().to_string())
             .unwrap_or_default();
         for (field, secret) in sh.mapping.source_secrets(&src, sh.env.as_ref())? {
             set_dotted(&mut body["config"], &field, &secret.0);
@@ -335,7 +335,7 @@ async fn user_item(
         let src = item
             .source_path
             .as_ref()
-            .map(|p| p[0].clone())
+            .map(|p| p.root().to_string())
             .unwrap_or_default();
         let password = match sh.mapping.password(&src, sh.env.as_ref()) {
             Some(p) => p?.0,
@@ -388,7 +388,7 @@ async fn reflection_item(
     item: &Item,
     warnings: &mut Vec<String>,
 ) -> Result<(), String> {
-    let dk = key(Kind::View, &item.path);
+    let dk = key(Kind::View, &item.path.parts());
     let dataset = sh
         .entry(&dk)
         .ok_or("the dataset's id on the target is not known")?;
@@ -446,7 +446,7 @@ async fn reflection_item(
 }
 
 async fn collab_item(sh: &Shared, item: &Item, warnings: &mut Vec<String>) -> Result<(), String> {
-    let k = key(Kind::View, &item.path);
+    let k = key(Kind::View, &item.path.parts());
     let e = sh
         .entry(&k)
         .ok_or("the object's id on the target is not known")?;
@@ -557,7 +557,7 @@ pub struct Target {
     pub remote: Arc<Remote>,
     pub source: Tree,
     pub mapping: Mapping,
-    pub index: HashMap<String, Entry>,
+    pub index: HashMap<Key, Entry>,
     pub env: Env,
 }
 

@@ -37,21 +37,29 @@ pub struct Entry {
     pub reflections: HashMap<String, (String, String)>,
 }
 
-/// Case-insensitive key of an object (Dremio's namespace ignores case).
-pub fn key(kind: Kind, path: &[String]) -> String {
-    let mut k = if kind == Kind::User {
-        "@user\u{1f}".to_string()
-    } else {
-        String::new()
-    };
-    k.push_str(
-        &path
-            .iter()
-            .map(|p| p.to_lowercase())
-            .collect::<Vec<_>>()
-            .join("\u{1f}"),
-    );
-    k
+/// The identity of an object in indexes: a digest of its case-insensitive path (Dremio's
+/// namespace ignores case). 16 bytes however long the path, so that indexes of a large catalog
+/// stay small; a collision of 128-bit digests is not a practical concern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Key([u8; 16]);
+
+/// The key of an object (users apart from the catalog).
+pub fn key<S: AsRef<str>>(kind: Kind, path: &[S]) -> Key {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    if kind == Kind::User {
+        h.update(b"@user\x1f");
+    }
+    for (i, p) in path.iter().enumerate() {
+        if i > 0 {
+            h.update(b"\x1f");
+        }
+        h.update(p.as_ref().to_lowercase().as_bytes());
+    }
+    let d = h.finalize();
+    let mut k = [0u8; 16];
+    k.copy_from_slice(&d[..16]);
+    Key(k)
 }
 
 /// What an export did.
@@ -61,7 +69,7 @@ pub struct Exported {
     pub reflections: usize,
     pub removed_files: usize,
     pub warnings: Vec<String>,
-    pub index: HashMap<String, Entry>,
+    pub index: HashMap<Key, Entry>,
 }
 
 impl Exported {

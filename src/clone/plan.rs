@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use serde_json::{Map, Value, json};
 
 use super::CloneError;
-use super::export::{Entry, key};
+use super::export::{Entry, Key, key};
 use super::filter::{Filter, Skip};
 use super::mapping::{Mapping, masked_fields};
 use super::model::{Kind, Object, differing_fields};
@@ -95,14 +95,44 @@ impl Action {
     }
 }
 
+/// A catalog path in one allocation: its components joined by U+001F (which Dremio names cannot
+/// hold), so that it sorts like the list of its components. A plan holds one or two per object.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CatPath(Box<str>);
+
+impl CatPath {
+    pub fn new<S: AsRef<str>>(parts: &[S]) -> CatPath {
+        let v: Vec<&str> = parts.iter().map(AsRef::as_ref).collect();
+        CatPath(v.join("\u{1f}").into_boxed_str())
+    }
+
+    pub fn parts(&self) -> Vec<&str> {
+        self.0.split('\u{1f}').collect()
+    }
+
+    pub fn to_vec(&self) -> Vec<String> {
+        self.0.split('\u{1f}').map(str::to_string).collect()
+    }
+
+    /// The first component (a source, space or user name).
+    pub fn root(&self) -> &str {
+        self.0.split('\u{1f}').next().unwrap_or_default()
+    }
+
+    /// `a/b/c`.
+    pub fn label(&self) -> String {
+        self.0.replace('\u{1f}', "/")
+    }
+}
+
 /// One line of the plan.
 #[derive(Debug, Clone)]
 pub struct Item {
     pub what: What,
     /// The object's path on the target.
-    pub path: Vec<String>,
+    pub path: CatPath,
     /// Its path in the source tree (to read it when applying); None for deletions.
-    pub source_path: Option<Vec<String>>,
+    pub source_path: Option<CatPath>,
     /// A reflection's name.
     pub name: Option<String>,
     pub action: Action,
@@ -116,16 +146,11 @@ pub struct Item {
 }
 
 impl Item {
-    fn new(
-        what: What,
-        path: Vec<String>,
-        source_path: Option<Vec<String>>,
-        action: Action,
-    ) -> Item {
+    fn new(what: What, path: &[String], source_path: Option<&[String]>, action: Action) -> Item {
         Item {
             what,
-            path,
-            source_path,
+            path: CatPath::new(path),
+            source_path: source_path.map(CatPath::new),
             name: None,
             action,
             changed: vec![],
@@ -136,7 +161,7 @@ impl Item {
 
     /// `Sales/Reports/monthly`, plus `#name` for a reflection.
     pub fn label(&self) -> String {
-        let mut l = self.path.join("/");
+        let mut l = self.path.label();
         if let Some(n) = &self.name {
             l.push('#');
             l.push_str(n);
@@ -223,7 +248,7 @@ pub struct Inputs<'a> {
     pub source: &'a Tree,
     pub target: &'a Tree,
     /// Ids and versions of the target's objects (from its export).
-    pub index: &'a HashMap<String, Entry>,
+    pub index: &'a HashMap<Key, Entry>,
     pub filter: &'a Filter,
     pub mapping: &'a Mapping,
     pub mode: Mode,
@@ -247,8 +272,8 @@ fn plan_object(
         Some(k) if k != o.kind => {
             let mut it = Item::new(
                 What::Object(o.kind),
-                o.path.clone(),
-                Some(src_path),
+                &o.path,
+                Some(&src_path),
                 Action::Update,
             );
             it.blocked = Some(format!("the target has a {} at this path", k.word()));
@@ -260,7 +285,7 @@ fn plan_object(
     };
     let what = What::Object(o.kind);
     let mut main = match &existing {
-        None => Item::new(what, o.path.clone(), Some(src_path.clone()), Action::Create),
+        None => Item::new(what, &o.path, Some(&src_path), Action::Create),
         Some(t) => {
             let changed = differing_fields(&o.own_fields(), &t.own_fields());
             let action = match (changed.is_empty(), inp.mode) {
@@ -268,7 +293,7 @@ fn plan_object(
                 (false, Mode::CreateOnly) => Action::Left,
                 (false, _) => Action::Update,
             };
-            let mut it = Item::new(what, o.path.clone(), Some(src_path.clone()), action);
+            let mut it = Item::new(what, &o.path, Some(&src_path), action);
             it.changed = changed;
             it
         }
@@ -313,12 +338,8 @@ fn plan_object(
         } else {
             Action::Create
         };
-        plan.items.push(Item::new(
-            What::Wiki,
-            o.path.clone(),
-            Some(src_path.clone()),
-            action,
-        ));
+        plan.items
+            .push(Item::new(What::Wiki, &o.path, Some(&src_path), action));
     }
     if !o.kind.is_dataset() {
         return Ok(());
@@ -335,12 +356,8 @@ fn plan_object(
         } else {
             Action::Update
         };
-        plan.items.push(Item::new(
-            What::Tags,
-            o.path.clone(),
-            Some(src_path.clone()),
-            action,
-        ));
+        plan.items
+            .push(Item::new(What::Tags, &o.path, Some(&src_path), action));
     }
     if inp.filter.skips(Skip::Reflections) {
         return Ok(());
@@ -366,12 +383,7 @@ fn plan_object(
                 }
             }
         };
-        let mut it = Item::new(
-            What::Reflection,
-            o.path.clone(),
-            Some(src_path.clone()),
-            action,
-        );
+        let mut it = Item::new(What::Reflection, &o.path, Some(&src_path), action);
         it.name = Some(name);
         it.changed = changed;
         plan.items.push(it);
@@ -379,7 +391,7 @@ fn plan_object(
     if inp.mode == Mode::Mirror {
         for name in theirs.keys() {
             if !mine.iter().any(|r| str_field(r, "name") == Some(name)) {
-                let mut it = Item::new(What::Reflection, o.path.clone(), None, Action::Delete);
+                let mut it = Item::new(What::Reflection, &o.path, None, Action::Delete);
                 it.name = Some(name.clone());
                 plan.items.push(it);
             }
@@ -418,7 +430,7 @@ fn references(o: &Object) -> Vec<Vec<Vec<String>>> {
 pub fn make(inp: &Inputs) -> Result<Plan, CloneError> {
     let mut plan = Plan::default();
     // References of views and UDFs, resolved once every item is known (keys of candidates).
-    let mut refs: Vec<(usize, Vec<Vec<String>>)> = Vec::new();
+    let mut refs: Vec<(usize, Vec<Vec<Key>>)> = Vec::new();
     for found in inp.source.objects() {
         let (kind, path) = found?;
         let wanted = if kind.is_container() {
@@ -439,7 +451,7 @@ pub fn make(inp: &Inputs) -> Result<Plan, CloneError> {
             let keys = cands
                 .into_iter()
                 .map(|c| c.iter().map(|p| key(Kind::View, p)).collect())
-                .collect::<Vec<Vec<String>>>();
+                .collect::<Vec<Vec<Key>>>();
             refs.push((first, keys));
         }
     }
@@ -479,31 +491,34 @@ fn plan_deletions(inp: &Inputs, plan: &mut Plan) -> Result<(), CloneError> {
             gone.push(lower);
         }
         plan.items
-            .push(Item::new(What::Object(kind), path, None, Action::Delete));
+            .push(Item::new(What::Object(kind), &path, None, Action::Delete));
     }
     Ok(())
 }
 
 /// Sorts the items for the report and links each to what it waits for; blocks reference cycles.
-fn order(plan: &mut Plan, refs: Vec<(usize, Vec<Vec<String>>)>) {
+fn order(plan: &mut Plan, refs: Vec<(usize, Vec<Vec<Key>>)>) {
     // Remember each view's candidate reference keys across the sort.
-    let mut ref_of: HashMap<(What, String), Vec<Vec<String>>> = HashMap::new();
+    let mut ref_of: HashMap<(What, Key), Vec<Vec<Key>>> = HashMap::new();
     for (i, keys) in refs {
         let it = &plan.items[i];
-        ref_of.insert((it.what, key(Kind::View, &it.path)), keys);
+        ref_of.insert((it.what, key(Kind::View, &it.path.parts())), keys);
     }
     plan.items.sort_by(|a, b| {
         let del = |i: &Item| i.action == Action::Delete;
         (del(a), a.what.rank(), &a.path, &a.name).cmp(&(del(b), b.what.rank(), &b.path, &b.name))
     });
     // Objects by key (not deletions).
-    let mut objects: HashMap<String, usize> = HashMap::new();
+    let mut objects: HashMap<Key, usize> = HashMap::new();
     for (i, it) in plan.items.iter().enumerate() {
         if let What::Object(k) = it.what
             && it.action != Action::Delete
         {
             objects.insert(
-                key(if k == Kind::User { k } else { Kind::View }, &it.path),
+                key(
+                    if k == Kind::User { k } else { Kind::View },
+                    &it.path.parts(),
+                ),
                 i,
             );
         }
@@ -519,17 +534,20 @@ fn order(plan: &mut Plan, refs: Vec<(usize, Vec<Vec<String>>)>) {
             What::Object(Kind::User) => {}
             What::Object(Kind::Dataset) => {
                 // Inside a source, intermediate folders are storage: wait for the source only.
-                if let Some(&d) = objects.get(&key(Kind::View, &it.path[..1])) {
+                if let Some(&d) = objects.get(&key(Kind::View, &[it.path.root()])) {
                     deps.push(d);
                 }
             }
             What::Object(k) => {
-                if it.path.len() > 1
-                    && let Some(&d) = objects.get(&key(Kind::View, &it.path[..it.path.len() - 1]))
+                let parts = it.path.parts();
+                if parts.len() > 1
+                    && let Some(&d) = objects.get(&key(Kind::View, &parts[..parts.len() - 1]))
                 {
                     deps.push(d);
                 }
-                if let Some(cands) = ref_of.get(&(What::Object(k), key(Kind::View, &it.path))) {
+                if let Some(cands) =
+                    ref_of.get(&(What::Object(k), key(Kind::View, &it.path.parts())))
+                {
                     // Per reference, the first candidate that is an object of the plan
                     // (context-relative first, as Dremio resolves it).
                     for c in cands {
@@ -543,7 +561,7 @@ fn order(plan: &mut Plan, refs: Vec<(usize, Vec<Vec<String>>)>) {
                 }
             }
             What::Reflection | What::Wiki | What::Tags => {
-                if let Some(&d) = objects.get(&key(Kind::View, &it.path)) {
+                if let Some(&d) = objects.get(&key(Kind::View, &it.path.parts())) {
                     deps.push(d);
                 }
             }

@@ -199,7 +199,7 @@ struct Prepared {
     plan: Plan,
     target: Arc<Remote>,
     source_tree: Tree,
-    index: std::collections::HashMap<String, export::Entry>,
+    index: std::collections::HashMap<export::Key, export::Entry>,
     mapping: Mapping,
     source_label: String,
     /// Temporary trees live as long as this.
