@@ -166,10 +166,7 @@ impl Shared {
 
     /// The source object of an item, as it must be on the target.
     fn object(&self, item: &Item) -> Result<Object, String> {
-        let src = item
-            .source_path
-            .as_ref()
-            .ok_or("no source object for this item")?;
+        let src = item.source().ok_or("no source object for this item")?;
         let kind = match item.what {
             What::Object(k) => k,
             _ => self
@@ -186,7 +183,7 @@ impl Shared {
     /// The kind of the dataset a sub-item (reflection, wiki, tags) belongs to: found in the
     /// source tree.
     fn index_kind(&self, item: &Item) -> Option<Kind> {
-        let src = item.source_path.as_ref()?.to_vec();
+        let src = item.source()?.to_vec();
         Kind::ALL
             .into_iter()
             .find(|k| *k != Kind::User && self.source.root.join(Tree::main_file(*k, &src)).exists())
@@ -281,8 +278,7 @@ async fn object_item(
     };
     if kind == Kind::Source && item.action == Action::Create {
         let src = item
-            .source_path
-            .as_ref()
+            .source()
             .map(|p| p.root().to_string())
             .unwrap_or_default();
         for (field, secret) in sh.mapping.source_secrets(&src, sh.env.as_ref())? {
@@ -333,8 +329,7 @@ async fn user_item(
     let mut body = o.create_body();
     if item.action == Action::Create {
         let src = item
-            .source_path
-            .as_ref()
+            .source()
             .map(|p| p.root().to_string())
             .unwrap_or_default();
         let password = match sh.mapping.password(&src, sh.env.as_ref()) {
@@ -393,7 +388,7 @@ async fn reflection_item(
         .entry(&dk)
         .ok_or("the dataset's id on the target is not known")?;
     let name = item.name.clone().unwrap_or_default();
-    let existing = dataset.reflections.get(&name).cloned();
+    let existing = dataset.reflection(&name);
     if item.action == Action::Delete {
         let (id, _) = existing.ok_or("the reflection's id is not known")?;
         return sh
@@ -440,7 +435,7 @@ async fn reflection_item(
             .to_string()
     };
     if let Some(e) = sh.index.lock().expect("index lock").get_mut(&dk) {
-        e.reflections.insert(name, (s("id"), s("tag")));
+        e.set_reflection(name, s("id"), s("tag"));
     }
     Ok(())
 }
@@ -461,7 +456,7 @@ async fn collab_item(sh: &Shared, item: &Item, warnings: &mut Vec<String>) -> Re
         ("tag", json!({"tags": o.tags()}), e.tags_version.clone())
     };
     if let Some(v) = version {
-        body["version"] = v;
+        body["version"] = *v;
     }
     let answer = sh
         .send_tolerant(
@@ -476,7 +471,7 @@ async fn collab_item(sh: &Shared, item: &Item, warnings: &mut Vec<String>) -> Re
         )
         .await?;
     if let Some(e) = sh.index.lock().expect("index lock").get_mut(&k) {
-        let v = answer.get("version").cloned();
+        let v = answer.get("version").cloned().map(Box::new);
         if item.what == What::Wiki {
             e.wiki_version = v;
         } else {
@@ -492,7 +487,10 @@ struct Sched<'a> {
     outcomes: Vec<Option<Outcome>>,
     /// How many dependencies each item still waits for.
     waiting: Vec<usize>,
-    dependents: Vec<Vec<usize>>,
+    /// Who waits for item i: `dependents[starts[i]..starts[i + 1]]` (one flat array rather than a
+    /// vector per item).
+    starts: Vec<usize>,
+    dependents: Vec<usize>,
     ready: VecDeque<usize>,
 }
 
@@ -500,11 +498,22 @@ impl<'a> Sched<'a> {
     fn new(items: &'a [Item]) -> Sched<'a> {
         let n = items.len();
         let mut waiting = vec![0; n];
-        let mut dependents = vec![Vec::new(); n];
+        let mut starts = vec![0usize; n + 1];
+        for (i, it) in items.iter().enumerate() {
+            waiting[i] = it.deps.len();
+            for &d in &it.deps {
+                starts[d + 1] += 1;
+            }
+        }
+        for i in 0..n {
+            starts[i + 1] += starts[i];
+        }
+        let mut fill = starts.clone();
+        let mut dependents = vec![0usize; starts[n]];
         for (i, it) in items.iter().enumerate() {
             for &d in &it.deps {
-                waiting[i] += 1;
-                dependents[d].push(i);
+                dependents[fill[d]] = i;
+                fill[d] += 1;
             }
         }
         let ready = (0..n).filter(|i| waiting[*i] == 0).collect();
@@ -512,6 +521,7 @@ impl<'a> Sched<'a> {
             items,
             outcomes: vec![None; n],
             waiting,
+            starts,
             dependents,
             ready,
         }
@@ -527,7 +537,7 @@ impl<'a> Sched<'a> {
             }
             let ok = outcome.ok();
             self.outcomes[i] = Some(outcome);
-            for &d in &self.dependents[i] {
+            for &d in &self.dependents[self.starts[i]..self.starts[i + 1]] {
                 if self.outcomes[d].is_some() {
                     continue;
                 }
@@ -646,6 +656,43 @@ pub async fn apply(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn view(name: &str, deps: Vec<usize>) -> Item {
+        let mut it = Item::new(
+            What::Object(Kind::View),
+            &["S".to_string(), name.to_string()],
+            Some(&["S".to_string(), name.to_string()]),
+            Action::Create,
+        );
+        it.deps = deps;
+        it
+    }
+
+    #[test]
+    fn a_failure_skips_only_what_depends_on_it() {
+        // a <- b <- c, and d on its own; e waits for both b and d.
+        let items = vec![
+            view("a", vec![]),
+            view("b", vec![0]),
+            view("c", vec![1]),
+            view("d", vec![]),
+            view("e", vec![1, 3]),
+        ];
+        let mut s = Sched::new(&items);
+        assert_eq!(s.ready.iter().copied().collect::<Vec<_>>(), vec![0, 3]);
+        s.ready.clear();
+        s.settle(3, Outcome::Done);
+        assert!(s.ready.is_empty(), "e still waits for b");
+        s.settle(0, Outcome::Failed("HTTP 400".into()));
+        for i in [1, 2, 4] {
+            match &s.outcomes[i] {
+                Some(Outcome::Skipped(why)) => assert!(why.contains("S/"), "{why}"),
+                other => panic!("{i}: {other:?}"),
+            }
+        }
+        assert_eq!(s.outcomes[3], Some(Outcome::Done));
+        assert!(s.ready.is_empty());
+    }
 
     #[test]
     fn unknown_fields_are_read_from_jacksons_message() {

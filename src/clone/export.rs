@@ -31,10 +31,27 @@ pub struct Entry {
     pub kind: Option<Kind>,
     pub id: String,
     pub tag: String,
-    pub wiki_version: Option<Value>,
-    pub tags_version: Option<Value>,
-    /// Reflections by name: (id, tag).
-    pub reflections: HashMap<String, (String, String)>,
+    /// Versions of the wiki and tags documents (boxed: most objects have neither, and an index
+    /// holds one entry per object of the target).
+    pub wiki_version: Option<Box<Value>>,
+    pub tags_version: Option<Box<Value>>,
+    /// Reflections: (name, id, tag); a dataset has a few at most.
+    pub reflections: Vec<(String, String, String)>,
+}
+
+impl Entry {
+    /// The id and tag of the reflection called `name`.
+    pub fn reflection(&self, name: &str) -> Option<(String, String)> {
+        self.reflections
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map(|(_, id, tag)| (id.clone(), tag.clone()))
+    }
+
+    pub fn set_reflection(&mut self, name: String, id: String, tag: String) {
+        self.reflections.retain(|(n, _, _)| *n != name);
+        self.reflections.push((name, id, tag));
+    }
 }
 
 /// The identity of an object in indexes: a digest of its case-insensitive path (Dremio's
@@ -221,7 +238,7 @@ async fn fetch(
         let collab = format!("/api/v3/catalog/{}/collaboration", url_segment(&entry.id));
         if !skip_wikis && kind != Kind::Function {
             if let Some(w) = get(c, &format!("{collab}/wiki")).await? {
-                entry.wiki_version = w.get("version").cloned();
+                entry.wiki_version = w.get("version").cloned().map(Box::new);
                 object.wiki = w
                     .get("text")
                     .and_then(Value::as_str)
@@ -231,7 +248,7 @@ async fn fetch(
         }
         if kind.is_dataset() {
             if !skip_tags && let Some(t) = get(c, &format!("{collab}/tag")).await? {
-                entry.tags_version = t.get("version").cloned();
+                entry.tags_version = t.get("version").cloned().map(Box::new);
                 object.set_tags(str_list(&t["tags"]).unwrap_or_default());
             }
             if let Some(list) = reflections.get(&entry.id) {
@@ -243,7 +260,7 @@ async fn fetch(
                             .unwrap_or_default()
                             .to_string()
                     };
-                    entry.reflections.insert(s("name"), (s("id"), s("tag")));
+                    entry.set_reflection(s("name"), s("id"), s("tag"));
                 }
             }
         }

@@ -131,8 +131,8 @@ pub struct Item {
     pub what: What,
     /// The object's path on the target.
     pub path: CatPath,
-    /// Its path in the source tree (to read it when applying); None for deletions.
-    pub source_path: Option<CatPath>,
+    /// Its path in the source tree when it differs (a rename); see [`Item::source`].
+    source_path: Option<CatPath>,
     /// A reflection's name.
     pub name: Option<String>,
     pub action: Action,
@@ -146,16 +146,31 @@ pub struct Item {
 }
 
 impl Item {
-    fn new(what: What, path: &[String], source_path: Option<&[String]>, action: Action) -> Item {
+    pub fn new(
+        what: What,
+        path: &[String],
+        source_path: Option<&[String]>,
+        action: Action,
+    ) -> Item {
         Item {
             what,
             path: CatPath::new(path),
-            source_path: source_path.map(CatPath::new),
+            // Most objects keep their path: store the source's only when it differs.
+            source_path: source_path.filter(|p| *p != path).map(CatPath::new),
             name: None,
             action,
             changed: vec![],
             deps: vec![],
             blocked: None,
+        }
+    }
+
+    /// Where the object is in the source tree; None for a deletion (the source lacks it).
+    pub fn source(&self) -> Option<&CatPath> {
+        if self.action == Action::Delete {
+            None
+        } else {
+            Some(self.source_path.as_ref().unwrap_or(&self.path))
         }
     }
 
