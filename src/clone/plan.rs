@@ -340,39 +340,33 @@ fn plan_object(
     let created = main.action == Action::Create;
     let sets_state = created || inp.mode != Mode::CreateOnly;
     plan.items.push(main);
-    // Wiki: set when it differs; cleared only in mirror mode.
     let target_wiki = existing.as_ref().and_then(|t| t.wiki.clone());
-    if sets_state
-        && o.kind != Kind::User
-        && !inp.filter.skips(Skip::Wikis)
-        && o.wiki != target_wiki
-        && (o.wiki.is_some() || inp.mode == Mode::Mirror)
-    {
-        let action = if target_wiki.is_some() {
-            Action::Update
-        } else {
-            Action::Create
-        };
-        plan.items
-            .push(Item::new(What::Wiki, &o.path, Some(&src_path), action));
+    if o.kind != Kind::User && !inp.filter.skips(Skip::Wikis) {
+        let doc = (
+            o.wiki.is_some(),
+            target_wiki.is_some(),
+            o.wiki != target_wiki,
+        );
+        if let Some(action) = attached(doc, sets_state, inp.mode) {
+            plan.items
+                .push(Item::new(What::Wiki, &o.path, Some(&src_path), action));
+        }
     }
     if !o.kind.is_dataset() {
         return Ok(());
     }
     let target_tags = existing.as_ref().map(Object::tags).unwrap_or_default();
     let tags = o.tags();
-    if sets_state
-        && !inp.filter.skips(Skip::Tags)
-        && tags != target_tags
-        && (!tags.is_empty() || inp.mode == Mode::Mirror)
-    {
-        let action = if target_tags.is_empty() {
-            Action::Create
-        } else {
-            Action::Update
-        };
-        plan.items
-            .push(Item::new(What::Tags, &o.path, Some(&src_path), action));
+    if !inp.filter.skips(Skip::Tags) {
+        let doc = (
+            !tags.is_empty(),
+            !target_tags.is_empty(),
+            tags != target_tags,
+        );
+        if let Some(action) = attached(doc, sets_state, inp.mode) {
+            plan.items
+                .push(Item::new(What::Tags, &o.path, Some(&src_path), action));
+        }
     }
     if inp.filter.skips(Skip::Reflections) {
         return Ok(());
@@ -413,6 +407,25 @@ fn plan_object(
         }
     }
     Ok(())
+}
+
+/// What applying does with a document attached to an object (its wiki, its tags), given whether
+/// the source and the target have one and whether they differ: set it when it differs, clear it
+/// only in mirror mode, and list it as unchanged when equal (so that runs count the same items).
+fn attached(
+    (mine, theirs, differ): (bool, bool, bool),
+    sets_state: bool,
+    mode: Mode,
+) -> Option<Action> {
+    match (mine, theirs, differ) {
+        (false, false, _) => None,
+        (_, _, false) => Some(Action::Unchanged),
+        _ if !sets_state => Some(Action::Left),
+        (false, true, true) if mode == Mode::Mirror => Some(Action::Update),
+        (false, true, true) => None,
+        (true, true, true) => Some(Action::Update),
+        (true, false, true) => Some(Action::Create),
+    }
 }
 
 /// The datasets and UDFs an object's SQL reads, as candidate paths (context-relative first).
@@ -635,5 +648,46 @@ fn block_cycles(plan: &mut Plan) {
         if plan.items[i].blocked.is_none() {
             plan.items[i].blocked = Some(text);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attached_documents_are_set_cleared_only_in_mirror_and_counted_when_equal() {
+        let u = Mode::Update;
+        assert_eq!(attached((true, false, true), true, u), Some(Action::Create));
+        assert_eq!(attached((true, true, true), true, u), Some(Action::Update));
+        assert_eq!(
+            attached((true, true, false), true, u),
+            Some(Action::Unchanged)
+        );
+        assert_eq!(
+            attached((false, true, true), true, u),
+            None,
+            "update never removes"
+        );
+        assert_eq!(
+            attached((false, true, true), true, Mode::Mirror),
+            Some(Action::Update)
+        );
+        assert_eq!(attached((false, false, false), true, u), None);
+        assert_eq!(
+            attached((true, true, true), false, Mode::CreateOnly),
+            Some(Action::Left)
+        );
+    }
+
+    #[test]
+    fn catalog_paths_sort_like_their_components() {
+        let p = |s: &str| CatPath::new(&s.split('/').collect::<Vec<_>>());
+        let mut v = [p("a b"), p("a/x"), p("a"), p("A/z")];
+        v.sort();
+        let labels: Vec<String> = v.iter().map(CatPath::label).collect();
+        assert_eq!(labels, vec!["A/z", "a", "a/x", "a b"]);
+        assert_eq!(p("s/f/v").root(), "s");
+        assert_eq!(p("s/f/v").parts(), vec!["s", "f", "v"]);
     }
 }
