@@ -73,6 +73,27 @@ pub const METRICS: [(&str, &str); 10] = [
     ),
 ];
 
+/// What every run of a command reports: whether it succeeded, how long it took, and, when it
+/// succeeded, when (so that an alert on its age catches a job that stopped running).
+pub fn run_samples(labels: &[(&'static str, &str)], ok: bool, seconds: f64) -> Vec<Sample> {
+    let mut v = vec![
+        Sample::new(
+            "lifeboat_last_run_success",
+            labels,
+            if ok { 1.0 } else { 0.0 },
+        ),
+        Sample::new("lifeboat_last_run_duration_seconds", labels, seconds),
+    ];
+    if ok {
+        v.push(Sample::new(
+            "lifeboat_last_success_timestamp_seconds",
+            labels,
+            chrono::Utc::now().timestamp() as f64,
+        ));
+    }
+    v
+}
+
 fn escape(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")

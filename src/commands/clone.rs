@@ -371,26 +371,8 @@ pub async fn apply(ctx: &Ctx, args: &PlanArgs, opts: &ApplyOpts) -> anyhow::Resu
     if opts.metrics_file.is_some() && !opts.dry_run {
         let target = args.target.urls.join(",");
         let labels = [("cluster", target.as_str()), ("command", "clone")];
-        let ok = result.is_ok();
-        let mut samples = vec![
-            Sample::new(
-                "lifeboat_last_run_success",
-                &labels,
-                if ok { 1.0 } else { 0.0 },
-            ),
-            Sample::new(
-                "lifeboat_last_run_duration_seconds",
-                &labels,
-                started.elapsed().as_secs_f64(),
-            ),
-        ];
-        if ok {
-            samples.push(Sample::new(
-                "lifeboat_last_success_timestamp_seconds",
-                &labels,
-                chrono::Utc::now().timestamp() as f64,
-            ));
-        }
+        let mut samples =
+            crate::metrics::run_samples(&labels, result.is_ok(), started.elapsed().as_secs_f64());
         for (outcome, n) in &outcomes {
             samples.push(Sample::new(
                 "lifeboat_clone_objects",

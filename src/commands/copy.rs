@@ -9,7 +9,6 @@ use serde_json::json;
 
 use super::{CommandError, Ctx};
 use crate::error::ExitClass;
-use crate::metrics::Sample;
 use crate::progress::human_bytes;
 use crate::store::copy::{Copied, copy_backup};
 use crate::store::location::Access;
@@ -35,25 +34,7 @@ pub async fn run(ctx: &Ctx, args: &CopyArgs) -> anyhow::Result<()> {
         ("command", "copy"),
     ];
     let ok = matches!(&result, Ok(failed) if *failed == 0);
-    let mut samples = vec![
-        Sample::new(
-            "lifeboat_last_run_success",
-            &labels,
-            if ok { 1.0 } else { 0.0 },
-        ),
-        Sample::new(
-            "lifeboat_last_run_duration_seconds",
-            &labels,
-            started.elapsed().as_secs_f64(),
-        ),
-    ];
-    if ok {
-        samples.push(Sample::new(
-            "lifeboat_last_success_timestamp_seconds",
-            &labels,
-            chrono::Utc::now().timestamp() as f64,
-        ));
-    }
+    let samples = crate::metrics::run_samples(&labels, ok, started.elapsed().as_secs_f64());
     ctx.metrics(args.metrics_file.as_deref(), &samples);
     match result? {
         0 => Ok(()),

@@ -13,7 +13,6 @@ use serde_json::json;
 
 use super::{CommandError, Ctx};
 use crate::archive::manifest::{MANIFEST_OBJECT, time_of_id};
-use crate::metrics::Sample;
 use crate::retention::{self, Policy};
 use crate::store::location::Access;
 use crate::store::{Repo, StoreError, lock};
@@ -44,25 +43,8 @@ pub async fn run(ctx: &Ctx, args: &PruneArgs) -> anyhow::Result<()> {
             ("location", args.from.as_str()),
             ("command", "prune"),
         ];
-        let mut samples = vec![
-            Sample::new(
-                "lifeboat_last_run_success",
-                &labels,
-                if result.is_ok() { 1.0 } else { 0.0 },
-            ),
-            Sample::new(
-                "lifeboat_last_run_duration_seconds",
-                &labels,
-                started.elapsed().as_secs_f64(),
-            ),
-        ];
-        if result.is_ok() {
-            samples.push(Sample::new(
-                "lifeboat_last_success_timestamp_seconds",
-                &labels,
-                Utc::now().timestamp() as f64,
-            ));
-        }
+        let samples =
+            crate::metrics::run_samples(&labels, result.is_ok(), started.elapsed().as_secs_f64());
         ctx.metrics(args.metrics_file.as_deref(), &samples);
     }
     result

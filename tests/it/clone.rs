@@ -250,17 +250,34 @@ fn mapping(dir: &Path) -> PathBuf {
 }
 
 fn export(c: &Cluster, out: &Path, extra: &[&str]) -> Value {
+    export_from(c.url(), out, extra, &creds())
+}
+
+/// `clone export` of the cluster at `url` into `out`; its JSON report.
+fn export_from(url: &str, out: &Path, extra: &[&str], env: &[(String, String)]) -> Value {
     let mut args = vec![
         "--json",
         "clone",
         "export",
         "--dremio-url",
-        c.url(),
+        url,
         "--out",
         out.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
-    ok_json(&lifeboat_env(&args, &creds()))
+    ok_json(&lifeboat_env(&args, env))
+}
+
+/// Exports the target into `dir/back` and checks its catalog is the tree's.
+#[track_caller]
+fn assert_clone_of(tree: &Path, target_url: &str, dir: &Path, what: &str) {
+    let back = dir.join("back");
+    export_from(target_url, &back, &[], &seed_env());
+    assert_same(
+        &snapshot(&tree.join("catalog")),
+        &snapshot(&back.join("catalog")),
+        what,
+    );
 }
 
 fn apply(source: &str, target: &Cluster, extra: &[&str]) -> std::process::Output {
@@ -874,18 +891,7 @@ fn a_throttling_target_and_source_only_slow_the_clone_down() {
     let (primary, map) = seeded(200, work.path());
     let secondary = seed_target(&work.path().join("secondary"), &["--throttle-every", "7"]);
     let tree = work.path().join("export");
-    let e = ok_json(&lifeboat_env(
-        &[
-            "--json",
-            "clone",
-            "export",
-            "--dremio-url",
-            &primary.url,
-            "--out",
-            tree.to_str().unwrap(),
-        ],
-        &seed_env(),
-    ));
+    let e = export_from(&primary.url, &tree, &[], &seed_env());
     assert!(e["objects"]["view"].as_u64().unwrap() > 100, "{e}");
     let out = lifeboat_env(
         &[
@@ -908,24 +914,7 @@ fn a_throttling_target_and_source_only_slow_the_clone_down() {
         "retries are logged: {}",
         stderr(&out)
     );
-    let back = work.path().join("back");
-    ok_json(&lifeboat_env(
-        &[
-            "--json",
-            "clone",
-            "export",
-            "--dremio-url",
-            &secondary.url,
-            "--out",
-            back.to_str().unwrap(),
-        ],
-        &seed_env(),
-    ));
-    assert_same(
-        &snapshot(&tree.join("catalog")),
-        &snapshot(&back.join("catalog")),
-        "throttled clone",
-    );
+    assert_clone_of(&tree, &secondary.url, work.path(), "throttled clone");
 }
 
 #[test]
@@ -938,18 +927,7 @@ fn an_apply_killed_halfway_is_finished_by_the_next_run() {
         &["--latency-ms", "20", "--threads", "4"],
     );
     let tree = work.path().join("export");
-    ok_json(&lifeboat_env(
-        &[
-            "--json",
-            "clone",
-            "export",
-            "--dremio-url",
-            &primary.url,
-            "--out",
-            tree.to_str().unwrap(),
-        ],
-        &seed_env(),
-    ));
+    export_from(&primary.url, &tree, &[], &seed_env());
     let args = [
         "clone",
         "apply",
@@ -979,22 +957,10 @@ fn an_apply_killed_halfway_is_finished_by_the_next_run() {
     );
     let again = ok_json(&lifeboat_env(&json_args, &seed_env()));
     assert_eq!(acting(&again, "outcome"), vec![]);
-    let back = work.path().join("back");
-    ok_json(&lifeboat_env(
-        &[
-            "--json",
-            "clone",
-            "export",
-            "--dremio-url",
-            &secondary.url,
-            "--out",
-            back.to_str().unwrap(),
-        ],
-        &seed_env(),
-    ));
-    assert_same(
-        &snapshot(&tree.join("catalog")),
-        &snapshot(&back.join("catalog")),
+    assert_clone_of(
+        &tree,
+        &secondary.url,
+        work.path(),
         "after a kill and a rerun",
     );
 }
