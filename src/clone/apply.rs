@@ -174,7 +174,7 @@ impl Shared {
                 .ok_or("the object of this item is not known")?,
         };
         match self.source.read(kind, &src.to_vec()) {
-            Ok(Some(o)) => Ok(self.mapping.map_object(o)),
+            Ok(Some(o)) => Ok(self.mapping.map_object(o, &|p| self.source.has_dataset(p))),
             Ok(None) => Err(format!("{} is gone from the source tree", src.label())),
             Err(e) => Err(e.to_string()),
         }

@@ -177,21 +177,42 @@ impl Mapping {
     }
 
     /// The object as it must be on the target: path renamed, and the SQL and context of views and
-    /// UDFs rewritten by parsed identifiers.
-    pub fn map_object(&self, mut o: Object) -> Object {
+    /// UDFs rewritten by parsed identifiers. `exists(path)` says whether the source has a dataset,
+    /// view or UDF there: a reference that resolves under the view's `sqlContext` is relative, and
+    /// its first part is not a source's name even when it is spelled like one.
+    pub fn map_object(&self, mut o: Object, exists: &dyn Fn(&[String]) -> bool) -> Object {
         o.path = self.map_path(o.kind, &o.path);
         if self.roots.is_empty() || o.kind == Kind::User {
             return o;
         }
-        let rename = |first: &str| self.root(first).map(str::to_string);
+        let ctx: Vec<String> = o
+            .body
+            .get("sqlContext")
+            .and_then(super::model::str_list)
+            .unwrap_or_default();
         if let Some(t) = &o.text {
-            o.text = Some(super::sql::rename_roots(t, &rename));
+            let rename = |r: &super::sql::Reference| {
+                let relative = !ctx.is_empty() && {
+                    let mut p = ctx.clone();
+                    p.extend(r.parts.iter().cloned());
+                    exists(&p)
+                };
+                if relative {
+                    None
+                } else {
+                    r.parts
+                        .first()
+                        .and_then(|f| self.root(f))
+                        .map(str::to_string)
+                }
+            };
+            o.text = Some(super::sql::rename_refs(t, &rename));
         }
         if let Some(Value::Array(ctx)) = o.body.get_mut("sqlContext")
             && let Some(Value::String(first)) = ctx.first_mut()
-            && let Some(to) = rename(first)
+            && let Some(to) = self.root(first)
         {
-            *first = to;
+            *first = to.to_string();
         }
         o
     }
@@ -292,6 +313,30 @@ alice = { env = "ALICE_PW" }
         assert_eq!(m.map_path(Kind::Space, &p("alice")), p("alice"));
         // A target object named like a renamed source does not come from that source.
         assert_ne!(m.unmap_path(Kind::Source, &p("lake")), p("lake"));
+    }
+
+    #[test]
+    fn view_sql_is_renamed_by_identifier_except_context_relative_references() {
+        let m = Mapping::parse(TEXT).unwrap();
+        let view = |ctx: Value| Object {
+            kind: Kind::View,
+            path: vec!["Sales".into(), "v".into()],
+            body: json!({ "sqlContext": ctx }).as_object().unwrap().clone(),
+            text: Some(
+                "SELECT 'lake.x' FROM lake.orders JOIN lake.t ON lake.orders.id = t.id".into(),
+            ),
+            wiki: None,
+        };
+        // Sales/lake/t is a view of the source tree: `lake.t` under context Sales is relative.
+        let exists = |p: &[String]| p == ["Sales", "lake", "t"];
+        let o = m.map_object(view(json!(["Sales"])), &exists);
+        assert_eq!(
+            o.text.as_deref(),
+            Some("SELECT 'lake.x' FROM lake_dr.orders JOIN lake.t ON lake.orders.id = t.id")
+        );
+        let o = m.map_object(view(json!(["lake", "db"])), &|_| false);
+        assert_eq!(o.body["sqlContext"], json!(["lake_dr", "db"]));
+        assert!(o.text.unwrap().contains("JOIN lake_dr.t"));
     }
 
     #[test]

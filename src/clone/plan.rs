@@ -281,7 +281,7 @@ fn plan_object(
     src_path: Vec<String>,
     plan: &mut Plan,
 ) -> Result<(), CloneError> {
-    let o = inp.mapping.map_object(o);
+    let o = inp.mapping.map_object(o, &|p| inp.source.has_dataset(p));
     let target_entry = inp.index.get(&key(o.kind, &o.path));
     let existing = match target_entry.and_then(|e| e.kind) {
         Some(k) if k != o.kind => {
@@ -473,7 +473,10 @@ pub fn make(inp: &Inputs) -> Result<Plan, CloneError> {
             continue;
         };
         let first = plan.items.len();
-        let cands = references(&inp.mapping.map_object(o.clone()));
+        let cands = references(
+            &inp.mapping
+                .map_object(o.clone(), &|p| inp.source.has_dataset(p)),
+        );
         plan_object(inp, o, path, &mut plan)?;
         if !cands.is_empty() {
             let keys = cands

@@ -51,13 +51,21 @@ pub fn function_refs(sql: &str) -> Vec<Reference> {
 /// word; otherwise it is double-quoted. A `rename` answer equal to the current name leaves the
 /// token untouched.
 pub fn rename_roots(sql: &str, rename: &dyn Fn(&str) -> Option<String>) -> String {
+    rename_refs(sql, &|r: &Reference| {
+        r.parts.first().and_then(|root| rename(root))
+    })
+}
+
+/// Like [`rename_roots`], but `rename` sees the whole reference (to tell, e.g., a path relative to
+/// a view's context from an absolute one) and returns the new first part.
+pub fn rename_refs(sql: &str, rename: &dyn Fn(&Reference) -> Option<String>) -> String {
     let scan = Scan::run(sql);
     let mut edits: Vec<(Range<usize>, String)> = Vec::new();
     for reference in scan.tables.iter().chain(&scan.functions) {
         let (Some(root), Some(span)) = (reference.parts.first(), reference.spans.first()) else {
             continue;
         };
-        match rename(root) {
+        match rename(reference) {
             Some(new) if new != *root => {
                 edits.push((span.clone(), requote(&sql[span.clone()], &new)))
             }

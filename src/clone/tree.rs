@@ -218,6 +218,15 @@ impl Tree {
         p
     }
 
+    /// Whether the tree holds something a query can read at `path` (a view, a promoted dataset or
+    /// a UDF).
+    pub fn has_dataset(&self, path: &[String]) -> bool {
+        !path.is_empty()
+            && [Kind::View, Kind::Dataset, Kind::Function]
+                .into_iter()
+                .any(|k| self.root.join(Self::main_file(k, path)).exists())
+    }
+
     /// The files (relative path, bytes) that represent an object.
     pub fn files_of(o: &Object) -> Vec<(PathBuf, Vec<u8>)> {
         let mut files = vec![(Self::main_file(o.kind, &o.path), render(&o.body))];
