@@ -158,8 +158,8 @@ async fn get_container(
     }
 }
 
-/// What kind an item of a listing is, and whether it is walked (container) or read (leaf).
-fn item_kind(item: &Value, in_source: bool) -> Option<Kind> {
+/// What kind an item of a listing is (files, homes and direct datasets are not cloned).
+fn item_kind(item: &Value) -> Option<Kind> {
     let s = |k: &str| item.get(k).and_then(Value::as_str);
     match (s("type")?, s("containerType"), s("datasetType")) {
         ("CONTAINER", Some("SPACE"), _) => Some(Kind::Space),
@@ -167,7 +167,6 @@ fn item_kind(item: &Value, in_source: bool) -> Option<Kind> {
         ("CONTAINER", Some("FOLDER"), _) => Some(Kind::Folder),
         ("CONTAINER", Some("FUNCTION"), _) => Some(Kind::Function),
         ("DATASET", _, Some("VIRTUAL")) => Some(Kind::View),
-        ("DATASET", _, Some("PROMOTED")) if in_source => Some(Kind::Dataset),
         ("DATASET", _, Some("PROMOTED")) => Some(Kind::Dataset),
         _ => None,
     }
@@ -202,15 +201,7 @@ async fn fetch(
         }
     };
     // The entity's own kind wins over the listing's (a promoted folder lists as a container).
-    let kind = entity_kind(&entity)
-        .map(|k| {
-            if storage_folder && k == Kind::Folder {
-                kind
-            } else {
-                k
-            }
-        })
-        .unwrap_or(kind);
+    let kind = entity_kind(&entity).unwrap_or(kind);
     let path = str_list(&entity["path"])
         .or_else(|| str_list(&item["path"]))
         .unwrap_or_default();
@@ -370,7 +361,7 @@ pub async fn export(
             && let Some((item, in_source)) = queue.pop_back()
         {
             let path = str_list(&item["path"]).unwrap_or_default();
-            let Some(kind) = item_kind(&item, in_source) else {
+            let Some(kind) = item_kind(&item) else {
                 if item.get("containerType").and_then(Value::as_str) == Some("HOME") {
                     homes += 1;
                 }
