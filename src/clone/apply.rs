@@ -51,6 +51,8 @@ pub struct Report {
     pub warnings: Vec<Vec<String>>,
     pub seconds: f64,
     pub requests: u64,
+    /// Stopped by SIGINT/SIGTERM: what had not started is skipped.
+    pub interrupted: bool,
 }
 
 /// Reads environment variables (a closure, so that tests need not touch the process's).
@@ -600,8 +602,12 @@ pub async fn apply(
     progress.phase_items("apply", Some(acting as u64));
     let mut warnings: Vec<Vec<String>> = vec![Vec::new(); n];
     let mut tasks: JoinSet<(usize, Outcome, Vec<String>)> = JoinSet::new();
+    let interrupted =
+        || crate::store::upload::INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed);
     loop {
+        // On SIGINT/SIGTERM nothing new starts; what is in flight finishes and is reported.
         while tasks.len() < concurrency.max(1)
+            && !interrupted()
             && let Some(i) = sched.ready.pop_front()
         {
             if sched.outcomes[i].is_some() {
@@ -621,7 +627,7 @@ pub async fn apply(
                 });
             }
         }
-        if tasks.is_empty() && sched.ready.is_empty() {
+        if tasks.is_empty() && (sched.ready.is_empty() || interrupted()) {
             break;
         }
         let Some(done) = tasks.join_next().await else {
@@ -638,18 +644,27 @@ pub async fn apply(
         }
     }
     progress.finish();
-    // Whatever never became ready waits on a cycle the plan did not block (should not happen) or
-    // on a task that died.
+    // Whatever never ran was stopped by a signal, or waits on a task that died.
+    let stopped = interrupted();
     let outcomes = sched
         .outcomes
         .into_iter()
-        .map(|o| o.unwrap_or_else(|| Outcome::Skipped("its dependencies never completed".into())))
+        .map(|o| {
+            o.unwrap_or_else(|| {
+                Outcome::Skipped(if stopped {
+                    "interrupted before it ran".into()
+                } else {
+                    "its dependencies never completed".into()
+                })
+            })
+        })
         .collect();
     Report {
         outcomes,
         warnings,
         seconds: started.elapsed().as_secs_f64(),
         requests: sh.requests.load(std::sync::atomic::Ordering::Relaxed),
+        interrupted: stopped,
     }
 }
 

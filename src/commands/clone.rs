@@ -508,6 +508,15 @@ fn print_report(
         );
     }
     let bad = counts["failed"] + counts["skipped"];
+    if r.interrupted {
+        return Err(CommandError::Reported {
+            class: ExitClass::Interrupted,
+            message: format!(
+                "interrupted: {bad} object(s) were not applied; run the same command again to finish"
+            ),
+        }
+        .into());
+    }
     if bad > 0 {
         return Err(CommandError::Reported {
             class: ExitClass::Partial,

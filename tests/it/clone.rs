@@ -918,7 +918,7 @@ fn a_throttling_target_and_source_only_slow_the_clone_down() {
 }
 
 #[test]
-fn an_apply_killed_halfway_is_finished_by_the_next_run() {
+fn an_apply_killed_or_stopped_halfway_is_finished_by_the_next_run() {
     let work = tempfile::tempdir().unwrap();
     let (primary, map) = seeded(200, work.path());
     // Slow answers, so that the kill lands in the middle of the run.
@@ -945,6 +945,15 @@ fn an_apply_killed_halfway_is_finished_by_the_next_run() {
     child.wait().unwrap();
     let mut json_args = vec!["--json"];
     json_args.extend_from_slice(&args);
+    // SIGTERM in the middle of the second run: what is in flight finishes, nothing new starts,
+    // the report says what was not applied, exit 130.
+    let (child, mut reader) = start_until(&args, &seed_env(), "apply: progress");
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
+    assert_eq!(out.status.code(), Some(130), "{rest}");
+    assert!(rest.contains("run the same command again"), "{rest}");
     let report = ok_json(&lifeboat_env(&json_args, &seed_env()));
     let s = &report["summary"];
     assert!(
