@@ -51,9 +51,22 @@ pub struct Report {
     pub warnings: Vec<Vec<String>>,
     pub seconds: f64,
     pub requests: u64,
-    /// Stopped by SIGINT/SIGTERM: what had not started is skipped.
-    pub interrupted: bool,
+    /// Why the run stopped before the end, if it did (what had not started is then skipped).
+    pub stopped: Option<Stopped>,
 }
+
+/// Why an apply stopped starting items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// SIGINT/SIGTERM.
+    Signal,
+    /// This many requests in a row got no answer at all (after the REST layer's own retries).
+    Unreachable(u64),
+}
+
+/// Requests in a row without any answer after which the target is taken for down: the rest would
+/// only fail one by one, each after its retries.
+const GIVE_UP_AFTER: u64 = 8;
 
 /// Reads environment variables (a closure, so that tests need not touch the process's).
 pub type Env = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -69,6 +82,8 @@ struct Shared {
     /// (kind word, field) the target refused as unknown: dropped from later bodies up front.
     dropped: Mutex<HashSet<(String, String)>>,
     requests: std::sync::atomic::AtomicU64,
+    /// Requests in a row that got no answer (reset by any answer).
+    unanswered: std::sync::atomic::AtomicU64,
 }
 
 /// What one request answered.
@@ -87,12 +102,18 @@ impl Shared {
     ) -> Result<Answer, String> {
         self.requests
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let (status, text) = self
-            .remote
-            .coord
-            .request(method, path, body)
-            .await
-            .map_err(|e| e.to_string())?;
+        let answer = self.remote.coord.request(method, path, body).await;
+        let unanswered = &self.unanswered;
+        let (status, text) = match answer {
+            Ok(a) => {
+                unanswered.store(0, std::sync::atomic::Ordering::Relaxed);
+                a
+            }
+            Err(e) => {
+                unanswered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return Err(e.to_string());
+            }
+        };
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
         Ok(Answer { status, body, text })
     }
@@ -590,6 +611,7 @@ pub async fn apply(
         index: Mutex::new(target.index),
         dropped: Mutex::new(HashSet::new()),
         requests: std::sync::atomic::AtomicU64::new(0),
+        unanswered: std::sync::atomic::AtomicU64::new(0),
     });
     let mut sched = Sched::new(&plan.items);
     // Blocked items (a cycle, a missing secret) are settled up front: they may wait on each other.
@@ -602,12 +624,18 @@ pub async fn apply(
     progress.phase_items("apply", Some(acting as u64));
     let mut warnings: Vec<Vec<String>> = vec![Vec::new(); n];
     let mut tasks: JoinSet<(usize, Outcome, Vec<String>)> = JoinSet::new();
-    let interrupted =
-        || crate::store::upload::INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed);
+    let halted = || {
+        if crate::store::upload::INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed) {
+            return Some(Stopped::Signal);
+        }
+        let n = sh.unanswered.load(std::sync::atomic::Ordering::Relaxed);
+        (n >= GIVE_UP_AFTER).then_some(Stopped::Unreachable(n))
+    };
     loop {
-        // On SIGINT/SIGTERM nothing new starts; what is in flight finishes and is reported.
+        // On SIGINT/SIGTERM, or once the target stopped answering, nothing new starts; what is
+        // in flight finishes and is reported.
         while tasks.len() < concurrency.max(1)
-            && !interrupted()
+            && halted().is_none()
             && let Some(i) = sched.ready.pop_front()
         {
             if sched.outcomes[i].is_some() {
@@ -627,7 +655,7 @@ pub async fn apply(
                 });
             }
         }
-        if tasks.is_empty() && (sched.ready.is_empty() || interrupted()) {
+        if tasks.is_empty() && (sched.ready.is_empty() || halted().is_some()) {
             break;
         }
         let Some(done) = tasks.join_next().await else {
@@ -644,27 +672,28 @@ pub async fn apply(
         }
     }
     progress.finish();
-    // Whatever never ran was stopped by a signal, or waits on a task that died.
-    let stopped = interrupted();
+    // Whatever never ran was stopped, or waits on a task that died.
+    let stopped = halted();
+    let why = match stopped {
+        Some(Stopped::Signal) => "interrupted before it ran".to_string(),
+        Some(Stopped::Unreachable(n)) => {
+            format!(
+                "not started: the target stopped answering ({n} requests in a row got no answer)"
+            )
+        }
+        None => "its dependencies never completed".to_string(),
+    };
     let outcomes = sched
         .outcomes
         .into_iter()
-        .map(|o| {
-            o.unwrap_or_else(|| {
-                Outcome::Skipped(if stopped {
-                    "interrupted before it ran".into()
-                } else {
-                    "its dependencies never completed".into()
-                })
-            })
-        })
+        .map(|o| o.unwrap_or_else(|| Outcome::Skipped(why.clone())))
         .collect();
     Report {
         outcomes,
         warnings,
         seconds: started.elapsed().as_secs_f64(),
         requests: sh.requests.load(std::sync::atomic::Ordering::Relaxed),
-        interrupted: stopped,
+        stopped,
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use super::{CommandError, Ctx};
-use crate::clone::apply::{self, Env, Outcome, Report};
+use crate::clone::apply::{self, Env, Outcome, Report, Stopped};
 use crate::clone::cloner;
 use crate::clone::export::{self, Exported, Remote};
 use crate::clone::filter::Filter;
@@ -508,14 +508,27 @@ fn print_report(
         );
     }
     let bad = counts["failed"] + counts["skipped"];
-    if r.interrupted {
-        return Err(CommandError::Reported {
-            class: ExitClass::Interrupted,
-            message: format!(
-                "interrupted: {bad} object(s) were not applied; run the same command again to finish"
-            ),
+    match r.stopped {
+        Some(Stopped::Signal) => {
+            return Err(CommandError::Reported {
+                class: ExitClass::Interrupted,
+                message: format!(
+                    "interrupted: {bad} object(s) were not applied; run the same command again to finish"
+                ),
+            }
+            .into());
         }
-        .into());
+        Some(Stopped::Unreachable(n)) => {
+            return Err(CommandError::Reported {
+                class: ExitClass::Storage,
+                message: format!(
+                    "{} stopped answering ({n} requests in a row got no answer): {bad} object(s) were not applied; run the same command again once it is back",
+                    p.target.coord.base
+                ),
+            }
+            .into());
+        }
+        None => {}
     }
     if bad > 0 {
         return Err(CommandError::Reported {

@@ -973,3 +973,38 @@ fn an_apply_killed_or_stopped_halfway_is_finished_by_the_next_run() {
         "after a kill and a rerun",
     );
 }
+
+#[test]
+fn a_target_that_dies_mid_apply_stops_the_run_instead_of_failing_every_object() {
+    let work = tempfile::tempdir().unwrap();
+    let (primary, map) = seeded(200, work.path());
+    let mut secondary = seed_target(
+        &work.path().join("secondary"),
+        &["--latency-ms", "20", "--threads", "4"],
+    );
+    let tree = work.path().join("export");
+    export_from(&primary.url, &tree, &[], &seed_env());
+    let args = [
+        "clone",
+        "apply",
+        "--source",
+        tree.to_str().unwrap(),
+        "--dremio-url",
+        &secondary.url,
+        "--mapping",
+        map.to_str().unwrap(),
+        "--concurrency",
+        "4",
+    ];
+    let (child, mut reader) = start_until(&args, &seed_env(), "apply: progress");
+    secondary.kill();
+    let out = child.wait_with_output().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
+    assert_eq!(out.status.code(), Some(5), "{rest}");
+    assert!(rest.contains("stopped answering"), "{rest}");
+    assert!(
+        rest.contains("run the same command again once it is back"),
+        "{rest}"
+    );
+}
