@@ -29,6 +29,8 @@ pub struct Remote {
 #[derive(Debug, Clone, Default)]
 pub struct Entry {
     pub kind: Option<Kind>,
+    /// Its path as the cluster spells it (lookups ignore case; files do not).
+    pub path: Option<crate::clone::plan::CatPath>,
     pub id: String,
     pub tag: String,
     /// Versions of the wiki and tags documents (boxed: most objects have neither, and an index
@@ -213,6 +215,7 @@ async fn fetch(
     let mut object = Object::from_entity(kind, path, &entity);
     let mut entry = Entry {
         kind: Some(kind),
+        path: Some(crate::clone::plan::CatPath::new(&object.path)),
         id: entity
             .get("id")
             .and_then(Value::as_str)
@@ -434,6 +437,7 @@ pub async fn export(
                             key(Kind::User, &o.path),
                             Entry {
                                 kind: Some(Kind::User),
+                                path: Some(crate::clone::plan::CatPath::new(&o.path)),
                                 id: u
                                     .get("id")
                                     .and_then(Value::as_str)

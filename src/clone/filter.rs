@@ -33,8 +33,9 @@ fn split(glob: &str) -> Vec<String> {
 
 /// Whether one component matches one glob component (`*`, `?`, literal characters).
 fn component_matches(glob: &str, name: &str) -> bool {
-    let g: Vec<char> = glob.chars().collect();
-    let n: Vec<char> = name.chars().collect();
+    // Dremio's names ignore case, and so do the filters.
+    let g: Vec<char> = glob.to_lowercase().chars().collect();
+    let n: Vec<char> = name.to_lowercase().chars().collect();
     // Classic two-pointer wildcard match with backtracking to the last `*`.
     let (mut gi, mut ni) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
@@ -148,6 +149,14 @@ impl Filter {
             (1..=path.len()).any(|n| self.exclude.iter().any(|g| matches(g, &path[..n])));
         !excluded
             && (self.include.is_empty() || self.include.iter().any(|g| may_match_below(g, path)))
+    }
+
+    /// Whether an exclude could match something strictly below `path` (deleting `path` would
+    /// then delete what the filters protect).
+    pub fn excludes_below(&self, path: &[String]) -> bool {
+        self.exclude.iter().any(|g| {
+            (g.len() > path.len() || g.iter().any(|c| c == "**")) && may_match_below(g, path)
+        })
     }
 
     /// Whether a container is needed as the parent of a selected object below it, or is selected.

@@ -295,7 +295,14 @@ fn plan_object(
             plan.items.push(it);
             return Ok(());
         }
-        Some(_) => inp.target.read(o.kind, &o.path)?,
+        // The target's own spelling of the path: the same object may differ in case.
+        Some(_) => {
+            let spelled = target_entry
+                .and_then(|e| e.path.as_ref())
+                .map(CatPath::to_vec)
+                .unwrap_or_else(|| o.path.clone());
+            inp.target.read(o.kind, &spelled)?
+        }
         None => None,
     };
     let what = What::Object(o.kind);
@@ -459,6 +466,8 @@ pub fn make(inp: &Inputs) -> Result<Plan, CloneError> {
     let mut plan = Plan::default();
     // References of views and UDFs, resolved once every item is known (keys of candidates).
     let mut refs: Vec<(usize, Vec<Vec<Key>>)> = Vec::new();
+    // Keys of the source's objects (as on the target), for mirror's "does the source lack it".
+    let mut in_source: std::collections::HashSet<Key> = std::collections::HashSet::new();
     for found in inp.source.objects() {
         let (kind, path) = found?;
         let wanted = if kind.is_container() {
@@ -472,6 +481,7 @@ pub fn make(inp: &Inputs) -> Result<Plan, CloneError> {
         let Some(o) = inp.source.read(kind, &path)? else {
             continue;
         };
+        in_source.insert(key(kind, &inp.mapping.map_path(kind, &path)));
         let first = plan.items.len();
         let cands = references(
             &inp.mapping
@@ -487,7 +497,7 @@ pub fn make(inp: &Inputs) -> Result<Plan, CloneError> {
         }
     }
     if inp.mode == Mode::Mirror {
-        plan_deletions(inp, &mut plan)?;
+        plan_deletions(inp, &in_source, &mut plan)?;
     }
     order(&mut plan, refs);
     Ok(plan)
@@ -495,7 +505,11 @@ pub fn make(inp: &Inputs) -> Result<Plan, CloneError> {
 
 /// Objects of the target, inside the filters, that the source lacks (outermost only: a container's
 /// deletion takes its contents). Users are never deleted.
-fn plan_deletions(inp: &Inputs, plan: &mut Plan) -> Result<(), CloneError> {
+fn plan_deletions(
+    inp: &Inputs,
+    in_source: &std::collections::HashSet<Key>,
+    plan: &mut Plan,
+) -> Result<(), CloneError> {
     let mut doomed: Vec<(Kind, Vec<String>)> = Vec::new();
     for found in inp.target.objects() {
         let (kind, path) = found?;
@@ -506,8 +520,8 @@ fn plan_deletions(inp: &Inputs, plan: &mut Plan) -> Result<(), CloneError> {
         if !inp.filter.selects(kind, &src) {
             continue;
         }
-        let in_source = inp.source.root.join(Tree::main_file(kind, &src)).exists();
-        if !in_source {
+        // By key, not by file name: `SALES` on the target is the source's `Sales`.
+        if !in_source.contains(&key(kind, &path)) {
             doomed.push((kind, path));
         }
     }
@@ -519,6 +533,18 @@ fn plan_deletions(inp: &Inputs, plan: &mut Plan) -> Result<(), CloneError> {
             continue;
         }
         if kind.is_container() {
+            // Deleting a container deletes all inside it, including what the filters leave out.
+            let src = inp.mapping.unmap_path(kind, &path);
+            if inp.filter.excludes_below(&src)
+                || (kind != Kind::Source && inp.filter.skips(Skip::Functions))
+            {
+                plan.warnings.push(format!(
+                    "{} {} is not deleted: the filters leave out things inside it",
+                    kind.word(),
+                    path.join("/")
+                ));
+                continue;
+            }
             gone.push(lower);
         }
         plan.items

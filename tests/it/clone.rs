@@ -1008,3 +1008,52 @@ fn a_target_that_dies_mid_apply_stops_the_run_instead_of_failing_every_object() 
         "{rest}"
     );
 }
+
+#[test]
+fn mirror_matches_names_without_case_and_never_deletes_what_the_filters_protect() {
+    let primary = Cluster::start(VERSION);
+    let secondary = Cluster::start(VERSION);
+    primary.create(json!({"entityType": "space", "name": "Sales"}));
+    primary.view(&["Sales", "v"], "SELECT 1 AS one", &[]);
+    // The secondary spells the space in capitals, and has a folder the primary lacks, with
+    // something inside that the filters exclude.
+    secondary.create(json!({"entityType": "space", "name": "SALES"}));
+    secondary.view(&["SALES", "v"], "SELECT 1 AS one", &[]);
+    secondary.folder(&["SALES", "old"]);
+    secondary.folder(&["SALES", "old", "keep"]);
+    let work = tempfile::tempdir().unwrap();
+    let tree = work.path().join("export");
+    export(&primary, &tree, &["--skip", "users"]);
+    let plan = |extra: &[&str]| {
+        let mut args = vec![
+            "--json",
+            "clone",
+            "plan",
+            "--source",
+            tree.to_str().unwrap(),
+            "--dremio-url",
+            secondary.url(),
+            "--mode",
+            "mirror",
+            "--skip",
+            "users",
+        ];
+        args.extend_from_slice(extra);
+        ok_json(&lifeboat_env(&args, &creds()))
+    };
+    let p = plan(&[]);
+    assert_eq!(
+        acting(&p, "action"),
+        vec![triple("folder", "SALES/old", "delete")],
+        "{p}"
+    );
+    let p = plan(&["--exclude", "sales/OLD/keep"]);
+    assert_eq!(acting(&p, "action"), vec![], "{p}");
+    assert!(
+        p["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("folder SALES/old is not deleted"),
+        "{p}"
+    );
+}
