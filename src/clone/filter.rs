@@ -24,6 +24,19 @@ pub enum Skip {
     Functions,
 }
 
+impl Skip {
+    pub fn word(self) -> &'static str {
+        match self {
+            Skip::Users => "users",
+            Skip::Reflections => "reflections",
+            Skip::Wikis => "wikis",
+            Skip::Tags => "tags",
+            Skip::Promoted => "promoted",
+            Skip::Functions => "functions",
+        }
+    }
+}
+
 fn split(glob: &str) -> Vec<String> {
     glob.trim_matches('/')
         .split('/')
@@ -111,6 +124,24 @@ impl Filter {
             exclude: map(&self.exclude),
             skip: self.skip.clone(),
         }
+    }
+
+    /// What the filter covers, in a stable form (recorded in an export tree, compared by mirror).
+    pub fn describe(&self) -> serde_json::Value {
+        let globs = |g: &[Vec<String>]| {
+            let mut v: Vec<String> = g.iter().map(|c| c.join("/")).collect();
+            v.sort();
+            v.dedup();
+            v
+        };
+        let mut skip: Vec<&str> = self.skip.iter().map(|s| s.word()).collect();
+        skip.sort();
+        skip.dedup();
+        serde_json::json!({
+            "include": globs(&self.include),
+            "exclude": globs(&self.exclude),
+            "skip": skip,
+        })
     }
 
     pub fn skips(&self, s: Skip) -> bool {

@@ -168,6 +168,24 @@ impl Tree {
         Ok(tree)
     }
 
+    /// Records what an export covered (its filters), so that a mirror from this tree never takes
+    /// what the export left out for deletions.
+    pub fn set_scope(&self, scope: &Value) -> Result<(), CloneError> {
+        let mut m = Map::new();
+        m.insert("format".into(), Value::from(FORMAT));
+        m.insert("scope".into(), scope.clone());
+        write_if_changed(&self.root.join(MARKER), &render(&m))
+    }
+
+    /// The scope recorded by the export that made the tree, if any.
+    pub fn scope(&self) -> Option<Value> {
+        let text = fs::read_to_string(self.root.join(MARKER)).ok()?;
+        serde_json::from_str::<Value>(&text)
+            .ok()?
+            .get("scope")
+            .cloned()
+    }
+
     /// Opens an existing tree for reading.
     pub fn open(root: &Path) -> Result<Tree, CloneError> {
         let tree = Tree {

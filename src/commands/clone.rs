@@ -147,7 +147,9 @@ pub async fn export(ctx: &Ctx, args: &ExportArgs) -> anyhow::Result<()> {
         scratch = tempfile::tempdir()?;
         Tree::create(scratch.path())?
     } else {
-        Tree::create(&args.out)?
+        let tree = Tree::create(&args.out)?;
+        tree.set_scope(&args.filter.describe())?;
+        tree
     };
     let exported = walk(
         ctx,
@@ -213,8 +215,41 @@ async fn prepare(ctx: &Ctx, args: &PlanArgs) -> anyhow::Result<Prepared> {
     };
     let mut scratch = Vec::new();
     let mut warnings = Vec::new();
+    let mirror_refused = |why: String| -> anyhow::Error {
+        CommandError::Refused(format!(
+            "--mode mirror deletes what the source lacks, but {why}: a mirror could delete what the export left out"
+        ))
+        .into()
+    };
     let (source_tree, source_label) = match &args.source {
-        Source::Path(p) if p.is_dir() => (Tree::open(p)?, p.display().to_string()),
+        Source::Path(p) if p.is_dir() => {
+            let tree = Tree::open(p)?;
+            if args.mode == Mode::Mirror {
+                let wanted = args.filter.describe();
+                match tree.scope() {
+                    Some(scope) if scope == wanted => {}
+                    Some(scope) => {
+                        return Err(mirror_refused(format!(
+                            "{} was exported with the filters {scope}, and this run has {wanted}; plan and apply with the export's filters",
+                            p.display()
+                        )));
+                    }
+                    None => {
+                        return Err(mirror_refused(format!(
+                            "{} does not say which filters made it; export it again with this lifeboat",
+                            p.display()
+                        )));
+                    }
+                }
+            }
+            (tree, p.display().to_string())
+        }
+        Source::Path(p) if p.is_file() && args.mode == Mode::Mirror => {
+            return Err(mirror_refused(format!(
+                "the dremio-cloner file {} does not say what its export left out; use --mode update, or a tree or live source",
+                p.display()
+            )));
+        }
         Source::Path(p) if p.is_file() => {
             let dir = tempfile::tempdir()?;
             let tree = Tree::create(dir.path())?;

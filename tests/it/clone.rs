@@ -1047,6 +1047,27 @@ fn mirror_matches_names_without_case_and_never_deletes_what_the_filters_protect(
         vec![triple("folder", "SALES/old", "delete")],
         "{p}"
     );
+    // A mirror with other filters than the export's is refused: the tree does not hold what the
+    // export left out, and that must not look like deletions.
+    let out = lifeboat_env(
+        &[
+            "clone",
+            "plan",
+            "--source",
+            tree.to_str().unwrap(),
+            "--dremio-url",
+            secondary.url(),
+            "--mode",
+            "mirror",
+        ],
+        &creds(),
+    );
+    fails_with(&out, 3, &["was exported with the filters"]);
+    export(
+        &primary,
+        &tree,
+        &["--skip", "users", "--exclude", "sales/OLD/keep"],
+    );
     let p = plan(&["--exclude", "sales/OLD/keep"]);
     assert_eq!(acting(&p, "action"), vec![], "{p}");
     assert!(
