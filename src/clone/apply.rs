@@ -250,10 +250,10 @@ fn entry_of(kind: Kind, answer: &Value) -> Entry {
 }
 
 /// A strong random password for a user whose password the mapping does not give.
-fn random_password() -> String {
+fn random_password() -> Result<String, String> {
     let mut b = [0u8; 18];
-    let _ = getrandom::fill(&mut b);
-    format!("Lb1{}", hex::encode(b))
+    getrandom::fill(&mut b).map_err(|e| format!("no randomness for a password: {e}"))?;
+    Ok(format!("Lb1{}", hex::encode(b)))
 }
 
 async fn run_item(sh: Arc<Shared>, item: Item) -> (Outcome, Vec<String>) {
@@ -361,7 +361,7 @@ async fn user_item(
                 warnings.push(format!(
                     "created with a random password: set one under [passwords] in the mapping file, or reset {name}'s password on the target"
                 ));
-                random_password()
+                random_password()?
             }
         };
         body["password"] = json!(password);

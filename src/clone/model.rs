@@ -196,10 +196,18 @@ impl Object {
 
     /// The model of a user (`GET /api/v3/user/{id}` or an `/apiv2/users/all` entry).
     pub fn from_user(name: String, u: &Value) -> Object {
-        let body = strip(u, VOLATILE)
-            .into_iter()
-            .filter(|(k, _)| matches!(k.as_str(), "firstName" | "lastName" | "email"))
-            .collect();
+        // Dremio's `/apiv2/users/all` nests the names under `userConfig`; v3 answers do not.
+        let mut body: Map<String, Value> = Map::new();
+        for k in ["firstName", "lastName", "email"] {
+            let v = u
+                .get("userConfig")
+                .and_then(|c| c.get(k))
+                .or_else(|| u.get(k))
+                .filter(|v| !v.is_null());
+            if let Some(v) = v {
+                body.insert(k.into(), v.clone());
+            }
+        }
         Object {
             kind: Kind::User,
             path: vec![name],
@@ -411,6 +419,18 @@ mod tests {
             differing_fields(a.as_object().unwrap(), b.as_object().unwrap()),
             vec!["c.h", "only_a", "only_b"]
         );
+    }
+
+    #[test]
+    fn users_are_read_from_both_answer_shapes() {
+        let v2 = json!({"id": "1", "name": "alice", "userName": "alice",
+            "userConfig": {"firstName": "Alice", "lastName": "L", "email": "a@x", "version": "3"}});
+        let v3 = json!({"id": "1", "name": "alice", "firstName": "Alice", "lastName": "L",
+            "email": "a@x", "tag": "t"});
+        let a = Object::from_user("alice".into(), &v2);
+        assert_eq!(a, Object::from_user("alice".into(), &v3));
+        assert_eq!(a.body["firstName"], "Alice");
+        assert_eq!(a.body.len(), 3);
     }
 
     #[test]

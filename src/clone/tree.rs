@@ -296,13 +296,10 @@ impl Tree {
                 Err(source) => Err(CloneError::Read { path: p, source }),
             }
         };
+        // The file ends with one newline added on export; a view without text has no file (the
+        // target will refuse it, alone).
         let text = if kind.has_text() {
-            let t = optional("sql")?.ok_or_else(|| CloneError::Tree {
-                path: main.clone(),
-                message: format!("the {} has no .sql file beside it", kind.word()),
-            })?;
-            // The file ends with one newline added on export.
-            Some(t.strip_suffix('\n').map(str::to_string).unwrap_or(t))
+            optional("sql")?.map(|t| t.strip_suffix('\n').map(str::to_string).unwrap_or(t))
         } else {
             None
         };

@@ -845,10 +845,14 @@ fn user_v3(u: &Value) -> Value {
     })
 }
 
+/// A user as the v2 API answers it (Dremio's `UserUI`): names and email nested in `userConfig`.
 fn user_v2(u: &Value) -> Value {
     json!({
-        "id": u["id"], "userName": u["userName"], "firstName": u["firstName"],
-        "lastName": u["lastName"], "email": u["email"], "createdAt": u["createdAt"],
-        "version": u["tag"]
+        "id": u["id"], "name": u["userName"], "userName": u["userName"],
+        "userConfig": {
+            "uid": {"id": u["id"]}, "userName": u["userName"], "firstName": u["firstName"],
+            "lastName": u["lastName"], "email": u["email"], "createdAt": u["createdAt"],
+            "version": u["tag"]
+        }
     })
 }
