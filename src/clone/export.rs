@@ -180,7 +180,7 @@ async fn fetch(
     item: Value,
     kind: Kind,
     in_source: bool,
-    reflections: Arc<HashMap<String, Vec<Value>>>,
+    reflections: Arc<Reflections>,
     skip_wikis: bool,
     skip_tags: bool,
 ) -> Result<Found, DremioError> {
@@ -245,9 +245,20 @@ async fn fetch(
                 entry.tags_version = t.get("version").cloned().map(Box::new);
                 object.set_tags(str_list(&t["tags"]).unwrap_or_default());
             }
-            if let Some(list) = reflections.get(&entry.id) {
-                object.set_reflections(list);
-                for r in list {
+            let list: Vec<Value> = match reflections.as_ref() {
+                Reflections::Skipped => vec![],
+                Reflections::All(m) => m.get(&entry.id).cloned().unwrap_or_default(),
+                Reflections::PerDataset => get(
+                    c,
+                    &format!("/api/v3/dataset/{}/reflection", url_segment(&entry.id)),
+                )
+                .await?
+                .and_then(|v| v.get("data").and_then(Value::as_array).cloned())
+                .unwrap_or_default(),
+            };
+            if !list.is_empty() {
+                object.set_reflections(&list);
+                for r in &list {
                     let s = |k: &str| {
                         r.get(k)
                             .and_then(Value::as_str)
@@ -268,21 +279,46 @@ async fn fetch(
 }
 
 /// Every reflection of the cluster, by dataset id.
-async fn all_reflections(c: &Coordinator) -> Result<HashMap<String, Vec<Value>>, DremioError> {
+/// Where the reflections of datasets come from.
+enum Reflections {
+    Skipped,
+    /// One `GET /api/v3/reflection`, by dataset id.
+    All(HashMap<String, Vec<Value>>),
+    /// That listing is missing on this version: `GET /api/v3/dataset/{id}/reflection` per dataset.
+    PerDataset,
+}
+
+/// Every reflection of the cluster in one request, or [`Reflections::PerDataset`] when the
+/// cluster has no such listing (a 404 must not read as "no reflections").
+async fn all_reflections(c: &Coordinator) -> Result<Reflections, DremioError> {
+    let (status, text) = c.request(Method::GET, "/api/v3/reflection", None).await?;
+    if matches!(status, 404 | 405) {
+        return Ok(Reflections::PerDataset);
+    }
+    if !(200..300).contains(&status) {
+        return Err(DremioError::Api {
+            url: format!("{}/api/v3/reflection", c.base),
+            status: Some(status),
+            message: error_message(&text),
+        });
+    }
+    let v: Value = serde_json::from_str(&text).map_err(|e| DremioError::Api {
+        url: format!("{}/api/v3/reflection", c.base),
+        status: Some(status),
+        message: format!("unexpected answer: {e}"),
+    })?;
     let mut by_dataset: HashMap<String, Vec<Value>> = HashMap::new();
-    if let Some(v) = get(c, "/api/v3/reflection").await? {
-        for r in v
-            .get("data")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if let Some(d) = r.get("datasetId").and_then(Value::as_str) {
-                by_dataset.entry(d.to_string()).or_default().push(r.clone());
-            }
+    for r in v
+        .get("data")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(d) = r.get("datasetId").and_then(Value::as_str) {
+            by_dataset.entry(d.to_string()).or_default().push(r.clone());
         }
     }
-    Ok(by_dataset)
+    Ok(Reflections::All(by_dataset))
 }
 
 /// The users, or why they cannot be read (a warning, not a failure: non-admins cannot list them).
@@ -340,7 +376,7 @@ pub async fn export(
         ));
     }
     let reflections = Arc::new(if filter.skips(Skip::Reflections) {
-        HashMap::new()
+        Reflections::Skipped
     } else {
         all_reflections(c).await?
     });

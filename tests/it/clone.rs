@@ -723,6 +723,20 @@ fn an_older_target_gets_unknown_fields_dropped_with_a_warning() {
             .contains("arrowCachingEnabled dropped"),
         "{agg}"
     );
+    // This version has no listing of all reflections: the export asks dataset by dataset.
+    let back = work.path().join("back");
+    export(&secondary, &back, &[]);
+    let daily: Value = serde_json::from_slice(
+        &std::fs::read(back.join("catalog/Mid/agg/daily.view.json")).unwrap(),
+    )
+    .unwrap();
+    let names: Vec<&str> = daily["reflections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["agg_daily", "raw_daily"]);
 }
 
 #[test]

@@ -1403,6 +1403,9 @@ impl Catalog {
 
     /// `GET /api/v3/reflection`: every reflection.
     pub fn reflection_list(&self) -> Reply {
+        if self.version < fields::REFLECTION_LIST_SINCE {
+            return Reply::error(404, "HTTP 404 Not Found");
+        }
         let data: Vec<Value> = self
             .store
             .values_json(REFLECTIONS)

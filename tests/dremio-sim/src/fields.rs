@@ -140,6 +140,11 @@ const USER: &[&str] = &[
 /// First version knowing [`REFLECTION_SINCE_25`].
 pub const ARROW_CACHING_SINCE: (u64, u64, u64) = (25, 0, 0);
 
+/// First version answering `GET /api/v3/reflection` (every reflection). A GUESS, like the field
+/// above: older simulated versions answer 404 there, so that clients must fall back to
+/// `GET /api/v3/dataset/{id}/reflection`, which the reference documents.
+pub const REFLECTION_LIST_SINCE: (u64, u64, u64) = (25, 0, 0);
+
 impl Kind {
     /// The kind of a catalog body's `entityType`.
     pub fn of_entity(t: &str) -> Option<Kind> {
