@@ -425,6 +425,12 @@ pub async fn export(
                 )
             });
         }
+        // SIGINT/SIGTERM: stop reading; what was written stays, nothing is removed.
+        if crate::store::upload::INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed) {
+            tasks.abort_all();
+            progress.finish();
+            return Err(super::CloneError::Interrupted.into());
+        }
         let Some(done) = tasks.join_next().await else {
             break;
         };

@@ -41,6 +41,10 @@ pub enum CloneError {
     /// The cluster could not be read completely (after retries).
     #[error("{0}")]
     Incomplete(String),
+    #[error(
+        "interrupted: the export stopped before the end and removed nothing from the tree; run it again"
+    )]
+    Interrupted,
     #[error("{0}")]
     Refused(String),
 }
@@ -51,6 +55,7 @@ impl Classify for CloneError {
             CloneError::Tree { .. } | CloneError::Mapping(_) => ExitClass::Usage,
             CloneError::Refused(_) => ExitClass::Refused,
             CloneError::Incomplete(_) => ExitClass::Storage,
+            CloneError::Interrupted => ExitClass::Interrupted,
             CloneError::Write { .. } | CloneError::Read { .. } => ExitClass::Internal,
         }
     }

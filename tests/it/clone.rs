@@ -1092,3 +1092,55 @@ fn mirror_matches_names_without_case_and_never_deletes_what_the_filters_protect(
         "{p}"
     );
 }
+
+#[test]
+fn a_stopped_export_says_so_and_removes_nothing() {
+    let work = tempfile::tempdir().unwrap();
+    let local = work.path().join("primary");
+    let out = std::process::Command::new(sim_bin("dremio-sim"))
+        .args([
+            "seed",
+            "--paths-local",
+            local.to_str().unwrap(),
+            "--objects",
+            "200",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let primary = Sim::start_with(
+        &local,
+        VERSION,
+        &["--latency-ms", "20", "--threads", "4"],
+        &[],
+    );
+    let tree = work.path().join("export");
+    std::fs::create_dir_all(tree.join("catalog")).unwrap();
+    std::fs::write(
+        tree.join("lifeboat-clone.json"),
+        "{\"format\": \"lifeboat-clone/1\"}\n",
+    )
+    .unwrap();
+    std::fs::write(tree.join("catalog/Gone.space.json"), "{}\n").unwrap();
+    let args = [
+        "clone",
+        "export",
+        "--dremio-url",
+        &primary.url,
+        "--out",
+        tree.to_str().unwrap(),
+        "--concurrency",
+        "2",
+    ];
+    let (child, mut reader) = start_until(&args, &seed_env(), "export: started");
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
+    assert_eq!(out.status.code(), Some(130), "{rest}");
+    assert!(rest.contains("removed nothing"), "{rest}");
+    assert!(
+        tree.join("catalog/Gone.space.json").exists(),
+        "a stale file stays until a complete export"
+    );
+}
