@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 use tokio::task::JoinSet;
 
 use super::export::{Entry, Key, Remote, key};
-use super::mapping::{Mapping, masked_fields, set_dotted};
+use super::mapping::{Mapping, fill_masked, masked_fields, set_dotted};
 use super::model::{Kind, Object, promotion_id, url_segment};
 use super::plan::{Action, Item, Plan, What};
 use super::tree::Tree;
@@ -299,7 +299,7 @@ async fn object_item(
         let e = sh.entry(&k).ok_or("the target object's id is not known")?;
         o.update_body(&e.id, &e.tag)
     };
-    if kind == Kind::Source && item.action == Action::Create {
+    if kind == Kind::Source {
         let src = item
             .source()
             .map(|p| p.root().to_string())
@@ -307,10 +307,18 @@ async fn object_item(
         for (field, secret) in sh.mapping.source_secrets(&src, sh.env.as_ref())? {
             set_dotted(&mut body["config"], &field, &secret.0);
         }
-        let still = masked_fields(&body["config"]);
+        // An update puts back the target's own values where the export masked them (its server
+        // keeps a secret sent back masked, but not, e.g., a property-list value); a new source
+        // has none to keep.
+        let target_config = sh.entry(&k).and_then(|e| e.config);
+        let still = if item.action == Action::Update {
+            fill_masked(&mut body["config"], target_config.as_deref())
+        } else {
+            masked_fields(&body["config"])
+        };
         if !still.is_empty() {
             return Err(format!(
-                "a new source needs its secrets ({}): map them under [secrets.{src}]",
+                "the source needs its secrets ({}): map them under [secrets.{src}]",
                 still.join(", ")
             ));
         }

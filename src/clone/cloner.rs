@@ -165,36 +165,6 @@ fn examples<S: AsRef<str>>(items: &[S]) -> String {
     s
 }
 
-/// Whether a config key names a secret. `accessKey` and the like are left alone on purpose: an S3
-/// access key id is not a secret, and masking it would lose what the target needs.
-fn is_secret_key(key: &str) -> bool {
-    let k = key.to_lowercase();
-    k.contains("password") || k.contains("secret")
-}
-
-/// Replaces every non-empty string under a secret key by the mask; returns how many were replaced.
-fn mask_secrets(v: &mut Value, secret: bool) -> usize {
-    match v {
-        Value::String(s) if secret && !s.is_empty() && s != MASK => {
-            *s = MASK.to_string();
-            1
-        }
-        Value::Array(a) => a.iter_mut().map(|x| mask_secrets(x, secret)).sum(),
-        Value::Object(m) => {
-            // A property-list entry (`{"name": "fs.s3a.secret.key", "value": "..."}`) names its
-            // secret in a sibling field.
-            let named = m
-                .get("name")
-                .and_then(Value::as_str)
-                .is_some_and(is_secret_key);
-            m.iter_mut()
-                .map(|(k, x)| mask_secrets(x, secret || is_secret_key(k) || named && k == "value"))
-                .sum()
-        }
-        _ => 0,
-    }
-}
-
 /// Whether an entity grants anything to anyone (grants are not cloned).
 fn has_grants(e: &Value) -> bool {
     e.get("accessControlList").is_some_and(|acl| {
@@ -366,7 +336,14 @@ pub fn import(file: &Path, tree: &Tree, filter: &Filter) -> Result<Imported, Clo
             }
             let mut o = if kind == Kind::Source {
                 let mut e = e.clone();
-                masked += mask_secrets(&mut e, false);
+                let t = e
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                if let Some(config) = e.get_mut("config") {
+                    masked += super::model::mask_config(&t, config);
+                }
                 Object::from_entity(kind, path, &e)
             } else {
                 Object::from_entity(kind, path, e)

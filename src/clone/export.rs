@@ -39,6 +39,9 @@ pub struct Entry {
     pub tags_version: Option<Box<Value>>,
     /// Reflections: (name, id, tag); a dataset has a few at most.
     pub reflections: Vec<(String, String, String)>,
+    /// A source's config as the server answered it (its own masking only): an update puts back
+    /// the target's values where the export masked more. Kept in memory, never written.
+    pub config: Option<Box<Value>>,
 }
 
 impl Entry {
@@ -216,6 +219,7 @@ async fn fetch(
     let mut entry = Entry {
         kind: Some(kind),
         path: Some(crate::clone::plan::CatPath::new(&object.path)),
+        config: (kind == Kind::Source).then(|| Box::new(entity["config"].clone())),
         id: entity
             .get("id")
             .and_then(Value::as_str)

@@ -248,7 +248,8 @@ impl Mapping {
     }
 }
 
-/// The dotted config paths whose value is masked (the server keeps, and hides, a secret there).
+/// The config paths whose value is masked (the server keeps, and hides, a secret there), dotted,
+/// with `[i]` for list items (e.g. `propertyList[2].value`).
 pub fn masked_fields(config: &Value) -> Vec<String> {
     fn walk(v: &Value, at: &str, out: &mut Vec<String>) {
         match v {
@@ -262,6 +263,11 @@ pub fn masked_fields(config: &Value) -> Vec<String> {
                     walk(x, &here, out);
                 }
             }
+            Value::Array(a) => {
+                for (i, x) in a.iter().enumerate() {
+                    walk(x, &format!("{at}[{i}]"), out);
+                }
+            }
             Value::String(s) if s == super::model::MASK => out.push(at.to_string()),
             _ => {}
         }
@@ -271,20 +277,70 @@ pub fn masked_fields(config: &Value) -> Vec<String> {
     out
 }
 
-/// Puts `value` at a dotted path inside `config` (objects are created as needed).
+/// Replaces each masked value of `dst` by the value at the same place in `from` (the target's own
+/// config as its server answered it), when there is one. Returns the paths left masked.
+pub fn fill_masked(dst: &mut Value, from: Option<&Value>) -> Vec<String> {
+    fn walk(v: &mut Value, from: Option<&Value>, at: &str, left: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m.iter_mut() {
+                    let here = if at.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{at}.{k}")
+                    };
+                    walk(x, from.and_then(|f| f.get(k)), &here, left);
+                }
+            }
+            Value::Array(a) => {
+                for (i, x) in a.iter_mut().enumerate() {
+                    walk(x, from.and_then(|f| f.get(i)), &format!("{at}[{i}]"), left);
+                }
+            }
+            Value::String(s) if s == super::model::MASK => match from {
+                Some(f) if !f.is_null() => *v = f.clone(),
+                _ => left.push(at.to_string()),
+            },
+            _ => {}
+        }
+    }
+    let mut left = Vec::new();
+    walk(dst, from, "", &mut left);
+    left
+}
+
+/// Puts `value` at a path inside `config`: dotted keys, `[i]` for an existing list item (e.g.
+/// `propertyList[2].value`); objects are created as needed.
 pub fn set_dotted(config: &mut Value, path: &str, value: &str) {
     let mut at = config;
     let parts: Vec<&str> = path.split('.').collect();
     for (i, p) in parts.iter().enumerate() {
+        let (name, index) = match p.strip_suffix(']').and_then(|q| q.rsplit_once('[')) {
+            Some((n, ix)) => (n, ix.parse::<usize>().ok()),
+            None => (*p, None),
+        };
         if !at.is_object() {
             *at = json!({});
         }
         let m = at.as_object_mut().expect("made an object");
-        if i + 1 == parts.len() {
-            m.insert(p.to_string(), json!(value));
-            return;
+        let last = i + 1 == parts.len();
+        match index {
+            None if last => {
+                m.insert(name.to_string(), json!(value));
+                return;
+            }
+            None => at = m.entry(name.to_string()).or_insert_with(|| json!({})),
+            Some(ix) => {
+                let Some(item) = m.get_mut(name).and_then(|l| l.get_mut(ix)) else {
+                    return;
+                };
+                if last {
+                    *item = json!(value);
+                    return;
+                }
+                at = item;
+            }
         }
-        at = m.entry(p.to_string()).or_insert_with(|| json!({}));
     }
 }
 
@@ -364,11 +420,43 @@ alice = { env = "ALICE_PW" }
     }
 
     #[test]
+    fn masked_list_items_are_found_and_filled_from_the_target() {
+        let mask = super::super::model::MASK;
+        let mut c = json!({"accessSecret": mask, "propertyList": [
+            {"name": "fs.s3a.endpoint", "value": "s3.example"},
+            {"name": "fs.s3a.secret.key", "value": mask}]});
+        assert_eq!(
+            masked_fields(&c),
+            vec!["accessSecret", "propertyList[1].value"]
+        );
+        // The target's server masks its own @Secret field and shows the property in clear.
+        let target = json!({"accessSecret": mask, "propertyList": [
+            {"name": "fs.s3a.endpoint", "value": "old"},
+            {"name": "fs.s3a.secret.key", "value": "theirs"}]});
+        assert_eq!(fill_masked(&mut c, Some(&target)), Vec::<String>::new());
+        assert_eq!(c["propertyList"][1]["value"], "theirs");
+        assert_eq!(c["propertyList"][0]["value"], "s3.example");
+        assert_eq!(c["accessSecret"], mask);
+        let mut fresh = json!({"propertyList": [{"name": "x.password", "value": mask}]});
+        assert_eq!(fill_masked(&mut fresh, None), vec!["propertyList[0].value"]);
+    }
+
+    #[test]
     fn masked_fields_are_found_and_secrets_set_at_dotted_paths() {
         let mut c = json!({"accessKey": "AK", "accessSecret": super::super::model::MASK,
                            "auth": {"password": super::super::model::MASK}});
         assert_eq!(masked_fields(&c), vec!["accessSecret", "auth.password"]);
         set_dotted(&mut c, "auth.password", "pw");
         assert_eq!(c["auth"]["password"], "pw");
+        let mut l =
+            json!({"propertyList": [{"name": "a", "value": "x"}, {"name": "k", "value": "y"}]});
+        set_dotted(&mut l, "propertyList[1].value", "s");
+        assert_eq!(l["propertyList"][1]["value"], "s");
+        set_dotted(&mut l, "propertyList[5].value", "s");
+        assert_eq!(
+            l["propertyList"].as_array().unwrap().len(),
+            2,
+            "no such item: nothing set"
+        );
     }
 }

@@ -136,6 +136,53 @@ fn strip(v: &Value, drop: &[&str]) -> Map<String, Value> {
         .unwrap_or_default()
 }
 
+/// Whether a config key (or a property-list entry's name) names a secret. An S3 `accessKey` is
+/// a key id, not a secret: masking it would lose what the target needs; Azure's `accessKey` is
+/// the account key itself (see [`mask_config`]).
+fn is_secret_key(key: &str) -> bool {
+    let k = key.to_lowercase();
+    // Anywhere in the name: `accessSecret`, `fs.s3a.secret.key`, `fs.azure.account.key.<acct>`.
+    let anywhere = ["password", "secret", "passphrase", "account.key"];
+    // At the end only: `nessieAccessToken`, `privateKey` (but not `tokenEndpoint`,
+    // `privateKeyId` or `credentialType`).
+    let at_end = ["token", "privatekey", "private_key", "private.key"];
+    anywhere.iter().any(|p| k.contains(p)) || at_end.iter().any(|p| k.ends_with(p))
+}
+
+fn mask_value(v: &mut Value, secret: bool, azure: bool) -> usize {
+    match v {
+        Value::String(s) if secret && !s.is_empty() && s != MASK => {
+            *s = MASK.to_string();
+            1
+        }
+        Value::Array(a) => a.iter_mut().map(|x| mask_value(x, secret, azure)).sum(),
+        Value::Object(m) => {
+            // A property-list entry (`{"name": "fs.s3a.secret.key", "value": "..."}`) names its
+            // secret in a sibling field.
+            let named = m
+                .get("name")
+                .and_then(Value::as_str)
+                .is_some_and(is_secret_key);
+            m.iter_mut()
+                .map(|(k, x)| {
+                    let this = is_secret_key(k)
+                        || named && k == "value"
+                        || azure && k.eq_ignore_ascii_case("accessKey");
+                    mask_value(x, secret || this, azure)
+                })
+                .sum()
+        }
+        _ => 0,
+    }
+}
+
+/// Replaces every secret of a source's config by [`MASK`], whatever the server masked already:
+/// an export tree never holds a secret. Returns how many values were masked.
+pub fn mask_config(source_type: &str, config: &mut Value) -> usize {
+    let t = source_type.to_uppercase();
+    mask_value(config, false, t.contains("AZURE") || t.contains("ADLS"))
+}
+
 /// A string list field of a REST answer.
 pub fn str_list(v: &Value) -> Option<Vec<String>> {
     v.as_array()?
@@ -172,7 +219,16 @@ impl Object {
                 .remove(kind.text_field())
                 .and_then(|v| v.as_str().map(str::to_string));
         }
-        if kind != Kind::Source {
+        if kind == Kind::Source {
+            let t = body
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            if let Some(config) = body.get_mut("config") {
+                mask_config(&t, config);
+            }
+        } else {
             // A dataset's `type` is its kind (VIRTUAL_DATASET / PHYSICAL_DATASET); a source's is
             // its connector, which stays.
             body.remove("type");
@@ -419,6 +475,28 @@ mod tests {
             differing_fields(a.as_object().unwrap(), b.as_object().unwrap()),
             vec!["c.h", "only_a", "only_b"]
         );
+    }
+
+    #[test]
+    fn secrets_are_masked_by_name_and_ids_are_not() {
+        let mut c = json!({"accessKey": "AKIA", "accessSecret": "s", "credentialType": "ACCESS_KEY",
+            "tokenEndpoint": "https://idp", "nessieAccessToken": "t", "privateKeyId": "id",
+            "privateKey": "pk", "propertyList": [{"name": "fs.s3a.secret.key", "value": "v"},
+            {"name": "fs.s3a.endpoint", "value": "e"}]});
+        assert_eq!(mask_config("S3", &mut c), 4);
+        for k in [
+            "accessKey",
+            "credentialType",
+            "tokenEndpoint",
+            "privateKeyId",
+        ] {
+            assert_ne!(c[k], MASK, "{k}");
+        }
+        assert_eq!(c["propertyList"][0]["value"], MASK);
+        assert_eq!(c["propertyList"][1]["value"], "e");
+        let mut azure = json!({"accountName": "a", "accessKey": "k"});
+        assert_eq!(mask_config("AZURE_STORAGE", &mut azure), 1);
+        assert_eq!(azure["accessKey"], MASK);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use super::CloneError;
 use super::export::{Entry, Key, key};
 use super::filter::{Filter, Skip};
-use super::mapping::{Mapping, masked_fields};
+use super::mapping::{Mapping, fill_masked, masked_fields};
 use super::model::{Kind, Object, differing_fields};
 use super::sql;
 use super::tree::Tree;
@@ -320,6 +320,29 @@ fn plan_object(
             it
         }
     };
+    if o.kind == Kind::Source && main.action == Action::Update {
+        // Masked values go back as the target has them; a mapping may give them instead.
+        let mut config = o.body.get("config").cloned().unwrap_or(Value::Null);
+        let raw = target_entry.and_then(|e| e.config.as_deref());
+        let left = fill_masked(&mut config, raw);
+        match inp.mapping.source_secrets(&src_path[0], inp.env) {
+            Err(e) => main.blocked = Some(e),
+            Ok(given) => {
+                let missing: Vec<String> = left
+                    .into_iter()
+                    .filter(|m| !given.iter().any(|(k, _)| k == m))
+                    .map(|m| format!("config.{m}"))
+                    .collect();
+                if !missing.is_empty() {
+                    main.blocked = Some(format!(
+                        "the export masks {} and the target has no value there: map them under [secrets.{}] in the mapping file (--mapping)",
+                        missing.join(", "),
+                        src_path[0]
+                    ));
+                }
+            }
+        }
+    }
     if o.kind == Kind::Source && main.action == Action::Create {
         let masked = o.body.get("config").map(masked_fields).unwrap_or_default();
         let given = inp.mapping.source_secrets(&src_path[0], inp.env);

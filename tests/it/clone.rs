@@ -1144,3 +1144,39 @@ fn a_stopped_export_says_so_and_removes_nothing() {
         "a stale file stays until a complete export"
     );
 }
+
+#[test]
+fn secrets_the_server_shows_stay_out_of_the_tree_and_an_update_keeps_the_targets_own() {
+    let primary = Cluster::start(VERSION);
+    let secondary = Cluster::start(VERSION);
+    let source = |root: &str, key: &str| {
+        json!({"entityType": "source", "name": "lake", "type": "S3",
+            "config": {"accessKey": "AKIA", "accessSecret": "s3cr3t", "rootPath": root,
+                "propertyList": [{"name": "fs.s3a.endpoint", "value": "s3.example"},
+                                 {"name": "fs.s3a.secret.key", "value": key}]}})
+    };
+    primary.create(source("/primary", "primary-key"));
+    secondary.create(source("/standby", "standby-key"));
+    let work = tempfile::tempdir().unwrap();
+    let tree = work.path().join("export");
+    export(&primary, &tree, &["--skip", "users"]);
+    let text = std::fs::read_to_string(tree.join("catalog/lake.source.json")).unwrap();
+    assert!(
+        !text.contains("primary-key") && !text.contains("s3cr3t"),
+        "{text}"
+    );
+    let report = ok_json(&apply(
+        tree.to_str().unwrap(),
+        &secondary,
+        &["--skip", "users"],
+    ));
+    let lake = item(&report, "source", "lake");
+    assert_eq!(lake["outcome"], "updated", "{report}");
+    assert_eq!(lake["changed"], json!(["config.rootPath"]));
+    let after = secondary.by_path("lake");
+    assert_eq!(after["config"]["rootPath"], "/primary");
+    assert_eq!(
+        after["config"]["propertyList"][1]["value"], "standby-key",
+        "the target's own secret, not the mask"
+    );
+}
