@@ -149,6 +149,7 @@ impl Tree {
         };
         if root.join(MARKER).exists() {
             tree.check_marker()?;
+            tree.check_no_links()?;
             return Ok(tree);
         }
         if let Ok(mut entries) = fs::read_dir(root)
@@ -192,7 +193,27 @@ impl Tree {
             root: root.to_path_buf(),
         };
         tree.check_marker()?;
+        tree.check_no_links()?;
         Ok(tree)
+    }
+
+    /// A tree holds plain files and folders only: a symbolic link (e.g. committed to git) would
+    /// make lifeboat write outside the tree, or read any file into a view's SQL.
+    fn check_no_links(&self) -> Result<(), CloneError> {
+        for top in ["catalog", "users"] {
+            for e in walkdir::WalkDir::new(self.root.join(top))
+                .into_iter()
+                .filter_map(Result::ok)
+            {
+                if e.path_is_symlink() {
+                    return Err(CloneError::Refused(format!(
+                        "{} is a symbolic link: an export tree holds plain files and folders only",
+                        e.path().display()
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn check_marker(&self) -> Result<(), CloneError> {
@@ -504,6 +525,20 @@ mod tests {
         assert!(!dir.path().join("catalog/S/sub").exists());
         assert!(dir.path().join("catalog/Other/untouched.view.sql").exists());
         assert!(dir.path().join("catalog/S/keep.view.json").exists());
+    }
+
+    #[test]
+    fn a_tree_with_a_symbolic_link_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = Tree::create(&dir.path().join("t")).unwrap();
+        tree.write(&view(&["S", "v"], "SELECT 1")).unwrap();
+        std::os::unix::fs::symlink("/etc", tree.root.join("catalog/Elsewhere")).unwrap();
+        for err in [
+            Tree::open(&tree.root).unwrap_err(),
+            Tree::create(&tree.root).unwrap_err(),
+        ] {
+            assert!(err.to_string().contains("symbolic link"), "{err}");
+        }
     }
 
     #[test]
