@@ -145,6 +145,9 @@ pub struct ClonePlanCmd {
     /// PEM file of the CA of the source cluster's certificates.
     #[arg(long, value_name = "FILE")]
     pub source_ca_file: Option<PathBuf>,
+    /// Do not check the source cluster's TLS certificates (explicit opt-in; prefer --source-ca-file).
+    #[arg(long)]
+    pub source_insecure: bool,
     /// The target cluster.
     #[command(flatten)]
     pub target: CloneTarget,

@@ -273,7 +273,7 @@ fn clone_plan_args(
             config,
             c.source_urls,
             c.source_ca_file,
-            c.target.insecure,
+            c.source_insecure,
             "LIFEBOAT_SOURCE_DREMIO_",
         )?),
     };
