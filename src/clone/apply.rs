@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 
 use super::export::{Entry, Key, Remote, key};
 use super::mapping::{Mapping, fill_masked, masked_fields, set_dotted};
-use super::model::{Kind, Object, promotion_id, url_segment};
+use super::model::{Kind, Object, promotion_id, str_of, url_segment};
 use super::plan::{Action, Item, Plan, What};
 use super::tree::Tree;
 use crate::dremio::rest::error_message;
@@ -234,13 +234,7 @@ fn remove_field(body: &mut Value, field: &str) -> bool {
 }
 
 fn entry_of(kind: Kind, answer: &Value) -> Entry {
-    let s = |k: &str| {
-        answer
-            .get(k)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string()
-    };
+    let s = |k: &str| str_of(answer, k);
     Entry {
         kind: Some(kind),
         id: s("id"),
@@ -458,13 +452,7 @@ async fn reflection_item(
             .await?
         }
     };
-    let s = |k: &str| {
-        answer
-            .get(k)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string()
-    };
+    let s = |k: &str| str_of(&answer, k);
     if let Some(e) = sh.index.lock().expect("index lock").get_mut(&dk) {
         e.set_reflection(name, s("id"), s("tag"));
     }

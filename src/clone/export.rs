@@ -10,7 +10,7 @@ use serde_json::Value;
 use tokio::task::JoinSet;
 
 use super::filter::{Filter, Skip};
-use super::model::{Kind, Object, entity_kind, str_list, url_segment};
+use super::model::{CatPath, Kind, Object, entity_kind, str_list, str_of, url_segment};
 use super::tree::{Tree, Written};
 use crate::dremio::DremioError;
 use crate::dremio::rest::{Coordinator, error_message};
@@ -30,7 +30,7 @@ pub struct Remote {
 pub struct Entry {
     pub kind: Option<Kind>,
     /// Its path as the cluster spells it (lookups ignore case; files do not).
-    pub path: Option<crate::clone::plan::CatPath>,
+    pub path: Option<CatPath>,
     pub id: String,
     pub tag: String,
     /// Versions of the wiki and tags documents (boxed: most objects have neither, and an index
@@ -188,11 +188,7 @@ async fn fetch(
     skip_tags: bool,
 ) -> Result<Found, DremioError> {
     let c = &coord.coord;
-    let id = item
-        .get("id")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
+    let id = str_of(&item, "id");
     let storage_folder = in_source && kind == Kind::Folder;
     let (entity, children) = if kind.is_container() {
         match get_container(c, &id).await? {
@@ -218,18 +214,14 @@ async fn fetch(
     let mut object = Object::from_entity(kind, path, &entity);
     let mut entry = Entry {
         kind: Some(kind),
-        path: Some(crate::clone::plan::CatPath::new(&object.path)),
+        path: Some(CatPath::new(&object.path)),
         config: (kind == Kind::Source).then(|| Box::new(entity["config"].clone())),
         id: entity
             .get("id")
             .and_then(Value::as_str)
             .unwrap_or(&id)
             .to_string(),
-        tag: entity
-            .get("tag")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string(),
+        tag: str_of(&entity, "tag"),
         ..Entry::default()
     };
     if !storage_folder {
@@ -263,13 +255,7 @@ async fn fetch(
             if !list.is_empty() {
                 object.set_reflections(&list);
                 for r in &list {
-                    let s = |k: &str| {
-                        r.get(k)
-                            .and_then(Value::as_str)
-                            .unwrap_or_default()
-                            .to_string()
-                    };
-                    entry.set_reflection(s("name"), s("id"), s("tag"));
+                    entry.set_reflection(str_of(r, "name"), str_of(r, "id"), str_of(r, "tag"));
                 }
             }
         }
@@ -483,12 +469,8 @@ pub async fn export(
                             key(Kind::User, &o.path),
                             Entry {
                                 kind: Some(Kind::User),
-                                path: Some(crate::clone::plan::CatPath::new(&o.path)),
-                                id: u
-                                    .get("id")
-                                    .and_then(Value::as_str)
-                                    .unwrap_or_default()
-                                    .to_string(),
+                                path: Some(CatPath::new(&o.path)),
+                                id: str_of(&u, "id"),
                                 ..Entry::default()
                             },
                         );

@@ -122,6 +122,36 @@ const REFLECTION_VOLATILE: &[&str] = &[
     "totalSizeBytes",
 ];
 
+/// A catalog path in one allocation: its components joined by U+001F (which Dremio names cannot
+/// hold), so that it sorts like the list of its components. A plan holds one or two per object.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CatPath(Box<str>);
+
+impl CatPath {
+    pub fn new<S: AsRef<str>>(parts: &[S]) -> CatPath {
+        let v: Vec<&str> = parts.iter().map(AsRef::as_ref).collect();
+        CatPath(v.join("\u{1f}").into_boxed_str())
+    }
+
+    pub fn parts(&self) -> Vec<&str> {
+        self.0.split('\u{1f}').collect()
+    }
+
+    pub fn to_vec(&self) -> Vec<String> {
+        self.0.split('\u{1f}').map(str::to_string).collect()
+    }
+
+    /// The first component (a source, space or user name).
+    pub fn root(&self) -> &str {
+        self.0.split('\u{1f}').next().unwrap_or_default()
+    }
+
+    /// `a/b/c`.
+    pub fn label(&self) -> String {
+        self.0.replace('\u{1f}', "/")
+    }
+}
+
 /// The value of a secret that the server keeps (what it answers instead of the secret).
 pub const MASK: &str = "$DREMIO_EXISTING_VALUE$";
 
@@ -181,6 +211,14 @@ fn mask_value(v: &mut Value, secret: bool, azure: bool) -> usize {
 pub fn mask_config(source_type: &str, config: &mut Value) -> usize {
     let t = source_type.to_uppercase();
     mask_value(config, false, t.contains("AZURE") || t.contains("ADLS"))
+}
+
+/// A string field of a REST answer, empty when absent (ids and tags of answers lifeboat keeps).
+pub fn str_of(v: &Value, k: &str) -> String {
+    v.get(k)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// A string list field of a REST answer.

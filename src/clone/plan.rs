@@ -10,7 +10,7 @@ use super::CloneError;
 use super::export::{Entry, Key, key};
 use super::filter::{Filter, Skip};
 use super::mapping::{Mapping, fill_masked, masked_fields};
-use super::model::{Kind, Object, differing_fields};
+use super::model::{CatPath, Kind, Object, differing_fields};
 use super::sql;
 use super::tree::Tree;
 
@@ -92,36 +92,6 @@ impl Action {
     /// Whether applying sends anything.
     pub fn acts(self) -> bool {
         matches!(self, Action::Create | Action::Update | Action::Delete)
-    }
-}
-
-/// A catalog path in one allocation: its components joined by U+001F (which Dremio names cannot
-/// hold), so that it sorts like the list of its components. A plan holds one or two per object.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct CatPath(Box<str>);
-
-impl CatPath {
-    pub fn new<S: AsRef<str>>(parts: &[S]) -> CatPath {
-        let v: Vec<&str> = parts.iter().map(AsRef::as_ref).collect();
-        CatPath(v.join("\u{1f}").into_boxed_str())
-    }
-
-    pub fn parts(&self) -> Vec<&str> {
-        self.0.split('\u{1f}').collect()
-    }
-
-    pub fn to_vec(&self) -> Vec<String> {
-        self.0.split('\u{1f}').map(str::to_string).collect()
-    }
-
-    /// The first component (a source, space or user name).
-    pub fn root(&self) -> &str {
-        self.0.split('\u{1f}').next().unwrap_or_default()
-    }
-
-    /// `a/b/c`.
-    pub fn label(&self) -> String {
-        self.0.replace('\u{1f}', "/")
     }
 }
 
