@@ -476,6 +476,14 @@ fn id_of(kind: Kind, path: &[String]) -> String {
     }
 }
 
+/// The REST entity of an object as dremio-cloner stores it: with an id (its `put` orders views
+/// by id), made from the path.
+fn entity_with_id(o: &Object) -> Value {
+    let mut body = o.create_body();
+    body["id"] = json!(id_of(o.kind, &o.path));
+    body
+}
+
 /// The file being written: sections of elements, streamed.
 struct Out {
     w: BufWriter<File>,
@@ -709,10 +717,8 @@ fn write_sections(
             filter,
             |k| k == kind,
             |o| {
-                let mut body = o.create_body();
-                body["id"] = json!(id_of(o.kind, &o.path));
                 count += 1;
-                out.element(&body)
+                out.element(&entity_with_id(&o))
             },
         )?;
         out.end()?;
@@ -744,10 +750,8 @@ fn write_sections(
             filter,
             |k| k == Kind::User,
             |o| {
-                let mut body = o.create_body();
-                body["id"] = json!(id_of(o.kind, &o.path));
                 count += 1;
-                out.element(&body)
+                out.element(&entity_with_id(&o))
             },
         )?;
         out.end()?;

@@ -851,6 +851,11 @@ fn a_non_admin_exports_without_users_and_bad_credentials_fail_clearly() {
 /// A primary seeded by `dremio-sim seed` (admin `admin` / `Passw0rd!`), and the mapping its new
 /// sources need on a target.
 fn seeded(objects: usize, dir: &Path) -> (Sim, PathBuf) {
+    seeded_with(objects, dir, &[])
+}
+
+/// Like [`seeded`], the primary started with `extra` flags (e.g. a latency).
+fn seeded_with(objects: usize, dir: &Path, extra: &[&str]) -> (Sim, PathBuf) {
     let local = dir.join("primary");
     let out = std::process::Command::new(sim_bin("dremio-sim"))
         .args(["seed", "--paths-local", local.to_str().unwrap()])
@@ -868,7 +873,7 @@ fn seeded(objects: usize, dir: &Path) -> (Sim, PathBuf) {
         "[secrets.lake]\naccessSecret = { env = \"LAKE_SECRET\" }\n[secrets.pg]\npassword = { env = \"LAKE_SECRET\" }\n",
     )
     .unwrap();
-    (Sim::start(&local, VERSION), map)
+    (Sim::start_with(&local, VERSION, extra, &[]), map)
 }
 
 fn seed_env() -> Vec<(String, String)> {
@@ -897,6 +902,68 @@ fn seed_target(dir: &Path, extra: &[&str]) -> Sim {
             return sim;
         }
     }
+}
+
+/// A seeded primary, its export, and an empty target that answers slowly, so that a run can be
+/// caught half-way.
+struct SlowTarget {
+    work: tempfile::TempDir,
+    _primary: Sim,
+    target: Sim,
+    tree: PathBuf,
+    map: PathBuf,
+}
+
+impl SlowTarget {
+    fn new() -> SlowTarget {
+        let work = tempfile::tempdir().unwrap();
+        let (primary, map) = seeded(200, work.path());
+        let target = seed_target(
+            &work.path().join("secondary"),
+            &["--latency-ms", "20", "--threads", "4"],
+        );
+        let tree = work.path().join("export");
+        export_from(&primary.url, &tree, &[], &seed_env());
+        SlowTarget {
+            work,
+            _primary: primary,
+            target,
+            tree,
+            map,
+        }
+    }
+
+    fn apply_args(&self) -> Vec<String> {
+        [
+            "clone",
+            "apply",
+            "--source",
+            self.tree.to_str().unwrap(),
+            "--dremio-url",
+            &self.target.url,
+            "--mapping",
+            self.map.to_str().unwrap(),
+            "--concurrency",
+            "4",
+        ]
+        .map(str::to_string)
+        .to_vec()
+    }
+}
+
+/// Waits for a run started by `start_until`: its exit code and the rest of its stderr.
+fn finish(
+    child: std::process::Child,
+    mut reader: std::io::BufReader<std::process::ChildStderr>,
+) -> (Option<i32>, String) {
+    let out = child.wait_with_output().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
+    (out.status.code(), rest)
+}
+
+fn sigterm(child: &std::process::Child) {
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
 }
 
 #[test]
@@ -933,41 +1000,21 @@ fn a_throttling_target_and_source_only_slow_the_clone_down() {
 
 #[test]
 fn an_apply_killed_or_stopped_halfway_is_finished_by_the_next_run() {
-    let work = tempfile::tempdir().unwrap();
-    let (primary, map) = seeded(200, work.path());
-    // Slow answers, so that the kill lands in the middle of the run.
-    let secondary = seed_target(
-        &work.path().join("secondary"),
-        &["--latency-ms", "20", "--threads", "4"],
-    );
-    let tree = work.path().join("export");
-    export_from(&primary.url, &tree, &[], &seed_env());
-    let args = [
-        "clone",
-        "apply",
-        "--source",
-        tree.to_str().unwrap(),
-        "--dremio-url",
-        &secondary.url,
-        "--mapping",
-        map.to_str().unwrap(),
-        "--concurrency",
-        "4",
-    ];
+    let slow = SlowTarget::new();
+    let owned = slow.apply_args();
+    let args: Vec<&str> = owned.iter().map(String::as_str).collect();
     let (mut child, _reader) = start_until(&args, &seed_env(), "apply: progress");
     child.kill().unwrap();
     child.wait().unwrap();
-    let mut json_args = vec!["--json"];
-    json_args.extend_from_slice(&args);
     // SIGTERM in the middle of the second run: what is in flight finishes, nothing new starts,
     // the report says what was not applied, exit 130.
-    let (child, mut reader) = start_until(&args, &seed_env(), "apply: progress");
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let out = child.wait_with_output().unwrap();
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
-    assert_eq!(out.status.code(), Some(130), "{rest}");
+    let (child, reader) = start_until(&args, &seed_env(), "apply: progress");
+    sigterm(&child);
+    let (code, rest) = finish(child, reader);
+    assert_eq!(code, Some(130), "{rest}");
     assert!(rest.contains("run the same command again"), "{rest}");
+    let mut json_args = vec!["--json"];
+    json_args.extend_from_slice(&args);
     let report = ok_json(&lifeboat_env(&json_args, &seed_env()));
     let s = &report["summary"];
     assert!(
@@ -981,41 +1028,22 @@ fn an_apply_killed_or_stopped_halfway_is_finished_by_the_next_run() {
     let again = ok_json(&lifeboat_env(&json_args, &seed_env()));
     assert_eq!(acting(&again, "outcome"), vec![]);
     assert_clone_of(
-        &tree,
-        &secondary.url,
-        work.path(),
+        &slow.tree,
+        &slow.target.url,
+        slow.work.path(),
         "after a kill and a rerun",
     );
 }
 
 #[test]
 fn a_target_that_dies_mid_apply_stops_the_run_instead_of_failing_every_object() {
-    let work = tempfile::tempdir().unwrap();
-    let (primary, map) = seeded(200, work.path());
-    let mut secondary = seed_target(
-        &work.path().join("secondary"),
-        &["--latency-ms", "20", "--threads", "4"],
-    );
-    let tree = work.path().join("export");
-    export_from(&primary.url, &tree, &[], &seed_env());
-    let args = [
-        "clone",
-        "apply",
-        "--source",
-        tree.to_str().unwrap(),
-        "--dremio-url",
-        &secondary.url,
-        "--mapping",
-        map.to_str().unwrap(),
-        "--concurrency",
-        "4",
-    ];
-    let (child, mut reader) = start_until(&args, &seed_env(), "apply: progress");
-    secondary.kill();
-    let out = child.wait_with_output().unwrap();
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
-    assert_eq!(out.status.code(), Some(5), "{rest}");
+    let mut slow = SlowTarget::new();
+    let owned = slow.apply_args();
+    let args: Vec<&str> = owned.iter().map(String::as_str).collect();
+    let (child, reader) = start_until(&args, &seed_env(), "apply: progress");
+    slow.target.kill();
+    let (code, rest) = finish(child, reader);
+    assert_eq!(code, Some(5), "{rest}");
     assert!(rest.contains("stopped answering"), "{rest}");
     assert!(
         rest.contains("run the same command again once it is back"),
@@ -1096,24 +1124,7 @@ fn mirror_matches_names_without_case_and_never_deletes_what_the_filters_protect(
 #[test]
 fn a_stopped_export_says_so_and_removes_nothing() {
     let work = tempfile::tempdir().unwrap();
-    let local = work.path().join("primary");
-    let out = std::process::Command::new(sim_bin("dremio-sim"))
-        .args([
-            "seed",
-            "--paths-local",
-            local.to_str().unwrap(),
-            "--objects",
-            "200",
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let primary = Sim::start_with(
-        &local,
-        VERSION,
-        &["--latency-ms", "20", "--threads", "4"],
-        &[],
-    );
+    let (primary, _) = seeded_with(200, work.path(), &["--latency-ms", "20", "--threads", "4"]);
     let tree = work.path().join("export");
     std::fs::create_dir_all(tree.join("catalog")).unwrap();
     std::fs::write(
@@ -1132,12 +1143,10 @@ fn a_stopped_export_says_so_and_removes_nothing() {
         "--concurrency",
         "2",
     ];
-    let (child, mut reader) = start_until(&args, &seed_env(), "export: started");
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let out = child.wait_with_output().unwrap();
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
-    assert_eq!(out.status.code(), Some(130), "{rest}");
+    let (child, reader) = start_until(&args, &seed_env(), "export: started");
+    sigterm(&child);
+    let (code, rest) = finish(child, reader);
+    assert_eq!(code, Some(130), "{rest}");
     assert!(rest.contains("removed nothing"), "{rest}");
     assert!(
         tree.join("catalog/Gone.space.json").exists(),
