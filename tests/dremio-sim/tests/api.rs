@@ -134,20 +134,27 @@ fn tokens_expire() {
     assert_eq!(r.json()["errorMessage"], "Token expired");
 }
 
-#[test]
-fn users_catalog_and_non_admin() {
+/// The body creating the user `bob`.
+const BOB: &str = r#"{"name": "bob", "firstName": "B", "lastName": "O", "email": "b@example.com", "password": "bobpass123"}"#;
+
+/// A simulator with its first administrator and a second user `bob`: (dir, sim, admin's auth,
+/// bob as created).
+fn with_bob() -> (tempfile::TempDir, Sim, String, serde_json::Value) {
     let dir = tempfile::tempdir().unwrap();
     let sim = Sim::start(dir.path(), &[]);
     assert_eq!(sim.first_user().status, 200);
     let admin = sim.login("admin", PASSWORD);
-    let body = json!({"name": "bob", "firstName": "B", "lastName": "O",
-        "email": "b@example.com", "password": "bobpass123"})
-    .to_string();
-    let r = sim.req("POST", "/api/v3/user", Some(&admin), Some(&body));
+    let r = sim.req("POST", "/api/v3/user", Some(&admin), Some(BOB));
     assert_eq!(r.status, 200, "{}", r.body);
-    let bob_id = r.json()["id"].as_str().unwrap().to_string();
+    (dir, sim, admin, r.json())
+}
+
+#[test]
+fn users_catalog_and_non_admin() {
+    let (dir, sim, admin, bob) = with_bob();
+    let bob_id = bob["id"].as_str().unwrap().to_string();
     assert_eq!(
-        sim.req("POST", "/api/v3/user", Some(&admin), Some(&body))
+        sim.req("POST", "/api/v3/user", Some(&admin), Some(BOB))
             .status,
         409
     );
@@ -237,16 +244,7 @@ fn users_catalog_and_non_admin() {
 
 #[test]
 fn user_updates_and_listing_rights() {
-    let dir = tempfile::tempdir().unwrap();
-    let sim = Sim::start(dir.path(), &[]);
-    assert_eq!(sim.first_user().status, 200);
-    let admin = sim.login("admin", PASSWORD);
-    let body = json!({"name": "bob", "firstName": "B", "lastName": "O",
-        "email": "b@example.com", "password": "bobpass123"})
-    .to_string();
-    let r = sim.req("POST", "/api/v3/user", Some(&admin), Some(&body));
-    assert_eq!(r.status, 200, "{}", r.body);
-    let bob0 = r.json();
+    let (_dir, sim, admin, bob0) = with_bob();
     let bob_id = bob0["id"].as_str().unwrap().to_string();
     let url = format!("/api/v3/user/{bob_id}");
     let bob = sim.login("bob", "bobpass123");
