@@ -244,14 +244,14 @@ fn str_field<'a>(m: &'a Map<String, Value>, k: &str) -> Option<&'a str> {
     m.get(k).and_then(Value::as_str)
 }
 
-/// Compares one object of the source with the target's, adding its items.
+/// Compares one object of the source (already renamed for the target) with the target's, adding
+/// its items.
 fn plan_object(
     inp: &Inputs,
     o: Object,
     src_path: Vec<String>,
     plan: &mut Plan,
 ) -> Result<(), CloneError> {
-    let o = inp.mapping.map_object(o, &|p| inp.source.has_dataset(p));
     let target_entry = inp.index.get(&key(o.kind, &o.path));
     let existing = match target_entry.and_then(|e| e.kind) {
         Some(k) if k != o.kind => {
@@ -474,12 +474,11 @@ pub fn make(inp: &Inputs) -> Result<Plan, CloneError> {
         let Some(o) = inp.source.read(kind, &path)? else {
             continue;
         };
-        in_source.insert(key(kind, &inp.mapping.map_path(kind, &path)));
+        // Renamed once, as the target must have it.
+        let o = inp.mapping.map_object(o, &|p| inp.source.has_dataset(p));
+        in_source.insert(key(kind, &o.path));
         let first = plan.items.len();
-        let cands = references(
-            &inp.mapping
-                .map_object(o.clone(), &|p| inp.source.has_dataset(p)),
-        );
+        let cands = references(&o);
         plan_object(inp, o, path, &mut plan)?;
         if !cands.is_empty() {
             let keys = cands
