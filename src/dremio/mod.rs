@@ -72,6 +72,15 @@ pub enum DremioError {
         "the KV store at {lock} is locked by a running process{pid}: a live coordinator cannot be copied consistently. Stop the coordinator (or back up a standby's store, or use an online backup), then run again"
     )]
     StoreLocked { lock: PathBuf, pid: String },
+    #[error(
+        "the restore target's KV store {lock} is open in a running coordinator{}: restoring under it would corrupt it. Stop the coordinator that uses {paths_local} (e.g. `dremio stop` or `systemctl stop dremio` on its host), then run the restore again",
+        if *pid > 0 { format!(" (pid {pid})") } else { String::new() }
+    )]
+    TargetInUse {
+        lock: PathBuf,
+        paths_local: PathBuf,
+        pid: i32,
+    },
 }
 
 impl DremioError {
@@ -89,7 +98,7 @@ impl Classify for DremioError {
     fn exit_class(&self) -> ExitClass {
         match self {
             DremioError::Read { .. } => ExitClass::Usage,
-            DremioError::StoreLocked { .. } => ExitClass::Refused,
+            DremioError::StoreLocked { .. } | DremioError::TargetInUse { .. } => ExitClass::Refused,
             DremioError::NoActiveCoordinator { .. }
             | DremioError::Auth { .. }
             | DremioError::Api { .. } => ExitClass::Storage,

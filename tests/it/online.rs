@@ -459,3 +459,48 @@ fn a_coordinator_backup_with_a_missing_table_file_or_a_wrong_count_is_not_commit
         );
     }
 }
+
+#[test]
+fn a_logical_restore_whose_move_aside_fails_keeps_the_target_whole() {
+    let root = tempfile::tempdir().unwrap();
+    let (sim, _local, _) = primary(root.path());
+    let staging = staging_in(root.path());
+    let loc = TestLocation::new(StoreKind::Local, "aside-fails");
+    let id = ok_json(&online_backup(&sim.url, &staging, &loc.url, &creds()))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let dr_local = root.path().join("dr-data");
+    let dr_home = home(root.path(), "dr-home", &dr_local);
+    put_file(&dr_local.join("db/sim/userGroup.jsonl"), b"the old store\n");
+    put_file(&dr_local.join("security/key"), b"old key");
+    let before = snapshot(&dr_local);
+    let siblings_before = names(root.path());
+    let out = {
+        let _pinned = Immutable::set(&dr_local);
+        lifeboat(
+            &[
+                "restore",
+                "--from",
+                &loc.url,
+                "--backup",
+                &id,
+                "--dremio-home",
+                dr_home.to_str().unwrap(),
+                "--replace",
+            ],
+            &[],
+        )
+    };
+    fails_with(&out, 3, &[&id, "put back as it was"]);
+    assert_same(
+        &snapshot(&dr_local),
+        &before,
+        "every old file is still there",
+    );
+    assert_eq!(
+        names(root.path()),
+        siblings_before,
+        "nothing left beside it"
+    );
+}

@@ -1,6 +1,8 @@
 //! The ways users fail: each refusal has a clear error and an exit code, and leaves the target and
 //! the location exactly as they were.
 
+use std::os::unix::fs::PermissionsExt;
+
 use sha2::{Digest, Sha256};
 
 use crate::support::*;
@@ -82,9 +84,18 @@ fn restore_refuses_a_target_held_by_a_live_coordinator() {
         &out,
         3,
         &[
-            "locked by a running process",
+            "open in a running coordinator",
             &format!("pid {}", holder.pid),
+            &format!(
+                "Stop the coordinator that uses {}",
+                fx.paths_local.display()
+            ),
         ],
+    );
+    assert!(
+        !stderr(&out).contains("standby") && !stderr(&out).contains("online backup"),
+        "restore-side advice is not the backup's: {}",
+        stderr(&out)
     );
     assert_same(
         &snapshot(&fx.paths_local),
@@ -216,6 +227,38 @@ fn restore_into_a_non_empty_target_needs_replace_and_keeps_a_safety_copy() {
     );
     assert_eq!(rocks_dump(&fx.db.join("catalog")), original);
     assert!(!fx.db.join("catalog/999999.sst").exists());
+}
+
+#[test]
+fn a_restore_whose_move_aside_fails_puts_back_exactly_what_was_there() {
+    let fx = fixture(1, 3);
+    let loc = TestLocation::new(StoreKind::Local, "aside-fails");
+    let id = backup_ok(&fx, &loc.url);
+    put_file(&fx.paths_local.join("log/server.log"), b"log");
+    let before = snapshot(&fx.paths_local);
+    let parent = fx.paths_local.parent().unwrap();
+    let siblings = names(parent);
+    let out = {
+        let _pinned = Immutable::set(&fx.paths_local);
+        lifeboat(
+            &[
+                "restore",
+                "--from",
+                &loc.url,
+                "--dremio-home",
+                fx.home.to_str().unwrap(),
+                "--replace",
+            ],
+            &[],
+        )
+    };
+    fails_with(&out, 3, &[&id, &loc.url, "put back as it was"]);
+    assert_same(
+        &snapshot(&fx.paths_local),
+        &before,
+        "every old file is there",
+    );
+    assert_eq!(names(parent), siblings, "no staging folder or safety copy");
 }
 
 #[test]
@@ -477,4 +520,63 @@ fn sigterm_aborts_the_upload_and_commits_nothing() {
         "the aborted upload left nothing: {:?}",
         loc.keys()
     );
+}
+
+#[test]
+fn a_missing_local_location_is_refused_unless_creation_is_asked_for() {
+    let fx = fixture(1, 1);
+    let root = tempfile::tempdir().unwrap();
+    // What an unmounted DR volume looks like: its mount point's folder is not there.
+    let missing = root.path().join("mnt/dr-volume/backups");
+    let url = missing.to_str().unwrap();
+    let home = fx.home.to_str().unwrap();
+    let out = lifeboat(&["backup", "--dremio-home", home, "--to", url], &[]);
+    fails_with(
+        &out,
+        2,
+        &["no such folder", "not mounted", "--create-location"],
+    );
+    assert!(!root.path().join("mnt").exists(), "nothing was created");
+
+    let made = ok_json(&lifeboat(
+        &[
+            "--json",
+            "backup",
+            "--dremio-home",
+            home,
+            "--to",
+            url,
+            "--create-location",
+        ],
+        &[],
+    ));
+    assert!(made["id"].is_string());
+    let mode = std::fs::metadata(&missing).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "a created location is owner-only");
+
+    // The same holds for a copy destination, and the config file can allow it per location.
+    let copy_dir = root.path().join("copy-here");
+    let copy_url = copy_dir.to_str().unwrap();
+    let out = lifeboat(&["copy", "--from", url, "--to", copy_url], &[]);
+    fails_with(&out, 2, &["no such folder"]);
+    let config = root.path().join("lifeboat.toml");
+    std::fs::write(
+        &config,
+        format!("[locations.dr]\nurl = {copy_url:?}\ncreate = true\n"),
+    )
+    .unwrap();
+    let out = lifeboat(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "copy",
+            "--from",
+            url,
+            "--to",
+            "dr",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(copy_dir.is_dir());
 }

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::sync::OnceLock;
@@ -320,6 +320,11 @@ impl TestLocation {
                 let dir = tempfile::Builder::new()
                     .prefix("lifeboat-loc-")
                     .tempdir()
+                    .unwrap();
+                // An operator's backup folder exists (lifeboat refuses to create one unasked).
+                std::fs::DirBuilder::new()
+                    .mode(0o700)
+                    .create(dir.path().join("repo"))
                     .unwrap();
                 TestLocation {
                     url: dir.path().join("repo").display().to_string(),
@@ -728,4 +733,29 @@ pub fn login(url: &str, user: &str, password: &str) -> String {
     assert_eq!(status, 200, "login: {text}");
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     format!("_dremio{}", v["token"].as_str().unwrap())
+}
+
+/// `chattr +i`: the kernel refuses to rename the folder (even for root), while what lives in its
+/// subfolders can still be changed — the move-aside fails, and nothing else stops a careless undo.
+pub struct Immutable(PathBuf);
+
+impl Immutable {
+    pub fn set(dir: &Path) -> Immutable {
+        let out = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "chattr +i: {}", stderr(&out));
+        Immutable(dir.to_path_buf())
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(&self.0)
+            .status();
+    }
 }

@@ -1,26 +1,34 @@
 //! `lifeboat restore`: Dremio's documented restore procedure, automated and safe. Every check runs
 //! before anything changes; the backup is extracted and verified in a staging folder beside the
-//! target; only then is the old state moved aside (never deleted) and the new one moved in by
-//! renames. Any failure puts the target back exactly as it was.
+//! target and flushed to disk; only then are folders put in place, each by one atomic rename, with
+//! what was there kept aside (never deleted). The steps that actually happened drive the undo, and
+//! a journal lets the next run finish or undo a restore that was killed.
 
-use std::fs::{self, DirBuilder};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
-use std::path::{Path, PathBuf};
+mod load;
+mod plan;
+mod stage;
+
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use chrono::Utc;
+use anyhow::Context;
 use serde_json::json;
 
 use super::{CommandError, Ctx, fetch};
+use crate::archive::ArchiveError;
+use crate::archive::manifest::Manifest;
 use crate::archive::unpack;
-use crate::archive::{ArchiveError, Manifest};
-use crate::dremio::lock;
-use crate::dremio::{DremioError, DremioVersion, Installation};
-use crate::fsutil::{self, Owner};
+use crate::dremio::Installation;
+use crate::fsutil::{
+    self,
+    txn::{RealFs, Txn},
+};
 use crate::progress::human_bytes;
 use crate::store::Repo;
 use crate::store::location::Access;
+
+pub use plan::Plan;
 
 /// Options of `lifeboat restore`.
 #[derive(Debug, Clone)]
@@ -49,34 +57,107 @@ pub struct RestoreReport {
     pub seconds: f64,
 }
 
-/// Extra room asked for beyond the backup's size (filesystem overhead, Dremio's first start).
-const SPACE_MARGIN: u64 = 64 * 1024 * 1024;
-
-fn refused(msg: String) -> anyhow::Error {
-    CommandError::Refused(msg).into()
-}
-
 pub async fn run(ctx: &Ctx, args: &RestoreArgs) -> anyhow::Result<RestoreReport> {
     let started = Instant::now();
-    let repo = ctx.repo(&args.from, &args.cluster, Access::Read).await?;
-    let manifest = repo.manifest(&args.backup).await?;
+    let repo = ctx
+        .repo(&args.from, &args.cluster, Access::Read)
+        .await
+        .with_context(|| format!("restore from {}", args.from))?;
+    let manifest = repo
+        .manifest(&args.backup)
+        .await
+        .with_context(|| format!("restore of backup {} from {}", args.backup, repo.loc.url()))?;
+    restore(ctx, args, &repo, &manifest, started)
+        .await
+        .with_context(|| format!("restore of backup {} from {}", manifest.id, repo.loc.url()))
+}
+
+async fn restore(
+    ctx: &Ctx,
+    args: &RestoreArgs,
+    repo: &Repo,
+    manifest: &Manifest,
+    started: Instant,
+) -> anyhow::Result<RestoreReport> {
     let inst = Installation::discover(
         args.dremio_home.as_deref(),
         args.paths_local.as_deref(),
         args.dremio_version.as_deref(),
     )?;
-    let plan = Plan::check(&manifest, &inst, args)?;
     if args.dry_run {
-        return Ok(print_dry_run(ctx, &manifest, &plan, started));
+        for (dir, journal) in stage::leftovers(&inst.paths_local) {
+            ctx.progress.note(&format!(
+                "note: {} holds an interrupted restore of backup {} ({:?}); a real run settles it first",
+                dir.display(),
+                journal.backup,
+                journal.state
+            ));
+        }
+    } else {
+        // A restore killed earlier is finished or undone first, as its journal says.
+        for done in stage::recover(&inst.paths_local)? {
+            ctx.progress.note(&format!("note: {done}"));
+        }
+    }
+    let plan = Plan::check(manifest, &inst, args)?;
+    if args.dry_run {
+        return Ok(print_dry_run(ctx, manifest, &plan, started));
     }
 
-    let staging = Staging::create(&plan.staging)?;
-    let index = Arc::new(fetch::load_index(&repo, &manifest).await?);
+    let mut txn = Txn::new(&RealFs);
+    txn.create_dir_all(&plan.parent, 0o755)
+        .map_err(|source| ArchiveError::WriteTarget {
+            path: plan.parent.clone(),
+            source,
+        })?;
+    let mut staging = stage::Staging::create(&plan, &manifest.id)?;
+    let unpacked = extract(ctx, repo, manifest, &staging.archive(), &plan).await?;
+    let logical = manifest.mode == "logical";
+    staging.assemble(&plan, logical)?;
+    // Durable before visible: everything staged reaches the disk before any of it is put in place.
+    fsutil::sync_filesystem(&staging.dir).map_err(|source| ArchiveError::WriteTarget {
+        path: staging.dir.clone(),
+        source,
+    })?;
+    let safety_copies = if logical {
+        staging.set_state(stage::State::Loading)?;
+        load::swap_and_load(ctx, &plan, &inst, &mut staging, txn)?
+    } else {
+        staging.set_state(stage::State::Swapping)?;
+        let swapped = staging.swap_in(&mut txn);
+        settle(&mut staging, txn, swapped)?
+    };
+    drop(staging);
+
+    let c = &unpacked.counts;
+    let report = RestoreReport {
+        id: manifest.id.clone(),
+        paths_local: inst.paths_local.clone(),
+        safety_copies,
+        kv_files: c.kv_files,
+        uploaded_files: c.uploaded_files,
+        security_files: c.security_files,
+        raw_bytes: unpacked.raw_bytes,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    print_report(ctx, repo, &inst, &report);
+    Ok(report)
+}
+
+/// Streams the archive into `dir`, checking every member, then sets folder modes and owners.
+async fn extract(
+    ctx: &Ctx,
+    repo: &Repo,
+    manifest: &Manifest,
+    dir: &std::path::Path,
+    plan: &Plan,
+) -> anyhow::Result<unpack::Unpacked> {
+    let index = Arc::new(fetch::load_index(repo, manifest).await?);
     let read = fetch::read_archive(
-        &repo,
-        &manifest,
+        repo,
+        manifest,
         index.clone(),
-        Some(staging.path.clone()),
+        Some(dir.to_path_buf()),
         1,
         ctx.progress.clone(),
     )
@@ -91,498 +172,48 @@ pub async fn run(ctx: &Ctx, args: &RestoreArgs) -> anyhow::Result<RestoreReport>
         }
         .into());
     }
-    unpack::finish_directories(&staging.path, &index)?;
+    unpack::finish_directories(dir, &index)?;
     if let Some(owner) = plan.owner {
-        fsutil::chown_tree(&staging.path, owner).map_err(|e| {
-            refused(format!(
+        fsutil::chown_tree(dir, owner).map_err(|e| {
+            CommandError::Refused(format!(
                 "cannot give the restored files to uid {}: {e}",
                 owner.uid
             ))
         })?;
     }
-
-    let safety_copies = if manifest.mode == "logical" {
-        load_with_dremio_admin(ctx, &plan, &inst, &staging.path, &manifest.id)?
-    } else {
-        swap_into_place(&plan, &staging.path, &manifest.id)?
-    };
-    drop(staging);
-
-    let c = &read.unpacked.counts;
-    let report = RestoreReport {
-        id: manifest.id.clone(),
-        paths_local: inst.paths_local.clone(),
-        safety_copies,
-        kv_files: c.kv_files,
-        uploaded_files: c.uploaded_files,
-        security_files: c.security_files,
-        raw_bytes: read.unpacked.raw_bytes,
-        seconds: started.elapsed().as_secs_f64(),
-    };
-    print_report(ctx, &repo, &inst, &report);
-    Ok(report)
+    Ok(read.unpacked)
 }
 
-/// Where each part goes, decided and checked before anything changes.
-struct Plan {
-    paths_local: PathBuf,
-    /// (archive root, final folder) for each part the backup holds.
-    parts: Vec<(&'static str, PathBuf)>,
-    /// Folders to move aside first (they hold something and `--replace` was given).
-    move_aside: Vec<PathBuf>,
-    staging: PathBuf,
-    owner: Option<Owner>,
-    needed_bytes: u64,
-    free_bytes: u64,
-}
-
-impl Plan {
-    fn check(manifest: &Manifest, inst: &Installation, args: &RestoreArgs) -> anyhow::Result<Plan> {
-        if manifest.cluster.kind != "dremio" {
-            return Err(refused(format!(
-                "backup {} is of a {} cluster, not Dremio",
-                manifest.id, manifest.cluster.kind
-            )));
-        }
-        if manifest.mode != "offline" && manifest.mode != "logical" {
-            return Err(refused(format!(
-                "backup {} is a {} backup, which this lifeboat cannot restore; use a newer lifeboat",
-                manifest.id, manifest.mode
-            )));
-        }
-        if manifest.mode == "logical" {
-            check_logical_target(inst, args)?;
-        }
-        check_version(manifest, inst)?;
-        if let Some(holder) =
-            lock::holder(&inst.lock_file()).map_err(|source| DremioError::Read {
-                path: inst.lock_file(),
-                source,
-            })?
-        {
-            return Err(DremioError::store_locked(inst.lock_file(), &holder).into());
-        }
-
-        let has_uploads = manifest.counts.uploaded_files > 0
-            || manifest.files.iter().any(|f| f.root() == "uploads")
-            || manifest.source.uploads.is_some();
-        let mut parts = vec![("db", inst.db.clone()), ("security", inst.security.clone())];
-        match &inst.uploads {
-            Some(dir) => parts.push(("uploads", dir.clone())),
-            None if has_uploads => {
-                return Err(refused(format!(
-                    "the backup holds uploaded files but the target's uploads live in {} (not on local disk); restore them with a target whose paths.dist is pdfs:// or file://",
-                    inst.remote_uploads.as_deref().unwrap_or("a remote store")
-                )));
-            }
-            None => {}
-        }
-
-        let local = &inst.paths_local;
-        let mut move_aside = Vec::new();
-        let held = fsutil::entries(local).map_err(|source| DremioError::Read {
-            path: local.clone(),
-            source,
-        })?;
-        if !held.is_empty() {
-            move_aside.push(local.clone());
-        }
-        for (_, dest) in &parts {
-            if !dest.starts_with(local)
-                && !fsutil::entries(dest)
-                    .map_err(|source| DremioError::Read {
-                        path: dest.clone(),
-                        source,
-                    })?
-                    .is_empty()
-            {
-                move_aside.push(dest.clone());
-            }
-        }
-        if !move_aside.is_empty() && !args.replace {
-            let shown: Vec<String> = held.iter().take(6).cloned().collect();
-            let what = if held.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    " (holds {}{})",
-                    shown.join(", "),
-                    if held.len() > 6 { ", ..." } else { "" }
-                )
-            };
-            return Err(refused(format!(
-                "the target is not empty: {}{what}. Dremio restores only into an empty store: pass --replace to move the current contents aside to a safety copy first (nothing is deleted)",
-                move_aside
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
-
-        let parent = local
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("/"));
-        let staging = parent.join(format!(".lifeboat-restore-{}", manifest.id));
-        // Everything moves by rename, which cannot cross filesystems: check that up front.
-        let staging_dev = fsutil::device_of(&parent).map_err(|source| DremioError::Read {
-            path: parent.clone(),
-            source,
-        })?;
-        for (_, dest) in &parts {
-            let dev = fsutil::device_of(dest).map_err(|source| DremioError::Read {
-                path: dest.clone(),
-                source,
-            })?;
-            if dev != staging_dev {
-                return Err(refused(format!(
-                    "{} is on another filesystem than {}: lifeboat restores by atomic renames and cannot move the restored files there. Mount it at the same place as paths.local, or restore with --paths-local on that filesystem and move the folder yourself",
-                    dest.display(),
-                    parent.display()
-                )));
-            }
-        }
-        let free_bytes =
-            fsutil::free_bytes(&fsutil::existing_ancestor(&parent)).map_err(|source| {
-                DremioError::Read {
-                    path: parent.clone(),
-                    source,
-                }
-            })?;
-        // A logical backup is staged and then loaded into a new store by dremio-admin: room for both.
-        let factor = if manifest.mode == "logical" { 2 } else { 1 };
-        let needed_bytes = manifest.raw_bytes * factor + SPACE_MARGIN;
-        if free_bytes < needed_bytes {
-            return Err(refused(format!(
-                "not enough free disk beside {}: the backup needs {} and {} is free. Free some space or restore elsewhere with --paths-local",
-                local.display(),
-                human_bytes(needed_bytes),
-                human_bytes(free_bytes)
-            )));
-        }
-        let owner = pick_owner(args.owner.as_deref(), local)?;
-        Ok(Plan {
-            paths_local: local.clone(),
-            parts,
-            move_aside,
-            staging,
-            owner,
-            needed_bytes,
-            free_bytes,
-        })
-    }
-}
-
-fn check_version(manifest: &Manifest, inst: &Installation) -> anyhow::Result<()> {
-    let target = inst.require_version()?;
-    let backup_text = match &manifest.cluster.build {
-        Some(b) => format!("{}-{b}", manifest.cluster.version),
-        None => manifest.cluster.version.clone(),
-    };
-    let backup = DremioVersion::parse(&backup_text).ok_or_else(|| {
-        ArchiveError::BadManifest(format!(
-            "cluster.version {backup_text:?} is not a Dremio version"
-        ))
-    })?;
-    if !backup.restorable_onto(target) {
-        return Err(refused(format!(
-            "backup {} was made by Dremio {backup} but the target installation is Dremio {target}. Dremio restores only onto the version that made the backup: install Dremio {} on this host, restore, start it once, then upgrade it with `dremio-admin upgrade`",
-            manifest.id,
-            backup.release()
-        )));
-    }
-    Ok(())
-}
-
-/// The owner of restored files: `--owner`, or (as root) the owner of the current paths.local or its
-/// parent, so that Dremio's own user can open its store.
-fn pick_owner(spec: Option<&str>, local: &Path) -> anyhow::Result<Option<Owner>> {
-    if let Some(spec) = spec {
-        let owner =
-            fsutil::parse_owner(spec).map_err(|e| CommandError::Usage(format!("--owner: {e}")))?;
-        if !fsutil::is_root() {
-            return Err(CommandError::Usage(
-                "--owner needs root (only root can give files away)".into(),
-            )
-            .into());
-        }
-        return Ok(Some(owner));
-    }
-    if !fsutil::is_root() {
-        return Ok(None);
-    }
-    let meta = fs::metadata(fsutil::existing_ancestor(local))?;
-    Ok((meta.uid() != 0).then_some(Owner {
-        uid: meta.uid(),
-        gid: meta.gid(),
-    }))
-}
-
-/// The staging folder; removed on drop, so every failure path cleans it up.
-struct Staging {
-    path: PathBuf,
-}
-
-impl Staging {
-    fn create(path: &Path) -> anyhow::Result<Staging> {
-        if path.exists() {
-            // Only a previous interrupted restore of this same backup makes this name.
-            fs::remove_dir_all(path).map_err(|source| DremioError::Read {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        }
-        DirBuilder::new()
-            .mode(0o700)
-            .create(path)
-            .map_err(|source| ArchiveError::WriteTarget {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        Ok(Staging {
-            path: path.to_path_buf(),
-        })
-    }
-}
-
-impl Drop for Staging {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.path);
-    }
-}
-
-/// One step of the swap, remembered so that it can be undone.
-enum Step {
-    MovedAside { from: PathBuf, to: PathBuf },
-    Created(PathBuf),
-    MovedIn { from: PathBuf, to: PathBuf },
-}
-
-/// A logical backup is loaded by the installation's own `dremio-admin restore`, which reads
-/// `conf/dremio.conf`: the target must be that installation's paths.local.
-fn check_logical_target(inst: &Installation, args: &RestoreArgs) -> anyhow::Result<()> {
-    let Some(home) = &inst.home else {
-        return Err(CommandError::Usage("a logical backup is restored with <DREMIO_HOME>/bin/dremio-admin restore: give --dremio-home".into()).into());
-    };
-    if !home.join("bin").join("dremio-admin").is_file() {
-        return Err(CommandError::Usage(format!(
-            "no {} to load the logical backup with",
-            home.join("bin/dremio-admin").display()
-        ))
-        .into());
-    }
-    if args.paths_local.is_some() {
-        let conf = Installation::discover(Some(home), None, args.dremio_version.as_deref())?;
-        if conf.paths_local != inst.paths_local {
-            return Err(CommandError::Usage(format!(
-                "dremio-admin restores into its own paths.local ({}), not into --paths-local {}: drop --paths-local or change conf/dremio.conf",
-                conf.paths_local.display(),
-                inst.paths_local.display()
-            ))
-            .into());
-        }
-    }
-    Ok(())
-}
-
-/// Moves the old state aside, creates an empty `db`, and runs `dremio-admin restore -d <staging>`,
-/// passing its output on. If it fails, the new state is removed and the old one put back.
-fn load_with_dremio_admin(
-    ctx: &Ctx,
-    plan: &Plan,
-    inst: &Installation,
-    staging: &Path,
-    id: &str,
+/// Keeps the transaction when every step succeeded; otherwise undoes what was done and says
+/// whether the target is back as it was (the staging folder is kept when it is not).
+fn settle<E: std::fmt::Display>(
+    staging: &mut stage::Staging,
+    txn: Txn<'_, RealFs>,
+    outcome: Result<Vec<PathBuf>, E>,
 ) -> anyhow::Result<Vec<PathBuf>> {
-    let home = inst.home.as_ref().expect("checked before");
-    let mut steps: Vec<Step> = Vec::new();
-    let prepared = move_aside(plan, &mut steps).and_then(|()| {
-        create_dir_recording(&inst.db, 0o755, &mut steps)?;
-        match plan.owner {
-            Some(owner) => fsutil::chown_tree(&plan.paths_local, owner),
-            None => Ok(()),
+    match outcome {
+        Ok(kept) => {
+            txn.commit();
+            Ok(kept)
         }
-    });
-    let outcome = prepared
-        .map_err(|e| format!("cannot prepare an empty store ({e})"))
-        .and_then(|()| run_dremio_admin(ctx, home, staging))
-        .and_then(|()| match plan.owner {
-            Some(owner) => fsutil::chown_tree(&plan.paths_local, owner)
-                .map_err(|e| format!("cannot give the restored store to uid {}: {e}", owner.uid)),
-            None => Ok(()),
-        });
-    if outcome.is_err() {
-        // What dremio-admin wrote goes: all of a paths.local that was moved aside (it comes back),
-        // or the contents of one that was empty or missing.
-        if plan.move_aside.contains(&plan.paths_local) {
-            let _ = fs::remove_dir_all(&plan.paths_local);
-        } else {
-            for sub in fsutil::entries(&plan.paths_local).unwrap_or_default() {
-                let path = plan.paths_local.join(&sub);
-                let _ = fs::remove_dir_all(&path).or_else(|_| fs::remove_file(&path));
-            }
-        }
-    }
-    settle(id, steps, outcome.err())
-}
-
-fn run_dremio_admin(ctx: &Ctx, home: &Path, staging: &Path) -> Result<(), String> {
-    use std::io::BufRead;
-    let tool = home.join("bin").join("dremio-admin");
-    let mut child = std::process::Command::new(&tool)
-        .arg("restore")
-        .arg("-d")
-        .arg(staging)
-        .env("DREMIO_HOME", home)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", tool.display()))?;
-    let stderr = child.stderr.take().expect("piped");
-    let errors = std::thread::spawn(move || {
-        std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-            .collect::<Vec<_>>()
-    });
-    for line in std::io::BufReader::new(child.stdout.take().expect("piped"))
-        .lines()
-        .map_while(Result::ok)
-    {
-        ctx.progress.note(&format!("dremio-admin: {line}"));
-    }
-    let status = child.wait().map_err(|e| e.to_string())?;
-    let errors = errors.join().unwrap_or_default();
-    for line in &errors {
-        ctx.progress.note(&format!("dremio-admin: {line}"));
-    }
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "dremio-admin restore exited with {status}: {}",
-            errors.last().map(String::as_str).unwrap_or("no message")
-        ))
-    }
-}
-
-/// Moves the old state aside and the staged one in. On failure, undoes every step in reverse.
-fn swap_into_place(plan: &Plan, staging: &Path, id: &str) -> anyhow::Result<Vec<PathBuf>> {
-    let mut steps: Vec<Step> = Vec::new();
-    let result = move_aside(plan, &mut steps).and_then(|()| {
-        if !plan.paths_local.exists() {
-            create_dir_recording(&plan.paths_local, 0o755, &mut steps)?;
-        }
-        for (root, dest) in &plan.parts {
-            let from = staging.join(root);
-            if !from.exists() {
-                continue;
-            }
-            if let Some(parent) = dest.parent() {
-                create_dir_recording(parent, 0o755, &mut steps)?;
-            }
-            // rename(2) replaces an empty folder and refuses a non-empty one: nothing can be overwritten.
-            fs::rename(&from, dest)?;
-            steps.push(Step::MovedIn {
-                from,
-                to: dest.clone(),
-            });
-        }
-        Ok(())
-    });
-    settle(
-        id,
-        steps,
-        result
-            .err()
-            .map(|e| format!("moving files into place ({e})")),
-    )
-}
-
-/// Renames every folder of the plan's `move_aside` to `<name>.before-restore-<stamp>`, recording each.
-fn move_aside(plan: &Plan, steps: &mut Vec<Step>) -> std::io::Result<()> {
-    let stamp = Utc::now().format("%Y%m%dT%H%M%SZ");
-    for dir in &plan.move_aside {
-        let name = dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "target".into());
-        let to = dir.with_file_name(format!("{name}.before-restore-{stamp}"));
-        fs::rename(dir, &to)?;
-        steps.push(Step::MovedAside {
-            from: dir.clone(),
-            to,
-        });
-    }
-    Ok(())
-}
-
-/// On success, the safety copies made; on failure, every step undone and an error that says whether
-/// the target is back as it was.
-fn settle(id: &str, steps: Vec<Step>, failure: Option<String>) -> anyhow::Result<Vec<PathBuf>> {
-    if let Some(why) = failure {
-        let undo_problems = undo(steps);
-        let msg = if undo_problems.is_empty() {
-            format!("restore of {id} failed: {why}; the target was put back as it was")
-        } else {
-            format!(
-                "restore of {id} failed: {why} AND could not put everything back: {}",
-                undo_problems.join("; ")
-            )
-        };
-        return Err(CommandError::Refused(msg).into());
-    }
-    Ok(steps
-        .into_iter()
-        .filter_map(|s| match s {
-            Step::MovedAside { to, .. } => Some(to),
-            _ => None,
-        })
-        .collect())
-}
-
-/// Creates `dir` and any missing parents, recording the topmost one created.
-fn create_dir_recording(dir: &Path, mode: u32, steps: &mut Vec<Step>) -> std::io::Result<()> {
-    let top = fsutil::existing_ancestor(dir);
-    if top == dir {
-        return Ok(());
-    }
-    let first_new = dir
-        .ancestors()
-        .find(|a| a.parent() == Some(top.as_path()))
-        .unwrap_or(dir)
-        .to_path_buf();
-    DirBuilder::new().recursive(true).mode(mode).create(dir)?;
-    steps.push(Step::Created(first_new));
-    Ok(())
-}
-
-fn undo(steps: Vec<Step>) -> Vec<String> {
-    let mut problems = Vec::new();
-    for step in steps.into_iter().rev() {
-        let r = match &step {
-            Step::MovedIn { from, to } => fs::rename(to, from),
-            Step::Created(dir) => fs::remove_dir_all(dir),
-            Step::MovedAside { from, to } => fs::rename(to, from),
-        };
-        if let Err(e) = r.or_else(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                Ok(())
+        Err(why) => {
+            let problems = txn.rollback();
+            if problems.is_empty() {
+                Err(CommandError::Refused(format!(
+                    "putting the restored folders in place failed ({why}); the target was put back as it was"
+                ))
+                .into())
             } else {
-                Err(e)
+                staging.keep();
+                Err(CommandError::Refused(format!(
+                    "putting the restored folders in place failed ({why}) AND could not put everything back: {}. Nothing was deleted: {} and the names above hold every folder",
+                    problems.join("; "),
+                    staging.dir.display()
+                ))
+                .into())
             }
-        }) {
-            let what = match step {
-                Step::MovedIn { to, .. } => to,
-                Step::Created(d) => d,
-                Step::MovedAside { to, .. } => to,
-            };
-            problems.push(format!("{}: {e}", what.display()));
         }
     }
-    problems
 }
 
 fn print_dry_run(ctx: &Ctx, manifest: &Manifest, plan: &Plan, started: Instant) -> RestoreReport {
