@@ -212,6 +212,10 @@ pub struct BackupCmd {
     /// Upload parts in flight at once (memory is about this many times the part size).
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub parts_in_flight: usize,
+    /// Create a local folder location (and copy locations) that does not exist yet. Without it a
+    /// missing folder is refused: an unmounted backup volume would otherwise fill the root disk.
+    #[arg(long)]
+    pub create_location: bool,
     #[command(flatten)]
     pub online: Online,
     #[command(flatten)]
@@ -277,6 +281,9 @@ pub struct CopyCmd {
     /// A backup id, `latest`, or `all-missing` (every backup the destination lacks).
     #[arg(long, default_value = "all-missing", value_name = "ID")]
     pub backup: String,
+    /// Create the destination folder when it is a local folder that does not exist yet.
+    #[arg(long)]
+    pub create_location: bool,
     #[command(flatten)]
     pub run: RunOpts,
 }

@@ -92,6 +92,9 @@ pub struct LocationConfig {
     pub access_key_id_env: Option<String>,
     pub secret_access_key_env: Option<String>,
     pub session_token_env: Option<String>,
+    /// A local folder location that does not exist is created by backup and copy (default: refused,
+    /// so that an unmounted volume is noticed instead of filling the disk under its mount point).
+    pub create: Option<bool>,
     pub retention: Option<RetentionConfig>,
 }
 
@@ -119,6 +122,8 @@ pub struct LocationSpec {
     pub access_key_id: Option<Secret>,
     pub secret_access_key: Option<Secret>,
     pub session_token: Option<Secret>,
+    /// Create the folder of a local location when it is missing (only when opened for writing).
+    pub create: bool,
 }
 
 /// A secret value: never printed, not even by `{:?}`.
@@ -279,6 +284,7 @@ impl Config {
             access_key_id: secret("access_key_id_env", &l.access_key_id_env)?,
             secret_access_key: secret("secret_access_key_env", &l.secret_access_key_env)?,
             session_token: secret("session_token_env", &l.session_token_env)?,
+            create: l.create.unwrap_or(false),
         })
     }
 

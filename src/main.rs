@@ -132,6 +132,7 @@ async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
                         .unwrap_or(1)
                 }),
                 parts_in_flight: c.parts_in_flight,
+                create_location: c.create_location,
                 wait_lock: c.run.wait_lock,
                 metrics_file: c.run.metrics_file,
                 dremio_urls: if c.online.dremio_urls.is_empty() {
@@ -185,6 +186,7 @@ async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
                 backup: c.backup,
                 wait_lock: c.run.wait_lock,
                 metrics_file: c.run.metrics_file,
+                create_location: c.create_location,
             };
             commands::copy::run(ctx, &args).await
         }

@@ -240,7 +240,7 @@ fn append<W: Write>(
             entry.sha256 = Some(super::digest::sha256_hex(b""));
         } else {
             let file = File::open(path).map_err(io_err)?;
-            reader.get_mut().load(file, size);
+            reader.get_mut().load(file, meta);
             tar.append_data(&mut header, name, &mut *reader)
                 .map_err(|e| changed_or_stream(e, path))?;
             entry.sha256 = Some(reader.get_mut().finish(path)?);
@@ -269,6 +269,8 @@ pub(crate) struct FileSlot<'a> {
     file: Option<File>,
     hasher: Sha256,
     expected: u64,
+    /// Modification and change times (seconds, nanoseconds) when the file was listed.
+    times: [(i64, i64); 2],
     read: u64,
     progress: &'a dyn Progress,
 }
@@ -279,34 +281,54 @@ impl<'a> FileSlot<'a> {
             file: None,
             hasher: Sha256::new(),
             expected: 0,
+            times: [(0, 0); 2],
             read: 0,
             progress,
         }
     }
 
-    fn load(&mut self, file: File, expected: u64) {
+    fn load(&mut self, file: File, listed: &Metadata) {
         self.file = Some(file);
         self.hasher = Sha256::new();
-        self.expected = expected;
+        self.expected = listed.len();
+        self.times = times_of(listed);
         self.read = 0;
     }
 
-    /// Checks the file did not grow, closes it and returns its SHA-256.
+    /// Checks the file did not grow or change while it was read (uploads and `security/` are not
+    /// protected by the KV store's lock), closes it and returns its SHA-256.
     fn finish(&mut self, path: &Path) -> Result<String, ArchiveError> {
         let mut file = self.file.take().expect("a file is loaded");
         let mut probe = [0u8; 1];
+        let read_err = |source| ArchiveError::ReadSource {
+            path: path.to_path_buf(),
+            source,
+        };
         match file.read(&mut probe) {
-            Ok(0) => Ok(hex::encode(std::mem::take(&mut self.hasher).finalize())),
+            Ok(0) => {
+                let now = file.metadata().map_err(read_err)?;
+                if times_of(&now) != self.times {
+                    return Err(ArchiveError::SourceChanged {
+                        path: path.to_path_buf(),
+                        detail: "it was modified while it was being read".into(),
+                    });
+                }
+                Ok(hex::encode(std::mem::take(&mut self.hasher).finalize()))
+            }
             Ok(_) => Err(ArchiveError::SourceChanged {
                 path: path.to_path_buf(),
                 detail: format!("it grew past {} bytes", self.expected),
             }),
-            Err(source) => Err(ArchiveError::ReadSource {
-                path: path.to_path_buf(),
-                source,
-            }),
+            Err(source) => Err(read_err(source)),
         }
     }
+}
+
+fn times_of(meta: &Metadata) -> [(i64, i64); 2] {
+    [
+        (meta.mtime(), meta.mtime_nsec()),
+        (meta.ctime(), meta.ctime_nsec()),
+    ]
 }
 
 impl Read for FileSlot<'_> {
@@ -330,5 +352,94 @@ impl Read for FileSlot<'_> {
         self.read += n as u64;
         self.progress.advance(n as u64);
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::progress::NotesOnly;
+
+    /// A sink that, the first time compressed bytes reach it (the packer is then in the middle of
+    /// the big file, since zstd emits output long before it has read 8 MiB), changes that file the
+    /// way an upload landing in `_uploads` would.
+    struct ChangesTheSource {
+        victim: PathBuf,
+        changed: bool,
+        out: Vec<u8>,
+    }
+
+    impl Write for ChangesTheSource {
+        fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+            if !self.changed {
+                self.changed = true;
+                let f = std::fs::OpenOptions::new().write(true).open(&self.victim)?;
+                std::os::unix::fs::FileExt::write_at(&f, b"X", 0)?;
+                // A distinct time, so that the change is visible whatever the clock's granularity.
+                f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(12_345))?;
+            }
+            self.out.extend_from_slice(data);
+            Ok(data.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn random_file(path: &Path, len: usize) {
+        let mut data = vec![0u8; len];
+        getrandom::fill(&mut data).unwrap();
+        std::fs::write(path, data).unwrap();
+    }
+
+    #[test]
+    fn a_file_changed_while_it_is_read_fails_the_pack() {
+        let dir = tempfile::tempdir().unwrap();
+        let uploads = dir.path().join("uploads");
+        std::fs::create_dir(&uploads).unwrap();
+        let victim = uploads.join("big.csv");
+        random_file(&victim, 8 << 20);
+        let sources = [Source {
+            root: "uploads",
+            dir: uploads,
+            skip_contents_of: vec![],
+        }];
+        let sink = ChangesTheSource {
+            victim: victim.clone(),
+            changed: false,
+            out: Vec::new(),
+        };
+        let options = PackOptions {
+            level: 1,
+            threads: 1,
+        };
+        let err = match pack(&sources, sink, options, &NotesOnly) {
+            Ok(_) => panic!("a changed source must fail the pack"),
+            Err(e) => e,
+        };
+        assert!(
+            matches!(&err, ArchiveError::SourceChanged { path, .. } if *path == victim),
+            "{err}"
+        );
+        assert!(err.to_string().contains("modified while"), "{err}");
+    }
+
+    #[test]
+    fn an_unchanged_tree_packs() {
+        let dir = tempfile::tempdir().unwrap();
+        let uploads = dir.path().join("uploads");
+        std::fs::create_dir(&uploads).unwrap();
+        random_file(&uploads.join("a"), 1000);
+        let sources = [Source {
+            root: "uploads",
+            dir: uploads,
+            skip_contents_of: vec![],
+        }];
+        let options = PackOptions {
+            level: 1,
+            threads: 1,
+        };
+        let (packed, _) = pack(&sources, Vec::new(), options, &NotesOnly).unwrap();
+        assert_eq!(packed.counts.uploaded_files, 1);
     }
 }

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use chrono::Utc;
 use serde_json::json;
 
@@ -39,6 +40,8 @@ pub struct BackupArgs {
     pub level: i32,
     pub threads: u32,
     pub parts_in_flight: usize,
+    /// Create missing local folder locations (primary and copies).
+    pub create_location: bool,
     pub wait_lock: Option<Duration>,
     pub metrics_file: Option<PathBuf>,
     /// Coordinators of an HA group: when given, the backup is an online (logical) one.
@@ -144,11 +147,12 @@ async fn backup_and_copy(
     args: &BackupArgs,
     started: Instant,
 ) -> anyhow::Result<BackupReport> {
-    let repo = ctx.repo(&args.to, &args.cluster, Access::Write).await?;
+    let access = Access::writing(args.create_location);
+    let repo = ctx.repo(&args.to, &args.cluster, access).await?;
     // Open every copy location first: a typo in a name should fail before an hour of work.
     let mut copies = Vec::new();
     for name in &args.copy_to {
-        let dst = Repo::new(ctx.open(name, Access::Write)?, &args.cluster)?;
+        let dst = Repo::new(ctx.open(name, access)?, &args.cluster)?;
         if dst.loc.url() == repo.loc.url() && dst.loc.same_store(&repo.loc) {
             return Err(CommandError::Usage(format!(
                 "copy location {name} is the backup's own location ({})",
@@ -361,6 +365,23 @@ async fn ship(
     location_lock: &store_lock::Lock,
     shipment: Shipment,
 ) -> anyhow::Result<Manifest> {
+    let created_at = Utc::now();
+    let id = manifest::new_backup_id(created_at);
+    let stamp = (id.clone(), created_at);
+    pack_upload_commit(ctx, args, repo, location_lock, shipment, stamp)
+        .await
+        .with_context(|| format!("backup {id} to {}", repo.loc.url()))
+}
+
+/// The body of [`ship`] for the backup `stamp` names (id, creation time).
+async fn pack_upload_commit(
+    ctx: &Ctx,
+    args: &BackupArgs,
+    repo: &Repo,
+    location_lock: &store_lock::Lock,
+    shipment: Shipment,
+    (id, created_at): (String, chrono::DateTime<Utc>),
+) -> anyhow::Result<Manifest> {
     let Shipment {
         sources,
         notes,
@@ -374,8 +395,6 @@ async fn ship(
         ctx.progress.note(&format!("note: {note}"));
     }
     let (estimated_raw, _) = pack::measure(&sources)?;
-    let created_at = Utc::now();
-    let id = manifest::new_backup_id(created_at);
     let upload_opts = UploadOptions::for_size(estimated_raw, args.parts_in_flight);
 
     ctx.progress.phase("backup", Some(estimated_raw));
@@ -394,16 +413,7 @@ async fn ship(
     let uploaded = upload::upload(&repo.loc, &archive_key, rx, upload_opts).await;
     let packed = packer.await?;
     ctx.progress.finish();
-    // The packer's error is the cause unless the upload failed first (then the packer only saw a closed pipe).
-    if upload::INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed) {
-        return Err(StoreError::Interrupted.into());
-    }
-    let packed = match (packed, uploaded) {
-        (Err(e), Err(StoreError::Interrupted)) => return Err(e.into()),
-        (_, Err(e)) => return Err(e.into()),
-        (Err(e), Ok(_)) => return Err(e.into()),
-        (Ok(p), Ok(_)) => p,
-    };
+    let packed = first_cause(packed, uploaded)?;
 
     let (index_ref, files) = store_index(repo, &id, &packed.index, args.level).await?;
     let index_bytes = index_ref.bytes.unwrap_or(0);
@@ -420,7 +430,7 @@ async fn ship(
             edition,
         },
         mode: mode.into(),
-        host: hostname(),
+        host: crate::host::hostname(),
         tool: manifest::Tool {
             name: "lifeboat".into(),
             version: crate::TOOL_VERSION.into(),
@@ -441,9 +451,9 @@ async fn ship(
         files,
         notes,
     };
-    if !location_lock.held() {
+    if let Some(why) = location_lock.lost_because() {
         return Err(CommandError::Refused(format!(
-            "lost the lock of cluster {} in {} during the backup (another run took it over); nothing was committed",
+            "backup {id} of cluster {} was not committed to {}: the lock may no longer be ours ({why}). Run the backup again; `lifeboat prune` removes what this run left",
             args.cluster,
             repo.loc.url()
         ))
@@ -451,6 +461,25 @@ async fn ship(
     }
     repo.commit(&manifest).await?;
     Ok(manifest)
+}
+
+/// The one error that explains a failed streamed upload. A producer that fails closes its end of
+/// the pipe, which the uploader reports as "stopped early"; an upload that fails makes the
+/// producer see a closed pipe. So the producer's error is the cause when the uploader only saw it
+/// stop, and the uploader's otherwise; a signal is reported as a signal.
+fn first_cause<T>(
+    produced: Result<T, ArchiveError>,
+    uploaded: Result<u64, StoreError>,
+) -> anyhow::Result<T> {
+    if upload::INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed) {
+        return Err(StoreError::Interrupted.into());
+    }
+    match (produced, uploaded) {
+        (Err(e), Err(StoreError::Interrupted)) => Err(e.into()),
+        (_, Err(e)) => Err(e.into()),
+        (Err(e), Ok(_)) => Err(e.into()),
+        (Ok(p), Ok(_)) => Ok(p),
+    }
 }
 
 /// The folders an offline backup takes, and notes about what it cannot take.
@@ -519,9 +548,7 @@ async fn store_index(
             Ok((sha256, bytes))
         });
     let uploaded = upload::upload(&repo.loc, &key, rx, UploadOptions::for_size(0, 2)).await;
-    let written = writer_task.await?;
-    uploaded?;
-    let (sha256, bytes) = written?;
+    let (sha256, bytes) = first_cause(writer_task.await?, uploaded)?;
     Ok((
         manifest::IndexRef {
             entries,
@@ -593,14 +620,34 @@ fn print_report(ctx: &Ctx, r: &BackupReport) {
     ctx.emit(&json, &human);
 }
 
-/// This host's name, for the manifest.
-pub fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it on success.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return "unknown".into();
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{Classify, ExitClass};
+
+    #[tokio::test]
+    async fn an_index_that_cannot_be_read_is_reported_as_itself_not_as_a_signal() {
+        let loc = crate::store::Location::open("memory://bucket/p", Access::Write).unwrap();
+        let repo = Repo::new(loc, "dremio").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        // Opened for writing only: every read of it fails, as a broken spool would.
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(dir.path().join("spool"))
+            .unwrap();
+        let index = Index::Spooled {
+            file,
+            entries: INLINE_INDEX_LIMIT + 1,
+        };
+        let err = store_index(&repo, "20261201T000000Z-abcd", &index, 3)
+            .await
+            .unwrap_err();
+        let class = err
+            .chain()
+            .find_map(|c| c.downcast_ref::<ArchiveError>().map(|e| e.exit_class()));
+        assert!(class.is_some(), "the index error itself: {err:#}");
+        assert_ne!(class, Some(ExitClass::Interrupted));
+        assert!(!format!("{err:#}").contains("signal"), "{err:#}");
     }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
 }

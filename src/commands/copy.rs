@@ -23,6 +23,8 @@ pub struct CopyArgs {
     pub backup: String,
     pub wait_lock: Option<Duration>,
     pub metrics_file: Option<PathBuf>,
+    /// Create a missing local destination folder.
+    pub create_location: bool,
 }
 
 pub async fn run(ctx: &Ctx, args: &CopyArgs) -> anyhow::Result<()> {
@@ -33,23 +35,35 @@ pub async fn run(ctx: &Ctx, args: &CopyArgs) -> anyhow::Result<()> {
         ("location", args.to.as_str()),
         ("command", "copy"),
     ];
-    let ok = matches!(&result, Ok(failed) if *failed == 0);
+    let ok = matches!(&result, Ok(failed) if failed.is_empty());
     let samples = crate::metrics::run_samples(&labels, ok, started.elapsed().as_secs_f64());
     ctx.metrics(args.metrics_file.as_deref(), &samples);
-    match result? {
-        0 => Ok(()),
-        failed => Err(CommandError::Reported {
-            class: ExitClass::CopyFailed,
-            message: format!("{failed} backup(s) could not be copied to {}; run the same command again once the cause is fixed", args.to),
-        }
-        .into()),
+    let failed = result?;
+    if failed.is_empty() {
+        return Ok(());
     }
+    Err(CommandError::Reported {
+        class: ExitClass::CopyFailed,
+        message: format!(
+            "{} backup(s) could not be copied to {} ({}); run the same command again once the cause is fixed",
+            failed.len(),
+            args.to,
+            failed.join(", ")
+        ),
+    }
+    .into())
 }
 
-/// Copies and reports; returns how many copies failed.
-async fn copy_all(ctx: &Ctx, args: &CopyArgs) -> anyhow::Result<usize> {
+/// Copies and reports; returns the ids whose copy failed.
+async fn copy_all(ctx: &Ctx, args: &CopyArgs) -> anyhow::Result<Vec<String>> {
     let src = ctx.repo(&args.from, &args.cluster, Access::Read).await?;
-    let dst = ctx.repo(&args.to, &args.cluster, Access::Write).await?;
+    let dst = ctx
+        .repo(
+            &args.to,
+            &args.cluster,
+            Access::writing(args.create_location),
+        )
+        .await?;
     if src.loc.url() == dst.loc.url() && src.loc.same_store(&dst.loc) {
         return Err(CommandError::Usage(format!(
             "--from and --to are the same location ({})",
@@ -87,7 +101,11 @@ async fn copy_all(ctx: &Ctx, args: &CopyArgs) -> anyhow::Result<usize> {
     lock.release().await;
     let rows = outcome?;
 
-    let failed = rows.iter().filter(|(_, r)| r.is_err()).count();
+    let failed: Vec<String> = rows
+        .iter()
+        .filter(|(_, r)| r.is_err())
+        .map(|(id, _)| id.clone())
+        .collect();
     let json_rows: Vec<serde_json::Value> = rows
         .iter()
         .map(|(id, r)| match r {
@@ -116,6 +134,6 @@ async fn copy_all(ctx: &Ctx, args: &CopyArgs) -> anyhow::Result<usize> {
             Err(e) => format!("\n  {id}: FAILED: {e}"),
         });
     }
-    ctx.emit(&json!({"from": src.loc.url(), "to": dst.loc.url(), "cluster": args.cluster, "backups": json_rows, "failed": failed}), &human);
+    ctx.emit(&json!({"from": src.loc.url(), "to": dst.loc.url(), "cluster": args.cluster, "backups": json_rows, "failed": failed.len()}), &human);
     Ok(failed)
 }

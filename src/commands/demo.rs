@@ -60,6 +60,7 @@ pub async fn run(ctx: &Ctx, dir: Option<PathBuf>, size_mib: u64) -> anyhow::Resu
                 .map(|n| n.get() as u32)
                 .unwrap_or(1),
             parts_in_flight: 4,
+            create_location: true,
         },
     )
     .await?;

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
@@ -83,7 +84,8 @@ fn policy(ctx: &Ctx, args: &PruneArgs) -> Result<Policy, CommandError> {
 
 async fn prune(ctx: &Ctx, args: &PruneArgs) -> anyhow::Result<()> {
     let policy = policy(ctx, args)?;
-    let repo = ctx.repo(&args.from, &args.cluster, Access::Write).await?;
+    // Pruning never creates a location: a missing folder is an error to report, not to fix.
+    let repo = ctx.repo(&args.from, &args.cluster, Access::Read).await?;
     let lock = if args.dry_run {
         None
     } else {
@@ -98,7 +100,7 @@ async fn prune(ctx: &Ctx, args: &PruneArgs) -> anyhow::Result<()> {
             .await?,
         )
     };
-    let outcome = plan_and_apply(ctx, args, &repo, &policy).await;
+    let outcome = plan_and_apply(ctx, args, &repo, &policy, lock.as_ref()).await;
     if let Some(lock) = lock {
         lock.release().await;
     }
@@ -110,6 +112,7 @@ async fn plan_and_apply(
     args: &PruneArgs,
     repo: &Repo,
     policy: &Policy,
+    lock: Option<&lock::Lock>,
 ) -> anyhow::Result<()> {
     let (good, broken) = repo.list().await?;
     let decisions = retention::decide(
@@ -124,12 +127,19 @@ async fn plan_and_apply(
 
     let mut deleted = Vec::new();
     if !args.dry_run {
-        for d in decisions.iter().filter(|d| !d.keep()) {
-            delete_backup(repo, &d.id).await?;
-            deleted.push(d.id.clone());
-        }
-        for (id, _) in &orphans {
-            delete_backup(repo, id).await?;
+        let doomed = decisions
+            .iter()
+            .filter(|d| !d.keep())
+            .map(|d| &d.id)
+            .chain(orphans.iter().map(|(id, _)| id));
+        for id in doomed {
+            still_ours(lock, repo, id)?;
+            delete_backup(repo, id)
+                .await
+                .with_context(|| format!("prune of backup {id} in {}", repo.loc.url()))?;
+            if decisions.iter().any(|d| &d.id == id) {
+                deleted.push(id.clone());
+            }
         }
         for path in &leftovers {
             let gone = if path.is_dir() {
@@ -196,6 +206,17 @@ async fn plan_and_apply(
     });
     ctx.emit(&json, &human);
     Ok(())
+}
+
+/// Deletes nothing once the lock may be someone else's: what prune decided may no longer hold.
+fn still_ours(lock: Option<&lock::Lock>, repo: &Repo, next: &str) -> Result<(), CommandError> {
+    match lock.and_then(|l| l.lost_because()) {
+        Some(why) => Err(CommandError::Refused(format!(
+            "prune of {} stopped before deleting backup {next}: the lock may no longer be ours ({why}); run it again",
+            repo.loc.url()
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Backup folders without a manifest whose newest object is older than `grace`.

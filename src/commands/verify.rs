@@ -4,10 +4,13 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use anyhow::Context;
 use serde_json::json;
 
 use super::{CommandError, Ctx, fetch};
+use crate::archive::Manifest;
 use crate::progress::human_bytes;
+use crate::store::Repo;
 use crate::store::location::Access;
 
 /// How many problems are listed (all are counted).
@@ -16,11 +19,25 @@ const MAX_PROBLEMS: usize = 20;
 pub async fn run(ctx: &Ctx, from: &str, cluster: &str, backup: &str) -> anyhow::Result<()> {
     let started = Instant::now();
     let repo = ctx.repo(from, cluster, Access::Read).await?;
-    let manifest = repo.manifest(backup).await?;
-    let index = Arc::new(fetch::load_index(&repo, &manifest).await?);
+    let manifest = repo
+        .manifest(backup)
+        .await
+        .with_context(|| format!("verify of backup {backup} in {}", repo.loc.url()))?;
+    check(ctx, &repo, &manifest, started)
+        .await
+        .with_context(|| format!("verify of backup {} in {}", manifest.id, repo.loc.url()))
+}
+
+async fn check(
+    ctx: &Ctx,
+    repo: &Repo,
+    manifest: &Manifest,
+    started: Instant,
+) -> anyhow::Result<()> {
+    let index = Arc::new(fetch::load_index(repo, manifest).await?);
     let read = fetch::read_archive(
-        &repo,
-        &manifest,
+        repo,
+        manifest,
         index,
         None,
         MAX_PROBLEMS,

@@ -39,11 +39,24 @@ pub struct Location {
     endpoint: Option<String>,
 }
 
-/// How a location is opened: for writing (a missing local folder is created) or for reading.
+/// How a location is opened: for reading, for writing, or for writing where a missing local folder
+/// may be created (only when the operator asked: a missing folder is often an unmounted volume).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
     Read,
     Write,
+    Create,
+}
+
+impl Access {
+    /// Write access, creating a missing local folder when `create`.
+    pub fn writing(create: bool) -> Access {
+        if create {
+            Access::Create
+        } else {
+            Access::Write
+        }
+    }
 }
 
 impl Location {
@@ -54,6 +67,11 @@ impl Location {
 
     /// Opens a location described by the configuration file (endpoint, region, credentials).
     pub fn open_spec(spec: &LocationSpec, access: Access) -> Result<Location, StoreError> {
+        let access = if access == Access::Write && spec.create {
+            Access::Create
+        } else {
+            access
+        };
         let mut loc = Self::open_url(spec, access)?;
         loc.name = spec.name.clone();
         Ok(loc)
@@ -190,7 +208,7 @@ impl Location {
         };
         // "./backups" reads better as ".../backups" in every message.
         let dir: PathBuf = dir.components().collect();
-        if access == Access::Write && !dir.exists() {
+        if access == Access::Create && !dir.exists() {
             // Backups hold the cluster's security files: folders are owner-only.
             DirBuilder::new()
                 .recursive(true)
@@ -202,17 +220,24 @@ impl Location {
                 })?;
         }
         if !dir.is_dir() {
+            let why = match access {
+                Access::Write => {
+                    "no such folder. lifeboat does not create a location folder on its own, because a missing folder is often a backup volume that is not mounted: mount it, or create the folder (`mkdir -m 700 ...`), or pass --create-location (config: `create = true` for the location)"
+                }
+                _ => "no such folder",
+            };
             return Err(StoreError::LocationMissing {
                 url: url.to_string(),
-                why: "no such folder".into(),
+                why: why.into(),
             });
         }
-        let store = object_store::local::LocalFileSystem::new_with_prefix(&dir).map_err(|e| {
-            StoreError::BadUrl {
+        // Durable before committed: a manifest must never be on disk before the objects it names.
+        let store = object_store::local::LocalFileSystem::new_with_prefix(&dir)
+            .map_err(|e| StoreError::BadUrl {
                 url: url.to_string(),
                 why: e.to_string(),
-            }
-        })?;
+            })?
+            .with_fsync(true);
         Ok(Location {
             store: Arc::new(store),
             prefix: ObjPath::default(),
@@ -363,7 +388,7 @@ mod tests {
     }
 
     #[test]
-    fn local_folders_are_created_only_for_writing() {
+    fn local_folders_are_created_only_when_asked() {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("repo");
         let url = target.to_str().unwrap();
@@ -371,7 +396,16 @@ mod tests {
             Location::open(url, Access::Read),
             Err(StoreError::LocationMissing { .. })
         ));
-        Location::open(url, Access::Write).unwrap();
+        let refused = Location::open(url, Access::Write).unwrap_err().to_string();
+        assert!(refused.contains("--create-location"), "{refused}");
+        assert!(!target.exists());
+        let mut spec = LocationSpec::from_url(url);
+        spec.create = true;
+        assert!(
+            Location::open_spec(&spec, Access::Read).is_err(),
+            "never for reading"
+        );
+        Location::open_spec(&spec, Access::Write).unwrap();
         let mode = std::fs::metadata(&target).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o700);
         let file_url = format!("file://{url}");

@@ -3,8 +3,7 @@
 //! while alive, and an expired lock (its holder crashed) is taken over, at once if the holder was a
 //! process of this host that no longer exists.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -56,7 +55,8 @@ pub struct Lock {
     loc: Location,
     key: ObjPath,
     info: LockInfo,
-    lost: Arc<AtomicBool>,
+    /// Set, with what is known of why, once the lock may no longer be ours.
+    lost: Arc<Mutex<Option<String>>>,
     renewer: tokio::task::JoinHandle<()>,
 }
 
@@ -87,7 +87,7 @@ pub async fn acquire(
         let info = new_info(command, ttl);
         match try_take(loc, &key, &info).await? {
             Taken::Yes(version) => {
-                let lost = Arc::new(AtomicBool::new(false));
+                let lost = Arc::new(Mutex::new(None));
                 let renewer = tokio::spawn(renew_loop(
                     loc.clone(),
                     key.clone(),
@@ -217,8 +217,11 @@ async fn renew_loop(
     mut info: LockInfo,
     mut version: Option<UpdateVersion>,
     ttl: Duration,
-    lost: Arc<AtomicBool>,
+    lost: Arc<Mutex<Option<String>>>,
 ) {
+    let give_up = |why: String| {
+        *lost.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
+    };
     loop {
         tokio::time::sleep(ttl / 3).await;
         // Still ours? A successor that took over an expired lock wrote its own token.
@@ -228,20 +231,27 @@ async fn renew_loop(
                     e_tag: r.meta.e_tag.clone(),
                     version: r.meta.version.clone(),
                 };
-                r.bytes()
-                    .await
-                    .ok()
-                    .and_then(|b| serde_json::from_slice::<LockInfo>(&b).ok())
-                    .map(|i| (i, v))
+                match r.bytes().await {
+                    Ok(b) => Ok((serde_json::from_slice::<LockInfo>(&b).ok(), v)),
+                    Err(e) => Err(format!("cannot read the lock to renew it ({e})")),
+                }
             }
-            Err(_) => None,
+            Err(object_store::Error::NotFound { .. }) => {
+                Err("the lock object was deleted by someone else".to_string())
+            }
+            Err(e) => Err(format!("cannot read the lock to renew it ({e})")),
         };
         match current {
-            Some((held, v)) if held.token == info.token => version = Some(v).or(version),
-            _ => {
-                lost.store(true, Ordering::Relaxed);
-                return;
+            Ok((Some(held), v)) if held.token == info.token => version = Some(v).or(version),
+            Ok((Some(other), _)) => {
+                return give_up(format!(
+                    "the lock was taken over by {other} after it expired (renewals came too late)"
+                ));
             }
+            Ok((None, _)) => {
+                return give_up("the lock object was overwritten with something unreadable".into());
+            }
+            Err(why) => return give_up(why),
         }
         info.expires_at =
             Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::seconds(120));
@@ -258,10 +268,10 @@ async fn renew_loop(
         .await
         {
             Ok(v) => version = v,
-            Err(_) => {
-                lost.store(true, Ordering::Relaxed);
-                return;
+            Err(object_store::Error::Precondition { .. }) => {
+                return give_up("the lock changed between the check and the renewal (another run may have taken it over)".into());
             }
+            Err(e) => return give_up(format!("cannot renew the lock ({e})")),
         }
     }
 }
@@ -269,7 +279,12 @@ async fn renew_loop(
 impl Lock {
     /// Whether the lock is still ours (renewal never failed). Checked before committing.
     pub fn held(&self) -> bool {
-        !self.lost.load(Ordering::Relaxed)
+        self.lost_because().is_none()
+    }
+
+    /// Why the lock may no longer be ours, as far as is known.
+    pub fn lost_because(&self) -> Option<String> {
+        self.lost.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn info(&self) -> &LockInfo {
@@ -290,15 +305,10 @@ impl Lock {
 
 /// A holder on this very host whose process is gone (killed, crashed) need not be waited for.
 fn died_on_this_host(holder: &LockInfo) -> bool {
-    if holder.host != crate::commands::backup::hostname()
-        || holder.pid == 0
-        || holder.pid == std::process::id()
-    {
-        return false;
-    }
-    // SAFETY: signal 0 only checks that the process exists; nothing is sent.
-    let rc = unsafe { libc::kill(holder.pid as libc::pid_t, 0) };
-    rc == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+    holder.host == crate::host::hostname()
+        && holder.pid != 0
+        && holder.pid != std::process::id()
+        && !crate::host::process_alive(holder.pid)
 }
 
 fn new_info(command: &str, ttl: Duration) -> LockInfo {
@@ -306,7 +316,7 @@ fn new_info(command: &str, ttl: Duration) -> LockInfo {
     let mut token = [0u8; 8];
     getrandom::fill(&mut token).expect("the OS has a random source");
     LockInfo {
-        host: crate::commands::backup::hostname(),
+        host: crate::host::hostname(),
         pid: std::process::id(),
         command: command.to_string(),
         acquired_at: now,
@@ -445,5 +455,41 @@ mod tests {
                 .unwrap();
         assert_eq!(stored.token, lock.info().token);
         lock.release().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lost_lock_says_what_is_known_of_why() {
+        let loc = memory();
+        let ttl = Duration::from_secs(30);
+        let key = loc.key(&["dremio", "lock.json"]);
+        // Taken over by a successor: named.
+        let lock = acquire(&loc, "dremio", "backup", ttl, None).await.unwrap();
+        let mut successor = new_info("prune", ttl);
+        successor.host = "other-host".into();
+        loc.store
+            .put(
+                &key,
+                PutPayload::from(serde_json::to_vec(&successor).unwrap()),
+            )
+            .await
+            .unwrap();
+        tokio::time::sleep(ttl).await;
+        let why = lock.lost_because().expect("lost");
+        assert!(
+            why.contains("taken over") && why.contains("other-host"),
+            "{why}"
+        );
+        // Deleted: it says so, and does not claim a successor.
+        let lock = {
+            loc.store.delete(&key).await.unwrap();
+            acquire(&loc, "dremio", "backup", ttl, None).await.unwrap()
+        };
+        loc.store.delete(&key).await.unwrap();
+        tokio::time::sleep(ttl).await;
+        let why = lock.lost_because().expect("lost");
+        assert!(
+            why.contains("deleted") && !why.contains("taken over"),
+            "{why}"
+        );
     }
 }

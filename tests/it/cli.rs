@@ -60,6 +60,7 @@ fn demo_runs_the_whole_job() {
 fn a_copy_to_the_backups_own_location_is_a_usage_error() {
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path().join("repo");
+    std::fs::create_dir(&repo).unwrap();
     let repo = repo.to_str().unwrap();
     let out = lifeboat(
         &[
