@@ -83,7 +83,8 @@ pub async fn copy_backup(
 }
 
 /// Copies one object and returns the SHA-256 of what the destination now holds (server-side copies
-/// are read back; streamed copies are hashed on the way).
+/// are read back; streamed copies are hashed on the way). Objects above the store's single-request
+/// copy limit (AWS: 5 GiB) are streamed even within one store.
 pub async fn copy_object(
     src: &Location,
     from: &ObjPath,
@@ -93,7 +94,7 @@ pub async fn copy_object(
     progress: &dyn Progress,
 ) -> Result<String, StoreError> {
     dst.prepare_parent(to)?;
-    if src.same_store(dst) {
+    if src.same_store(dst) && size <= super::location::server_copy_limit() {
         src.store
             .copy(from, to)
             .await

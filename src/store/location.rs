@@ -365,6 +365,12 @@ pub(crate) fn range_size() -> Option<u64> {
     env_bytes("LIFEBOAT_RANGE_SIZE").filter(|n| *n > 0)
 }
 
+/// The largest object copied with the store's single-request copy: AWS refuses CopyObject above
+/// 5 GiB, so larger objects are streamed. `LIFEBOAT_SERVER_COPY_LIMIT` lowers it (for tests).
+pub(crate) fn server_copy_limit() -> u64 {
+    env_bytes("LIFEBOAT_SERVER_COPY_LIMIT").unwrap_or(5 << 30)
+}
+
 fn env_duration(name: &str) -> Option<Duration> {
     std::env::var(name)
         .ok()
