@@ -14,7 +14,8 @@ pub enum Flavour {
 
 /// The kind of a request. Azure's Put Block is [`Kind::UploadPart`], Put Block From URL
 /// [`Kind::UploadPartCopy`], Put Block List [`Kind::CompleteMultipart`], Copy Blob
-/// [`Kind::CopyObject`]; Azure has no request that starts or aborts a block upload.
+/// [`Kind::CopyObject`], Blob Batch [`Kind::DeleteObjects`]; Azure has no request that starts or
+/// aborts a block upload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
     CreateMultipart,
