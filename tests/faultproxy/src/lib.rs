@@ -3,8 +3,9 @@
 //! header reach the server untouched and SigV4 / Shared Key signatures still verify), and injects
 //! faults into the requests its rules match: 503 SlowDown (ServerBusy on Azure) and 500
 //! InternalError answers, connections reset in mid-upload or mid-download, stalls, truncated
-//! bodies, and holds that block requests until the test releases them. It counts what it relayed by
-//! kind of request ([`Kind`]) and what it injected, so that tests can assert both.
+//! bodies, answers lost after the server acted, and holds that block requests until the test
+//! releases them. It counts what it relayed by kind of request ([`Kind`]) and what it injected, so
+//! that tests can assert both. Each request goes to the server over a connection of its own.
 //!
 //! ```no_run
 //! use faultproxy::{Fault, Kind, Match, Proxy};
