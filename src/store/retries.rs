@@ -70,9 +70,10 @@ fn forget() {
     LAST.with(|l| l.borrow_mut().take());
 }
 
-fn take_if(class: impl Fn(Class) -> bool) -> Option<Failure> {
+/// The recorded failure, if it is of the `expected` class (else it is about another request).
+fn take(expected: Class) -> Option<Failure> {
     LAST.with(|l| l.borrow_mut().take())
-        .filter(|f| class(f.class))
+        .filter(|f| f.class == expected)
 }
 
 /// Builds object_store's usual reqwest client, wrapped so that failures are recorded.
@@ -241,7 +242,7 @@ fn digits_and(text: &str, allowed: &str) -> String {
 }
 
 /// What object_store's retry event says, read from its message (its fields are not structured).
-#[derive(Debug, Default, PartialEq)]
+#[derive(Debug)]
 struct RetryEvent {
     attempt: Option<(u64, u64)>,
     wait: Option<f64>,
@@ -281,11 +282,11 @@ fn note_for(msg: &str) -> Option<String> {
     let ev = parse_event(msg);
     let wait = ev.wait?;
     let failure = if ev.body {
-        take_if(|c| c == Class::Body)
+        take(Class::Body)
     } else if ev.transport {
-        take_if(|c| c == Class::Transport)
+        take(Class::Transport)
     } else if let Some(status) = ev.status {
-        take_if(|c| c == Class::Status(status))
+        take(Class::Status(status))
     } else {
         None
     };
