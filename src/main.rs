@@ -25,6 +25,7 @@ fn main() -> ExitCode {
         ProgressMode::Auto if std::io::stderr().is_terminal() && !cli.json => Arc::new(Bars::new()),
         ProgressMode::Auto => Arc::new(Lines::new(cli.json)),
     };
+    lifeboat::store::retries::install(progress.clone());
     let config = match &cli.config {
         Some(path) => match Config::load(path) {
             Ok(c) => c,

@@ -73,16 +73,18 @@ pub async fn copy_backup(
     match dst.commit(manifest).await {
         Ok(()) => Ok(Copied::Now(total)),
         // A concurrent copy of the same backup committed first: the same bytes are there.
-        Err(StoreError::Other {
-            source: object_store::Error::AlreadyExists { .. },
-            ..
-        }) => Ok(Copied::AlreadyThere),
+        Err(StoreError::Other { error, .. })
+            if matches!(*error, object_store::Error::AlreadyExists { .. }) =>
+        {
+            Ok(Copied::AlreadyThere)
+        }
         Err(e) => Err(e.into()),
     }
 }
 
 /// Copies one object and returns the SHA-256 of what the destination now holds (server-side copies
-/// are read back; streamed copies are hashed on the way).
+/// are read back; streamed copies are hashed on the way). Objects above the store's single-request
+/// copy limit (AWS: 5 GiB) are streamed even within one store.
 pub async fn copy_object(
     src: &Location,
     from: &ObjPath,
@@ -92,7 +94,7 @@ pub async fn copy_object(
     progress: &dyn Progress,
 ) -> Result<String, StoreError> {
     dst.prepare_parent(to)?;
-    if src.same_store(dst) {
+    if src.same_store(dst) && size <= super::location::server_copy_limit() {
         src.store
             .copy(from, to)
             .await
@@ -139,13 +141,16 @@ pub async fn copy_object(
     Ok(hex::encode(hasher.finalize()))
 }
 
+/// The object's bytes in order, by ranged GETs of 8 MiB (or `LIFEBOAT_RANGE_SIZE`), a few in flight;
+/// a range whose answer breaks off is resumed where it broke (see [`super::download::start`]).
 fn ranges<'a>(
     loc: &'a Location,
     key: &'a ObjPath,
     size: u64,
 ) -> impl futures::Stream<Item = Result<bytes::Bytes, StoreError>> + 'a {
+    let range = super::location::range_size().unwrap_or(RANGE);
     futures::stream::iter(
-        (0..size.div_ceil(RANGE)).map(move |i| i * RANGE..((i + 1) * RANGE).min(size)),
+        (0..size.div_ceil(range)).map(move |i| i * range..((i + 1) * range).min(size)),
     )
     .map(move |r| async move {
         loc.store

@@ -41,8 +41,11 @@ impl Read for ChunkReader {
     }
 }
 
-/// Starts downloading `size` bytes of `key`. The returned task's result says whether every byte was
-/// delivered; a consumer that sees an early end must ask it.
+/// Starts downloading `size` bytes of `key` in ranges of `range_size` (or `LIFEBOAT_RANGE_SIZE`).
+/// The returned task's result says whether every byte was delivered; a consumer that sees an early
+/// end must ask it. A range whose answer breaks off is resumed where it broke, by object_store,
+/// within the retry budget (`LIFEBOAT_MAX_RETRIES`, `LIFEBOAT_RETRY_TIMEOUT`); each resumption is
+/// a retry note.
 pub fn start(
     loc: &Location,
     key: &ObjPath,
@@ -50,6 +53,7 @@ pub fn start(
     range_size: u64,
     in_flight: usize,
 ) -> (ChunkReader, tokio::task::JoinHandle<Result<(), StoreError>>) {
+    let range_size = super::location::range_size().unwrap_or(range_size);
     let (tx, rx) = mpsc::channel::<Bytes>(2);
     let loc = loc.clone();
     let key = key.clone();

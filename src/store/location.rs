@@ -12,7 +12,7 @@ use object_store::ObjectStore;
 use object_store::RetryConfig;
 use object_store::path::Path as ObjPath;
 
-use super::StoreError;
+use super::{StoreError, retries};
 use crate::config::LocationSpec;
 
 #[derive(Debug, Clone)]
@@ -131,18 +131,14 @@ impl Location {
                 if let Some(token) = &spec.session_token {
                     builder = builder.with_token(&token.0);
                 }
+                let builder = client_options()
+                    .into_iter()
+                    .fold(builder, |b, (key, value)| {
+                        b.with_config(object_store::aws::AmazonS3ConfigKey::Client(key), value)
+                    });
                 let store = builder
                     .with_retry(retry)
-                    .with_config(
-                        object_store::aws::AmazonS3ConfigKey::Client(ClientConfigKey::Timeout),
-                        "300s",
-                    )
-                    .with_config(
-                        object_store::aws::AmazonS3ConfigKey::Client(
-                            ClientConfigKey::ConnectTimeout,
-                        ),
-                        "10s",
-                    )
+                    .with_http_connector(retries::Connector)
                     .build()
                     .map_err(|e| bad(&e.to_string()))?;
                 (
@@ -153,17 +149,31 @@ impl Location {
                 )
             }
             "gs" => {
-                let store = object_store::gcp::GoogleCloudStorageBuilder::from_env()
+                let builder = client_options().into_iter().fold(
+                    object_store::gcp::GoogleCloudStorageBuilder::from_env(),
+                    |b, (key, value)| {
+                        b.with_config(object_store::gcp::GoogleConfigKey::Client(key), value)
+                    },
+                );
+                let store = builder
                     .with_bucket_name(container)
                     .with_retry(retry)
+                    .with_http_connector(retries::Connector)
                     .build()
                     .map_err(|e| bad(&e.to_string()))?;
                 (Arc::new(store), Kind::Gcs)
             }
             "az" | "azure" => {
-                let store = object_store::azure::MicrosoftAzureBuilder::from_env()
+                let builder = client_options().into_iter().fold(
+                    object_store::azure::MicrosoftAzureBuilder::from_env(),
+                    |b, (key, value)| {
+                        b.with_config(object_store::azure::AzureConfigKey::Client(key), value)
+                    },
+                );
+                let store = builder
                     .with_container_name(container)
                     .with_retry(retry)
+                    .with_http_connector(retries::Connector)
                     .build()
                     .map_err(|e| bad(&e.to_string()))?;
                 (Arc::new(store), Kind::Azure)
@@ -331,9 +341,9 @@ impl Location {
     }
 }
 
-/// Retries: object_store retries 5xx, 429 and transport errors with jittered backoff; the budget is
-/// tunable for tests and impatient cron jobs.
-fn retry_config() -> RetryConfig {
+/// Retries: object_store retries 5xx, 429, timeouts, resets and bodies cut mid-download (resuming
+/// where they broke) with jittered backoff; the budget is tunable for tests and impatient cron jobs.
+pub(crate) fn retry_config() -> RetryConfig {
     let mut config = RetryConfig::default();
     if let Some(n) = std::env::var("LIFEBOAT_MAX_RETRIES")
         .ok()
@@ -341,14 +351,75 @@ fn retry_config() -> RetryConfig {
     {
         config.max_retries = n;
     }
-    if let Some(t) = std::env::var("LIFEBOAT_RETRY_TIMEOUT")
-        .ok()
-        .and_then(|v| humantime::parse_duration(&v).ok())
-    {
+    if let Some(t) = env_duration("LIFEBOAT_RETRY_TIMEOUT") {
         config.retry_timeout = t;
     }
     config.backoff.max_backoff = config.backoff.max_backoff.min(Duration::from_secs(15));
     config
+}
+
+/// A request that gets no complete answer within this is abandoned (and retried when that is safe).
+/// Generous by default: an upload part of ~120 MiB (a 1 TiB archive) must fit in it.
+const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// `LIFEBOAT_REQUEST_TIMEOUT` (e.g. "30s"), else [`DEFAULT_REQUEST_TIMEOUT`].
+pub(crate) fn request_timeout() -> Duration {
+    env_duration("LIFEBOAT_REQUEST_TIMEOUT").unwrap_or(DEFAULT_REQUEST_TIMEOUT)
+}
+
+/// The HTTP client settings every cloud store gets, as config pairs (so that what `from_env` read,
+/// such as AWS_ALLOW_HTTP, is kept).
+fn client_options() -> [(ClientConfigKey, String); 2] {
+    [
+        (
+            ClientConfigKey::Timeout,
+            format!("{}ms", request_timeout().as_millis()),
+        ),
+        (ClientConfigKey::ConnectTimeout, "10s".to_string()),
+    ]
+}
+
+/// `LIFEBOAT_PART_SIZE` (e.g. "8MiB"): the smallest multipart part. Below S3's 5 MiB minimum only
+/// for servers that accept it (tests use it to get many parts from small fixtures).
+pub(crate) fn part_size() -> Option<u64> {
+    env_bytes("LIFEBOAT_PART_SIZE").filter(|n| *n > 0)
+}
+
+/// `LIFEBOAT_RANGE_SIZE` (e.g. "8MiB"): the size of each ranged GET of a download.
+pub(crate) fn range_size() -> Option<u64> {
+    env_bytes("LIFEBOAT_RANGE_SIZE").filter(|n| *n > 0)
+}
+
+/// The largest object copied with the store's single-request copy: AWS refuses CopyObject above
+/// 5 GiB, so larger objects are streamed. `LIFEBOAT_SERVER_COPY_LIMIT` lowers it (for tests).
+pub(crate) fn server_copy_limit() -> u64 {
+    env_bytes("LIFEBOAT_SERVER_COPY_LIMIT").unwrap_or(5 << 30)
+}
+
+fn env_duration(name: &str) -> Option<Duration> {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| humantime::parse_duration(v.trim()).ok())
+}
+
+fn env_bytes(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|v| parse_bytes(&v))
+}
+
+/// "1048576", "512KiB", "8MiB", "5GiB" (binary units only: they are what part sizes are made of).
+fn parse_bytes(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let units = [
+        ("KiB", 1u64 << 10),
+        ("MiB", 1 << 20),
+        ("GiB", 1 << 30),
+        ("B", 1),
+    ];
+    let (number, unit) = units
+        .iter()
+        .find_map(|(suffix, unit)| text.strip_suffix(suffix).map(|n| (n, *unit)))
+        .unwrap_or((text, 1));
+    number.trim().parse::<u64>().ok()?.checked_mul(unit)
 }
 
 /// Drops any user:password from a URL before it is shown.
@@ -410,6 +481,18 @@ mod tests {
         assert_eq!(mode, 0o700);
         let file_url = format!("file://{url}");
         assert!(Location::open(&file_url, Access::Read).is_ok());
+    }
+
+    #[test]
+    fn sizes_read_with_binary_units() {
+        assert_eq!(parse_bytes("1048576"), Some(1 << 20));
+        assert_eq!(parse_bytes("512KiB"), Some(512 << 10));
+        assert_eq!(parse_bytes(" 8MiB "), Some(8 << 20));
+        assert_eq!(parse_bytes("5GiB"), Some(5 << 30));
+        assert_eq!(parse_bytes("100B"), Some(100));
+        assert_eq!(parse_bytes("8MB"), None);
+        assert_eq!(parse_bytes("lots"), None);
+        assert_eq!(parse_bytes("99999999999GiB"), None);
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! `<prefix>/<cluster>/<backup-id>/{data.tar.zst, index.jsonl.zst, manifest.json}`, the manifest last.
 
 use futures::StreamExt;
+use object_store::ObjectStoreExt;
 use object_store::path::Path as ObjPath;
-use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
 use super::{Location, StoreError, classify_error};
 use crate::archive::manifest::{MANIFEST_OBJECT, time_of_id};
@@ -153,13 +153,7 @@ impl Repo {
     pub async fn commit(&self, manifest: &Manifest) -> Result<(), StoreError> {
         let key = self.key(&manifest.id, MANIFEST_OBJECT);
         self.loc.prepare_parent(&key)?;
-        let opts = PutOptions {
-            mode: PutMode::Create,
-            ..Default::default()
-        };
-        self.loc
-            .store
-            .put_opts(&key, PutPayload::from(manifest.to_json()), opts)
+        super::retries::put_create(&self.loc, &key, manifest.to_json().into())
             .await
             .map_err(|e| classify_error(&self.loc, "commit", key.as_ref(), e))?;
         self.loc.tighten(&key)

@@ -81,11 +81,20 @@ pub struct UploadOptions {
 }
 
 impl UploadOptions {
-    /// Parts of at least 8 MiB, large enough that `expected_bytes` fits in S3's 10,000 parts.
+    /// Parts of at least 8 MiB (or `LIFEBOAT_PART_SIZE`), large enough that `expected_bytes` fits in
+    /// S3's 10,000 parts.
     pub fn for_size(expected_bytes: u64, parts_in_flight: usize) -> Self {
+        Self::sized(
+            expected_bytes,
+            parts_in_flight,
+            super::location::part_size(),
+        )
+    }
+
+    fn sized(expected_bytes: u64, parts_in_flight: usize, smallest: Option<u64>) -> Self {
         const MIN: u64 = 8 * 1024 * 1024;
-        let needed = expected_bytes.div_ceil(9_000);
-        let part = needed.max(MIN).next_multiple_of(1024 * 1024);
+        let needed = expected_bytes.div_ceil(9_000).next_multiple_of(1024 * 1024);
+        let part = needed.max(smallest.unwrap_or(MIN));
         UploadOptions {
             part_size: part as usize,
             parts_in_flight: parts_in_flight.max(1),
@@ -152,5 +161,19 @@ mod tests {
         let huge = UploadOptions::for_size(1 << 40, 4);
         assert!((1u64 << 40).div_ceil(huge.part_size as u64) <= 10_000);
         assert_eq!(huge.part_size % (1 << 20), 0);
+    }
+
+    #[test]
+    fn a_smaller_part_size_is_honoured_within_the_part_limit() {
+        assert_eq!(
+            UploadOptions::sized(50 << 20, 4, Some(1 << 20)).part_size,
+            1 << 20
+        );
+        assert_eq!(
+            UploadOptions::sized(0, 4, Some(300 << 10)).part_size,
+            300 << 10
+        );
+        let huge = UploadOptions::sized(1 << 40, 4, Some(1 << 20));
+        assert!((1u64 << 40).div_ceil(huge.part_size as u64) <= 10_000);
     }
 }

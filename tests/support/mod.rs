@@ -759,3 +759,72 @@ impl Drop for Immutable {
             .status();
     }
 }
+
+// ----- flaky storage: the fault-injecting proxy (tests/faultproxy) in front of a real server -----
+
+/// A fault-injecting proxy in front of the real server of a store kind (SeaweedFS or Azurite); a
+/// lifeboat run given [`Proxied::env`] talks to the server only through it.
+pub struct Proxied {
+    pub proxy: faultproxy::Proxy,
+    pub kind: StoreKind,
+}
+
+impl Proxied {
+    pub fn start(kind: StoreKind) -> Proxied {
+        let upstream = match kind {
+            StoreKind::S3 => {
+                s3_bucket();
+                std::env::var("AWS_ENDPOINT_URL").unwrap()
+            }
+            StoreKind::Azure => std::env::var("AZURITE_BLOB_STORAGE_URL")
+                .expect("Azure tests need the Azurite server that scripts/test.sh starts"),
+            other => panic!("no proxy for {other:?} locations"),
+        };
+        Proxied {
+            proxy: faultproxy::Proxy::start(&upstream).unwrap(),
+            kind,
+        }
+    }
+
+    /// The environment that points lifeboat at the proxy instead of the server.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let var = match self.kind {
+            StoreKind::Azure => "AZURITE_BLOB_STORAGE_URL",
+            _ => "AWS_ENDPOINT_URL",
+        };
+        vec![(var.to_string(), self.proxy.url())]
+    }
+}
+
+/// Runs lifeboat like [`lifeboat_env`], but gives up (and kills it) after `limit`: a run that hangs
+/// fails its test instead of stalling the suite.
+pub fn lifeboat_within(
+    args: &[&str],
+    env: &[(String, String)],
+    limit: std::time::Duration,
+) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lifeboat"));
+    cmd.args(args)
+        .env("LIFEBOAT_PROGRESS", "none")
+        .env("LIFEBOAT_LOCK_TTL", "15s")
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(out) => out.unwrap(),
+        // Reaped at the last moment: its pid is no longer ours to signal.
+        Err(_) if rx.try_recv().is_ok() => panic!("lifeboat {args:?} finished too late"),
+        Err(_) => {
+            if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            }
+            panic!("lifeboat {args:?} did not finish within {limit:?}");
+        }
+    }
+}

@@ -1,0 +1,693 @@
+//! Flaky storage: lifeboat through a fault-injecting proxy (tests/faultproxy) in front of real
+//! SeaweedFS and Azurite. A transient fault is survived, retried as the request it hit (a part as a
+//! part, a range resumed where it broke), and every retry is a note on stderr; a fault that outlasts
+//! the retry budget fails cleanly, naming the location and the backup, with nothing committed, and
+//! a rerun without the fault succeeds.
+
+use std::process::Output;
+use std::time::Duration;
+
+use faultproxy::{Fault, Kind, Match};
+
+use crate::support::*;
+
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod s3 {
+            $(#[test] fn $name() { super::$name(crate::support::StoreKind::S3) })*
+        }
+        mod azure {
+            $(#[test] fn $name() { super::$name(crate::support::StoreKind::Azure) })*
+        }
+    };
+}
+
+on_both_stores!(
+    slowdown_bursts_are_retried_part_by_part,
+    resets_mid_upload_are_retried_part_by_part,
+    stalled_requests_time_out_and_are_retried,
+    downloads_cut_mid_body_resume_their_range,
+    a_commit_whose_answer_was_lost_is_recognised,
+    an_upload_that_exhausts_its_budget_commits_nothing_and_a_rerun_succeeds,
+    a_restore_that_exhausts_its_budget_leaves_the_target_untouched,
+    prune_survives_failing_deletes_and_finishes_on_a_rerun,
+    a_same_store_copy_above_the_copy_limit_is_streamed,
+);
+
+/// A bound for any one run: a hung run fails its test instead of the suite.
+const LIMIT: Duration = Duration::from_secs(120);
+const MIB: u64 = 1 << 20;
+/// Ranged GETs of 1 MiB: a small archive still takes several.
+const RANGE: u64 = MIB;
+
+/// One test's world: a fixture, an empty location, and a proxy in front of its server.
+struct World {
+    fx: Fixture,
+    loc: TestLocation,
+    via: Proxied,
+}
+
+fn world(kind: StoreKind, name: &str) -> World {
+    // Stored: about 6.7 MiB on S3, two parts of 5 MiB (its smallest); about 4.5 MiB on Azure, five
+    // blocks of 1 MiB.
+    let size_mib = if kind == StoreKind::Azure { 8 } else { 12 };
+    World {
+        fx: fixture(size_mib, 10),
+        loc: TestLocation::new(kind, name),
+        via: Proxied::start(kind),
+    }
+}
+
+impl World {
+    fn azure(&self) -> bool {
+        self.loc.kind == StoreKind::Azure
+    }
+
+    fn part_size(&self) -> u64 {
+        if self.azure() { MIB } else { 5 * MIB }
+    }
+
+    fn home(&self) -> &str {
+        self.fx.home.to_str().unwrap()
+    }
+
+    /// Through the proxy, with a budget generous enough for the bursts below and small sizes.
+    fn env(&self, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut env = self.via.env();
+        for (k, v) in [
+            ("LIFEBOAT_MAX_RETRIES", "6"),
+            ("LIFEBOAT_RETRY_TIMEOUT", "60s"),
+            ("LIFEBOAT_REQUEST_TIMEOUT", "10s"),
+            ("LIFEBOAT_RANGE_SIZE", "1MiB"),
+        ] {
+            env.push((k.into(), v.into()));
+        }
+        env.push(("LIFEBOAT_PART_SIZE".into(), self.part_size().to_string()));
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        env
+    }
+
+    fn run(&self, args: &[&str], extra: &[(&str, &str)]) -> Output {
+        lifeboat_within(args, &self.env(extra), LIMIT)
+    }
+
+    fn backup(&self, extra: &[(&str, &str)]) -> Output {
+        self.run(
+            &[
+                "--json",
+                "backup",
+                "--dremio-home",
+                self.home(),
+                "--to",
+                &self.loc.url,
+            ],
+            extra,
+        )
+    }
+
+    /// A backup made around the proxy, for tests whose faults are elsewhere.
+    fn backup_directly(&self) -> serde_json::Value {
+        ok_json(&lifeboat(
+            &[
+                "--json",
+                "backup",
+                "--dremio-home",
+                self.home(),
+                "--to",
+                &self.loc.url,
+            ],
+            &[],
+        ))
+    }
+
+    fn listed(&self) -> Vec<String> {
+        let listed = ok_json(&lifeboat(&["--json", "list", "--from", &self.loc.url], &[]));
+        listed["backups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["id"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    fn verify_directly(&self, id: &str) {
+        let out = lifeboat(
+            &["--json", "verify", "--from", &self.loc.url, "--backup", id],
+            &[],
+        );
+        assert_eq!(ok_json(&out)["ok"], true);
+    }
+
+    /// The archive (a key ending in `archive`) went up as one upload, completed once, never aborted
+    /// or restarted, each of its `parts` relayed exactly once (the failed attempts never reached the
+    /// server).
+    fn assert_one_upload(&self, archive: &str, parts: u64) {
+        let p = &self.via.proxy;
+        if !self.azure() {
+            assert_eq!(
+                p.count_on(Kind::CreateMultipart, archive),
+                1,
+                "{:?}",
+                p.counts()
+            );
+            assert_eq!(p.count_on(Kind::AbortMultipart, archive), 0);
+        }
+        assert_eq!(
+            p.count_on(Kind::CompleteMultipart, archive),
+            1,
+            "{:?}",
+            p.counts()
+        );
+        assert_eq!(
+            p.count_on(Kind::UploadPart, archive),
+            parts as usize,
+            "{:?}",
+            p.counts()
+        );
+    }
+
+    fn parts_of(&self, stored: u64) -> u64 {
+        stored.div_ceil(self.part_size())
+    }
+
+    /// The 503 an S3 server or Azure sends when it throttles.
+    fn slowdown(&self) -> &'static str {
+        if self.azure() {
+            "503 ServerBusy"
+        } else {
+            "503 SlowDown"
+        }
+    }
+}
+
+/// The retry notes a run printed.
+fn retry_notes(out: &Output) -> Vec<String> {
+    stderr(out)
+        .lines()
+        .filter(|l| l.starts_with("retry"))
+        .map(str::to_string)
+        .collect()
+}
+
+fn notes_with(out: &Output, fragments: &[&str]) -> usize {
+    retry_notes(out)
+        .iter()
+        .filter(|n| fragments.iter().all(|f| n.contains(f)))
+        .count()
+}
+
+fn stored_bytes(made: &serde_json::Value) -> u64 {
+    made["stored_bytes"].as_u64().unwrap()
+}
+
+fn slowdown_bursts_are_retried_part_by_part(kind: StoreKind) {
+    let w = world(kind, "slowdown");
+    let slow = w.via.proxy.inject(
+        Match::kind(Kind::UploadPart).nth(2).times(3),
+        Fault::SlowDown,
+    );
+    let out = w.backup(&[]);
+    let made = ok_json(&out);
+    let id = made["id"].as_str().unwrap();
+    assert_eq!(slow.count(), 3);
+    let archive = format!("{id}/data.tar.zst");
+    assert_eq!(
+        notes_with(&out, &[&archive, w.slowdown(), "waiting"]),
+        3,
+        "{}",
+        stderr(&out)
+    );
+    w.assert_one_upload(
+        &format!("{id}/data.tar.zst"),
+        w.parts_of(stored_bytes(&made)),
+    );
+    w.verify_directly(id);
+}
+
+fn resets_mid_upload_are_retried_part_by_part(kind: StoreKind) {
+    let w = world(kind, "reset-upload");
+    let reset = w.via.proxy.inject(
+        Match::kind(Kind::UploadPart).nth(2).times(2),
+        Fault::ResetUpload { after: 256 << 10 },
+    );
+    let out = w.backup(&[]);
+    let made = ok_json(&out);
+    let id = made["id"].as_str().unwrap();
+    assert_eq!(reset.count(), 2);
+    assert_eq!(
+        notes_with(&out, &[&format!("{id}/data.tar.zst"), "connection"]),
+        2,
+        "{}",
+        stderr(&out)
+    );
+    w.assert_one_upload(
+        &format!("{id}/data.tar.zst"),
+        w.parts_of(stored_bytes(&made)),
+    );
+    w.verify_directly(id);
+}
+
+fn stalled_requests_time_out_and_are_retried(kind: StoreKind) {
+    let w = world(kind, "stall");
+    let fast = [("LIFEBOAT_REQUEST_TIMEOUT", "2s")];
+    // Far longer than the request timeout: only giving up on it gets the run through.
+    let stall = Fault::Stall(Duration::from_secs(600));
+    let stalled = w
+        .via
+        .proxy
+        .inject(Match::kind(Kind::UploadPart).nth(2), stall.clone());
+    let out = w.backup(&fast);
+    let made = ok_json(&out);
+    let id = made["id"].as_str().unwrap();
+    assert_eq!(stalled.count(), 1);
+    assert_eq!(
+        notes_with(&out, &[&format!("{id}/data.tar.zst"), "no answer in time"]),
+        1,
+        "{}",
+        stderr(&out)
+    );
+    w.assert_one_upload(
+        &format!("{id}/data.tar.zst"),
+        w.parts_of(stored_bytes(&made)),
+    );
+
+    let stalled = w
+        .via
+        .proxy
+        .inject(Match::kind(Kind::GetRange).nth(3), stall);
+    let out = w.run(&["--json", "verify", "--from", &w.loc.url], &fast);
+    assert_eq!(ok_json(&out)["ok"], true);
+    assert_eq!(stalled.count(), 1);
+    assert_eq!(
+        notes_with(&out, &["GET", "no answer in time"]),
+        1,
+        "{}",
+        stderr(&out)
+    );
+}
+
+fn downloads_cut_mid_body_resume_their_range(kind: StoreKind) {
+    let w = world(kind, "cut-download");
+    let made = w.backup_directly();
+    let id = made["id"].as_str().unwrap();
+    let ranges = stored_bytes(&made).div_ceil(RANGE) as usize;
+    let p = &w.via.proxy;
+    let archive = format!("{id}/data.tar.zst");
+    let ranges_of_archive = Match::kind(Kind::GetRange).contains(&archive);
+    let reset = p.inject(
+        ranges_of_archive.clone().nth(2).times(2),
+        Fault::ResetDownload { after: 100 << 10 },
+    );
+    let truncated = p.inject(
+        ranges_of_archive.clone().nth(3),
+        Fault::Truncate { after: 300 << 10 },
+    );
+    let manifest_cut = p.inject(
+        Match::kind(Kind::GetObject).contains("manifest.json"),
+        Fault::Truncate { after: 10 },
+    );
+    let out = w.run(&["--json", "verify", "--from", &w.loc.url], &[]);
+    let verified = ok_json(&out);
+    assert_eq!(verified["ok"], true, "{verified}");
+    assert_eq!(
+        (reset.count(), truncated.count(), manifest_cut.count()),
+        (2, 1, 1)
+    );
+    assert_eq!(
+        notes_with(&out, &[&archive, "cut off mid-body"]),
+        3,
+        "{}",
+        stderr(&out)
+    );
+    // Each cut range was asked again for what it lacked, never the archive from the start.
+    let relayed = p
+        .requests()
+        .into_iter()
+        .filter(|r| r.kind == Kind::GetRange && r.target.contains(&archive) && r.forwarded)
+        .count();
+    assert_eq!(relayed, ranges + 3);
+
+    // Restore under the same kind of faults: every byte arrives.
+    p.inject(
+        ranges_of_archive.nth(3).times(2),
+        Fault::ResetDownload { after: 64 << 10 },
+    );
+    let target_dir = tempfile::tempdir().unwrap();
+    let target = target_dir.path().join("restored");
+    let out = w.run(
+        &[
+            "--json",
+            "restore",
+            "--from",
+            &w.loc.url,
+            "--dremio-home",
+            w.home(),
+            "--paths-local",
+            target.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(ok_json(&out)["id"], id);
+    assert_eq!(notes_with(&out, &[&archive, "cut off mid-body"]), 2);
+    assert_same(
+        &snapshot(&target.join("db")),
+        &snapshot(&w.fx.db),
+        "restored db",
+    );
+}
+
+fn a_commit_whose_answer_was_lost_is_recognised(kind: StoreKind) {
+    let w = world(kind, "lost-commit");
+    // The manifest lands, its answer never comes back: the retry finds it there, byte for byte.
+    let lost = w.via.proxy.inject(
+        Match::kind(Kind::PutObject).contains("manifest.json"),
+        Fault::LoseAnswer,
+    );
+    let out = w.backup(&[]);
+    let made = ok_json(&out);
+    let id = made["id"].as_str().unwrap().to_string();
+    assert_eq!(lost.count(), 1);
+    assert_eq!(
+        notes_with(&out, &[&format!("{id}/manifest.json"), "(create)"]),
+        1,
+        "{}",
+        stderr(&out)
+    );
+    // The manifest write broken off before it landed is simply sent again.
+    let reset = w.via.proxy.inject(
+        Match::kind(Kind::PutObject).contains("manifest.json"),
+        Fault::ResetUpload { after: 100 },
+    );
+    let second = ok_json(&w.backup(&[]))["id"].as_str().unwrap().to_string();
+    assert_eq!(reset.count(), 1);
+    let mut listed = w.listed();
+    listed.sort();
+    let mut expected = vec![id.clone(), second.clone()];
+    expected.sort();
+    assert_eq!(listed, expected);
+    w.verify_directly(&id);
+    w.verify_directly(&second);
+}
+
+fn an_upload_that_exhausts_its_budget_commits_nothing_and_a_rerun_succeeds(kind: StoreKind) {
+    let w = world(kind, "exhausted-upload");
+    let failing = w.via.proxy.inject(
+        Match::kind(Kind::UploadPart).nth(2).always(),
+        Fault::SlowDown,
+    );
+    let out = w.backup(&[("LIFEBOAT_MAX_RETRIES", "2")]);
+    fails_with(
+        &out,
+        5,
+        &[
+            &format!("{}: upload ", w.loc.url),
+            &format!("data.tar.zst failed after 2 retries ({})", w.slowdown()),
+            "LIFEBOAT_MAX_RETRIES",
+        ],
+    );
+    // The first try and two retries of each part in flight, each a note but the last.
+    assert!(failing.count() >= 3);
+    assert!(notes_with(&out, &[w.slowdown()]) >= 2, "{}", stderr(&out));
+    if !w.azure() {
+        // The only part that fails (S3 gets two): one try, two retries.
+        assert_eq!(failing.count(), 3);
+    }
+    if !w.azure() {
+        assert_eq!(
+            w.via.proxy.count_on(Kind::AbortMultipart, "data.tar.zst"),
+            1
+        );
+    }
+    assert_eq!(w.via.proxy.count(Kind::CompleteMultipart), 0);
+    // Nothing committed, nothing visible left behind.
+    assert!(w.listed().is_empty());
+    assert_eq!(w.loc.keys(), Vec::<String>::new());
+
+    w.via.proxy.clear();
+    let made = ok_json(&w.backup(&[]));
+    assert_eq!(w.listed(), vec![made["id"].as_str().unwrap().to_string()]);
+}
+
+fn a_restore_that_exhausts_its_budget_leaves_the_target_untouched(kind: StoreKind) {
+    let w = world(kind, "exhausted-restore");
+    let id = w.backup_directly()["id"].as_str().unwrap().to_string();
+    let parent = tempfile::tempdir().unwrap();
+    let target = parent.path().join("data");
+    put_file(&target.join("db/catalog/CURRENT"), b"the live store");
+    put_file(&target.join("security/keystore"), b"secret");
+    let before = snapshot(parent.path());
+    w.via.proxy.inject(
+        Match::kind(Kind::GetRange).nth(2).always(),
+        Fault::ResetDownload { after: 1000 },
+    );
+    let out = w.run(
+        &[
+            "restore",
+            "--from",
+            &w.loc.url,
+            "--dremio-home",
+            w.home(),
+            "--paths-local",
+            target.to_str().unwrap(),
+            "--replace",
+        ],
+        &[("LIFEBOAT_MAX_RETRIES", "1")],
+    );
+    fails_with(
+        &out,
+        5,
+        &[
+            &format!("{}: download ", w.loc.url),
+            &format!("{id}/data.tar.zst failed"),
+        ],
+    );
+    assert_same(
+        &snapshot(parent.path()),
+        &before,
+        "the target and its parent",
+    );
+}
+
+fn prune_survives_failing_deletes_and_finishes_on_a_rerun(kind: StoreKind) {
+    let w = world(kind, "prune");
+    let real = w.backup_directly()["id"].as_str().unwrap().to_string();
+    let now = chrono::Utc::now();
+    let old: Vec<String> = (1..=3)
+        .map(|days| {
+            w.loc
+                .fabricate("dremio", &real, now - chrono::Duration::days(days))
+        })
+        .collect();
+    let p = &w.via.proxy;
+    // object_store deletes through the bulk APIs, one key at a time (S3 DeleteObjects, Azure batch).
+    let throttled = p.inject(
+        Match::kind(Kind::DeleteObjects).nth(2).times(2),
+        Fault::SlowDown,
+    );
+    let failing_list = p.inject(Match::kind(Kind::List), Fault::InternalError);
+    let prune = |extra: &[(&str, &str)]| {
+        w.run(
+            &[
+                "--json",
+                "prune",
+                "--from",
+                &w.loc.url,
+                "--keep-last",
+                "2",
+                "--grace",
+                "0s",
+            ],
+            extra,
+        )
+    };
+    let out = prune(&[]);
+    ok_json(&out);
+    assert_eq!((throttled.count(), failing_list.count()), (2, 1));
+    assert_eq!(notes_with(&out, &[w.slowdown()]), 2, "{}", stderr(&out));
+    assert_eq!(
+        notes_with(&out, &["500 InternalError"]),
+        1,
+        "{}",
+        stderr(&out)
+    );
+    let mut expected = vec![real.clone(), old[0].clone()];
+    expected.sort();
+    let mut listed = w.listed();
+    listed.sort();
+    assert_eq!(listed, expected);
+
+    // Deletes that keep failing: the backup being deleted lost its manifest first, so it is gone
+    // from `list` and its leftover objects go on the next run.
+    p.clear();
+    let failing = p.inject(
+        Match::kind(Kind::DeleteObjects).nth(2).always(),
+        Fault::SlowDown,
+    );
+    let out = w.run(
+        &[
+            "prune",
+            "--from",
+            &w.loc.url,
+            "--keep-last",
+            "1",
+            "--grace",
+            "0s",
+        ],
+        &[("LIFEBOAT_MAX_RETRIES", "1")],
+    );
+    fails_with(&out, 5, &[&format!("{}: delete ", w.loc.url), &old[0]]);
+    assert!(failing.count() >= 2);
+    assert_eq!(
+        w.listed(),
+        vec![real.clone()],
+        "only complete backups are listed"
+    );
+    w.verify_directly(&real);
+    p.clear();
+    let out = w.run(
+        &[
+            "--json",
+            "prune",
+            "--from",
+            &w.loc.url,
+            "--keep-last",
+            "1",
+            "--grace",
+            "0s",
+        ],
+        &[],
+    );
+    ok_json(&out);
+    assert_eq!(w.listed(), vec![real.clone()]);
+    let keys = w.loc.keys();
+    assert!(
+        keys.iter().all(|k| k.contains(&real)),
+        "only the kept backup's objects remain: {keys:?}"
+    );
+}
+
+fn a_same_store_copy_above_the_copy_limit_is_streamed(kind: StoreKind) {
+    let w = world(kind, "big-copy");
+    let made = w.backup_directly();
+    let id = made["id"].as_str().unwrap();
+    let p = &w.via.proxy;
+
+    // Below the limit: one server-side copy (which the proxy sees).
+    let small = TestLocation::new(kind, "big-copy-server-side");
+    let out = w.run(
+        &["--json", "copy", "--from", &w.loc.url, "--to", &small.url],
+        &[],
+    );
+    ok_json(&out);
+    assert_eq!(
+        p.count_on(Kind::CopyObject, &format!("{id}/data.tar.zst")),
+        1
+    );
+
+    // Above it (lowered to 1 MiB here, 5 GiB by default): streamed, as parts, never one CopyObject.
+    p.reset_counts();
+    let big = TestLocation::new(kind, "big-copy-streamed");
+    let slow = p.inject(Match::kind(Kind::UploadPart).nth(2), Fault::SlowDown);
+    let out = w.run(
+        &["--json", "copy", "--from", &w.loc.url, "--to", &big.url],
+        &[("LIFEBOAT_SERVER_COPY_LIMIT", "1MiB")],
+    );
+    ok_json(&out);
+    assert_eq!(p.count(Kind::CopyObject), 0, "{:?}", p.counts());
+    assert_eq!(p.count(Kind::UploadPartCopy), 0);
+    assert_eq!(slow.count(), 1);
+    assert_eq!(notes_with(&out, &[w.slowdown()]), 1, "{}", stderr(&out));
+    let prefix = big.url.rsplit('/').next().unwrap();
+    w.assert_one_upload(
+        &format!("{prefix}/dremio/{id}/data.tar.zst"),
+        w.parts_of(stored_bytes(&made)),
+    );
+    let verified = ok_json(&lifeboat(
+        &["--json", "verify", "--from", &big.url, "--backup", id],
+        &[],
+    ));
+    assert_eq!(verified["ok"], true);
+}
+
+/// A copy between stores (SeaweedFS to Azurite) streams through lifeboat: faults on the download
+/// side and on the upload side are both retried, and the copy's digest still verifies.
+#[test]
+fn a_copy_between_stores_survives_faults_on_both_sides() {
+    let w = world(StoreKind::S3, "copy-from");
+    let made = w.backup_directly();
+    let id = made["id"].as_str().unwrap();
+    let dst = TestLocation::new(StoreKind::Azure, "copy-to");
+    let azure = Proxied::start(StoreKind::Azure);
+    let cut = w.via.proxy.inject(
+        Match::kind(Kind::GetRange).nth(2),
+        Fault::ResetDownload { after: 100 << 10 },
+    );
+    let slow = azure.proxy.inject(
+        Match::kind(Kind::UploadPart).nth(2).times(2),
+        Fault::SlowDown,
+    );
+    let mut env = w.env(&[]);
+    env.extend(azure.env());
+    let copy = |env: &[(String, String)]| {
+        lifeboat_within(
+            &["--json", "copy", "--from", &w.loc.url, "--to", &dst.url],
+            env,
+            LIMIT,
+        )
+    };
+    let out = copy(&env);
+    ok_json(&out);
+    assert_eq!((cut.count(), slow.count()), (1, 2));
+    assert_eq!(
+        notes_with(&out, &["cut off mid-body"]),
+        1,
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(notes_with(&out, &["503 ServerBusy"]), 2, "{}", stderr(&out));
+    assert_eq!(
+        azure
+            .proxy
+            .count_on(Kind::CompleteMultipart, "data.tar.zst"),
+        1
+    );
+    let verified = ok_json(&lifeboat(
+        &["--json", "verify", "--from", &dst.url, "--backup", id],
+        &[],
+    ));
+    assert_eq!(verified["ok"], true);
+
+    // A destination that keeps failing: the copy fails (exit 7, as every failed copy), nothing is
+    // committed there, and the next run copies it.
+    let dst2 = TestLocation::new(StoreKind::Azure, "copy-to-failing");
+    azure
+        .proxy
+        .inject(Match::kind(Kind::UploadPart).always(), Fault::InternalError);
+    let failed = lifeboat_within(
+        &["copy", "--from", &w.loc.url, "--to", &dst2.url],
+        &[
+            env.clone(),
+            vec![("LIFEBOAT_MAX_RETRIES".into(), "1".into())],
+        ]
+        .concat(),
+        LIMIT,
+    );
+    fails_with(&failed, 7, &["500 InternalError", id]);
+    assert!(
+        dst2.keys().iter().all(|k| !k.ends_with("manifest.json")),
+        "{:?}",
+        dst2.keys()
+    );
+    azure.proxy.clear();
+    let out = lifeboat_within(
+        &["--json", "copy", "--from", &w.loc.url, "--to", &dst2.url],
+        &env,
+        LIMIT,
+    );
+    ok_json(&out);
+    let verified = ok_json(&lifeboat(
+        &["--json", "verify", "--from", &dst2.url, "--backup", id],
+        &[],
+    ));
+    assert_eq!(verified["ok"], true);
+}
