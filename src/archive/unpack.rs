@@ -553,6 +553,26 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_root_given_as_a_link_is_archived_and_restored_as_a_folder() {
+        let src = tempfile::tempdir().unwrap();
+        let s = src.path();
+        put(&s.join("elsewhere/catalog/CURRENT"), b"MANIFEST-1");
+        symlink(s.join("elsewhere"), s.join("db")).unwrap();
+        let sources = [Source {
+            root: "db",
+            dir: s.join("db"),
+            skip_contents_of: vec![],
+        }];
+        let (bytes, index) = pack_all(&sources);
+        let (_out, staging) = extract(&bytes, &index, Layout::FOLDERS_ONLY);
+        assert!(staging.join("db").symlink_metadata().unwrap().is_dir());
+        assert_eq!(
+            fs::read(staging.join("db/catalog/CURRENT")).unwrap(),
+            b"MANIFEST-1"
+        );
+    }
+
     /// A tar of raw members (name, type, link target, bytes) and an index that matches it.
     fn forge(members: &[(&str, tar::EntryType, &str, &[u8])]) -> (Vec<u8>, Index) {
         let mut tar = tar::Builder::new(Vec::new());
