@@ -7,6 +7,7 @@ mod support;
 mod cli;
 mod clone;
 mod conformance;
+mod hostile;
 mod online;
 mod refusals;
 mod replication;
