@@ -23,18 +23,20 @@ pub const MAX_LINK_BYTES: usize = 32 << 20;
 /// Names longer than this are cut in messages: a forged name can be as long as the tar reader allows.
 const SHOWN_NAME: usize = 256;
 
+fn shown(name: &str) -> String {
+    if name.len() <= SHOWN_NAME {
+        return name.to_string();
+    }
+    let cut = (0..=SHOWN_NAME)
+        .rev()
+        .find(|&i| name.is_char_boundary(i))
+        .unwrap_or(0);
+    format!("{}... ({} bytes)", &name[..cut], name.len())
+}
+
 pub fn refuse(path: &str, why: impl Into<String>) -> ArchiveError {
-    let path = if path.len() <= SHOWN_NAME {
-        path.to_string()
-    } else {
-        let cut = (0..=SHOWN_NAME)
-            .rev()
-            .find(|&i| path.is_char_boundary(i))
-            .unwrap_or(0);
-        format!("{}... ({} bytes)", &path[..cut], path.len())
-    };
     ArchiveError::UnsafeEntry {
-        path,
+        path: shown(path),
         why: why.into(),
     }
 }
@@ -59,7 +61,7 @@ pub fn kind_of(
         tar::EntryType::Symlink => return Ok(EntryKind::Symlink),
         tar::EntryType::Link => format!(
             "a hard link (to {:?}): lifeboat never archives hard links, and one could give the restored tree a file from anywhere on this host",
-            String::from_utf8_lossy(link_name.unwrap_or_default())
+            shown(&String::from_utf8_lossy(link_name.unwrap_or_default()))
         ),
         tar::EntryType::Char => "a character device: lifeboat archives only files, folders and symbolic links, and a device node would give access to hardware".into(),
         tar::EntryType::Block => "a block device: lifeboat archives only files, folders and symbolic links, and a device node would give access to a disk".into(),
@@ -364,7 +366,7 @@ impl Links {
                         link,
                         format!(
                             "its target {target:?} leads outside {root}/ once the links it passes through are followed ({})",
-                            followed.join(" -> ")
+                            shown(&followed.join(" -> "))
                         ),
                     ));
                 }
@@ -401,10 +403,10 @@ pub fn check_target_text(link: &str, target: &str) -> Result<(), ArchiveError> {
     let root = split_root(link).0;
     let why = if target.is_empty() {
         "an empty link target".to_string()
-    } else if target.starts_with('/') {
-        format!("a link to the absolute path {target:?}")
     } else if target.len() > MAX_PATH {
         "a link target longer than 4095 bytes".to_string()
+    } else if target.starts_with('/') {
+        format!("a link to the absolute path {target:?}")
     } else if target.contains('\0') {
         "a NUL byte in its link target".to_string()
     } else {
