@@ -1,7 +1,9 @@
 //! The backup archive: one standard tar stream compressed with zstd, its manifest and its per-file index.
 //! Knows nothing of object storage or Dremio.
 
+pub mod beneath;
 pub mod digest;
+pub mod guard;
 pub mod index;
 pub mod manifest;
 pub mod pack;
@@ -54,7 +56,10 @@ pub enum ArchiveError {
         first: Problem,
         problems: Vec<Problem>,
     },
-    #[error("refused archive entry {path:?}: {why}")]
+    /// A member no archive written by lifeboat holds: the archive was forged or altered.
+    #[error(
+        "refused archive entry {path:?}: {why}. lifeboat never writes such an archive: it was altered by someone who can write to the location (nothing was written outside the staging folder); use another backup"
+    )]
     UnsafeEntry { path: String, why: String },
     #[error("manifest is invalid: {0}")]
     BadManifest(String),

@@ -83,14 +83,17 @@ fn walk(source: &Source) -> impl Iterator<Item = Result<(PathBuf, Metadata), Arc
                     source: e.into(),
                 }
             })?;
-            let meta =
-                entry
-                    .path()
-                    .symlink_metadata()
-                    .map_err(|source| ArchiveError::ReadSource {
-                        path: entry.path().to_path_buf(),
-                        source,
-                    })?;
+            // A root given as a link (paths.db on another disk) is archived as the folder it
+            // points to, which the walk descends into: an archive's roots are always folders.
+            let meta = if entry.depth() == 0 {
+                entry.path().metadata()
+            } else {
+                entry.path().symlink_metadata()
+            }
+            .map_err(|source| ArchiveError::ReadSource {
+                path: entry.path().to_path_buf(),
+                source,
+            })?;
             Ok((entry.into_path(), meta))
         })
 }

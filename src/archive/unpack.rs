@@ -1,17 +1,22 @@
 //! Unpacking: read a tar+zstd stream, check every member against the index (path, kind, size,
-//! SHA-256), refuse members that could escape the target, and optionally extract into a staging folder.
+//! SHA-256) and against what an archive may hold (`guard`), and optionally extract into a staging
+//! folder without ever leaving it (`beneath`): folders and files first, symbolic links last.
 
-use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::cell::Cell;
+use std::fs::{self, File};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Component, Path, PathBuf};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 
+use super::beneath::{self, Beneath, Followed};
+use super::guard::{self, Links, WalkOrder, refuse};
 use super::index::Index;
 use super::manifest::Counts;
-use super::{ArchiveError, EntryKind, FileEntry, Layout, Problem, ROOTS};
+use super::{ArchiveError, EntryKind, FileEntry, Layout, Problem};
 use crate::progress::Progress;
 
 /// Roots whose members get owner-only permissions whatever the archive says.
@@ -35,16 +40,27 @@ pub struct Unpacked {
     pub problem_count: usize,
 }
 
-struct Run<'a> {
-    mode: Mode<'a>,
+struct Run {
+    max_problems: Option<usize>,
+    /// The staging folder, in extract mode.
+    target: Option<Beneath>,
     out: Unpacked,
-    links_made: bool,
-    staging_real: Option<PathBuf>,
+    order: WalkOrder,
+    links: Links,
     buf: Vec<u8>,
+}
+
+/// One member as the archive holds it, admitted by the guard.
+struct Member {
+    path: String,
+    kind: EntryKind,
+    /// A link's target.
+    target: Option<String>,
 }
 
 /// Reads the whole compressed stream and checks it against `index`. In extract mode the first problem
 /// is an error (the caller discards the staging folder); in verify mode problems are collected.
+/// Either way a member no archive of lifeboat's can hold is an error ([`ArchiveError::UnsafeEntry`]).
 pub fn unpack<R: Read>(
     compressed: R,
     index: &Index,
@@ -54,32 +70,39 @@ pub fn unpack<R: Read>(
 ) -> Result<Unpacked, ArchiveError> {
     let decoder = zstd::stream::read::Decoder::new(compressed)
         .map_err(|e| ArchiveError::Corrupt(format!("zstd: {e}")))?;
-    let mut archive = tar::Archive::new(decoder);
-    let staging_real = match mode {
+    let allowance = Rc::new(Cell::new(METADATA_BUDGET));
+    let mut archive = tar::Archive::new(Allowance {
+        inner: decoder,
+        left: allowance.clone(),
+    });
+    let (max_problems, target) = match mode {
         Mode::Extract { staging } => {
-            Some(
-                fs::canonicalize(staging).map_err(|source| ArchiveError::WriteTarget {
-                    path: staging.to_path_buf(),
-                    source,
-                })?,
-            )
+            let target = Beneath::open(staging).map_err(|source| ArchiveError::WriteTarget {
+                path: staging.to_path_buf(),
+                source,
+            })?;
+            (None, Some(target))
         }
-        Mode::Verify { .. } => None,
+        Mode::Verify { max_problems } => (Some(max_problems), None),
     };
     let mut run = Run {
-        mode,
+        max_problems,
+        target,
         out: Unpacked::default(),
-        links_made: false,
-        staging_real,
+        order: WalkOrder::default(),
+        links: Links::default(),
         buf: vec![0u8; 256 * 1024],
     };
     let mut expected = index.iter()?;
     let mut aligned = true;
 
-    let entries = archive.entries().map_err(corrupt)?;
-    for entry in entries {
+    let mut entries = archive.entries().map_err(corrupt)?;
+    loop {
+        allowance.set(METADATA_BUDGET);
+        let Some(entry) = entries.next() else { break };
         let mut entry = entry.map_err(corrupt)?;
-        let path = member_path(&entry, layout)?;
+        allowance.set(entry.size());
+        let member = run.admit(&entry, layout)?;
         let want = if aligned {
             expected.next().transpose()?
         } else {
@@ -88,7 +111,7 @@ pub fn unpack<R: Read>(
         let Some(want) = want else {
             if aligned {
                 run.problem(
-                    &path,
+                    &member.path,
                     "no such member (the manifest ends before it)",
                     "an extra member",
                 )?;
@@ -97,17 +120,17 @@ pub fn unpack<R: Read>(
             drain(&mut entry, &mut run.buf)?;
             continue;
         };
-        if want.path != path {
+        if want.path != member.path {
             run.problem(
                 &want.path,
                 &format!("member {:?} next", want.path),
-                &format!("{path:?}"),
+                &format!("{:?}", member.path),
             )?;
             aligned = false;
             drain(&mut entry, &mut run.buf)?;
             continue;
         }
-        run.member(&mut entry, &want, progress)?;
+        run.member(&mut entry, &member, &want, progress)?;
     }
     if aligned && let Some(missing) = expected.next().transpose()? {
         let rest = expected.count();
@@ -118,9 +141,41 @@ pub fn unpack<R: Read>(
         )?;
     }
     // Reading the decoder to its end makes zstd check that the frame (and its checksum) is whole.
-    let mut decoder = archive.into_inner();
+    let mut decoder = archive.into_inner().inner;
     io::copy(&mut decoder, &mut io::sink()).map_err(corrupt)?;
+    run.links.resolve_all()?;
+    if let Some(target) = &mut run.target {
+        make_links(target, &run.links)?;
+    }
     Ok(run.out)
+}
+
+/// Bytes the tar reader may take before each member: its headers, GNU long names, PAX records and
+/// the previous member's padding. The tar crate holds long names and PAX records in memory whole,
+/// and a stream of zeros compresses so well that a forged size could otherwise claim gigabytes.
+const METADATA_BUDGET: u64 = 1 << 20;
+
+/// The decompressed stream, readable only as far as the current allowance: the metadata budget
+/// before a member, then exactly the member's size.
+struct Allowance<R> {
+    inner: R,
+    left: Rc<Cell<u64>>,
+}
+
+impl<R: Read> Read for Allowance<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.left.get();
+        if left == 0 && !buf.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "a member's headers (long name or extended records) run past 1 MiB",
+            ));
+        }
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        self.left.set(left - n as u64);
+        Ok(n)
+    }
 }
 
 fn corrupt(e: io::Error) -> ArchiveError {
@@ -132,79 +187,47 @@ fn drain<R: Read>(r: &mut R, buf: &mut [u8]) -> Result<(), ArchiveError> {
     Ok(())
 }
 
-/// The member's path, refused if it is not a plain relative path under one of the known roots.
-fn member_path<R: Read>(entry: &tar::Entry<'_, R>, layout: Layout) -> Result<String, ArchiveError> {
-    let raw = entry.path_bytes();
-    let path = std::str::from_utf8(&raw).map_err(|_| ArchiveError::UnsafeEntry {
-        path: String::from_utf8_lossy(&raw).into(),
-        why: "name is not UTF-8".into(),
-    })?;
-    let path = path.trim_end_matches('/').to_string();
-    check_relative(&path)?;
-    let root = path.split('/').next().unwrap_or("");
-    let top_level_file = !path.contains('/')
-        && entry.header().entry_type().is_file()
-        && (layout.top_level_file)(&path);
-    if !ROOTS.contains(&root) && !top_level_file {
-        return Err(ArchiveError::UnsafeEntry {
+/// A failed write: refused if it met a link or the way out of the staging folder (which the guard
+/// rules out, so the kernel's word is a second line), else an I/O failure.
+fn write_error(target: &Beneath, path: &str, source: io::Error) -> ArchiveError {
+    if beneath::is_escape(&source) {
+        refuse(
             path,
-            why: format!("outside the known folders ({})", ROOTS.join(", ")),
-        });
+            format!("it would be written through a link or outside the staging folder ({source})"),
+        )
+    } else {
+        ArchiveError::WriteTarget {
+            path: target.display(path),
+            source,
+        }
     }
-    Ok(path)
 }
 
-fn check_relative(path: &str) -> Result<(), ArchiveError> {
-    let unsafe_entry = |why: &str| {
-        Err(ArchiveError::UnsafeEntry {
-            path: path.to_string(),
-            why: why.to_string(),
-        })
-    };
-    if path.is_empty() {
-        return unsafe_entry("empty name");
+/// Creates every link once all files and folders exist (so no member is ever written through
+/// one), then has the kernel follow each beneath its root: a chain the archive-level resolution
+/// missed would show here as EXDEV or ELOOP.
+fn make_links(target: &mut Beneath, links: &Links) -> Result<(), ArchiveError> {
+    for (path, to) in links.iter() {
+        target
+            .symlink(path, to)
+            .map_err(|e| write_error(target, path, e))?;
     }
-    for c in Path::new(path).components() {
-        match c {
-            Component::Normal(_) => {}
-            Component::ParentDir => return unsafe_entry("contains '..'"),
-            Component::RootDir | Component::Prefix(_) => return unsafe_entry("absolute path"),
-            Component::CurDir => return unsafe_entry("contains '.'"),
-        }
+    for (path, to) in links.iter() {
+        let (root, rel) = path.split_once('/').expect("links live inside a root");
+        let followed = target
+            .follow_link(root, rel)
+            .map_err(|e| write_error(target, path, e))?;
+        let why = match followed {
+            Followed::Inside | Followed::Dangling | Followed::Unchecked => continue,
+            Followed::Escapes => format!("its target {to:?} leads outside {root}/"),
+            Followed::Loops => format!("its target {to:?} does not resolve (a loop of links)"),
+        };
+        return Err(refuse(path, why));
     }
     Ok(())
 }
 
-/// A symlink target is safe when it is relative and, resolved from the link's folder, stays inside
-/// the link's own root (`db/`, `uploads/`, `security/`).
-fn check_link_target(link: &str, target: &str) -> Result<(), ArchiveError> {
-    let refuse = |why: String| {
-        Err(ArchiveError::UnsafeEntry {
-            path: link.to_string(),
-            why,
-        })
-    };
-    if target.is_empty() || target.starts_with('/') {
-        return refuse(format!("link to absolute path {target:?}"));
-    }
-    let mut parts: Vec<&str> = link.split('/').collect();
-    parts.pop();
-    for piece in target.split('/') {
-        match piece {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-                if parts.is_empty() {
-                    return refuse(format!("link {target:?} points outside its folder"));
-                }
-            }
-            p => parts.push(p),
-        }
-    }
-    Ok(())
-}
-
-impl Run<'_> {
+impl Run {
     /// Records a problem; in extract mode the first one ends the run.
     fn problem(&mut self, path: &str, expected: &str, found: &str) -> Result<(), ArchiveError> {
         let problem = Problem {
@@ -213,13 +236,13 @@ impl Run<'_> {
             found: found.to_string(),
         };
         self.out.problem_count += 1;
-        match self.mode {
-            Mode::Extract { .. } => Err(ArchiveError::Mismatch {
+        match self.max_problems {
+            None => Err(ArchiveError::Mismatch {
                 count: 1,
                 first: problem.clone(),
                 problems: vec![problem],
             }),
-            Mode::Verify { max_problems } => {
+            Some(max_problems) => {
                 if self.out.problems.len() < max_problems {
                     self.out.problems.push(problem);
                 }
@@ -228,97 +251,87 @@ impl Run<'_> {
         }
     }
 
+    /// Checks what the member is, its name, its place in the walk and (for a link) its target,
+    /// whatever the index says: the index is as hostile as the archive.
+    fn admit<R: Read>(
+        &mut self,
+        entry: &tar::Entry<'_, R>,
+        layout: Layout,
+    ) -> Result<Member, ArchiveError> {
+        let raw = entry.path_bytes();
+        let link_name = entry.link_name_bytes();
+        let kind = guard::kind_of(
+            &String::from_utf8_lossy(&raw),
+            entry.header().entry_type(),
+            link_name.as_deref(),
+        )?;
+        let path = guard::member_name(&raw, kind, layout)?;
+        self.order.admit(&path, kind)?;
+        let target = match kind {
+            EntryKind::Symlink => Some(
+                self.links
+                    .admit(&path, link_name.as_deref().unwrap_or_default())?
+                    .to_string(),
+            ),
+            _ => None,
+        };
+        Ok(Member { path, kind, target })
+    }
+
     fn member<R: Read>(
         &mut self,
         entry: &mut tar::Entry<'_, R>,
+        member: &Member,
         want: &FileEntry,
         progress: &dyn Progress,
     ) -> Result<(), ArchiveError> {
-        let kind = match entry.header().entry_type() {
-            tar::EntryType::Regular | tar::EntryType::Continuous => EntryKind::File,
-            tar::EntryType::Directory => EntryKind::Dir,
-            tar::EntryType::Symlink => EntryKind::Symlink,
-            other => {
-                return Err(ArchiveError::UnsafeEntry {
-                    path: want.path.clone(),
-                    why: format!("member type {other:?} is never restored"),
-                });
-            }
-        };
-        if kind != want.kind {
+        if member.kind != want.kind {
             drain(entry, &mut self.buf)?;
             return self.problem(
                 &want.path,
                 &format!("a {:?}", want.kind),
-                &format!("a {kind:?}"),
+                &format!("a {:?}", member.kind),
             );
         }
-        let dest = match self.mode {
-            Mode::Extract { staging } => Some(self.destination(staging, &want.path)?),
-            Mode::Verify { .. } => None,
-        };
-        match kind {
+        match member.kind {
             EntryKind::Dir => {
                 self.out.counts.directories += 1;
-                if let Some(dest) = dest {
-                    DirBuilder::new()
-                        .recursive(true)
-                        .mode(0o700)
-                        .create(&dest)
-                        .map_err(|source| ArchiveError::WriteTarget { path: dest, source })?;
+                if let Some(target) = &mut self.target {
+                    // Owner-only until finish_directories gives it the archive's mode.
+                    target
+                        .mkdir(&member.path, 0o700)
+                        .map_err(|e| write_error(target, &member.path, e))?;
                 }
             }
             EntryKind::Symlink => {
-                let target = entry
-                    .link_name_bytes()
-                    .map(|b| String::from_utf8_lossy(&b).into_owned())
-                    .unwrap_or_default();
-                check_link_target(&want.path, &target)?;
                 self.out.counts.symlinks += 1;
-                if want.target.as_deref() != Some(target.as_str()) {
+                let target = member.target.as_deref().unwrap_or_default();
+                if want.target.as_deref() != Some(target) {
                     return self.problem(
                         &want.path,
                         &format!("link to {:?}", want.target.as_deref().unwrap_or("")),
                         &format!("link to {target:?}"),
                     );
                 }
-                if let Some(dest) = dest {
-                    std::os::unix::fs::symlink(&target, &dest)
-                        .map_err(|source| ArchiveError::WriteTarget { path: dest, source })?;
-                    self.links_made = true;
-                }
             }
-            EntryKind::File => self.file(entry, want, dest, progress)?,
+            EntryKind::File => self.file(entry, want, progress)?,
         }
         Ok(())
-    }
-
-    fn destination(&self, staging: &Path, path: &str) -> Result<PathBuf, ArchiveError> {
-        let dest = staging.join(path);
-        // Only once the archive has made links can a parent folder be a link; check then (cheap otherwise).
-        if self.links_made
-            && let (Some(parent), Some(root)) = (dest.parent(), &self.staging_real)
-            && let Ok(real) = fs::canonicalize(parent)
-            && !real.starts_with(root)
-        {
-            return Err(ArchiveError::UnsafeEntry {
-                path: path.to_string(),
-                why: "it would be written through a link outside the target".into(),
-            });
-        }
-        Ok(dest)
     }
 
     fn file<R: Read>(
         &mut self,
         entry: &mut R,
         want: &FileEntry,
-        dest: Option<PathBuf>,
         progress: &dyn Progress,
     ) -> Result<(), ArchiveError> {
-        let private = PRIVATE_ROOTS.contains(&want.path.split('/').next().unwrap_or(""));
-        let mut out = match &dest {
-            Some(dest) => Some(create_file(dest)?),
+        let private = PRIVATE_ROOTS.contains(&want.root());
+        let mut out = match &mut self.target {
+            Some(target) => Some(
+                target
+                    .create_file(&want.path)
+                    .map_err(|e| write_error(target, &want.path, e))?,
+            ),
             None => None,
         };
         let mut hasher = Sha256::new();
@@ -329,10 +342,10 @@ impl Run<'_> {
                 break;
             }
             hasher.update(&self.buf[..n]);
-            if let Some(file) = out.as_mut() {
+            if let (Some(file), Some(target)) = (out.as_mut(), &self.target) {
                 file.write_all(&self.buf[..n])
                     .map_err(|source| ArchiveError::WriteTarget {
-                        path: dest.clone().unwrap_or_default(),
+                        path: target.display(&want.path),
                         source,
                     })?;
             }
@@ -356,59 +369,43 @@ impl Run<'_> {
                 &format!("sha256 {sha256}"),
             );
         }
-        if let (Some(file), Some(dest)) = (out, dest) {
+        if let (Some(file), Some(target)) = (out, &self.target) {
             let mode = if private { 0o600 } else { want.mode & 0o777 };
             // On the open descriptor: no second open per file.
-            set_mode_and_mtime(&file, mode, want.mtime)
-                .map_err(|source| ArchiveError::WriteTarget { path: dest, source })?;
+            set_mode_and_mtime(&file, mode, want.mtime).map_err(|source| {
+                ArchiveError::WriteTarget {
+                    path: target.display(&want.path),
+                    source,
+                }
+            })?;
         }
         Ok(())
     }
 }
 
 /// Sets folder modes and times after extraction (a read-only folder must not block its contents,
-/// and writing into a folder changes its mtime). Streams the index again: bounded memory.
+/// and writing into a folder changes its mtime). Streams the index again: bounded memory. Each
+/// folder is opened beneath `staging` without following any link.
 pub fn finish_directories(staging: &Path, index: &Index) -> Result<(), ArchiveError> {
+    let target = Beneath::open(staging).map_err(|source| ArchiveError::WriteTarget {
+        path: staging.to_path_buf(),
+        source,
+    })?;
     for entry in index.iter()? {
         let entry = entry?;
         if entry.kind != EntryKind::Dir {
             continue;
         }
+        guard::check_relative(&entry.path)?;
         let private = PRIVATE_ROOTS.contains(&entry.root());
         let mode = if private { 0o700 } else { entry.mode & 0o777 };
-        apply_mode_and_mtime(&staging.join(&entry.path), mode, entry.mtime)?;
+        // Opened before its mode changes: a folder restored as 0o500 can still be opened for reading.
+        target
+            .open_dir(&entry.path)
+            .and_then(|dir| set_mode_and_mtime(&dir, mode, entry.mtime))
+            .map_err(|e| write_error(&target, &entry.path, e))?;
     }
     Ok(())
-}
-
-/// Creates a new file (never through a link); its folder is made only when missing, since the
-/// archive's folder entries normally come first.
-fn create_file(dest: &Path) -> Result<File, ArchiveError> {
-    let open = || {
-        OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(dest)
-    };
-    let err = |source| ArchiveError::WriteTarget {
-        path: dest.to_path_buf(),
-        source,
-    };
-    match open() {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            if let Some(parent) = dest.parent() {
-                DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(parent)
-                    .map_err(err)?;
-            }
-            open().map_err(err)
-        }
-        other => other.map_err(err),
-    }
 }
 
 fn set_mode_and_mtime(file: &File, mode: u32, mtime: i64) -> io::Result<()> {
@@ -421,35 +418,297 @@ fn set_mode_and_mtime(file: &File, mode: u32, mtime: i64) -> io::Result<()> {
     file.set_modified(when)
 }
 
-fn apply_mode_and_mtime(path: &Path, mode: u32, mtime: i64) -> Result<(), ArchiveError> {
-    // Opened before its mode changes: a folder restored as 0o500 can still be opened for reading.
-    File::open(path)
-        .and_then(|f| set_mode_and_mtime(&f, mode, mtime))
-        .map_err(|source| ArchiveError::WriteTarget {
-            path: path.to_path_buf(),
-            source,
-        })
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::collections::BTreeMap;
+    use std::os::unix::fs::{MetadataExt, symlink};
+    use std::path::PathBuf;
 
-    #[test]
-    fn relative_paths_only() {
-        assert!(check_relative("db/catalog/000012.sst").is_ok());
-        assert!(check_relative("db/../etc/passwd").is_err());
-        assert!(check_relative("/etc/passwd").is_err());
-        assert!(check_relative("db/./x").is_ok() || check_relative("./db").is_err());
-        assert!(check_relative("").is_err());
+    use super::*;
+    use crate::archive::pack::{self, PackOptions, Source};
+    use crate::progress::NotesOnly;
+
+    fn put(path: &Path, data: &[u8]) {
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, data).unwrap();
+    }
+
+    /// path -> what it is: a file's mode and bytes, a folder, a link's target.
+    fn tree(root: &Path) -> BTreeMap<String, String> {
+        walkdir::WalkDir::new(root)
+            .min_depth(1)
+            .into_iter()
+            .map(|e| {
+                let e = e.unwrap();
+                let rel = e.path().strip_prefix(root).unwrap().display().to_string();
+                let meta = e.path().symlink_metadata().unwrap();
+                let what = if meta.is_symlink() {
+                    format!("link {}", fs::read_link(e.path()).unwrap().display())
+                } else if meta.is_dir() {
+                    "folder".to_string()
+                } else {
+                    let bytes = fs::read(e.path()).unwrap();
+                    format!(
+                        "file {:o} {}",
+                        meta.mode() & 0o777,
+                        String::from_utf8_lossy(&bytes)
+                    )
+                };
+                (rel, what)
+            })
+            .collect()
+    }
+
+    fn pack_all(sources: &[Source]) -> (Vec<u8>, Index) {
+        let options = PackOptions {
+            level: 1,
+            threads: 1,
+        };
+        let (packed, bytes) = pack::pack(sources, Vec::new(), options, &NotesOnly).unwrap();
+        (bytes, packed.index)
+    }
+
+    fn extract(bytes: &[u8], index: &Index, layout: Layout) -> (tempfile::TempDir, PathBuf) {
+        let out = tempfile::tempdir().unwrap();
+        let staging = out.path().join("staging");
+        fs::create_dir(&staging).unwrap();
+        let mode = Mode::Extract { staging: &staging };
+        unpack(bytes, index, mode, layout, &NotesOnly).unwrap();
+        finish_directories(&staging, index).unwrap();
+        (out, staging)
+    }
+
+    fn verify(bytes: &[u8], index: &Index, layout: Layout) -> Result<Unpacked, ArchiveError> {
+        unpack(
+            bytes,
+            index,
+            Mode::Verify { max_problems: 10 },
+            layout,
+            &NotesOnly,
+        )
     }
 
     #[test]
-    fn link_targets_must_stay_in_their_root() {
-        assert!(check_link_target("db/catalog/link", "000012.sst").is_ok());
-        assert!(check_link_target("db/catalog/link", "../blob/x").is_ok());
-        assert!(check_link_target("db/link", "../security/key").is_err());
-        assert!(check_link_target("db/a/link", "../../../etc").is_err());
-        assert!(check_link_target("uploads/link", "/etc/passwd").is_err());
+    fn names_that_sort_differently_as_text_and_by_part_round_trip() {
+        let src = tempfile::tempdir().unwrap();
+        let s = src.path();
+        // As text "a-b" < "a.b" < "a/x"; the walk visits a/x right after a.
+        put(&s.join("db/a/x"), b"ax");
+        put(&s.join("db/a/x-y/z"), b"axyz");
+        put(&s.join("db/a-b"), b"a-b");
+        put(&s.join("db/a.b/c"), b"a.b/c");
+        symlink("c", s.join("db/a.b/l")).unwrap();
+        symlink("../a/x", s.join("db/a.b/up")).unwrap();
+        symlink("later", s.join("db/dangling")).unwrap();
+        put(&s.join("uploads/u"), b"u");
+        put(&s.join("security/k"), b"k");
+        let sources: Vec<Source> = ["db", "uploads", "security"]
+            .into_iter()
+            .map(|root| Source {
+                root,
+                dir: s.join(root),
+                skip_contents_of: vec![],
+            })
+            .collect();
+        let (bytes, index) = pack_all(&sources);
+        let found = verify(&bytes, &index, Layout::FOLDERS_ONLY).unwrap();
+        assert_eq!(found.problem_count, 0, "{:?}", found.problems);
+        assert_eq!(found.counts.symlinks, 3);
+        let (_out, staging) = extract(&bytes, &index, Layout::FOLDERS_ONLY);
+        let mut want = tree(s);
+        // security/ is made owner-only whatever its source said.
+        want.insert("security/k".into(), "file 600 k".into());
+        assert_eq!(tree(&staging), want);
+    }
+
+    #[test]
+    fn a_logical_backups_single_walk_round_trips() {
+        let src = tempfile::tempdir().unwrap();
+        let s = src.path();
+        for name in [
+            "acl_backup.json",
+            "acl_info.json",
+            "t_info.json",
+            "users_info.json",
+        ] {
+            put(&s.join(name), name.as_bytes());
+        }
+        put(&s.join("security/k"), b"k");
+        put(&s.join("uploads/a/b"), b"b");
+        let sources = [Source {
+            root: "",
+            dir: s.to_path_buf(),
+            skip_contents_of: vec![],
+        }];
+        let (bytes, index) = pack_all(&sources);
+        let layout = Layout {
+            top_level_file: crate::dremio::logical::is_table_file,
+        };
+        assert_eq!(verify(&bytes, &index, layout).unwrap().problem_count, 0);
+        let (_out, staging) = extract(&bytes, &index, layout);
+        assert_eq!(tree(&staging).len(), tree(s).len());
+        assert_eq!(
+            fs::read(staging.join("users_info.json")).unwrap(),
+            b"users_info.json"
+        );
+    }
+
+    #[test]
+    fn a_root_given_as_a_link_is_archived_and_restored_as_a_folder() {
+        let src = tempfile::tempdir().unwrap();
+        let s = src.path();
+        put(&s.join("elsewhere/catalog/CURRENT"), b"MANIFEST-1");
+        symlink(s.join("elsewhere"), s.join("db")).unwrap();
+        let sources = [Source {
+            root: "db",
+            dir: s.join("db"),
+            skip_contents_of: vec![],
+        }];
+        let (bytes, index) = pack_all(&sources);
+        let (_out, staging) = extract(&bytes, &index, Layout::FOLDERS_ONLY);
+        assert!(staging.join("db").symlink_metadata().unwrap().is_dir());
+        assert_eq!(
+            fs::read(staging.join("db/catalog/CURRENT")).unwrap(),
+            b"MANIFEST-1"
+        );
+    }
+
+    /// A tar of raw members (name, type, link target, bytes) and an index that matches it.
+    fn forge(members: &[(&str, tar::EntryType, &str, &[u8])]) -> (Vec<u8>, Index) {
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut entries = Vec::new();
+        for &(name, kind, link, data) in members {
+            let mut h = tar::Header::new_gnu();
+            h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+            h.as_old_mut().linkname[..link.len()].copy_from_slice(link.as_bytes());
+            h.set_entry_type(kind);
+            h.set_mode(0o644);
+            h.set_size(data.len() as u64);
+            h.set_cksum();
+            tar.append(&h, data).unwrap();
+            let kind = match kind {
+                tar::EntryType::Directory => EntryKind::Dir,
+                tar::EntryType::Symlink => EntryKind::Symlink,
+                _ => EntryKind::File,
+            };
+            entries.push(FileEntry {
+                path: name.trim_end_matches('/').to_string(),
+                kind,
+                size: data.len() as u64,
+                mode: 0o644,
+                mtime: 0,
+                sha256: (kind == EntryKind::File).then(|| hex::encode(Sha256::digest(data))),
+                target: (kind == EntryKind::Symlink).then(|| link.to_string()),
+            });
+        }
+        let raw = tar.into_inner().unwrap();
+        (
+            zstd::encode_all(&raw[..], 1).unwrap(),
+            Index::Inline(entries),
+        )
+    }
+
+    fn refusal(r: Result<Unpacked, ArchiveError>) -> (String, String) {
+        match r {
+            Err(ArchiveError::UnsafeEntry { path, why }) => (path, why),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    use tar::EntryType::{Directory as D, Regular as F, Symlink as L};
+
+    #[test]
+    fn the_issues_chain_of_links_is_refused_in_both_modes_and_writes_nothing() {
+        let chain: &[(&str, tar::EntryType, &str, &[u8])] = &[
+            ("db/", D, "", b""),
+            ("db/s", L, ".", b""),
+            ("db/t", L, "s/s/..", b""),
+            ("db/t2", L, "t/..", b""),
+            ("db/t2/x/", D, "", b""),
+            ("db/t2/x/pwned.txt", F, "", b"pwned"),
+        ];
+        let (bytes, index) = forge(chain);
+        let (path, why) = refusal(verify(&bytes, &index, Layout::FOLDERS_ONLY));
+        assert_eq!(
+            (path.as_str(), why.contains("through a link")),
+            ("db/t2/x", true),
+            "{why}"
+        );
+        let out = tempfile::tempdir().unwrap();
+        let staging = out.path().join("staging");
+        fs::create_dir(&staging).unwrap();
+        let mode = Mode::Extract { staging: &staging };
+        refusal(unpack(
+            &bytes[..],
+            &index,
+            mode,
+            Layout::FOLDERS_ONLY,
+            &NotesOnly,
+        ));
+        assert_eq!(
+            tree(out.path()).into_keys().collect::<Vec<_>>(),
+            ["staging", "staging/db"]
+        );
+
+        // The links alone: every one is fine as text, db/t leads to the staging folder.
+        let (bytes, index) = forge(&chain[..4]);
+        let (path, why) = refusal(verify(&bytes, &index, Layout::FOLDERS_ONLY));
+        assert_eq!(path, "db/t", "{why}");
+        let mode = Mode::Extract { staging: &staging };
+        fs::remove_dir_all(staging.join("db")).unwrap();
+        assert_eq!(
+            refusal(unpack(
+                &bytes[..],
+                &index,
+                mode,
+                Layout::FOLDERS_ONLY,
+                &NotesOnly
+            ))
+            .0,
+            "db/t"
+        );
+        assert_eq!(
+            tree(&staging).into_keys().collect::<Vec<_>>(),
+            ["db"],
+            "no link was made"
+        );
+    }
+
+    #[test]
+    fn a_forged_long_name_cannot_make_the_reader_hold_it() {
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut long = tar::Header::new_gnu();
+        long.as_old_mut().name[..13].copy_from_slice(b"././@LongLink");
+        long.set_entry_type(tar::EntryType::GNULongName);
+        long.set_size(8 << 20);
+        long.set_cksum();
+        tar.append(&long, &vec![b'a'; 8 << 20][..]).unwrap();
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_size(0);
+        h.set_cksum();
+        tar.append(&h, io::empty()).unwrap();
+        let bytes = zstd::encode_all(&tar.into_inner().unwrap()[..], 1).unwrap();
+        let err = verify(&bytes, &Index::Inline(vec![]), Layout::FOLDERS_ONLY).unwrap_err();
+        assert!(
+            matches!(&err, ArchiveError::Corrupt(why) if why.contains("past 1 MiB")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn finishing_folders_never_follows_a_link() {
+        let (bytes, index) = forge(&[("db/", D, "", b""), ("db/a/", D, "", b"")]);
+        let (_out, staging) = extract(&bytes, &index, Layout::FOLDERS_ONLY);
+        let outside = tempfile::tempdir().unwrap();
+        fs::remove_dir(staging.join("db/a")).unwrap();
+        symlink(outside.path(), staging.join("db/a")).unwrap();
+        let before = fs::metadata(outside.path()).unwrap().mode();
+        let err = finish_directories(&staging, &index).unwrap_err();
+        assert!(
+            matches!(err, ArchiveError::UnsafeEntry { ref path, .. } if path == "db/a"),
+            "{err}"
+        );
+        assert_eq!(fs::metadata(outside.path()).unwrap().mode(), before);
     }
 }

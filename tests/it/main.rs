@@ -8,6 +8,7 @@ mod cli;
 mod clone;
 mod conformance;
 mod faults;
+mod hostile;
 mod online;
 mod refusals;
 mod replication;
