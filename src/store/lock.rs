@@ -133,18 +133,12 @@ enum Taken {
 
 async fn try_take(loc: &Location, key: &ObjPath, info: &LockInfo) -> Result<Taken, StoreError> {
     loc.prepare_parent(key)?;
-    let body = PutPayload::from(serde_json::to_vec_pretty(info).expect("lock serialises"));
-    let create = PutOptions {
-        mode: PutMode::Create,
-        ..Default::default()
-    };
-    match loc.store.put_opts(key, body.clone(), create).await {
-        Ok(r) => {
-            return Ok(Taken::Yes(Some(UpdateVersion {
-                e_tag: r.e_tag,
-                version: r.version,
-            })));
-        }
+    let bytes = bytes::Bytes::from(serde_json::to_vec_pretty(info).expect("lock serialises"));
+    let body = PutPayload::from(bytes.clone());
+    // A create whose answer was lost is retried; finding our own bytes there means it landed.
+    // Renewals read the version they update, so none is needed here.
+    match super::retries::put_create(loc, key, bytes).await {
+        Ok(()) => return Ok(Taken::Yes(None)),
         Err(
             object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. },
         ) => {}
@@ -222,57 +216,98 @@ async fn renew_loop(
     let give_up = |why: String| {
         *lost.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
     };
+    // The lock lives in the store until `ttl` after its last renewal: a renewal may fail now and
+    // then (a reset, a lost answer) as long as a later one lands before that.
+    let mut renewed = tokio::time::Instant::now();
     loop {
         tokio::time::sleep(ttl / 3).await;
-        // Still ours? A successor that took over an expired lock wrote its own token.
-        let current = match loc.store.get(&key).await {
-            Ok(r) => {
-                let v = UpdateVersion {
-                    e_tag: r.meta.e_tag.clone(),
-                    version: r.meta.version.clone(),
-                };
-                match r.bytes().await {
-                    Ok(b) => Ok((serde_json::from_slice::<LockInfo>(&b).ok(), v)),
-                    Err(e) => Err(format!("cannot read the lock to renew it ({e})")),
+        match renew(&loc, &key, &mut info, &mut version, ttl).await {
+            Ok(()) => renewed = tokio::time::Instant::now(),
+            Err(Renewal::Lost(why)) => return give_up(why),
+            Err(Renewal::Failed(why)) => {
+                if tokio::time::Instant::now() + ttl / 3 >= renewed + ttl {
+                    return give_up(format!(
+                        "it could not be renewed before it expired at {} ({why})",
+                        info.expires_at.format("%Y-%m-%dT%H:%M:%SZ")
+                    ));
                 }
             }
-            Err(object_store::Error::NotFound { .. }) => {
-                Err("the lock object was deleted by someone else".to_string())
-            }
-            Err(e) => Err(format!("cannot read the lock to renew it ({e})")),
-        };
-        match current {
-            Ok((Some(held), v)) if held.token == info.token => version = Some(v).or(version),
-            Ok((Some(other), _)) => {
-                return give_up(format!(
-                    "the lock was taken over by {other} after it expired (renewals came too late)"
-                ));
-            }
-            Ok((None, _)) => {
-                return give_up("the lock object was overwritten with something unreadable".into());
-            }
-            Err(why) => return give_up(why),
         }
-        info.expires_at =
-            Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::seconds(120));
-        let body = PutPayload::from(serde_json::to_vec_pretty(&info).expect("lock serialises"));
-        match put_update(
-            &loc,
-            &key,
-            body,
-            version.clone().unwrap_or(UpdateVersion {
-                e_tag: None,
-                version: None,
-            }),
-        )
-        .await
-        {
-            Ok(v) => version = v,
-            Err(object_store::Error::Precondition { .. }) => {
-                return give_up("the lock changed between the check and the renewal (another run may have taken it over)".into());
-            }
-            Err(e) => return give_up(format!("cannot renew the lock ({e})")),
+    }
+}
+
+/// Why a renewal did not happen.
+enum Renewal {
+    /// The lock is not ours any more, or may not be: stop.
+    Lost(String),
+    /// The store did not answer as it should; the lock is still ours until it expires.
+    Failed(String),
+}
+
+/// One renewal: checks the lock still carries our token, then pushes its expiry out.
+async fn renew(
+    loc: &Location,
+    key: &ObjPath,
+    info: &mut LockInfo,
+    version: &mut Option<UpdateVersion>,
+    ttl: Duration,
+) -> Result<(), Renewal> {
+    // Still ours? A successor that took over an expired lock wrote its own token.
+    let (held, current) = match loc.store.get(key).await {
+        Ok(r) => {
+            let v = UpdateVersion {
+                e_tag: r.meta.e_tag.clone(),
+                version: r.meta.version.clone(),
+            };
+            let bytes = r
+                .bytes()
+                .await
+                .map_err(|e| Renewal::Failed(format!("cannot read the lock to renew it: {e}")))?;
+            (serde_json::from_slice::<LockInfo>(&bytes).ok(), v)
         }
+        Err(object_store::Error::NotFound { .. }) => {
+            return Err(Renewal::Lost(
+                "the lock object was deleted by someone else".into(),
+            ));
+        }
+        Err(e) => {
+            return Err(Renewal::Failed(format!(
+                "cannot read the lock to renew it: {e}"
+            )));
+        }
+    };
+    match held {
+        Some(held) if held.token == info.token => *version = Some(current).or(version.take()),
+        Some(other) => {
+            return Err(Renewal::Lost(format!(
+                "the lock was taken over by {other} after it expired (renewals came too late)"
+            )));
+        }
+        None => {
+            return Err(Renewal::Lost(
+                "the lock object was overwritten with something unreadable".into(),
+            ));
+        }
+    }
+    let mut next = info.clone();
+    next.expires_at =
+        Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::seconds(120));
+    let body = PutPayload::from(serde_json::to_vec_pretty(&next).expect("lock serialises"));
+    let expected = version.clone().unwrap_or(UpdateVersion {
+        e_tag: None,
+        version: None,
+    });
+    match put_update(loc, key, body, expected).await {
+        Ok(v) => {
+            *version = v;
+            *info = next;
+            Ok(())
+        }
+        Err(object_store::Error::Precondition { .. }) => Err(Renewal::Lost(
+            "the lock changed between the check and the renewal (another run may have taken it over)"
+                .into(),
+        )),
+        Err(e) => Err(Renewal::Failed(format!("cannot renew the lock: {e}"))),
     }
 }
 
@@ -489,6 +524,112 @@ mod tests {
         let why = lock.lost_because().expect("lost");
         assert!(
             why.contains("deleted") && !why.contains("taken over"),
+            "{why}"
+        );
+    }
+
+    /// An in-memory store whose next `n` conditional updates fail as a lost answer would.
+    #[derive(Debug)]
+    struct FlakyUpdates {
+        inner: object_store::memory::InMemory,
+        failures: std::sync::atomic::AtomicUsize,
+    }
+
+    impl std::fmt::Display for FlakyUpdates {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("FlakyUpdates")
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl object_store::ObjectStore for FlakyUpdates {
+        async fn put_opts(
+            &self,
+            location: &ObjPath,
+            payload: PutPayload,
+            opts: PutOptions,
+        ) -> object_store::Result<object_store::PutResult> {
+            use std::sync::atomic::Ordering::SeqCst;
+            if matches!(opts.mode, PutMode::Update(_))
+                && self
+                    .failures
+                    .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+                    .is_ok()
+            {
+                return Err(object_store::Error::Generic {
+                    store: "flaky",
+                    source: "connection reset".into(),
+                });
+            }
+            self.inner.put_opts(location, payload, opts).await
+        }
+        async fn put_multipart_opts(
+            &self,
+            location: &ObjPath,
+            opts: object_store::PutMultipartOptions,
+        ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
+            self.inner.put_multipart_opts(location, opts).await
+        }
+        async fn get_opts(
+            &self,
+            location: &ObjPath,
+            options: object_store::GetOptions,
+        ) -> object_store::Result<object_store::GetResult> {
+            self.inner.get_opts(location, options).await
+        }
+        fn delete_stream(
+            &self,
+            locations: futures::stream::BoxStream<'static, object_store::Result<ObjPath>>,
+        ) -> futures::stream::BoxStream<'static, object_store::Result<ObjPath>> {
+            self.inner.delete_stream(locations)
+        }
+        fn list(
+            &self,
+            prefix: Option<&ObjPath>,
+        ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>>
+        {
+            self.inner.list(prefix)
+        }
+        async fn list_with_delimiter(
+            &self,
+            prefix: Option<&ObjPath>,
+        ) -> object_store::Result<object_store::ListResult> {
+            self.inner.list_with_delimiter(prefix).await
+        }
+        async fn copy_opts(
+            &self,
+            from: &ObjPath,
+            to: &ObjPath,
+            options: object_store::CopyOptions,
+        ) -> object_store::Result<()> {
+            self.inner.copy_opts(from, to, options).await
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_renewal_that_fails_once_is_tried_again_before_the_lock_expires() {
+        let mut loc = memory();
+        let flaky = Arc::new(FlakyUpdates {
+            inner: object_store::memory::InMemory::new(),
+            failures: std::sync::atomic::AtomicUsize::new(1),
+        });
+        loc.store = flaky.clone();
+        let ttl = Duration::from_secs(30);
+        let lock = acquire(&loc, "dremio", "backup", ttl, None).await.unwrap();
+        for _ in 0..6 {
+            tokio::time::sleep(ttl / 2).await;
+        }
+        assert!(lock.held(), "{:?}", lock.lost_because());
+        // Failing for longer than the lock lives loses it, and says so.
+        flaky
+            .failures
+            .store(usize::MAX, std::sync::atomic::Ordering::SeqCst);
+        tokio::time::sleep(ttl * 2).await;
+        let why = lock
+            .lost_because()
+            .expect("lost once renewals kept failing");
+        assert!(
+            why.contains("could not be renewed before it expired"),
             "{why}"
         );
     }
