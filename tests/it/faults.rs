@@ -691,3 +691,92 @@ fn a_copy_between_stores_survives_faults_on_both_sides() {
     ));
     assert_eq!(verified["ok"], true);
 }
+
+/// Uploads and `security/` are not under the KV store's lock: a file that changes while the backup
+/// reads it must fail the backup. The proxy holds the archive's upload, so the packer blocks (back
+/// pressure) in the middle of a large uploaded file and stays there while the test changes it.
+#[test]
+fn a_source_file_that_changes_while_it_is_read_fails_the_backup() {
+    let fx = fixture(1, 2);
+    let loc = TestLocation::new(StoreKind::S3, "changed-source");
+    let via = Proxied::start(StoreKind::S3);
+    // Incompressible, and larger than everything the pipeline can buffer (the channel, one 5 MiB
+    // part in flight, zstd's window): the packer must still be inside it when the upload blocks.
+    let big = fx.uploads.join("zz-large-upload.bin");
+    std::fs::create_dir_all(&fx.uploads).unwrap();
+    let mut data = vec![0u8; 48 << 20];
+    getrandom::fill(&mut data).unwrap();
+    std::fs::write(&big, &data).unwrap();
+    drop(data);
+
+    let held = via.proxy.hold(Match::kind(Kind::UploadPart));
+    let mut env = via.env();
+    env.push(("LIFEBOAT_PART_SIZE".into(), (5 * MIB).to_string()));
+    let home = fx.home.to_str().unwrap().to_string();
+    let url = loc.url.clone();
+    let run = std::thread::spawn(move || {
+        let args = [
+            "backup",
+            "--dremio-home",
+            &home,
+            "--to",
+            &url,
+            "--threads",
+            "1",
+            "--parts-in-flight",
+            "1",
+        ];
+        lifeboat_within(&args, &env, LIMIT)
+    });
+    assert!(
+        held.wait_held(LIMIT),
+        "the upload of a part reached the proxy"
+    );
+    // Blocked on the held part, the packer keeps the file open: wait until the process has it.
+    let opened = (0..2000).any(|_| {
+        let found = lifeboat_has_open(&big);
+        if !found {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        found
+    });
+    assert!(opened, "the packer is reading {}", big.display());
+    {
+        let f = std::fs::OpenOptions::new().write(true).open(&big).unwrap();
+        std::os::unix::fs::FileExt::write_at(&f, b"changed", 0).unwrap();
+        f.set_modified(std::time::UNIX_EPOCH + Duration::from_secs(86_400))
+            .unwrap();
+    }
+    held.release();
+    let out = run.join().unwrap();
+    fails_with(
+        &out,
+        3,
+        &[
+            "zz-large-upload.bin",
+            "modified while it was being read",
+            &loc.url,
+        ],
+    );
+    let listed = ok_json(&lifeboat(&["--json", "list", "--from", &loc.url], &[]));
+    assert_eq!(
+        listed["backups"].as_array().unwrap().len(),
+        0,
+        "nothing committed"
+    );
+}
+
+/// Whether some lifeboat process of this test run has `path` open (its /proc fd links name it).
+fn lifeboat_has_open(path: &std::path::Path) -> bool {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    procs.filter_map(Result::ok).any(|p| {
+        let exe = std::fs::read_link(p.path().join("exe")).unwrap_or_default();
+        exe.file_name().is_some_and(|n| n == "lifeboat")
+            && std::fs::read_dir(p.path().join("fd")).is_ok_and(|fds| {
+                fds.filter_map(Result::ok)
+                    .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t == path))
+            })
+    })
+}
