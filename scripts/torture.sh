@@ -14,7 +14,8 @@
 # Started alone, it sets up the venv (LIFEBOAT_VENV, default <repo>/.venv) and starts two
 # SeaweedFS servers on 127.0.0.1 (two "regions"), which it stops by pid on exit. Run from
 # scripts/test.sh's environment (AWS_ENDPOINT_URL and LIFEBOAT_TEST_S3_EU_* exported), it uses
-# the servers that are already there.
+# the servers that are already there. LIFEBOAT_TORTURE_BIN=PATH tortures another lifeboat
+# binary (an older build, say) while the checks use this checkout's.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -33,7 +34,7 @@ while [[ $# -gt 0 ]]; do
             shift 2
             ;;
         -h | --help)
-            sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+            sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
             exit 0
             ;;
         *)

@@ -3,6 +3,10 @@
 //! The moment is the one place where time decides anything. The process's end is watched with
 //! `waitid(WNOWAIT)`, which does not reap it: its pid stays ours (a zombie at worst) until
 //! `wait`, so the SIGKILL can never reach a recycled pid.
+//!
+//! Only lifeboat is killed, as a crash of lifeboat alone would; what it started (dremio-admin)
+//! lives on. The checks wait until those orphans are gone, so that they look at a state nothing
+//! is still changing: lifeboat is stopped (SIGSTOP) first, its children listed, then killed.
 
 use std::fs::File;
 use std::os::unix::process::ExitStatusExt;
@@ -12,6 +16,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use rustix::process::{Pid, Signal};
 
 /// One lifeboat command line and its environment: what is killed, and what is run again.
 #[derive(Debug, Clone)]
@@ -34,7 +39,7 @@ impl Invocation {
     }
 
     fn command(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lifeboat"));
+        let mut cmd = Command::new(binary());
         cmd.args(&self.args)
             .env("LIFEBOAT_PROGRESS", "none")
             .env("LIFEBOAT_MAX_RETRIES", "2")
@@ -45,6 +50,14 @@ impl Invocation {
             .stdout(Stdio::null());
         cmd
     }
+}
+
+/// The lifeboat under torture: this build's, or LIFEBOAT_TORTURE_BIN (another build, e.g. an
+/// older one to show what the checks catch). The checks themselves always use this build's.
+fn binary() -> std::path::PathBuf {
+    std::env::var_os("LIFEBOAT_TORTURE_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_lifeboat").into())
 }
 
 /// How a run under torture ended.
@@ -90,16 +103,21 @@ pub fn run(inv: &Invocation, at: Option<Duration>, log: &Path) -> anyhow::Result
         .spawn()
         .context("start lifeboat")?;
     let ended = watch_end(child.id());
+    let mut orphans = Vec::new();
     if let Some(at) = at
         && let Err(mpsc::RecvTimeoutError::Timeout) = ended.recv_timeout(at)
     {
+        let pid = Pid::from_child(&child);
+        let _ = rustix::process::kill_process(pid, Signal::STOP);
+        orphans = descendants(child.id());
         child.kill().context("SIGKILL lifeboat")?;
     }
     // The watcher has seen the end once this returns; only then is the pid given up.
     let _ = ended.recv();
     let status = child.wait().context("wait for lifeboat")?;
     let elapsed = started.elapsed();
-    let outcome = if status.signal() == Some(rustix::process::Signal::KILL.as_raw()) {
+    wait_gone(&orphans)?;
+    let outcome = if status.signal() == Some(Signal::KILL.as_raw()) {
         Outcome::Killed
     } else {
         Outcome::Finished(status)
@@ -111,14 +129,57 @@ pub fn run(inv: &Invocation, at: Option<Duration>, log: &Path) -> anyhow::Result
     })
 }
 
+/// The processes below `pid` (children, theirs, ...), each with its start time, so that a
+/// recycled pid is never mistaken for one of them.
+fn descendants(pid: u32) -> Vec<(u32, u64)> {
+    let mut found = Vec::new();
+    let mut todo = vec![pid];
+    while let Some(p) = todo.pop() {
+        let tasks = std::fs::read_dir(format!("/proc/{p}/task"))
+            .into_iter()
+            .flatten();
+        for task in tasks.flatten() {
+            let children =
+                std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            for c in children.split_whitespace().filter_map(|c| c.parse().ok()) {
+                if let Some(start) = start_time(c) {
+                    found.push((c, start));
+                    todo.push(c);
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Field 22 of /proc/<pid>/stat (the start time), while the process is alive (not a zombie).
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    (fields.first() != Some(&"Z")).then_some(())?;
+    fields.get(19)?.parse().ok()
+}
+
+/// Waits (bounded) until each of these processes has ended.
+fn wait_gone(procs: &[(u32, u64)]) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for &(pid, start) in procs {
+        while start_time(pid) == Some(start) {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "pid {pid}, started by the killed lifeboat, still runs after 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    Ok(())
+}
+
 /// A channel that gets a message (or closes) once the child `pid` has ended, without reaping it.
 fn watch_end(pid: u32) -> mpsc::Receiver<()> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        let Some(pid) = i32::try_from(pid)
-            .ok()
-            .and_then(rustix::process::Pid::from_raw)
-        else {
+        let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
             return;
         };
         use rustix::process::{WaitId, WaitIdOptions, waitid};

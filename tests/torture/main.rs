@@ -2,15 +2,15 @@
 //! real RocksDB fixtures and the Dremio simulator.
 //!
 //! For each command (offline and online backup, copy, prune, restore of an offline and of a
-//! logical backup, clone apply) one
-//! uninterrupted run measures how long it takes; then each of N runs, in a fresh world, SIGKILLs
-//! lifeboat at a moment drawn from the seed, checks what the kill left, runs the same command
-//! again, checks the final state, and prunes the leftovers. Only the moment of the kill depends
-//! on time: every check holds whatever the moment.
+//! logical backup, clone apply) one uninterrupted run measures how long it takes; then each of
+//! N runs, in a fresh world, SIGKILLs lifeboat at a moment drawn from the seed, checks what the
+//! kill left, runs the same command again, checks the final state, and prunes the leftovers.
+//! Only the moment of the kill depends on time: every check holds whatever the moment.
 //!
 //! `cargo test --test torture -- [--runs N] [--seed S] [COMMAND...]` (or LIFEBOAT_TORTURE_RUNS,
 //! LIFEBOAT_TORTURE_SEED). `cargo test --workspace` runs the short version (2 runs per
 //! command); scripts/torture.sh runs the full one (20) and starts the servers it needs.
+//! LIFEBOAT_TORTURE_BIN tortures another lifeboat binary (the checks use this build's).
 
 #[path = "../support/mod.rs"]
 mod support;
