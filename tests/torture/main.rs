@@ -209,8 +209,8 @@ fn torture<S: Scenario>(
             return tally;
         }
     };
-    let mut measured = match one_run(scenario, 0, None, &mut false) {
-        Ok((elapsed, _)) => elapsed,
+    let mut durations = match one_run(scenario, 0, None, &mut false) {
+        Ok((elapsed, _)) => vec![elapsed],
         Err(e) => {
             tally.failures.push(fail(
                 0,
@@ -223,11 +223,11 @@ fn torture<S: Scenario>(
     };
     say(&format!(
         "{command}: uninterrupted run took {} ms",
-        measured.as_millis()
+        durations[0].as_millis()
     ));
     for run in 1..=opts.runs {
         let fraction = moments::fraction(seed, command, run, opts.runs);
-        let delay = moments::delay(fraction, measured);
+        let delay = moments::delay(fraction, median(&durations));
         let mut killed = false;
         let verdict = one_run(scenario, run, Some(delay), &mut killed);
         tally.killed += usize::from(killed);
@@ -237,8 +237,8 @@ fn torture<S: Scenario>(
                     "killed".to_string()
                 } else {
                     // Another uninterrupted run: the moments that follow spread over the
-                    // shortest seen, so that fewer of them fall after the end by accident.
-                    measured = measured.min(elapsed);
+                    // median of those seen, less at the mercy of one slow or fast run.
+                    durations.push(elapsed);
                     format!("ended after {} ms, before the kill", elapsed.as_millis())
                 };
                 say(&format!(
@@ -261,6 +261,12 @@ fn torture<S: Scenario>(
         }
     }
     tally
+}
+
+fn median(durations: &[Duration]) -> Duration {
+    let mut sorted = durations.to_vec();
+    sorted.sort();
+    sorted[sorted.len() / 2]
 }
 
 /// One run in a fresh world: the kill (at `delay`, or none), the checks, the rerun, the checks.
