@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use anyhow::ensure;
 
 use crate::kill::{Invocation, Ran};
-use crate::place::Place;
+use crate::place::{Place, alternating, alternating_variant};
 use crate::support::{
     Fixture, Sim, StoreKind, fixture, lifeboat, lifeboat_env, names, ok_json, sim_bin, snapshot,
 };
@@ -189,11 +189,7 @@ impl Scenario for Offline {
     type World = BackupRun;
 
     fn world(&self, run: usize, _scratch: &Path) -> anyhow::Result<(BackupRun, Invocation)> {
-        let kind = if run % 2 == 1 {
-            StoreKind::Local
-        } else {
-            StoreKind::S3
-        };
+        let kind = alternating(run);
         let place = Place::new(kind, "torture-backup");
         let home = self.fx.home.display().to_string();
         let args = [
@@ -225,6 +221,10 @@ impl Scenario for Offline {
     fn after_rerun(&self, run: &BackupRun) -> anyhow::Result<()> {
         self.source_untouched()?;
         backups_after_rerun(run)
+    }
+
+    fn variant(&self, run: usize) -> &'static str {
+        alternating_variant(run)
     }
 }
 

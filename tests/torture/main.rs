@@ -25,6 +25,7 @@ mod place;
 mod prune;
 mod restore;
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
@@ -46,6 +47,12 @@ pub trait Scenario {
 
     /// What must hold once the same command, run again, has completed.
     fn after_rerun(&self, world: &Self::World) -> anyhow::Result<()>;
+
+    /// Runs of one variant (say, one kind of location) take alike long; those of another may
+    /// not, so each variant's moments spread over its own runs' durations.
+    fn variant(&self, _run: usize) -> &'static str {
+        ""
+    }
 }
 
 /// A failed run, with everything needed to replay it.
@@ -209,8 +216,8 @@ fn torture<S: Scenario>(
             return tally;
         }
     };
-    let mut durations = match one_run(scenario, 0, None, &mut false) {
-        Ok((elapsed, _)) => vec![elapsed],
+    let calibrated = match one_run(scenario, 0, None, &mut false) {
+        Ok((elapsed, _)) => elapsed,
         Err(e) => {
             tally.failures.push(fail(
                 0,
@@ -223,11 +230,16 @@ fn torture<S: Scenario>(
     };
     say(&format!(
         "{command}: uninterrupted run took {} ms",
-        durations[0].as_millis()
+        calibrated.as_millis()
     ));
+    let mut durations = BTreeMap::from([(scenario.variant(0), vec![calibrated])]);
     for run in 1..=opts.runs {
         let fraction = moments::fraction(seed, command, run, opts.runs);
-        let delay = moments::delay(fraction, median(&durations));
+        let variant = scenario.variant(run);
+        // A variant not measured yet borrows the first measurement.
+        let first = [calibrated];
+        let seen = durations.get(variant).map_or(&first[..], Vec::as_slice);
+        let delay = moments::delay(fraction, median(seen));
         let mut killed = false;
         let verdict = one_run(scenario, run, Some(delay), &mut killed);
         tally.killed += usize::from(killed);
@@ -238,7 +250,7 @@ fn torture<S: Scenario>(
                 } else {
                     // Another uninterrupted run: the moments that follow spread over the
                     // median of those seen, less at the mercy of one slow or fast run.
-                    durations.push(elapsed);
+                    durations.entry(variant).or_default().push(elapsed);
                     format!("ended after {} ms, before the kill", elapsed.as_millis())
                 };
                 say(&format!(

@@ -206,6 +206,23 @@ impl Place {
     }
 }
 
+/// Where run `run` of a command that alternates works: SeaweedFS, then a local folder, ...
+pub fn alternating(run: usize) -> StoreKind {
+    if run % 2 == 1 {
+        StoreKind::Local
+    } else {
+        StoreKind::S3
+    }
+}
+
+/// The name of that choice, as a [`crate::Scenario::variant`].
+pub fn alternating_variant(run: usize) -> &'static str {
+    match alternating(run) {
+        StoreKind::Local => "local",
+        _ => "s3",
+    }
+}
+
 /// `20261122T023444Z-b3cd`: the shape of a backup id (time to the second, then a random part).
 pub fn is_backup_id(s: &str) -> bool {
     let b = s.as_bytes();

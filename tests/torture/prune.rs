@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use crate::Scenario;
 use crate::backup::Shared;
 use crate::kill::{Invocation, Ran};
-use crate::place::Place;
+use crate::place::{Place, alternating, alternating_variant};
 use crate::support::StoreKind;
 
 const PLANTED: usize = 16;
@@ -68,11 +68,7 @@ impl Scenario for Prune {
     type World = PruneRun;
 
     fn world(&self, run: usize, _scratch: &Path) -> anyhow::Result<(PruneRun, Invocation)> {
-        let kind = if run % 2 == 1 {
-            StoreKind::Local
-        } else {
-            StoreKind::S3
-        };
+        let kind = alternating(run);
         let place = Place::new(kind, "torture-prune");
         let now = Utc::now();
         let planted: Vec<String> = (1..=PLANTED as i64)
@@ -135,5 +131,9 @@ impl Scenario for Prune {
             "after the rerun the location lists {ids:?}, not the newest {KEEP} {kept:?}"
         );
         run.place.prune_leftovers(&ids).context("the final prune")
+    }
+
+    fn variant(&self, run: usize) -> &'static str {
+        alternating_variant(run)
     }
 }
