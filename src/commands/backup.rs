@@ -300,13 +300,18 @@ async fn online_snapshot(
     let notify: rest::Notify = std::sync::Arc::new(move |line: &str| progress.note(line));
     let coordinator = Coordinator::login(client, &active, &creds, notify).await?;
     let (version, _) = coordinator.version().await?;
+    // Each run asks for its backup in a folder of its own, so that a run killed mid-way leaves
+    // nothing in the way of the next, which removes what dead runs of this host left.
+    for note in clear_dead_runs(&staging) {
+        ctx.progress.note(&note);
+    }
+    let run_dir = staging.join(run_folder_name());
+    let cleanup = RemoveOnDrop(run_dir.clone());
     ctx.progress.phase("dremio backup", None);
-    let reply = coordinator.backup(&staging, true).await;
+    let reply = coordinator.backup(&run_dir, true).await;
     ctx.progress.finish();
     let reply = reply?;
-    let dir = PathBuf::from(&reply.backup_path);
-    // The coordinator's folder is ours to remove once shipped (or found broken): it is a copy.
-    let cleanup = RemoveOnDrop(dir.clone());
+    let dir = checked_backup_path(&run_dir, &reply.backup_path)?;
     let summary = logical::check_backup_dir(&dir)?;
     if summary.tables != reply.tables {
         return Err(DremioError::IncompleteBackup {
@@ -346,6 +351,78 @@ async fn online_snapshot(
     let made = ship(ctx, args, repo, location_lock, shipment).await;
     drop(cleanup);
     made
+}
+
+const RUN_PREFIX: &str = "lifeboat-";
+
+/// `lifeboat-<pid>-<random>-<host>`: names the run that asked for it, so a later run can tell a
+/// dead run's folder from a live one's.
+fn run_folder_name() -> String {
+    let mut rand = [0u8; 3];
+    getrandom::fill(&mut rand).expect("the OS has a random source");
+    format!(
+        "{RUN_PREFIX}{}-{}-{}",
+        std::process::id(),
+        hex::encode(rand),
+        crate::host::hostname()
+    )
+}
+
+/// Removes the run folders that lifeboat processes of this host left in `staging` and that are
+/// gone; returns a note per folder removed or that could not be.
+fn clear_dead_runs(staging: &std::path::Path) -> Vec<String> {
+    let host = crate::host::hostname();
+    let mut notes = Vec::new();
+    for name in crate::fsutil::entries(staging).unwrap_or_default() {
+        let Some(rest) = name.strip_prefix(RUN_PREFIX) else {
+            continue;
+        };
+        let mut parts = rest.splitn(3, '-');
+        let (Some(pid), Some(_), Some(of)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        let Ok(pid) = pid.parse::<u32>() else {
+            continue;
+        };
+        if of != host || crate::host::process_alive(pid) {
+            continue;
+        }
+        let dir = staging.join(&name);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => notes.push(format!(
+                "note: removed {} (left by an online backup that was killed)",
+                dir.display()
+            )),
+            Err(e) => notes.push(format!(
+                "warning: cannot remove {} left by a killed online backup: {e}",
+                dir.display()
+            )),
+        }
+    }
+    notes
+}
+
+/// The coordinator's answer names the folder it wrote; it must be inside the run's own folder,
+/// since lifeboat reads it and then removes it (a wrong answer must never point it elsewhere).
+fn checked_backup_path(run_dir: &std::path::Path, answered: &str) -> anyhow::Result<PathBuf> {
+    let dir = PathBuf::from(answered);
+    let inside = dir.parent() == Some(run_dir)
+        && dir
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("dremio_backup_"));
+    let real = std::fs::canonicalize(&dir).ok();
+    let real_run = std::fs::canonicalize(run_dir).ok();
+    if !inside || real.as_deref().and_then(|r| r.parent()) != real_run.as_deref() {
+        return Err(DremioError::IncompleteBackup {
+            path: dir,
+            problem: format!(
+                "the coordinator says it wrote its backup there, not in {} where it was asked to",
+                run_dir.display()
+            ),
+        }
+        .into());
+    }
+    Ok(dir)
 }
 
 /// Removes a folder when dropped (on success and on every failure path).
@@ -649,5 +726,52 @@ mod tests {
         assert!(class.is_some(), "the index error itself: {err:#}");
         assert_ne!(class, Some(ExitClass::Interrupted));
         assert!(!format!("{err:#}").contains("signal"), "{err:#}");
+    }
+
+    #[test]
+    fn only_folders_of_dead_runs_of_this_host_are_cleared() {
+        let staging = tempfile::tempdir().unwrap();
+        let host = crate::host::hostname();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let names = [
+            format!("lifeboat-{dead}-aaaaaa-{host}"),
+            format!("lifeboat-{}-bbbbbb-{host}", std::process::id()),
+            format!("lifeboat-{dead}-cccccc-some-other-host"),
+            "dremio_backup_2026-12-01_10.00".to_string(),
+        ];
+        for n in &names {
+            std::fs::create_dir_all(staging.path().join(n).join("inside")).unwrap();
+        }
+        let notes = clear_dead_runs(staging.path());
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        let left = crate::fsutil::entries(staging.path()).unwrap();
+        assert!(!left.contains(&names[0]), "{left:?}");
+        assert_eq!(
+            left.len(),
+            3,
+            "a live run, another host's and a foreign folder stay"
+        );
+    }
+
+    #[test]
+    fn a_backup_path_outside_the_run_folder_is_refused() {
+        let staging = tempfile::tempdir().unwrap();
+        let run = staging.path().join("lifeboat-1-abcdef-host");
+        let good = run.join("dremio_backup_2026-12-01_10.00");
+        std::fs::create_dir_all(&good).unwrap();
+        assert_eq!(
+            checked_backup_path(&run, good.to_str().unwrap()).unwrap(),
+            good
+        );
+        for bad in [
+            "/".to_string(),
+            staging.path().display().to_string(),
+            run.join("elsewhere").display().to_string(),
+            format!("{}/../dremio_backup_x", run.display()),
+        ] {
+            assert!(checked_backup_path(&run, &bad).is_err(), "{bad}");
+        }
     }
 }

@@ -366,9 +366,10 @@ fn a_failing_dremio_admin_restore_puts_the_target_back() {
     let dr_home = home(root.path(), "dr-home", &dr_local);
     put_file(&dr_local.join("db/sim/userGroup.jsonl"), b"the old store\n");
     put_file(&dr_local.join("security/key"), b"old key");
-    // A dremio-admin that writes half a store and then fails, as Dremio's does on an incompatible backup.
+    // A dremio-admin that writes half a store where its conf says (DREMIO_CONF_DIR, as Dremio's
+    // scripts honour it) and then fails, as Dremio's does on an incompatible backup.
     let admin = dr_home.join("bin/dremio-admin");
-    std::fs::write(&admin, format!("#!/bin/sh\necho 'half' > '{}/db/partial'\necho 'Restore failed. Please make sure the backup is compatible with this version.' >&2\nexit 1\n", dr_local.display())).unwrap();
+    std::fs::write(&admin, "#!/bin/sh\nlocal=$(sed -n 's/^[[:space:]]*\\(paths\\.\\)\\{0,1\\}local:[[:space:]]*\"\\(.*\\)\".*/\\2/p' \"${DREMIO_CONF_DIR:-$(dirname \"$0\")/../conf}/dremio.conf\" | tail -n 1)\necho 'half' > \"$local/db/partial\"\necho 'Restore failed. Please make sure the backup is compatible with this version.' >&2\nexit 1\n").unwrap();
     std::fs::set_permissions(&admin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let before = snapshot(root.path().join("dr-data").as_path());
     let siblings_before = names(root.path());
@@ -392,7 +393,7 @@ fn a_failing_dremio_admin_restore_puts_the_target_back() {
         &[
             "dremio-admin restore exited",
             "Restore failed",
-            "put back as it was",
+            "the target was not touched",
         ],
     );
     assert_same(

@@ -1,65 +1,80 @@
 //! Loading a logical backup: the installation's own `dremio-admin restore -d <staged backup>` runs
-//! against an empty store that was put in place like any restored folder, so that its failure (or
-//! a crash while it runs) puts the previous state back.
+//! against the staged tree, through a copy of the installation's conf that points paths.local
+//! there (`DREMIO_CONF_DIR`). The target is not touched until the load is complete; then the
+//! staged tree is put in place like an offline restore's.
 
 use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use super::plan::Plan;
-use super::stage::Staging;
-use crate::commands::Ctx;
+use super::stage::{Staging, State};
+use crate::commands::{CommandError, Ctx};
 use crate::dremio::Installation;
-use crate::fsutil::{
-    self,
-    txn::{RealFs, Txn},
-};
+use crate::fsutil;
 
-/// Puts an empty store in place, runs dremio-admin into it, and undoes everything if it fails.
-pub fn swap_and_load(
+/// Runs dremio-admin into the staged tree and checks that it wrote there.
+pub fn into_staging(
     ctx: &Ctx,
     plan: &Plan,
     inst: &Installation,
     staging: &mut Staging,
-    mut txn: Txn<'_, RealFs>,
-) -> anyhow::Result<Vec<PathBuf>> {
+) -> anyhow::Result<()> {
     let home = inst.home.as_ref().expect("checked by the plan");
-    let loaded = staging
-        .swap_in(&mut txn)
-        .map_err(|e| format!("cannot put an empty store in place ({e})"))
-        .and_then(|kept| {
-            run_dremio_admin(ctx, home, &staging.archive())?;
-            Ok(kept)
-        })
-        .and_then(|kept| match plan.owner {
-            Some(owner) => fsutil::chown_tree(&plan.paths_local, owner)
-                .map(|()| kept)
-                .map_err(|e| format!("cannot give the restored store to uid {}: {e}", owner.uid)),
-            None => Ok(kept),
-        })
-        .and_then(|kept| {
-            // dremio-admin's writes reach the disk before the restore says it is done.
-            fsutil::sync_filesystem(&plan.paths_local)
-                .map(|()| kept)
-                .map_err(|e| format!("cannot flush {}: {e}", plan.paths_local.display()))
-        });
-    // On failure the rollback brings the staged tree back into the staging folder, with whatever
-    // dremio-admin wrote into it, and the staging folder goes with it.
-    super::settle(staging, txn, loaded)
+    let conf = staging.conf_for_loading(&home.join("conf"), plan)?;
+    staging.set_state(State::Loading)?;
+    let loaded = run_dremio_admin(ctx, home, &conf, &staging.archive(), staging);
+    staging.set_loader(None)?;
+    loaded.map_err(|why| CommandError::Refused(format!("{why}; the target was not touched")))?;
+    let staged_db = staging
+        .staged_parts(plan)
+        .into_iter()
+        .find(|(root, _)| *root == "db")
+        .map(|(_, dir)| dir)
+        .expect("every plan has a db");
+    if fsutil::entries(&staged_db).unwrap_or_default().is_empty() {
+        return Err(CommandError::Refused(format!(
+            "dremio-admin restore ended well but wrote nothing into {} (does its bin/ script ignore DREMIO_CONF_DIR?); the target was not touched",
+            staged_db.display()
+        ))
+        .into());
+    }
+    if let Some(owner) = plan.owner {
+        fsutil::chown_tree(&staging.dir, owner).map_err(|e| {
+            CommandError::Refused(format!(
+                "cannot give the restored store to uid {}: {e}",
+                owner.uid
+            ))
+        })?;
+    }
+    Ok(())
 }
 
-fn run_dremio_admin(ctx: &Ctx, home: &Path, backup_dir: &Path) -> Result<(), String> {
+fn run_dremio_admin(
+    ctx: &Ctx,
+    home: &Path,
+    conf: &Path,
+    backup_dir: &Path,
+    staging: &mut Staging,
+) -> Result<(), String> {
     let tool = home.join("bin").join("dremio-admin");
     let mut child = Command::new(&tool)
         .arg("restore")
         .arg("-d")
         .arg(backup_dir)
         .env("DREMIO_HOME", home)
+        .env("DREMIO_CONF_DIR", conf)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot run {}: {e}", tool.display()))?;
+    // A run killed now leaves dremio-admin running: the next run waits for it to end.
+    if let Err(e) = staging.set_loader(Some(child.id())) {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(format!("cannot record the dremio-admin process: {e:#}"));
+    }
     let stderr = child.stderr.take().expect("piped");
     let errors = std::thread::spawn(move || {
         std::io::BufReader::new(stderr)

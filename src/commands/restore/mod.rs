@@ -84,17 +84,22 @@ async fn restore(
         args.paths_local.as_deref(),
         args.dremio_version.as_deref(),
     )?;
+    // A coordinator (or a dremio-admin a killed run left behind) using the target comes first:
+    // nothing about the target, not even an earlier run's journal, is touched under it.
+    plan::check_not_in_use(&inst)?;
     if args.dry_run {
-        for (dir, journal) in stage::leftovers(&inst.paths_local) {
-            ctx.progress.note(&format!(
-                "note: {} holds an interrupted restore of backup {} ({:?}); a real run settles it first",
-                dir.display(),
-                journal.backup,
-                journal.state
-            ));
+        for leftover in stage::leftovers(&inst.paths_local) {
+            if let stage::Leftover::Journal(dir, journal) = leftover {
+                ctx.progress.note(&format!(
+                    "note: {} holds an interrupted restore of backup {} ({:?}); a real run settles it first",
+                    dir.display(),
+                    journal.backup,
+                    journal.state
+                ));
+            }
         }
     } else {
-        // A restore killed earlier is finished or undone first, as its journal says.
+        // A restore killed earlier is finished or discarded first, as its journal says.
         for done in stage::recover(&inst.paths_local)? {
             ctx.progress.note(&format!("note: {done}"));
         }
@@ -114,19 +119,18 @@ async fn restore(
     let unpacked = extract(ctx, repo, manifest, &staging.archive(), &plan).await?;
     let logical = manifest.mode == "logical";
     staging.assemble(&plan, logical)?;
+    if logical {
+        load::into_staging(ctx, &plan, &inst, &mut staging)?;
+    }
     // Durable before visible: everything staged reaches the disk before any of it is put in place.
     fsutil::sync_filesystem(&staging.dir).map_err(|source| ArchiveError::WriteTarget {
         path: staging.dir.clone(),
         source,
     })?;
-    let safety_copies = if logical {
-        staging.set_state(stage::State::Loading)?;
-        load::swap_and_load(ctx, &plan, &inst, &mut staging, txn)?
-    } else {
-        staging.set_state(stage::State::Swapping)?;
-        let swapped = staging.swap_in(&mut txn);
-        settle(&mut staging, txn, swapped)?
-    };
+    staging.plan_swaps(&plan)?;
+    staging.set_state(stage::State::Swapping)?;
+    let swapped = staging.swap_in(&mut txn);
+    let safety_copies = settle(&mut staging, txn, swapped)?;
     drop(staging);
 
     let c = &unpacked.counts;

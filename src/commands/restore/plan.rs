@@ -115,7 +115,7 @@ fn check_kind(manifest: &Manifest) -> anyhow::Result<()> {
 }
 
 /// A coordinator that has the target's store open would have it changed under its feet.
-fn check_not_in_use(inst: &Installation) -> anyhow::Result<()> {
+pub fn check_not_in_use(inst: &Installation) -> anyhow::Result<()> {
     let lock_file = inst.lock_file();
     if let Some(holder) = lock::holder(&lock_file).map_err(read_err(&lock_file))? {
         return Err(DremioError::TargetInUse {

@@ -3,10 +3,11 @@
 //! `.lifeboat-restore-<backup>-<random>/` holds `journal.json` (who made it, in which state, and
 //! once everything is staged, the swaps to make), `archive/` (what was extracted and verified),
 //! `tree/` (the new paths.local, assembled by renames) and `part-<n>/` (restored folders that live
-//! outside paths.local). A restore killed at any moment leaves the target untouched, or restored
-//! with its previous contents kept, and a journal that tells the next restore of that target how
-//! to finish: staged-only work is discarded, a verified offline restore caught mid-swap is
-//! completed, and a logical restore caught while dremio-admin loads is undone.
+//! outside paths.local). A logical backup is loaded by dremio-admin into `tree/` too, through a
+//! copy of the installation's conf (`conf/`) that points it there. A restore killed at any moment
+//! leaves the target untouched, or restored with its previous contents kept, and a journal that
+//! tells the next restore of that target how to finish: work that is only staged (extracted,
+//! loaded) is discarded, and a verified restore caught putting folders in place is completed.
 
 use std::fs::{self, DirBuilder};
 use std::io::{self, Write};
@@ -34,7 +35,7 @@ pub enum State {
     Staging,
     /// Verified and complete; putting folders in place (a crash is finished forward).
     Swapping,
-    /// A logical backup being loaded by dremio-admin (a crash is undone).
+    /// dremio-admin loads a logical backup into the staged tree (a crash is discarded).
     Loading,
     /// Everything in place: only the staging folder itself is left to remove.
     Done,
@@ -70,6 +71,9 @@ pub struct Journal {
     pub paths_local: PathBuf,
     pub state: State,
     pub swaps: Vec<Swap>,
+    /// The dremio-admin process loading the staged tree, while it runs.
+    #[serde(default)]
+    pub loader_pid: Option<u32>,
 }
 
 /// A staging folder this run created. Dropping it removes it, unless it may hold something that
@@ -109,6 +113,7 @@ impl Staging {
                 paths_local: plan.paths_local.clone(),
                 state: State::Staging,
                 swaps: Vec::new(),
+                loader_pid: None,
             },
             keep: false,
         };
@@ -126,47 +131,102 @@ impl Staging {
         self.dir.join("tree")
     }
 
+    /// Where each part of `plan` is staged: inside the new paths.local, or, for a folder that lives
+    /// outside it, `part-<n>/<its name>`.
+    pub fn staged_parts(&self, plan: &Plan) -> Vec<(&'static str, PathBuf)> {
+        let mut outside = 0;
+        plan.parts
+            .iter()
+            .map(|(root, dest)| match dest.strip_prefix(&plan.paths_local) {
+                Ok(rel) => (*root, self.tree().join(rel)),
+                Err(_) => {
+                    outside += 1;
+                    let name = dest.file_name().unwrap_or(std::ffi::OsStr::new(root));
+                    (*root, self.dir.join(format!("part-{outside}")).join(name))
+                }
+            })
+            .collect()
+    }
+
+    /// A copy of the installation's conf folder whose dremio.conf points paths.local, paths.db
+    /// and the uploads at the staged tree, for dremio-admin (`DREMIO_CONF_DIR`).
+    pub fn conf_for_loading(&self, conf_dir: &Path, plan: &Plan) -> anyhow::Result<PathBuf> {
+        let conf = self.dir.join("conf");
+        make_dir(&conf, 0o700, None)?;
+        for name in fsutil::entries(conf_dir).map_err(write_err(conf_dir))? {
+            let from = conf_dir.join(&name);
+            if from.is_file() {
+                fs::copy(&from, conf.join(&name)).map_err(write_err(&from))?;
+            }
+        }
+        let quoted = |p: &Path| serde_json::to_string(&p.to_string_lossy()).expect("a string");
+        let mut text = String::from(
+            "\n# lifeboat restore: load into the staging copy; it is put in place once complete\n",
+        );
+        text.push_str(&format!("paths.local: {}\n", quoted(&self.tree())));
+        for (root, staged) in self.staged_parts(plan) {
+            match root {
+                "db" => text.push_str(&format!("paths.db: {}\n", quoted(&staged))),
+                "uploads" => {
+                    // paths.uploads names the folder that holds `_uploads`.
+                    let parent = staged.parent().unwrap_or(&staged);
+                    text.push_str(&format!(
+                        "paths.uploads: {}\n",
+                        quoted(Path::new(&format!("pdfs://{}", parent.display())))
+                    ));
+                }
+                _ => {}
+            }
+        }
+        let file = conf.join("dremio.conf");
+        let mut f = fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&file)
+            .map_err(write_err(&file))?;
+        f.write_all(text.as_bytes()).map_err(write_err(&file))?;
+        Ok(conf)
+    }
+
+    /// Records the dremio-admin process that loads the staged tree (None once it ended).
+    pub fn set_loader(&mut self, pid: Option<u32>) -> anyhow::Result<()> {
+        self.journal.loader_pid = pid;
+        self.write_journal()
+    }
+
     /// Builds the new paths.local (and folders outside it) from the extracted archive, by renames.
     /// With `empty_db`, the tree gets an empty `db` instead (for dremio-admin to load into).
     pub fn assemble(&mut self, plan: &Plan, empty_db: bool) -> anyhow::Result<()> {
         let tree = self.tree();
         let (mode, owner) = root_attributes(&plan.paths_local, plan.owner);
         make_dir(&tree, mode, owner)?;
-        let mut outside = 0;
-        for (root, dest) in &plan.parts {
+        for ((root, to), (_, dest)) in self.staged_parts(plan).into_iter().zip(&plan.parts) {
             let from = self.archive().join(root);
             let inside = dest.starts_with(&plan.paths_local);
-            let to = match dest.strip_prefix(&plan.paths_local) {
-                Ok(rel) => tree.join(rel),
-                Err(_) => {
-                    outside += 1;
-                    self.dir.join(format!("part-{outside}"))
-                }
-            };
             if let Some(parent) = to.parent() {
                 make_dirs_below(&self.dir, parent, owner)?;
             }
-            let restored = !empty_db && from.is_dir();
-            if restored {
+            if !empty_db && from.is_dir() {
                 fs::rename(&from, &to).map_err(write_err(&to))?;
-            } else if (empty_db && *root == "db") || !inside {
+            } else if (empty_db && root == "db") || !inside {
                 // dremio-admin loads into an empty `db`; a folder outside paths.local that the
                 // backup does not hold is emptied like paths.local is (its contents kept aside).
                 make_dir(&to, 0o755, owner)?;
             }
-            if !inside {
-                self.plan_swap(to, dest)?;
-            }
         }
-        self.journal
-            .swaps
-            .insert(0, swap_for(tree, &plan.paths_local)?);
         Ok(())
     }
 
-    fn plan_swap(&mut self, staged: PathBuf, dest: &Path) -> anyhow::Result<()> {
-        let swap = swap_for(staged, dest)?;
-        self.journal.swaps.push(swap);
+    /// Decides the swaps once the staged tree is final: the new paths.local, then each folder
+    /// outside it, with the identity of each staged folder and a free name for what it replaces.
+    pub fn plan_swaps(&mut self, plan: &Plan) -> anyhow::Result<()> {
+        let mut swaps = vec![swap_for(self.tree(), &plan.paths_local)?];
+        for ((_, staged), (_, dest)) in self.staged_parts(plan).into_iter().zip(&plan.parts) {
+            if !dest.starts_with(&plan.paths_local) && staged.symlink_metadata().is_ok() {
+                swaps.push(swap_for(staged, dest)?);
+            }
+        }
+        self.journal.swaps = swaps;
         Ok(())
     }
 
@@ -307,8 +367,8 @@ pub enum Recovered {
     Discarded { backup: String },
     /// A verified restore was caught mid-swap and has been completed.
     Completed { backup: String, kept: Vec<PathBuf> },
-    /// A logical restore was caught while loading and has been undone.
-    Undone { backup: String },
+    /// A restore killed while it made its staging folder, before anything was in it.
+    Unstarted { dir: PathBuf },
 }
 
 impl std::fmt::Display for Recovered {
@@ -328,16 +388,27 @@ impl std::fmt::Display for Recovered {
                 }
                 Ok(())
             }
-            Recovered::Undone { backup } => write!(
+            Recovered::Unstarted { dir } => write!(
                 f,
-                "an interrupted load of logical backup {backup} was undone: the target is back as it was"
+                "removed {}, left empty by a restore killed as it started",
+                dir.display()
             ),
         }
     }
 }
 
-/// Staging folders beside `paths_local` left by earlier runs for this target, with their journals.
-pub fn leftovers(paths_local: &Path) -> Vec<(PathBuf, Journal)> {
+/// A staging folder an earlier run left beside the target.
+#[derive(Debug)]
+pub enum Leftover {
+    /// With a journal about this target.
+    Journal(PathBuf, Journal),
+    /// Killed while it was being made: nothing but (part of) its first journal is in it, so
+    /// nothing anywhere else can have changed.
+    Unstarted(PathBuf),
+}
+
+/// Staging folders beside `paths_local` left by earlier runs for this target.
+pub fn leftovers(paths_local: &Path) -> Vec<Leftover> {
     let Some(parent) = paths_local.parent() else {
         return Vec::new();
     };
@@ -347,17 +418,32 @@ pub fn leftovers(paths_local: &Path) -> Vec<(PathBuf, Journal)> {
             continue;
         }
         let dir = parent.join(&name);
-        let Ok(bytes) = read_small(&dir.join(JOURNAL)) else {
-            continue;
-        };
-        if let Ok(journal) = serde_json::from_slice::<Journal>(&bytes)
-            && journal.paths_local == paths_local
-            && journal.tool == "lifeboat"
-        {
-            found.push((dir, journal));
+        match read_small(&dir.join(JOURNAL)) {
+            Ok(bytes) => {
+                if let Ok(journal) = serde_json::from_slice::<Journal>(&bytes)
+                    && journal.paths_local == paths_local
+                    && journal.tool == "lifeboat"
+                {
+                    found.push(Leftover::Journal(dir, journal));
+                }
+            }
+            Err(_) if never_started(&dir) => found.push(Leftover::Unstarted(dir)),
+            Err(_) => {}
         }
     }
     found
+}
+
+/// Whether `dir` holds nothing but the journal being written when its maker was killed.
+fn never_started(dir: &Path) -> bool {
+    let Ok(entries) = fsutil::entries(dir) else {
+        return false;
+    };
+    entries.iter().all(|e| e == "journal.json.new")
+        && dir
+            .join("journal.json.new")
+            .symlink_metadata()
+            .map_or(true, |m| m.is_file())
 }
 
 /// A journal is a few KiB; anything much larger is not one of ours.
@@ -372,7 +458,15 @@ fn read_small(path: &Path) -> io::Result<Vec<u8>> {
 /// Refuses while the run that made a staging folder may still be alive.
 pub fn recover(paths_local: &Path) -> anyhow::Result<Vec<Recovered>> {
     let mut done = Vec::new();
-    for (dir, journal) in leftovers(paths_local) {
+    for leftover in leftovers(paths_local) {
+        let (dir, journal) = match leftover {
+            Leftover::Journal(dir, journal) => (dir, journal),
+            Leftover::Unstarted(dir) => {
+                fs::remove_dir_all(&dir).map_err(write_err(&dir))?;
+                done.push(Recovered::Unstarted { dir });
+                continue;
+            }
+        };
         if journal.pid == std::process::id() && journal.host == crate::host::hostname() {
             continue;
         }
@@ -392,6 +486,16 @@ pub fn recover(paths_local: &Path) -> anyhow::Result<Vec<Recovered>> {
             ))
             .into());
         }
+        if let Some(loader) = journal.loader_pid
+            && crate::host::process_alive(loader)
+        {
+            return Err(CommandError::Refused(format!(
+                "the dremio-admin restore (pid {loader}) started by an interrupted restore of backup {} still runs in {}; wait for it to end or stop it, then run the restore again",
+                journal.backup,
+                dir.display()
+            ))
+            .into());
+        }
         done.push(recover_one(&dir, &journal, &RealFs)?);
     }
     Ok(done)
@@ -400,19 +504,13 @@ pub fn recover(paths_local: &Path) -> anyhow::Result<Vec<Recovered>> {
 fn recover_one<F: Fs>(dir: &Path, journal: &Journal, fs: &F) -> anyhow::Result<Recovered> {
     let backup = journal.backup.clone();
     let outcome = match journal.state {
-        State::Staging | State::Done => Recovered::Discarded { backup },
+        State::Staging | State::Loading | State::Done => Recovered::Discarded { backup },
         State::Swapping => {
             let mut kept = Vec::new();
             for swap in &journal.swaps {
                 kept.extend(finish_swap(swap, fs).map_err(|e| recovery_failed(dir, &backup, e))?);
             }
             Recovered::Completed { backup, kept }
-        }
-        State::Loading => {
-            for swap in journal.swaps.iter().rev() {
-                undo_swap(swap, dir, fs).map_err(|e| recovery_failed(dir, &backup, e))?;
-            }
-            Recovered::Undone { backup }
         }
     };
     fs::remove_dir_all(dir).map_err(write_err(dir))?;
@@ -462,27 +560,6 @@ fn finish_swap<F: Fs>(swap: &Swap, fs: &F) -> io::Result<Option<PathBuf>> {
     })
 }
 
-/// Undoes one swap of a logical restore whose load was interrupted: the partly loaded store goes
-/// back into the staging folder (and is removed with it), the previous contents come back.
-fn undo_swap<F: Fs>(swap: &Swap, dir: &Path, fs: &F) -> io::Result<()> {
-    if identity(&swap.dest) != Some(swap.id) {
-        return Ok(());
-    }
-    let discarded = dir.join("discarded");
-    fs.rename(&swap.dest, &discarded)?;
-    let previous = [&swap.staged, &swap.aside]
-        .into_iter()
-        .find(|p| p.symlink_metadata().is_ok());
-    match (previous, swap.before) {
-        (Some(previous), _) => fs.rename(previous, &swap.dest)?,
-        (None, Before::Empty) => fs.mkdir(&swap.dest, 0o755)?,
-        (None, _) => {}
-    }
-    // A second swap's partly loaded store needs the name free again.
-    fs::rename(&discarded, dir.join(format!("discarded-{}", swap.id.1)))?;
-    fs.sync_dir(swap.dest.parent().unwrap_or(Path::new("/")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -524,6 +601,7 @@ mod tests {
             paths_local: root.join("data"),
             state,
             swaps: vec![swap],
+            loader_pid: None,
         };
         fs::write(dir.join(JOURNAL), serde_json::to_vec(&journal).unwrap()).unwrap();
         (dir, journal)
@@ -574,28 +652,37 @@ mod tests {
     }
 
     #[test]
-    fn a_load_killed_at_any_point_is_undone() {
-        for moment in 0..3 {
-            let root = tempfile::tempdir().unwrap();
-            let (dir, journal) = staged(root.path(), State::Loading);
-            let swap = &journal.swaps[0];
-            if moment >= 1 {
-                RealFs.exchange(&swap.staged, &swap.dest).unwrap();
-                put(&swap.dest.join("db/half-loaded"), "partial");
-            }
-            if moment >= 2 {
-                fs::rename(&swap.staged, &swap.aside).unwrap();
-            }
-            let r = recover_one(&dir, &journal, &RealFs).unwrap();
-            assert!(matches!(r, Recovered::Undone { .. }), "{r:?}");
-            let t = tree(root.path());
-            assert_eq!(t.get("data/db/CURRENT").map(String::as_str), Some("old"));
-            assert_eq!(
-                t.len(),
-                3,
-                "only data, data/db and its file are left: {t:?}"
-            );
-        }
+    fn a_load_killed_while_dremio_admin_ran_is_discarded_and_the_target_untouched() {
+        let root = tempfile::tempdir().unwrap();
+        let (dir, journal) = staged(root.path(), State::Loading);
+        put(&dir.join("tree/db/half-loaded"), "partial");
+        let before = tree(&root.path().join("data"));
+        let r = recover_one(&dir, &journal, &RealFs).unwrap();
+        assert!(matches!(r, Recovered::Discarded { .. }), "{r:?}");
+        assert_eq!(tree(&root.path().join("data")), before);
+        assert!(!dir.exists());
+    }
+
+    #[test]
+    fn a_staging_folder_killed_before_its_first_journal_is_removed_and_nothing_else() {
+        let root = tempfile::tempdir().unwrap();
+        let target = root.path().join("data");
+        put(&target.join("db/CURRENT"), "old");
+        let unstarted = root.path().join(format!("{PREFIX}x-000001"));
+        put(&unstarted.join("journal.json.new"), "{\"tool\": \"lifeb");
+        let empty = root.path().join(format!("{PREFIX}x-000002"));
+        fs::create_dir(&empty).unwrap();
+        // Not ours to judge: something else is in it.
+        let foreign = root.path().join(format!("{PREFIX}x-000003"));
+        put(&foreign.join("someone-elses"), "keep");
+        let done = recover(&target).unwrap();
+        assert_eq!(done.len(), 2, "{done:?}");
+        assert!(!unstarted.exists() && !empty.exists());
+        assert!(foreign.join("someone-elses").exists());
+        assert_eq!(
+            fs::read_to_string(target.join("db/CURRENT")).unwrap(),
+            "old"
+        );
     }
 
     #[test]

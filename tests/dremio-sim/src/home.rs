@@ -48,8 +48,10 @@ pub fn make_home(
         r#"#!/bin/sh
 # dremio-admin of a simulated Dremio (written by dremio-sim make-home)
 home=$(cd "$(dirname "$0")/.." && pwd)
-conf="$home/conf/dremio.conf"
-local=$(sed -n 's/^[[:space:]]*local:[[:space:]]*"\(.*\)".*/\1/p' "$conf" | head -n 1)
+# As Dremio's own scripts do, DREMIO_CONF_DIR overrides $DREMIO_HOME/conf.
+conf="${{DREMIO_CONF_DIR:-$home/conf}}/dremio.conf"
+# HOCON: the last definition of paths.local wins (written `local:` inside `paths {{}}`, or dotted).
+local=$(sed -n 's/^[[:space:]]*\(paths\.\)\{{0,1\}}local:[[:space:]]*"\(.*\)".*/\2/p' "$conf" | tail -n 1)
 port=$(sed -n 's/^[[:space:]]*coordinator\.web\.port:[[:space:]]*\([0-9]*\).*/\1/p' "$conf" | head -n 1)
 if [ -z "$local" ]; then echo "dremio-admin: no paths.local in $conf" >&2; exit 1; fi
 exec '{}' --paths-local "$local" --url "http://127.0.0.1:${{port:-9047}}" "$@"
