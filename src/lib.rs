@@ -10,6 +10,7 @@ pub mod config;
 pub mod dremio;
 pub mod error;
 pub mod fsutil;
+pub mod limits;
 pub mod metrics;
 pub mod progress;
 pub mod retention;
