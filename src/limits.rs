@@ -117,6 +117,91 @@ pub fn check_json_values(text: &[u8], max: usize, what: &str) -> Result<(), Stri
     Ok(())
 }
 
+/// Refuses a TOML text whose `[`/`{` nest more than `max` deep. toml_parser 1.1 can be led past
+/// its own recursion limit (an inline table that fails on `{}` counts a close it never opened),
+/// and then recurses once per few bytes until the stack overflows, aborting the process. The text
+/// is split into tokens exactly as toml_parser's lexer does (strings, comments and bare words
+/// hide brackets); a closer pops only the opener it matches, so the depth found is never less
+/// than the depth the parser reaches.
+pub fn check_toml_nesting(text: &str, max: usize) -> Result<(), String> {
+    let b = text.as_bytes();
+    let mut open: Vec<u8> = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        i = match b[i] {
+            b'[' | b'{' => {
+                open.push(b[i]);
+                if open.len() > max {
+                    return Err(format!("brackets nest more than {max} deep"));
+                }
+                i + 1
+            }
+            b']' | b'}' => {
+                let opener = if b[i] == b']' { b'[' } else { b'{' };
+                if open.last() == Some(&opener) {
+                    open.pop();
+                }
+                i + 1
+            }
+            b'.' | b'=' | b',' | b' ' | b'\t' | b'\r' | b'\n' => i + 1,
+            b'#' => find(b, i, |c| c == b'\r' || c == b'\n'),
+            b'"' if b[i..].starts_with(b"\"\"\"") => multi_line_end(b, i + 3, b'"'),
+            b'\'' if b[i..].starts_with(b"\'\'\'") => multi_line_end(b, i + 3, b'\''),
+            b'"' => basic_string_end(b, i + 1),
+            b'\'' => {
+                let end = find(b, i + 1, |c| c == b'\'' || c == b'\n');
+                end + usize::from(b.get(end) == Some(&b'\''))
+            }
+            // A bare word (quotes inside it do not start a string) up to the next token.
+            _ => find(b, i, |c| b".=,[]{} \t#\r\n".contains(&c)),
+        };
+    }
+    Ok(())
+}
+
+/// The first index from `from` whose byte matches, or the end.
+fn find(b: &[u8], from: usize, hit: impl Fn(u8) -> bool) -> usize {
+    b[from..]
+        .iter()
+        .position(|&c| hit(c))
+        .map_or(b.len(), |p| from + p)
+}
+
+/// After a `"`: the end of the string, at its closing quote or before a newline; `\\` and `\"`
+/// are skipped.
+fn basic_string_end(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() {
+        match b[i] {
+            b'"' => return i + 1,
+            b'\n' => return i,
+            b'\\' if matches!(b.get(i + 1), Some(b'\\' | b'"')) => i += 2,
+            _ => i += 1,
+        }
+    }
+    i
+}
+
+/// After `"""` or `\'\'\'`: past the closing three quotes and up to two more; in a `"""` string
+/// `\\` and `\"` are skipped.
+fn multi_line_end(b: &[u8], mut i: usize, quote: u8) -> usize {
+    while i < b.len() {
+        if quote == b'"' && b[i] == b'\\' && matches!(b.get(i + 1), Some(b'\\' | b'"')) {
+            i += 2;
+        } else if b[i..].starts_with(&[quote; 3]) {
+            i += 3;
+            for _ in 0..2 {
+                if b.get(i) == Some(&quote) {
+                    i += 1;
+                }
+            }
+            return i;
+        } else {
+            i += 1;
+        }
+    }
+    i
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,6 +231,19 @@ mod tests {
         assert_eq!(err.kind(), io::ErrorKind::FileTooLarge);
         std::fs::write(&path, b"\xff").unwrap();
         assert!(read_capped_string(&path, 4, "a test").is_err());
+    }
+
+    #[test]
+    fn toml_nesting_is_counted_on_tokens() {
+        let ok = "a = [[1, 2], {b = \"]]]{{{\"}]\n# [[[[\nc = '[[[['\nd = \"\"\"[[[\n]\"\"\"\"\ne = x\"y\n";
+        assert!(check_toml_nesting(ok, 2).is_ok());
+        // A quote inside a bare word starts no string: the brackets after it are tokens.
+        assert!(check_toml_nesting("e = x\"[[[\"", 2).is_err());
+        assert!(check_toml_nesting("a = [[[1]]]", 2).is_err());
+        // A closer of the other kind does not close: toml_parser keeps its level open.
+        assert!(check_toml_nesting("a = [}[}[}", 2).is_err());
+        assert!(check_toml_nesting(&format!("x = {{{}", "{}".repeat(1000)), 2).is_ok());
+        assert!(check_toml_nesting(&format!("x = {}", "{=".repeat(3)), 2).is_err());
     }
 
     #[test]

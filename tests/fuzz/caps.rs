@@ -345,6 +345,25 @@ fn deeply_nested_toml_is_an_error() {
     }
 }
 
+/// Found by the fuzzer: toml_parser 1.1.5 recursed once per `{ file t[0].value" = ` past its own
+/// recursion limit and overflowed the stack, aborting the process (a 96 KB mapping file did it).
+#[test]
+fn toml_that_would_overflow_the_parser_stack_is_refused_first() {
+    let text = format!(
+        "[secrets.lake]\np = {}",
+        "{ file t[0].value\" = ".repeat(4000)
+    );
+    let err = Mapping::parse(&text).expect_err("refused");
+    assert!(err.contains("brackets nest more than 32 deep"), "{err}");
+    let err = Config::parse(&text, Path::new("l.toml"))
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        err.contains("l.toml: brackets nest more than 32 deep"),
+        "{err}"
+    );
+}
+
 #[test]
 fn mapping_and_secret_files_over_their_caps_are_refused() {
     let dir = tempfile::tempdir().expect("a temporary folder");
