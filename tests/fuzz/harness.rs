@@ -4,8 +4,8 @@
 //! - `LIFEBOAT_FUZZ_CASES`: at most this many inputs per target (default: no limit but time).
 //! - `LIFEBOAT_FUZZ_SEED`: the seed (default: a fresh one, printed so that a failure can be replayed).
 //!
-//! Each target ends with one line on stderr, written past the test harness's capture so that it
-//! shows in CI logs: `fuzz <target>: <n> executions in <s> s (seed <seed>)`.
+//! Each target starts and ends with a line on stderr, written past the test harness's capture so
+//! that it shows in CI logs: `fuzz <target>: <n> executions in <s> s (seed <seed>)` at the end.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -63,6 +63,9 @@ where
         ..Config::default()
     };
     let mut runner = TestRunner::new_with_rng(config, target_rng(seed, target));
+    // Also at the start: a crash (a stack overflow aborts the process) must still name its seed.
+    let started = format!("fuzz {target}: started (seed {seed})\n");
+    let _ = std::io::stderr().lock().write_all(started.as_bytes());
     let start = Instant::now();
     let deadline = start + Duration::from_secs_f64(seconds);
     let mut executions = 0u64;
