@@ -10,6 +10,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::error::{Classify, ExitClass};
+use crate::limits;
 
 /// A configuration error, with the key and the line it concerns when it comes from the file.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +38,13 @@ impl Classify for ConfigError {
         ExitClass::Usage
     }
 }
+
+/// The largest config file read. One with dozens of clusters and locations is a few KiB; the TOML
+/// parser takes up to ~190 times the text (its tokens, events and values), so this bounds memory too.
+pub const MAX_CONFIG_BYTES: u64 = 256 << 10;
+/// How deep `[` and `{` may nest in a TOML file lifeboat reads (its own nest 2 deep): deeper
+/// nesting can make toml_parser overflow the stack (see [`limits::check_toml_nesting`]).
+pub const MAX_TOML_DEPTH: usize = 32;
 
 /// The whole file.
 #[derive(Debug, Default, Deserialize)]
@@ -150,18 +158,23 @@ impl LocationSpec {
 impl Config {
     /// Reads and checks a file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = limits::read_capped_string(path, MAX_CONFIG_BYTES, "a config file").map_err(
+            |source| ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            },
+        )?;
         Config::parse(&text, path)
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+        let syntax = |message: String| ConfigError::Syntax {
             path: path.to_path_buf(),
-            message: toml_message(&e.to_string()),
-        })?;
+            message,
+        };
+        limits::check_toml_nesting(text, MAX_TOML_DEPTH).map_err(syntax)?;
+        let mut config: Config =
+            toml::from_str(text).map_err(|e| syntax(toml_message(&e.to_string())))?;
         config.path = path.to_path_buf();
         config.text = text.to_string();
         config.check()?;

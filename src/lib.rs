@@ -11,6 +11,7 @@ pub mod dremio;
 pub mod error;
 pub mod fsutil;
 pub mod host;
+pub mod limits;
 pub mod metrics;
 pub mod progress;
 pub mod retention;

@@ -2,7 +2,7 @@
 //! Written to a spool file while packing so memory never grows with the number of files.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 
 use serde::{Deserialize, Serialize};
 
@@ -80,6 +80,57 @@ impl IndexSpool {
     }
 }
 
+/// The longest index line a reader accepts: an entry whose 4 KiB path and 4 KiB link target have
+/// every byte escaped (`\u00XX`) takes 49 KiB.
+pub const MAX_LINE_BYTES: usize = 64 << 10;
+
+/// The non-empty lines of an index, each read into one reused buffer of at most
+/// [`MAX_LINE_BYTES`]: a forged index without newlines cannot make a line fill memory.
+struct Lines<R> {
+    r: BufReader<R>,
+    line: Vec<u8>,
+    /// The 1-based number of the line last returned.
+    number: u64,
+}
+
+impl<R: Read> Lines<R> {
+    fn new(r: R) -> Self {
+        Lines {
+            r: BufReader::with_capacity(256 * 1024, r),
+            line: Vec::new(),
+            number: 0,
+        }
+    }
+
+    fn next_line(&mut self) -> Result<Option<&[u8]>, ArchiveError> {
+        loop {
+            self.line.clear();
+            let n = (&mut self.r)
+                .take(MAX_LINE_BYTES as u64 + 1)
+                .read_until(b'\n', &mut self.line)
+                .map_err(ArchiveError::Stream)?;
+            if n == 0 {
+                return Ok(None);
+            }
+            self.number += 1;
+            if self.line.last() == Some(&b'\n') {
+                self.line.pop();
+                if self.line.last() == Some(&b'\r') {
+                    self.line.pop();
+                }
+            } else if self.line.len() > MAX_LINE_BYTES {
+                return Err(ArchiveError::BadManifest(format!(
+                    "index line {} is longer than {MAX_LINE_BYTES} bytes, which no entry lifeboat writes is",
+                    self.number
+                )));
+            }
+            if !self.line.is_empty() {
+                return Ok(Some(&self.line));
+            }
+        }
+    }
+}
+
 /// An index that can be read any number of times, in archive order.
 pub enum Index {
     Inline(Vec<FileEntry>),
@@ -95,13 +146,10 @@ impl Index {
     pub fn from_jsonl_file(mut file: File) -> Result<Index, ArchiveError> {
         file.seek(SeekFrom::Start(0))
             .map_err(ArchiveError::Stream)?;
+        let mut lines = Lines::new(&file);
         let mut count = 0;
-        for line in BufReader::new(&file).lines() {
-            let line =
-                line.map_err(|e| ArchiveError::BadManifest(format!("index unreadable: {e}")))?;
-            if !line.is_empty() {
-                count += 1;
-            }
+        while lines.next_line()?.is_some() {
+            count += 1;
         }
         Ok(Index::Spooled {
             file,
@@ -129,17 +177,25 @@ impl Index {
             Index::Spooled { file, .. } => {
                 let mut f = file.try_clone().map_err(ArchiveError::Stream)?;
                 f.seek(SeekFrom::Start(0)).map_err(ArchiveError::Stream)?;
-                Ok(Box::new(
-                    BufReader::with_capacity(256 * 1024, f)
-                        .lines()
-                        .filter_map(|line| match line {
-                            Ok(l) if l.is_empty() => None,
-                            Ok(l) => Some(serde_json::from_str(&l).map_err(|e| {
-                                ArchiveError::BadManifest(format!("index entry unreadable: {e}"))
-                            })),
-                            Err(e) => Some(Err(ArchiveError::Stream(e))),
+                let mut lines = Lines::new(f);
+                let mut failed = false;
+                Ok(Box::new(std::iter::from_fn(move || {
+                    if failed {
+                        return None;
+                    }
+                    let entry = match lines.next_line() {
+                        Ok(None) => return None,
+                        Ok(Some(line)) => serde_json::from_slice(line).map_err(|e| {
+                            ArchiveError::BadManifest(format!(
+                                "index entry {} unreadable: {e}",
+                                lines.number
+                            ))
                         }),
-                ))
+                        Err(e) => Err(e),
+                    };
+                    failed = entry.is_err();
+                    Some(entry)
+                })))
             }
         }
     }

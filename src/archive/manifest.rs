@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{ArchiveError, FileEntry};
+use crate::limits;
 
 /// The format string this build writes; readers accept any `lifeboat-backup/1.x`.
 pub const FORMAT: &str = "lifeboat-backup/1";
@@ -14,6 +15,12 @@ pub const INDEX_OBJECT: &str = "index.jsonl.zst";
 pub const MANIFEST_OBJECT: &str = "manifest.json";
 /// Indexes with at most this many entries are kept inside the manifest.
 pub const INLINE_INDEX_LIMIT: u64 = 1000;
+/// The largest manifest a reader accepts. The biggest one lifeboat writes holds 1,000 inline
+/// entries whose paths and link targets are at most 4 KiB each: about 8 MiB, pretty-printed.
+pub const MAX_MANIFEST_BYTES: u64 = 16 << 20;
+/// The most JSON values a manifest may hold (about 15 per inline entry), checked before parsing
+/// so that a forged one cannot make the parse take many times its size.
+const MAX_MANIFEST_VALUES: usize = 100_000;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -135,8 +142,21 @@ pub struct IndexRef {
 }
 
 impl Manifest {
-    /// Parses and checks a manifest read from `key`.
+    /// Refuses a manifest object of `size` bytes before it is read (see [`MAX_MANIFEST_BYTES`]).
+    pub fn check_size(size: u64) -> Result<(), ArchiveError> {
+        if size > MAX_MANIFEST_BYTES {
+            return Err(ArchiveError::BadManifest(format!(
+                "it is {size} bytes, more than the {MAX_MANIFEST_BYTES} of the largest manifest lifeboat writes: it was not written by lifeboat"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Parses and checks a manifest read from the folder of `expected_id`.
     pub fn from_json(bytes: &[u8], expected_id: Option<&str>) -> Result<Manifest, ArchiveError> {
+        Self::check_size(bytes.len() as u64)?;
+        limits::check_json_values(bytes, MAX_MANIFEST_VALUES, "a lifeboat manifest")
+            .map_err(ArchiveError::BadManifest)?;
         let manifest: Manifest = serde_json::from_slice(bytes)
             .map_err(|e| ArchiveError::BadManifest(format!("not a lifeboat manifest: {e}")))?;
         manifest.validate(expected_id)?;

@@ -17,6 +17,7 @@ use super::CloneError;
 use super::filter::{Filter, Skip};
 use super::model::{Kind, MASK, Object, entity_kind, str_list};
 use super::tree::{Tree, Written, encode};
+use crate::limits;
 
 /// The `file_version` dremio-cloner has written since 2021 (and still writes).
 const FILE_VERSION: &str = "0.3";
@@ -88,79 +89,186 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ),
 ];
 
-/// The sections of a file, by name.
+/// The largest dremio-cloner file read: tens of thousands of datasets with their fields lists.
+/// It is held once as text and each element is parsed on its own when it is used; reflections,
+/// tags and wikis wait for their object as their text, indexed by path.
+pub const MAX_FILE_BYTES: u64 = 256 << 20;
+/// The most JSON values one element may hold (a dataset's entity with a long fields list has a
+/// few thousand): parsed values take up to ~350 bytes each, so this bounds a parse's memory.
+const MAX_ELEMENT_VALUES: usize = 100_000;
+/// How many unknown section names are named in warnings; the rest are counted.
+const UNKNOWN_NAMED: usize = 10;
+
+/// The top-level pieces of a valid JSON array or object's text, split at the commas outside
+/// strings and brackets. Only for text serde_json has already checked: it does not validate.
+fn split_top(text: &str) -> impl Iterator<Item = &str> {
+    let inner = text.get(1..text.len().saturating_sub(1)).unwrap_or("");
+    let bytes = inner.as_bytes();
+    let mut start = 0;
+    let mut done = inner.trim().is_empty();
+    std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
+        let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+        let mut i = start;
+        while i < bytes.len() {
+            let b = bytes[i];
+            if in_string {
+                if escaped {
+                    escaped = false;
+                } else if b == b'\\' {
+                    escaped = true;
+                } else if b == b'"' {
+                    in_string = false;
+                }
+            } else {
+                match b {
+                    b'"' => in_string = true,
+                    b'[' | b'{' => depth += 1,
+                    b']' | b'}' => depth = depth.saturating_sub(1),
+                    b',' if depth == 0 => break,
+                    _ => {}
+                }
+            }
+            i += 1;
+        }
+        let piece = inner[start..i].trim();
+        start = i + 1;
+        done = i >= bytes.len();
+        Some(piece)
+    })
+}
+
+/// The members (key, value text) of a valid JSON object's text.
+fn members(object: &str) -> impl Iterator<Item = (String, &str)> {
+    split_top(object).filter_map(|member| {
+        let bytes = member.as_bytes();
+        let mut escaped = false;
+        let end = (1..bytes.len()).find(|&i| {
+            let quote = bytes[i] == b'"' && !escaped;
+            escaped = !escaped && bytes[i] == b'\\';
+            quote
+        })?;
+        let key = serde_json::from_str::<String>(&member[..=end]).ok()?;
+        let value = member[end + 1..].trim_start().strip_prefix(':')?.trim();
+        Some((key, value))
+    })
+}
+
+/// The sections of a file, by name, as text.
 struct Sections<'a> {
-    lists: HashMap<&'a str, &'a [Value]>,
+    lists: HashMap<&'static str, &'a str>,
     warnings: Vec<String>,
 }
 
 impl<'a> Sections<'a> {
-    fn get(&self, key: &str) -> &'a [Value] {
-        self.lists.get(key).copied().unwrap_or_default()
+    /// The elements of a section, each parsed when the iterator reaches it.
+    fn get(&self, key: &str) -> impl Iterator<Item = Result<Value, String>> + 'a {
+        let list = self.lists.get(key).copied().unwrap_or("[]");
+        let key = key.to_string();
+        split_top(list).enumerate().map(move |(i, text)| {
+            limits::check_json_values(
+                text.as_bytes(),
+                MAX_ELEMENT_VALUES,
+                "a dremio-cloner element",
+            )
+            .and_then(|()| serde_json::from_str(text).map_err(|e| e.to_string()))
+            .map_err(|e| format!("element {} of \"{key}\": {e}", i + 1))
+        })
+    }
+
+    /// How many elements a section has (none are parsed).
+    fn count(&self, key: &str) -> usize {
+        self.lists
+            .get(key)
+            .map_or(0, |list| split_top(list).count())
     }
 }
 
-/// Checks that `doc` is `{"data": [{"<section>": [...]}, ...]}` and indexes its sections; the
-/// error says why it is not (the caller prefixes it).
-fn sections(doc: &Value) -> Result<Sections<'_>, String> {
-    let Some(data) = doc.get("data").and_then(Value::as_array) else {
-        return Err("it is not a JSON object with a \"data\" list".into());
-    };
+/// Checks that `text` (valid JSON) is `{"data": [{"<section>": [...]}, ...]}` and indexes its
+/// sections; the error says why it is not (the caller prefixes it).
+fn sections(text: &str) -> Result<Sections<'_>, String> {
+    let not_cloner = || "it is not a JSON object with a \"data\" list".to_string();
+    let doc = text.trim();
+    if !doc.starts_with('{') {
+        return Err(not_cloner());
+    }
+    // As with any JSON object read whole, the last "data" counts.
+    let data = members(doc)
+        .filter(|(key, _)| key == "data")
+        .last()
+        .map(|(_, value)| value)
+        .filter(|value| value.starts_with('['))
+        .ok_or_else(not_cloner)?;
     let mut out = Sections {
         lists: HashMap::new(),
         warnings: Vec::new(),
     };
-    let mut unknown = Vec::new();
-    for (i, item) in data.iter().enumerate() {
-        let Some(item) = item.as_object() else {
+    let mut unknown = std::collections::BTreeSet::new();
+    let mut unknown_more = 0usize;
+    let mut repeated = HashSet::new();
+    for (i, item) in split_top(data).enumerate() {
+        if !item.starts_with('{') {
             return Err(format!("item {} of \"data\" is not an object", i + 1));
-        };
-        for (key, value) in item {
-            if !KNOWN.contains(&key.as_str()) {
-                unknown.push(key.as_str());
+        }
+        for (key, value) in members(item) {
+            let Some(known) = KNOWN.iter().copied().find(|k| *k == key) else {
+                if unknown.len() < UNKNOWN_NAMED {
+                    unknown.insert(key);
+                } else if !unknown.contains(&key) {
+                    unknown_more += 1;
+                }
                 continue;
-            }
-            let Some(list) = value.as_array() else {
-                return Err(format!("its section \"{key}\" is not a list"));
             };
+            if !value.starts_with('[') {
+                return Err(format!("its section \"{key}\" is not a list"));
+            }
             // dremio-cloner's reader keeps the last one too.
-            if out.lists.insert(key.as_str(), list.as_slice()).is_some() {
+            if out.lists.insert(known, value).is_some() && repeated.insert(known) {
                 out.warnings.push(format!(
                     "section \"{key}\" appears more than once: the last one is read"
                 ));
             }
         }
     }
+    let unknown: Vec<String> = unknown.into_iter().collect();
     if out.lists.is_empty() {
         return Err(format!(
             "none of its items is a dremio-cloner section such as \"dremio_environment\", \"sources\" or \"vds\"{}",
             if unknown.is_empty() {
                 String::new()
             } else {
-                format!(" (found {})", examples(&unknown))
+                format!(
+                    " (found {})",
+                    examples(&unknown, unknown.len() + unknown_more)
+                )
             }
         ));
     }
-    unknown.sort_unstable();
-    unknown.dedup();
-    for key in unknown {
+    for key in &unknown {
         out.warnings.push(format!(
             "unknown section \"{key}\" not imported (made by a newer dremio-cloner?)"
+        ));
+    }
+    if unknown_more > 0 {
+        out.warnings.push(format!(
+            "{unknown_more} more unknown section(s) not imported"
         ));
     }
     Ok(out)
 }
 
-/// Up to three examples, then how many more.
-fn examples<S: AsRef<str>>(items: &[S]) -> String {
+/// Up to three examples of `total` items, then how many more.
+fn examples<S: AsRef<str>>(items: &[S], total: usize) -> String {
     let mut s = items
         .iter()
         .take(3)
         .map(|x| x.as_ref())
         .collect::<Vec<_>>()
         .join(", ");
-    if items.len() > 3 {
-        let _ = write!(s, " and {} more", items.len() - 3);
+    if total > 3 {
+        let _ = write!(s, " and {} more", total - 3);
     }
     s
 }
@@ -194,32 +302,44 @@ fn included(filter: &Filter, kind: Kind, path: &[String]) -> bool {
 /// Reads a dremio-cloner single-file export into `tree` (objects selected by `filter`; containers
 /// kept by `filter.keeps_container`).
 ///
-/// The file is one JSON document, so it is parsed whole as one `serde_json::Value`; the tree is
-/// written object by object. Sources, spaces, folders of spaces, promoted datasets (`pds`), views
-/// (`vds`) and referenced users become objects; reflections, tags and wikis are attached to the
-/// object their `path` names. Secrets in sources are replaced by the mask before anything is
-/// written. What lifeboat does not clone (homes, roles, WLM, ...) is named in the warnings.
+/// The file is one JSON document: it is checked whole, held as text, and each element is parsed
+/// only when it is used, so memory holds the text and one element's values (plus the attachments
+/// waiting for their object); the tree is written object by object. Sources, spaces, folders of
+/// spaces, promoted datasets (`pds`), views (`vds`) and referenced users become objects;
+/// reflections, tags and wikis are attached to the object their `path` names. Secrets in sources
+/// are replaced by the mask before anything is written. What lifeboat does not clone (homes,
+/// roles, WLM, ...) is named in the warnings.
 pub fn import(file: &Path, tree: &Tree, filter: &Filter) -> Result<Imported, CloneError> {
-    let bytes = fs::read(file).map_err(|source| CloneError::Read {
-        path: file.to_path_buf(),
-        source,
-    })?;
+    let bytes =
+        limits::read_capped(file, MAX_FILE_BYTES, "a dremio-cloner file").map_err(|source| {
+            CloneError::Read {
+                path: file.to_path_buf(),
+                source,
+            }
+        })?;
     let refuse = |why: String| CloneError::Tree {
         path: file.to_path_buf(),
         message: format!("not a dremio-cloner single-file export: {why}"),
     };
-    let doc: Value =
-        serde_json::from_slice(&bytes).map_err(|e| refuse(format!("not JSON ({e})")))?;
-    drop(bytes);
-    let s = sections(&doc).map_err(refuse)?;
+    // Checked whole first (without building anything), so that the splitting below only ever
+    // sees valid JSON.
+    serde_json::from_slice::<serde::de::IgnoredAny>(&bytes)
+        .map_err(|e| refuse(format!("not JSON ({e})")))?;
+    let text = std::str::from_utf8(&bytes).map_err(|e| refuse(format!("not JSON ({e})")))?;
+    let s = sections(text).map_err(refuse)?;
     let mut out = Imported {
         warnings: s.warnings.clone(),
         ..Imported::default()
     };
-    if let Some(v) = s
-        .get("dremio_environment")
-        .iter()
-        .find_map(|e| e.get("file_version"))
+    let mut file_version = None;
+    for e in s.get("dremio_environment") {
+        if let Some(v) = e.map_err(refuse)?.get("file_version") {
+            file_version = Some(v.clone());
+            break;
+        }
+    }
+    if let Some(v) = file_version
+        .as_ref()
         .and_then(Value::as_str)
         .filter(|v| *v != FILE_VERSION)
     {
@@ -229,38 +349,36 @@ pub fn import(file: &Path, tree: &Tree, filter: &Filter) -> Result<Imported, Clo
     }
 
     // Attachments by the path of their object, taken out as objects are written: what is left
-    // names objects the file does not hold.
-    let mut reflections: HashMap<Vec<String>, Vec<Value>> = HashMap::new();
+    // names objects the file does not hold. Reflections wait as their text, parsed again when
+    // their dataset is written.
+    let mut reflections: HashMap<Vec<String>, Vec<&str>> = HashMap::new();
     let mut tags: HashMap<Vec<String>, Vec<String>> = HashMap::new();
     let mut wikis: HashMap<Vec<String>, String> = HashMap::new();
-    let mut pathless = Vec::new();
-    if !filter.skips(Skip::Reflections) {
-        for r in s.get("reflections") {
-            match str_list(&r["path"]) {
-                Some(p) if !p.is_empty() => {
-                    let mut r = r.clone();
-                    // dremio-cloner's addition, not a reflection field.
-                    if let Some(m) = r.as_object_mut() {
-                        m.remove("path");
-                    }
-                    reflections.entry(p).or_default().push(r);
-                }
-                _ => pathless.push("reflections"),
+    let mut pathless: std::collections::BTreeMap<&str, usize> = Default::default();
+    if !filter.skips(Skip::Reflections)
+        && let Some(list) = s.lists.get("reflections")
+    {
+        for (text, r) in split_top(list).zip(s.get("reflections")) {
+            match str_list(&r.map_err(refuse)?["path"]) {
+                Some(p) if !p.is_empty() => reflections.entry(p).or_default().push(text),
+                _ => *pathless.entry("reflections").or_default() += 1,
             }
         }
     }
     if !filter.skips(Skip::Tags) {
         for t in s.get("tags") {
+            let t = t.map_err(refuse)?;
             match str_list(&t["path"]) {
                 Some(p) if !p.is_empty() => {
                     tags.insert(p, str_list(&t["tags"]).unwrap_or_default());
                 }
-                _ => pathless.push("tags"),
+                _ => *pathless.entry("tags").or_default() += 1,
             }
         }
     }
     if !filter.skips(Skip::Wikis) {
         for w in s.get("wikis") {
+            let w = w.map_err(refuse)?;
             match str_list(&w["path"]) {
                 Some(p) if !p.is_empty() => {
                     // An empty wiki is no wiki, as in a live export.
@@ -273,16 +391,13 @@ pub fn import(file: &Path, tree: &Tree, filter: &Filter) -> Result<Imported, Clo
                         None => wikis.remove(&p),
                     };
                 }
-                _ => pathless.push("wikis"),
+                _ => *pathless.entry("wikis").or_default() += 1,
             }
         }
     }
 
-    let sources: HashSet<&str> = s
-        .get("sources")
-        .iter()
-        .filter_map(|e| e.get("name").and_then(Value::as_str))
-        .collect();
+    // Filled as the sources are read, before the folders that need it.
+    let mut sources: HashSet<String> = HashSet::new();
     let mut kept = Written::default();
     let mut written: HashSet<(Kind, Vec<String>)> = HashSet::new();
     let mut masked = 0usize;
@@ -299,6 +414,12 @@ pub fn import(file: &Path, tree: &Tree, filter: &Filter) -> Result<Imported, Clo
     ];
     for (section, default_kind) in sections {
         for e in s.get(section) {
+            let e = &e.map_err(refuse)?;
+            if default_kind == Kind::Source
+                && let Some(name) = e.get("name").and_then(Value::as_str)
+            {
+                sources.insert(name.to_string());
+            }
             let named = matches!(default_kind, Kind::Source | Kind::Space);
             let path = if named {
                 e.get("name")
@@ -309,7 +430,7 @@ pub fn import(file: &Path, tree: &Tree, filter: &Filter) -> Result<Imported, Clo
                 str_list(&e["path"])
             };
             let Some(path) = path.filter(|p| !p.is_empty()) else {
-                pathless.push(section);
+                *pathless.entry(section).or_default() += 1;
                 continue;
             };
             // An entry of `pds` or `vds` says itself whether it is a view.
@@ -321,7 +442,7 @@ pub fn import(file: &Path, tree: &Tree, filter: &Filter) -> Result<Imported, Clo
                 home_items += 1;
                 continue;
             }
-            if kind == Kind::Folder && sources.contains(path[0].as_str()) {
+            if kind == Kind::Folder && sources.contains(&path[0]) {
                 // lifeboat records a source's promoted datasets, not its storage folders.
                 source_folders += 1;
                 continue;
@@ -350,7 +471,19 @@ pub fn import(file: &Path, tree: &Tree, filter: &Filter) -> Result<Imported, Clo
             };
             grants += usize::from(has_grants(e));
             if kind.is_dataset() {
-                if let Some(list) = refl {
+                if let Some(texts) = refl {
+                    let list = texts
+                        .into_iter()
+                        .map(|text| {
+                            let mut r: Value = serde_json::from_str(text)
+                                .map_err(|e| refuse(format!("a reflection: {e}")))?;
+                            // dremio-cloner's addition, not a reflection field.
+                            if let Some(m) = r.as_object_mut() {
+                                m.remove("path");
+                            }
+                            Ok(r)
+                        })
+                        .collect::<Result<Vec<Value>, CloneError>>()?;
                     out.reflections += list.len();
                     o.set_reflections(&list);
                 }
@@ -369,13 +502,14 @@ pub fn import(file: &Path, tree: &Tree, filter: &Filter) -> Result<Imported, Clo
 
     if !filter.skips(Skip::Users) {
         for u in s.get("referenced_users") {
+            let u = &u.map_err(refuse)?;
             let Some(name) = u
                 .get("name")
                 .or(u.get("userName"))
                 .and_then(Value::as_str)
                 .filter(|n| !n.is_empty())
             else {
-                pathless.push("referenced_users");
+                *pathless.entry("referenced_users").or_default() += 1;
                 continue;
             };
             if !filter.selects(Kind::User, &[name.to_string()]) {
@@ -399,7 +533,7 @@ pub fn import(file: &Path, tree: &Tree, filter: &Filter) -> Result<Imported, Clo
             w.push(format!(
                 "{} {what} not imported: {whose} is not among the file's objects ({})",
                 m.len(),
-                examples(&m)
+                examples(&m, m.len())
             ));
         }
     };
@@ -409,7 +543,7 @@ pub fn import(file: &Path, tree: &Tree, filter: &Filter) -> Result<Imported, Clo
     if lost_reflections > 0 {
         w.push(format!(
             "{lost_reflections} reflection(s) not imported: their dataset is not among the file's objects ({})",
-            examples(&lost)
+            examples(&lost, lost.len())
         ));
     }
     let mut lost: Vec<String> = tags.keys().map(|p| p.join("/")).collect();
@@ -422,14 +556,10 @@ pub fn import(file: &Path, tree: &Tree, filter: &Filter) -> Result<Imported, Clo
         w.push(format!(
             "{} tag list(s) not imported: only datasets have tags ({})",
             misplaced_tags.len(),
-            examples(&misplaced_tags)
+            examples(&misplaced_tags, misplaced_tags.len())
         ));
     }
-    let mut no_path: std::collections::BTreeMap<&str, usize> = Default::default();
-    for section in pathless {
-        *no_path.entry(section).or_default() += 1;
-    }
-    for (section, n) in no_path {
+    for (section, n) in pathless {
         w.push(format!(
             "{n} item(s) of \"{section}\" not imported: they have no name or path"
         ));
@@ -450,7 +580,7 @@ pub fn import(file: &Path, tree: &Tree, filter: &Filter) -> Result<Imported, Clo
         ));
     }
     for (section, why) in UNSUPPORTED {
-        let n = s.get(section).len();
+        let n = s.count(section);
         if n > 0 {
             w.push(format!("{n} {why}"));
         }

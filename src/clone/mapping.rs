@@ -23,6 +23,13 @@ use serde_json::{Value, json};
 use super::CloneError;
 use super::model::{Kind, Object};
 use crate::config::Secret;
+use crate::limits;
+
+/// The largest mapping file read: the TOML parser takes up to ~190 times the text, and a mapping
+/// of thousands of renames is well under this.
+pub const MAX_MAPPING_BYTES: u64 = 256 << 10;
+/// The largest secret file read (a password, a key, a service account's JSON).
+const MAX_SECRET_BYTES: u64 = 64 << 10;
 
 /// Where a secret comes from.
 #[derive(Debug, Clone, Deserialize)]
@@ -40,9 +47,11 @@ impl SecretRef {
                 .filter(|v| !v.is_empty())
                 .map(Secret)
                 .ok_or_else(|| format!("environment variable {var} is not set")),
-            (None, Some(file)) => std::fs::read_to_string(file)
-                .map(|t| Secret(t.trim_end_matches(['\n', '\r']).to_string()))
-                .map_err(|e| format!("cannot read {}: {e}", file.display())),
+            (None, Some(file)) => {
+                limits::read_capped_string(file, MAX_SECRET_BYTES, "a secret file")
+                    .map(|t| Secret(t.trim_end_matches(['\n', '\r']).to_string()))
+                    .map_err(|e| format!("cannot read {}: {e}", file.display()))
+            }
             _ => Err("give exactly one of env or file".into()),
         }
     }
@@ -84,35 +93,45 @@ fn reverse(pairs: &[(String, String)], name: &str) -> Option<String> {
         .map(|(from, _)| from.clone())
 }
 
+/// Refuses two renames to one name (compared as Dremio does, without ASCII case) and renames to
+/// an empty name. Sorted rather than compared pairwise: a mapping may hold thousands.
 fn bijective(pairs: &[(String, String)], what: &str) -> Result<(), CloneError> {
-    for (i, (_, a)) in pairs.iter().enumerate() {
-        if let Some((_, _)) = pairs[i + 1..]
+    if pairs.iter().any(|(_, to)| to.is_empty()) {
+        return Err(CloneError::Mapping(format!(
+            "mapping file: a {what} rename to an empty name"
+        )));
+    }
+    let mut targets: Vec<String> = pairs
+        .iter()
+        .map(|(_, to)| to.to_ascii_lowercase())
+        .collect();
+    targets.sort_unstable();
+    if let Some(twice) = targets.windows(2).find(|w| w[0] == w[1]) {
+        let shown = pairs
             .iter()
-            .find(|(_, b)| b.eq_ignore_ascii_case(a))
-        {
-            return Err(CloneError::Mapping(format!(
-                "mapping file: two {what} are renamed to {a:?}"
-            )));
-        }
-        if a.is_empty() {
-            return Err(CloneError::Mapping(format!(
-                "mapping file: a {what} rename to an empty name"
-            )));
-        }
+            .map(|(_, to)| to)
+            .find(|to| to.eq_ignore_ascii_case(&twice[0]))
+            .unwrap_or(&twice[0]);
+        return Err(CloneError::Mapping(format!(
+            "mapping file: two {what} are renamed to {shown:?}"
+        )));
     }
     Ok(())
 }
 
 impl Mapping {
     pub fn load(path: &Path) -> Result<Mapping, CloneError> {
-        let text = std::fs::read_to_string(path).map_err(|source| CloneError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = limits::read_capped_string(path, MAX_MAPPING_BYTES, "a mapping file").map_err(
+            |source| CloneError::Read {
+                path: path.to_path_buf(),
+                source,
+            },
+        )?;
         Self::parse(&text).map_err(|m| CloneError::Mapping(format!("{}: {m}", path.display())))
     }
 
     pub fn parse(text: &str) -> Result<Mapping, String> {
+        limits::check_toml_nesting(text, crate::config::MAX_TOML_DEPTH)?;
         let f: File = toml::from_str(text).map_err(|e| e.to_string())?;
         let m = Mapping {
             roots: f.rename.into_iter().collect(),

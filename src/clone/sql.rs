@@ -147,6 +147,9 @@ fn lex(sql: &str) -> Vec<Token> {
     let mut tokens = Vec::new();
     let mut i = 0;
     while let Some(c) = sql[i..].chars().next() {
+        if tokens.len() >= MAX_TOKENS {
+            break;
+        }
         let after = i + c.len_utf8();
         let next = bytes.get(after).copied();
         if c.is_whitespace() {
@@ -338,10 +341,20 @@ impl Frame {
     }
 }
 
+/// Parenthesis levels tracked; deeper ones are counted but share the deepest frame, so that a
+/// hostile `((((...` costs no memory per level (no real view nests anywhere near this deep).
+const MAX_DEPTH: usize = 512;
+
+/// Tokens scanned: about 8 MiB of ordinary SQL, twice the largest a clone tree accepts; what lies
+/// beyond is not scanned for references (and left as it is by renames).
+const MAX_TOKENS: usize = 2_000_000;
+
 struct Scan {
     tokens: Vec<Token>,
     /// Never empty: the statement level is never popped.
     frames: Vec<Frame>,
+    /// Levels opened past [`MAX_DEPTH`] and not closed yet.
+    untracked: usize,
     tables: Vec<Reference>,
     functions: Vec<Reference>,
 }
@@ -351,6 +364,7 @@ impl Scan {
         let mut scan = Scan {
             tokens: lex(sql),
             frames: vec![Frame::new(FrameKind::Query, false, OnClose::Nothing)],
+            untracked: 0,
             tables: Vec::new(),
             functions: Vec::new(),
         };
@@ -375,6 +389,10 @@ impl Scan {
     }
 
     fn push(&mut self, kind: FrameKind, table_start: bool, on_close: OnClose) {
+        if self.frames.len() >= MAX_DEPTH {
+            self.untracked += 1;
+            return;
+        }
         self.frames.push(Frame::new(kind, table_start, on_close));
     }
 
@@ -482,6 +500,7 @@ impl Scan {
             Kind::Punct(';') => {
                 // A new statement: nothing defined in the previous one is in scope.
                 self.frames.truncate(1);
+                self.untracked = 0;
                 self.frames[0] = Frame::new(FrameKind::Query, false, OnClose::Nothing);
                 i + 1
             }
@@ -644,6 +663,10 @@ impl Scan {
     }
 
     fn close(&mut self, next: usize) -> usize {
+        if self.untracked > 0 {
+            self.untracked -= 1;
+            return next;
+        }
         if self.frames.len() <= 1 {
             // An unmatched `)`: nothing to close.
             return next;
@@ -1114,6 +1137,18 @@ mod tests {
             check_invariants(&sql[..cut]);
             check_invariants(&sql[cut..]);
         }
+    }
+
+    #[test]
+    fn nesting_past_the_tracked_depth_costs_no_frames_and_keeps_scanning() {
+        let deep = format!(
+            "SELECT * FROM {}SELECT 1{} x JOIN lake.orders o ON 1=1",
+            "(".repeat(MAX_DEPTH * 4),
+            ")".repeat(MAX_DEPTH * 4)
+        );
+        let scan = Scan::run(&deep);
+        assert!(scan.frames.len() <= MAX_DEPTH);
+        assert_eq!(tables(&deep), vec!["lake.orders"]);
     }
 
     #[test]

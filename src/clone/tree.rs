@@ -23,10 +23,21 @@ use serde_json::{Map, Value};
 
 use super::CloneError;
 use super::model::{Kind, Object};
+use crate::limits;
 
 /// The marker file's name and its format string.
 pub const MARKER: &str = "lifeboat-clone.json";
 pub const FORMAT: &str = "lifeboat-clone/1";
+
+/// The largest files of a tree read. A main file holds an object's fields (a dataset's with its
+/// reflections): tens of KiB. The limits also bound memory, a JSON value costing up to ~350 bytes.
+const MAX_JSON_BYTES: u64 = 4 << 20;
+const MAX_JSON_VALUES: usize = 100_000;
+/// A view's or function's SQL (generated views reach a few hundred KiB). The SQL scanner that
+/// reads it holds a frame per open parenthesis, so this also bounds its memory.
+const MAX_SQL_BYTES: u64 = 4 << 20;
+/// A wiki (Dremio keeps at most 100,000 characters).
+const MAX_WIKI_BYTES: u64 = 1 << 20;
 
 /// A tree on disk.
 #[derive(Debug, Clone)]
@@ -64,8 +75,12 @@ pub fn decode(name: &str) -> Option<String> {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' {
-            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
+            // Two hex digits exactly: from_str_radix alone would take "+1", and two names would
+            // decode to one object.
+            let hex = b
+                .get(i + 1..i + 3)
+                .filter(|h| h.iter().all(u8::is_ascii_hexdigit))?;
+            out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
             i += 3;
         } else {
             out.push(b[i]);
@@ -180,11 +195,7 @@ impl Tree {
 
     /// The scope recorded by the export that made the tree, if any.
     pub fn scope(&self) -> Option<Value> {
-        let text = fs::read_to_string(self.root.join(MARKER)).ok()?;
-        serde_json::from_str::<Value>(&text)
-            .ok()?
-            .get("scope")
-            .cloned()
+        read_json(&self.root.join(MARKER)).ok()?.remove("scope")
     }
 
     /// Opens an existing tree for reading.
@@ -218,15 +229,19 @@ impl Tree {
 
     fn check_marker(&self) -> Result<(), CloneError> {
         let path = self.root.join(MARKER);
-        let text = fs::read_to_string(&path).map_err(|e| CloneError::Tree {
-            path: self.root.clone(),
-            message: format!(
-                "not a lifeboat export ({MARKER}: {e}); make one with `lifeboat clone export`"
-            ),
-        })?;
-        let format = serde_json::from_str::<Value>(&text)
-            .ok()
-            .and_then(|v| v.get("format").and_then(Value::as_str).map(str::to_string));
+        let marker = match read_json(&path) {
+            Err(CloneError::Read { source, .. }) => {
+                return Err(CloneError::Tree {
+                    path: self.root.clone(),
+                    message: format!(
+                        "not a lifeboat export ({MARKER}: {source}); make one with `lifeboat clone export`"
+                    ),
+                });
+            }
+            parsed => parsed.ok(),
+        };
+        let format =
+            marker.and_then(|m| m.get("format").and_then(Value::as_str).map(str::to_string));
         if format.as_deref() != Some(FORMAT) {
             return Err(CloneError::Tree {
                 path,
@@ -299,19 +314,18 @@ impl Tree {
     /// Reads an object, or None when the tree does not hold it.
     pub fn read(&self, kind: Kind, path: &[String]) -> Result<Option<Object>, CloneError> {
         let main = self.root.join(Self::main_file(kind, path));
-        let text = match fs::read(&main) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(CloneError::Read { path: main, source }),
+        let body = match read_json(&main) {
+            Ok(body) => body,
+            Err(CloneError::Read { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
         };
-        let body: Map<String, Value> =
-            serde_json::from_slice(&text).map_err(|e| CloneError::Tree {
-                path: main.clone(),
-                message: format!("not a JSON object: {e}"),
-            })?;
-        let optional = |ext: &str| -> Result<Option<String>, CloneError> {
+        let optional = |ext: &str, cap: u64| -> Result<Option<String>, CloneError> {
             let p = self.root.join(Self::file(kind, path, ext));
-            match fs::read_to_string(&p) {
+            match limits::read_capped_regular_string(&p, cap, "a tree file") {
                 Ok(t) => Ok(Some(t)),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
                 Err(source) => Err(CloneError::Read { path: p, source }),
@@ -320,7 +334,8 @@ impl Tree {
         // The file ends with one newline added on export; a view without text has no file (the
         // target will refuse it, alone).
         let text = if kind.has_text() {
-            optional("sql")?.map(|t| t.strip_suffix('\n').map(str::to_string).unwrap_or(t))
+            optional("sql", MAX_SQL_BYTES)?
+                .map(|t| t.strip_suffix('\n').map(str::to_string).unwrap_or(t))
         } else {
             None
         };
@@ -329,7 +344,7 @@ impl Tree {
             path: path.to_vec(),
             body,
             text,
-            wiki: optional("wiki.md")?,
+            wiki: optional("wiki.md", MAX_WIKI_BYTES)?,
         }))
     }
 
@@ -423,9 +438,28 @@ impl Tree {
     }
 }
 
+/// A JSON object file of the tree, refused when larger than any object lifeboat writes.
+fn read_json(path: &Path) -> Result<Map<String, Value>, CloneError> {
+    let bytes =
+        limits::read_capped_regular(path, MAX_JSON_BYTES, "a tree file").map_err(|source| {
+            CloneError::Read {
+                path: path.to_path_buf(),
+                source,
+            }
+        })?;
+    let bad = |message: String| CloneError::Tree {
+        path: path.to_path_buf(),
+        message,
+    };
+    limits::check_json_values(&bytes, MAX_JSON_VALUES, "an object's file").map_err(bad)?;
+    serde_json::from_slice(&bytes).map_err(|e| bad(format!("not a JSON object: {e}")))
+}
+
 /// Writes `bytes` to `path` (through a temporary file and a rename) unless it already holds them.
 pub fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<(), CloneError> {
-    if fs::read(path).is_ok_and(|old| old == bytes) {
+    // Compared only when the sizes agree: a large file there is never read whole.
+    let same_size = fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == bytes.len() as u64);
+    if same_size && fs::read(path).is_ok_and(|old| old == bytes) {
         return Ok(());
     }
     let werr = |source| CloneError::Write {

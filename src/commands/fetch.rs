@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::archive::digest::HashingReader;
-use crate::archive::index::Index;
+use crate::archive::index::{Index, MAX_LINE_BYTES};
 use crate::archive::unpack::{self, Mode, Unpacked};
 use crate::archive::{ArchiveError, Layout, Manifest, Problem};
 use crate::progress::Progress;
@@ -79,18 +79,27 @@ pub async fn load_index(repo: &Repo, manifest: &Manifest) -> anyhow::Result<Inde
     }
     let bytes = manifest.index.bytes.unwrap_or(0);
     let sha = manifest.index.sha256.clone().unwrap_or_default();
+    let entries = manifest.index.entries;
     let (index, problem) = stream_object(
         repo,
         &manifest.index.location,
         &manifest.id,
         bytes,
         &sha,
-        |r| {
-            let mut decoder = zstd::stream::read::Decoder::new(r)
+        move |r| {
+            let decoder = zstd::stream::read::Decoder::new(r)
                 .map_err(|e| ArchiveError::Corrupt(format!("index: {e}")))?;
+            // The manifest says how many entries there are, and no line is longer than
+            // MAX_LINE_BYTES: a compression bomb cannot fill the disk with the spool.
+            let limit = entries.saturating_mul(MAX_LINE_BYTES as u64 + 1);
             let mut spool = tempfile::tempfile().map_err(ArchiveError::Stream)?;
-            io::copy(&mut decoder, &mut spool)
+            let copied = io::copy(&mut decoder.take(limit + 1), &mut spool)
                 .map_err(|e| ArchiveError::Corrupt(format!("index: {e}")))?;
+            if copied > limit {
+                return Err(ArchiveError::BadManifest(format!(
+                    "the index decompresses to more than {limit} bytes, more than {entries} entries can take"
+                )));
+            }
             Index::from_jsonl_file(spool)
         },
     )
@@ -165,4 +174,44 @@ pub async fn read_archive(
         unpacked,
         object_problem,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Location;
+    use crate::store::location::Access;
+    use object_store::{ObjectStoreExt, PutPayload};
+
+    #[tokio::test]
+    async fn an_index_that_decompresses_past_its_entries_is_refused() {
+        let repo = Repo::new(
+            Location::open("memory://bucket/p", Access::Write).unwrap(),
+            "dremio",
+        )
+        .unwrap();
+        // Two entries cannot take 64 MiB; a forged index of zeros compresses to almost nothing.
+        let bomb = zstd::encode_all(&vec![b'x'; 64 << 20][..], 19).unwrap();
+        let mut manifest = crate::archive::manifest::tests::sample();
+        let key = repo.key(&manifest.id, "index.jsonl.zst");
+        manifest.index = crate::archive::manifest::IndexRef {
+            entries: 2,
+            location: "index.jsonl.zst".into(),
+            bytes: Some(bomb.len() as u64),
+            sha256: Some(crate::archive::digest::sha256_hex(&bomb)),
+        };
+        repo.loc
+            .store
+            .put(&key, PutPayload::from(bomb))
+            .await
+            .unwrap();
+        let err = match load_index(&repo, &manifest).await {
+            Ok(_) => panic!("a bomb is refused"),
+            Err(e) => e,
+        };
+        assert!(
+            format!("{err:#}").contains("decompresses to more than"),
+            "{err:#}"
+        );
+    }
 }

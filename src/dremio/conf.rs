@@ -3,6 +3,20 @@
 
 use std::collections::BTreeMap;
 
+/// The largest dremio.conf read. Dremio's own is 1 KiB and heavily customised ones a few KiB;
+/// parsing takes up to ~30 times the text (a map entry per key), so this also bounds memory.
+pub const MAX_CONF_BYTES: u64 = 256 << 10;
+/// How deep `{` may nest (Dremio's settings nest 5 deep): the parser recurses per level.
+const MAX_DEPTH: usize = 64;
+/// The longest full key (`services.coordinator.web.ssl.keyStorePassword` is 45 bytes). Every key
+/// inside an object repeats the object's path, so long paths would multiply memory.
+const MAX_KEY_BYTES: usize = 256;
+/// How deep substitutions may refer to substitutions.
+const MAX_SUBSTITUTION_DEPTH: usize = 32;
+/// Work (parts visited plus bytes produced) one resolution may take: `a: ${b}${b}`,
+/// `b: ${c}${c}`, ... would otherwise double at every level.
+const MAX_RESOLVE_WORK: usize = 1 << 20;
+
 /// One piece of a value: literal text or a substitution.
 #[derive(Debug, Clone, PartialEq)]
 enum Part {
@@ -30,6 +44,9 @@ pub enum ResolveError {
     Unresolved { key: String, reference: String },
     /// Substitutions refer to each other in a loop.
     Cycle { key: String },
+    /// Substitutions nest deeper than [`MAX_SUBSTITUTION_DEPTH`] or expand to more than
+    /// [`MAX_RESOLVE_WORK`].
+    TooLarge { key: String },
 }
 
 impl Conf {
@@ -39,6 +56,7 @@ impl Conf {
             chars: text.chars().collect(),
             pos: 0,
             line: 1,
+            depth: 0,
             conf: Conf::default(),
         };
         parser.object_body("", false)?;
@@ -77,29 +95,45 @@ impl Conf {
         if !self.values.contains_key(key) {
             return Ok(None);
         }
-        self.resolve_depth(key, env, 0).map(Some)
+        let mut run = Resolution {
+            env,
+            stack: Vec::new(),
+            work: 0,
+        };
+        match self.resolve_key(key, &mut run) {
+            // Named by the key asked for: the operator knows it, not where the budget ran out.
+            Err(ResolveError::TooLarge { .. }) => Err(ResolveError::TooLarge {
+                key: key.to_string(),
+            }),
+            other => other.map(Some),
+        }
     }
 
-    fn resolve_depth(
-        &self,
-        key: &str,
-        env: &dyn Fn(&str) -> Option<String>,
-        depth: usize,
+    fn resolve_key<'a>(
+        &'a self,
+        key: &'a str,
+        run: &mut Resolution<'_, 'a>,
     ) -> Result<String, ResolveError> {
-        if depth > 32 {
+        if run.stack.contains(&key) {
             return Err(ResolveError::Cycle {
                 key: key.to_string(),
             });
         }
-        let parts = &self.values[key];
+        if run.stack.len() >= MAX_SUBSTITUTION_DEPTH {
+            return Err(ResolveError::TooLarge {
+                key: key.to_string(),
+            });
+        }
+        run.stack.push(key);
         let mut out = String::new();
-        for part in parts {
+        for part in &self.values[key] {
+            let before = out.len();
             match part {
                 Part::Lit(s) => out.push_str(s),
                 Part::Sub { path, optional } => {
                     if self.values.contains_key(path) {
-                        out.push_str(&self.resolve_depth(path, env, depth + 1)?);
-                    } else if let Some(v) = env(path) {
+                        out.push_str(&self.resolve_key(path, run)?);
+                    } else if let Some(v) = (run.env)(path) {
                         out.push_str(&v);
                     } else if !optional {
                         return Err(ResolveError::Unresolved {
@@ -109,15 +143,30 @@ impl Conf {
                     }
                 }
             }
+            run.work += 1 + out.len() - before;
+            if run.work > MAX_RESOLVE_WORK {
+                return Err(ResolveError::TooLarge {
+                    key: key.to_string(),
+                });
+            }
         }
+        run.stack.pop();
         Ok(out)
     }
+}
+
+/// The state of one [`Conf::resolve`]: the keys being resolved (to find loops) and the work done.
+struct Resolution<'e, 'k> {
+    env: &'e dyn Fn(&str) -> Option<String>,
+    stack: Vec<&'k str>,
+    work: usize,
 }
 
 struct Parser {
     chars: Vec<char>,
     pos: usize,
     line: usize,
+    depth: usize,
     conf: Conf,
 }
 
@@ -208,11 +257,17 @@ impl Parser {
             } else {
                 format!("{prefix}.{key}")
             };
+            if full.len() > MAX_KEY_BYTES {
+                return self.error(format!(
+                    "key '{}...' is longer than {MAX_KEY_BYTES} bytes",
+                    full.chars().take(40).collect::<String>()
+                ));
+            }
             self.skip_inline_space();
             match self.peek() {
                 Some('{') => {
                     self.bump();
-                    self.object_body(&full, true)?;
+                    self.nested_object(&full)?;
                 }
                 Some(':' | '=') => {
                     self.bump();
@@ -227,6 +282,16 @@ impl Parser {
                 _ => return self.error(format!("expected ':', '=' or '{{' after key '{full}'")),
             }
         }
+    }
+
+    fn nested_object(&mut self, prefix: &str) -> Result<(), SyntaxError> {
+        if self.depth >= MAX_DEPTH {
+            return self.error(format!("objects nest more than {MAX_DEPTH} deep"));
+        }
+        self.depth += 1;
+        let body = self.object_body(prefix, true);
+        self.depth -= 1;
+        body
     }
 
     fn at_include(&self) -> bool {
@@ -273,7 +338,7 @@ impl Parser {
         match self.peek() {
             Some('{') => {
                 self.bump();
-                return self.object_body(key, true);
+                return self.nested_object(key);
             }
             Some('[') => {
                 let raw = self.array()?;

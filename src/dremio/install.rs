@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::DremioError;
-use super::conf::{Conf, ResolveError};
+use super::conf::{self, Conf, ResolveError};
 use super::version::{self, DremioVersion};
 
 /// A coordinator's state on disk and the version that wrote it.
@@ -80,6 +80,10 @@ impl Installation {
                     path: shown.clone(),
                     key,
                 }),
+                Err(ResolveError::TooLarge { key }) => Err(DremioError::ConfTooLarge {
+                    path: shown.clone(),
+                    key,
+                }),
             }
         };
         let local = PathBuf::from(get("paths.local")?);
@@ -137,10 +141,11 @@ impl Installation {
 }
 
 fn read_conf(path: &Path) -> Result<Conf, DremioError> {
-    let text = std::fs::read_to_string(path).map_err(|source| DremioError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = crate::limits::read_capped_string(path, conf::MAX_CONF_BYTES, "a dremio.conf")
+        .map_err(|source| DremioError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
     Conf::parse(&text).map_err(|e| DremioError::ConfSyntax {
         path: path.to_path_buf(),
         line: e.line,

@@ -8,6 +8,12 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use super::DremioError;
+use crate::limits;
+
+/// The largest `<table>_info.json` read: dremio-admin writes about 200 bytes.
+const MAX_INFO_BYTES: u64 = 1 << 20;
+/// The most JSON values an info file may hold (dremio-admin's have about 15).
+const MAX_INFO_VALUES: usize = 10_000;
 
 /// What a checked logical backup holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,11 +67,14 @@ pub fn check_backup_dir(dir: &Path) -> Result<Summary, DremioError> {
     };
     for table in &infos {
         let info_path = dir.join(format!("{table}_info.json"));
-        let text = std::fs::read_to_string(&info_path).map_err(|source| DremioError::Read {
-            path: info_path.clone(),
-            source,
-        })?;
-        let info: serde_json::Value = serde_json::from_str(&text)
+        let text = limits::read_capped_regular(&info_path, MAX_INFO_BYTES, "an info file")
+            .map_err(|source| DremioError::Read {
+                path: info_path.clone(),
+                source,
+            })?;
+        limits::check_json_values(&text, MAX_INFO_VALUES, "a dremio-admin info file")
+            .map_err(|e| incomplete(format!("{table}_info.json: {e}")))?;
+        let info: serde_json::Value = serde_json::from_slice(&text)
             .map_err(|e| incomplete(format!("{table}_info.json is not JSON: {e}")))?;
         let records = info
             .get("records")
@@ -111,15 +120,28 @@ pub fn check_backup_dir(dir: &Path) -> Result<Summary, DremioError> {
     Ok(summary)
 }
 
+/// Counts the lines that hold more than whitespace, a buffer at a time: a table file's lines can
+/// be long (a record's value is a whole JSON document) and nothing bounds them.
 fn count_json(path: &Path) -> Result<u64, String> {
-    let file = File::open(path).map_err(|e| e.to_string())?;
+    let mut r = BufReader::new(File::open(path).map_err(|e| e.to_string())?);
     let mut n = 0;
-    for line in BufReader::new(file).lines() {
-        if !line.map_err(|e| e.to_string())?.trim().is_empty() {
-            n += 1;
+    let mut blank = true;
+    loop {
+        let buf = r.fill_buf().map_err(|e| e.to_string())?;
+        if buf.is_empty() {
+            return Ok(n + u64::from(!blank));
         }
+        for &b in buf {
+            if b == b'\n' {
+                n += u64::from(!blank);
+                blank = true;
+            } else if !b.is_ascii_whitespace() {
+                blank = false;
+            }
+        }
+        let len = buf.len();
+        r.consume(len);
     }
-    Ok(n)
 }
 
 fn count_pb(path: &Path) -> Result<u64, String> {

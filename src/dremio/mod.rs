@@ -38,6 +38,10 @@ pub enum DremioError {
     },
     #[error("{path}: substitutions for '{key}' refer to each other in a loop")]
     ConfCycle { path: PathBuf, key: String },
+    #[error(
+        "{path}: substitutions for '{key}' nest more than 32 deep or expand to more than 1 MiB; write the value out"
+    )]
+    ConfTooLarge { path: PathBuf, key: String },
     #[error("'{value}' is not a Dremio version (expected e.g. 25.2.0 or 25.2.0-<build>)")]
     BadVersion { value: String },
     #[error(

@@ -9,7 +9,6 @@ use sha2::{Digest, Sha256};
 
 use super::upload::UploadOptions;
 use super::{Location, Repo, StoreError, classify_error};
-use crate::archive::manifest::MANIFEST_OBJECT;
 use crate::archive::{ArchiveError, Manifest, Problem};
 use crate::progress::Progress;
 
@@ -174,17 +173,10 @@ pub async fn hash_object(loc: &Location, key: &ObjPath, size: u64) -> Result<Str
 impl Repo {
     /// Whether backup `id` is committed here with a manifest that parses.
     pub async fn has(&self, id: &str) -> Result<bool, StoreError> {
-        let key = self.key(id, MANIFEST_OBJECT);
-        match self.loc.store.get(&key).await {
-            Ok(r) => {
-                let bytes = r
-                    .bytes()
-                    .await
-                    .map_err(|e| classify_error(&self.loc, "read", key.as_ref(), e))?;
-                Ok(Manifest::from_json(&bytes, Some(id)).is_ok())
-            }
-            Err(object_store::Error::NotFound { .. }) => Ok(false),
-            Err(e) => Err(classify_error(&self.loc, "read", key.as_ref(), e)),
+        match self.read_manifest(id).await {
+            Ok(found) => Ok(found.is_some()),
+            Err(super::repo::ManifestError::Invalid(_)) => Ok(false),
+            Err(super::repo::ManifestError::Store(e)) => Err(e),
         }
     }
 }

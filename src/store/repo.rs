@@ -99,12 +99,16 @@ impl Repo {
     }
 
     /// The manifest of `id`, or None when the backup was never committed.
-    async fn read_manifest(&self, id: &str) -> Result<Option<Manifest>, ManifestError> {
+    pub(crate) async fn read_manifest(&self, id: &str) -> Result<Option<Manifest>, ManifestError> {
         let key = self.key(id, MANIFEST_OBJECT);
         let bytes = match self.loc.store.get(&key).await {
-            Ok(r) => r.bytes().await.map_err(|e| {
-                ManifestError::Store(classify_error(&self.loc, "read", key.as_ref(), e))
-            })?,
+            Ok(r) => {
+                // Sized before it is read: a forged giant "manifest" is refused, not downloaded.
+                Manifest::check_size(r.meta.size).map_err(ManifestError::Invalid)?;
+                r.bytes().await.map_err(|e| {
+                    ManifestError::Store(classify_error(&self.loc, "read", key.as_ref(), e))
+                })?
+            }
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
             Err(e) => {
                 return Err(ManifestError::Store(classify_error(
@@ -168,7 +172,7 @@ impl Repo {
     }
 }
 
-enum ManifestError {
+pub(crate) enum ManifestError {
     Store(StoreError),
     Invalid(ArchiveError),
 }

@@ -131,6 +131,13 @@ async fn restore(
     staging.set_state(stage::State::Swapping)?;
     let swapped = staging.swap_in(&mut txn);
     let safety_copies = settle(&mut staging, txn, swapped)?;
+    // Recorded before the staging folder goes, so that a kill now is not mistaken for a swap.
+    if let Err(e) = staging.set_state(stage::State::Done) {
+        ctx.progress.note(&format!(
+            "warning: restored, but cannot update {}: {e:#}",
+            staging.dir.display()
+        ));
+    }
     drop(staging);
 
     let c = &unpacked.counts;

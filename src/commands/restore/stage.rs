@@ -271,12 +271,35 @@ impl Staging {
 impl Drop for Staging {
     fn drop(&mut self) {
         if !self.keep {
-            let _ = fs::remove_dir_all(&self.dir);
-            if let Some(parent) = self.dir.parent() {
-                let _ = fsutil::sync_dir(parent);
-            }
+            let _ = remove_staging(&self.dir);
         }
     }
+}
+
+/// Removes a staging folder with its journal last, so that a run killed half way through leaves a
+/// folder the next run still recognises (and removes) instead of an anonymous one.
+fn remove_staging(dir: &Path) -> io::Result<()> {
+    for name in fsutil::entries(dir)? {
+        if name == JOURNAL {
+            continue;
+        }
+        let path = dir.join(&name);
+        if path.symlink_metadata()?.is_dir() {
+            fs::remove_dir_all(&path)?;
+        } else {
+            fs::remove_file(&path)?;
+        }
+    }
+    match fs::remove_file(dir.join(JOURNAL)) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    fs::remove_dir(dir)?;
+    if let Some(parent) = dir.parent() {
+        fsutil::sync_dir(parent)?;
+    }
+    Ok(())
 }
 
 /// Mode and owner for the new paths.local: those of the current one, so that a folder the
@@ -369,6 +392,8 @@ pub enum Recovered {
     Completed { backup: String, kept: Vec<PathBuf> },
     /// A restore killed while it made its staging folder, before anything was in it.
     Unstarted { dir: PathBuf },
+    /// A finished restore killed while it removed its staging folder.
+    Finished { backup: String },
 }
 
 impl std::fmt::Display for Recovered {
@@ -388,6 +413,10 @@ impl std::fmt::Display for Recovered {
                 }
                 Ok(())
             }
+            Recovered::Finished { backup } => write!(
+                f,
+                "a restore of backup {backup} that had finished left its staging folder: removed it"
+            ),
             Recovered::Unstarted { dir } => write!(
                 f,
                 "removed {}, left empty by a restore killed as it started",
@@ -504,7 +533,8 @@ pub fn recover(paths_local: &Path) -> anyhow::Result<Vec<Recovered>> {
 fn recover_one<F: Fs>(dir: &Path, journal: &Journal, fs: &F) -> anyhow::Result<Recovered> {
     let backup = journal.backup.clone();
     let outcome = match journal.state {
-        State::Staging | State::Loading | State::Done => Recovered::Discarded { backup },
+        State::Staging | State::Loading => Recovered::Discarded { backup },
+        State::Done => Recovered::Finished { backup },
         State::Swapping => {
             let mut kept = Vec::new();
             for swap in &journal.swaps {
@@ -513,10 +543,7 @@ fn recover_one<F: Fs>(dir: &Path, journal: &Journal, fs: &F) -> anyhow::Result<R
             Recovered::Completed { backup, kept }
         }
     };
-    fs::remove_dir_all(dir).map_err(write_err(dir))?;
-    if let Some(parent) = dir.parent() {
-        let _ = fsutil::sync_dir(parent);
-    }
+    remove_staging(dir).map_err(write_err(dir))?;
     Ok(outcome)
 }
 
@@ -696,6 +723,27 @@ mod tests {
         assert!(dir.exists(), "the staging folder is kept");
         assert!(root.path().join("elsewhere/db/CURRENT").exists());
         assert!(root.path().join("data/db/CURRENT").exists());
+    }
+
+    #[test]
+    fn a_finished_restore_killed_while_cleaning_up_is_recognised_and_removed() {
+        let root = tempfile::tempdir().unwrap();
+        let (dir, mut journal) = staged(root.path(), State::Done);
+        journal.state = State::Done;
+        fs::write(dir.join(JOURNAL), serde_json::to_vec(&journal).unwrap()).unwrap();
+        // Killed after the tree went and before the journal did: the journal is still there.
+        fs::remove_dir_all(dir.join("tree")).unwrap();
+        put(&dir.join("archive/db_backup.pb"), "x");
+        let done = recover(&root.path().join("data")).unwrap();
+        assert!(
+            matches!(&done[..], [Recovered::Finished { .. }]),
+            "{done:?}"
+        );
+        assert!(!dir.exists());
+        assert_eq!(
+            fs::read_to_string(root.path().join("data/db/CURRENT")).unwrap(),
+            "old"
+        );
     }
 
     #[test]
