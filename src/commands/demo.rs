@@ -18,7 +18,8 @@ pub async fn run(ctx: &Ctx, dir: Option<PathBuf>, size_mib: u64) -> anyhow::Resu
     let (root, _temp) = match dir {
         Some(d) => {
             fs::create_dir_all(&d)?;
-            (d, None)
+            // dremio.conf must name paths.local absolutely: a relative pdfs:// is not a local folder.
+            (fs::canonicalize(&d)?, None)
         }
         None => {
             let t = tempfile::Builder::new()

@@ -78,3 +78,27 @@ fn a_copy_to_the_backups_own_location_is_a_usage_error() {
     );
     fails_with(&out, 2, &["is the backup's own location"]);
 }
+
+#[test]
+fn demo_in_a_relative_folder_backs_up_the_uploads_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lifeboat"))
+        .args([
+            "--progress",
+            "none",
+            "demo",
+            "--dir",
+            "demo",
+            "--size-mib",
+            "4",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("4 uploaded files"),
+        "uploads are on local disk: {}",
+        stdout(&out)
+    );
+}
