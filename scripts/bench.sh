@@ -426,7 +426,7 @@ backup_section() {
     for ((run = 1; run <= RUNS; run++)); do
         # a. backup A to a local folder
         measure lb_backup_local_A "$run" \
-            "$LB" --json --progress none backup --dremio-home "$A_HOME" --to "$OUT/lb-A-$run" --level "$ZSTD_LEVEL"
+            "$LB" --json --progress none backup --dremio-home "$A_HOME" --to "$OUT/lb-A-$run" --create-location --level "$ZSTD_LEVEL"
         stored lb_backup_local_A "$run" "$(jget "$LOGS/lb_backup_local_A-$run.out" stored_bytes)"
         measure tar_zstd_local_A "$run" bash -c "$TAR_ZSTD_FILE" bash "$A_DATA" "$OUT/tar-A-$run.tar.zst"
         stored tar_zstd_local_A "$run" "$(stat -c %s "$OUT/tar-A-$run.tar.zst")"
@@ -471,7 +471,7 @@ backup_section() {
 
         # d. tree B: memory must not grow with the number of files
         measure lb_backup_local_B "$run" \
-            "$LB" --json --progress none backup --dremio-home "$B_HOME" --to "$OUT/lb-B-$run" --level "$ZSTD_LEVEL"
+            "$LB" --json --progress none backup --dremio-home "$B_HOME" --to "$OUT/lb-B-$run" --create-location --level "$ZSTD_LEVEL"
         stored lb_backup_local_B "$run" "$(jget "$LOGS/lb_backup_local_B-$run.out" stored_bytes)"
         measure tar_zstd_local_B "$run" bash -c "$TAR_ZSTD_FILE" bash "$B_DATA" "$OUT/tar-B-$run.tar.zst"
         stored tar_zstd_local_B "$run" "$(stat -c %s "$OUT/tar-B-$run.tar.zst")"
