@@ -257,7 +257,7 @@ pub struct RunOpts {
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    crate::config::parse_duration(s)
+    crate::units::parse_duration(s)
 }
 
 /// Which backups in which location.

@@ -11,6 +11,7 @@ use toml::Spanned;
 
 use crate::error::{Classify, ExitClass};
 use crate::limits;
+use crate::secrets::Secret;
 
 /// A configuration error, with the key and the line it concerns when it comes from the file.
 #[derive(Debug, thiserror::Error)]
@@ -132,16 +133,6 @@ pub struct LocationSpec {
     pub session_token: Option<Secret>,
     /// Create the folder of a local location when it is missing (only when opened for writing).
     pub create: bool,
-}
-
-/// A secret value: never printed, not even by `{:?}`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(pub String);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(***)")
-    }
 }
 
 impl LocationSpec {
@@ -283,7 +274,7 @@ impl Config {
         let secret = |key: &str, var: &Option<String>| -> Result<Option<Secret>, ConfigError> {
             match var {
                 None => Ok(None),
-                Some(v) => env(v).map(|s| Some(Secret(s))).ok_or_else(|| {
+                Some(v) => crate::secrets::from_var(env, v).map(Some).ok_or_else(|| {
                     ConfigError::Other(format!("location {name_or_url}: the environment variable {v} named by locations.{name_or_url}.{key} is not set"))
                 }),
             }
@@ -320,12 +311,6 @@ fn toml_message(text: &str) -> String {
         (Some(first), Some(last)) if lines.len() > 1 => format!("{first}: {last}"),
         _ => text.trim().to_string(),
     }
-}
-
-/// Parses a duration flag or setting ("26h", "7days", "90m").
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text)
-        .map_err(|e| format!("{text:?} is not a duration like \"26h\" or \"7days\" ({e})"))
 }
 
 #[cfg(test)]

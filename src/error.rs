@@ -1,4 +1,5 @@
-//! How failures are classified for exit codes; each layer's error type says which class it is.
+//! The classes of failure that decide exit codes; each layer's error type says which class it is
+//! (`main` walks an error chain to find it).
 
 use std::fmt;
 
@@ -66,35 +67,4 @@ impl fmt::Display for ExitClass {
 /// Implemented by every layer's error type so that `main` can pick an exit code from an error chain.
 pub trait Classify {
     fn exit_class(&self) -> ExitClass;
-}
-
-/// Finds the class of the first classified error in an `anyhow` chain.
-pub fn classify(err: &anyhow::Error) -> ExitClass {
-    for cause in err.chain() {
-        if let Some(e) = cause.downcast_ref::<crate::store::StoreError>() {
-            return e.exit_class();
-        }
-        if let Some(e) = cause.downcast_ref::<crate::archive::ArchiveError>() {
-            return e.exit_class();
-        }
-        if let Some(e) = cause.downcast_ref::<crate::dremio::DremioError>() {
-            return e.exit_class();
-        }
-        if let Some(e) = cause.downcast_ref::<crate::commands::CommandError>() {
-            return e.exit_class();
-        }
-        if let Some(e) = cause.downcast_ref::<crate::clone::CloneError>() {
-            return e.exit_class();
-        }
-        if let Some(e) = cause.downcast_ref::<crate::config::ConfigError>() {
-            return e.exit_class();
-        }
-        if cause
-            .downcast_ref::<crate::store::lock::LockBusy>()
-            .is_some()
-        {
-            return ExitClass::LockBusy;
-        }
-    }
-    ExitClass::Internal
 }

@@ -15,7 +15,9 @@ pub mod limits;
 pub mod metrics;
 pub mod progress;
 pub mod retention;
+pub mod secrets;
 pub mod store;
+pub mod units;
 
 /// The version recorded in every manifest this build writes.
 pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -7,7 +7,7 @@ use std::io::{self, Read};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use crate::progress::human_bytes;
+use crate::units::human_bytes;
 
 /// The error for an input over its cap; `size` when it is known without reading.
 pub fn too_large(size: Option<u64>, cap: u64, what: &str) -> io::Error {

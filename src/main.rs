@@ -12,7 +12,7 @@ use lifeboat::commands::{self, CommandError, Ctx, backup::BackupArgs, restore::R
 use lifeboat::commands::{copy::CopyArgs, prune::PruneArgs, status::StatusArgs};
 use lifeboat::config::{ClusterConfig, Config};
 use lifeboat::dremio::rest::Tls;
-use lifeboat::error::{ExitClass, classify};
+use lifeboat::error::{Classify, ExitClass};
 use lifeboat::progress::{Bars, Lines, NotesOnly, Progress};
 use lifeboat::store::upload::INTERRUPTED;
 
@@ -68,6 +68,35 @@ fn main() -> ExitCode {
             ExitCode::from(class.code())
         }
     }
+}
+
+/// The class of the first classified error in an `anyhow` chain: the top layer is the one that
+/// knows every layer's error type.
+fn classify(err: &anyhow::Error) -> ExitClass {
+    for cause in err.chain() {
+        let class = if let Some(e) = cause.downcast_ref::<lifeboat::store::StoreError>() {
+            e.exit_class()
+        } else if let Some(e) = cause.downcast_ref::<lifeboat::archive::ArchiveError>() {
+            e.exit_class()
+        } else if let Some(e) = cause.downcast_ref::<lifeboat::dremio::DremioError>() {
+            e.exit_class()
+        } else if let Some(e) = cause.downcast_ref::<CommandError>() {
+            e.exit_class()
+        } else if let Some(e) = cause.downcast_ref::<lifeboat::clone::CloneError>() {
+            e.exit_class()
+        } else if let Some(e) = cause.downcast_ref::<lifeboat::config::ConfigError>() {
+            e.exit_class()
+        } else if cause
+            .downcast_ref::<lifeboat::store::lock::LockBusy>()
+            .is_some()
+        {
+            ExitClass::LockBusy
+        } else {
+            continue;
+        };
+        return class;
+    }
+    ExitClass::Internal
 }
 
 /// SIGINT/SIGTERM stop the pipeline at its next chunk: uploads abort, restores roll back.
@@ -214,7 +243,7 @@ async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
             let rpo = match (c.rpo, &cc.rpo) {
                 (Some(r), _) => Some(r),
                 (None, Some(r)) => Some(
-                    lifeboat::config::parse_duration(r.get_ref()).map_err(CommandError::Usage)?,
+                    lifeboat::units::parse_duration(r.get_ref()).map_err(CommandError::Usage)?,
                 ),
                 (None, None) => None,
             };

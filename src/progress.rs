@@ -160,12 +160,12 @@ impl Lines {
             let _ = writeln!(err, "{name}: {event} {done}{total} objects ({secs:.1}s)");
         } else {
             let total = total
-                .map(|t| format!(" of {}", human_bytes(t)))
+                .map(|t| format!(" of {}", crate::units::human_bytes(t)))
                 .unwrap_or_default();
             let _ = writeln!(
                 err,
                 "{name}: {event} {}{total} ({secs:.1}s)",
-                human_bytes(done)
+                crate::units::human_bytes(done)
             );
         }
     }
@@ -232,34 +232,5 @@ impl Progress for Lines {
         } else {
             let _ = writeln!(err, "{line}");
         }
-    }
-}
-
-/// "1.5 GiB"-style sizes for people.
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::human_bytes;
-
-    #[test]
-    fn human_bytes_picks_binary_units() {
-        assert_eq!(human_bytes(0), "0 B");
-        assert_eq!(human_bytes(1023), "1023 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(3 * 1024 * 1024 * 1024), "3.0 GiB");
     }
 }

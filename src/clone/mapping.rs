@@ -22,14 +22,12 @@ use serde_json::{Value, json};
 
 use super::CloneError;
 use super::model::{Kind, Object};
-use crate::config::Secret;
 use crate::limits;
+use crate::secrets::{self, Secret};
 
 /// The largest mapping file read: the TOML parser takes up to ~190 times the text, and a mapping
 /// of thousands of renames is well under this.
 pub const MAX_MAPPING_BYTES: u64 = 256 << 10;
-/// The largest secret file read (a password, a key, a service account's JSON).
-const MAX_SECRET_BYTES: u64 = 64 << 10;
 
 /// Where a secret comes from.
 #[derive(Debug, Clone, Deserialize)]
@@ -43,14 +41,10 @@ impl SecretRef {
     /// Reads the secret now (so that it is never kept longer than the request that needs it).
     pub fn read(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<Secret, String> {
         match (&self.env, &self.file) {
-            (Some(var), None) => env(var)
-                .filter(|v| !v.is_empty())
-                .map(Secret)
+            (Some(var), None) => secrets::from_var(env, var)
                 .ok_or_else(|| format!("environment variable {var} is not set")),
             (None, Some(file)) => {
-                limits::read_capped_string(file, MAX_SECRET_BYTES, "a secret file")
-                    .map(|t| Secret(t.trim_end_matches(['\n', '\r']).to_string()))
-                    .map_err(|e| format!("cannot read {}: {e}", file.display()))
+                secrets::from_file(file).map_err(|e| format!("cannot read {}: {e}", file.display()))
             }
             _ => Err("give exactly one of env or file".into()),
         }

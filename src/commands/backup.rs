@@ -19,12 +19,12 @@ use crate::dremio::rest::{self, Coordinator, Credentials, Tls};
 use crate::dremio::{DremioError, DremioVersion, Installation};
 use crate::error::ExitClass;
 use crate::metrics::Sample;
-use crate::progress::human_bytes;
 use crate::store::copy::{self, Copied};
 use crate::store::location::Access;
 use crate::store::lock as store_lock;
 use crate::store::upload::{self, UploadOptions};
 use crate::store::{Repo, StoreError};
+use crate::units::human_bytes;
 
 /// Options of `lifeboat backup`.
 #[derive(Debug, Clone)]

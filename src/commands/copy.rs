@@ -9,10 +9,10 @@ use serde_json::json;
 
 use super::{CommandError, Ctx};
 use crate::error::ExitClass;
-use crate::progress::human_bytes;
 use crate::store::copy::{Copied, copy_backup};
 use crate::store::location::Access;
 use crate::store::lock;
+use crate::units::human_bytes;
 
 #[derive(Debug, Clone)]
 pub struct CopyArgs {

@@ -4,8 +4,8 @@ use chrono::Utc;
 use serde_json::json;
 
 use super::Ctx;
-use crate::progress::human_bytes;
 use crate::store::location::Access;
+use crate::units::{age, human_bytes};
 
 pub async fn run(ctx: &Ctx, from: &str, cluster: &str) -> anyhow::Result<()> {
     let repo = ctx.repo(from, cluster, Access::Read).await?;
@@ -68,27 +68,4 @@ pub async fn run(ctx: &Ctx, from: &str, cluster: &str) -> anyhow::Result<()> {
     }
     ctx.emit(&json!({"location": repo.loc.url(), "cluster": cluster, "backups": rows, "unusable": unusable}), &human);
     Ok(())
-}
-
-/// "3d4h", "2h5m", "40s": the age of a backup at a glance.
-pub fn age(d: chrono::TimeDelta) -> String {
-    let s = d.num_seconds().max(0);
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m{}s", s / 60, s % 60),
-        3600..86400 => format!("{}h{}m", s / 3600, (s % 3600) / 60),
-        _ => format!("{}d{}h", s / 86400, (s % 86400) / 3600),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn ages_read_at_a_glance() {
-        use chrono::TimeDelta;
-        assert_eq!(super::age(TimeDelta::seconds(40)), "40s");
-        assert_eq!(super::age(TimeDelta::seconds(3 * 3600 + 120)), "3h2m");
-        assert_eq!(super::age(TimeDelta::seconds(2 * 86400 + 7200)), "2d2h");
-        assert_eq!(super::age(TimeDelta::seconds(-5)), "0s");
-    }
 }

@@ -61,7 +61,7 @@ fn policy(ctx: &Ctx, args: &PruneArgs) -> Result<Policy, CommandError> {
     let within = match (&args.keep_within, &file.keep_within) {
         (Some(d), _) => Some(*d),
         (None, Some(s)) => {
-            Some(crate::config::parse_duration(s.get_ref()).map_err(CommandError::Usage)?)
+            Some(crate::units::parse_duration(s.get_ref()).map_err(CommandError::Usage)?)
         }
         (None, None) => None,
     };
@@ -178,7 +178,7 @@ async fn plan_and_apply(
     for (id, age) in &orphans {
         human.push_str(&format!(
             "\n  {verb} {id}  (left by a failed run {} ago, no manifest)",
-            crate::commands::list::age(*age)
+            crate::units::age(*age)
         ));
     }
     for path in &leftovers {

@@ -69,7 +69,7 @@ pub async fn run(ctx: &Ctx, args: &StatusArgs) -> anyhow::Result<()> {
             (None, _, _) => Some("no committed backup".into()),
             (Some((_, age)), _, _) if rpo.is_some_and(|r| *age > r) => Some(format!(
                 "newest backup is {} old, older than the RPO of {}",
-                super::list::age(*age),
+                crate::units::age(*age),
                 humantime::format_duration(args.rpo.unwrap_or_default())
             )),
             (Some((id, _)), "copy", Some(p)) if id < p => {
@@ -143,7 +143,7 @@ pub async fn run(ctx: &Ctx, args: &StatusArgs) -> anyhow::Result<()> {
     );
     for r in &rows {
         let (id, age) = match &r.newest {
-            Some((id, a)) => (id.clone(), super::list::age(*a)),
+            Some((id, a)) => (id.clone(), crate::units::age(*a)),
             None => ("-".into(), "-".into()),
         };
         let verdict = r.problem.clone().unwrap_or_else(|| "ok".into());

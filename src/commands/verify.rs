@@ -9,9 +9,9 @@ use serde_json::json;
 
 use super::{CommandError, Ctx, fetch};
 use crate::archive::Manifest;
-use crate::progress::human_bytes;
 use crate::store::Repo;
 use crate::store::location::Access;
+use crate::units::human_bytes;
 
 /// How many problems are listed (all are counted).
 const MAX_PROBLEMS: usize = 20;

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::DremioError;
 use super::version::DremioVersion;
-use crate::config::Secret;
+use crate::secrets::{self, Secret};
 
 /// How lifeboat authenticates to Dremio.
 #[derive(Debug, Clone)]
@@ -40,20 +40,9 @@ impl Credentials {
 }
 
 /// `NAME` from the environment, or the trimmed contents of the file `NAME_FILE` names.
-fn secret(env: &dyn Fn(&str) -> Option<String>, name: &str) -> Result<Option<Secret>, DremioError> {
-    if let Some(v) = env(name).filter(|v| !v.is_empty()) {
-        return Ok(Some(Secret(v)));
-    }
-    let Some(file) = env(&format!("{name}_FILE")) else {
-        return Ok(None);
-    };
-    let text = std::fs::read_to_string(&file).map_err(|source| DremioError::Read {
-        path: PathBuf::from(&file),
-        source,
-    })?;
-    Ok(Some(Secret(
-        text.trim_end_matches(['\n', '\r']).to_string(),
-    )))
+fn secret(env: secrets::Env<'_>, name: &str) -> Result<Option<Secret>, DremioError> {
+    secrets::from_var_or_file(env, name)
+        .map_err(|(path, source)| DremioError::Read { path, source })
 }
 
 /// TLS settings for coordinators with private certificates.

@@ -68,7 +68,7 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(120);
 pub fn ttl() -> Duration {
     std::env::var("LIFEBOAT_LOCK_TTL")
         .ok()
-        .and_then(|v| humantime::parse_duration(&v).ok())
+        .and_then(|v| crate::units::parse_duration(&v).ok())
         .filter(|d| *d >= Duration::from_secs(3))
         .unwrap_or(DEFAULT_TTL)
 }

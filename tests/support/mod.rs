@@ -369,8 +369,8 @@ impl TestLocation {
             let eu = eu_server();
             spec.endpoint = Some(eu.endpoint);
             spec.allow_http = Some(true);
-            spec.access_key_id = Some(lifeboat::config::Secret(eu.key));
-            spec.secret_access_key = Some(lifeboat::config::Secret(eu.secret));
+            spec.access_key_id = Some(lifeboat::secrets::Secret(eu.key));
+            spec.secret_access_key = Some(lifeboat::secrets::Secret(eu.secret));
         }
         lifeboat::store::Location::open_spec(&spec, lifeboat::store::location::Access::Write)
             .unwrap()

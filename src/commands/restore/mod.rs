@@ -24,9 +24,9 @@ use crate::fsutil::{
     self,
     txn::{RealFs, Txn},
 };
-use crate::progress::human_bytes;
 use crate::store::Repo;
 use crate::store::location::Access;
+use crate::units::human_bytes;
 
 pub use plan::Plan;
 

@@ -11,7 +11,7 @@ use crate::commands::CommandError;
 use crate::dremio::lock;
 use crate::dremio::{DremioError, DremioVersion, Installation};
 use crate::fsutil::{self, Owner};
-use crate::progress::human_bytes;
+use crate::units::human_bytes;
 
 /// Extra room asked for beyond the backup's size (filesystem overhead, Dremio's first start).
 const SPACE_MARGIN: u64 = 64 * 1024 * 1024;
