@@ -3,6 +3,7 @@
 
 pub mod beneath;
 pub mod digest;
+pub mod flush;
 pub mod guard;
 pub mod index;
 pub mod manifest;

@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime};
 use sha2::{Digest, Sha256};
 
 use super::beneath::{self, Beneath, Followed};
+use super::flush::{self, Flusher};
 use super::guard::{self, Links, WalkOrder, refuse};
 use super::index::Index;
 use super::manifest::Counts;
@@ -48,6 +49,8 @@ struct Run {
     order: WalkOrder,
     links: Links,
     buf: Vec<u8>,
+    /// Extract mode: large files start reaching the disk while extraction goes on.
+    flusher: Option<Flusher>,
 }
 
 /// One member as the archive holds it, admitted by the guard.
@@ -85,6 +88,7 @@ pub fn unpack<R: Read>(
         }
         Mode::Verify { max_problems } => (Some(max_problems), None),
     };
+    let flusher = target.as_ref().map(|_| Flusher::start());
     let mut run = Run {
         max_problems,
         target,
@@ -92,6 +96,7 @@ pub fn unpack<R: Read>(
         order: WalkOrder::default(),
         links: Links::default(),
         buf: vec![0u8; 256 * 1024],
+        flusher,
     };
     let mut expected = index.iter()?;
     let mut aligned = true;
@@ -146,6 +151,14 @@ pub fn unpack<R: Read>(
     run.links.resolve_all()?;
     if let Some(target) = &mut run.target {
         make_links(target, &run.links)?;
+    }
+    if let (Some(flusher), Some(target)) = (run.flusher.take(), &run.target) {
+        flusher
+            .finish()
+            .map_err(|(name, source)| ArchiveError::WriteTarget {
+                path: target.display(&name),
+                source,
+            })?;
     }
     Ok(run.out)
 }
@@ -378,6 +391,11 @@ impl Run {
                     source,
                 }
             })?;
+            if let Some(flusher) = &self.flusher
+                && size >= flush::MIN_BYTES
+            {
+                flusher.push(file, want.path.clone());
+            }
         }
         Ok(())
     }
