@@ -10,7 +10,8 @@ use clap::Parser;
 use lifeboat::cli::{Cli, Command, ProgressMode};
 use lifeboat::commands::{self, CommandError, Ctx, backup::BackupArgs, restore::RestoreArgs};
 use lifeboat::commands::{copy::CopyArgs, prune::PruneArgs, status::StatusArgs};
-use lifeboat::config::{ClusterConfig, Config};
+use lifeboat::config::Config;
+use lifeboat::config::resolve::{self, Installation, cluster, copies, location};
 use lifeboat::dremio::rest::Tls;
 use lifeboat::error::{Classify, ExitClass};
 use lifeboat::progress::{Bars, Lines, NotesOnly, Progress};
@@ -113,34 +114,17 @@ async fn watch_signals() {
     INTERRUPTED.store(true, Ordering::Relaxed);
 }
 
-/// The cluster a command is about: `--cluster`, else the config file's only cluster, else "dremio".
-fn cluster(config: &Config, flag: Option<String>) -> anyhow::Result<(String, ClusterConfig)> {
-    Ok(match config.cluster(flag.as_deref())? {
-        Some(found) => found,
-        None => (
-            flag.unwrap_or_else(|| "dremio".into()),
-            ClusterConfig::default(),
-        ),
-    })
-}
-
-/// A location from the flag, else the cluster's `to` in the config file.
-fn location(flag: Option<String>, cc: &ClusterConfig, what: &str) -> anyhow::Result<String> {
-    flag.or_else(|| cc.to.as_ref().map(|t| t.get_ref().clone()))
-        .ok_or_else(|| {
-            CommandError::Usage(format!(
-                "{what} is required (or a `to` location for the cluster in the config file)"
-            ))
-            .into()
-        })
-}
-
-fn copies_of(flag: Vec<String>, cc: &ClusterConfig) -> Vec<String> {
-    if flag.is_empty() {
-        cc.copy_to.iter().map(|c| c.get_ref().clone()).collect()
-    } else {
-        flag
-    }
+/// The installation flags, completed from the cluster's config.
+fn installation(
+    flags: lifeboat::cli::Target,
+    cc: &lifeboat::config::ClusterConfig,
+) -> Installation {
+    let flags = Installation {
+        dremio_home: flags.dremio_home,
+        paths_local: flags.paths_local,
+        dremio_version: flags.dremio_version,
+    };
+    resolve::installation(flags, cc)
 }
 
 async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
@@ -148,28 +132,21 @@ async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
     match command {
         Command::Backup(c) => {
             let (name, cc) = cluster(&config, c.cluster)?;
+            let inst = installation(c.target, &cc);
             let args = BackupArgs {
-                dremio_home: c.target.dremio_home.or(cc.dremio_home.clone()),
-                paths_local: c.target.paths_local.or(cc.paths_local.clone()),
-                dremio_version: c.target.dremio_version.or(cc.dremio_version.clone()),
+                dremio_home: inst.dremio_home,
+                paths_local: inst.paths_local,
+                dremio_version: inst.dremio_version,
                 to: location(c.to, &cc, "--to")?,
-                copy_to: copies_of(c.copy_to, &cc),
+                copy_to: copies(c.copy_to, &cc),
                 cluster: name,
-                level: c.level.or(cc.level).unwrap_or(3),
-                threads: c.threads.unwrap_or_else(|| {
-                    std::thread::available_parallelism()
-                        .map(|n| n.get() as u32)
-                        .unwrap_or(1)
-                }),
+                level: resolve::level(c.level, &cc),
+                threads: resolve::threads(c.threads),
                 parts_in_flight: c.parts_in_flight,
                 create_location: c.create_location,
                 wait_lock: c.run.wait_lock,
                 metrics_file: c.run.metrics_file,
-                dremio_urls: if c.online.dremio_urls.is_empty() {
-                    cc.dremio_urls.clone()
-                } else {
-                    c.online.dremio_urls
-                },
+                dremio_urls: resolve::dremio_urls(c.online.dremio_urls, &cc),
                 staging: c.online.staging.or(cc.staging.clone()),
                 tls: Tls {
                     ca_file: c.online.ca_file.or(cc.ca_file.clone()),
@@ -194,13 +171,14 @@ async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         }
         Command::Restore(c) => {
             let (name, cc) = cluster(&config, c.from.cluster)?;
+            let inst = installation(c.target, &cc);
             let args = RestoreArgs {
                 from: location(c.from.from, &cc, "--from")?,
                 cluster: name,
                 backup: c.backup,
-                dremio_home: c.target.dremio_home.or(cc.dremio_home.clone()),
-                paths_local: c.target.paths_local.or(cc.paths_local.clone()),
-                dremio_version: c.target.dremio_version.or(cc.dremio_version.clone()),
+                dremio_home: inst.dremio_home,
+                paths_local: inst.paths_local,
+                dremio_version: inst.dremio_version,
                 replace: c.replace,
                 owner: c.owner,
                 dry_run: c.dry_run,
@@ -240,16 +218,10 @@ async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         }
         Command::Status(c) => {
             let (name, cc) = cluster(&config, c.from.cluster)?;
-            let rpo = match (c.rpo, &cc.rpo) {
-                (Some(r), _) => Some(r),
-                (None, Some(r)) => Some(
-                    lifeboat::units::parse_duration(r.get_ref()).map_err(CommandError::Usage)?,
-                ),
-                (None, None) => None,
-            };
+            let rpo = resolve::rpo(c.rpo, &cc)?;
             let args = StatusArgs {
                 from: location(c.from.from, &cc, "--from")?,
-                copies: copies_of(c.copy_to, &cc),
+                copies: copies(c.copy_to, &cc),
                 cluster: name,
                 rpo,
                 metrics_file: c.metrics_file,
@@ -261,8 +233,7 @@ async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
     }
 }
 
-/// Coordinator URLs from the flag, where a single value without `://` that names a cluster of the
-/// config file stands for its `dremio_urls` (and its `ca_file` when none is given).
+/// How to reach a cluster's coordinators for clone (see [`resolve::coordinators`]).
 fn conn(
     config: &Config,
     urls: Vec<String>,
@@ -270,20 +241,7 @@ fn conn(
     insecure: bool,
     env_prefix: &'static str,
 ) -> anyhow::Result<commands::clone::Conn> {
-    let (urls, ca_file) = match urls.as_slice() {
-        [one] if !one.contains("://") => match config.cluster(Some(one))? {
-            Some((_, cc)) if !cc.dremio_urls.is_empty() => {
-                (cc.dremio_urls.clone(), ca_file.or(cc.ca_file.clone()))
-            }
-            _ => {
-                return Err(CommandError::Usage(format!(
-                    "{one:?} is neither a URL nor a cluster with dremio_urls in the config file"
-                ))
-                .into());
-            }
-        },
-        _ => (urls, ca_file),
-    };
+    let (urls, ca_file) = resolve::coordinators(config, urls, ca_file)?;
     Ok(commands::clone::Conn {
         urls,
         tls: Tls { ca_file, insecure },

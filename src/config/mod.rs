@@ -13,6 +13,8 @@ use crate::error::{Classify, ExitClass};
 use crate::limits;
 use crate::secrets::Secret;
 
+pub mod resolve;
+
 /// A configuration error, with the key and the line it concerns when it comes from the file.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

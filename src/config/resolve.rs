@@ -1,0 +1,230 @@
+//! How a command's settings are chosen: a flag wins, then the config file's cluster, then the
+//! built-in default. Each rule is one function here, so that `main` only wires flags to commands.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::{ClusterConfig, Config, ConfigError};
+
+/// The cluster a command is about: `--cluster`, else the file's only cluster, else "dremio". A
+/// `--cluster` the file does not name is a cluster with no settings (everything from flags).
+pub fn cluster(
+    config: &Config,
+    flag: Option<String>,
+) -> Result<(String, ClusterConfig), ConfigError> {
+    Ok(match config.cluster(flag.as_deref())? {
+        Some(found) => found,
+        None => (
+            flag.unwrap_or_else(|| "dremio".into()),
+            ClusterConfig::default(),
+        ),
+    })
+}
+
+/// A location from the flag, else the cluster's `to`; `what` names the flag in the error.
+pub fn location(
+    flag: Option<String>,
+    cc: &ClusterConfig,
+    what: &str,
+) -> Result<String, ConfigError> {
+    flag.or_else(|| cc.to.as_ref().map(|t| t.get_ref().clone()))
+        .ok_or_else(|| {
+            ConfigError::Other(format!(
+                "{what} is required (or a `to` location for the cluster in the config file)"
+            ))
+        })
+}
+
+/// The copies' locations: the flags when any is given (they replace the file's list, not add to it).
+pub fn copies(flag: Vec<String>, cc: &ClusterConfig) -> Vec<String> {
+    if flag.is_empty() {
+        cc.copy_to.iter().map(|c| c.get_ref().clone()).collect()
+    } else {
+        flag
+    }
+}
+
+/// Where the coordinator's installation is: each of the three from its flag or from the file.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Installation {
+    pub dremio_home: Option<PathBuf>,
+    pub paths_local: Option<PathBuf>,
+    pub dremio_version: Option<String>,
+}
+
+pub fn installation(flags: Installation, cc: &ClusterConfig) -> Installation {
+    Installation {
+        dremio_home: flags.dremio_home.or_else(|| cc.dremio_home.clone()),
+        paths_local: flags.paths_local.or_else(|| cc.paths_local.clone()),
+        dremio_version: flags.dremio_version.or_else(|| cc.dremio_version.clone()),
+    }
+}
+
+/// zstd level: 3 unless told (zstd's own default: fast, and most of the gain).
+pub fn level(flag: Option<i32>, cc: &ClusterConfig) -> i32 {
+    flag.or(cc.level).unwrap_or(3)
+}
+
+/// Compression threads: every core unless told.
+pub fn threads(flag: Option<u32>) -> u32 {
+    flag.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get() as u32)
+            .unwrap_or(1)
+    })
+}
+
+/// Coordinator URLs for an online backup: the flags when any is given, else the file's.
+pub fn dremio_urls(flag: Vec<String>, cc: &ClusterConfig) -> Vec<String> {
+    if flag.is_empty() {
+        cc.dremio_urls.clone()
+    } else {
+        flag
+    }
+}
+
+/// The recovery point objective: the flag, else the file's (checked when the file was loaded).
+pub fn rpo(flag: Option<Duration>, cc: &ClusterConfig) -> Result<Option<Duration>, ConfigError> {
+    match (flag, &cc.rpo) {
+        (Some(r), _) => Ok(Some(r)),
+        (None, Some(r)) => crate::units::parse_duration(r.get_ref())
+            .map(Some)
+            .map_err(ConfigError::Other),
+        (None, None) => Ok(None),
+    }
+}
+
+/// Coordinator URLs for clone: a single value without `://` that names a cluster of the file stands
+/// for its `dremio_urls` (and its `ca_file` when none is given); anything else is taken as URLs.
+pub fn coordinators(
+    config: &Config,
+    urls: Vec<String>,
+    ca_file: Option<PathBuf>,
+) -> Result<(Vec<String>, Option<PathBuf>), ConfigError> {
+    match urls.as_slice() {
+        [one] if !one.contains("://") => match config.cluster(Some(one))? {
+            Some((_, cc)) if !cc.dremio_urls.is_empty() => {
+                Ok((cc.dremio_urls.clone(), ca_file.or(cc.ca_file.clone())))
+            }
+            _ => Err(ConfigError::Other(format!(
+                "{one:?} is neither a URL nor a cluster with dremio_urls in the config file"
+            ))),
+        },
+        _ => Ok((urls, ca_file)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn config(text: &str) -> Config {
+        Config::parse(text, Path::new("t.toml")).unwrap()
+    }
+
+    const TWO: &str = r#"
+        [clusters.prod]
+        paths_local = "/var/lib/dremio"
+        to = "s3://b/p"
+        copy_to = ["s3://c/p", "/mnt/dr"]
+        level = 9
+        rpo = "26h"
+        dremio_urls = ["https://a:9047", "https://b:9047"]
+        ca_file = "/etc/ca.pem"
+        [clusters.dr]
+        to = "/mnt/dr"
+    "#;
+
+    #[test]
+    fn the_cluster_is_the_flag_else_the_only_one_else_dremio() {
+        let two = config(TWO);
+        assert_eq!(cluster(&two, Some("dr".into())).unwrap().0, "dr");
+        let err = cluster(&two, None).unwrap_err().to_string();
+        assert!(err.contains("several clusters (dr, prod)"), "{err}");
+        // A name the file lacks is a cluster with nothing set, not an error.
+        let (name, cc) = cluster(&two, Some("other".into())).unwrap();
+        assert_eq!((name.as_str(), cc.to.is_none()), ("other", true));
+
+        let one = config("[clusters.only]\nto = \"/b\"\n");
+        assert_eq!(cluster(&one, None).unwrap().0, "only");
+        assert_eq!(cluster(&Config::default(), None).unwrap().0, "dremio");
+    }
+
+    #[test]
+    fn a_flag_wins_over_the_file_and_the_file_over_the_default() {
+        let (_, prod) = cluster(&config(TWO), Some("prod".into())).unwrap();
+        let none = ClusterConfig::default();
+
+        assert_eq!(location(Some("/x".into()), &prod, "--to").unwrap(), "/x");
+        assert_eq!(location(None, &prod, "--to").unwrap(), "s3://b/p");
+        let err = location(None, &none, "--from").unwrap_err().to_string();
+        assert!(err.starts_with("--from is required"), "{err}");
+
+        assert_eq!(copies(vec![], &prod), ["s3://c/p", "/mnt/dr"]);
+        assert_eq!(copies(vec!["/y".into()], &prod), ["/y"]);
+        assert!(copies(vec![], &none).is_empty());
+
+        assert_eq!(
+            (
+                level(Some(1), &prod),
+                level(None, &prod),
+                level(None, &none)
+            ),
+            (1, 9, 3)
+        );
+        assert_eq!(threads(Some(7)), 7);
+        assert!(threads(None) >= 1);
+
+        assert_eq!(dremio_urls(vec![], &prod).len(), 2);
+        assert_eq!(dremio_urls(vec!["http://z".into()], &prod), ["http://z"]);
+
+        let hour = Duration::from_secs(3600);
+        assert_eq!(rpo(Some(hour), &prod).unwrap(), Some(hour));
+        assert_eq!(rpo(None, &prod).unwrap(), Some(26 * hour));
+        assert_eq!(rpo(None, &none).unwrap(), None);
+    }
+
+    #[test]
+    fn installation_fields_are_chosen_one_by_one() {
+        let (_, prod) = cluster(&config(TWO), Some("prod".into())).unwrap();
+        let flags = Installation {
+            dremio_version: Some("25.2.0".into()),
+            ..Default::default()
+        };
+        let got = installation(flags, &prod);
+        assert_eq!(
+            got.paths_local.as_deref(),
+            Some(Path::new("/var/lib/dremio"))
+        );
+        assert_eq!(got.dremio_version.as_deref(), Some("25.2.0"));
+        assert_eq!(got.dremio_home, None);
+    }
+
+    #[test]
+    fn a_cluster_name_stands_for_its_coordinators() {
+        let two = config(TWO);
+        let (urls, ca) = coordinators(&two, vec!["prod".into()], None).unwrap();
+        assert_eq!(
+            (urls.len(), ca.as_deref()),
+            (2, Some(Path::new("/etc/ca.pem")))
+        );
+        // An explicit CA file is kept.
+        let (_, ca) = coordinators(&two, vec!["prod".into()], Some("/mine.pem".into())).unwrap();
+        assert_eq!(ca.as_deref(), Some(Path::new("/mine.pem")));
+        // URLs pass through untouched, several names are URLs too.
+        let (urls, _) = coordinators(&two, vec!["http://h:9047".into()], None).unwrap();
+        assert_eq!(urls, ["http://h:9047"]);
+        // A name without coordinators (or unknown) is refused with what it should be.
+        for name in ["dr", "nope"] {
+            let err = coordinators(&two, vec![name.into()], None)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("neither a URL nor a cluster with dremio_urls"),
+                "{err}"
+            );
+        }
+    }
+}
