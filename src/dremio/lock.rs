@@ -5,7 +5,6 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 /// Who holds the lock, as the kernel reports it.
@@ -13,16 +12,6 @@ use std::path::{Path, PathBuf};
 pub struct Holder {
     /// The holder's pid (0 when the kernel does not say, e.g. across NFS).
     pub pid: i32,
-}
-
-fn flock_struct(kind: libc::c_short) -> libc::flock {
-    // SAFETY: `flock` is a plain C struct; all-zero is a valid value for every field.
-    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
-    fl.l_type = kind;
-    fl.l_whence = libc::SEEK_SET as libc::c_short;
-    fl.l_start = 0;
-    fl.l_len = 0;
-    fl
 }
 
 /// Asks the kernel whether another process holds a record lock on `lock_file` (F_GETLK).
@@ -33,12 +22,15 @@ pub fn holder(lock_file: &Path) -> io::Result<Option<Holder>> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
-    let mut fl = flock_struct(libc::F_WRLCK as libc::c_short);
-    // SAFETY: valid fd and a valid, initialised flock struct.
-    let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETLK, &mut fl) };
-    if rc == -1 {
-        return Err(io::Error::last_os_error());
-    }
+    // Whole file (l_len 0 from the start): the range RocksDB locks.
+    let mut fl = libc::flock {
+        l_type: libc::F_WRLCK as libc::c_short,
+        l_whence: libc::SEEK_SET as libc::c_short,
+        l_start: 0,
+        l_len: 0,
+        l_pid: 0,
+    };
+    nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_GETLK(&mut fl))?;
     Ok((fl.l_type != libc::F_UNLCK as libc::c_short).then_some(Holder { pid: fl.l_pid }))
 }
 
@@ -97,16 +89,16 @@ pub fn take(lock_file: &Path) -> io::Result<TakeLock> {
         }
         Err(e) => return Err(e),
     };
-    let fl = flock_struct(libc::F_WRLCK as libc::c_short);
-    // SAFETY: valid fd and a valid, initialised flock struct.
-    let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &fl) };
-    if rc == -1 {
-        let err = io::Error::last_os_error();
-        return match err.raw_os_error() {
-            Some(libc::EACCES | libc::EAGAIN) => Ok(TakeLock::Busy(
+    // F_SETLK on the whole file, as RocksDB takes it; EACCES/EAGAIN: someone else holds it.
+    if let Err(err) =
+        rustix::fs::fcntl_lock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+    {
+        return if err == rustix::io::Errno::ACCESS || err == rustix::io::Errno::AGAIN {
+            Ok(TakeLock::Busy(
                 holder(lock_file)?.unwrap_or(Holder { pid: 0 }),
-            )),
-            _ => Err(err),
+            ))
+        } else {
+            Err(err.into())
         };
     }
     if !existed {
@@ -117,4 +109,58 @@ pub fn take(lock_file: &Path) -> io::Result<TakeLock> {
         _file: file,
         path: lock_file.to_path_buf(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+
+    use super::*;
+
+    /// Another process holds a POSIX record lock (as RocksDB does, through Python's lockf) until
+    /// its stdin closes; it says "held" once it has it.
+    #[test]
+    fn a_lock_held_elsewhere_is_seen_with_its_pid_and_is_free_once_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = dir.path().join("LOCK");
+        std::fs::write(&lock, b"").unwrap();
+        assert_eq!(holder(&lock).unwrap(), None);
+
+        let script = "import fcntl,sys\nf=open(sys.argv[1],'r+')\nfcntl.lockf(f,fcntl.LOCK_EX)\nprint('held',flush=True)\nsys.stdin.read()\n";
+        let mut child = Command::new("python3")
+            .args(["-c", script])
+            .arg(&lock)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 runs");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "held");
+
+        let pid = child.id() as i32;
+        assert_eq!(holder(&lock).unwrap(), Some(Holder { pid }));
+        match take(&lock).unwrap() {
+            TakeLock::Busy(h) => assert_eq!(h.pid, pid),
+            other => panic!("expected Busy, got {other:?}"),
+        }
+
+        child.stdin.take().unwrap().write_all(b"").unwrap();
+        child.wait().unwrap();
+        assert!(matches!(take(&lock).unwrap(), TakeLock::Taken(_)));
+    }
+
+    #[test]
+    fn a_missing_lock_file_is_free_and_created_when_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = dir.path().join("LOCK");
+        assert_eq!(holder(&lock).unwrap(), None);
+        let TakeLock::Taken(held) = take(&lock).unwrap() else {
+            panic!("a missing lock is free");
+        };
+        assert!(held.path.exists());
+    }
 }
