@@ -4,8 +4,18 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// The version with the commit it was built from: bug reports then name the exact source.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("LIFEBOAT_GIT_COMMIT"),
+    ", ",
+    env!("LIFEBOAT_GIT_DATE"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
-#[command(name = "lifeboat", version, about = "Disaster recovery for Dremio clusters: back up, ship, verify and restore", long_about = None)]
+#[command(name = "lifeboat", version = VERSION, about = "Disaster recovery for Dremio clusters: back up, ship, verify and restore", long_about = None)]
 pub struct Cli {
     /// Configuration file (TOML) naming clusters and locations; see configs/lifeboat.example.toml.
     #[arg(long, global = true, env = "LIFEBOAT_CONFIG", value_name = "FILE")]
@@ -52,6 +62,11 @@ pub enum Command {
     Clone(CloneCmd),
     /// Run the whole job on a generated Dremio-like tree: backup, list, verify, restore, compare.
     Demo(DemoCmd),
+    /// Print a shell completion script on stdout, e.g. `lifeboat completions bash >
+    /// /etc/bash_completion.d/lifeboat`.
+    Completions(CompletionsCmd),
+    /// Print the man page (roff) on stdout, or write one page per subcommand into a folder.
+    Man(ManCmd),
 }
 
 #[derive(Debug, Subcommand)]
@@ -380,6 +395,43 @@ pub struct DemoCmd {
     pub size_mib: u64,
 }
 
+#[derive(Debug, Args)]
+pub struct CompletionsCmd {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManCmd {
+    /// Write lifeboat.1 and lifeboat-<subcommand>.1 pages into this (existing) folder instead.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// The completion script for `shell` (built whole: the generator panics on a failed write, and
+/// `| head` must not make it).
+pub fn completions(shell: clap_complete::Shell) -> Vec<u8> {
+    use clap::CommandFactory;
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "lifeboat", &mut out);
+    out
+}
+
+/// The man page of lifeboat, its subcommands listed (roff).
+pub fn man_page() -> std::io::Result<Vec<u8>> {
+    use clap::CommandFactory;
+    let mut out = Vec::new();
+    clap_mangen::Man::new(Cli::command()).render(&mut out)?;
+    Ok(out)
+}
+
+/// Writes lifeboat.1 and one page per subcommand (lifeboat-clone-apply.1, ...) into `dir`.
+pub fn man_pages_to(dir: &std::path::Path) -> std::io::Result<()> {
+    use clap::CommandFactory;
+    clap_mangen::generate_to(Cli::command(), dir)
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
@@ -387,5 +439,46 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn completions_know_every_subcommand() {
+        let script = String::from_utf8(super::completions(clap_complete::Shell::Bash)).unwrap();
+        for sub in super::Cli::command().get_subcommands() {
+            assert!(
+                script.contains(sub.get_name()),
+                "{} missing",
+                sub.get_name()
+            );
+        }
+        assert!(script.contains("--paths-local"));
+    }
+
+    #[test]
+    fn man_pages_cover_the_tool_and_each_subcommand() {
+        let page = String::from_utf8(super::man_page().unwrap()).unwrap();
+        assert!(
+            page.starts_with(".ie") || page.contains(".TH lifeboat"),
+            "{page:.200}"
+        );
+        assert!(page.contains(super::VERSION));
+        let dir = tempfile::tempdir().unwrap();
+        super::man_pages_to(dir.path()).unwrap();
+        for name in ["lifeboat.1", "lifeboat-restore.1", "lifeboat-clone-apply.1"] {
+            assert!(dir.path().join(name).is_file(), "{name} not written");
+        }
+    }
+
+    #[test]
+    fn the_version_names_the_commit() {
+        let commit = env!("LIFEBOAT_GIT_COMMIT");
+        assert!(super::VERSION.contains(commit));
+        // Built from a checkout (as here and in CI), the commit is a hash, not "unknown".
+        if std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.git")).exists() {
+            assert!(
+                commit.len() == 12 && commit.chars().all(|c| c.is_ascii_hexdigit()),
+                "{commit}"
+            );
+        }
     }
 }

@@ -230,6 +230,26 @@ async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         }
         Command::Clone(c) => run_clone(ctx, c).await,
         Command::Demo(c) => commands::demo::run(ctx, c.dir, c.size_mib).await,
+        Command::Completions(c) => print_text(&lifeboat::cli::completions(c.shell)),
+        Command::Man(c) => match c.dir {
+            Some(dir) => lifeboat::cli::man_pages_to(&dir).map_err(|e| {
+                CommandError::Usage(format!(
+                    "cannot write the man pages into {}: {e}",
+                    dir.display()
+                ))
+                .into()
+            }),
+            None => print_text(&lifeboat::cli::man_page()?),
+        },
+    }
+}
+
+/// Prints generated text; a reader that stops early (`| head`) is not an error.
+fn print_text(text: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
     }
 }
 
