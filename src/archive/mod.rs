@@ -6,7 +6,6 @@ pub mod digest;
 pub mod flush;
 pub mod guard;
 pub mod index;
-pub mod manifest;
 pub mod pack;
 pub mod unpack;
 
@@ -15,7 +14,7 @@ use std::path::PathBuf;
 use crate::error::{Classify, ExitClass};
 
 pub use index::{EntryKind, FileEntry};
-pub use manifest::{Counts, Manifest};
+pub use crate::repo::manifest::Counts;
 
 /// One precise difference between what an archive holds and what its manifest says.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

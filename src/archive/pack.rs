@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::digest::HashingWriter;
 use super::index::{Index, IndexSpool};
-use super::manifest::Counts;
+use super::Counts;
 use super::{ArchiveError, EntryKind, FileEntry};
 use crate::progress::Progress;
 

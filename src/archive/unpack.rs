@@ -16,7 +16,7 @@ use super::beneath::{self, Beneath, Followed};
 use super::flush::{self, Flusher};
 use super::guard::{self, Links, WalkOrder, refuse};
 use super::index::Index;
-use super::manifest::Counts;
+use super::Counts;
 use super::{ArchiveError, EntryKind, FileEntry, Layout, Problem};
 use crate::progress::Progress;
 

@@ -10,9 +10,10 @@ use serde_json::json;
 
 use super::{CommandError, Ctx};
 use crate::archive::index::Index;
-use crate::archive::manifest::{self, ARCHIVE_OBJECT, INDEX_OBJECT, INLINE_INDEX_LIMIT};
+use crate::repo::manifest::{self, ARCHIVE_OBJECT, INDEX_OBJECT, INLINE_INDEX_LIMIT};
 use crate::archive::pack::{self, PackOptions, Source};
-use crate::archive::{ArchiveError, Manifest};
+use crate::archive::ArchiveError;
+use crate::repo::{Manifest, Repo};
 use crate::dremio::lock::{self, TakeLock};
 use crate::dremio::logical;
 use crate::dremio::rest::{self, Coordinator, Credentials, Tls};
@@ -23,7 +24,7 @@ use crate::store::copy::{self, Copied};
 use crate::store::location::Access;
 use crate::store::lock as store_lock;
 use crate::store::upload::{self, UploadOptions};
-use crate::store::{Repo, StoreError};
+use crate::store::StoreError;
 use crate::units::human_bytes;
 
 /// Options of `lifeboat backup`.

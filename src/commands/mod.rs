@@ -4,7 +4,6 @@ pub mod backup;
 pub mod clone;
 pub mod copy;
 pub mod demo;
-pub mod fetch;
 pub mod list;
 pub mod prune;
 pub mod restore;
@@ -17,7 +16,8 @@ use crate::config::Config;
 use crate::error::{Classify, ExitClass};
 use crate::progress::Progress;
 use crate::store::location::Access;
-use crate::store::{Location, Repo};
+use crate::repo::Repo;
+use crate::store::Location;
 
 /// Refusals and failures decided by the commands themselves.
 #[derive(Debug, thiserror::Error)]

@@ -13,10 +13,11 @@ use object_store::ObjectStoreExt;
 use serde_json::json;
 
 use super::{CommandError, Ctx};
-use crate::archive::manifest::{MANIFEST_OBJECT, time_of_id};
+use crate::repo::Repo;
+use crate::repo::manifest::{MANIFEST_OBJECT, time_of_id};
 use crate::retention::{self, Policy};
 use crate::store::location::Access;
-use crate::store::{Repo, StoreError, lock};
+use crate::store::{StoreError, lock};
 
 #[derive(Debug, Clone, Default)]
 pub struct PruneArgs {
@@ -222,8 +223,8 @@ fn still_ours(lock: Option<&lock::Lock>, repo: &Repo, next: &str) -> Result<(), 
 /// Backup folders without a manifest whose newest object is older than `grace`.
 async fn orphans(
     repo: &Repo,
-    good: &[crate::archive::Manifest],
-    broken: &[crate::store::repo::Broken],
+    good: &[crate::repo::Manifest],
+    broken: &[crate::repo::list::Broken],
     grace: Duration,
 ) -> Result<Vec<(String, chrono::TimeDelta)>, StoreError> {
     let dir = repo.loc.key(&[&repo.cluster]);

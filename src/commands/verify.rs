@@ -7,9 +7,8 @@ use std::time::Instant;
 use anyhow::Context;
 use serde_json::json;
 
-use super::{CommandError, Ctx, fetch};
-use crate::archive::Manifest;
-use crate::store::Repo;
+use super::{CommandError, Ctx};
+use crate::repo::{Manifest, Repo, read as fetch};
 use crate::store::location::Access;
 use crate::units::human_bytes;
 

@@ -8,8 +8,9 @@ use object_store::{ObjectStoreExt, WriteMultipart};
 use sha2::{Digest, Sha256};
 
 use super::upload::UploadOptions;
-use super::{Location, Repo, StoreError, classify_error};
-use crate::archive::{ArchiveError, Manifest, Problem};
+use super::{Location, StoreError, classify_error};
+use crate::archive::{ArchiveError, Problem};
+use crate::repo::{Manifest, Repo};
 use crate::progress::Progress;
 
 const RANGE: u64 = 8 * 1024 * 1024;
@@ -175,8 +176,8 @@ impl Repo {
     pub async fn has(&self, id: &str) -> Result<bool, StoreError> {
         match self.read_manifest(id).await {
             Ok(found) => Ok(found.is_some()),
-            Err(super::repo::ManifestError::Invalid(_)) => Ok(false),
-            Err(super::repo::ManifestError::Store(e)) => Err(e),
+            Err(crate::repo::list::ManifestError::Invalid(_)) => Ok(false),
+            Err(crate::repo::list::ManifestError::Store(e)) => Err(e),
         }
     }
 }

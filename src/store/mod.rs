@@ -5,7 +5,6 @@ pub mod copy;
 pub mod download;
 pub mod location;
 pub mod lock;
-pub mod repo;
 pub mod retries;
 pub mod upload;
 
@@ -14,7 +13,6 @@ use object_store::client::HttpErrorKind;
 use crate::error::{Classify, ExitClass};
 
 pub use location::Location;
-pub use repo::Repo;
 
 /// Failures of the storage layer, worded for the operator. Advice names the variables of the
 /// location's own store (never AWS_* for an Azure container).

@@ -3,7 +3,7 @@
 
 use std::io::{Seek, Write};
 
-use lifeboat::archive::Manifest;
+use lifeboat::repo::Manifest;
 use lifeboat::archive::index::Index;
 use proptest::prelude::*;
 use serde_json::{Value, json};

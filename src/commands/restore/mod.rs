@@ -15,16 +15,17 @@ use std::time::Instant;
 use anyhow::Context;
 use serde_json::json;
 
-use super::{CommandError, Ctx, fetch};
+use super::{CommandError, Ctx};
 use crate::archive::ArchiveError;
-use crate::archive::manifest::Manifest;
+use crate::repo::manifest::Manifest;
+use crate::repo::read as fetch;
 use crate::archive::unpack;
 use crate::dremio::Installation;
 use crate::fsutil::{
     self,
     txn::{RealFs, Txn},
 };
-use crate::store::Repo;
+use crate::repo::Repo;
 use crate::store::location::Access;
 use crate::units::human_bytes;
 

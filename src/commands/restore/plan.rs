@@ -6,7 +6,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::RestoreArgs;
-use crate::archive::{ArchiveError, Manifest};
+use crate::archive::ArchiveError;
+use crate::repo::Manifest;
 use crate::commands::CommandError;
 use crate::dremio::lock;
 use crate::dremio::{DremioError, DremioVersion, Installation};

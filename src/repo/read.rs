@@ -8,9 +8,10 @@ use std::sync::Arc;
 use crate::archive::digest::HashingReader;
 use crate::archive::index::{Index, MAX_LINE_BYTES};
 use crate::archive::unpack::{self, Mode, Unpacked};
-use crate::archive::{ArchiveError, Layout, Manifest, Problem};
+use super::{Manifest, Repo};
+use crate::archive::{ArchiveError, Layout, Problem};
 use crate::progress::Progress;
-use crate::store::{Repo, StoreError, download};
+use crate::store::{StoreError, download};
 
 /// Ranged GETs of 8 MiB, 4 in flight: enough to fill a link without much memory.
 const RANGE_SIZE: u64 = 8 * 1024 * 1024;
@@ -192,9 +193,9 @@ mod tests {
         .unwrap();
         // Two entries cannot take 64 MiB; a forged index of zeros compresses to almost nothing.
         let bomb = zstd::encode_all(&vec![b'x'; 64 << 20][..], 19).unwrap();
-        let mut manifest = crate::archive::manifest::tests::sample();
+        let mut manifest = crate::repo::manifest::tests::sample();
         let key = repo.key(&manifest.id, "index.jsonl.zst");
-        manifest.index = crate::archive::manifest::IndexRef {
+        manifest.index = crate::repo::manifest::IndexRef {
             entries: 2,
             location: "index.jsonl.zst".into(),
             bytes: Some(bomb.len() as u64),

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{ArchiveError, FileEntry};
+use crate::archive::{ArchiveError, FileEntry};
 use crate::limits;
 
 /// The format string this build writes; readers accept any `lifeboat-backup/1.x`.

@@ -5,9 +5,10 @@ use futures::StreamExt;
 use object_store::ObjectStoreExt;
 use object_store::path::Path as ObjPath;
 
-use super::{Location, StoreError, classify_error};
-use crate::archive::manifest::{MANIFEST_OBJECT, time_of_id};
-use crate::archive::{ArchiveError, Manifest};
+use super::manifest::{MANIFEST_OBJECT, time_of_id};
+use super::Manifest;
+use crate::archive::ArchiveError;
+use crate::store::{Location, StoreError, classify_error};
 
 /// The backups of one cluster in one location.
 #[derive(Debug, Clone)]
@@ -157,7 +158,7 @@ impl Repo {
     pub async fn commit(&self, manifest: &Manifest) -> Result<(), StoreError> {
         let key = self.key(&manifest.id, MANIFEST_OBJECT);
         self.loc.prepare_parent(&key)?;
-        super::retries::put_create(&self.loc, &key, manifest.to_json().into())
+        crate::store::retries::put_create(&self.loc, &key, manifest.to_json().into())
             .await
             .map_err(|e| classify_error(&self.loc, "commit", key.as_ref(), e))?;
         self.loc.tighten(&key)
