@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::{CommandError, Ctx};
 use crate::error::ExitClass;
-use crate::store::copy::{Copied, copy_backup};
+use crate::repo::copy::{Copied, copy_backup};
 use crate::store::location::Access;
 use crate::store::lock;
 use crate::units::human_bytes;

@@ -1,21 +1,14 @@
-//! The repository layout inside a location (a contract other tools rely on):
-//! `<prefix>/<cluster>/<backup-id>/{data.tar.zst, index.jsonl.zst, manifest.json}`, the manifest last.
+//! Which backups a repository holds: listing and reading manifests, and the commit (the manifest,
+//! written last and create-only) that makes a backup exist.
 
 use futures::StreamExt;
 use object_store::ObjectStoreExt;
 use object_store::path::Path as ObjPath;
 
-use super::manifest::{MANIFEST_OBJECT, time_of_id};
-use super::Manifest;
+use super::layout::{MANIFEST_OBJECT, time_of_id};
+use super::{Manifest, Repo};
 use crate::archive::ArchiveError;
-use crate::store::{Location, StoreError, classify_error};
-
-/// The backups of one cluster in one location.
-#[derive(Debug, Clone)]
-pub struct Repo {
-    pub loc: Location,
-    pub cluster: String,
-}
+use crate::store::{StoreError, classify_error};
 
 /// A folder that looks like a backup but whose manifest cannot be used.
 #[derive(Debug, Clone)]
@@ -25,33 +18,10 @@ pub struct Broken {
 }
 
 impl Repo {
-    pub fn new(loc: Location, cluster: &str) -> Result<Repo, StoreError> {
-        let ok = !cluster.is_empty()
-            && cluster
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-            && !cluster.starts_with('.');
-        if !ok {
-            return Err(StoreError::BadUrl {
-                url: cluster.to_string(),
-                why: "a cluster name uses letters, digits, '-', '_' and '.'".into(),
-            });
-        }
-        Ok(Repo {
-            loc,
-            cluster: cluster.to_string(),
-        })
-    }
-
-    /// The key of an object of backup `id`.
-    pub fn key(&self, id: &str, object: &str) -> ObjPath {
-        self.loc.key(&[&self.cluster, id, object])
-    }
-
     /// Committed backups, newest first, and the folders whose manifest is unusable.
     /// Manifests are read concurrently; their inline file lists are dropped to keep memory small.
     pub async fn list(&self) -> Result<(Vec<Manifest>, Vec<Broken>), StoreError> {
-        let dir = self.loc.key(&[&self.cluster]);
+        let dir = self.cluster_dir();
         let listing = self
             .loc
             .store
@@ -151,6 +121,15 @@ impl Repo {
             .into()),
             Err(ManifestError::Store(e)) => Err(e.into()),
             Err(ManifestError::Invalid(e)) => Err(e.into()),
+        }
+    }
+
+    /// Whether backup `id` is committed here with a manifest that parses.
+    pub async fn has(&self, id: &str) -> Result<bool, StoreError> {
+        match self.read_manifest(id).await {
+            Ok(found) => Ok(found.is_some()),
+            Err(ManifestError::Invalid(_)) => Ok(false),
+            Err(ManifestError::Store(e)) => Err(e),
         }
     }
 

@@ -5,10 +5,10 @@ use std::io::{self, Read};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::{Manifest, Repo};
 use crate::archive::digest::HashingReader;
 use crate::archive::index::{Index, MAX_LINE_BYTES};
 use crate::archive::unpack::{self, Mode, Unpacked};
-use super::{Manifest, Repo};
 use crate::archive::{ArchiveError, Layout, Problem};
 use crate::progress::Progress;
 use crate::store::{StoreError, download};
@@ -130,28 +130,30 @@ pub struct ReadBack {
     pub object_problem: Option<Problem>,
 }
 
-/// Reads the backup's archive and checks it member by member; extracts into `staging` when given.
+/// What reading an archive does with its members.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// Checks them, listing at most this many problems (all are counted).
+    Verify { max_problems: usize },
+    /// Extracts them into this folder, stopping at the first problem.
+    Extract { staging: PathBuf },
+}
+
+/// Reads the backup's archive and checks it member by member against `index`, with the top-level
+/// entries `layout` allows (the producer of the backup knows which).
 pub async fn read_archive(
     repo: &Repo,
     manifest: &Manifest,
     index: Arc<Index>,
-    staging: Option<PathBuf>,
-    max_problems: usize,
+    layout: Layout,
+    target: Target,
     progress: Arc<dyn Progress>,
 ) -> anyhow::Result<ReadBack> {
     let a = &manifest.archive;
-    let layout = if manifest.mode == "logical" {
-        Layout {
-            top_level_file: crate::dremio::logical::is_table_file,
-        }
-    } else {
-        Layout::FOLDERS_ONLY
-    };
     progress.phase(
-        if staging.is_some() {
-            "restore"
-        } else {
-            "verify"
+        match target {
+            Target::Extract { .. } => "restore",
+            Target::Verify { .. } => "verify",
         },
         Some(manifest.raw_bytes),
     );
@@ -162,9 +164,11 @@ pub async fn read_archive(
         a.bytes,
         &a.sha256,
         move |r| {
-            let mode = match &staging {
-                Some(dir) => Mode::Extract { staging: dir },
-                None => Mode::Verify { max_problems },
+            let mode = match &target {
+                Target::Extract { staging } => Mode::Extract { staging },
+                Target::Verify { max_problems } => Mode::Verify {
+                    max_problems: *max_problems,
+                },
             };
             unpack::unpack(r, &index, mode, layout, progress.as_ref())
         },

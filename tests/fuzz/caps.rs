@@ -6,7 +6,6 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use lifeboat::repo::Manifest;
 use lifeboat::archive::index::Index;
 use lifeboat::clone::cloner;
 use lifeboat::clone::filter::Filter;
@@ -17,6 +16,7 @@ use lifeboat::config::Config;
 use lifeboat::dremio::conf::{Conf, ResolveError};
 use lifeboat::dremio::logical::check_backup_dir;
 use lifeboat::dremio::{DremioError, Installation};
+use lifeboat::repo::Manifest;
 use serde_json::json;
 
 use crate::alloc::{MIB, peak};

@@ -17,8 +17,6 @@ use serde_json::json;
 
 use super::{CommandError, Ctx};
 use crate::archive::ArchiveError;
-use crate::repo::manifest::Manifest;
-use crate::repo::read as fetch;
 use crate::archive::unpack;
 use crate::dremio::Installation;
 use crate::fsutil::{
@@ -26,6 +24,8 @@ use crate::fsutil::{
     txn::{RealFs, Txn},
 };
 use crate::repo::Repo;
+use crate::repo::manifest::Manifest;
+use crate::repo::read::{self, Target};
 use crate::store::location::Access;
 use crate::units::human_bytes;
 
@@ -164,13 +164,15 @@ async fn extract(
     dir: &std::path::Path,
     plan: &Plan,
 ) -> anyhow::Result<unpack::Unpacked> {
-    let index = Arc::new(fetch::load_index(repo, manifest).await?);
-    let read = fetch::read_archive(
+    let index = Arc::new(read::load_index(repo, manifest).await?);
+    let read = read::read_archive(
         repo,
         manifest,
         index.clone(),
-        Some(dir.to_path_buf()),
-        1,
+        super::archive_layout(manifest),
+        Target::Extract {
+            staging: dir.to_path_buf(),
+        },
         ctx.progress.clone(),
     )
     .await;

@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 
 use super::RestoreArgs;
 use crate::archive::ArchiveError;
-use crate::repo::Manifest;
 use crate::commands::CommandError;
 use crate::dremio::lock;
 use crate::dremio::{DremioError, DremioVersion, Installation};
 use crate::fsutil::{self, Owner};
+use crate::repo::Manifest;
 use crate::units::human_bytes;
 
 /// Extra room asked for beyond the backup's size (filesystem overhead, Dremio's first start).
