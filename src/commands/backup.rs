@@ -158,14 +158,7 @@ async fn backup_and_copy(
         }
         copies.push((name.clone(), dst));
     }
-    let lock = store_lock::acquire(
-        &repo.loc,
-        &args.cluster,
-        "backup",
-        store_lock::ttl(),
-        args.wait_lock,
-    )
-    .await?;
+    let lock = repo.lock("backup", args.wait_lock).await?;
     let made = if args.dremio_urls.is_empty() {
         offline_snapshot(ctx, args, &repo, &lock).await
     } else {

@@ -86,16 +86,7 @@ async fn prune(ctx: &Ctx, args: &PruneArgs) -> anyhow::Result<()> {
     let lock = if args.dry_run {
         None
     } else {
-        Some(
-            lock::acquire(
-                &repo.loc,
-                &args.cluster,
-                "prune",
-                lock::ttl(),
-                args.wait_lock,
-            )
-            .await?,
-        )
+        Some(repo.lock("prune", args.wait_lock).await?)
     };
     let outcome = plan_and_apply(ctx, args, &repo, &policy, lock.as_ref()).await;
     if let Some(lock) = lock {

@@ -2,15 +2,20 @@
 //! `<prefix>/<cluster>/<backup-id>/{data.tar.zst, index.jsonl.zst, manifest.json}` and
 //! `<prefix>/<cluster>/lock.json`; backup ids that sort by time. No key is a prefix of another.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use object_store::path::Path as ObjPath;
 
+use crate::store::lock::{self, Lock};
 use crate::store::{Location, StoreError};
 
 /// Object names inside a backup's folder.
 pub const ARCHIVE_OBJECT: &str = "data.tar.zst";
 pub const INDEX_OBJECT: &str = "index.jsonl.zst";
 pub const MANIFEST_OBJECT: &str = "manifest.json";
+/// The lock's object name inside a cluster's folder.
+pub const LOCK_OBJECT: &str = "lock.json";
 /// Indexes with at most this many entries are kept inside the manifest.
 pub const INLINE_INDEX_LIMIT: u64 = 1000;
 
@@ -48,6 +53,24 @@ impl Repo {
     /// The folder of every backup of the cluster.
     pub fn cluster_dir(&self) -> ObjPath {
         self.loc.key(&[&self.cluster])
+    }
+
+    /// The lock object of backup, copy and prune on this cluster's backups.
+    pub fn lock_key(&self) -> ObjPath {
+        self.loc.key(&[&self.cluster, LOCK_OBJECT])
+    }
+
+    /// Takes this cluster's lock for `command`, waiting up to `wait` for a live holder.
+    pub async fn lock(&self, command: &str, wait: Option<Duration>) -> anyhow::Result<Lock> {
+        lock::acquire(
+            &self.loc,
+            self.lock_key(),
+            &self.cluster,
+            command,
+            lock::ttl(),
+            wait,
+        )
+        .await
     }
 
     /// The folder of backup `id`.
