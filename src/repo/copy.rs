@@ -75,3 +75,47 @@ pub async fn copy_backup(
         Err(e) => Err(e.into()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::progress::NotesOnly;
+    use crate::repo::write::tests::{memory_repo, store_of, write_store};
+
+    #[tokio::test]
+    async fn a_backup_is_copied_between_locations_once() {
+        let (src, dst) = (memory_repo(), memory_repo());
+        for files in [3, crate::repo::layout::INLINE_INDEX_LIMIT as usize] {
+            let db = store_of(files);
+            let m = write_store(&src, db.path()).await;
+            let copied = copy_backup(&src, &dst, &m, &NotesOnly).await.unwrap();
+            assert_eq!(copied, Copied::Now(m.stored_bytes));
+            assert_eq!(dst.manifest(&m.id).await.unwrap(), m);
+            let again = copy_backup(&src, &dst, &m, &NotesOnly).await.unwrap();
+            assert_eq!(again, Copied::AlreadyThere);
+        }
+        assert_eq!(dst.list().await.unwrap().0.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_copy_that_disagrees_with_the_manifest_is_removed_not_committed() {
+        let (src, dst) = (memory_repo(), memory_repo());
+        let db = store_of(3);
+        let mut m = write_store(&src, db.path()).await;
+        m.archive.sha256 = "0".repeat(64);
+        let err = copy_backup(&src, &dst, &m, &NotesOnly).await.unwrap_err();
+        assert!(
+            matches!(
+                err.downcast_ref::<ArchiveError>(),
+                Some(ArchiveError::Mismatch { .. })
+            ),
+            "{err:#}"
+        );
+        assert!(!dst.has(&m.id).await.unwrap());
+        let archive = dst.key(&m.id, &m.archive.object);
+        assert!(matches!(
+            dst.loc.store.head(&archive).await,
+            Err(object_store::Error::NotFound { .. })
+        ));
+    }
+}

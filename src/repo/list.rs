@@ -156,3 +156,81 @@ pub(crate) enum ManifestError {
     Store(StoreError),
     Invalid(ArchiveError),
 }
+
+#[cfg(test)]
+mod tests {
+    use object_store::PutPayload;
+
+    use super::*;
+    use crate::repo::manifest::tests::sample;
+    use crate::repo::write::tests::memory_repo;
+
+    fn committed(id: &str, created_at: &str) -> Manifest {
+        let mut m = sample();
+        m.id = id.into();
+        m.created_at = created_at.parse().unwrap();
+        m
+    }
+
+    #[tokio::test]
+    async fn lists_committed_backups_newest_first_and_names_unusable_ones() {
+        let repo = memory_repo();
+        assert!(matches!(
+            repo.manifest("latest").await.unwrap_err().downcast_ref(),
+            Some(StoreError::NoBackups { .. })
+        ));
+        let old = committed("20261122T013000Z-aaaa", "2026-11-22T01:30:00Z");
+        let new = committed("20261123T013000Z-bbbb", "2026-11-23T01:30:00Z");
+        for m in [&old, &new] {
+            repo.commit(m).await.unwrap();
+        }
+        let junk = PutPayload::from_static(b"{ not json");
+        let broken = "20261124T013000Z-cccc";
+        repo.loc
+            .store
+            .put(&repo.key(broken, MANIFEST_OBJECT), junk.clone())
+            .await
+            .unwrap();
+        // Neither a backup id nor a committed backup: not listed at all.
+        let not_an_id = repo.loc.key(&["dremio", "notes", MANIFEST_OBJECT]);
+        repo.loc.store.put(&not_an_id, junk).await.unwrap();
+        let uncommitted = repo.key("20261125T013000Z-dddd", "data.tar.zst");
+        repo.loc
+            .store
+            .put(&uncommitted, PutPayload::from_static(b"x"))
+            .await
+            .unwrap();
+
+        let (good, unusable) = repo.list().await.unwrap();
+        let ids: Vec<&str> = good.iter().map(|m| m.id.as_str()).collect();
+        assert_eq!(ids, [new.id.as_str(), old.id.as_str()]);
+        assert_eq!(unusable.len(), 1);
+        assert_eq!(unusable[0].id, broken);
+        assert!(unusable[0].why.contains("not a lifeboat manifest"));
+        assert_eq!(repo.manifest("latest").await.unwrap().id, new.id);
+        assert!(repo.has(&old.id).await.unwrap());
+        assert!(!repo.has(broken).await.unwrap());
+        assert!(matches!(
+            repo.manifest("20261125T013000Z-dddd")
+                .await
+                .unwrap_err()
+                .downcast_ref(),
+            Some(StoreError::NoSuchBackup { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_commit_never_overwrites_a_manifest() {
+        let repo = memory_repo();
+        let m = sample();
+        repo.commit(&m).await.unwrap();
+        let mut other = sample();
+        other.host = "another host".into();
+        let err = repo.commit(&other).await.unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Other { error, .. } if matches!(**error, object_store::Error::AlreadyExists { .. })),
+            "{err}"
+        );
+        assert_eq!(repo.manifest(&m.id).await.unwrap().host, m.host);
+    }
+}

@@ -119,3 +119,79 @@ pub async fn delete_backup(repo: &Repo, id: &str) -> Result<(), StoreError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use object_store::PutPayload;
+
+    use super::*;
+    use crate::repo::layout::ARCHIVE_OBJECT;
+    use crate::repo::write::tests::{memory_repo, store_of, write_store};
+
+    #[tokio::test]
+    async fn orphans_are_folders_without_a_manifest_older_than_the_grace() {
+        let repo = memory_repo();
+        let db = store_of(2);
+        let kept = write_store(&repo, db.path()).await;
+        let failed = "20261201T000000Z-dead";
+        let partial = repo.key(failed, ARCHIVE_OBJECT);
+        let bytes = PutPayload::from_static(b"part of an archive");
+        repo.loc.store.put(&partial, bytes).await.unwrap();
+        let (good, broken) = repo.list().await.unwrap();
+        let young = orphans(&repo, &good, &broken, Duration::from_secs(3600))
+            .await
+            .unwrap();
+        assert!(young.is_empty(), "{young:?}");
+        let old = orphans(&repo, &good, &broken, Duration::ZERO)
+            .await
+            .unwrap();
+        let ids: Vec<&str> = old.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, [failed], "never {}", kept.id);
+    }
+
+    #[tokio::test]
+    async fn a_deleted_backup_leaves_no_object_and_deleting_it_again_is_harmless() {
+        let repo = memory_repo();
+        let db = store_of(crate::repo::layout::INLINE_INDEX_LIMIT as usize);
+        let m = write_store(&repo, db.path()).await;
+        let other = write_store(&repo, db.path()).await;
+        delete_backup(&repo, &m.id).await.unwrap();
+        delete_backup(&repo, &m.id).await.unwrap();
+        let left: Vec<_> = repo
+            .loc
+            .store
+            .list(Some(&repo.backup_dir(&m.id)))
+            .try_collect()
+            .await
+            .unwrap();
+        assert!(left.is_empty(), "{left:?}");
+        let (good, _) = repo.list().await.unwrap();
+        let ids: Vec<&str> = good.iter().map(|m| m.id.as_str()).collect();
+        assert_eq!(ids, [other.id.as_str()]);
+    }
+
+    #[test]
+    fn on_a_local_folder_staging_files_and_emptied_folders_are_leftovers() {
+        let root = tempfile::tempdir().unwrap();
+        let loc = crate::store::Location::open(
+            root.path().to_str().unwrap(),
+            crate::store::location::Access::Write,
+        )
+        .unwrap();
+        let repo = Repo::new(loc, "dremio").unwrap();
+        let cluster = root.path().join("dremio");
+        let staged = cluster.join("20261201T000000Z-aaaa");
+        let emptied = cluster.join("20261201T000000Z-bbbb");
+        let whole = cluster.join("20261201T000000Z-cccc");
+        for dir in [&staged, &emptied, &whole, &cluster.join("not-an-id")] {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        std::fs::write(staged.join("data.tar.zst#3"), b"part").unwrap();
+        std::fs::write(staged.join("manifest.json"), b"{}").unwrap();
+        std::fs::write(whole.join("data.tar.zst"), b"whole").unwrap();
+        let mut found = local_leftovers(&repo, Duration::ZERO);
+        found.sort();
+        assert_eq!(found, [staged.join("data.tar.zst#3"), emptied]);
+        assert!(local_leftovers(&repo, Duration::from_secs(3600)).is_empty());
+    }
+}

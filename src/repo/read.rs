@@ -184,9 +184,99 @@ pub async fn read_archive(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::progress::NotesOnly;
+    use crate::repo::write::tests::{memory_repo, store_of, write_store};
     use crate::store::Location;
     use crate::store::location::Access;
     use object_store::{ObjectStoreExt, PutPayload};
+
+    async fn read_back(repo: &Repo, manifest: &Manifest, target: Target) -> ReadBack {
+        let index = Arc::new(load_index(repo, manifest).await.unwrap());
+        let layout = Layout::FOLDERS_ONLY;
+        read_archive(repo, manifest, index, layout, target, Arc::new(NotesOnly))
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_written_backup_verifies_and_extracts_with_either_index() {
+        for files in [3, crate::repo::layout::INLINE_INDEX_LIMIT as usize] {
+            let repo = memory_repo();
+            let db = store_of(files);
+            let m = write_store(&repo, db.path()).await;
+            let verify = Target::Verify { max_problems: 5 };
+            let read = read_back(&repo, &m, verify).await;
+            assert_eq!(
+                read.unpacked.problem_count, 0,
+                "{:?}",
+                read.unpacked.problems
+            );
+            assert!(read.object_problem.is_none());
+            assert_eq!(read.unpacked.counts, m.counts);
+            assert_eq!(read.unpacked.raw_bytes, m.raw_bytes);
+            let staging = tempfile::tempdir().unwrap();
+            let extract = Target::Extract {
+                staging: staging.path().to_path_buf(),
+            };
+            read_back(&repo, &m, extract).await;
+            let last = format!("catalog/{:05}.sst", files - 1);
+            assert_eq!(
+                std::fs::read(staging.path().join("db").join(&last)).unwrap(),
+                std::fs::read(db.path().join(&last)).unwrap()
+            );
+        }
+    }
+
+    /// What reading the archive of `m` says once its object holds `bytes` instead.
+    async fn read_replaced(repo: &Repo, m: &Manifest, bytes: Vec<u8>) -> anyhow::Result<ReadBack> {
+        let key = repo.key(&m.id, &m.archive.object);
+        repo.loc.store.put(&key, bytes.into()).await.unwrap();
+        let index = Arc::new(load_index(repo, m).await.unwrap());
+        let layout = Layout::FOLDERS_ONLY;
+        let verify = Target::Verify { max_problems: 5 };
+        read_archive(repo, m, index, layout, verify, Arc::new(NotesOnly)).await
+    }
+
+    #[tokio::test]
+    async fn an_archive_that_was_cut_or_altered_is_never_read_as_intact() {
+        use crate::error::{Classify, ExitClass};
+        let repo = memory_repo();
+        let db = store_of(300);
+        let m = write_store(&repo, db.path()).await;
+        let key = repo.key(&m.id, &m.archive.object);
+        let good = repo
+            .loc
+            .store
+            .get(&key)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let cut = good[..good.len() - 1].to_vec();
+        let err = read_replaced(&repo, &m, cut).await.err().expect("refused");
+        assert!(
+            matches!(
+                err.downcast_ref::<StoreError>(),
+                Some(StoreError::SizeMismatch { .. })
+            ),
+            "{err:#}"
+        );
+        let mut altered = good.to_vec();
+        altered[good.len() / 2] ^= 0xff;
+        match read_replaced(&repo, &m, altered).await {
+            Ok(read) => assert!(
+                read.object_problem.is_some() || read.unpacked.problem_count > 0,
+                "an altered archive reads as intact"
+            ),
+            Err(e) => {
+                let class = e
+                    .chain()
+                    .find_map(|c| c.downcast_ref::<ArchiveError>().map(|a| a.exit_class()));
+                assert_eq!(class, Some(ExitClass::Integrity), "{e:#}");
+            }
+        }
+    }
 
     #[tokio::test]
     async fn an_index_that_decompresses_past_its_entries_is_refused() {

@@ -226,16 +226,193 @@ async fn store_index(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
+    use std::path::Path;
+
+    use futures::TryStreamExt;
+    use object_store::ObjectStoreExt;
+
     use super::*;
     use crate::error::{Classify, ExitClass};
+    use crate::progress::NotesOnly;
     use crate::store::Location;
     use crate::store::location::Access;
 
+    const OPTIONS: WriteOptions = WriteOptions {
+        level: 3,
+        threads: 0,
+        parts_in_flight: 2,
+    };
+
+    pub fn memory_repo() -> Repo {
+        let loc = Location::open("memory://bucket/p", Access::Write).unwrap();
+        Repo::new(loc, "dremio").unwrap()
+    }
+
+    /// A KV store folder of `files` small files, in a new temporary folder.
+    pub fn store_of(files: usize) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("catalog")).unwrap();
+        for i in 0..files {
+            let name = dir.path().join("catalog").join(format!("{i:05}.sst"));
+            std::fs::write(name, format!("table {i}")).unwrap();
+        }
+        dir
+    }
+
+    pub fn shipment_of(db: &Path) -> Shipment {
+        Shipment {
+            sources: vec![Source {
+                root: "db",
+                dir: db.to_path_buf(),
+                skip_contents_of: vec![],
+            }],
+            notes: vec!["no uploads folder".into()],
+            mode: "offline",
+            cluster: manifest::Cluster {
+                name: "dremio".into(),
+                kind: "dremio".into(),
+                version: "25.2.0".into(),
+                build: None,
+                edition: None,
+            },
+            source: manifest::Source {
+                dremio_home: None,
+                paths_local: String::new(),
+                db: db.display().to_string(),
+                uploads: None,
+                security: String::new(),
+                coordinator: None,
+            },
+            logical: None,
+        }
+    }
+
+    /// Writes the KV store `db` as a new backup of `repo` under its lock.
+    pub async fn write_store(repo: &Repo, db: &Path) -> Manifest {
+        let lock = repo.lock("backup", None).await.unwrap();
+        let written = write(repo, shipment_of(db), OPTIONS, &lock, Arc::new(NotesOnly)).await;
+        lock.release().await;
+        written.unwrap()
+    }
+
+    async fn keys_under(repo: &Repo, dir: &object_store::path::Path) -> Vec<String> {
+        let mut keys: Vec<String> = repo
+            .loc
+            .store
+            .list(Some(dir))
+            .map_ok(|m| m.location.to_string())
+            .try_collect()
+            .await
+            .unwrap();
+        keys.sort();
+        keys
+    }
+
+    #[tokio::test]
+    async fn a_small_backup_keeps_its_index_inline_and_is_committed_as_laid_out() {
+        let repo = memory_repo();
+        let db = store_of(3);
+        let m = write_store(&repo, db.path()).await;
+        assert_eq!(m.index.location, "inline");
+        assert_eq!(m.index.entries, 5, "db/, db/catalog/ and three files");
+        assert_eq!(m.files.len(), 5);
+        assert_eq!((m.counts.kv_files, m.counts.directories), (3, 2));
+        assert_eq!(m.stored_bytes, m.archive.bytes);
+        assert_eq!(m.notes, ["no uploads folder"]);
+        assert_eq!(m.cluster.name, "dremio");
+        let keys = keys_under(&repo, &repo.backup_dir(&m.id)).await;
+        let dir = format!("p/dremio/{}", m.id);
+        assert_eq!(
+            keys,
+            [
+                format!("{dir}/data.tar.zst"),
+                format!("{dir}/manifest.json")
+            ]
+        );
+        assert_eq!(repo.manifest(&m.id).await.unwrap(), m);
+    }
+
+    #[tokio::test]
+    async fn a_large_index_is_uploaded_as_its_own_object() {
+        let repo = memory_repo();
+        let db = store_of(INLINE_INDEX_LIMIT as usize);
+        let m = write_store(&repo, db.path()).await;
+        assert_eq!(m.index.location, INDEX_OBJECT);
+        assert_eq!(m.index.entries, INLINE_INDEX_LIMIT + 2);
+        assert!(m.files.is_empty());
+        let index_bytes = m.index.bytes.unwrap();
+        assert_eq!(m.stored_bytes, m.archive.bytes + index_bytes);
+        let key = repo.key(&m.id, INDEX_OBJECT);
+        let stored = repo
+            .loc
+            .store
+            .get(&key)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(stored.len() as u64, index_bytes);
+        assert_eq!(
+            Some(crate::archive::digest::sha256_hex(&stored)),
+            m.index.sha256
+        );
+        let lines = zstd::decode_all(&stored[..]).unwrap();
+        assert_eq!(
+            lines
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.is_empty())
+                .count() as u64,
+            m.index.entries
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn nothing_is_committed_once_the_lock_may_no_longer_be_ours() {
+        let repo = memory_repo();
+        let db = store_of(2);
+        let lock = repo.lock("backup", None).await.unwrap();
+        repo.loc.store.delete(&repo.lock_key()).await.unwrap();
+        // Paused time: the renewer runs at its next tick and finds the lock gone.
+        tokio::time::sleep(crate::store::lock::ttl()).await;
+        assert!(!lock.held());
+        let err = write(
+            &repo,
+            shipment_of(db.path()),
+            OPTIONS,
+            &lock,
+            Arc::new(NotesOnly),
+        )
+        .await
+        .unwrap_err();
+        let lost = err
+            .chain()
+            .find_map(|c| c.downcast_ref::<StoreError>())
+            .expect("a StoreError");
+        assert_eq!(lost.exit_class(), ExitClass::Refused);
+        let text = format!("{err:#}");
+        assert!(text.contains("of cluster dremio was not committed to memory://bucket/p: the lock may no longer be ours (the lock object was deleted by someone else). Run the backup again"), "{text}");
+        assert!(repo.list().await.unwrap().0.is_empty());
+    }
+
+    #[test]
+    fn the_cause_of_a_failed_stream_is_the_producer_only_when_the_upload_saw_it_stop() {
+        let archive = || ArchiveError::Corrupt("producer".into());
+        let store = || StoreError::MissingObject { key: "k".into() };
+        let cause = |r: anyhow::Result<()>| format!("{:#}", r.unwrap_err());
+        assert!(
+            cause(first_cause(Err(archive()), Err(StoreError::Interrupted))).contains("producer")
+        );
+        assert!(cause(first_cause(Err(archive()), Err(store()))).contains("object k is missing"));
+        assert!(cause(first_cause(Ok(()), Err(store()))).contains("object k is missing"));
+        assert!(cause(first_cause::<()>(Err(archive()), Ok(1))).contains("producer"));
+        assert_eq!(first_cause(Ok(7), Ok(1)).unwrap(), 7);
+    }
+
     #[tokio::test]
     async fn an_index_that_cannot_be_read_is_reported_as_itself_not_as_a_signal() {
-        let loc = Location::open("memory://bucket/p", Access::Write).unwrap();
-        let repo = Repo::new(loc, "dremio").unwrap();
+        let repo = memory_repo();
         let dir = tempfile::tempdir().unwrap();
         // Opened for writing only: every read of it fails, as a broken spool would.
         let file = std::fs::OpenOptions::new()
