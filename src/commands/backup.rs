@@ -533,6 +533,48 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_offline_backup_takes_the_folders_that_exist_and_notes_the_others() {
+        let root = tempfile::tempdir().unwrap();
+        let local = root.path().join("dremio");
+        let inst = Installation::discover(None, Some(&local), Some("25.2.0")).unwrap();
+        let (sources, notes) = sources_of(&inst);
+        let roots: Vec<&str> = sources.iter().map(|s| s.root).collect();
+        assert_eq!(roots, ["db"]);
+        assert_eq!(sources[0].skip_contents_of, [PathBuf::from("checkpoints")]);
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(notes[0].starts_with("no uploads folder at"), "{notes:?}");
+        assert!(notes[1].starts_with("no security folder at"), "{notes:?}");
+
+        let uploads = inst.uploads.clone().unwrap();
+        std::fs::create_dir_all(&uploads).unwrap();
+        std::fs::create_dir_all(&inst.security).unwrap();
+        let (sources, notes) = sources_of(&inst);
+        let found: Vec<(&str, &std::path::Path)> =
+            sources.iter().map(|s| (s.root, s.dir.as_path())).collect();
+        assert_eq!(
+            found,
+            [
+                ("db", inst.db.as_path()),
+                ("uploads", uploads.as_path()),
+                ("security", inst.security.as_path())
+            ]
+        );
+        assert!(notes.is_empty(), "{notes:?}");
+
+        let remote = Installation {
+            uploads: None,
+            remote_uploads: Some("s3://bucket/dist/uploads".into()),
+            ..inst
+        };
+        let (sources, notes) = sources_of(&remote);
+        assert_eq!(sources.len(), 2);
+        assert!(
+            notes[0].contains("distributed store s3://bucket/dist/uploads"),
+            "{notes:?}"
+        );
+    }
+
+    #[test]
     fn only_folders_of_dead_runs_of_this_host_are_cleared() {
         let staging = tempfile::tempdir().unwrap();
         let host = crate::host::hostname();
