@@ -14,6 +14,7 @@ pub mod host;
 pub mod limits;
 pub mod metrics;
 pub mod progress;
+pub mod repo;
 pub mod retention;
 pub mod secrets;
 pub mod store;

@@ -1,12 +1,11 @@
-//! The backup archive: one standard tar stream compressed with zstd, its manifest and its per-file index.
-//! Knows nothing of object storage or Dremio.
+//! The backup archive format: one standard tar stream compressed with zstd, its per-member index,
+//! digests and the safety of entries. Knows nothing of object storage, manifests or Dremio.
 
 pub mod beneath;
 pub mod digest;
 pub mod flush;
 pub mod guard;
 pub mod index;
-pub mod manifest;
 pub mod pack;
 pub mod unpack;
 
@@ -15,7 +14,6 @@ use std::path::PathBuf;
 use crate::error::{Classify, ExitClass};
 
 pub use index::{EntryKind, FileEntry};
-pub use manifest::{Counts, Manifest};
 
 /// One precise difference between what an archive holds and what its manifest says.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -106,7 +104,25 @@ impl Layout {
     };
 }
 
+/// What an archive holds, by kind and by top-level folder (recorded in the manifest).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Counts {
+    /// Regular files under `db/` (the KV store).
+    pub kv_files: u64,
+    /// Regular files under `uploads/`.
+    pub uploaded_files: u64,
+    /// Regular files under `security/`.
+    pub security_files: u64,
+    pub directories: u64,
+    #[serde(default)]
+    pub symlinks: u64,
+}
+
 impl Counts {
+    pub fn files(&self) -> u64 {
+        self.kv_files + self.uploaded_files + self.security_files
+    }
+
     /// Counts a regular file by where it lives: `uploads/`, `security/`, else the KV store's.
     pub fn count_file(&mut self, path: &str) {
         match path.split('/').next() {

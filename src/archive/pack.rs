@@ -10,9 +10,9 @@ use walkdir::WalkDir;
 
 use sha2::{Digest, Sha256};
 
+use super::Counts;
 use super::digest::HashingWriter;
 use super::index::{Index, IndexSpool};
-use super::manifest::Counts;
 use super::{ArchiveError, EntryKind, FileEntry};
 use crate::progress::Progress;
 

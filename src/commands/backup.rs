@@ -4,26 +4,22 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
-use chrono::Utc;
 use serde_json::json;
 
 use super::{CommandError, Ctx};
-use crate::archive::index::Index;
-use crate::archive::manifest::{self, ARCHIVE_OBJECT, INDEX_OBJECT, INLINE_INDEX_LIMIT};
-use crate::archive::pack::{self, PackOptions, Source};
-use crate::archive::{ArchiveError, Manifest};
+use crate::archive::pack::Source;
 use crate::dremio::lock::{self, TakeLock};
 use crate::dremio::logical;
 use crate::dremio::rest::{self, Coordinator, Credentials, Tls};
 use crate::dremio::{DremioError, DremioVersion, Installation};
 use crate::error::ExitClass;
 use crate::metrics::Sample;
-use crate::store::copy::{self, Copied};
+use crate::repo::copy::{self, Copied};
+use crate::repo::manifest;
+use crate::repo::write::{self, Shipment, WriteOptions};
+use crate::repo::{Manifest, Repo};
 use crate::store::location::Access;
 use crate::store::lock as store_lock;
-use crate::store::upload::{self, UploadOptions};
-use crate::store::{Repo, StoreError};
 use crate::units::human_bytes;
 
 /// Options of `lifeboat backup`.
@@ -162,14 +158,7 @@ async fn backup_and_copy(
         }
         copies.push((name.clone(), dst));
     }
-    let lock = store_lock::acquire(
-        &repo.loc,
-        &args.cluster,
-        "backup",
-        store_lock::ttl(),
-        args.wait_lock,
-    )
-    .await?;
+    let lock = repo.lock("backup", args.wait_lock).await?;
     let made = if args.dremio_urls.is_empty() {
         offline_snapshot(ctx, args, &repo, &lock).await
     } else {
@@ -209,17 +198,6 @@ async fn backup_and_copy(
     };
     print_report(ctx, &report);
     Ok(report)
-}
-
-/// What one backup ships: the folders to archive and what the manifest says about them.
-struct Shipment {
-    sources: Vec<Source>,
-    notes: Vec<String>,
-    mode: &'static str,
-    version: DremioVersion,
-    edition: Option<String>,
-    source: manifest::Source,
-    logical: Option<manifest::Logical>,
 }
 
 /// The offline snapshot: a stopped coordinator's files, held under its own RocksDB lock.
@@ -263,8 +241,7 @@ async fn offline_snapshot(
         sources,
         notes,
         mode: "offline",
-        version,
-        edition: inst.edition.clone(),
+        cluster: dremio_cluster(args, &version, inst.edition.clone()),
         source: manifest::Source {
             dremio_home: inst.home.as_ref().map(|h| h.display().to_string()),
             paths_local: inst.paths_local.display().to_string(),
@@ -331,8 +308,7 @@ async fn online_snapshot(
         }],
         notes: Vec::new(),
         mode: "logical",
-        version,
-        edition: None,
+        cluster: dremio_cluster(args, &version, None),
         source: manifest::Source {
             dremio_home: None,
             paths_local: String::new(),
@@ -434,7 +410,22 @@ impl Drop for RemoveOnDrop {
     }
 }
 
-/// Packs, uploads and indexes a shipment, then commits its manifest last.
+/// The manifest's record of the Dremio cluster backed up.
+fn dremio_cluster(
+    args: &BackupArgs,
+    version: &DremioVersion,
+    edition: Option<String>,
+) -> manifest::Cluster {
+    manifest::Cluster {
+        name: args.cluster.clone(),
+        kind: "dremio".into(),
+        version: version.release(),
+        build: version.build.clone(),
+        edition,
+    }
+}
+
+/// Writes a shipment into the repository with this run's pack and upload options.
 async fn ship(
     ctx: &Ctx,
     args: &BackupArgs,
@@ -442,121 +433,12 @@ async fn ship(
     location_lock: &store_lock::Lock,
     shipment: Shipment,
 ) -> anyhow::Result<Manifest> {
-    let created_at = Utc::now();
-    let id = manifest::new_backup_id(created_at);
-    let stamp = (id.clone(), created_at);
-    pack_upload_commit(ctx, args, repo, location_lock, shipment, stamp)
-        .await
-        .with_context(|| format!("backup {id} to {}", repo.loc.url()))
-}
-
-/// The body of [`ship`] for the backup `stamp` names (id, creation time).
-async fn pack_upload_commit(
-    ctx: &Ctx,
-    args: &BackupArgs,
-    repo: &Repo,
-    location_lock: &store_lock::Lock,
-    shipment: Shipment,
-    (id, created_at): (String, chrono::DateTime<Utc>),
-) -> anyhow::Result<Manifest> {
-    let Shipment {
-        sources,
-        notes,
-        mode,
-        version,
-        edition,
-        source,
-        logical,
-    } = shipment;
-    for note in &notes {
-        ctx.progress.note(&format!("note: {note}"));
-    }
-    let (estimated_raw, _) = pack::measure(&sources)?;
-    let upload_opts = UploadOptions::for_size(estimated_raw, args.parts_in_flight);
-
-    ctx.progress.phase("backup", Some(estimated_raw));
-    let archive_key = repo.key(&id, ARCHIVE_OBJECT);
-    let (writer, rx) = upload::channel(1 << 20, 8);
-    let progress = ctx.progress.clone();
-    let pack_opts = PackOptions {
+    let options = WriteOptions {
         level: args.level,
         threads: args.threads,
+        parts_in_flight: args.parts_in_flight,
     };
-    let packer = tokio::task::spawn_blocking(move || {
-        let (packed, writer) = pack::pack(&sources, writer, pack_opts, progress.as_ref())?;
-        writer.finish().map_err(ArchiveError::Stream)?;
-        Ok::<_, ArchiveError>(packed)
-    });
-    let uploaded = upload::upload(&repo.loc, &archive_key, rx, upload_opts).await;
-    let packed = packer.await?;
-    ctx.progress.finish();
-    let packed = first_cause(packed, uploaded)?;
-
-    let (index_ref, files) = store_index(repo, &id, &packed.index, args.level).await?;
-    let index_bytes = index_ref.bytes.unwrap_or(0);
-    let manifest = Manifest {
-        format: manifest::FORMAT.into(),
-        id: id.clone(),
-        created_at,
-        finished_at: Utc::now(),
-        cluster: manifest::Cluster {
-            name: args.cluster.clone(),
-            kind: "dremio".into(),
-            version: version.release(),
-            build: version.build.clone(),
-            edition,
-        },
-        mode: mode.into(),
-        host: crate::host::hostname(),
-        tool: manifest::Tool {
-            name: "lifeboat".into(),
-            version: crate::TOOL_VERSION.into(),
-        },
-        source,
-        counts: packed.counts.clone(),
-        raw_bytes: packed.raw_bytes,
-        stored_bytes: packed.stored_bytes + index_bytes,
-        archive: manifest::ArchiveRef {
-            object: ARCHIVE_OBJECT.into(),
-            bytes: packed.stored_bytes,
-            sha256: packed.sha256.clone(),
-            compression: "zstd".into(),
-            level: args.level,
-        },
-        index: index_ref,
-        logical,
-        files,
-        notes,
-    };
-    if let Some(why) = location_lock.lost_because() {
-        return Err(CommandError::Refused(format!(
-            "backup {id} of cluster {} was not committed to {}: the lock may no longer be ours ({why}). Run the backup again; `lifeboat prune` removes what this run left",
-            args.cluster,
-            repo.loc.url()
-        ))
-        .into());
-    }
-    repo.commit(&manifest).await?;
-    Ok(manifest)
-}
-
-/// The one error that explains a failed streamed upload. A producer that fails closes its end of
-/// the pipe, which the uploader reports as "stopped early"; an upload that fails makes the
-/// producer see a closed pipe. So the producer's error is the cause when the uploader only saw it
-/// stop, and the uploader's otherwise; a signal is reported as a signal.
-fn first_cause<T>(
-    produced: Result<T, ArchiveError>,
-    uploaded: Result<u64, StoreError>,
-) -> anyhow::Result<T> {
-    if upload::INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed) {
-        return Err(StoreError::Interrupted.into());
-    }
-    match (produced, uploaded) {
-        (Err(e), Err(StoreError::Interrupted)) => Err(e.into()),
-        (_, Err(e)) => Err(e.into()),
-        (Err(e), Ok(_)) => Err(e.into()),
-        (Ok(p), Ok(_)) => Ok(p),
-    }
+    write::write(repo, shipment, options, location_lock, ctx.progress.clone()).await
 }
 
 /// The folders an offline backup takes, and notes about what it cannot take.
@@ -584,57 +466,6 @@ fn sources_of(inst: &Installation) -> (Vec<Source>, Vec<String>) {
         notes.push(format!("no security folder at {}", inst.security.display()));
     }
     (sources, notes)
-}
-
-/// Puts small indexes inline; uploads large ones as their own zstd-compressed object.
-async fn store_index(
-    repo: &Repo,
-    id: &str,
-    index: &Index,
-    level: i32,
-) -> anyhow::Result<(manifest::IndexRef, Vec<crate::archive::FileEntry>)> {
-    if index.len() <= INLINE_INDEX_LIMIT {
-        let files = index.to_vec()?;
-        return Ok((
-            manifest::IndexRef {
-                entries: index.len(),
-                location: "inline".into(),
-                bytes: None,
-                sha256: None,
-            },
-            files,
-        ));
-    }
-    let key = repo.key(id, INDEX_OBJECT);
-    let (writer, rx) = upload::channel(1 << 20, 4);
-    let Index::Spooled { file, entries } = index else {
-        unreachable!("large indexes are spooled")
-    };
-    let file = file.try_clone()?;
-    let entries = *entries;
-    let writer_task =
-        tokio::task::spawn_blocking(move || -> Result<(String, u64), ArchiveError> {
-            let index = Index::Spooled { file, entries };
-            let hashed = crate::archive::digest::HashingWriter::new(writer);
-            let mut encoder =
-                zstd::stream::write::Encoder::new(hashed, level).map_err(ArchiveError::Stream)?;
-            index.write_jsonl(&mut encoder)?;
-            let hashed = encoder.finish().map_err(ArchiveError::Stream)?;
-            let (writer, sha256, bytes) = hashed.finish();
-            writer.finish().map_err(ArchiveError::Stream)?;
-            Ok((sha256, bytes))
-        });
-    let uploaded = upload::upload(&repo.loc, &key, rx, UploadOptions::for_size(0, 2)).await;
-    let (sha256, bytes) = first_cause(writer_task.await?, uploaded)?;
-    Ok((
-        manifest::IndexRef {
-            entries,
-            location: INDEX_OBJECT.into(),
-            bytes: Some(bytes),
-            sha256: Some(sha256),
-        },
-        Vec::new(),
-    ))
 }
 
 fn print_report(ctx: &Ctx, r: &BackupReport) {
@@ -700,32 +531,47 @@ fn print_report(ctx: &Ctx, r: &BackupReport) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::{Classify, ExitClass};
 
-    #[tokio::test]
-    async fn an_index_that_cannot_be_read_is_reported_as_itself_not_as_a_signal() {
-        let loc = crate::store::Location::open("memory://bucket/p", Access::Write).unwrap();
-        let repo = Repo::new(loc, "dremio").unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        // Opened for writing only: every read of it fails, as a broken spool would.
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(dir.path().join("spool"))
-            .unwrap();
-        let index = Index::Spooled {
-            file,
-            entries: INLINE_INDEX_LIMIT + 1,
+    #[test]
+    fn an_offline_backup_takes_the_folders_that_exist_and_notes_the_others() {
+        let root = tempfile::tempdir().unwrap();
+        let local = root.path().join("dremio");
+        let inst = Installation::discover(None, Some(&local), Some("25.2.0")).unwrap();
+        let (sources, notes) = sources_of(&inst);
+        let roots: Vec<&str> = sources.iter().map(|s| s.root).collect();
+        assert_eq!(roots, ["db"]);
+        assert_eq!(sources[0].skip_contents_of, [PathBuf::from("checkpoints")]);
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(notes[0].starts_with("no uploads folder at"), "{notes:?}");
+        assert!(notes[1].starts_with("no security folder at"), "{notes:?}");
+
+        let uploads = inst.uploads.clone().unwrap();
+        std::fs::create_dir_all(&uploads).unwrap();
+        std::fs::create_dir_all(&inst.security).unwrap();
+        let (sources, notes) = sources_of(&inst);
+        let found: Vec<(&str, &std::path::Path)> =
+            sources.iter().map(|s| (s.root, s.dir.as_path())).collect();
+        assert_eq!(
+            found,
+            [
+                ("db", inst.db.as_path()),
+                ("uploads", uploads.as_path()),
+                ("security", inst.security.as_path())
+            ]
+        );
+        assert!(notes.is_empty(), "{notes:?}");
+
+        let remote = Installation {
+            uploads: None,
+            remote_uploads: Some("s3://bucket/dist/uploads".into()),
+            ..inst
         };
-        let err = store_index(&repo, "20261201T000000Z-abcd", &index, 3)
-            .await
-            .unwrap_err();
-        let class = err
-            .chain()
-            .find_map(|c| c.downcast_ref::<ArchiveError>().map(|e| e.exit_class()));
-        assert!(class.is_some(), "the index error itself: {err:#}");
-        assert_ne!(class, Some(ExitClass::Interrupted));
-        assert!(!format!("{err:#}").contains("signal"), "{err:#}");
+        let (sources, notes) = sources_of(&remote);
+        assert_eq!(sources.len(), 2);
+        assert!(
+            notes[0].contains("distributed store s3://bucket/dist/uploads"),
+            "{notes:?}"
+        );
     }
 
     #[test]

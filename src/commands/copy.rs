@@ -9,9 +9,8 @@ use serde_json::json;
 
 use super::{CommandError, Ctx};
 use crate::error::ExitClass;
-use crate::store::copy::{Copied, copy_backup};
+use crate::repo::copy::{Copied, copy_backup};
 use crate::store::location::Access;
-use crate::store::lock;
 use crate::units::human_bytes;
 
 #[derive(Debug, Clone)]
@@ -71,7 +70,7 @@ async fn copy_all(ctx: &Ctx, args: &CopyArgs) -> anyhow::Result<Vec<String>> {
         ))
         .into());
     }
-    let lock = lock::acquire(&dst.loc, &args.cluster, "copy", lock::ttl(), args.wait_lock).await?;
+    let lock = dst.lock("copy", args.wait_lock).await?;
     let outcome = async {
         let ids: Vec<String> = match args.backup.as_str() {
             "all-missing" => {

@@ -4,7 +4,6 @@ pub mod backup;
 pub mod clone;
 pub mod copy;
 pub mod demo;
-pub mod fetch;
 pub mod list;
 pub mod prune;
 pub mod restore;
@@ -13,11 +12,13 @@ pub mod verify;
 
 use std::sync::Arc;
 
+use crate::archive::Layout;
 use crate::config::Config;
 use crate::error::{Classify, ExitClass};
 use crate::progress::Progress;
+use crate::repo::{Manifest, Repo};
+use crate::store::Location;
 use crate::store::location::Access;
-use crate::store::{Location, Repo};
 
 /// Refusals and failures decided by the commands themselves.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +43,18 @@ impl Classify for CommandError {
             CommandError::Integrity(_) => ExitClass::Integrity,
             CommandError::Reported { class, .. } => *class,
         }
+    }
+}
+
+/// The top-level entries an archive of this backup may hold besides its folders: a logical
+/// backup's are dremio-admin's table files.
+pub(crate) fn archive_layout(manifest: &Manifest) -> Layout {
+    if manifest.mode == "logical" {
+        Layout {
+            top_level_file: crate::dremio::logical::is_table_file,
+        }
+    } else {
+        Layout::FOLDERS_ONLY
     }
 }
 

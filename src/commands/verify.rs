@@ -7,9 +7,9 @@ use std::time::Instant;
 use anyhow::Context;
 use serde_json::json;
 
-use super::{CommandError, Ctx, fetch};
-use crate::archive::Manifest;
-use crate::store::Repo;
+use super::{CommandError, Ctx};
+use crate::repo::read::{self, Target};
+use crate::repo::{Manifest, Repo};
 use crate::store::location::Access;
 use crate::units::human_bytes;
 
@@ -34,13 +34,15 @@ async fn check(
     manifest: &Manifest,
     started: Instant,
 ) -> anyhow::Result<()> {
-    let index = Arc::new(fetch::load_index(repo, manifest).await?);
-    let read = fetch::read_archive(
+    let index = Arc::new(read::load_index(repo, manifest).await?);
+    let read = read::read_archive(
         repo,
         manifest,
         index,
-        None,
-        MAX_PROBLEMS,
+        super::archive_layout(manifest),
+        Target::Verify {
+            max_problems: MAX_PROBLEMS,
+        },
         ctx.progress.clone(),
     )
     .await;

@@ -1,4 +1,4 @@
-//! A lock object per cluster in a location (`<cluster>/lock.json`), so that backup, copy and prune
+//! A lock object (the repository says where: `<cluster>/lock.json`), so that backup, copy and prune
 //! never run twice at once — and never wedge cron: the lock carries an expiry that its holder renews
 //! while alive, and an expired lock (its holder crashed) is taken over, at once if the holder was a
 //! process of this host that no longer exists.
@@ -73,15 +73,16 @@ pub fn ttl() -> Duration {
         .unwrap_or(DEFAULT_TTL)
 }
 
-/// Takes the lock of `cluster` in `loc` for `command`, waiting up to `wait` for a live holder.
+/// Takes the lock object `key` of `cluster` in `loc` for `command`, waiting up to `wait` for a
+/// live holder.
 pub async fn acquire(
     loc: &Location,
+    key: ObjPath,
     cluster: &str,
     command: &str,
     ttl: Duration,
     wait: Option<Duration>,
 ) -> anyhow::Result<Lock> {
-    let key = loc.key(&[cluster, "lock.json"]);
     let deadline = wait.map(|w| tokio::time::Instant::now() + w);
     loop {
         let info = new_info(command, ttl);
@@ -375,27 +376,59 @@ mod tests {
         Location::open("memory://bucket/x", Access::Write).unwrap()
     }
 
+    fn key_of(loc: &Location, cluster: &str) -> ObjPath {
+        loc.key(&[cluster, "lock.json"])
+    }
+
     #[tokio::test]
     async fn a_second_taker_is_refused_and_named_the_holder() {
         let loc = memory();
-        let first = acquire(&loc, "dremio", "backup", DEFAULT_TTL, None)
-            .await
-            .unwrap();
-        let err = acquire(&loc, "dremio", "prune", DEFAULT_TTL, None)
-            .await
-            .err()
-            .unwrap();
+        let first = acquire(
+            &loc,
+            key_of(&loc, "dremio"),
+            "dremio",
+            "backup",
+            DEFAULT_TTL,
+            None,
+        )
+        .await
+        .unwrap();
+        let err = acquire(
+            &loc,
+            key_of(&loc, "dremio"),
+            "dremio",
+            "prune",
+            DEFAULT_TTL,
+            None,
+        )
+        .await
+        .err()
+        .unwrap();
         let busy = err.downcast_ref::<LockBusy>().expect("a LockBusy");
         assert_eq!(busy.holder.command, "backup");
         assert!(err.to_string().contains("--wait-lock"));
         // Another cluster in the same location is independent.
-        let other = acquire(&loc, "other", "backup", DEFAULT_TTL, None)
-            .await
-            .unwrap();
+        let other = acquire(
+            &loc,
+            key_of(&loc, "other"),
+            "other",
+            "backup",
+            DEFAULT_TTL,
+            None,
+        )
+        .await
+        .unwrap();
         first.release().await;
-        let again = acquire(&loc, "dremio", "prune", DEFAULT_TTL, None)
-            .await
-            .unwrap();
+        let again = acquire(
+            &loc,
+            key_of(&loc, "dremio"),
+            "dremio",
+            "prune",
+            DEFAULT_TTL,
+            None,
+        )
+        .await
+        .unwrap();
         again.release().await;
         other.release().await;
     }
@@ -403,16 +436,23 @@ mod tests {
     #[tokio::test]
     async fn an_expired_lock_is_taken_over() {
         let loc = memory();
-        let key = loc.key(&["dremio", "lock.json"]);
+        let key = key_of(&loc, "dremio");
         let mut dead = new_info("backup", DEFAULT_TTL);
         dead.expires_at = Utc::now() - chrono::Duration::seconds(1);
         loc.store
             .put(&key, PutPayload::from(serde_json::to_vec(&dead).unwrap()))
             .await
             .unwrap();
-        let lock = acquire(&loc, "dremio", "backup", DEFAULT_TTL, None)
-            .await
-            .unwrap();
+        let lock = acquire(
+            &loc,
+            key_of(&loc, "dremio"),
+            "dremio",
+            "backup",
+            DEFAULT_TTL,
+            None,
+        )
+        .await
+        .unwrap();
         assert_ne!(lock.info().token, dead.token);
         assert!(lock.held());
         lock.release().await;
@@ -421,7 +461,7 @@ mod tests {
     #[tokio::test]
     async fn a_live_lock_of_a_dead_process_on_this_host_is_taken_over_at_once() {
         let loc = memory();
-        let key = loc.key(&["dremio", "lock.json"]);
+        let key = key_of(&loc, "dremio");
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let dead_pid = child.id();
         child.wait().unwrap();
@@ -431,9 +471,16 @@ mod tests {
             .put(&key, PutPayload::from(serde_json::to_vec(&dead).unwrap()))
             .await
             .unwrap();
-        let lock = acquire(&loc, "dremio", "backup", DEFAULT_TTL, None)
-            .await
-            .unwrap();
+        let lock = acquire(
+            &loc,
+            key_of(&loc, "dremio"),
+            "dremio",
+            "backup",
+            DEFAULT_TTL,
+            None,
+        )
+        .await
+        .unwrap();
         assert_ne!(lock.info().token, dead.token);
         lock.release().await;
         // The same lock on another host is respected until it expires.
@@ -443,23 +490,38 @@ mod tests {
             .await
             .unwrap();
         assert!(
-            acquire(&loc, "dremio", "backup", DEFAULT_TTL, None)
-                .await
-                .is_err()
+            acquire(
+                &loc,
+                key_of(&loc, "dremio"),
+                "dremio",
+                "backup",
+                DEFAULT_TTL,
+                None
+            )
+            .await
+            .is_err()
         );
     }
 
     #[tokio::test]
     async fn waiting_gets_the_lock_once_released() {
         let loc = memory();
-        let first = acquire(&loc, "dremio", "backup", DEFAULT_TTL, None)
-            .await
-            .unwrap();
+        let first = acquire(
+            &loc,
+            key_of(&loc, "dremio"),
+            "dremio",
+            "backup",
+            DEFAULT_TTL,
+            None,
+        )
+        .await
+        .unwrap();
         let waiter = {
             let loc = loc.clone();
             tokio::spawn(async move {
                 acquire(
                     &loc,
+                    key_of(&loc, "dremio"),
                     "dremio",
                     "copy",
                     DEFAULT_TTL,
@@ -478,13 +540,15 @@ mod tests {
     async fn renewal_keeps_a_long_run_alive_past_its_ttl() {
         let loc = memory();
         let ttl = Duration::from_secs(30);
-        let lock = acquire(&loc, "dremio", "backup", ttl, None).await.unwrap();
+        let lock = acquire(&loc, key_of(&loc, "dremio"), "dremio", "backup", ttl, None)
+            .await
+            .unwrap();
         // Paused time: sleeping advances the clock only as far as the renewer lets it run.
         for _ in 0..10 {
             tokio::time::sleep(ttl / 2).await;
         }
         assert!(lock.held());
-        let key = loc.key(&["dremio", "lock.json"]);
+        let key = key_of(&loc, "dremio");
         let stored: LockInfo =
             serde_json::from_slice(&loc.store.get(&key).await.unwrap().bytes().await.unwrap())
                 .unwrap();
@@ -496,9 +560,11 @@ mod tests {
     async fn a_lost_lock_says_what_is_known_of_why() {
         let loc = memory();
         let ttl = Duration::from_secs(30);
-        let key = loc.key(&["dremio", "lock.json"]);
+        let key = key_of(&loc, "dremio");
         // Taken over by a successor: named.
-        let lock = acquire(&loc, "dremio", "backup", ttl, None).await.unwrap();
+        let lock = acquire(&loc, key_of(&loc, "dremio"), "dremio", "backup", ttl, None)
+            .await
+            .unwrap();
         let mut successor = new_info("prune", ttl);
         successor.host = "other-host".into();
         loc.store
@@ -517,7 +583,9 @@ mod tests {
         // Deleted: it says so, and does not claim a successor.
         let lock = {
             loc.store.delete(&key).await.unwrap();
-            acquire(&loc, "dremio", "backup", ttl, None).await.unwrap()
+            acquire(&loc, key_of(&loc, "dremio"), "dremio", "backup", ttl, None)
+                .await
+                .unwrap()
         };
         loc.store.delete(&key).await.unwrap();
         tokio::time::sleep(ttl).await;
@@ -615,7 +683,9 @@ mod tests {
         });
         loc.store = flaky.clone();
         let ttl = Duration::from_secs(30);
-        let lock = acquire(&loc, "dremio", "backup", ttl, None).await.unwrap();
+        let lock = acquire(&loc, key_of(&loc, "dremio"), "dremio", "backup", ttl, None)
+            .await
+            .unwrap();
         for _ in 0..6 {
             tokio::time::sleep(ttl / 2).await;
         }

@@ -1,11 +1,11 @@
-//! Object storage: location URLs to `object_store`, streaming multipart upload with back-pressure,
-//! ranged parallel download, and the repository layout of backups. Knows nothing of Dremio.
+//! Object storage, bytes only: location URLs to `object_store`, streaming multipart upload with
+//! back-pressure, ranged parallel download, byte copies between locations, retries and lock objects.
+//! Knows nothing of manifests, the repository layout (it is given keys) or Dremio.
 
 pub mod copy;
 pub mod download;
 pub mod location;
 pub mod lock;
-pub mod repo;
 pub mod retries;
 pub mod upload;
 
@@ -14,7 +14,6 @@ use object_store::client::HttpErrorKind;
 use crate::error::{Classify, ExitClass};
 
 pub use location::Location;
-pub use repo::Repo;
 
 /// Failures of the storage layer, worded for the operator. Advice names the variables of the
 /// location's own store (never AWS_* for an Azure container).
@@ -82,6 +81,14 @@ pub enum StoreError {
     },
     #[error("interrupted by a signal; nothing was committed")]
     Interrupted,
+    /// The lock may have passed to another run: what was decided under it may no longer hold.
+    #[error("{action}: the lock may no longer be ours ({why}){advice}")]
+    LockLost {
+        action: String,
+        why: String,
+        /// What to do next, with its leading punctuation.
+        advice: &'static str,
+    },
 }
 
 impl Classify for StoreError {
@@ -95,6 +102,7 @@ impl Classify for StoreError {
                 ExitClass::Integrity
             }
             StoreError::Interrupted => ExitClass::Interrupted,
+            StoreError::LockLost { .. } => ExitClass::Refused,
             _ => ExitClass::Storage,
         }
     }

@@ -6,7 +6,6 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use lifeboat::archive::Manifest;
 use lifeboat::archive::index::Index;
 use lifeboat::clone::cloner;
 use lifeboat::clone::filter::Filter;
@@ -17,6 +16,7 @@ use lifeboat::config::Config;
 use lifeboat::dremio::conf::{Conf, ResolveError};
 use lifeboat::dremio::logical::check_backup_dir;
 use lifeboat::dremio::{DremioError, Installation};
+use lifeboat::repo::Manifest;
 use serde_json::json;
 
 use crate::alloc::{MIB, peak};
@@ -74,11 +74,11 @@ fn the_counting_allocator_sees_an_allocation() {
 
 #[test]
 fn a_manifest_over_its_cap_is_refused_unparsed() {
-    let big = vec![b' '; (lifeboat::archive::manifest::MAX_MANIFEST_BYTES + 1) as usize];
+    let big = vec![b' '; (lifeboat::repo::manifest::MAX_MANIFEST_BYTES + 1) as usize];
     refused("manifest over 16 MiB", MIB, "more than the", || {
         Manifest::from_json(&big, None)
     });
-    assert!(Manifest::check_size(lifeboat::archive::manifest::MAX_MANIFEST_BYTES + 1).is_err());
+    assert!(Manifest::check_size(lifeboat::repo::manifest::MAX_MANIFEST_BYTES + 1).is_err());
     assert!(Manifest::check_size(64 << 10).is_ok());
 }
 

@@ -3,8 +3,8 @@
 
 use std::io::{Seek, Write};
 
-use lifeboat::archive::Manifest;
 use lifeboat::archive::index::Index;
+use lifeboat::repo::Manifest;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 

@@ -15,16 +15,17 @@ use std::time::Instant;
 use anyhow::Context;
 use serde_json::json;
 
-use super::{CommandError, Ctx, fetch};
+use super::{CommandError, Ctx};
 use crate::archive::ArchiveError;
-use crate::archive::manifest::Manifest;
 use crate::archive::unpack;
 use crate::dremio::Installation;
 use crate::fsutil::{
     self,
     txn::{RealFs, Txn},
 };
-use crate::store::Repo;
+use crate::repo::Repo;
+use crate::repo::manifest::Manifest;
+use crate::repo::read::{self, Target};
 use crate::store::location::Access;
 use crate::units::human_bytes;
 
@@ -163,13 +164,15 @@ async fn extract(
     dir: &std::path::Path,
     plan: &Plan,
 ) -> anyhow::Result<unpack::Unpacked> {
-    let index = Arc::new(fetch::load_index(repo, manifest).await?);
-    let read = fetch::read_archive(
+    let index = Arc::new(read::load_index(repo, manifest).await?);
+    let read = read::read_archive(
         repo,
         manifest,
         index.clone(),
-        Some(dir.to_path_buf()),
-        1,
+        super::archive_layout(manifest),
+        Target::Extract {
+            staging: dir.to_path_buf(),
+        },
         ctx.progress.clone(),
     )
     .await;

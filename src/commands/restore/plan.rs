@@ -6,11 +6,12 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::RestoreArgs;
-use crate::archive::{ArchiveError, Manifest};
+use crate::archive::ArchiveError;
 use crate::commands::CommandError;
 use crate::dremio::lock;
 use crate::dremio::{DremioError, DremioVersion, Installation};
 use crate::fsutil::{self, Owner};
+use crate::repo::Manifest;
 use crate::units::human_bytes;
 
 /// Extra room asked for beyond the backup's size (filesystem overhead, Dremio's first start).
@@ -271,4 +272,144 @@ fn check_logical_target(inst: &Installation, args: &RestoreArgs) -> anyhow::Resu
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repo::manifest::tests::sample;
+
+    fn args(replace: bool) -> RestoreArgs {
+        RestoreArgs {
+            from: "memory://bucket/p".into(),
+            cluster: "dremio".into(),
+            backup: "latest".into(),
+            dremio_home: None,
+            paths_local: None,
+            dremio_version: Some("25.2.0".into()),
+            replace,
+            owner: None,
+            dry_run: false,
+        }
+    }
+
+    /// A target paths.local in a new temporary folder, holding `files` (relative paths).
+    fn target(files: &[&str]) -> (tempfile::TempDir, Installation) {
+        let root = tempfile::tempdir().unwrap();
+        let local = root.path().join("dremio");
+        fs::create_dir(&local).unwrap();
+        for f in files {
+            let path = local.join(f);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, b"x").unwrap();
+        }
+        let inst = Installation::discover(None, Some(&local), Some("25.2.0")).unwrap();
+        (root, inst)
+    }
+
+    fn refusal(result: anyhow::Result<Plan>) -> String {
+        let err = result.expect_err("refused");
+        assert!(
+            matches!(err.downcast_ref(), Some(CommandError::Refused(_))),
+            "{err:#}"
+        );
+        err.to_string()
+    }
+
+    #[test]
+    fn an_empty_target_takes_every_part_in_place_and_keeps_nothing_aside() {
+        let (root, inst) = target(&[]);
+        let plan = Plan::check(&sample(), &inst, &args(false)).unwrap();
+        assert!(plan.move_aside.is_empty());
+        assert_eq!(plan.parent, root.path());
+        let roots: Vec<&str> = plan.parts.iter().map(|(r, _)| *r).collect();
+        assert_eq!(roots, ["db", "security", "uploads"]);
+        assert_eq!(plan.parts[0].1, inst.db);
+        assert_eq!(plan.outside_parts().count(), 0);
+        assert_eq!(plan.needed_bytes, SPACE_MARGIN);
+    }
+
+    #[test]
+    fn a_target_that_holds_something_is_kept_aside_only_with_replace() {
+        let (_root, inst) = target(&["db/catalog/CURRENT", "security/key"]);
+        let why = refusal(Plan::check(&sample(), &inst, &args(false)));
+        assert!(why.contains("the target is not empty"), "{why}");
+        assert!(why.contains("holds db, security"), "{why}");
+        assert!(why.contains("--replace"), "{why}");
+        let plan = Plan::check(&sample(), &inst, &args(true)).unwrap();
+        assert_eq!(plan.move_aside, std::slice::from_ref(&inst.paths_local));
+    }
+
+    #[test]
+    fn a_part_that_lives_outside_paths_local_is_put_in_place_and_kept_aside_on_its_own() {
+        let root = tempfile::tempdir().unwrap();
+        let (home, local, db) = (
+            root.path().join("home"),
+            root.path().join("local"),
+            root.path().join("elsewhere/db"),
+        );
+        fs::create_dir_all(home.join("conf")).unwrap();
+        fs::create_dir_all(&local).unwrap();
+        fs::create_dir_all(&db).unwrap();
+        fs::write(db.join("CURRENT"), b"x").unwrap();
+        let conf = format!(
+            "paths.local: \"{}\"\npaths.db: \"{}\"\n",
+            local.display(),
+            db.display()
+        );
+        fs::write(home.join("conf/dremio.conf"), conf).unwrap();
+        let inst = Installation::discover(Some(&home), None, Some("25.2.0")).unwrap();
+        let plan = Plan::check(&sample(), &inst, &args(true)).unwrap();
+        let outside: Vec<_> = plan.outside_parts().cloned().collect();
+        assert_eq!(outside, [("db", db.clone())]);
+        assert_eq!(plan.move_aside, [db]);
+    }
+
+    #[test]
+    fn a_backup_of_another_version_kind_or_mode_is_refused() {
+        let (_root, inst) = target(&[]);
+        let mut older = sample();
+        older.cluster.version = "25.1.0".into();
+        let why = refusal(Plan::check(&older, &inst, &args(false)));
+        assert!(why.contains("install Dremio 25.1.0 on this host"), "{why}");
+        let mut druid = sample();
+        druid.cluster.kind = "druid".into();
+        let why = refusal(Plan::check(&druid, &inst, &args(false)));
+        assert!(why.contains("of a druid cluster, not Dremio"), "{why}");
+        let mut newer = sample();
+        newer.mode = "incremental".into();
+        let why = refusal(Plan::check(&newer, &inst, &args(false)));
+        assert!(why.contains("use a newer lifeboat"), "{why}");
+    }
+
+    #[test]
+    fn a_backup_larger_than_the_free_disk_is_refused_before_anything_changes() {
+        let (_root, inst) = target(&[]);
+        let mut huge = sample();
+        huge.raw_bytes = u64::MAX / 4;
+        let why = refusal(Plan::check(&huge, &inst, &args(false)));
+        assert!(why.contains("not enough free disk"), "{why}");
+        assert_eq!(fsutil::entries(&inst.paths_local).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn uploads_cannot_be_restored_into_a_remote_uploads_store() {
+        let root = tempfile::tempdir().unwrap();
+        let (home, local) = (root.path().join("home"), root.path().join("local"));
+        fs::create_dir_all(home.join("conf")).unwrap();
+        fs::create_dir_all(&local).unwrap();
+        let conf = format!(
+            "paths.local: \"{}\"\npaths.dist: \"s3://bucket/dist\"\n",
+            local.display()
+        );
+        fs::write(home.join("conf/dremio.conf"), conf).unwrap();
+        let inst = Installation::discover(Some(&home), None, Some("25.2.0")).unwrap();
+        let mut with_uploads = sample();
+        with_uploads.counts.uploaded_files = 1;
+        let why = refusal(Plan::check(&with_uploads, &inst, &args(false)));
+        assert!(why.contains("s3://bucket/dist/uploads"), "{why}");
+        let plan = Plan::check(&sample(), &inst, &args(false)).unwrap();
+        let roots: Vec<&str> = plan.parts.iter().map(|(r, _)| *r).collect();
+        assert_eq!(roots, ["db", "security"]);
+    }
 }

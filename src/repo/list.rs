@@ -1,20 +1,14 @@
-//! The repository layout inside a location (a contract other tools rely on):
-//! `<prefix>/<cluster>/<backup-id>/{data.tar.zst, index.jsonl.zst, manifest.json}`, the manifest last.
+//! Which backups a repository holds: listing and reading manifests, and the commit (the manifest,
+//! written last and create-only) that makes a backup exist.
 
 use futures::StreamExt;
 use object_store::ObjectStoreExt;
 use object_store::path::Path as ObjPath;
 
-use super::{Location, StoreError, classify_error};
-use crate::archive::manifest::{MANIFEST_OBJECT, time_of_id};
-use crate::archive::{ArchiveError, Manifest};
-
-/// The backups of one cluster in one location.
-#[derive(Debug, Clone)]
-pub struct Repo {
-    pub loc: Location,
-    pub cluster: String,
-}
+use super::layout::{MANIFEST_OBJECT, time_of_id};
+use super::{Manifest, Repo};
+use crate::archive::ArchiveError;
+use crate::store::{StoreError, classify_error};
 
 /// A folder that looks like a backup but whose manifest cannot be used.
 #[derive(Debug, Clone)]
@@ -24,33 +18,10 @@ pub struct Broken {
 }
 
 impl Repo {
-    pub fn new(loc: Location, cluster: &str) -> Result<Repo, StoreError> {
-        let ok = !cluster.is_empty()
-            && cluster
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-            && !cluster.starts_with('.');
-        if !ok {
-            return Err(StoreError::BadUrl {
-                url: cluster.to_string(),
-                why: "a cluster name uses letters, digits, '-', '_' and '.'".into(),
-            });
-        }
-        Ok(Repo {
-            loc,
-            cluster: cluster.to_string(),
-        })
-    }
-
-    /// The key of an object of backup `id`.
-    pub fn key(&self, id: &str, object: &str) -> ObjPath {
-        self.loc.key(&[&self.cluster, id, object])
-    }
-
     /// Committed backups, newest first, and the folders whose manifest is unusable.
     /// Manifests are read concurrently; their inline file lists are dropped to keep memory small.
     pub async fn list(&self) -> Result<(Vec<Manifest>, Vec<Broken>), StoreError> {
-        let dir = self.loc.key(&[&self.cluster]);
+        let dir = self.cluster_dir();
         let listing = self
             .loc
             .store
@@ -153,11 +124,20 @@ impl Repo {
         }
     }
 
+    /// Whether backup `id` is committed here with a manifest that parses.
+    pub async fn has(&self, id: &str) -> Result<bool, StoreError> {
+        match self.read_manifest(id).await {
+            Ok(found) => Ok(found.is_some()),
+            Err(ManifestError::Invalid(_)) => Ok(false),
+            Err(ManifestError::Store(e)) => Err(e),
+        }
+    }
+
     /// Commits a backup by writing its manifest, refusing to overwrite one.
     pub async fn commit(&self, manifest: &Manifest) -> Result<(), StoreError> {
         let key = self.key(&manifest.id, MANIFEST_OBJECT);
         self.loc.prepare_parent(&key)?;
-        super::retries::put_create(&self.loc, &key, manifest.to_json().into())
+        crate::store::retries::put_create(&self.loc, &key, manifest.to_json().into())
             .await
             .map_err(|e| classify_error(&self.loc, "commit", key.as_ref(), e))?;
         self.loc.tighten(&key)
@@ -175,4 +155,82 @@ impl Repo {
 pub(crate) enum ManifestError {
     Store(StoreError),
     Invalid(ArchiveError),
+}
+
+#[cfg(test)]
+mod tests {
+    use object_store::PutPayload;
+
+    use super::*;
+    use crate::repo::manifest::tests::sample;
+    use crate::repo::write::tests::memory_repo;
+
+    fn committed(id: &str, created_at: &str) -> Manifest {
+        let mut m = sample();
+        m.id = id.into();
+        m.created_at = created_at.parse().unwrap();
+        m
+    }
+
+    #[tokio::test]
+    async fn lists_committed_backups_newest_first_and_names_unusable_ones() {
+        let repo = memory_repo();
+        assert!(matches!(
+            repo.manifest("latest").await.unwrap_err().downcast_ref(),
+            Some(StoreError::NoBackups { .. })
+        ));
+        let old = committed("20261122T013000Z-aaaa", "2026-11-22T01:30:00Z");
+        let new = committed("20261123T013000Z-bbbb", "2026-11-23T01:30:00Z");
+        for m in [&old, &new] {
+            repo.commit(m).await.unwrap();
+        }
+        let junk = PutPayload::from_static(b"{ not json");
+        let broken = "20261124T013000Z-cccc";
+        repo.loc
+            .store
+            .put(&repo.key(broken, MANIFEST_OBJECT), junk.clone())
+            .await
+            .unwrap();
+        // Neither a backup id nor a committed backup: not listed at all.
+        let not_an_id = repo.loc.key(&["dremio", "notes", MANIFEST_OBJECT]);
+        repo.loc.store.put(&not_an_id, junk).await.unwrap();
+        let uncommitted = repo.key("20261125T013000Z-dddd", "data.tar.zst");
+        repo.loc
+            .store
+            .put(&uncommitted, PutPayload::from_static(b"x"))
+            .await
+            .unwrap();
+
+        let (good, unusable) = repo.list().await.unwrap();
+        let ids: Vec<&str> = good.iter().map(|m| m.id.as_str()).collect();
+        assert_eq!(ids, [new.id.as_str(), old.id.as_str()]);
+        assert_eq!(unusable.len(), 1);
+        assert_eq!(unusable[0].id, broken);
+        assert!(unusable[0].why.contains("not a lifeboat manifest"));
+        assert_eq!(repo.manifest("latest").await.unwrap().id, new.id);
+        assert!(repo.has(&old.id).await.unwrap());
+        assert!(!repo.has(broken).await.unwrap());
+        assert!(matches!(
+            repo.manifest("20261125T013000Z-dddd")
+                .await
+                .unwrap_err()
+                .downcast_ref(),
+            Some(StoreError::NoSuchBackup { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_commit_never_overwrites_a_manifest() {
+        let repo = memory_repo();
+        let m = sample();
+        repo.commit(&m).await.unwrap();
+        let mut other = sample();
+        other.host = "another host".into();
+        let err = repo.commit(&other).await.unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Other { error, .. } if matches!(**error, object_store::Error::AlreadyExists { .. })),
+            "{err}"
+        );
+        assert_eq!(repo.manifest(&m.id).await.unwrap().host, m.host);
+    }
 }

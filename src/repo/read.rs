@@ -5,12 +5,13 @@ use std::io::{self, Read};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::{Manifest, Repo};
 use crate::archive::digest::HashingReader;
 use crate::archive::index::{Index, MAX_LINE_BYTES};
 use crate::archive::unpack::{self, Mode, Unpacked};
-use crate::archive::{ArchiveError, Layout, Manifest, Problem};
+use crate::archive::{ArchiveError, Layout, Problem};
 use crate::progress::Progress;
-use crate::store::{Repo, StoreError, download};
+use crate::store::{StoreError, download};
 
 /// Ranged GETs of 8 MiB, 4 in flight: enough to fill a link without much memory.
 const RANGE_SIZE: u64 = 8 * 1024 * 1024;
@@ -129,28 +130,30 @@ pub struct ReadBack {
     pub object_problem: Option<Problem>,
 }
 
-/// Reads the backup's archive and checks it member by member; extracts into `staging` when given.
+/// What reading an archive does with its members.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// Checks them, listing at most this many problems (all are counted).
+    Verify { max_problems: usize },
+    /// Extracts them into this folder, stopping at the first problem.
+    Extract { staging: PathBuf },
+}
+
+/// Reads the backup's archive and checks it member by member against `index`, with the top-level
+/// entries `layout` allows (the producer of the backup knows which).
 pub async fn read_archive(
     repo: &Repo,
     manifest: &Manifest,
     index: Arc<Index>,
-    staging: Option<PathBuf>,
-    max_problems: usize,
+    layout: Layout,
+    target: Target,
     progress: Arc<dyn Progress>,
 ) -> anyhow::Result<ReadBack> {
     let a = &manifest.archive;
-    let layout = if manifest.mode == "logical" {
-        Layout {
-            top_level_file: crate::dremio::logical::is_table_file,
-        }
-    } else {
-        Layout::FOLDERS_ONLY
-    };
     progress.phase(
-        if staging.is_some() {
-            "restore"
-        } else {
-            "verify"
+        match target {
+            Target::Extract { .. } => "restore",
+            Target::Verify { .. } => "verify",
         },
         Some(manifest.raw_bytes),
     );
@@ -161,9 +164,11 @@ pub async fn read_archive(
         a.bytes,
         &a.sha256,
         move |r| {
-            let mode = match &staging {
-                Some(dir) => Mode::Extract { staging: dir },
-                None => Mode::Verify { max_problems },
+            let mode = match &target {
+                Target::Extract { staging } => Mode::Extract { staging },
+                Target::Verify { max_problems } => Mode::Verify {
+                    max_problems: *max_problems,
+                },
             };
             unpack::unpack(r, &index, mode, layout, progress.as_ref())
         },
@@ -179,9 +184,99 @@ pub async fn read_archive(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::progress::NotesOnly;
+    use crate::repo::write::tests::{memory_repo, store_of, write_store};
     use crate::store::Location;
     use crate::store::location::Access;
     use object_store::{ObjectStoreExt, PutPayload};
+
+    async fn read_back(repo: &Repo, manifest: &Manifest, target: Target) -> ReadBack {
+        let index = Arc::new(load_index(repo, manifest).await.unwrap());
+        let layout = Layout::FOLDERS_ONLY;
+        read_archive(repo, manifest, index, layout, target, Arc::new(NotesOnly))
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_written_backup_verifies_and_extracts_with_either_index() {
+        for files in [3, crate::repo::layout::INLINE_INDEX_LIMIT as usize] {
+            let repo = memory_repo();
+            let db = store_of(files);
+            let m = write_store(&repo, db.path()).await;
+            let verify = Target::Verify { max_problems: 5 };
+            let read = read_back(&repo, &m, verify).await;
+            assert_eq!(
+                read.unpacked.problem_count, 0,
+                "{:?}",
+                read.unpacked.problems
+            );
+            assert!(read.object_problem.is_none());
+            assert_eq!(read.unpacked.counts, m.counts);
+            assert_eq!(read.unpacked.raw_bytes, m.raw_bytes);
+            let staging = tempfile::tempdir().unwrap();
+            let extract = Target::Extract {
+                staging: staging.path().to_path_buf(),
+            };
+            read_back(&repo, &m, extract).await;
+            let last = format!("catalog/{:05}.sst", files - 1);
+            assert_eq!(
+                std::fs::read(staging.path().join("db").join(&last)).unwrap(),
+                std::fs::read(db.path().join(&last)).unwrap()
+            );
+        }
+    }
+
+    /// What reading the archive of `m` says once its object holds `bytes` instead.
+    async fn read_replaced(repo: &Repo, m: &Manifest, bytes: Vec<u8>) -> anyhow::Result<ReadBack> {
+        let key = repo.key(&m.id, &m.archive.object);
+        repo.loc.store.put(&key, bytes.into()).await.unwrap();
+        let index = Arc::new(load_index(repo, m).await.unwrap());
+        let layout = Layout::FOLDERS_ONLY;
+        let verify = Target::Verify { max_problems: 5 };
+        read_archive(repo, m, index, layout, verify, Arc::new(NotesOnly)).await
+    }
+
+    #[tokio::test]
+    async fn an_archive_that_was_cut_or_altered_is_never_read_as_intact() {
+        use crate::error::{Classify, ExitClass};
+        let repo = memory_repo();
+        let db = store_of(300);
+        let m = write_store(&repo, db.path()).await;
+        let key = repo.key(&m.id, &m.archive.object);
+        let good = repo
+            .loc
+            .store
+            .get(&key)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let cut = good[..good.len() - 1].to_vec();
+        let err = read_replaced(&repo, &m, cut).await.err().expect("refused");
+        assert!(
+            matches!(
+                err.downcast_ref::<StoreError>(),
+                Some(StoreError::SizeMismatch { .. })
+            ),
+            "{err:#}"
+        );
+        let mut altered = good.to_vec();
+        altered[good.len() / 2] ^= 0xff;
+        match read_replaced(&repo, &m, altered).await {
+            Ok(read) => assert!(
+                read.object_problem.is_some() || read.unpacked.problem_count > 0,
+                "an altered archive reads as intact"
+            ),
+            Err(e) => {
+                let class = e
+                    .chain()
+                    .find_map(|c| c.downcast_ref::<ArchiveError>().map(|a| a.exit_class()));
+                assert_eq!(class, Some(ExitClass::Integrity), "{e:#}");
+            }
+        }
+    }
 
     #[tokio::test]
     async fn an_index_that_decompresses_past_its_entries_is_refused() {
@@ -192,9 +287,9 @@ mod tests {
         .unwrap();
         // Two entries cannot take 64 MiB; a forged index of zeros compresses to almost nothing.
         let bomb = zstd::encode_all(&vec![b'x'; 64 << 20][..], 19).unwrap();
-        let mut manifest = crate::archive::manifest::tests::sample();
+        let mut manifest = crate::repo::manifest::tests::sample();
         let key = repo.key(&manifest.id, "index.jsonl.zst");
-        manifest.index = crate::archive::manifest::IndexRef {
+        manifest.index = crate::repo::manifest::IndexRef {
             entries: 2,
             location: "index.jsonl.zst".into(),
             bytes: Some(bomb.len() as u64),

@@ -4,17 +4,11 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{ArchiveError, FileEntry};
+use crate::archive::{ArchiveError, Counts, FileEntry};
 use crate::limits;
 
 /// The format string this build writes; readers accept any `lifeboat-backup/1.x`.
 pub const FORMAT: &str = "lifeboat-backup/1";
-/// Object names inside a backup's folder.
-pub const ARCHIVE_OBJECT: &str = "data.tar.zst";
-pub const INDEX_OBJECT: &str = "index.jsonl.zst";
-pub const MANIFEST_OBJECT: &str = "manifest.json";
-/// Indexes with at most this many entries are kept inside the manifest.
-pub const INLINE_INDEX_LIMIT: u64 = 1000;
 /// The largest manifest a reader accepts. The biggest one lifeboat writes holds 1,000 inline
 /// entries whose paths and link targets are at most 4 KiB each: about 8 MiB, pretty-printed.
 pub const MAX_MANIFEST_BYTES: u64 = 16 << 20;
@@ -100,25 +94,6 @@ pub struct Logical {
     pub binary: bool,
     /// Where the coordinator wrote it.
     pub backup_path: String,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Counts {
-    /// Regular files under `db/` (the KV store).
-    pub kv_files: u64,
-    /// Regular files under `uploads/`.
-    pub uploaded_files: u64,
-    /// Regular files under `security/`.
-    pub security_files: u64,
-    pub directories: u64,
-    #[serde(default)]
-    pub symlinks: u64,
-}
-
-impl Counts {
-    pub fn files(&self) -> u64 {
-        self.kv_files + self.uploaded_files + self.security_files
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -214,24 +189,10 @@ fn is_sha256(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// A new backup id that sorts by time: `20261122T013000Z-7f3a`.
-pub fn new_backup_id(now: DateTime<Utc>) -> String {
-    let mut rnd = [0u8; 2];
-    getrandom::fill(&mut rnd).expect("the OS has a random source");
-    format!("{}-{}", now.format("%Y%m%dT%H%M%SZ"), hex::encode(rnd))
-}
-
-/// The time encoded in a backup id, if it is one.
-pub fn time_of_id(id: &str) -> Option<DateTime<Utc>> {
-    let stamp = id.get(..16)?;
-    chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%SZ")
-        .ok()
-        .map(|t| t.and_utc())
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::repo::layout::ARCHIVE_OBJECT;
 
     pub fn sample() -> Manifest {
         let t = "2026-11-22T01:30:00Z".parse().unwrap();
@@ -305,15 +266,5 @@ pub(crate) mod tests {
         let mut bad_digest = sample();
         bad_digest.archive.sha256 = "xyz".into();
         assert!(Manifest::from_json(&bad_digest.to_json(), None).is_err());
-    }
-
-    #[test]
-    fn ids_sort_by_time_and_carry_it() {
-        let t: DateTime<Utc> = "2026-11-22T01:30:00Z".parse().unwrap();
-        let id = new_backup_id(t);
-        assert!(id.starts_with("20261122T013000Z-"));
-        assert_eq!(id.len(), 21);
-        assert_eq!(time_of_id(&id), Some(t));
-        assert_eq!(time_of_id("latest"), None);
     }
 }
