@@ -12,6 +12,7 @@ use toml::Spanned;
 use crate::error::{Classify, ExitClass};
 use crate::limits;
 use crate::secrets::Secret;
+use crate::store::location::LocationSpec;
 
 pub mod resolve;
 
@@ -119,33 +120,6 @@ pub struct RetentionConfig {
     pub keep_weekly: Option<u32>,
     pub keep_monthly: Option<u32>,
     pub keep_within: Option<Spanned<String>>,
-}
-
-/// Everything needed to open a location: from the file, or just a URL (standard environment).
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct LocationSpec {
-    /// The name in the file, or the URL itself.
-    pub name: String,
-    pub url: String,
-    pub region: Option<String>,
-    pub endpoint: Option<String>,
-    pub allow_http: Option<bool>,
-    pub access_key_id: Option<Secret>,
-    pub secret_access_key: Option<Secret>,
-    pub session_token: Option<Secret>,
-    /// Create the folder of a local location when it is missing (only when opened for writing).
-    pub create: bool,
-}
-
-impl LocationSpec {
-    /// A location given only by URL: the store's standard environment supplies everything else.
-    pub fn from_url(url: &str) -> LocationSpec {
-        LocationSpec {
-            name: url.to_string(),
-            url: url.to_string(),
-            ..Default::default()
-        }
-    }
 }
 
 impl Config {

@@ -137,7 +137,7 @@ impl Repo {
     pub async fn commit(&self, manifest: &Manifest) -> Result<(), StoreError> {
         let key = self.key(&manifest.id, MANIFEST_OBJECT);
         self.loc.prepare_parent(&key)?;
-        crate::store::retries::put_create(&self.loc, &key, manifest.to_json().into())
+        crate::store::create::put_create(&self.loc, &key, manifest.to_json().into())
             .await
             .map_err(|e| classify_error(&self.loc, "commit", key.as_ref(), e))?;
         self.loc.tighten(&key)

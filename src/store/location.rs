@@ -13,7 +13,7 @@ use object_store::RetryConfig;
 use object_store::path::Path as ObjPath;
 
 use super::{StoreError, retries};
-use crate::config::LocationSpec;
+use crate::secrets::Secret;
 
 #[derive(Debug, Clone)]
 enum Kind {
@@ -22,6 +22,33 @@ enum Kind {
     Gcs,
     Azure,
     Memory,
+}
+
+/// Everything needed to open a location: from the file, or just a URL (standard environment).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct LocationSpec {
+    /// The name in the file, or the URL itself.
+    pub name: String,
+    pub url: String,
+    pub region: Option<String>,
+    pub endpoint: Option<String>,
+    pub allow_http: Option<bool>,
+    pub access_key_id: Option<Secret>,
+    pub secret_access_key: Option<Secret>,
+    pub session_token: Option<Secret>,
+    /// Create the folder of a local location when it is missing (only when opened for writing).
+    pub create: bool,
+}
+
+impl LocationSpec {
+    /// A location given only by URL: the store's standard environment supplies everything else.
+    pub fn from_url(url: &str) -> LocationSpec {
+        LocationSpec {
+            name: url.to_string(),
+            url: url.to_string(),
+            ..Default::default()
+        }
+    }
 }
 
 /// An opened location: the store, the key prefix inside it, and a URL fit for messages.

@@ -138,7 +138,7 @@ async fn try_take(loc: &Location, key: &ObjPath, info: &LockInfo) -> Result<Take
     let body = PutPayload::from(bytes.clone());
     // A create whose answer was lost is retried; finding our own bytes there means it landed.
     // Renewals read the version they update, so none is needed here.
-    match super::retries::put_create(loc, key, bytes).await {
+    match super::create::put_create(loc, key, bytes).await {
         Ok(()) => return Ok(Taken::Yes(None)),
         Err(
             object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. },

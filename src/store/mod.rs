@@ -3,6 +3,7 @@
 //! Knows nothing of manifests, the repository layout (it is given keys) or Dremio.
 
 pub mod copy;
+pub mod create;
 pub mod download;
 pub mod location;
 pub mod lock;

@@ -5,31 +5,24 @@
 //! `retry 2/10: PUT /bucket/prod/dremio/<id>/data.tar.zst part 3: 503 SlowDown; waiting 1.4s`.
 //! Notes carry a method, a path and a status or error kind: never a query string, a header or a
 //! body, so never a signature or a key.
-//!
-//! It also makes create-only writes (the manifest commit) survive a lost answer, which
-//! object_store must not retry blindly.
 
 use std::cell::RefCell;
 use std::sync::Arc;
-use std::time::Duration;
 
-use bytes::Bytes;
 use http_body_util::BodyExt;
+use object_store::ClientOptions;
 use object_store::client::{
     HttpClient, HttpConnector, HttpError, HttpErrorKind, HttpRequest, HttpResponse,
     HttpResponseBody, HttpService, ReqwestConnector,
 };
-use object_store::path::Path as ObjPath;
-use object_store::{ClientOptions, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use tracing::field::{Field, Visit};
 use tracing::subscriber::Interest;
 use tracing::{Event, Level, Metadata};
 
-use super::Location;
 use crate::progress::Progress;
 
 /// The `tracing` target of lifeboat's own retry notes.
-const TARGET: &str = "lifeboat::retry";
+pub(super) const TARGET: &str = "lifeboat::retry";
 
 /// Error bodies longer than this are not read for their error code.
 const ERROR_BODY_LIMIT: usize = 64 * 1024;
@@ -164,7 +157,7 @@ fn plain_code(code: &str) -> Option<String> {
         .then(|| code.to_string())
 }
 
-fn transport_reason(e: &HttpError) -> String {
+pub(super) fn transport_reason(e: &HttpError) -> String {
     let what = match e.kind() {
         HttpErrorKind::Connect => "cannot connect",
         HttpErrorKind::Timeout => "no answer in time",
@@ -383,106 +376,6 @@ impl Visit for Message {
     }
 }
 
-/// Writes `bytes` at `key` only if nothing is there. A create whose answer was lost (the connection
-/// broke, or no answer came in time) may or may not have landed, so object_store does not retry it;
-/// here it is retried, and a retry that finds the object already there reads it back: holding
-/// exactly `bytes`, it is this very write, and the create succeeded.
-pub(crate) async fn put_create(
-    loc: &Location,
-    key: &ObjPath,
-    bytes: Bytes,
-) -> Result<(), object_store::Error> {
-    let budget = super::location::retry_config();
-    let started = tokio::time::Instant::now();
-    let mut retries = 0usize;
-    loop {
-        let create = PutOptions {
-            mode: PutMode::Create,
-            ..Default::default()
-        };
-        let err = match loc
-            .store
-            .put_opts(key, PutPayload::from(bytes.clone()), create)
-            .await
-        {
-            Ok(_) => return Ok(()),
-            Err(e) => e,
-        };
-        let exists = matches!(
-            err,
-            object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }
-        );
-        if exists && retries > 0 && holds(loc, key, &bytes).await {
-            return Ok(());
-        }
-        let out_of_budget =
-            retries >= budget.max_retries || started.elapsed() > budget.retry_timeout;
-        if exists || !answer_was_lost(&err) || out_of_budget {
-            return Err(err);
-        }
-        retries += 1;
-        let wait = jittered(&budget.backoff, retries);
-        tracing::info!(
-            target: TARGET,
-            "retry {retries}/{}: PUT {key} (create): {}; waiting {:.1}s",
-            budget.max_retries,
-            lost_reason(&err),
-            wait.as_secs_f64()
-        );
-        tokio::time::sleep(wait).await;
-    }
-}
-
-async fn holds(loc: &Location, key: &ObjPath, bytes: &Bytes) -> bool {
-    match loc.store.get(key).await {
-        Ok(found) => found.bytes().await.is_ok_and(|b| b == *bytes),
-        Err(_) => false,
-    }
-}
-
-fn http_error(err: &object_store::Error) -> Option<&HttpError> {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(c) = cause {
-        if let Some(http) = c.downcast_ref::<HttpError>() {
-            return Some(http);
-        }
-        cause = c.source();
-    }
-    None
-}
-
-/// Whether the request may have reached the store with its answer lost on the way back.
-fn answer_was_lost(err: &object_store::Error) -> bool {
-    http_error(err).is_some_and(|h| {
-        matches!(
-            h.kind(),
-            HttpErrorKind::Timeout | HttpErrorKind::Interrupted | HttpErrorKind::Request
-        )
-    })
-}
-
-fn lost_reason(err: &object_store::Error) -> String {
-    http_error(err)
-        .map(transport_reason)
-        .unwrap_or_else(|| "lost answer".into())
-}
-
-/// Exponential backoff with full jitter, within object_store's bounds.
-fn jittered(config: &object_store::BackoffConfig, retry: usize) -> Duration {
-    let exp = config.base.powi(retry.min(30) as i32 - 1);
-    let ceiling = config
-        .init_backoff
-        .mul_f64(exp)
-        .min(config.max_backoff)
-        .max(config.init_backoff);
-    let mut b = [0u8; 4];
-    let fraction = match getrandom::fill(&mut b) {
-        Ok(()) => f64::from(u32::from_le_bytes(b)) / f64::from(u32::MAX),
-        Err(_) => 1.0,
-    };
-    ceiling.mul_f64(fraction.max(0.1))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -577,15 +470,5 @@ mod tests {
         );
         assert_eq!(error_code("<Code>a b</Code>"), None);
         assert_eq!(error_code("no xml"), None);
-    }
-
-    #[test]
-    fn backoff_is_jittered_within_bounds() {
-        let config = object_store::BackoffConfig::default();
-        for retry in 1..20 {
-            let w = jittered(&config, retry);
-            assert!(w <= config.max_backoff, "{w:?}");
-            assert!(w >= config.init_backoff.mul_f64(0.1), "{w:?}");
-        }
     }
 }

@@ -364,7 +364,7 @@ impl TestLocation {
     }
 
     fn open(&self) -> lifeboat::store::Location {
-        let mut spec = lifeboat::config::LocationSpec::from_url(&self.url);
+        let mut spec = lifeboat::store::location::LocationSpec::from_url(&self.url);
         if self.kind == StoreKind::S3Eu {
             let eu = eu_server();
             spec.endpoint = Some(eu.endpoint);
