@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use object_store::ClientConfigKey;
-use object_store::ObjectStore;
 use object_store::RetryConfig;
 use object_store::path::Path as ObjPath;
+use object_store::{ObjectStore, ObjectStoreScheme};
 
 use super::{StoreError, retries};
 use crate::secrets::Secret;
@@ -113,104 +113,95 @@ impl Location {
         if url.trim().is_empty() {
             return Err(bad("empty"));
         }
-        let Some((scheme, rest)) = url.split_once("://") else {
+        if !url.contains("://") {
             return Self::local(url, PathBuf::from(url), access);
+        }
+        let parsed = url::Url::parse(url).map_err(|e| bad(&e.to_string()))?;
+        let unknown = || {
+            bad(&format!(
+                "unknown scheme {}:// (use a path, file://, s3://, gs:// or az://)",
+                parsed.scheme()
+            ))
         };
-        let (container, prefix) = match rest.split_once('/') {
-            Some((c, p)) => (c, p.trim_matches('/')),
-            None => (rest, ""),
+        // memory://<name>/<prefix>: a throwaway store for tests (object_store's form has no name).
+        // file://<host>/...: object_store says "unrecognised"; the message below says why.
+        let scheme = match parsed.scheme() {
+            "memory" => ObjectStoreScheme::Memory,
+            "file" => ObjectStoreScheme::Local,
+            _ => ObjectStoreScheme::parse(&parsed).map_err(|_| unknown())?.0,
         };
-        let prefix = ObjPath::parse(prefix).map_err(|e| bad(&format!("bad prefix: {e}")))?;
+        let prefix =
+            |path: &str| ObjPath::from_url_path(path).map_err(|e| bad(&format!("bad prefix: {e}")));
         let retry = retry_config();
-        let (store, kind): (Arc<dyn ObjectStore>, Kind) = match scheme {
-            "file" => {
-                return Self::local(
-                    url,
-                    PathBuf::from(format!("/{}", rest.trim_start_matches('/'))),
-                    access,
-                );
-            }
-            "memory" => (
-                Arc::new(object_store::memory::InMemory::new()),
-                Kind::Memory,
-            ),
-            "s3" | "s3a" => {
-                if container.len() < 3 {
-                    return Err(bad("an S3 bucket name has at least 3 characters"));
+        let (store, kind, container, prefix): (Arc<dyn ObjectStore>, Kind, String, ObjPath) =
+            match scheme {
+                ObjectStoreScheme::Local => {
+                    let dir = parsed.to_file_path().map_err(|()| {
+                        bad("a file:// URL names an absolute path on this host, e.g. file:///backups")
+                    })?;
+                    return Self::local(url, dir, access);
                 }
-                let mut builder =
-                    object_store::aws::AmazonS3Builder::from_env().with_bucket_name(container);
-                if let Some(region) = &spec.region {
-                    builder = builder.with_region(region);
+                ObjectStoreScheme::Memory => (
+                    Arc::new(object_store::memory::InMemory::new()),
+                    Kind::Memory,
+                    parsed.host_str().unwrap_or("").to_string(),
+                    prefix(parsed.path())?,
+                ),
+                ObjectStoreScheme::AmazonS3 => {
+                    let (store, bucket, path) = s3(spec, url, retry).map_err(|e| bad(&e))?;
+                    let kind = Kind::S3 {
+                        bucket: bucket.clone(),
+                    };
+                    (store, kind, bucket, prefix(&path)?)
                 }
-                if let Some(endpoint) = &spec.endpoint {
-                    builder = builder.with_endpoint(endpoint);
+                ObjectStoreScheme::GoogleCloudStorage => {
+                    let builder = client_options().into_iter().fold(
+                        object_store::gcp::GoogleCloudStorageBuilder::from_env().with_url(url),
+                        |b, (key, value)| {
+                            b.with_config(object_store::gcp::GoogleConfigKey::Client(key), value)
+                        },
+                    );
+                    let bucket = parsed.host_str().unwrap_or("").to_string();
+                    let store = builder
+                        .with_retry(retry)
+                        .with_http_connector(retries::Connector)
+                        .build()
+                        .map_err(|e| bad(&e.to_string()))?;
+                    (Arc::new(store), Kind::Gcs, bucket, prefix(parsed.path())?)
                 }
-                if let Some(allow) = spec.allow_http {
-                    builder = builder.with_allow_http(allow);
+                ObjectStoreScheme::MicrosoftAzure => {
+                    let builder = client_options().into_iter().fold(
+                        object_store::azure::MicrosoftAzureBuilder::from_env().with_url(url),
+                        |b, (key, value)| {
+                            b.with_config(object_store::azure::AzureConfigKey::Client(key), value)
+                        },
+                    );
+                    // az://<container>, abfss://<container>@<account>..., https://<account>.../<container>
+                    let container = match (parsed.scheme(), parsed.username()) {
+                        ("https", _) => parsed.path_segments().and_then(|mut p| p.next()),
+                        (_, "") => parsed.host_str(),
+                        (_, user) => Some(user),
+                    }
+                    .unwrap_or("")
+                    .to_string();
+                    let path = ObjectStoreScheme::parse(&parsed).map_err(|_| unknown())?.1;
+                    let store = builder
+                        .with_retry(retry)
+                        .with_http_connector(retries::Connector)
+                        .build()
+                        .map_err(|e| bad(&e.to_string()))?;
+                    (Arc::new(store), Kind::Azure, container, path)
                 }
-                if let Some(key) = &spec.access_key_id {
-                    builder = builder.with_access_key_id(&key.0);
+                // Any other https:// server (object_store's read-only HTTP store) cannot hold a
+                // repository: S3-compatible servers are s3:// with an endpoint.
+                ObjectStoreScheme::Http => {
+                    return Err(bad(
+                        "a plain http(s):// server cannot hold backups: for an S3-compatible server use s3://<bucket>/<prefix> with an endpoint (config `endpoint`, or AWS_ENDPOINT_URL)",
+                    ));
                 }
-                if let Some(secret) = &spec.secret_access_key {
-                    builder = builder.with_secret_access_key(&secret.0);
-                }
-                if let Some(token) = &spec.session_token {
-                    builder = builder.with_token(&token.0);
-                }
-                let builder = client_options()
-                    .into_iter()
-                    .fold(builder, |b, (key, value)| {
-                        b.with_config(object_store::aws::AmazonS3ConfigKey::Client(key), value)
-                    });
-                let store = builder
-                    .with_retry(retry)
-                    .with_http_connector(retries::Connector)
-                    .build()
-                    .map_err(|e| bad(&e.to_string()))?;
-                (
-                    Arc::new(store),
-                    Kind::S3 {
-                        bucket: container.to_string(),
-                    },
-                )
-            }
-            "gs" => {
-                let builder = client_options().into_iter().fold(
-                    object_store::gcp::GoogleCloudStorageBuilder::from_env(),
-                    |b, (key, value)| {
-                        b.with_config(object_store::gcp::GoogleConfigKey::Client(key), value)
-                    },
-                );
-                let store = builder
-                    .with_bucket_name(container)
-                    .with_retry(retry)
-                    .with_http_connector(retries::Connector)
-                    .build()
-                    .map_err(|e| bad(&e.to_string()))?;
-                (Arc::new(store), Kind::Gcs)
-            }
-            "az" | "azure" => {
-                let builder = client_options().into_iter().fold(
-                    object_store::azure::MicrosoftAzureBuilder::from_env(),
-                    |b, (key, value)| {
-                        b.with_config(object_store::azure::AzureConfigKey::Client(key), value)
-                    },
-                );
-                let store = builder
-                    .with_container_name(container)
-                    .with_retry(retry)
-                    .with_http_connector(retries::Connector)
-                    .build()
-                    .map_err(|e| bad(&e.to_string()))?;
-                (Arc::new(store), Kind::Azure)
-            }
-            other => {
-                return Err(bad(&format!(
-                    "unknown scheme {other}:// (use a path, file://, s3://, gs:// or az://)"
-                )));
-            }
-        };
+                _ => return Err(unknown()),
+            };
+        let scheme = parsed.scheme();
         let endpoint = spec
             .endpoint
             .clone()
@@ -436,6 +427,65 @@ fn env_bytes(name: &str) -> Option<u64> {
 }
 
 /// Drops any user:password from a URL before it is shown.
+/// An S3 store for `url` (s3://bucket/prefix, or an https:// AWS or R2 URL), with the spec's
+/// endpoint, region and credentials over the standard environment; its bucket and the prefix.
+fn s3(
+    spec: &LocationSpec,
+    url: &str,
+    retry: RetryConfig,
+) -> Result<(Arc<dyn ObjectStore>, String, String), String> {
+    use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+    let parsed = url::Url::parse(url).map_err(|e| e.to_string())?;
+    let host = parsed.host_str().unwrap_or("");
+    // The builder reads the URL only when built; the bucket is wanted first (checks, identity).
+    // s3://<bucket>, https://s3.<region>.amazonaws.com/<bucket>, https://<bucket>.s3...
+    let bucket = match parsed.scheme() {
+        "s3" | "s3a" => host.to_string(),
+        _ if host.starts_with("s3.") => parsed
+            .path_segments()
+            .and_then(|mut p| p.next())
+            .unwrap_or("")
+            .to_string(),
+        _ => host.split('.').next().unwrap_or("").to_string(),
+    };
+    let mut builder = AmazonS3Builder::from_env().with_url(url);
+    if bucket.len() < 3 {
+        return Err("an S3 bucket name has at least 3 characters".into());
+    }
+    if let Some(region) = &spec.region {
+        builder = builder.with_region(region);
+    }
+    if let Some(endpoint) = &spec.endpoint {
+        builder = builder.with_endpoint(endpoint);
+    }
+    if let Some(allow) = spec.allow_http {
+        builder = builder.with_allow_http(allow);
+    }
+    if let Some(key) = &spec.access_key_id {
+        builder = builder.with_access_key_id(&key.0);
+    }
+    if let Some(secret) = &spec.secret_access_key {
+        builder = builder.with_secret_access_key(&secret.0);
+    }
+    if let Some(token) = &spec.session_token {
+        builder = builder.with_token(&token.0);
+    }
+    let builder = client_options()
+        .into_iter()
+        .fold(builder, |b, (key, value)| {
+            b.with_config(AmazonS3ConfigKey::Client(key), value)
+        });
+    let store = builder
+        .with_retry(retry)
+        .with_http_connector(retries::Connector)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let path = ObjectStoreScheme::parse(&parsed)
+        .map(|(_, p)| p.to_string())
+        .map_err(|e| e.to_string())?;
+    Ok((Arc::new(store), bucket, path))
+}
+
 fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
@@ -469,6 +519,33 @@ mod tests {
                 .contains("3 characters")
         );
         assert!(Location::open("", Access::Read).is_err());
+    }
+
+    #[test]
+    fn the_url_forms_object_store_knows_are_opened_by_it() {
+        let open = |url: &str| Location::open(url, Access::Read);
+        // Virtual-hosted and path-style AWS URLs name the bucket too; the prefix is what follows.
+        let loc = open("https://s3.eu-west-1.amazonaws.com/lifeboat-bkt/prod/dr").unwrap();
+        assert_eq!(loc.bucket().as_deref(), Some("lifeboat-bkt"));
+        assert_eq!(loc.prefix.as_ref(), "prod/dr");
+        let loc = open("s3://lifeboat-bkt/a%20b/c/").unwrap();
+        assert_eq!(
+            (loc.bucket().as_deref(), loc.prefix.as_ref()),
+            (Some("lifeboat-bkt"), "a b/c")
+        );
+        // Azure's own URL forms, account included.
+        let loc = open("abfss://backups@acct.dfs.core.windows.net/prod").unwrap();
+        assert_eq!(loc.prefix.as_ref(), "prod");
+        assert_eq!(open("gs://bkt-1/p").unwrap().prefix.as_ref(), "p");
+        // file:// is a local folder; with a host it is not this machine's.
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("file://{}", dir.path().display());
+        assert_eq!(open(&url).unwrap().local_root(), Some(dir.path()));
+        let err = open("file://otherhost/backups").unwrap_err().to_string();
+        assert!(err.contains("absolute path on this host"), "{err}");
+        // A plain web server is not a store lifeboat can commit to.
+        let err = open("https://example.com/backups").unwrap_err().to_string();
+        assert!(err.contains("S3-compatible server use s3://"), "{err}");
     }
 
     #[test]
