@@ -114,10 +114,65 @@ pub struct CloneFilters {
     pub exclude: Vec<String>,
     /// Leave out whole kinds (comma-separated).
     #[arg(long, value_enum, value_delimiter = ',', value_name = "KIND")]
-    pub skip: Vec<crate::clone::filter::Skip>,
+    pub skip: Vec<CloneSkip>,
     /// Requests in flight at once.
     #[arg(long, default_value_t = 16, value_name = "N")]
     pub concurrency: usize,
+}
+
+/// `--skip`'s values: Dremio's [`Skip`](crate::dremio::clone::Skip).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CloneSkip {
+    Users,
+    Reflections,
+    Wikis,
+    Tags,
+    /// Promoted datasets: sources are then not walked (their storage may hold millions of files).
+    Promoted,
+    Functions,
+}
+
+impl std::convert::From<CloneSkip> for crate::dremio::clone::Skip {
+    fn from(s: CloneSkip) -> Self {
+        use crate::dremio::clone::Skip;
+        match s {
+            CloneSkip::Users => Skip::Users,
+            CloneSkip::Reflections => Skip::Reflections,
+            CloneSkip::Wikis => Skip::Wikis,
+            CloneSkip::Tags => Skip::Tags,
+            CloneSkip::Promoted => Skip::Promoted,
+            CloneSkip::Functions => Skip::Functions,
+        }
+    }
+}
+
+/// What a filter keeps of `--skip`: its word.
+impl std::convert::From<CloneSkip> for &'static str {
+    fn from(s: CloneSkip) -> Self {
+        crate::dremio::clone::Skip::from(s).word()
+    }
+}
+
+/// `--mode`'s values: the engine's [`Mode`](crate::clone::plan::Mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CloneMode {
+    /// Create what the target lacks; leave what differs.
+    CreateOnly,
+    /// Create what the target lacks and update what differs (never removes anything).
+    Update,
+    /// Also delete, inside the filters, what the source lacks (needs --allow-delete).
+    Mirror,
+}
+
+impl std::convert::From<CloneMode> for crate::clone::plan::Mode {
+    fn from(m: CloneMode) -> Self {
+        use crate::clone::plan::Mode;
+        match m {
+            CloneMode::CreateOnly => Mode::CreateOnly,
+            CloneMode::Update => Mode::Update,
+            CloneMode::Mirror => Mode::Mirror,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -169,8 +224,8 @@ pub struct ClonePlanCmd {
     #[command(flatten)]
     pub filters: CloneFilters,
     /// create-only, update (create and update, never delete) or mirror (also delete inside the filters).
-    #[arg(long, value_enum, default_value_t = crate::clone::plan::Mode::Update)]
-    pub mode: crate::clone::plan::Mode,
+    #[arg(long, value_enum, default_value_t = CloneMode::Update)]
+    pub mode: CloneMode,
     /// Renames (sources, spaces, users), source secrets and user passwords: see configs/clone-mapping.example.toml.
     #[arg(long, value_name = "FILE")]
     pub mapping: Option<PathBuf>,

@@ -298,7 +298,7 @@ fn clone_plan_args(
             c.target.insecure,
             "LIFEBOAT_DREMIO_",
         )?,
-        mode: c.mode,
+        mode: c.mode.into(),
         mapping: c.mapping,
     })
 }

@@ -1,40 +1,16 @@
-//! Include/exclude globs on full catalog paths, written with `/` between components:
-//! `*` matches within one component, `**` any number of components, `?` one character.
-//! Users are matched as `@users/<name>`.
+//! Include/exclude globs on full paths, written with `/` between components: `*` matches within
+//! one component, `**` any number of components, `?` one character. A kind may put its objects
+//! under a prefix (Dremio's users are matched as `@users/<name>`). Kinds and parts are skipped by
+//! the words the cluster kind gives them.
 
-use super::model::Kind;
+use super::kind::ArtefactKind;
 
-/// The filters of a run, and which kinds it skips altogether.
+/// The filters of a run, and which kinds and parts it skips altogether.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
     include: Vec<Vec<String>>,
     exclude: Vec<Vec<String>>,
-    skip: Vec<Skip>,
-}
-
-/// Parts of the catalog a run can leave out entirely.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Skip {
-    Users,
-    Reflections,
-    Wikis,
-    Tags,
-    /// Promoted datasets: sources are then not walked (their storage may hold millions of files).
-    Promoted,
-    Functions,
-}
-
-impl Skip {
-    pub fn word(self) -> &'static str {
-        match self {
-            Skip::Users => "users",
-            Skip::Reflections => "reflections",
-            Skip::Wikis => "wikis",
-            Skip::Tags => "tags",
-            Skip::Promoted => "promoted",
-            Skip::Functions => "functions",
-        }
-    }
+    skip: Vec<&'static str>,
 }
 
 fn split(glob: &str) -> Vec<String> {
@@ -94,11 +70,16 @@ fn may_match_below(glob: &[String], prefix: &[String]) -> bool {
 }
 
 impl Filter {
-    pub fn new(include: &[String], exclude: &[String], skip: &[Skip]) -> Filter {
+    /// `skip`: what to leave out, as words of the cluster kind (e.g. its plain `Skip` enum).
+    pub fn new<S: Copy + Into<&'static str>>(
+        include: &[String],
+        exclude: &[String],
+        skip: &[S],
+    ) -> Filter {
         Filter {
             include: include.iter().map(|g| split(g)).collect(),
             exclude: exclude.iter().map(|g| split(g)).collect(),
-            skip: skip.to_vec(),
+            skip: skip.iter().map(|s| (*s).into()).collect(),
         }
     }
 
@@ -134,7 +115,7 @@ impl Filter {
             v.dedup();
             v
         };
-        let mut skip: Vec<&str> = self.skip.iter().map(|s| s.word()).collect();
+        let mut skip: Vec<&str> = self.skip.clone();
         skip.sort();
         skip.dedup();
         serde_json::json!({
@@ -144,31 +125,20 @@ impl Filter {
         })
     }
 
-    pub fn skips(&self, s: Skip) -> bool {
-        self.skip.contains(&s)
-    }
-
-    fn full(kind: Kind, path: &[String]) -> Vec<String> {
-        if kind == Kind::User {
-            let mut p = vec!["@users".to_string()];
-            p.extend(path.iter().cloned());
-            p
-        } else {
-            path.to_vec()
-        }
+    pub fn skips<S: Into<&'static str>>(&self, s: S) -> bool {
+        self.skip.contains(&s.into())
     }
 
     /// Whether the object is selected: an include matches (or there is none) and no exclude does,
     /// neither on the object nor on one of its ancestors.
-    pub fn selects(&self, kind: Kind, path: &[String]) -> bool {
-        if kind == Kind::User && self.skips(Skip::Users)
-            || kind == Kind::Function && self.skips(Skip::Functions)
-            || kind == Kind::Dataset && self.skips(Skip::Promoted)
-        {
+    pub fn selects<K: ArtefactKind>(&self, kind: K, path: &[String]) -> bool {
+        let spec = kind.spec();
+        if spec.skip.is_some_and(|w| self.skips(w)) {
             return false;
         }
-        let full = Self::full(kind, path);
-        let first = usize::from(kind == Kind::User);
+        let mut full: Vec<String> = spec.glob_prefix.into_iter().map(str::to_string).collect();
+        let first = full.len();
+        full.extend(path.iter().cloned());
         let excluded =
             (first + 1..=full.len()).any(|n| self.exclude.iter().any(|g| matches(g, &full[..n])));
         !excluded && (self.include.is_empty() || self.include.iter().any(|g| matches(g, &full)))
@@ -191,7 +161,7 @@ impl Filter {
     }
 
     /// Whether a container is needed as the parent of a selected object below it, or is selected.
-    pub fn keeps_container(&self, kind: Kind, path: &[String]) -> bool {
+    pub fn keeps_container<K: ArtefactKind>(&self, kind: K, path: &[String]) -> bool {
         self.selects(kind, path) || self.enters(path)
     }
 }
@@ -199,6 +169,7 @@ impl Filter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clone::notes::Kind;
 
     fn p(s: &str) -> Vec<String> {
         s.split('/').map(str::to_string).collect()
@@ -206,34 +177,35 @@ mod tests {
 
     #[test]
     fn globs_match_components() {
-        let f = Filter::new(
+        let f = Filter::new::<&str>(
             &["Sales/**".into(), "Ops/*/daily_*".into()],
             &["Sales/tmp".into()],
             &[],
         );
-        assert!(f.selects(Kind::View, &p("Sales/a/b/c")));
-        assert!(f.selects(Kind::Space, &p("Sales")));
-        assert!(f.selects(Kind::View, &p("Ops/x/daily_sum")));
-        assert!(!f.selects(Kind::View, &p("Ops/x/y/daily_sum")));
-        assert!(!f.selects(Kind::View, &p("Ops/x/weekly")));
+        assert!(f.selects(Kind::Note, &p("Sales/a/b/c")));
+        assert!(f.selects(Kind::Book, &p("Sales")));
+        assert!(f.selects(Kind::Note, &p("Ops/x/daily_sum")));
+        assert!(!f.selects(Kind::Note, &p("Ops/x/y/daily_sum")));
+        assert!(!f.selects(Kind::Note, &p("Ops/x/weekly")));
         assert!(
-            !f.selects(Kind::View, &p("Sales/tmp/v")),
+            !f.selects(Kind::Note, &p("Sales/tmp/v")),
             "excluded with its parent"
         );
         assert!(f.enters(&p("Ops")) && f.enters(&p("Ops/x")));
         assert!(!f.enters(&p("Finance")) && !f.enters(&p("Sales/tmp")));
-        assert!(!f.selects(Kind::Space, &p("Ops")) && f.keeps_container(Kind::Space, &p("Ops")));
+        assert!(!f.selects(Kind::Book, &p("Ops")) && f.keeps_container(Kind::Book, &p("Ops")));
     }
 
     #[test]
-    fn no_include_means_everything_and_users_have_their_own_prefix() {
-        let f = Filter::new(&[], &["@users/svc_*".into()], &[]);
-        assert!(f.selects(Kind::View, &p("any/thing")));
-        assert!(f.selects(Kind::User, &p("alice")));
-        assert!(!f.selects(Kind::User, &p("svc_etl")));
-        let f = Filter::new(&[], &[], &[Skip::Users, Skip::Promoted]);
-        assert!(!f.selects(Kind::User, &p("alice")));
-        assert!(!f.selects(Kind::Dataset, &p("lake/t")));
+    fn no_include_means_everything_and_prefixed_kinds_have_their_own_globs() {
+        let f = Filter::new::<&str>(&[], &["@authors/svc_*".into()], &[]);
+        assert!(f.selects(Kind::Note, &p("any/thing")));
+        assert!(f.selects(Kind::Author, &p("alice")));
+        assert!(!f.selects(Kind::Author, &p("svc_etl")));
+        let f = Filter::new(&[], &[], &["authors"]);
+        assert!(!f.selects(Kind::Author, &p("alice")));
+        assert!(f.selects(Kind::Note, &p("a/b")));
+        assert_eq!(f.describe()["skip"], serde_json::json!(["authors"]));
     }
 
     #[test]

@@ -1,19 +1,20 @@
-//! Cloning a cluster's artefacts (catalog, reflections, wikis, tags, users) to another cluster
-//! through REST: export to a git-friendly tree, plan the difference with a live target, apply it in
-//! dependency order, report per object.
+//! The clone engine, which knows no cluster kind: export a cluster's artefacts to a git-friendly
+//! tree, plan the difference with a live target, apply it in dependency order, report per object.
 //!
 //! Everything goes through the tree format ([`tree`]): a live source is first exported into a
 //! temporary tree, and the target is exported into another one to be compared against; so memory
-//! holds small per-object summaries, never the catalog's bodies.
+//! holds small per-object summaries, never the bodies. A cluster kind plugs in by describing its
+//! kinds ([`kind`]) and implementing [`cluster::Schema`] and [`cluster::Cluster`]; Dremio's is in
+//! `crate::dremio::clone`.
 
 pub mod apply;
-pub mod cloner;
-pub mod export;
+pub mod cluster;
 pub mod filter;
-pub mod mapping;
-pub mod model;
+mod graph;
+pub mod kind;
+#[cfg(test)]
+mod notes;
 pub mod plan;
-pub mod sql;
 pub mod tree;
 
 use crate::error::{Classify, ExitClass};

@@ -1,28 +1,29 @@
-//! The export tree: one file per artefact, named by its catalog path, made to live in git.
+//! The export tree: one file per artefact, named by its path, made to live in git. The kinds say
+//! which top folder holds them and whether they nest; for Dremio:
 //!
 //! ```text
 //! lifeboat-clone.json                       {"format": "lifeboat-clone/1"}
 //! catalog/Sales.space.json                  a space (its children under catalog/Sales/)
 //! catalog/Sales/Reports.folder.json
 //! catalog/Sales/Reports/monthly.view.json   stable fields, keys sorted, tags, reflections
-//! catalog/Sales/Reports/monthly.view.sql    the view's SQL
+//! catalog/Sales/Reports/monthly.view.sql    the view's SQL (the kind's text file)
 //! catalog/Sales/Reports/monthly.view.wiki.md
 //! catalog/lake.source.json                  secrets stay masked
-//! catalog/lake/trips/2024.dataset.json      a promoted dataset
-//! catalog/Sales/fns/tax.function.json (+ .function.sql)
-//! users/alice.user.json
+//! users/alice.user.json                     a flat kind
 //! ```
 //! Names are percent-encoded where a file system would misread them (`/`, `\`, `%`, control
 //! characters, a leading `.`). Files are only rewritten when their bytes change.
 
 use std::collections::HashSet;
 use std::fs;
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
+use percent_encoding::{AsciiSet, CONTROLS, percent_encode};
 use serde_json::{Map, Value};
 
 use super::CloneError;
-use super::model::{Kind, Object};
+use super::kind::{ArtefactKind, Object};
 use crate::limits;
 
 /// The marker file's name and its format string.
@@ -33,28 +34,48 @@ pub const FORMAT: &str = "lifeboat-clone/1";
 /// reflections): tens of KiB. The limits also bound memory, a JSON value costing up to ~350 bytes.
 const MAX_JSON_BYTES: u64 = 4 << 20;
 const MAX_JSON_VALUES: usize = 100_000;
-/// A view's or function's SQL (generated views reach a few hundred KiB). The SQL scanner that
-/// reads it holds a frame per open parenthesis, so this also bounds its memory.
+/// An object's text (a generated view's SQL reaches a few hundred KiB). Dremio's SQL scanner
+/// holds a frame per open parenthesis, so this also bounds its memory.
 const MAX_SQL_BYTES: u64 = 4 << 20;
 /// A wiki (Dremio keeps at most 100,000 characters).
 const MAX_WIKI_BYTES: u64 = 1 << 20;
 
-/// A tree on disk.
-#[derive(Debug, Clone)]
-pub struct Tree {
+/// A tree on disk, holding the kinds `K`.
+#[derive(Debug)]
+pub struct Tree<K> {
     pub root: PathBuf,
+    kinds: PhantomData<fn() -> K>,
 }
 
-/// Encodes one path component as a file name component.
+impl<K> Clone for Tree<K> {
+    fn clone(&self) -> Self {
+        Tree {
+            root: self.root.clone(),
+            kinds: PhantomData,
+        }
+    }
+}
+
+/// ASCII that a file name must not hold as it is: control characters, separators and the escape
+/// itself. Other characters (non-ASCII letters included) stay readable in git; C1 controls are
+/// escaped apart (see [`encode`]).
+const FILE_NAME: &AsciiSet = &CONTROLS.add(b'/').add(b'\\').add(b'%');
+
+/// Encodes one path component as a file name component. Trees in git depend on these bytes:
+/// the rule must never change.
 pub fn encode(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
+    let mut buf = [0u8; 4];
     for (i, c) in name.chars().enumerate() {
-        let bad = matches!(c, '/' | '\\' | '%') || c.is_control() || (i == 0 && c == '.');
-        if bad {
-            let mut buf = [0u8; 4];
-            for b in c.encode_utf8(&mut buf).bytes() {
-                out.push_str(&format!("%{b:02X}"));
-            }
+        if i == 0 && c == '.' {
+            // `.`, `..` and hidden files.
+            out.push_str("%2E");
+        } else if c.is_ascii() || c.is_control() {
+            // Non-ASCII bytes are always escaped: that covers the C1 controls.
+            out.extend(percent_encode(
+                c.encode_utf8(&mut buf).as_bytes(),
+                FILE_NAME,
+            ));
         } else {
             out.push(c);
         }
@@ -70,24 +91,24 @@ pub fn decode(name: &str) -> Option<String> {
     if name == "%00" {
         return Some(String::new());
     }
+    // Two hex digits after every `%`: a lenient decoder passes a stray `%` through, and two
+    // file names would then decode to one object.
     let b = name.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            // Two hex digits exactly: from_str_radix alone would take "+1", and two names would
-            // decode to one object.
-            let hex = b
-                .get(i + 1..i + 3)
-                .filter(|h| h.iter().all(u8::is_ascii_hexdigit))?;
-            out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
+    let escapes_ok = b
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| **c == b'%')
+        .all(|(i, _)| {
+            b.get(i + 1..i + 3)
+                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+        });
+    if !escapes_ok {
+        return None;
     }
-    String::from_utf8(out).ok()
+    percent_encoding::percent_decode_str(name)
+        .decode_utf8()
+        .ok()
+        .map(|s| s.into_owned())
 }
 
 /// What a file of the tree is.
@@ -99,28 +120,28 @@ pub enum FileRole {
 }
 
 /// The object (kind, path) and role of a file, from its path relative to the root.
-pub fn classify(rel: &Path) -> Option<(Kind, Vec<String>, FileRole)> {
+pub fn classify<K: ArtefactKind>(rel: &Path) -> Option<(K, Vec<String>, FileRole)> {
     let comps: Vec<&str> = rel
         .components()
         .map(|c| c.as_os_str().to_str())
         .collect::<Option<_>>()?;
     let (top, rest) = comps.split_first()?;
     let (file, dirs) = rest.split_last()?;
-    let (stem, role) = if let Some(s) = file.strip_suffix(".wiki.md") {
-        (s, FileRole::Wiki)
-    } else if let Some(s) = file.strip_suffix(".sql") {
-        (s, FileRole::Text)
+    let (stem, role, ext) = if let Some(s) = file.strip_suffix(".wiki.md") {
+        (s, FileRole::Wiki, None)
+    } else if let Some(s) = file.strip_suffix(".json") {
+        (s, FileRole::Main, None)
     } else {
-        (file.strip_suffix(".json")?, FileRole::Main)
+        let (s, ext) = file.rsplit_once('.')?;
+        (s, FileRole::Text, Some(ext))
     };
     let (name, kind) = stem.rsplit_once('.')?;
-    let kind = Kind::from_word(kind)?;
-    match (*top, kind) {
-        ("users", Kind::User) if dirs.is_empty() => {}
-        ("catalog", k) if k != Kind::User => {}
-        _ => return None,
+    let kind = K::from_word(kind)?;
+    let spec = kind.spec();
+    if *top != spec.folder || !spec.nested && !dirs.is_empty() {
+        return None;
     }
-    if role == FileRole::Text && !kind.has_text() {
+    if role == FileRole::Text && spec.text != ext {
         return None;
     }
     let mut path: Vec<String> = dirs.iter().map(|d| decode(d)).collect::<Option<_>>()?;
@@ -155,13 +176,29 @@ pub fn render(body: &Map<String, Value>) -> Vec<u8> {
     out
 }
 
-impl Tree {
+/// The top folders of the kinds, each once.
+fn folders<K: ArtefactKind>() -> Vec<&'static str> {
+    let mut v: Vec<&'static str> = Vec::new();
+    for k in K::all() {
+        if !v.contains(&k.spec().folder) {
+            v.push(k.spec().folder);
+        }
+    }
+    v
+}
+
+impl<K: ArtefactKind> Tree<K> {
+    fn at(root: &Path) -> Tree<K> {
+        Tree {
+            root: root.to_path_buf(),
+            kinds: PhantomData,
+        }
+    }
+
     /// Opens a tree for writing: an empty or missing folder becomes a tree; a folder that holds
     /// anything else is refused (lifeboat never writes into, or wipes, a folder it did not make).
-    pub fn create(root: &Path) -> Result<Tree, CloneError> {
-        let tree = Tree {
-            root: root.to_path_buf(),
-        };
+    pub fn create(root: &Path) -> Result<Tree<K>, CloneError> {
+        let tree = Self::at(root);
         if root.join(MARKER).exists() {
             tree.check_marker()?;
             tree.check_no_links()?;
@@ -199,10 +236,8 @@ impl Tree {
     }
 
     /// Opens an existing tree for reading.
-    pub fn open(root: &Path) -> Result<Tree, CloneError> {
-        let tree = Tree {
-            root: root.to_path_buf(),
-        };
+    pub fn open(root: &Path) -> Result<Tree<K>, CloneError> {
+        let tree = Self::at(root);
         tree.check_marker()?;
         tree.check_no_links()?;
         Ok(tree)
@@ -211,7 +246,7 @@ impl Tree {
     /// A tree holds plain files and folders only: a symbolic link (e.g. committed to git) would
     /// make lifeboat write outside the tree, or read any file into a view's SQL.
     fn check_no_links(&self) -> Result<(), CloneError> {
-        for top in ["catalog", "users"] {
+        for top in folders::<K>() {
             for e in walkdir::WalkDir::new(self.root.join(top))
                 .into_iter()
                 .filter_map(Result::ok)
@@ -254,16 +289,12 @@ impl Tree {
     }
 
     /// The main file of an object, relative to the root.
-    pub fn main_file(kind: Kind, path: &[String]) -> PathBuf {
+    pub fn main_file(kind: K, path: &[String]) -> PathBuf {
         Self::file(kind, path, "json")
     }
 
-    fn file(kind: Kind, path: &[String], ext: &str) -> PathBuf {
-        let mut p = PathBuf::from(if kind == Kind::User {
-            "users"
-        } else {
-            "catalog"
-        });
+    fn file(kind: K, path: &[String], ext: &str) -> PathBuf {
+        let mut p = PathBuf::from(kind.spec().folder);
         let (last, dirs) = path.split_last().expect("an object has a name");
         for d in dirs {
             p.push(encode(d));
@@ -272,24 +303,20 @@ impl Tree {
         p
     }
 
-    /// Whether the tree holds something a query can read at `path` (a view, a promoted dataset or
-    /// a UDF).
-    pub fn has_dataset(&self, path: &[String]) -> bool {
-        !path.is_empty()
-            && [Kind::View, Kind::Dataset, Kind::Function]
-                .into_iter()
-                .any(|k| self.root.join(Self::main_file(k, path)).exists())
+    /// Whether the tree holds an object of this kind at `path`.
+    pub fn has(&self, kind: K, path: &[String]) -> bool {
+        !path.is_empty() && self.root.join(Self::main_file(kind, path)).exists()
     }
 
     /// The files (relative path, bytes) that represent an object.
-    pub fn files_of(o: &Object) -> Vec<(PathBuf, Vec<u8>)> {
+    pub fn files_of(o: &Object<K>) -> Vec<(PathBuf, Vec<u8>)> {
         let mut files = vec![(Self::main_file(o.kind, &o.path), render(&o.body))];
-        if let Some(t) = &o.text {
+        if let (Some(t), Some(ext)) = (&o.text, o.kind.spec().text) {
             let mut bytes = t.clone().into_bytes();
             if !t.ends_with('\n') {
                 bytes.push(b'\n');
             }
-            files.push((Self::file(o.kind, &o.path, "sql"), bytes));
+            files.push((Self::file(o.kind, &o.path, ext), bytes));
         }
         if let Some(w) = &o.wiki {
             files.push((
@@ -301,7 +328,7 @@ impl Tree {
     }
 
     /// Writes an object's files where their bytes differ; returns their relative paths.
-    pub fn write(&self, o: &Object) -> Result<Vec<PathBuf>, CloneError> {
+    pub fn write(&self, o: &Object<K>) -> Result<Vec<PathBuf>, CloneError> {
         let files = Self::files_of(o);
         let mut rels = Vec::with_capacity(files.len());
         for (rel, bytes) in files {
@@ -312,7 +339,7 @@ impl Tree {
     }
 
     /// Reads an object, or None when the tree does not hold it.
-    pub fn read(&self, kind: Kind, path: &[String]) -> Result<Option<Object>, CloneError> {
+    pub fn read(&self, kind: K, path: &[String]) -> Result<Option<Object<K>>, CloneError> {
         let main = self.root.join(Self::main_file(kind, path));
         let body = match read_json(&main) {
             Ok(body) => body,
@@ -333,8 +360,8 @@ impl Tree {
         };
         // The file ends with one newline added on export; a view without text has no file (the
         // target will refuse it, alone).
-        let text = if kind.has_text() {
-            optional("sql", MAX_SQL_BYTES)?
+        let text = if let Some(ext) = kind.spec().text {
+            optional(ext, MAX_SQL_BYTES)?
                 .map(|t| t.strip_suffix('\n').map(str::to_string).unwrap_or(t))
         } else {
             None
@@ -350,15 +377,15 @@ impl Tree {
 
     /// Every object of the tree (kind, path), in file order; files lifeboat did not write (a
     /// README, .git) are passed over.
-    pub fn objects(&self) -> impl Iterator<Item = Result<(Kind, Vec<String>), CloneError>> + '_ {
-        ["catalog", "users"].into_iter().flat_map(move |top| {
+    pub fn objects(&self) -> impl Iterator<Item = Result<(K, Vec<String>), CloneError>> + '_ {
+        folders::<K>().into_iter().flat_map(move |top| {
             walkdir::WalkDir::new(self.root.join(top))
                 .sort_by_file_name()
                 .into_iter()
                 .filter_map(move |entry| match entry {
                     Ok(e) if e.file_type().is_file() => {
                         let rel = e.path().strip_prefix(&self.root).ok()?;
-                        match classify(rel)? {
+                        match classify::<K>(rel)? {
                             (kind, path, FileRole::Main) => Some(Ok((kind, path))),
                             _ => None,
                         }
@@ -383,10 +410,10 @@ impl Tree {
     pub fn remove_stale(
         &self,
         kept: &Written,
-        covered: &dyn Fn(Kind, &[String]) -> bool,
+        covered: &dyn Fn(K, &[String]) -> bool,
     ) -> Result<usize, CloneError> {
         let mut removed = 0;
-        for top in ["catalog", "users"] {
+        for top in folders::<K>() {
             let dir = self.root.join(top);
             let mut stale = Vec::new();
             for e in walkdir::WalkDir::new(&dir)
@@ -405,7 +432,7 @@ impl Tree {
                     stale.push(e.path().to_path_buf());
                     continue;
                 }
-                if let Some((kind, path, _)) = classify(rel)
+                if let Some((kind, path, _)) = classify::<K>(rel)
                     && covered(kind, &path)
                     && !kept.contains(rel)
                 {
@@ -481,36 +508,72 @@ pub fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<(), CloneError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clone::notes::{Kind, obj};
     use serde_json::json;
 
-    fn view(path: &[&str], sql: &str) -> Object {
-        Object {
-            kind: Kind::View,
-            path: path.iter().map(|s| s.to_string()).collect(),
-            body: json!({"sqlContext": ["S"]}).as_object().unwrap().clone(),
-            text: Some(sql.into()),
-            wiki: Some("# Hello\n".into()),
+    fn note(path: &str, text: &str) -> Object<Kind> {
+        let mut o = obj(Kind::Note, path, json!({"by": "ann"}), Some(text));
+        o.wiki = Some("# Hello\n".into());
+        o
+    }
+
+    /// The encoder trees were written with before the percent-encoding crate: names must keep
+    /// their files.
+    fn encode_before(name: &str) -> String {
+        let mut out = String::new();
+        for (i, c) in name.chars().enumerate() {
+            if matches!(c, '/' | '\\' | '%') || c.is_control() || (i == 0 && c == '.') {
+                let mut buf = [0u8; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    out.push_str(&format!("%{b:02X}"));
+                }
+            } else {
+                out.push(c);
+            }
         }
+        if out.is_empty() {
+            out.push_str("%00");
+        }
+        out
     }
 
     #[test]
-    fn names_that_files_cannot_hold_round_trip() {
-        for name in [
-            "a/b",
-            ".hidden",
-            "..",
-            "50%",
-            "tab\there",
-            "ünï",
-            "",
-            "a.view",
-        ] {
-            let e = encode(name);
-            assert!(
-                !e.contains('/') && !e.starts_with('.') && !e.is_empty(),
-                "{e}"
-            );
-            assert_eq!(decode(&e).as_deref(), Some(name));
+    fn tricky_names_encode_to_the_same_files_as_before_and_round_trip() {
+        let cases = [
+            ("a/b", "a%2Fb"),
+            ("back\\slash", "back%5Cslash"),
+            ("50%", "50%25"),
+            ("tab\there", "tab%09here"),
+            ("nul\0", "nul%00"),
+            ("del\u{7f}", "del%7F"),
+            ("c1\u{85}", "c1%C2%85"),
+            (".", "%2E"),
+            ("..", "%2E."),
+            (".hidden", "%2Ehidden"),
+            ("a.view", "a.view"),
+            ("ünï 東京", "ünï 東京"),
+            ("", "%00"),
+            ("sp ace+plus?q#h", "sp ace+plus?q#h"),
+        ];
+        for (name, file) in cases {
+            assert_eq!(encode(name), file, "{name:?}");
+            assert_eq!(encode_before(name), file, "{name:?}");
+            assert_eq!(decode(file).as_deref(), Some(name), "{file:?}");
+        }
+        for bad in ["50%", "%zz", "%4", "%+1", "%C3"] {
+            assert_eq!(decode(bad), None, "{bad:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_name_encodes_as_before(name in "\\PC*|[\\x00-\\x1f\\x7f-\\u{9f}./\\\\%a]{0,8}") {
+            let e = encode(&name);
+            proptest::prop_assert_eq!(&e, &encode_before(&name));
+            proptest::prop_assert!(!e.contains('/') && !e.starts_with('.') && !e.is_empty());
+            // A lone NUL and the empty name share `%00`; names never hold NUL.
+            proptest::prop_assume!(name != "\0");
+            proptest::prop_assert_eq!(decode(&e), Some(name));
         }
     }
 
@@ -518,10 +581,18 @@ mod tests {
     fn an_object_round_trips_and_unchanged_files_are_not_rewritten() {
         let dir = tempfile::tempdir().unwrap();
         let tree = Tree::create(&dir.path().join("t")).unwrap();
-        let o = view(&["S", "f/x", "my.view"], "SELECT 1");
+        let mut o = note("S/f/my.note", "see S/y");
+        o.path[1] = "f/x".into();
         let files = tree.write(&o).unwrap();
-        assert_eq!(files[0], PathBuf::from("catalog/S/f%2Fx/my.view.view.json"));
-        assert_eq!(tree.read(Kind::View, &o.path).unwrap().unwrap(), o);
+        assert_eq!(
+            files,
+            [
+                PathBuf::from("notes/S/f%2Fx/my.note.note.json"),
+                PathBuf::from("notes/S/f%2Fx/my.note.note.txt"),
+                PathBuf::from("notes/S/f%2Fx/my.note.note.wiki.md"),
+            ]
+        );
+        assert_eq!(tree.read(Kind::Note, &o.path).unwrap().unwrap(), o);
         let main = tree.root.join(&files[0]);
         let before = fs::metadata(&main).unwrap().modified().unwrap();
         let ino = std::os::unix::fs::MetadataExt::ino(&fs::metadata(&main).unwrap());
@@ -529,23 +600,41 @@ mod tests {
         let after = fs::metadata(&main).unwrap();
         assert_eq!(std::os::unix::fs::MetadataExt::ino(&after), ino);
         assert_eq!(after.modified().unwrap(), before);
+        let author = obj(Kind::Author, "ann", json!({}), None);
+        tree.write(&author).unwrap();
         let listed: Vec<_> = tree.objects().map(Result::unwrap).collect();
-        assert_eq!(listed, vec![(Kind::View, o.path.clone())]);
+        assert_eq!(
+            listed,
+            vec![(Kind::Note, o.path.clone()), (Kind::Author, author.path)]
+        );
+    }
+
+    #[test]
+    fn files_in_the_wrong_place_are_not_objects() {
+        let c = |p: &str| classify::<Kind>(Path::new(p)).map(|(k, path, r)| (k, path.join("/"), r));
+        assert_eq!(
+            c("notes/a/b.note.txt"),
+            Some((Kind::Note, "a/b".into(), FileRole::Text))
+        );
+        assert_eq!(c("notes/a/b.note.sql"), None, "a note's text is .txt");
+        assert_eq!(c("notes/a.book.txt"), None, "a book has no text");
+        assert_eq!(c("authors/x/ann.author.json"), None, "authors are flat");
+        assert_eq!(c("authors/ann.note.json"), None, "notes live under notes/");
+        assert_eq!(c("notes/a%zz.book.json"), None);
+        assert_eq!(c("README.md"), None);
     }
 
     #[test]
     fn stale_files_go_only_where_the_run_was_responsible() {
         let dir = tempfile::tempdir().unwrap();
         let tree = Tree::create(dir.path()).unwrap();
-        let keep = tree.write(&view(&["S", "keep"], "SELECT 1")).unwrap();
-        tree.write(&view(&["S", "sub", "gone"], "SELECT 2"))
-            .unwrap();
-        tree.write(&view(&["Other", "untouched"], "SELECT 3"))
-            .unwrap();
+        let keep = tree.write(&note("S/keep", "1")).unwrap();
+        tree.write(&note("S/sub/gone", "2")).unwrap();
+        tree.write(&note("Other/untouched", "3")).unwrap();
         let mut kept = Written::default();
         keep.iter().for_each(|f| kept.add(f));
         fs::write(
-            dir.path().join("catalog/Other/.untouched.view.json.tmp-99"),
+            dir.path().join("notes/Other/.untouched.note.json.tmp-99"),
             "{",
         )
         .unwrap();
@@ -554,22 +643,22 @@ mod tests {
             .unwrap();
         assert_eq!(
             removed, 4,
-            "json, sql and wiki of S/sub/gone, and a killed run's temp file"
+            "json, text and wiki of S/sub/gone, and a killed run's temp file"
         );
-        assert!(!dir.path().join("catalog/S/sub").exists());
-        assert!(dir.path().join("catalog/Other/untouched.view.sql").exists());
-        assert!(dir.path().join("catalog/S/keep.view.json").exists());
+        assert!(!dir.path().join("notes/S/sub").exists());
+        assert!(dir.path().join("notes/Other/untouched.note.txt").exists());
+        assert!(dir.path().join("notes/S/keep.note.json").exists());
     }
 
     #[test]
     fn a_tree_with_a_symbolic_link_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let tree = Tree::create(&dir.path().join("t")).unwrap();
-        tree.write(&view(&["S", "v"], "SELECT 1")).unwrap();
-        std::os::unix::fs::symlink("/etc", tree.root.join("catalog/Elsewhere")).unwrap();
+        let tree = Tree::<Kind>::create(&dir.path().join("t")).unwrap();
+        tree.write(&note("S/v", "1")).unwrap();
+        std::os::unix::fs::symlink("/etc", tree.root.join("notes/Elsewhere")).unwrap();
         for err in [
-            Tree::open(&tree.root).unwrap_err(),
-            Tree::create(&tree.root).unwrap_err(),
+            Tree::<Kind>::open(&tree.root).unwrap_err(),
+            Tree::<Kind>::create(&tree.root).unwrap_err(),
         ] {
             assert!(err.to_string().contains("symbolic link"), "{err}");
         }
@@ -579,8 +668,8 @@ mod tests {
     fn a_folder_with_foreign_files_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("notes.txt"), "mine").unwrap();
-        let err = Tree::create(dir.path()).unwrap_err().to_string();
+        let err = Tree::<Kind>::create(dir.path()).unwrap_err().to_string();
         assert!(err.contains("not a lifeboat export"), "{err}");
-        assert!(Tree::open(dir.path()).is_err());
+        assert!(Tree::<Kind>::open(dir.path()).is_err());
     }
 }

@@ -8,14 +8,15 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use super::{CommandError, Ctx};
-use crate::clone::apply::{self, Env, Outcome, Report, Stopped};
-use crate::clone::cloner;
-use crate::clone::export::{self, Exported, Remote};
+use crate::clone::apply::{self, Outcome, Report, Stopped};
+use crate::clone::cluster::{Cluster, ExportRun, Exported};
 use crate::clone::filter::Filter;
-use crate::clone::mapping::Mapping;
-use crate::clone::model::Kind;
+use crate::clone::kind::{ArtefactKind, PartKind};
 use crate::clone::plan::{self, Mode, Plan};
-use crate::clone::tree::Tree;
+use crate::dremio::clone::export::Remote;
+use crate::dremio::clone::mapping::Mapping;
+use crate::dremio::clone::model::{Kind, Part};
+use crate::dremio::clone::{Dremio, DremioCluster, DremioTree as Tree, cloner};
 use crate::dremio::rest::{self, Coordinator, Credentials, Tls};
 use crate::error::ExitClass;
 use crate::metrics::Sample;
@@ -58,6 +59,11 @@ fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
+/// Whether a signal asked the run to stop.
+fn interrupted() -> bool {
+    crate::store::upload::INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Finds the active coordinator, logs in and reads the version.
 async fn connect(ctx: &Ctx, conn: &Conn) -> anyhow::Result<Arc<Remote>> {
     let client = rest::client(&conn.tls)?;
@@ -86,15 +92,19 @@ async fn connect(ctx: &Ctx, conn: &Conn) -> anyhow::Result<Arc<Remote>> {
     }))
 }
 
-fn counts_json(e: &Exported) -> Value {
+type DremioExported = Exported<Kind, Part>;
+
+fn counts_json(e: &DremioExported) -> Value {
     let mut m = serde_json::Map::new();
-    for k in Kind::ALL {
+    for k in Kind::all() {
         m.insert(
             k.word().into(),
-            json!(e.counts.get(&k).copied().unwrap_or(0)),
+            json!(e.counts.get(k).copied().unwrap_or(0)),
         );
     }
-    m.insert("reflections".into(), json!(e.reflections));
+    for (p, n) in &e.parts {
+        m.insert(format!("{}s", p.word()), json!(n));
+    }
     Value::Object(m)
 }
 
@@ -103,12 +113,12 @@ fn count(n: usize, word: &str) -> String {
     format!("{n} {word}{}", if n == 1 { "" } else { "s" })
 }
 
-fn counts_text(e: &Exported) -> String {
-    let mut parts: Vec<String> = Kind::ALL
+fn counts_text(e: &DremioExported) -> String {
+    let mut parts: Vec<String> = Kind::all()
         .iter()
         .filter_map(|k| e.counts.get(k).map(|n| count(*n, k.word())))
         .collect();
-    parts.push(count(e.reflections, "reflection"));
+    parts.extend(e.parts.iter().map(|(p, n)| count(*n, p.word())));
     parts.join(", ")
 }
 
@@ -116,26 +126,31 @@ fn counts_text(e: &Exported) -> String {
 async fn walk(
     ctx: &Ctx,
     phase: &str,
-    remote: &Arc<Remote>,
+    cluster: &DremioCluster,
     tree: &Tree,
     filter: &Filter,
     concurrency: usize,
-) -> anyhow::Result<Exported> {
+) -> anyhow::Result<DremioExported> {
     if phase != "export" {
-        ctx.progress
-            .note(&format!("reading the {phase} {}", remote.coord.base));
+        ctx.progress.note(&format!(
+            "reading the {phase} {}",
+            cluster.remote.coord.base
+        ));
     }
-    // Only the target's ids and versions are needed later (to change it).
-    export::export(
+    let run = ExportRun {
         phase,
-        remote.clone(),
-        tree,
-        filter,
         concurrency,
-        phase == "target",
-        ctx.progress.as_ref(),
-    )
-    .await
+        // Only the target's ids and versions are needed later (to change it).
+        keep_index: phase == "target",
+        progress: ctx.progress.as_ref(),
+        stop: &interrupted,
+    };
+    cluster.export(tree, filter, &run).await
+}
+
+/// A cluster read without a mapping (an export, a live source).
+fn plain(remote: Arc<Remote>) -> DremioCluster {
+    DremioCluster::new(remote, Mapping::default(), Arc::new(env_var))
 }
 
 /// `clone export`.
@@ -154,7 +169,7 @@ pub async fn export(ctx: &Ctx, args: &ExportArgs) -> anyhow::Result<()> {
     let exported = walk(
         ctx,
         "export",
-        &remote,
+        &plain(remote.clone()),
         &tree,
         &args.filter,
         args.concurrency,
@@ -198,11 +213,12 @@ fn round3(x: f64) -> f64 {
 
 /// What `plan` and `apply` share: the plan and what is needed to carry it out.
 struct Prepared {
-    plan: Plan,
+    plan: Plan<Kind, Part>,
+    /// The target, holding what its export kept to change its objects.
+    cluster: Arc<DremioCluster>,
     target: Arc<Remote>,
     source_tree: Tree,
-    index: std::collections::HashMap<export::Key, export::Entry>,
-    mapping: Mapping,
+    schema: Dremio,
     source_label: String,
     /// Temporary trees live as long as this.
     _scratch: Vec<tempfile::TempDir>,
@@ -272,7 +288,7 @@ async fn prepare(ctx: &Ctx, args: &PlanArgs) -> anyhow::Result<Prepared> {
             let e = walk(
                 ctx,
                 "source",
-                &remote,
+                &plain(remote.clone()),
                 &tree,
                 &args.filter,
                 args.concurrency,
@@ -287,6 +303,11 @@ async fn prepare(ctx: &Ctx, args: &PlanArgs) -> anyhow::Result<Prepared> {
         }
     };
     let target = connect(ctx, &args.target).await?;
+    let cluster = Arc::new(DremioCluster::new(
+        target.clone(),
+        mapping.clone(),
+        Arc::new(env_var),
+    ));
     let target_dir = tempfile::tempdir()?;
     let target_tree = Tree::create(target_dir.path())?;
     let target_filter = args
@@ -295,22 +316,22 @@ async fn prepare(ctx: &Ctx, args: &PlanArgs) -> anyhow::Result<Prepared> {
     let exported = walk(
         ctx,
         "target",
-        &target,
+        &cluster,
         &target_tree,
         &target_filter,
         args.concurrency,
     )
     .await?;
     scratch.push(target_dir);
-    let env = |name: &str| env_var(name);
+    let schema = Dremio { mapping };
     let mut plan = plan::make(&plan::Inputs {
+        schema: &schema,
         source: &source_tree,
         target: &target_tree,
         index: &exported.index,
+        cluster: cluster.as_ref(),
         filter: &args.filter,
-        mapping: &mapping,
         mode: args.mode,
-        env: &env,
     })?;
     plan.warnings.extend(warnings);
     for w in &plan.warnings {
@@ -318,10 +339,10 @@ async fn prepare(ctx: &Ctx, args: &PlanArgs) -> anyhow::Result<Prepared> {
     }
     Ok(Prepared {
         plan,
+        cluster,
         target,
         source_tree,
-        index: exported.index,
-        mapping,
+        schema,
         source_label,
         _scratch: scratch,
     })
@@ -434,22 +455,20 @@ async fn apply_and_report(
         )
         .into());
     }
-    let mut p = prepare(ctx, args).await?;
+    let p = prepare(ctx, args).await?;
     if dry_run {
         return print_plan(ctx, &p, args.mode, "clone apply --dry-run");
     }
-    let env: Env = Arc::new(env_var);
     let report = apply::apply(
         &p.plan,
         apply::Target {
-            remote: p.target.clone(),
+            schema: Arc::new(p.schema.clone()),
+            cluster: p.cluster.clone(),
             source: p.source_tree.clone(),
-            mapping: p.mapping.clone(),
-            index: std::mem::take(&mut p.index),
-            env,
         },
         args.concurrency,
         ctx.progress.as_ref(),
+        &interrupted,
     )
     .await;
     let total = started.elapsed().as_secs_f64();

@@ -1,5 +1,6 @@
 //! Everything that knows a Dremio installation: dremio.conf, the version from jars, the KV store's lock.
 
+pub mod clone;
 pub mod conf;
 pub mod install;
 pub mod lock;

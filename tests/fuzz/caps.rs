@@ -7,12 +7,13 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use lifeboat::archive::index::Index;
-use lifeboat::clone::cloner;
 use lifeboat::clone::filter::Filter;
-use lifeboat::clone::mapping::Mapping;
-use lifeboat::clone::model::{Kind, Object};
-use lifeboat::clone::tree::{self, Tree};
+use lifeboat::clone::tree;
 use lifeboat::config::Config;
+use lifeboat::dremio::clone::DremioTree as Tree;
+use lifeboat::dremio::clone::cloner;
+use lifeboat::dremio::clone::mapping::Mapping;
+use lifeboat::dremio::clone::model::{Kind, Object};
 use lifeboat::dremio::conf::{Conf, ResolveError};
 use lifeboat::dremio::logical::check_backup_dir;
 use lifeboat::dremio::{DremioError, Installation};
@@ -368,7 +369,10 @@ fn toml_that_would_overflow_the_parser_stack_is_refused_first() {
 fn mapping_and_secret_files_over_their_caps_are_refused() {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let path = dir.path().join("mapping.toml");
-    sparse(&path, lifeboat::clone::mapping::MAX_MAPPING_BYTES + 1);
+    sparse(
+        &path,
+        lifeboat::dremio::clone::mapping::MAX_MAPPING_BYTES + 1,
+    );
     refused("mapping over 256 KiB", 64 << 10, "a mapping file", || {
         Mapping::load(&path)
     });

@@ -4,10 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use lifeboat::clone::cloner;
-use lifeboat::clone::filter::{Filter, Skip};
-use lifeboat::clone::model::{Kind, Object};
-use lifeboat::clone::tree::Tree;
+use lifeboat::clone::filter::Filter;
+use lifeboat::dremio::clone::DremioTree as Tree;
+use lifeboat::dremio::clone::Skip;
+use lifeboat::dremio::clone::cloner;
+use lifeboat::dremio::clone::model::{Kind, Object};
 use proptest::prelude::*;
 use proptest::sample::Index as Pick;
 use serde_json::{Map, Value, json};
@@ -129,7 +130,7 @@ fn cloner_seeds() -> &'static (Vec<u8>, Vec<Value>) {
 fn filters() -> impl Strategy<Value = Filter> {
     prop_oneof![
         4 => Just(Filter::default()),
-        1 => Just(Filter::new(&["Sales/**".to_string()], &[], &[])),
+        1 => Just(Filter::new::<Skip>(&["Sales/**".to_string()], &[], &[])),
         1 => Just(Filter::new(&[], &["lake/**".to_string()], &[Skip::Reflections, Skip::Users])),
         1 => Just(Filter::new(&["**".to_string()], &[], &[Skip::Tags, Skip::Wikis, Skip::Promoted])),
     ]
@@ -362,9 +363,9 @@ fn view_sql() {
         |Bytes(bytes)| {
             let sql = String::from_utf8_lossy(&bytes);
             let (_, held) = peak(|| {
-                let tables = lifeboat::clone::sql::table_refs(&sql);
-                let functions = lifeboat::clone::sql::function_refs(&sql);
-                let renamed = lifeboat::clone::sql::rename_roots(&sql, &|root| {
+                let tables = lifeboat::dremio::clone::sql::table_refs(&sql);
+                let functions = lifeboat::dremio::clone::sql::function_refs(&sql);
+                let renamed = lifeboat::dremio::clone::sql::rename_roots(&sql, &|root| {
                     (root.eq_ignore_ascii_case("lake")).then(|| "lake dr".to_string())
                 });
                 (tables.len(), functions.len(), renamed.len())

@@ -1,9 +1,9 @@
 //! The config file (`Config::load`) and a clone's mapping file (`Mapping::load`, then every use
 //! of it on an object), both TOML.
 
-use lifeboat::clone::mapping::Mapping;
-use lifeboat::clone::model::{Kind, Object};
 use lifeboat::config::Config;
+use lifeboat::dremio::clone::mapping::Mapping;
+use lifeboat::dremio::clone::model::{Kind, Object};
 use serde_json::json;
 
 use crate::alloc::{MIB, peak};

@@ -1,6 +1,6 @@
 //! Walks a live cluster's catalog, reflections, wikis, tags and users, with bounded concurrency,
-//! into a tree ([`super::tree`]) updated in place, and keeps an index of what the target needs to
-//! change an object later (ids, tags, collaboration versions).
+//! into a tree (`crate::clone::tree`) updated in place, and keeps an index of what the target
+//! needs to change an object later (ids, tags, collaboration versions).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -9,12 +9,18 @@ use reqwest::Method;
 use serde_json::Value;
 use tokio::task::JoinSet;
 
-use super::filter::{Filter, Skip};
-use super::model::{CatPath, Kind, Object, entity_kind, str_list, str_of, url_segment};
-use super::tree::{Tree, Written};
+use super::Skip;
+use super::model::{
+    DremioObject, Kind, Object, Part, entity_kind, from_entity, from_user, str_list, str_of,
+    url_segment,
+};
+use crate::clone::CloneError;
+use crate::clone::cluster::{ExportRun, Exported, Known};
+use crate::clone::filter::Filter;
+use crate::clone::kind::{CatPath, Key, key};
+use crate::clone::tree::{Tree, Written};
 use crate::dremio::DremioError;
 use crate::dremio::rest::{Coordinator, error_message};
-use crate::progress::Progress;
 
 /// A logged-in cluster and what it said about itself.
 pub struct Remote {
@@ -28,9 +34,6 @@ pub struct Remote {
 /// Ids and versions of one object on a cluster, needed to update or delete it there.
 #[derive(Debug, Clone, Default)]
 pub struct Entry {
-    pub kind: Option<Kind>,
-    /// Its path as the cluster spells it (lookups ignore case; files do not).
-    pub path: Option<CatPath>,
     pub id: String,
     pub tag: String,
     /// Versions of the wiki and tags documents (boxed: most objects have neither, and an index
@@ -59,49 +62,12 @@ impl Entry {
     }
 }
 
-/// The identity of an object in indexes: a digest of its case-insensitive path (Dremio's
-/// namespace ignores case). 16 bytes however long the path, so that indexes of a large catalog
-/// stay small; a collision of 128-bit digests is not a practical concern.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Key([u8; 16]);
-
-/// The key of an object (users apart from the catalog).
-pub fn key<S: AsRef<str>>(kind: Kind, path: &[S]) -> Key {
-    use sha2::Digest;
-    let mut h = sha2::Sha256::new();
-    if kind == Kind::User {
-        h.update(b"@user\x1f");
-    }
-    for (i, p) in path.iter().enumerate() {
-        if i > 0 {
-            h.update(b"\x1f");
-        }
-        h.update(p.as_ref().to_lowercase().as_bytes());
-    }
-    let d = h.finalize();
-    let mut k = [0u8; 16];
-    k.copy_from_slice(&d[..16]);
-    Key(k)
-}
-
-/// What an export did.
-#[derive(Debug, Default)]
-pub struct Exported {
-    pub counts: HashMap<Kind, usize>,
-    pub reflections: usize,
-    pub removed_files: usize,
-    pub warnings: Vec<String>,
-    pub index: HashMap<Key, Entry>,
-}
-
-impl Exported {
-    pub fn total(&self) -> usize {
-        self.counts.values().sum()
-    }
-}
+/// What an export found: the engine's summary, and the ids and versions of each object (kept
+/// only when asked for).
+pub type Found = (Exported<Kind, Part>, HashMap<Key, Entry>);
 
 /// What a fetch task brings back.
-enum Found {
+enum Fetched {
     Object {
         object: Box<Object>,
         entry: Entry,
@@ -186,19 +152,19 @@ async fn fetch(
     reflections: Arc<Reflections>,
     skip_wikis: bool,
     skip_tags: bool,
-) -> Result<Found, DremioError> {
+) -> Result<Fetched, DremioError> {
     let c = &coord.coord;
     let id = str_of(&item, "id");
     let storage_folder = in_source && kind == Kind::Folder;
     let (entity, children) = if kind.is_container() {
         match get_container(c, &id).await? {
             Some(x) => x,
-            None => return Ok(Found::Passed(None)),
+            None => return Ok(Fetched::Passed(None)),
         }
     } else {
         match get(c, &format!("/api/v3/catalog/{}", url_segment(&id))).await? {
             Some(e) => (e, vec![]),
-            None => return Ok(Found::Passed(None)),
+            None => return Ok(Fetched::Passed(None)),
         }
     };
     // The entity's own kind wins over the listing's (a promoted folder lists as a container).
@@ -207,14 +173,12 @@ async fn fetch(
         .or_else(|| str_list(&item["path"]))
         .unwrap_or_default();
     if path.is_empty() {
-        return Ok(Found::Passed(Some(format!(
+        return Ok(Fetched::Passed(Some(format!(
             "an item without a path (id {id})"
         ))));
     }
-    let mut object = Object::from_entity(kind, path, &entity);
+    let mut object = from_entity(kind, path, &entity);
     let mut entry = Entry {
-        kind: Some(kind),
-        path: Some(CatPath::new(&object.path)),
         config: (kind == Kind::Source).then(|| Box::new(entity["config"].clone())),
         id: entity
             .get("id")
@@ -260,7 +224,7 @@ async fn fetch(
             }
         }
     }
-    Ok(Found::Object {
+    Ok(Fetched::Object {
         object: Box::new(object),
         entry,
         children,
@@ -342,18 +306,17 @@ async fn users(c: &Coordinator) -> Result<Result<Vec<Value>, String>, DremioErro
 /// Exports the cluster into `tree` (files rewritten only when they change; files of objects the
 /// filter covers that are gone from the cluster are removed). Any read failure fails the export
 /// and then nothing is removed, so a partial walk never looks like deletions.
-/// `keep_index`: also return the ids and versions of what was read (a plan's target needs them; a
-/// plain export does not, and its memory then does not grow with the catalog).
 pub async fn export(
-    phase: &str,
     remote: Arc<Remote>,
-    tree: &Tree,
+    tree: &Tree<Kind>,
     filter: &Filter,
-    concurrency: usize,
-    keep_index: bool,
-    progress: &dyn Progress,
-) -> anyhow::Result<Exported> {
+    run: &ExportRun<'_>,
+) -> anyhow::Result<Found> {
+    let (phase, concurrency, keep_index, progress) =
+        (run.phase, run.concurrency, run.keep_index, run.progress);
     let mut out = Exported::default();
+    let mut entries: HashMap<Key, Entry> = HashMap::new();
+    out.parts.insert(Part::Reflection, 0);
     let c = &remote.coord;
     if remote
         .cluster_type
@@ -380,7 +343,7 @@ pub async fn export(
         .collect();
     let mut kept = Written::default();
     let mut errors: Vec<String> = Vec::new();
-    let mut tasks: JoinSet<(String, Result<Found, DremioError>)> = JoinSet::new();
+    let mut tasks: JoinSet<(String, Result<Fetched, DremioError>)> = JoinSet::new();
     let mut homes = 0usize;
     progress.phase_items(phase, None);
     loop {
@@ -416,10 +379,10 @@ pub async fn export(
             });
         }
         // SIGINT/SIGTERM: stop reading; what was written stays, nothing is removed.
-        if crate::store::upload::INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed) {
+        if (run.stop)() {
             tasks.abort_all();
             progress.finish();
-            return Err(super::CloneError::Interrupted.into());
+            return Err(CloneError::Interrupted.into());
         }
         let Some(done) = tasks.join_next().await else {
             break;
@@ -427,9 +390,9 @@ pub async fn export(
         let (what, found) = done.map_err(|e| anyhow::anyhow!("export task failed: {e}"))?;
         match found {
             Err(e) => errors.push(format!("{what}: {e}")),
-            Ok(Found::Passed(Some(why))) => out.warnings.push(why),
-            Ok(Found::Passed(None)) => {}
-            Ok(Found::Object {
+            Ok(Fetched::Passed(Some(why))) => out.warnings.push(why),
+            Ok(Fetched::Passed(None)) => {}
+            Ok(Fetched::Object {
                 object,
                 entry,
                 children,
@@ -441,10 +404,12 @@ pub async fn export(
                     queue.extend(children.into_iter().map(|c| (c, in_source)));
                 }
                 if record {
-                    out.reflections += object.reflections().len();
+                    *out.parts.entry(Part::Reflection).or_default() += object.reflections().len();
                     *out.counts.entry(object.kind).or_default() += 1;
                     if keep_index {
-                        out.index.insert(key(object.kind, &object.path), entry);
+                        let k = key(object.kind, &object.path);
+                        out.index.insert(k, known(object.kind, &object.path));
+                        entries.insert(k, entry);
                     }
                     tree.write(&object)?.iter().for_each(|f| kept.add(f));
                     progress.advance(1);
@@ -463,14 +428,15 @@ pub async fn export(
                     if !filter.selects(Kind::User, &[name.to_string()]) {
                         continue;
                     }
-                    let o = Object::from_user(name.to_string(), &u);
+                    let o = from_user(name.to_string(), &u);
                     if keep_index {
-                        out.index.insert(
-                            key(Kind::User, &o.path),
+                        let k = key(Kind::User, &o.path);
+                        out.index.insert(k, known(Kind::User, &o.path));
+                        let id = str_of(&u, "id");
+                        entries.insert(
+                            k,
                             Entry {
-                                kind: Some(Kind::User),
-                                path: Some(CatPath::new(&o.path)),
-                                id: str_of(&u, "id"),
+                                id,
                                 ..Entry::default()
                             },
                         );
@@ -492,7 +458,7 @@ pub async fn export(
     if !errors.is_empty() {
         let n = errors.len();
         errors.truncate(20);
-        return Err(super::CloneError::Incomplete(format!(
+        return Err(CloneError::Incomplete(format!(
             "{} could not be read completely ({n} object(s) failed; nothing was removed from the tree):\n  {}",
             c.base,
             errors.join("\n  ")
@@ -508,5 +474,12 @@ pub async fn export(
         (kind != Kind::User || users_covered) && filter.selects(kind, path)
             || kind.is_container() && filter.keeps_container(kind, path)
     })?;
-    Ok(out)
+    Ok((out, entries))
+}
+
+fn known(kind: Kind, path: &[String]) -> Known<Kind> {
+    Known {
+        kind,
+        path: CatPath::new(path),
+    }
 }

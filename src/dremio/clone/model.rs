@@ -1,8 +1,13 @@
-//! The cluster-neutral model of one artefact: its kind, its catalog path, its stable fields (no ids,
-//! tags, timestamps, sizes or statuses), its SQL text and wiki; conversions from and to Dremio's
-//! REST entities.
+//! Dremio's artefacts as the clone engine sees them: their kinds and parts, the object's stable
+//! fields (no ids, tags, timestamps, sizes or statuses), its SQL text and wiki; conversions from
+//! and to Dremio's REST entities.
 
 use serde_json::{Map, Value, json};
+
+use crate::clone::kind::{ArtefactKind, KindSpec, Parent, PartKind, PartSpec};
+
+/// One artefact of a Dremio cluster, as the tree holds it.
+pub type Object = crate::clone::kind::Object<Kind>;
 
 /// What kind of artefact an object is. The order is the order of creation on a target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -17,37 +22,131 @@ pub enum Kind {
     User,
 }
 
-impl Kind {
-    pub const ALL: [Kind; 7] = [
-        Kind::Source,
-        Kind::Space,
-        Kind::Folder,
-        Kind::Dataset,
-        Kind::View,
-        Kind::Function,
-        Kind::User,
-    ];
+/// Catalog objects: one namespace without case, nested by path, applied in this order.
+const SOURCE: KindSpec = KindSpec {
+    word: "source",
+    folder: "catalog",
+    nested: true,
+    text: None,
+    container: true,
+    deletable: true,
+    skip: None,
+    holds: &[],
+    glob_prefix: None,
+    fold_case: true,
+    parent: Parent::Direct,
+    rank: 0,
+};
+/// Spaces and folders may hold UDFs: with `--skip functions` they are not deleted.
+const SPACE: KindSpec = KindSpec {
+    word: "space",
+    holds: &["functions"],
+    rank: 1,
+    ..SOURCE
+};
+const FOLDER: KindSpec = KindSpec {
+    word: "folder",
+    rank: 2,
+    ..SPACE
+};
+/// A source's storage folders are not objects of the plan: a promoted dataset waits for its
+/// source only.
+const DATASET: KindSpec = KindSpec {
+    word: "dataset",
+    container: false,
+    skip: Some("promoted"),
+    parent: Parent::Root,
+    rank: 3,
+    ..SOURCE
+};
+const VIEW: KindSpec = KindSpec {
+    word: "view",
+    text: Some("sql"),
+    container: false,
+    rank: 4,
+    ..SOURCE
+};
+const FUNCTION: KindSpec = KindSpec {
+    word: "function",
+    skip: Some("functions"),
+    rank: 5,
+    ..VIEW
+};
+/// Users: flat, matched as `@users/<name>`, applied last, never deleted.
+const USER: KindSpec = KindSpec {
+    word: "user",
+    folder: "users",
+    nested: false,
+    container: false,
+    deletable: false,
+    skip: Some("users"),
+    glob_prefix: Some("@users"),
+    parent: Parent::None,
+    rank: 9,
+    ..SOURCE
+};
 
-    /// The word used in file names, reports and JSON.
-    pub fn word(self) -> &'static str {
+impl ArtefactKind for Kind {
+    fn all() -> &'static [Kind] {
+        &[
+            Kind::Source,
+            Kind::Space,
+            Kind::Folder,
+            Kind::Dataset,
+            Kind::View,
+            Kind::Function,
+            Kind::User,
+        ]
+    }
+
+    fn spec(self) -> &'static KindSpec {
         match self {
-            Kind::Source => "source",
-            Kind::Space => "space",
-            Kind::Folder => "folder",
-            Kind::Dataset => "dataset",
-            Kind::View => "view",
-            Kind::Function => "function",
-            Kind::User => "user",
+            Kind::Source => &SOURCE,
+            Kind::Space => &SPACE,
+            Kind::Folder => &FOLDER,
+            Kind::Dataset => &DATASET,
+            Kind::View => &VIEW,
+            Kind::Function => &FUNCTION,
+            Kind::User => &USER,
         }
     }
+}
 
-    pub fn from_word(w: &str) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|k| k.word() == w)
+/// What is applied apart from a catalog object, after it: reflections, wiki and tags (in this
+/// order, after every object and before users).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Part {
+    Reflection,
+    Wiki,
+    Tags,
+}
+
+impl PartKind for Part {
+    fn spec(self) -> &'static PartSpec {
+        match self {
+            Part::Reflection => &PartSpec {
+                word: "reflection",
+                skip: "reflections",
+                rank: 6,
+            },
+            Part::Wiki => &PartSpec {
+                word: "wiki",
+                skip: "wikis",
+                rank: 7,
+            },
+            Part::Tags => &PartSpec {
+                word: "tags",
+                skip: "tags",
+                rank: 8,
+            },
+        }
     }
+}
 
+impl Kind {
     /// Kinds whose text (view SQL, UDF body) lives in a `.sql` file beside the JSON.
     pub fn has_text(self) -> bool {
-        matches!(self, Kind::View | Kind::Function)
+        self.spec().text.is_some()
     }
 
     /// The REST field holding the text.
@@ -65,22 +164,8 @@ impl Kind {
 
     /// Kinds that are catalog containers (have children).
     pub fn is_container(self) -> bool {
-        matches!(self, Kind::Source | Kind::Space | Kind::Folder)
+        self.spec().container
     }
-}
-
-/// One artefact as the tree stores it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Object {
-    pub kind: Kind,
-    /// Catalog path; a user's is `[name]`.
-    pub path: Vec<String>,
-    /// Stable fields, keys sorted (serde_json's map is ordered). Datasets also hold `tags` and
-    /// `reflections` (sorted by name).
-    pub body: Map<String, Value>,
-    /// View SQL or UDF body.
-    pub text: Option<String>,
-    pub wiki: Option<String>,
 }
 
 /// Fields that change without the artefact changing, or that the path already says: never exported,
@@ -121,36 +206,6 @@ const REFLECTION_VOLATILE: &[&str] = &[
     "currentSizeBytes",
     "totalSizeBytes",
 ];
-
-/// A catalog path in one allocation: its components joined by U+001F (which Dremio names cannot
-/// hold), so that it sorts like the list of its components. A plan holds one or two per object.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct CatPath(Box<str>);
-
-impl CatPath {
-    pub fn new<S: AsRef<str>>(parts: &[S]) -> CatPath {
-        let v: Vec<&str> = parts.iter().map(AsRef::as_ref).collect();
-        CatPath(v.join("\u{1f}").into_boxed_str())
-    }
-
-    pub fn parts(&self) -> Vec<&str> {
-        self.0.split('\u{1f}').collect()
-    }
-
-    pub fn to_vec(&self) -> Vec<String> {
-        self.0.split('\u{1f}').map(str::to_string).collect()
-    }
-
-    /// The first component (a source, space or user name).
-    pub fn root(&self) -> &str {
-        self.0.split('\u{1f}').next().unwrap_or_default()
-    }
-
-    /// `a/b/c`.
-    pub fn label(&self) -> String {
-        self.0.replace('\u{1f}', "/")
-    }
-}
 
 /// The value of a secret that the server keeps (what it answers instead of the secret).
 pub const MASK: &str = "$DREMIO_EXISTING_VALUE$";
@@ -247,72 +302,88 @@ pub fn entity_kind(e: &Value) -> Option<Kind> {
     }
 }
 
-impl Object {
-    /// The model of a catalog entity (reflections, tags and wiki are added by the caller).
-    pub fn from_entity(kind: Kind, path: Vec<String>, e: &Value) -> Object {
-        let mut body = strip(e, VOLATILE);
-        let mut text = None;
-        if kind.has_text() {
-            text = body
-                .remove(kind.text_field())
-                .and_then(|v| v.as_str().map(str::to_string));
+/// The model of a catalog entity (reflections, tags and wiki are added by the caller).
+pub fn from_entity(kind: Kind, path: Vec<String>, e: &Value) -> Object {
+    let mut body = strip(e, VOLATILE);
+    let mut text = None;
+    if kind.has_text() {
+        text = body
+            .remove(kind.text_field())
+            .and_then(|v| v.as_str().map(str::to_string));
+    }
+    if kind == Kind::Source {
+        let t = body
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        if let Some(config) = body.get_mut("config") {
+            mask_config(&t, config);
         }
-        if kind == Kind::Source {
-            let t = body
-                .get("type")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            if let Some(config) = body.get_mut("config") {
-                mask_config(&t, config);
-            }
-        } else {
-            // A dataset's `type` is its kind (VIRTUAL_DATASET / PHYSICAL_DATASET); a source's is
-            // its connector, which stays.
-            body.remove("type");
-        }
-        if kind == Kind::View
-            && body
-                .get("sqlContext")
-                .and_then(Value::as_array)
-                .is_some_and(|a| a.is_empty())
-        {
-            body.remove("sqlContext");
-        }
-        Object {
-            kind,
-            path,
-            body,
-            text,
-            wiki: None,
+    } else {
+        // A dataset's `type` is its kind (VIRTUAL_DATASET / PHYSICAL_DATASET); a source's is
+        // its connector, which stays.
+        body.remove("type");
+    }
+    if kind == Kind::View
+        && body
+            .get("sqlContext")
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.is_empty())
+    {
+        body.remove("sqlContext");
+    }
+    Object {
+        kind,
+        path,
+        body,
+        text,
+        wiki: None,
+    }
+}
+
+/// The model of a user (`GET /api/v3/user/{id}` or an `/apiv2/users/all` entry).
+pub fn from_user(name: String, u: &Value) -> Object {
+    // Dremio's `/apiv2/users/all` nests the names under `userConfig`; v3 answers do not.
+    let mut body: Map<String, Value> = Map::new();
+    for k in ["firstName", "lastName", "email"] {
+        let v = u
+            .get("userConfig")
+            .and_then(|c| c.get(k))
+            .or_else(|| u.get(k))
+            .filter(|v| !v.is_null());
+        if let Some(v) = v {
+            body.insert(k.into(), v.clone());
         }
     }
-
-    /// The model of a user (`GET /api/v3/user/{id}` or an `/apiv2/users/all` entry).
-    pub fn from_user(name: String, u: &Value) -> Object {
-        // Dremio's `/apiv2/users/all` nests the names under `userConfig`; v3 answers do not.
-        let mut body: Map<String, Value> = Map::new();
-        for k in ["firstName", "lastName", "email"] {
-            let v = u
-                .get("userConfig")
-                .and_then(|c| c.get(k))
-                .or_else(|| u.get(k))
-                .filter(|v| !v.is_null());
-            if let Some(v) = v {
-                body.insert(k.into(), v.clone());
-            }
-        }
-        Object {
-            kind: Kind::User,
-            path: vec![name],
-            body,
-            text: None,
-            wiki: None,
-        }
+    Object {
+        kind: Kind::User,
+        path: vec![name],
+        body,
+        text: None,
+        wiki: None,
     }
+}
 
+/// Dremio's fields of an object: a dataset's body also holds `tags` and `reflections` (sorted
+/// by name), which are applied apart from it.
+pub trait DremioObject {
     /// Sets the reflections of a dataset from the REST answers (stable fields, sorted by name).
-    pub fn set_reflections(&mut self, reflections: &[Value]) {
+    fn set_reflections(&mut self, reflections: &[Value]);
+    fn set_tags(&mut self, tags: Vec<String>);
+    fn tags(&self) -> Vec<String>;
+    /// The reflections, by name.
+    fn reflections(&self) -> Vec<Map<String, Value>>;
+    /// The object's own fields: the body without what is applied separately (tags, reflections).
+    fn own_fields(&self) -> Map<String, Value>;
+    /// The body of `POST /api/v3/catalog` (or of the promotion) creating this object.
+    fn create_body(&self) -> Value;
+    /// The body of `PUT` updating the target's object `id` whose current tag is `tag`.
+    fn update_body(&self, id: &str, tag: &str) -> Value;
+}
+
+impl DremioObject for Object {
+    fn set_reflections(&mut self, reflections: &[Value]) {
         let mut list: Vec<Map<String, Value>> = reflections
             .iter()
             .map(|r| strip(r, REFLECTION_VOLATILE))
@@ -328,7 +399,7 @@ impl Object {
         }
     }
 
-    pub fn set_tags(&mut self, tags: Vec<String>) {
+    fn set_tags(&mut self, tags: Vec<String>) {
         if tags.is_empty() {
             self.body.remove("tags");
         } else {
@@ -336,12 +407,11 @@ impl Object {
         }
     }
 
-    pub fn tags(&self) -> Vec<String> {
+    fn tags(&self) -> Vec<String> {
         self.body.get("tags").and_then(str_list).unwrap_or_default()
     }
 
-    /// The reflections, by name.
-    pub fn reflections(&self) -> Vec<Map<String, Value>> {
+    fn reflections(&self) -> Vec<Map<String, Value>> {
         self.body
             .get("reflections")
             .and_then(Value::as_array)
@@ -349,8 +419,7 @@ impl Object {
             .unwrap_or_default()
     }
 
-    /// The object's own fields: the body without what is applied separately (tags, reflections).
-    pub fn own_fields(&self) -> Map<String, Value> {
+    fn own_fields(&self) -> Map<String, Value> {
         let mut m = self.body.clone();
         m.remove("tags");
         m.remove("reflections");
@@ -360,8 +429,7 @@ impl Object {
         m
     }
 
-    /// The body of `POST /api/v3/catalog` (or of the promotion) creating this object.
-    pub fn create_body(&self) -> Value {
+    fn create_body(&self) -> Value {
         let mut m = self.own_fields();
         match self.kind {
             Kind::Source => {
@@ -398,8 +466,7 @@ impl Object {
         Value::Object(m)
     }
 
-    /// The body of `PUT` updating the target's object `id` whose current tag is `tag`.
-    pub fn update_body(&self, id: &str, tag: &str) -> Value {
+    fn update_body(&self, id: &str, tag: &str) -> Value {
         let mut v = self.create_body();
         v["id"] = json!(id);
         v["tag"] = json!(tag);
@@ -435,31 +502,6 @@ pub fn by_path_url(path: &[String]) -> String {
     format!("/api/v3/catalog/by-path/{}", segs.join("/"))
 }
 
-/// The names of the fields that differ between two maps (recursively dotted, e.g.
-/// `config.hostname`), sorted.
-pub fn differing_fields(a: &Map<String, Value>, b: &Map<String, Value>) -> Vec<String> {
-    let mut out = Vec::new();
-    diff_into(a, b, "", &mut out);
-    out.sort();
-    out
-}
-
-fn diff_into(a: &Map<String, Value>, b: &Map<String, Value>, at: &str, out: &mut Vec<String>) {
-    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
-    for k in keys {
-        let here = if at.is_empty() {
-            k.clone()
-        } else {
-            format!("{at}.{k}")
-        };
-        match (a.get(k), b.get(k)) {
-            (Some(Value::Object(x)), Some(Value::Object(y))) => diff_into(x, y, &here, out),
-            (x, y) if x != y => out.push(here),
-            _ => {}
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -469,7 +511,7 @@ mod tests {
         let e = json!({"entityType": "dataset", "type": "VIRTUAL_DATASET", "id": "x", "tag": "t",
             "path": ["S", "v"], "createdAt": 1, "sql": "SELECT 1", "sqlContext": ["S"],
             "fields": [{"name": "a"}], "accelerationRefreshPolicy": {"refreshPeriodMs": 3600000}});
-        let o = Object::from_entity(Kind::View, vec!["S".into(), "v".into()], &e);
+        let o = from_entity(Kind::View, vec!["S".into(), "v".into()], &e);
         assert_eq!(o.text.as_deref(), Some("SELECT 1"));
         assert_eq!(
             o.body.keys().collect::<Vec<_>>(),
@@ -485,7 +527,7 @@ mod tests {
     fn a_source_keeps_its_connector_type_and_masked_secrets() {
         let e = json!({"entityType": "source", "type": "S3", "name": "lake", "id": "i", "tag": "t",
             "config": {"accessKey": "AK", "accessSecret": MASK}, "state": {"status": "good"}});
-        let o = Object::from_entity(Kind::Source, vec!["lake".into()], &e);
+        let o = from_entity(Kind::Source, vec!["lake".into()], &e);
         assert_eq!(o.body["type"], "S3");
         assert_eq!(o.body["config"]["accessSecret"], MASK);
         assert!(!o.body.contains_key("state"));
@@ -503,16 +545,6 @@ mod tests {
         };
         assert_eq!(o.create_body()["id"], "dremio:/lake/trips/2024");
         assert_eq!(url_segment("dremio:/a b"), "dremio%3A%2Fa%20b");
-    }
-
-    #[test]
-    fn differing_fields_are_dotted_and_sorted() {
-        let a = json!({"x": 1, "c": {"h": "a", "p": 1}, "only_a": true});
-        let b = json!({"x": 1, "c": {"h": "b", "p": 1}, "only_b": true});
-        assert_eq!(
-            differing_fields(a.as_object().unwrap(), b.as_object().unwrap()),
-            vec!["c.h", "only_a", "only_b"]
-        );
     }
 
     #[test]
@@ -543,8 +575,8 @@ mod tests {
             "userConfig": {"firstName": "Alice", "lastName": "L", "email": "a@x", "version": "3"}});
         let v3 = json!({"id": "1", "name": "alice", "firstName": "Alice", "lastName": "L",
             "email": "a@x", "tag": "t"});
-        let a = Object::from_user("alice".into(), &v2);
-        assert_eq!(a, Object::from_user("alice".into(), &v3));
+        let a = from_user("alice".into(), &v2);
+        assert_eq!(a, from_user("alice".into(), &v3));
         assert_eq!(a.body["firstName"], "Alice");
         assert_eq!(a.body.len(), 3);
     }

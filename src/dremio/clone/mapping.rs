@@ -20,8 +20,8 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::CloneError;
 use super::model::{Kind, Object};
+use crate::clone::CloneError;
 use crate::limits;
 use crate::secrets::{self, Secret};
 
