@@ -117,6 +117,10 @@ pub fn check_json_values(text: &[u8], max: usize, what: &str) -> Result<(), Stri
     Ok(())
 }
 
+/// How deep `[` and `{` may nest in a TOML file lifeboat reads (its own files nest 2 deep):
+/// deeper nesting can make toml_parser overflow the stack (see [`check_toml_nesting`]).
+pub const MAX_TOML_DEPTH: usize = 32;
+
 /// Refuses a TOML text whose `[`/`{` nest more than `max` deep. toml_parser 1.1 can be led past
 /// its own recursion limit (an inline table that fails on `{}` counts a close it never opened),
 /// and then recurses once per few bytes until the stack overflows, aborting the process. The text

@@ -185,6 +185,55 @@ fn expand(t: &[Tok], mut i: usize, prefix: Vec<String>, out: &mut Vec<Vec<String
     i
 }
 
+/// The tokens without `#[cfg(test)]` modules (test code is no part of the architecture), and the
+/// names of the test-only modules declared in their own files (`#[cfg(test)] mod notes;`).
+fn without_tests(t: Vec<Tok>) -> (Vec<Tok>, BTreeSet<String>) {
+    let cfg_test = [
+        Tok::Other('#'),
+        Tok::Other('['),
+        Tok::Ident("cfg".into()),
+        Tok::Other('('),
+        Tok::Ident("test".into()),
+        Tok::Other(')'),
+        Tok::Other(']'),
+    ];
+    let mut kept = Vec::new();
+    let mut test_files = BTreeSet::new();
+    let mut i = 0;
+    while i < t.len() {
+        if !t[i..].starts_with(&cfg_test) {
+            kept.push(t[i].clone());
+            i += 1;
+            continue;
+        }
+        let item = i + cfg_test.len();
+        match (t.get(item), t.get(item + 1), t.get(item + 2)) {
+            (Some(Tok::Ident(m)), Some(Tok::Ident(name)), Some(Tok::Other(';'))) if m == "mod" => {
+                test_files.insert(name.clone());
+                i = item + 3;
+            }
+            (Some(Tok::Ident(m)), Some(Tok::Ident(_)), Some(Tok::Open)) if m == "mod" => {
+                let mut depth = 0;
+                i = item + 2;
+                while i < t.len() {
+                    match t[i] {
+                        Tok::Open => depth += 1,
+                        Tok::Close => depth -= 1,
+                        _ => {}
+                    }
+                    i += 1;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+            }
+            // Any other test-only item (a use, a function): only the attribute goes.
+            _ => i = item,
+        }
+    }
+    (kept, test_files)
+}
+
 /// The module paths a file refers to, made absolute (`crate::...` segments without `crate`).
 fn references(
     src: &str,
@@ -192,7 +241,7 @@ fn references(
     crate_name: &str,
     children: &BTreeSet<String>,
 ) -> Vec<Vec<String>> {
-    let t = tokens(src);
+    let (t, _) = without_tests(tokens(src));
     let mut found = Vec::new();
     let mut i = 0;
     while i < t.len() {
@@ -388,7 +437,26 @@ fn read_house(src: &Path) -> House {
         imports: BTreeMap::new(),
         modules: BTreeMap::new(),
     };
+    // Modules declared `#[cfg(test)] mod x;` live in their own files: those files are tests too.
+    let mut test_only: BTreeSet<Vec<String>> = BTreeSet::new();
     for file in &files {
+        let (_, names) = without_tests(tokens(&std::fs::read_to_string(file).unwrap()));
+        let parent = if file.ends_with("lib.rs") {
+            vec![]
+        } else {
+            module_of(src, file)
+        };
+        for name in names {
+            test_only.insert(parent.iter().cloned().chain([name]).collect());
+        }
+    }
+    for file in &files {
+        if test_only
+            .iter()
+            .any(|t| module_of(src, file).starts_with(t))
+        {
+            continue;
+        }
         let is_bin = file.starts_with(src.join("bin")) || file == &src.join("main.rs");
         if file == &src.join("lib.rs") {
             continue;
@@ -514,6 +582,10 @@ fn the_reader_sees_use_trees_inline_paths_and_not_strings_or_comments() {
         const S: &str = "crate::in_string::X";
         const R: &str = r#"crate::in_raw::X"#;
         fn f<'a>(c: char) { let _ = crate::host::hostname(); let _ = '"'; let _ = crate::limits::MAX; }
+        #[cfg(test)]
+        mod tests { use crate::commands::Ctx; fn g() { let _ = { crate::repo::X }; } }
+        #[cfg(test)]
+        mod notes;
     "##;
     let module = vec!["archive".to_string(), "unpack".to_string()];
     let children = BTreeSet::from(["child".to_string()]);
@@ -535,6 +607,8 @@ fn the_reader_sees_use_trees_inline_paths_and_not_strings_or_comments() {
     .map(String::from)
     .collect();
     assert_eq!(got, want);
+    let (_, test_files) = without_tests(tokens(src));
+    assert_eq!(test_files, BTreeSet::from(["notes".to_string()]));
 
     let rows = layer_rows(
         "## Layers\n| folder | owns |\n|---|---|\n| `main.rs`, `cli.rs` | x |\n| `dremio/clone/` | y |\n| `clone/` | z |\n| `dremio/` | w |\n\nafter",

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::{Map, Value};
 
 use super::filter::Filter;
+use super::item::{Action, Item};
 use super::kind::{ArtefactKind, CatPath, Key, Object, PartKind, PartValue};
-use super::plan::{Action, Item};
 use super::tree::Tree;
 use crate::progress::Progress;
 

@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
+use super::item::{Action, Item, Plan, What};
 use super::kind::{ArtefactKind, Key, Parent, PartKind, key};
-use super::plan::{Action, Item, Plan, What};
 
 /// Per reference of an object, the keys of the objects it may mean, in resolution order.
 type Candidates = Vec<Vec<Key>>;

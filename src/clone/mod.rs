@@ -11,6 +11,7 @@ pub mod apply;
 pub mod cluster;
 pub mod filter;
 mod graph;
+pub mod item;
 pub mod kind;
 #[cfg(test)]
 mod notes;

@@ -46,9 +46,6 @@ impl Classify for ConfigError {
 /// The largest config file read. One with dozens of clusters and locations is a few KiB; the TOML
 /// parser takes up to ~190 times the text (its tokens, events and values), so this bounds memory too.
 pub const MAX_CONFIG_BYTES: u64 = 256 << 10;
-/// How deep `[` and `{` may nest in a TOML file lifeboat reads (its own nest 2 deep): deeper
-/// nesting can make toml_parser overflow the stack (see [`limits::check_toml_nesting`]).
-pub const MAX_TOML_DEPTH: usize = 32;
 
 /// The whole file.
 #[derive(Debug, Default, Deserialize)]
@@ -139,7 +136,7 @@ impl Config {
             path: path.to_path_buf(),
             message,
         };
-        limits::check_toml_nesting(text, MAX_TOML_DEPTH).map_err(syntax)?;
+        limits::check_toml_nesting(text, limits::MAX_TOML_DEPTH).map_err(syntax)?;
         let mut config: Config =
             toml::from_str(text).map_err(|e| syntax(toml_message(&e.to_string())))?;
         config.path = path.to_path_buf();

@@ -1,20 +1,15 @@
-//! A live Dremio cluster as the engine's [`Cluster`]: its connection, and what a plan's target
-//! keeps from its export (ids, tags, collaboration versions, sources' configs) to change its
-//! objects later.
+//! A live Dremio cluster as a clone target: its connection, and what a plan's target keeps from
+//! its export (ids, tags, collaboration versions, sources' configs) to change its objects later.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
-use super::Dremio;
-use super::export::{self, Entry, Remote};
+use super::export::{Entry, Remote};
 use super::mapping::{Mapping, fill_masked, masked_fields};
-use super::model::{Kind, Object, Part};
-use crate::clone::cluster::{Cluster, ExportRun, Exported};
-use crate::clone::filter::Filter;
+use super::model::Object;
+use crate::clone::item::Action;
 use crate::clone::kind::{Key, key};
-use crate::clone::plan::{Action, Item};
-use crate::clone::tree::Tree;
 
 /// Reads environment variables (a closure, so that tests need not touch the process's).
 pub type Env = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -56,7 +51,12 @@ impl DremioCluster {
 
     /// Why a source cannot be sent: the secrets that stay masked once the target's own values
     /// (on an update) and the mapping's are put in.
-    fn missing_secrets(&self, o: &Object, source: &str, action: Action) -> Option<String> {
+    pub(super) fn missing_secrets(
+        &self,
+        o: &Object,
+        source: &str,
+        action: Action,
+    ) -> Option<String> {
         let given = match self.mapping.source_secrets(source, self.env.as_ref()) {
             Err(e) => return Some(e),
             Ok(given) => given,
@@ -87,43 +87,5 @@ impl DremioCluster {
                 missing.join(", ")
             )
         })
-    }
-}
-
-#[async_trait::async_trait]
-impl Cluster<Dremio> for DremioCluster {
-    async fn export(
-        &self,
-        tree: &Tree<Kind>,
-        filter: &Filter,
-        run: &ExportRun<'_>,
-    ) -> anyhow::Result<Exported<Kind, Part>> {
-        let (exported, entries) = export::export(self.remote.clone(), tree, filter, run).await?;
-        self.index.lock().expect("index lock").extend(entries);
-        Ok(exported)
-    }
-
-    fn blocked(&self, o: &Object, source_path: &[String], action: Action) -> Option<String> {
-        if o.kind != Kind::Source {
-            return None;
-        }
-        self.missing_secrets(o, &source_path[0], action)
-    }
-
-    async fn apply(
-        &self,
-        item: &Item<Kind, Part>,
-        object: Option<Object>,
-        warnings: &mut Vec<String>,
-    ) -> Result<(), String> {
-        super::apply::item(self, item, object, warnings).await
-    }
-
-    fn requests(&self) -> u64 {
-        self.requests.load(Ordering::Relaxed)
-    }
-
-    fn unanswered(&self) -> u64 {
-        self.unanswered.load(Ordering::Relaxed)
     }
 }

@@ -125,7 +125,7 @@ impl Mapping {
     }
 
     pub fn parse(text: &str) -> Result<Mapping, String> {
-        limits::check_toml_nesting(text, crate::config::MAX_TOML_DEPTH)?;
+        limits::check_toml_nesting(text, limits::MAX_TOML_DEPTH)?;
         let f: File = toml::from_str(text).map_err(|e| e.to_string())?;
         let m = Mapping {
             roots: f.rename.into_iter().collect(),

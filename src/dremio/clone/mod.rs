@@ -7,6 +7,7 @@
 pub mod apply;
 pub mod cloner;
 pub mod cluster;
+mod engine;
 pub mod export;
 pub mod mapping;
 pub mod model;

@@ -9,20 +9,11 @@
 mod lex;
 mod rewrite;
 mod scan;
-
-use std::ops::Range;
+mod words;
 
 pub use rewrite::{rename_refs, rename_roots};
+pub use scan::Reference;
 use scan::Scan;
-
-/// One reference to a table/view (or a UDF) in a SQL text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reference {
-    /// The dotted path as written, unquoted (e.g. ["Sales", "my view"]).
-    pub parts: Vec<String>,
-    /// Byte range in the SQL of each part's token, quotes included (same length as `parts`).
-    pub spans: Vec<Range<usize>>,
-}
 
 /// Tables and views read by the SQL: targets of FROM / JOIN (also comma lists `FROM a, b`, `JOIN
 /// ... ON`, `JOIN ... USING`), in order of appearance, duplicates kept.
@@ -50,8 +41,8 @@ pub fn function_refs(sql: &str) -> Vec<Reference> {
 
 #[cfg(test)]
 mod tests {
-    use super::rewrite::{RESERVED, is_reserved};
     use super::scan::MAX_DEPTH;
+    use super::words::{RESERVED, is_reserved};
     use super::*;
 
     /// Each reference as its parts joined by `.` (fine for tests whose names hold no dots).

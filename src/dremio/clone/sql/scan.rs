@@ -1,9 +1,19 @@
 //! The scanner: which tokens are table positions (after FROM, JOIN, a comma in a FROM list) and
 //! which are qualified calls, with the parenthesis levels, CTE scopes and clauses around them.
 
-use super::Reference;
+use std::ops::Range;
+
 use super::lex::{Kind, Token, lex};
-use super::rewrite::is_reserved;
+use super::words::is_reserved;
+
+/// One reference to a table/view (or a UDF) in a SQL text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    /// The dotted path as written, unquoted (e.g. ["Sales", "my view"]).
+    pub parts: Vec<String>,
+    /// Byte range in the SQL of each part's token, quotes included (same length as `parts`).
+    pub spans: Vec<Range<usize>>,
+}
 
 /// Words that start or continue the clauses around a table, so they are never a table name nor a
 /// bare alias.
