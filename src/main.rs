@@ -3,7 +3,6 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use clap::Parser;
 
@@ -15,7 +14,7 @@ use lifeboat::config::resolve::{self, Installation, cluster, copies, location};
 use lifeboat::dremio::rest::Tls;
 use lifeboat::error::{Classify, ExitClass};
 use lifeboat::progress::{Bars, Lines, NotesOnly, Progress};
-use lifeboat::store::upload::INTERRUPTED;
+use tokio_util::sync::CancellationToken;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -49,7 +48,7 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        tokio::spawn(watch_signals());
+        tokio::spawn(watch_signals(ctx.cancel.clone()));
         run(&ctx, cli.command).await
     });
     match result {
@@ -101,7 +100,7 @@ fn classify(err: &anyhow::Error) -> ExitClass {
 }
 
 /// SIGINT/SIGTERM stop the pipeline at its next chunk: uploads abort, restores roll back.
-async fn watch_signals() {
+async fn watch_signals(cancel: CancellationToken) {
     let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
     else {
         return;
@@ -111,7 +110,7 @@ async fn watch_signals() {
         _ = term.recv() => {}
     }
     eprintln!("lifeboat: signal received, stopping (nothing half-done is kept)");
-    INTERRUPTED.store(true, Ordering::Relaxed);
+    cancel.cancel();
 }
 
 /// The installation flags, completed from the cluster's config.

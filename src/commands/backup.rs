@@ -148,7 +148,8 @@ async fn backup_and_copy(
     // Open every copy location first: a typo in a name should fail before an hour of work.
     let mut copies = Vec::new();
     for name in &args.copy_to {
-        let dst = Repo::new(ctx.open(name, access)?, &args.cluster)?;
+        let dst =
+            Repo::new(ctx.open(name, access)?, &args.cluster)?.cancelled_by(ctx.cancel.clone());
         if dst.loc.url() == repo.loc.url() && dst.loc.same_store(&repo.loc) {
             return Err(CommandError::Usage(format!(
                 "copy location {name} is the backup's own location ({})",

@@ -59,11 +59,6 @@ fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
-/// Whether a signal asked the run to stop.
-fn interrupted() -> bool {
-    crate::store::upload::INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed)
-}
-
 /// Finds the active coordinator, logs in and reads the version.
 async fn connect(ctx: &Ctx, conn: &Conn) -> anyhow::Result<Arc<Remote>> {
     let client = rest::client(&conn.tls)?;
@@ -143,7 +138,7 @@ async fn walk(
         // Only the target's ids and versions are needed later (to change it).
         keep_index: phase == "target",
         progress: ctx.progress.as_ref(),
-        stop: &interrupted,
+        stop: &|| ctx.cancel.is_cancelled(),
     };
     cluster.export(tree, filter, &run).await
 }
@@ -468,7 +463,7 @@ async fn apply_and_report(
         },
         args.concurrency,
         ctx.progress.as_ref(),
-        &interrupted,
+        &|| ctx.cancel.is_cancelled(),
     )
     .await;
     let total = started.elapsed().as_secs_f64();

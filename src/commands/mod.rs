@@ -11,6 +11,7 @@ pub mod status;
 pub mod verify;
 
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 
 use crate::archive::Layout;
 use crate::config::Config;
@@ -64,6 +65,8 @@ pub struct Ctx {
     pub json: bool,
     pub progress: Arc<dyn Progress>,
     pub config: Arc<Config>,
+    /// Cancelled on SIGINT/SIGTERM: pipelines stop at their next chunk, restores roll back.
+    pub cancel: CancellationToken,
 }
 
 impl Ctx {
@@ -72,6 +75,7 @@ impl Ctx {
             json,
             progress,
             config: Arc::new(config),
+            cancel: CancellationToken::new(),
         }
     }
 
@@ -90,7 +94,8 @@ impl Ctx {
         cluster: &str,
         access: Access,
     ) -> anyhow::Result<Repo> {
-        let repo = Repo::new(self.open(name_or_url, access)?, cluster)?;
+        let repo =
+            Repo::new(self.open(name_or_url, access)?, cluster)?.cancelled_by(self.cancel.clone());
         repo.loc.check_access().await?;
         Ok(repo)
     }

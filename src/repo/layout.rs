@@ -3,6 +3,7 @@
 //! `<prefix>/<cluster>/lock.json`; backup ids that sort by time. No key is a prefix of another.
 
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 use chrono::{DateTime, Utc};
 use object_store::path::Path as ObjPath;
@@ -24,6 +25,9 @@ pub const INLINE_INDEX_LIMIT: u64 = 1000;
 pub struct Repo {
     pub loc: Location,
     pub cluster: String,
+    /// The command's cancellation (SIGINT/SIGTERM): streams to and from the repository stop at
+    /// their next chunk once it is cancelled.
+    pub cancel: CancellationToken,
 }
 
 impl Repo {
@@ -42,7 +46,14 @@ impl Repo {
         Ok(Repo {
             loc,
             cluster: cluster.to_string(),
+            cancel: CancellationToken::new(),
         })
+    }
+
+    /// The same repository, its streams stopped by `cancel` (the command's).
+    pub fn cancelled_by(mut self, cancel: CancellationToken) -> Repo {
+        self.cancel = cancel;
+        self
     }
 
     /// The key of an object of backup `id`.

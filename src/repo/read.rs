@@ -37,7 +37,14 @@ async fn stream_object<T: Send + 'static>(
         }
         .into());
     }
-    let (reader, task) = download::start(&repo.loc, &key, found, RANGE_SIZE, RANGES_IN_FLIGHT);
+    let (reader, task) = download::start(
+        &repo.loc,
+        &key,
+        found,
+        RANGE_SIZE,
+        RANGES_IN_FLIGHT,
+        repo.cancel.clone(),
+    );
     let consumer = tokio::task::spawn_blocking(move || {
         let mut hashed = HashingReader::new(reader);
         let out = consume(&mut hashed);

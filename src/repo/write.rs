@@ -138,7 +138,7 @@ async fn pack_and_upload(
     let upload_opts = UploadOptions::for_size(estimated_raw, options.parts_in_flight);
     progress.phase("backup", Some(estimated_raw));
     let archive_key = repo.key(id, ARCHIVE_OBJECT);
-    let (writer, rx) = upload::channel(1 << 20, 8);
+    let (writer, rx) = upload::channel(1 << 20, 8, repo.cancel.clone());
     let pack_opts = PackOptions {
         level: options.level,
         threads: options.threads,
@@ -152,7 +152,7 @@ async fn pack_and_upload(
     let uploaded = upload::upload(&repo.loc, &archive_key, rx, upload_opts).await;
     let packed = packer.await?;
     progress.finish();
-    first_cause(packed, uploaded)
+    first_cause(packed, uploaded, repo.cancel.is_cancelled())
 }
 
 /// The one error that explains a failed streamed upload. A producer that fails closes its end of
@@ -162,8 +162,9 @@ async fn pack_and_upload(
 fn first_cause<T>(
     produced: Result<T, ArchiveError>,
     uploaded: Result<u64, StoreError>,
+    cancelled: bool,
 ) -> anyhow::Result<T> {
-    if upload::INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed) {
+    if cancelled {
         return Err(StoreError::Interrupted.into());
     }
     match (produced, uploaded) {
@@ -194,7 +195,7 @@ async fn store_index(
         ));
     }
     let key = repo.key(id, INDEX_OBJECT);
-    let (writer, rx) = upload::channel(1 << 20, 4);
+    let (writer, rx) = upload::channel(1 << 20, 4, repo.cancel.clone());
     let Index::Spooled { file, entries } = index else {
         unreachable!("large indexes are spooled")
     };
@@ -213,7 +214,7 @@ async fn store_index(
             Ok((sha256, bytes))
         });
     let uploaded = upload::upload(&repo.loc, &key, rx, UploadOptions::for_size(0, 2)).await;
-    let (sha256, bytes) = first_cause(writer_task.await?, uploaded)?;
+    let (sha256, bytes) = first_cause(writer_task.await?, uploaded, repo.cancel.is_cancelled())?;
     Ok((
         manifest::IndexRef {
             entries,
@@ -402,12 +403,19 @@ pub(crate) mod tests {
         let store = || StoreError::MissingObject { key: "k".into() };
         let cause = |r: anyhow::Result<()>| format!("{:#}", r.unwrap_err());
         assert!(
-            cause(first_cause(Err(archive()), Err(StoreError::Interrupted))).contains("producer")
+            cause(first_cause(
+                Err(archive()),
+                Err(StoreError::Interrupted),
+                false
+            ))
+            .contains("producer")
         );
-        assert!(cause(first_cause(Err(archive()), Err(store()))).contains("object k is missing"));
-        assert!(cause(first_cause(Ok(()), Err(store()))).contains("object k is missing"));
-        assert!(cause(first_cause::<()>(Err(archive()), Ok(1))).contains("producer"));
-        assert_eq!(first_cause(Ok(7), Ok(1)).unwrap(), 7);
+        assert!(
+            cause(first_cause(Err(archive()), Err(store()), false)).contains("object k is missing")
+        );
+        assert!(cause(first_cause(Ok(()), Err(store()), false)).contains("object k is missing"));
+        assert!(cause(first_cause::<()>(Err(archive()), Ok(1), false)).contains("producer"));
+        assert_eq!(first_cause(Ok(7), Ok(1), false).unwrap(), 7);
     }
 
     #[tokio::test]

@@ -2,27 +2,28 @@
 //! flight and hands them, in order, to a blocking consumer through a bounded channel.
 
 use std::io::{self, Read};
-use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use futures::StreamExt;
 use object_store::ObjectStoreExt;
 use object_store::path::Path as ObjPath;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
-use super::upload::INTERRUPTED;
 use super::{Location, StoreError, classify_error};
 
 /// The blocking side: reads the object's bytes in order.
 pub struct ChunkReader {
     rx: mpsc::Receiver<Bytes>,
     current: Bytes,
+    /// Cancelled on SIGINT/SIGTERM: the consumer stops at its next read.
+    cancel: CancellationToken,
 }
 
 impl Read for ChunkReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.current.is_empty() {
-            if INTERRUPTED.load(Ordering::Relaxed) {
+            if self.cancel.is_cancelled() {
                 return Err(
                     // Not ErrorKind::Interrupted: std retries those forever.
                     io::Error::other("interrupted by a signal"),
@@ -52,6 +53,7 @@ pub fn start(
     size: u64,
     range_size: u64,
     in_flight: usize,
+    cancel: CancellationToken,
 ) -> (ChunkReader, tokio::task::JoinHandle<Result<(), StoreError>>) {
     let range_size = super::location::range_size().unwrap_or(range_size);
     let (tx, rx) = mpsc::channel::<Bytes>(2);
@@ -84,6 +86,7 @@ pub fn start(
         ChunkReader {
             rx,
             current: Bytes::new(),
+            cancel,
         },
         task,
     )

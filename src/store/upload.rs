@@ -3,17 +3,14 @@
 //! finishing makes the upload abort, so a failed run never leaves a complete-looking object.
 
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::{Bytes, BytesMut};
 use object_store::path::Path as ObjPath;
 use object_store::{ObjectStoreExt, WriteMultipart};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use super::{Location, StoreError, classify_error};
-
-/// Set when the process receives SIGINT/SIGTERM; producers stop at their next write.
-pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 /// What flows from the producer to the uploader.
 pub enum Chunk {
@@ -28,6 +25,8 @@ pub struct ChunkWriter {
     tx: mpsc::Sender<Chunk>,
     buf: BytesMut,
     chunk_size: usize,
+    /// Cancelled on SIGINT/SIGTERM: the producer stops at its next chunk.
+    cancel: CancellationToken,
 }
 
 impl ChunkWriter {
@@ -41,7 +40,7 @@ impl ChunkWriter {
         if self.buf.is_empty() {
             return Ok(());
         }
-        if INTERRUPTED.load(Ordering::Relaxed) {
+        if self.cancel.is_cancelled() {
             return Err(
                 // Not ErrorKind::Interrupted: std retries those forever.
                 io::Error::other("interrupted by a signal"),
@@ -102,14 +101,20 @@ impl UploadOptions {
     }
 }
 
-/// A channel pair: the writer for the blocking producer, the receiver for [`upload`].
-pub fn channel(chunk_size: usize, depth: usize) -> (ChunkWriter, mpsc::Receiver<Chunk>) {
+/// A channel pair: the writer for the blocking producer (stopping once `cancel` is), the receiver
+/// for [`upload`].
+pub fn channel(
+    chunk_size: usize,
+    depth: usize,
+    cancel: CancellationToken,
+) -> (ChunkWriter, mpsc::Receiver<Chunk>) {
     let (tx, rx) = mpsc::channel(depth);
     (
         ChunkWriter {
             tx,
             buf: BytesMut::with_capacity(chunk_size),
             chunk_size,
+            cancel,
         },
         rx,
     )
