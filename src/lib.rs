@@ -7,6 +7,7 @@ pub mod cli;
 pub mod clone;
 pub mod commands;
 pub mod config;
+pub mod doctor;
 pub mod dremio;
 pub mod error;
 pub mod fsutil;

@@ -1,0 +1,6 @@
+//! `lifeboat doctor`: is a Dremio deployment HA and DR-ready? Each check gives pass / warn / fail /
+//! skip, its evidence in figures, and a remedy line.
+
+pub mod check;
+
+pub use check::{Area, Check, Master, Status, overall};
