@@ -14,6 +14,7 @@ pub mod fsutil;
 pub mod host;
 pub mod limits;
 pub mod metrics;
+pub mod output;
 pub mod progress;
 pub mod repo;
 pub mod retention;

@@ -59,10 +59,10 @@ fn main() -> ExitCode {
                 .downcast_ref::<CommandError>()
                 .is_some_and(|e| matches!(e, CommandError::Reported { .. }));
             if ctx.json && !reported {
-                println!(
+                lifeboat::output::line(&format!(
                     "{}",
                     serde_json::json!({"error": format!("{err:#}"), "class": class.to_string(), "exit_code": class.code()})
-                );
+                ));
             }
             eprintln!("error: {err:#}");
             ExitCode::from(class.code())

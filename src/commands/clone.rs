@@ -381,10 +381,10 @@ fn print_plan(ctx: &Ctx, p: &Prepared, mode: Mode, command: &str) -> anyhow::Res
         return print_json_with_items(&head, p.plan.items.iter().map(|i| i.to_json(&p.plan.items)));
     }
     for line in p.plan.items.iter().filter_map(|i| p.plan.line(i)) {
-        println!("{line}");
+        crate::output::line(&line.to_string());
     }
     let n = |k: &str| s[k].as_u64().unwrap_or(0);
-    println!(
+    crate::output::line(&format!(
         "plan ({} mode) for {} from {}: {} to create, {} to update, {} to delete, {} unchanged, {} left, {} blocked",
         mode.word(),
         p.target.coord.base,
@@ -395,7 +395,7 @@ fn print_plan(ctx: &Ctx, p: &Prepared, mode: Mode, command: &str) -> anyhow::Res
         n("unchanged"),
         n("left"),
         n("blocked")
-    );
+    ));
     Ok(())
 }
 
@@ -539,9 +539,9 @@ fn print_report(
             for w in &r.warnings[i] {
                 l.push_str(&format!("\n          warning: {w}"));
             }
-            println!("{l}");
+            crate::output::line(&l.to_string());
         }
-        println!(
+        crate::output::line(&format!(
             "applied to {} ({} mode): {} created, {} updated, {} deleted, {} unchanged, {} failed, {} skipped; {} requests in {:.1}s; {:.1}s in all ({per_sec} objects/s)",
             p.target.coord.base,
             mode.word(),
@@ -554,7 +554,7 @@ fn print_report(
             r.requests,
             r.seconds,
             total_seconds
-        );
+        ));
     }
     let bad = counts["failed"] + counts["skipped"];
     match r.stopped {

@@ -30,7 +30,7 @@ pub async fn run(ctx: &Ctx, dir: Option<PathBuf>, size_mib: u64) -> anyhow::Resu
     };
     let say = |s: &str| {
         if !ctx.json {
-            println!("{s}");
+            crate::output::line(s);
         }
     };
     say(&format!(

@@ -114,9 +114,9 @@ impl Ctx {
     /// Prints the command's result: the JSON object with `--json`, else the human text.
     pub fn emit(&self, json: &serde_json::Value, human: &str) {
         if self.json {
-            println!("{json}");
+            crate::output::line(&json.to_string());
         } else if !human.is_empty() {
-            println!("{human}");
+            crate::output::line(human);
         }
     }
 }

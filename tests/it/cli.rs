@@ -102,3 +102,21 @@ fn demo_in_a_relative_folder_backs_up_the_uploads_too() {
         stdout(&out)
     );
 }
+
+/// `lifeboat list | head -1` and the like: a reader that is gone before the result is printed
+/// ends the run quietly with success, not with a panic (exit 101).
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lifeboat"))
+        .args(["list", "--from", dir.path().to_str().unwrap()])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+}
