@@ -1,5 +1,5 @@
-//! `lifeboat doctor`: gathers each area's inputs, runs its checks (`doctor/`), and prints them
-//! grouped (a table with ✓ ! ✗ on a terminal, plain words otherwise, or one JSON object). Exit 0
+//! `lifeboat doctor`: gathers each area's inputs, runs its checks (`doctor/`), and prints
+//! them grouped (a table with ✓ ! ✗ on a terminal, plain words otherwise, or one JSON object). Exit 0
 //! when every check that ran passed, 10 with warnings only, 11 with a failure.
 
 use std::io::IsTerminal;
@@ -271,9 +271,12 @@ async fn rpo_check(ctx: &Ctx, args: &DoctorArgs) -> Check {
             "dr.rpo",
             Area::Dr,
             format!(
-                "newest backup {id} is {age} old (RPO {}), {} copy location(s) current",
+                "newest backup {id} is {age} old (RPO {}){}",
                 humantime::format_duration(rpo),
-                args.copies.len()
+                match args.copies.len() {
+                    0 => String::new(),
+                    n => format!("; {n} copy location(s) hold it"),
+                }
             ),
         )
     } else {
@@ -315,15 +318,32 @@ async fn secondary_check(args: &DoctorArgs, primary_version: Option<&str>, prefi
     };
     let version = coordinators::rest_version(client, base, &creds).await;
     let release = |v: &str| v.split('-').next().unwrap_or(v).to_string();
-    let c = match (version, primary_version) {
-        (Err(e), _) => Check::warn("dr.secondary", Area::Dr, format!("{base} answers, but its version cannot be read: {e}"))
-            .remedy("check the secondary's credentials"),
-        (Ok(v), Some(p)) if release(&v) != release(p) => Check::fail("dr.secondary", Area::Dr, format!("{base} runs Dremio {v}, the primary {p}"))
-            .remedy("run the primary's Dremio version on the secondary: a backup restores only onto its own version"),
-        (Ok(v), Some(p)) => Check::pass("dr.secondary", Area::Dr, format!("{base} answers and runs Dremio {v}, as the primary ({p})")),
-        (Ok(v), None) => Check::warn("dr.secondary", Area::Dr, format!("{base} answers and runs Dremio {v}; the primary's version is unknown"))
-            .remedy("give --dremio-home or --dremio-url with credentials for the primary's version"),
+    let (status, summary, remedy) = match (version, primary_version) {
+        (Err(e), _) => (
+            Status::Warn,
+            format!("{base} answers, but its version cannot be read: {e}"),
+            "check the secondary's credentials",
+        ),
+        (Ok(v), Some(p)) if release(&v) != release(p) => (
+            Status::Fail,
+            format!("{base} runs Dremio {v}, the primary {p}"),
+            "run the primary's Dremio version on the secondary: a backup restores only onto its own",
+        ),
+        (Ok(v), Some(_)) => (
+            Status::Pass,
+            format!("{base} answers and runs Dremio {v}, as the primary does"),
+            "",
+        ),
+        (Ok(v), None) => (
+            Status::Warn,
+            format!("{base} answers and runs Dremio {v}; the primary's version is unknown"),
+            "give --dremio-home, or --dremio-url with credentials, for the primary's version",
+        ),
     };
+    let mut c = Check::new("dr.secondary", Area::Dr, status, summary);
+    if !remedy.is_empty() {
+        c = c.remedy(remedy);
+    }
     c.evidence("url", base.as_str())
 }
 
@@ -380,9 +400,16 @@ async fn drift_check(ctx: &Ctx, args: &DoctorArgs, prefix: &'static str) -> Chec
         Check::warn(
             "dr.drift",
             Area::Dr,
-            format!("the secondary's catalog differs by {drift} item(s): {} to create, {} to update, {} to delete, {} blocked", n("create"), n("update"), n("delete"), n("blocked")),
+            format!(
+                "the secondary's catalog differs by {drift} item(s): {} to create, {} to update, \
+                 {} to delete, {} blocked",
+                n("create"),
+                n("update"),
+                n("delete"),
+                n("blocked")
+            ),
         )
-        .remedy("lifeboat clone apply --source-url <primary> --dremio-url <secondary> (see clone plan first)")
+        .remedy("lifeboat clone plan, then clone apply, --source-url <primary> --dremio-url <secondary>")
     };
     c.evidence("drift", drift)
         .evidence("plan", Value::Object(summary))
@@ -390,7 +417,12 @@ async fn drift_check(ctx: &Ctx, args: &DoctorArgs, prefix: &'static str) -> Chec
 
 fn counts(checks: &[Check]) -> Value {
     let n = |s: Status| checks.iter().filter(|c| c.status == s).count();
-    json!({"pass": n(Status::Pass), "warn": n(Status::Warn), "fail": n(Status::Fail), "skip": n(Status::Skip)})
+    json!({
+        "pass": n(Status::Pass),
+        "warn": n(Status::Warn),
+        "fail": n(Status::Fail),
+        "skip": n(Status::Skip),
+    })
 }
 
 /// The `--json` object: {status, counts, checks: [{id, area, status, summary, remedy, evidence}]}.
@@ -445,7 +477,7 @@ pub fn to_text(checks: &[Check], marks: bool) -> String {
     }
     let n = counts(checks);
     out.push_str(&format!(
-        "{}: {} passed, {} warnings, {} failed, {} skipped",
+        "{}: {} passed, {} warning(s), {} failed, {} skipped",
         overall(checks).word(),
         n["pass"],
         n["warn"],

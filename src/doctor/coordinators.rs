@@ -82,11 +82,29 @@ pub fn roles(answers: &[(String, Answer)]) -> Vec<Check> {
         .map(|(u, _)| u.as_str())
         .collect();
     let one = match active.len() {
-        1 => Check::pass("coord.active", A, format!("{} is the active coordinator", active[0])),
-        0 => Check::fail("coord.active", A, format!("no coordinator answers server_status OK: {}", each.join("; ")))
-            .remedy("start a master coordinator; check its server.log"),
-        n => Check::fail("coord.active", A, format!("{n} coordinators answer OK at once: {}", active.join(", ")))
-            .remedy("two active masters share one KV store: stop all but one, then check ZooKeeper and the volume's locks"),
+        1 => Check::pass(
+            "coord.active",
+            A,
+            format!("{} is the active coordinator", active[0]),
+        ),
+        0 => Check::fail(
+            "coord.active",
+            A,
+            format!(
+                "no coordinator answers server_status OK: {}",
+                each.join("; ")
+            ),
+        )
+        .remedy("start a master coordinator; check its server.log"),
+        n => Check::fail(
+            "coord.active",
+            A,
+            format!("{n} coordinators answer OK at once: {}", active.join(", ")),
+        )
+        .remedy(
+            "two active masters share one KV store: stop all but one, then check ZooKeeper and \
+             the volume's locks",
+        ),
     };
     let others: Vec<&(String, Answer)> = answers
         .iter()
@@ -158,8 +176,14 @@ pub async fn is_master(answers: &[(String, Answer)], master: Option<&Master>) ->
             format!("{url} is the master ZooKeeper names ({})", m.address),
         )
     } else {
-        Check::fail("coord.master", A, format!("{url} answers as active, but ZooKeeper's master is {}", m.address))
-            .remedy("the URLs given are not this cluster's, or two masters run: compare --dremio-url with ZooKeeper's master")
+        let said = format!(
+            "{url} answers as active, but ZooKeeper's master is {}",
+            m.address
+        );
+        Check::fail("coord.master", A, said).remedy(
+            "the URLs given are not this cluster's, or two masters run: compare --dremio-url \
+             with ZooKeeper's master",
+        )
     };
     c.evidence("master", m.address.as_str())
         .evidence("active", url.as_str())
@@ -223,8 +247,8 @@ pub fn versions(
         seen.push(("ZooKeeper".into(), m.dremio_version.clone()));
     }
     let differ = seen.iter().any(|(_, v)| release(v) != release(&rest));
-    let each: Vec<String> = seen.iter().map(|(w, v)| format!("{w} {v}")).collect();
     let c = if differ {
+        let each: Vec<String> = seen.iter().map(|(w, v)| format!("{w} {v}")).collect();
         Check::fail(
             "coord.version",
             A,
@@ -232,10 +256,14 @@ pub fn versions(
         )
         .remedy("run one Dremio version on every coordinator")
     } else {
+        let agree = match seen.len() - 1 {
+            0 => String::new(),
+            n => format!(", as {n} home(s) or ZooKeeper say"),
+        };
         Check::pass(
             "coord.version",
             A,
-            format!("Dremio {rest} ({})", each.join(", ")),
+            format!("the active coordinator runs Dremio {rest}{agree}"),
         )
     };
     c.evidence("rest", rest.as_str())

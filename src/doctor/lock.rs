@@ -72,15 +72,28 @@ pub fn probe(dir: &Path, mut holder: Command) -> Check {
     let _ = getrandom::fill(&mut tag);
     let file = ProbeFile(dir.join(format!(".lifeboat-doctor-lock-{}", hex::encode(tag))));
     let verdict = run(&file.0, &mut holder);
-    let c = match verdict {
-        Ok(()) => Check::pass("lock.probe", A, "a lock held by another process excludes this one, and is free once released"),
-        Err(Refusal::NoLocks(e)) => Check::fail("lock.probe", A, format!("the volume has no working locks: {e}"))
-            .remedy("start the NFS lock service (rpc.statd/lockd for v3), and mount without nolock or local_lock"),
-        Err(Refusal::NotExclusive) => Check::fail("lock.probe", A, "a second process took a lock another one held: two masters could open the KV store")
-            .remedy("mount without nolock and with local_lock=none; check the NFS server's lock manager"),
-        Err(Refusal::Other(e)) => Check::fail("lock.probe", A, e)
-            .remedy("paths.local must be writable by lifeboat's user to probe it (or give --no-probe)"),
+    let (summary, remedy) = match verdict {
+        Ok(()) => {
+            let held =
+                "a lock held by another process excludes this one, and is free once released";
+            return Check::pass("lock.probe", A, held)
+                .evidence("file", file.0.display().to_string());
+        }
+        Err(Refusal::NoLocks(e)) => (
+            format!("the volume has no working locks: {e}"),
+            "start the NFS lock service (rpc.statd and lockd for v3); mount without nolock or local_lock",
+        ),
+        Err(Refusal::NotExclusive) => (
+            "a second process took a lock another one held: two masters could open the KV store"
+                .into(),
+            "mount without nolock and with local_lock=none; check the NFS server's lock manager",
+        ),
+        Err(Refusal::Other(e)) => (
+            e,
+            "paths.local must be writable by lifeboat's user to probe it (or give --no-probe)",
+        ),
     };
+    let c = Check::fail("lock.probe", A, summary).remedy(remedy);
     c.evidence("file", file.0.display().to_string())
 }
 
