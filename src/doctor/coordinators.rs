@@ -256,9 +256,17 @@ pub fn versions(
         )
         .remedy("run one Dremio version on every coordinator")
     } else {
-        let agree = match seen.len() - 1 {
-            0 => String::new(),
-            n => format!(", as {n} home(s) or ZooKeeper say"),
+        let mut sources = Vec::new();
+        if !homes.is_empty() {
+            sources.push(format!("the jars of {} home(s)", homes.len()));
+        }
+        if seen.iter().any(|(w, _)| w == "ZooKeeper") {
+            sources.push("ZooKeeper's master".to_string());
+        }
+        let agree = if sources.is_empty() {
+            String::new()
+        } else {
+            format!(", as {} say", sources.join(" and "))
         };
         Check::pass(
             "coord.version",
