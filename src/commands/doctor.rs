@@ -528,3 +528,59 @@ fn area_word(a: Area) -> String {
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Vec<Check> {
+        vec![
+            Check::pass("conf.master", Area::Configuration, "the master role is on"),
+            Check::fail("volume.hard", Area::Volume, "mounted soft").remedy("mount with hard"),
+            Check::skip("zk.ensemble", Area::Zookeeper, "give --zookeeper"),
+            Check::warn("coord.standbys", Area::Coordinators, "no standby").remedy("run two"),
+        ]
+    }
+
+    #[test]
+    fn the_table_groups_by_area_with_marks_and_a_remedy_under_each_problem() {
+        let text = to_text(&sample(), true);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "Configuration");
+        assert!(lines[1].starts_with("  [✓] conf.master "), "{text}");
+        // Areas come in their order, not the checks': ZooKeeper before the coordinators.
+        assert_eq!(lines[2], "ZooKeeper ensemble");
+        assert!(lines[3].ends_with("skipped: give --zookeeper"), "{text}");
+        assert!(lines[5].starts_with("  [!] coord.standbys "), "{text}");
+        assert!(lines[6].trim_start().starts_with("→ run two"), "{text}");
+        assert!(lines[8].starts_with("  [✗] volume.hard "), "{text}");
+        assert!(
+            lines[9].trim_start().starts_with("→ mount with hard"),
+            "{text}"
+        );
+        assert_eq!(
+            lines[10],
+            "fail: 1 passed, 1 warning(s), 1 failed, 1 skipped"
+        );
+        let plain = to_text(&sample(), false);
+        assert!(plain.contains("  FAIL volume.hard ") && plain.contains("fix: mount with hard"));
+        assert!(!plain.contains('✗'));
+    }
+
+    #[test]
+    fn the_json_object_has_status_counts_and_every_field_of_each_check() {
+        let v = to_json(&sample());
+        assert_eq!(v["status"], "fail");
+        assert_eq!(
+            v["counts"],
+            json!({"pass": 1, "warn": 1, "fail": 1, "skip": 1})
+        );
+        let first = &v["checks"][0];
+        for key in ["id", "area", "status", "summary", "remedy", "evidence"] {
+            assert!(first.get(key).is_some(), "{key} missing: {first}");
+        }
+        assert_eq!(first["remedy"], Value::Null);
+        assert_eq!(v["checks"][1]["remedy"], "mount with hard");
+        assert_eq!(area_word(Area::Dr), "dr");
+    }
+}

@@ -38,7 +38,8 @@ impl Home {
         let path = dir.join("conf").join("dremio.conf");
         let text = crate::limits::read_capped_string(&path, conf::MAX_CONF_BYTES, "a dremio.conf")
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let conf = Conf::parse(&text).map_err(|e| format!("{}: {e:?}", path.display()))?;
+        let conf = Conf::parse(&text)
+            .map_err(|e| format!("{}, line {}: {}", path.display(), e.line, e.message))?;
         let mut home = Home {
             dir: dir.to_path_buf(),
             paths_local_set: conf.contains("paths.local"),

@@ -42,9 +42,10 @@ pub struct Cancelled;
 /// What was measured.
 #[derive(Debug, Clone)]
 struct Figures {
-    bytes: u64,
+    written: u64,
     write: Duration,
-    read: Duration,
+    read: u64,
+    read_time: Duration,
     direct: bool,
     latencies: Vec<Duration>,
 }
@@ -178,20 +179,22 @@ fn measure(
         other => (other?, true),
     };
     let (written, write_time) = write;
-    let read_time = read_back(&data, direct, written, &mut buf, cancelled)?;
+    let (read, read_time) =
+        read_back(&data, direct, written, time * 35 / 100, &mut buf, cancelled)?;
     let left = time.saturating_sub(started.elapsed());
     let latencies = latency(&dir.join("latency"), left.min(time / 5), cancelled)?;
     Ok(Figures {
-        bytes: written,
+        written,
         write: write_time,
-        read: read_time,
+        read,
+        read_time,
         direct,
         latencies,
     })
 }
 
-/// Writes up to `bytes` (stopping after `time`); only the writes and the final flush are timed,
-/// not making the random data.
+/// Writes up to `bytes`, stopping after `time`; the figure counts only the writes and the final
+/// flush, not making the random data.
 fn write_blocks(
     path: &Path,
     direct: bool,
@@ -202,7 +205,8 @@ fn write_blocks(
 ) -> Result<(u64, Duration), Stop> {
     let mut f = open_data(path, direct, true)?;
     let (mut written, mut spent) = (0u64, Duration::ZERO);
-    while written < bytes && spent < time {
+    let wall = Instant::now();
+    while written < bytes && wall.elapsed() < time {
         if cancelled() {
             return Err(Stop::Cancelled);
         }
@@ -217,13 +221,15 @@ fn write_blocks(
     Ok((written, spent + t.elapsed()))
 }
 
+/// Reads the data back (all of it, or what `time` allows): the bytes read and how long it took.
 fn read_back(
     path: &Path,
     direct: bool,
     bytes: u64,
+    time: Duration,
     buf: &mut Aligned,
     cancelled: &dyn Fn() -> bool,
-) -> Result<Duration, Stop> {
+) -> Result<(u64, Duration), Stop> {
     let mut f = open_data(path, direct, false)?;
     if !direct {
         // Without O_DIRECT the data is still in the page cache: drop it so the read reaches the volume.
@@ -237,7 +243,7 @@ fn read_back(
     }
     let t = Instant::now();
     let mut read = 0u64;
-    while read < bytes {
+    while read < bytes && t.elapsed() < time {
         if cancelled() {
             return Err(Stop::Cancelled);
         }
@@ -249,7 +255,7 @@ fn read_back(
         }
         read += n as u64;
     }
-    Ok(t.elapsed())
+    Ok((read, t.elapsed()))
 }
 
 /// 4 KiB write + fdatasync pairs, each timed, rewriting one block as a KV store's log does.
@@ -292,7 +298,7 @@ pub fn load(mb_s: f64) -> &'static str {
 }
 
 fn judge(f: &Figures, required: f64, free: u64) -> Vec<Check> {
-    let (w, r) = (mbps(f.bytes, f.write), mbps(f.bytes, f.read));
+    let (w, r) = (mbps(f.written, f.write), mbps(f.read, f.read_time));
     let worst = w.min(r);
     let how = if f.direct {
         "O_DIRECT"
@@ -301,7 +307,7 @@ fn judge(f: &Figures, required: f64, free: u64) -> Vec<Check> {
     };
     let figures = format!(
         "write {w:.0} MB/s, read {r:.0} MB/s ({} MiB, {how})",
-        f.bytes >> 20
+        f.written >> 20
     );
     let rate = if worst < required {
         Check::fail(
@@ -320,7 +326,7 @@ fn judge(f: &Figures, required: f64, free: u64) -> Vec<Check> {
     let rate = rate
         .evidence("write_mb_s", round1(w))
         .evidence("read_mb_s", round1(r))
-        .evidence("bytes", f.bytes)
+        .evidence("bytes", f.written)
         .evidence("o_direct", f.direct)
         .evidence("required_mb_s", required)
         .evidence("free_bytes", free)
