@@ -116,9 +116,14 @@ async fn coordinator_checks(
         .iter()
         .find(|(_, a)| *a == Answer::Active)
         .map(|(u, _)| u.clone());
-    let rest_version = match (active, credentials(PRIMARY_CREDS)) {
-        (Some(base), Some(creds)) => Some(coordinators::rest_version(client, &base, &creds).await),
-        _ => None,
+    let Some(base) = active else {
+        let why = "no active coordinator to ask its version";
+        checks.push(Check::skip("coord.version", Area::Coordinators, why));
+        return Ok((checks, None));
+    };
+    let rest_version = match credentials(PRIMARY_CREDS) {
+        Some(creds) => Some(coordinators::rest_version(client, &base, &creds).await),
+        None => None,
     };
     let home_versions: Vec<String> = homes.iter().filter_map(|h| h.version.clone()).collect();
     checks.push(coordinators::versions(
