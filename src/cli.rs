@@ -60,6 +60,13 @@ pub enum Command {
     /// Clone artefacts (catalog, reflections, wikis, tags, users) between clusters through REST.
     #[command(subcommand)]
     Clone(CloneCmd),
+    /// Is this Dremio deployment HA and DR-ready? Checks the configuration, ZooKeeper, the
+    /// coordinators, the shared volume (with lock and throughput probes) and the backups.
+    /// Exit 0 all pass, 10 warnings only, 11 failures.
+    Doctor(DoctorCmd),
+    /// The lock probe's other process: holds a POSIX lock on FILE until stdin closes.
+    #[command(hide = true)]
+    DoctorLockHolder(LockHolderCmd),
     /// Run the whole job on a generated Dremio-like tree: backup, list, verify, restore, compare.
     Demo(DemoCmd),
     /// Print a shell completion script on stdout, e.g. `lifeboat completions bash >
@@ -441,6 +448,63 @@ pub struct RestoreCmd {
 }
 
 #[derive(Debug, Args)]
+pub struct DoctorCmd {
+    /// The cluster's name in the config file (which can name every input below) and in locations.
+    #[arg(long, env = "LIFEBOAT_CLUSTER")]
+    pub cluster: Option<String>,
+    /// A coordinator's DREMIO_HOME (repeatable: one per master candidate): conf/dremio.conf and
+    /// the jars' version.
+    #[arg(long = "dremio-home", value_name = "DIR")]
+    pub dremio_homes: Vec<PathBuf>,
+    /// Every coordinator's URL (comma-separated or repeated). Credentials for the version:
+    /// LIFEBOAT_DREMIO_USER + LIFEBOAT_DREMIO_PASSWORD[_FILE] or LIFEBOAT_DREMIO_TOKEN[_FILE].
+    #[arg(long = "dremio-url", value_delimiter = ',', value_name = "URL")]
+    pub dremio_urls: Vec<String>,
+    /// PEM file of the CA that signed the coordinators' TLS certificates.
+    #[arg(long, env = "LIFEBOAT_DREMIO_CA_FILE", value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Do not check the coordinators' TLS certificates (explicit opt-in; prefer --ca-file).
+    #[arg(long)]
+    pub insecure: bool,
+    /// The ZooKeeper ensemble Dremio uses.
+    #[arg(long, value_delimiter = ',', value_name = "HOST:PORT")]
+    pub zookeeper: Vec<String>,
+    /// Dremio's root in ZooKeeper (its cluster id; default /dremio).
+    #[arg(long, value_name = "PATH")]
+    pub zk_root: Option<String>,
+    /// The backups' primary location (with --rpo: the newest backup's age).
+    #[arg(long, value_name = "URL|NAME")]
+    pub from: Option<String>,
+    /// A copy location that should hold the primary's newest backup (repeatable).
+    #[arg(long = "copy-to", value_name = "URL|NAME")]
+    pub copy_to: Vec<String>,
+    /// The recovery point objective (e.g. 26h).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub rpo: Option<std::time::Duration>,
+    /// The DR secondary's coordinator URLs: it must answer, run the primary's version, and its
+    /// catalog's drift is counted. Credentials: LIFEBOAT_SECONDARY_DREMIO_* (else LIFEBOAT_DREMIO_*).
+    #[arg(long = "secondary-url", value_delimiter = ',', value_name = "URL")]
+    pub secondary_urls: Vec<String>,
+    /// Judge a copy of another host's /proc/self/mountinfo (the live probes are then skipped).
+    #[arg(long, value_name = "FILE")]
+    pub mountinfo: Option<PathBuf>,
+    /// Skip the lock and throughput probes (nothing is written to the volume).
+    #[arg(long)]
+    pub no_probe: bool,
+    /// The lowest acceptable throughput of the volume in MB/s (default 30, Dremio's HA minimum).
+    #[arg(long, value_name = "MB/S")]
+    pub min_throughput: Option<f64>,
+    /// Write one Prometheus gauge per check here (0 pass, 1 warn, 2 fail, -1 skip).
+    #[arg(long, env = "LIFEBOAT_METRICS_FILE", value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct LockHolderCmd {
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
 pub struct DemoCmd {
     /// Keep everything in this folder instead of a temporary one.
     #[arg(long, value_name = "DIR")]
@@ -499,7 +563,10 @@ mod tests {
     #[test]
     fn completions_know_every_subcommand() {
         let script = String::from_utf8(super::completions(clap_complete::Shell::Bash)).unwrap();
-        for sub in super::Cli::command().get_subcommands() {
+        for sub in super::Cli::command()
+            .get_subcommands()
+            .filter(|s| !s.is_hide_set())
+        {
             assert!(
                 script.contains(sub.get_name()),
                 "{} missing",

@@ -24,6 +24,10 @@ pub enum ExitClass {
     RpoBreach,
     /// A clone applied some objects but not all (the report says which and why).
     Partial,
+    /// `doctor`: some checks warn, none fails.
+    Warnings,
+    /// `doctor`: at least one check fails.
+    Failures,
     /// Stopped by SIGINT/SIGTERM after cleaning up (the shell's 128 + SIGINT).
     Interrupted,
 }
@@ -41,6 +45,8 @@ impl ExitClass {
             ExitClass::CopyFailed => 7,
             ExitClass::RpoBreach => 8,
             ExitClass::Partial => 9,
+            ExitClass::Warnings => 10,
+            ExitClass::Failures => 11,
             ExitClass::Interrupted => 130,
         }
     }
@@ -58,6 +64,8 @@ impl fmt::Display for ExitClass {
             ExitClass::CopyFailed => "copy-failed",
             ExitClass::RpoBreach => "rpo-breach",
             ExitClass::Partial => "partial",
+            ExitClass::Warnings => "warnings",
+            ExitClass::Failures => "failures",
             ExitClass::Interrupted => "interrupted",
         };
         f.write_str(name)

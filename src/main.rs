@@ -228,6 +228,8 @@ async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
             commands::status::run(ctx, &args).await
         }
         Command::Clone(c) => run_clone(ctx, c).await,
+        Command::Doctor(c) => run_doctor(ctx, c).await,
+        Command::DoctorLockHolder(c) => Ok(lifeboat::doctor::lock::hold(&c.file)?),
         Command::Demo(c) => commands::demo::run(ctx, c.dir, c.size_mib).await,
         Command::Completions(c) => print_text(&lifeboat::cli::completions(c.shell)),
         Command::Man(c) => match c.dir {
@@ -241,6 +243,31 @@ async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
             None => print_text(&lifeboat::cli::man_page()?),
         },
     }
+}
+
+/// `doctor`: every input from its flag, else the cluster's config.
+async fn run_doctor(ctx: &Ctx, c: lifeboat::cli::DoctorCmd) -> anyhow::Result<()> {
+    let (name, cc) = cluster(&ctx.config, c.cluster)?;
+    let args = commands::doctor::DoctorArgs {
+        homes: resolve::doctor_homes(c.dremio_homes, &cc),
+        dremio_urls: resolve::dremio_urls(c.dremio_urls, &cc),
+        tls: Tls {
+            ca_file: c.ca_file.or(cc.ca_file.clone()),
+            insecure: c.insecure,
+        },
+        zookeeper: resolve::zookeeper(c.zookeeper, &cc),
+        zk_root: resolve::zk_root(c.zk_root, &cc),
+        from: resolve::optional_location(c.from, &cc),
+        copies: copies(c.copy_to, &cc),
+        rpo: resolve::rpo(c.rpo, &cc)?,
+        secondary_urls: resolve::secondary_urls(c.secondary_urls, &cc),
+        mountinfo: c.mountinfo,
+        no_probe: c.no_probe,
+        min_throughput: resolve::min_throughput(c.min_throughput, &cc)?,
+        metrics_file: c.metrics_file,
+        cluster: name,
+    };
+    commands::doctor::run(ctx, &args).await
 }
 
 /// Prints generated text; a reader that stops early (`| head`) is not an error.

@@ -33,7 +33,7 @@ impl Sample {
 }
 
 /// Every metric lifeboat writes, with its help text (also documented in the README).
-pub const METRICS: [(&str, &str); 10] = [
+pub const METRICS: [(&str, &str); 11] = [
     (
         "lifeboat_last_success_timestamp_seconds",
         "Unix time of the last successful run of this command for this cluster and location.",
@@ -70,6 +70,10 @@ pub const METRICS: [(&str, &str); 10] = [
     (
         "lifeboat_clone_objects",
         "Objects of the last clone apply to this target, by outcome.",
+    ),
+    (
+        "lifeboat_doctor_check",
+        "The last doctor run's verdict per check: 0 pass, 1 warn, 2 fail, -1 skip.",
     ),
 ];
 

@@ -399,6 +399,14 @@ fn print_plan(ctx: &Ctx, p: &Prepared, mode: Mode, command: &str) -> anyhow::Res
     Ok(())
 }
 
+/// What a plan would do, counted per action, changing nothing (`doctor`'s drift of a secondary).
+pub(crate) async fn plan_summary(
+    ctx: &Ctx,
+    args: &PlanArgs,
+) -> anyhow::Result<serde_json::Map<String, Value>> {
+    Ok(prepare(ctx, args).await?.plan.summary())
+}
+
 /// `clone plan`.
 pub async fn plan(ctx: &Ctx, args: &PlanArgs) -> anyhow::Result<()> {
     let p = prepare(ctx, args).await?;

@@ -4,6 +4,7 @@ pub mod backup;
 pub mod clone;
 pub mod copy;
 pub mod demo;
+pub mod doctor;
 pub mod list;
 pub mod prune;
 pub mod restore;

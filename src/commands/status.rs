@@ -23,23 +23,30 @@ pub struct StatusArgs {
 }
 
 /// What status found in one location.
-struct Row {
-    name: String,
-    role: &'static str,
-    newest: Option<(String, chrono::TimeDelta)>,
-    ids: Vec<String>,
-    problem: Option<String>,
+pub(crate) struct Row {
+    pub name: String,
+    pub role: &'static str,
+    pub newest: Option<(String, chrono::TimeDelta)>,
+    pub ids: Vec<String>,
+    /// Why this location fails the check: no backup, older than the RPO, lagging, unreadable.
+    pub problem: Option<String>,
 }
 
-pub async fn run(ctx: &Ctx, args: &StatusArgs) -> anyhow::Result<()> {
-    let started = Instant::now();
+/// Each location's newest backup judged against the RPO and the primary (`doctor` shares it).
+pub(crate) async fn survey(
+    ctx: &Ctx,
+    cluster: &str,
+    from: &str,
+    copies: &[String],
+    rpo_limit: Option<Duration>,
+) -> Vec<Row> {
     let mut rows = Vec::new();
-    let names = std::iter::once((args.from.clone(), "primary"))
-        .chain(args.copies.iter().map(|c| (c.clone(), "copy")));
+    let names = std::iter::once((from.to_string(), "primary"))
+        .chain(copies.iter().map(|c| (c.clone(), "copy")));
     let now = Utc::now();
     for (name, role) in names {
         let listed = async {
-            let repo = ctx.repo(&name, &args.cluster, Access::Read).await?;
+            let repo = ctx.repo(&name, cluster, Access::Read).await?;
             Ok::<_, anyhow::Error>(repo.list().await?.0)
         }
         .await;
@@ -61,16 +68,14 @@ pub async fn run(ctx: &Ctx, args: &StatusArgs) -> anyhow::Result<()> {
         });
     }
     let primary_newest = rows[0].newest.as_ref().map(|(id, _)| id.clone());
-    let rpo = args
-        .rpo
-        .map(|d| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX));
+    let rpo = rpo_limit.map(|d| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX));
     for row in rows.iter_mut().filter(|r| r.problem.is_none()) {
         row.problem = match (&row.newest, row.role, &primary_newest) {
             (None, _, _) => Some("no committed backup".into()),
             (Some((_, age)), _, _) if rpo.is_some_and(|r| *age > r) => Some(format!(
                 "newest backup is {} old, older than the RPO of {}",
                 crate::units::age(*age),
-                humantime::format_duration(args.rpo.unwrap_or_default())
+                humantime::format_duration(rpo_limit.unwrap_or_default())
             )),
             (Some((id, _)), "copy", Some(p)) if id < p => {
                 Some(format!("lags: newest here is {id}, the primary has {p}"))
@@ -78,6 +83,12 @@ pub async fn run(ctx: &Ctx, args: &StatusArgs) -> anyhow::Result<()> {
             _ => None,
         };
     }
+    rows
+}
+
+pub async fn run(ctx: &Ctx, args: &StatusArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let rows = survey(ctx, &args.cluster, &args.from, &args.copies, args.rpo).await;
 
     let mut samples = Vec::new();
     for row in &rows {

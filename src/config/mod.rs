@@ -86,6 +86,19 @@ pub struct ClusterConfig {
     pub staging: Option<PathBuf>,
     /// CA certificate (PEM) for the coordinators' TLS.
     pub ca_file: Option<PathBuf>,
+    /// `doctor`: every master candidate's DREMIO_HOME (default: `dremio_home` alone).
+    #[serde(default)]
+    pub dremio_homes: Vec<PathBuf>,
+    /// `doctor`: the ZooKeeper ensemble, `host:port` each.
+    #[serde(default)]
+    pub zookeeper: Vec<String>,
+    /// `doctor`: Dremio's root in ZooKeeper (default `/dremio`).
+    pub zk_root: Option<String>,
+    /// `doctor`: the DR secondary's coordinator URLs.
+    #[serde(default)]
+    pub secondary_urls: Vec<String>,
+    /// `doctor`: the lowest acceptable throughput of the shared volume, MB/s (default 30).
+    pub min_throughput_mbps: Option<f64>,
 }
 
 /// Where backups live, with its own endpoint, credentials and retention.

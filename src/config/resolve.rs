@@ -114,6 +114,54 @@ pub fn coordinators(
     }
 }
 
+/// doctor's homes: the flags, else the file's `dremio_homes`, else its `dremio_home`.
+pub fn doctor_homes(flag: Vec<PathBuf>, cc: &ClusterConfig) -> Vec<PathBuf> {
+    match (flag.is_empty(), cc.dremio_homes.is_empty()) {
+        (false, _) => flag,
+        (true, false) => cc.dremio_homes.clone(),
+        (true, true) => cc.dremio_home.iter().cloned().collect(),
+    }
+}
+
+/// A location that may be left out: the flag, else the cluster's `to`.
+pub fn optional_location(flag: Option<String>, cc: &ClusterConfig) -> Option<String> {
+    flag.or_else(|| cc.to.as_ref().map(|t| t.get_ref().clone()))
+}
+
+/// The ZooKeeper ensemble: the flags when any is given, else the file's.
+pub fn zookeeper(flag: Vec<String>, cc: &ClusterConfig) -> Vec<String> {
+    if flag.is_empty() {
+        cc.zookeeper.clone()
+    } else {
+        flag
+    }
+}
+
+/// Dremio's root in ZooKeeper: the flag, else the file's, else `/dremio` (the default cluster id).
+pub fn zk_root(flag: Option<String>, cc: &ClusterConfig) -> String {
+    flag.or_else(|| cc.zk_root.clone())
+        .unwrap_or_else(|| "/dremio".into())
+}
+
+/// The DR secondary's coordinators: the flags when any is given, else the file's.
+pub fn secondary_urls(flag: Vec<String>, cc: &ClusterConfig) -> Vec<String> {
+    if flag.is_empty() {
+        cc.secondary_urls.clone()
+    } else {
+        flag
+    }
+}
+
+/// The volume's required throughput in MB/s: the flag, else the file's, else Dremio's 30.
+pub fn min_throughput(flag: Option<f64>, cc: &ClusterConfig) -> Result<f64, ConfigError> {
+    match flag.or(cc.min_throughput_mbps).unwrap_or(30.0) {
+        mb if mb.is_finite() && mb > 0.0 => Ok(mb),
+        mb => Err(ConfigError::Other(format!(
+            "the required throughput must be a positive number of MB/s, not {mb}"
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -200,6 +248,50 @@ mod tests {
         );
         assert_eq!(got.dremio_version.as_deref(), Some("25.2.0"));
         assert_eq!(got.dremio_home, None);
+    }
+
+    #[test]
+    fn doctor_inputs_come_from_the_flags_else_the_file() {
+        let file = config(
+            r#"
+            [clusters.ha]
+            dremio_home = "/opt/one"
+            dremio_homes = ["/opt/a", "/opt/b"]
+            zookeeper = ["z1:2181", "z2:2181", "z3:2181"]
+            zk_root = "/prod"
+            secondary_urls = ["http://dr:9047"]
+            min_throughput_mbps = 120.0
+            to = "/backups"
+            [clusters.single]
+            dremio_home = "/opt/one"
+        "#,
+        );
+        let (_, ha) = cluster(&file, Some("ha".into())).unwrap();
+        let (_, single) = cluster(&file, Some("single".into())).unwrap();
+        let none = ClusterConfig::default();
+        assert_eq!(
+            doctor_homes(vec![], &ha),
+            [Path::new("/opt/a"), Path::new("/opt/b")]
+        );
+        assert_eq!(doctor_homes(vec![], &single), [Path::new("/opt/one")]);
+        assert_eq!(doctor_homes(vec!["/x".into()], &ha), [Path::new("/x")]);
+        assert!(doctor_homes(vec![], &none).is_empty());
+        assert_eq!(zookeeper(vec![], &ha).len(), 3);
+        assert_eq!(zookeeper(vec!["h:1".into()], &ha), ["h:1"]);
+        assert_eq!(
+            (zk_root(None, &ha), zk_root(None, &none)),
+            ("/prod".into(), "/dremio".into())
+        );
+        assert_eq!(zk_root(Some("/x".into()), &ha), "/x");
+        assert_eq!(secondary_urls(vec![], &ha), ["http://dr:9047"]);
+        assert!(secondary_urls(vec![], &none).is_empty());
+        assert_eq!(optional_location(None, &ha).as_deref(), Some("/backups"));
+        assert_eq!(optional_location(None, &none), None);
+        assert_eq!(min_throughput(None, &ha).unwrap(), 120.0);
+        assert_eq!(min_throughput(Some(5.0), &ha).unwrap(), 5.0);
+        assert_eq!(min_throughput(None, &none).unwrap(), 30.0);
+        assert!(min_throughput(Some(0.0), &none).is_err());
+        assert!(min_throughput(Some(f64::NAN), &none).is_err());
     }
 
     #[test]

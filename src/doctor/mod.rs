@@ -2,5 +2,11 @@
 //! skip, its evidence in figures, and a remedy line.
 
 pub mod check;
+pub mod coordinators;
+pub mod homes;
+pub mod lock;
+pub mod mountinfo;
+pub mod throughput;
+pub mod volume;
 
 pub use check::{Area, Check, Master, Status, overall};

@@ -7,6 +7,7 @@ mod support;
 mod cli;
 mod clone;
 mod conformance;
+mod doctor;
 mod faults;
 mod hostile;
 mod online;
