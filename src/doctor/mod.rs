@@ -2,5 +2,7 @@
 //! skip, its evidence in figures, and a remedy line.
 
 pub mod check;
+pub mod election;
+pub mod zookeeper;
 
 pub use check::{Area, Check, Master, Status, overall};

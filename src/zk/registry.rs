@@ -16,10 +16,7 @@ pub const MAX_READ: usize = 256;
 #[derive(Debug, thiserror::Error)]
 pub enum ZkError {
     #[error("cannot open a ZooKeeper session with {connect}: {source}")]
-    Connect {
-        connect: String,
-        source: zk::Error,
-    },
+    Connect { connect: String, source: zk::Error },
     #[error("ZooKeeper did not answer within {0:?}")]
     Timeout(Duration),
     #[error("reading {path} in ZooKeeper: {source}")]

@@ -112,7 +112,11 @@ pub fn parse_srvr(answer: &str) -> Result<Reply<Srvr>, ParseError> {
         word: "srvr",
         what: what.to_string(),
     };
-    let get = |k: &str| f.get(k).copied().ok_or_else(|| err(&format!("no `{k}:` line")));
+    let get = |k: &str| {
+        f.get(k)
+            .copied()
+            .ok_or_else(|| err(&format!("no `{k}:` line")))
+    };
     let number = |k: &str| {
         get(k)?
             .parse::<u64>()
@@ -156,10 +160,7 @@ pub fn parse_mntr(answer: &str) -> Result<Reply<Mntr>, ParseError> {
     if let Some(r) = refusal(answer) {
         return Ok(r);
     }
-    let f: BTreeMap<&str, &str> = answer
-        .lines()
-        .filter_map(|l| l.split_once('\t'))
-        .collect();
+    let f: BTreeMap<&str, &str> = answer.lines().filter_map(|l| l.split_once('\t')).collect();
     let state = f.get("zk_server_state").ok_or_else(|| ParseError {
         word: "mntr",
         what: "no zk_server_state line".to_string(),
@@ -190,7 +191,10 @@ mod tests {
         };
         assert_eq!(s.mode, Mode::Leader);
         assert_eq!((s.epoch(), s.counter()), (3, 7));
-        assert_eq!((s.latency_min, s.latency_avg, s.latency_max), (0.0, 1.5, 12.0));
+        assert_eq!(
+            (s.latency_min, s.latency_avg, s.latency_max),
+            (0.0, 1.5, 12.0)
+        );
         assert_eq!((s.outstanding, s.node_count), (2, 5));
         assert!(s.version.starts_with("3.8.0"), "{}", s.version);
     }
@@ -199,7 +203,10 @@ mod tests {
     fn refusals_are_facts_not_errors() {
         let wl = "mntr is not executed because it is not in the whitelist.\n";
         assert_eq!(parse_mntr(wl).unwrap(), Reply::NotWhitelisted);
-        assert_eq!(parse_srvr(&wl.replace("mntr", "srvr")).unwrap(), Reply::NotWhitelisted);
+        assert_eq!(
+            parse_srvr(&wl.replace("mntr", "srvr")).unwrap(),
+            Reply::NotWhitelisted
+        );
         let ns = "This ZooKeeper instance is not currently serving requests\n";
         assert_eq!(parse_srvr(ns).unwrap(), Reply::NotServing);
         assert_eq!(parse_mntr(ns).unwrap(), Reply::NotServing);
@@ -222,7 +229,10 @@ mod tests {
         };
         assert_eq!(m.state, Mode::Leader);
         assert_eq!(m.avg_latency, Some(0.25));
-        assert_eq!((m.learners, m.synced_followers, m.pending_syncs), (Some(2), Some(2), Some(0)));
+        assert_eq!(
+            (m.learners, m.synced_followers, m.pending_syncs),
+            (Some(2), Some(2), Some(0))
+        );
         let f = parse_mntr("zk_server_state\tfollower\n").unwrap();
         assert!(matches!(f, Reply::Answer(Mntr { learners: None, .. })));
     }

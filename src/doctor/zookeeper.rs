@@ -1,0 +1,500 @@
+//! Check 2 of issue 11: is the ZooKeeper ensemble a healthy quorum? Every server is asked `srvr`
+//! (and `mntr`, when whitelisted) over TCP; the verdicts come from all the answers together.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::check::{Area, Check};
+use crate::zk::stats::{self, Mntr, Mode, Reply, Srvr};
+use crate::zk::words;
+
+const AREA: Area = Area::Zookeeper;
+
+/// Above this average latency (ms) the ensemble is slow enough for sessions to time out under
+/// load; ZooKeeper's own guidance keeps it in single-digit milliseconds.
+const SLOW_AVG_MS: f64 = 100.0;
+/// Requests queued on one server beyond this mean it cannot keep up.
+const BACKLOG: u64 = 100;
+
+/// What one server said.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    pub server: String,
+    /// `srvr`'s answer, or why there was none.
+    pub srvr: Result<Reply<Srvr>, String>,
+    /// `mntr`'s answer; `None` when the server did not answer it.
+    pub mntr: Option<Reply<Mntr>>,
+}
+
+impl Probe {
+    fn serving(&self) -> Option<&Srvr> {
+        match &self.srvr {
+            Ok(Reply::Answer(s)) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// Asks every server (at once), then judges the ensemble.
+pub async fn ensemble(servers: &[String], timeout: Duration) -> Vec<Check> {
+    if servers.is_empty() {
+        return vec![Check::skip(
+            "zk.answer",
+            AREA,
+            "give --zookeeper HOST:PORT[,...] (or the cluster's `zookeeper` in the config)",
+        )];
+    }
+    let probes = futures::future::join_all(servers.iter().map(|s| probe(s, timeout))).await;
+    judge(&probes)
+}
+
+async fn probe(server: &str, timeout: Duration) -> Probe {
+    let (srvr, mntr) = tokio::join!(
+        words::ask(server, "srvr", timeout),
+        words::ask(server, "mntr", timeout)
+    );
+    Probe {
+        server: server.to_string(),
+        srvr: srvr
+            .map_err(|e| e.to_string())
+            .and_then(|a| stats::parse_srvr(&a).map_err(|e| e.to_string())),
+        mntr: mntr.ok().and_then(|a| stats::parse_mntr(&a).ok()),
+    }
+}
+
+/// The checks, from every server's answers.
+pub fn judge(probes: &[Probe]) -> Vec<Check> {
+    vec![
+        answer(probes),
+        leader(probes),
+        epoch(probes),
+        size(probes.len()),
+        quorum(probes),
+        latency(probes),
+        words_allowed(probes),
+    ]
+}
+
+fn state(p: &Probe) -> Value {
+    match &p.srvr {
+        Ok(Reply::Answer(s)) => json!(s.mode.word()),
+        Ok(Reply::NotServing) => json!("not serving"),
+        Ok(Reply::NotWhitelisted) => json!("srvr not whitelisted"),
+        Err(e) => json!(format!("no answer: {e}")),
+    }
+}
+
+fn per_server(probes: &[Probe], f: impl Fn(&Probe) -> Value) -> Value {
+    Value::Object(probes.iter().map(|p| (p.server.clone(), f(p))).collect())
+}
+
+fn answer(probes: &[Probe]) -> Check {
+    let silent: Vec<&str> = names(probes, |p| p.srvr.is_err());
+    let refusing: Vec<&str> = names(probes, |p| matches!(p.srvr, Ok(Reply::NotServing)));
+    let c = if !refusing.is_empty() {
+        Check::fail(
+            "zk.answer",
+            AREA,
+            format!("not currently serving requests: {}", refusing.join(", ")),
+        )
+        .remedy(
+            "these servers are outside a quorum: check their logs and the network between servers",
+        )
+    } else if !silent.is_empty() {
+        Check::warn(
+            "zk.answer",
+            AREA,
+            format!(
+                "{} of {} servers do not answer: {}",
+                silent.len(),
+                probes.len(),
+                silent.join(", ")
+            ),
+        )
+        .remedy("start the silent servers (or check the address, port and firewall)")
+    } else {
+        Check::pass(
+            "zk.answer",
+            AREA,
+            format!("all {} servers answer", probes.len()),
+        )
+    };
+    c.evidence("servers", per_server(probes, state))
+}
+
+fn names(probes: &[Probe], pick: impl Fn(&Probe) -> bool) -> Vec<&str> {
+    probes
+        .iter()
+        .filter(|p| pick(p))
+        .map(|p| p.server.as_str())
+        .collect()
+}
+
+fn leader(probes: &[Probe]) -> Check {
+    let with = |m: Mode| names(probes, |p| p.serving().is_some_and(|s| s.mode == m));
+    let leaders = with(Mode::Leader);
+    let standalone = with(Mode::Standalone);
+    let odd = names(probes, |p| {
+        p.serving()
+            .is_some_and(|s| matches!(s.mode, Mode::Other(_)))
+    });
+    let unknown = names(probes, |p| matches!(p.srvr, Ok(Reply::NotWhitelisted)));
+    let c = if probes.len() > 1 && !standalone.is_empty() {
+        Check::fail(
+            "zk.leader",
+            AREA,
+            format!(
+                "standalone among several servers: {}",
+                standalone.join(", ")
+            ),
+        )
+        .remedy("list every server as server.N= in each zoo.cfg so that they form one ensemble")
+    } else if leaders.len() > 1 {
+        Check::fail(
+            "zk.leader",
+            AREA,
+            format!("{} leaders: {}", leaders.len(), leaders.join(", ")),
+        )
+        .remedy("the servers form separate ensembles: give them all the same server.N= list")
+    } else if leaders.is_empty() && standalone.is_empty() {
+        Check::fail("zk.leader", AREA, "no server leads")
+            .remedy("bring a majority of the servers up so that they elect a leader")
+    } else if !odd.is_empty() || !unknown.is_empty() {
+        let s = [odd, unknown].concat().join(", ");
+        Check::warn("zk.leader", AREA, format!("cannot tell the role of {s}"))
+            .remedy("whitelist srvr (4lw.commands.whitelist) on every server")
+    } else {
+        let who = leaders
+            .first()
+            .or(standalone.first())
+            .copied()
+            .unwrap_or_default();
+        Check::pass("zk.leader", AREA, format!("{who} leads, the others follow"))
+    };
+    c.evidence("modes", per_server(probes, state))
+}
+
+fn epoch(probes: &[Probe]) -> Check {
+    let serving: Vec<(&str, &Srvr)> = probes
+        .iter()
+        .filter_map(|p| p.serving().map(|s| (p.server.as_str(), s)))
+        .collect();
+    let Some(top) = serving
+        .iter()
+        .filter(|(_, s)| matches!(s.mode, Mode::Leader | Mode::Standalone))
+        .map(|(_, s)| *s)
+        .max_by_key(|s| s.zxid)
+        .or_else(|| serving.iter().map(|(_, s)| *s).max_by_key(|s| s.zxid))
+    else {
+        return Check::fail(
+            "zk.epoch",
+            AREA,
+            "no server is serving: no epoch to compare",
+        )
+        .remedy("bring a majority of the servers up");
+    };
+    let epochs = Value::Object(
+        serving
+            .iter()
+            .map(|(n, s)| (n.to_string(), json!(s.epoch())))
+            .collect(),
+    );
+    let ahead = serving
+        .iter()
+        .filter(|(_, s)| s.epoch() > top.epoch())
+        .map(|(n, _)| *n);
+    let ahead: Vec<&str> = ahead.collect();
+    let behind: Vec<&str> = serving
+        .iter()
+        .filter(|(_, s)| s.epoch() < top.epoch())
+        .map(|(n, _)| *n)
+        .collect();
+    let c = if !ahead.is_empty() {
+        Check::fail(
+            "zk.epoch",
+            AREA,
+            format!(
+                "{} report a later epoch than the leader's {}",
+                ahead.join(", "),
+                top.epoch()
+            ),
+        )
+        .remedy("the leader is stale (a partition?): restart it so that the ensemble elects again")
+    } else if !behind.is_empty() && top.counter() > 0 {
+        Check::fail(
+            "zk.epoch",
+            AREA,
+            format!(
+                "{} are still in an earlier epoch than the leader's {}",
+                behind.join(", "),
+                top.epoch()
+            ),
+        )
+        .remedy("these servers do not follow the current leader: check their logs and restart them")
+    } else if !behind.is_empty() {
+        // A follower's zxid is the last transaction it applied: until the first write of a new
+        // epoch, it still shows the previous one.
+        Check::pass(
+            "zk.epoch",
+            AREA,
+            format!("epoch {} (no write since the election yet)", top.epoch()),
+        )
+    } else {
+        Check::pass(
+            "zk.epoch",
+            AREA,
+            format!("all serving servers are in epoch {}", top.epoch()),
+        )
+    };
+    c.evidence("epochs", epochs)
+        .evidence("leader_zxid", format!("{:#x}", top.zxid))
+}
+
+fn size(n: usize) -> Check {
+    let c = match n {
+        1 => Check::fail("zk.size", AREA, "1 server: no quorum survives its loss")
+            .remedy("run 3 or 5 ZooKeeper servers on separate hosts"),
+        n if n % 2 == 0 => Check::warn(
+            "zk.size",
+            AREA,
+            format!(
+                "{n} servers tolerate no more losses ({}) than {}",
+                (n - 1) / 2,
+                n - 1
+            ),
+        )
+        .remedy(format!(
+            "run {} or {} servers: an even count adds load, not safety",
+            n - 1,
+            n + 1
+        )),
+        n => Check::pass(
+            "zk.size",
+            AREA,
+            format!("{n} servers tolerate {} lost", (n - 1) / 2),
+        ),
+    };
+    c.evidence("servers", n)
+        .evidence("tolerated_losses", (n.max(1) - 1) / 2)
+}
+
+fn quorum(probes: &[Probe]) -> Check {
+    let n = probes.len();
+    let majority = n / 2 + 1;
+    let voting = probes
+        .iter()
+        .filter(|p| {
+            p.serving()
+                .is_some_and(|s| s.mode.votes() || (n == 1 && s.mode == Mode::Standalone))
+        })
+        .count();
+    let c = if voting < majority {
+        Check::fail("zk.quorum", AREA, format!("{voting} of {n} servers serve: a majority needs {majority}"))
+            .remedy("bring servers back until a majority serves: Dremio cannot elect or register without it")
+    } else if voting - 1 < majority {
+        Check::warn(
+            "zk.quorum",
+            AREA,
+            format!("{voting} of {n} serve: losing one more loses the quorum"),
+        )
+        .remedy("bring the missing servers back: no redundancy is left")
+    } else {
+        Check::pass(
+            "zk.quorum",
+            AREA,
+            format!("{voting} of {n} serve; {} may be lost", voting - majority),
+        )
+    };
+    c.evidence("serving", voting).evidence("majority", majority)
+}
+
+fn latency(probes: &[Probe]) -> Check {
+    let serving: Vec<(&str, &Srvr)> = probes
+        .iter()
+        .filter_map(|p| p.serving().map(|s| (p.server.as_str(), s)))
+        .collect();
+    let figures = Value::Object(
+        serving
+            .iter()
+            .map(|(n, s)| {
+                let v = json!({"latency_ms": {"min": s.latency_min, "avg": s.latency_avg, "max": s.latency_max},
+                               "outstanding": s.outstanding, "node_count": s.node_count, "version": s.version});
+                (n.to_string(), v)
+            })
+            .collect(),
+    );
+    let worst_avg = serving
+        .iter()
+        .map(|(_, s)| s.latency_avg)
+        .fold(0.0, f64::max);
+    let backlog = serving
+        .iter()
+        .map(|(_, s)| s.outstanding)
+        .max()
+        .unwrap_or(0);
+    let c = if worst_avg > SLOW_AVG_MS || backlog > BACKLOG {
+        Check::warn(
+            "zk.latency",
+            AREA,
+            format!("average latency up to {worst_avg} ms, up to {backlog} outstanding"),
+        )
+        .remedy(
+            "ZooKeeper is slow: give it dedicated disks for its transaction log and check its load",
+        )
+    } else {
+        Check::pass(
+            "zk.latency",
+            AREA,
+            format!("average latency up to {worst_avg} ms, up to {backlog} outstanding"),
+        )
+    };
+    c.evidence("servers", figures)
+}
+
+/// `mntr` is optional: a server that refuses it is reported, never failed.
+fn words_allowed(probes: &[Probe]) -> Check {
+    let refused = names(probes, |p| matches!(p.mntr, Some(Reply::NotWhitelisted)));
+    let leader = probes.iter().find_map(|p| match &p.mntr {
+        Some(Reply::Answer(m)) if m.state == Mode::Leader => Some(m),
+        _ => None,
+    });
+    let summary = if refused.is_empty() {
+        "mntr is whitelisted where servers answer".to_string()
+    } else {
+        format!(
+            "mntr is not in the whitelist of {} (only srvr was used there)",
+            refused.join(", ")
+        )
+    };
+    let mut c = Check::pass("zk.words", AREA, summary).evidence("mntr_refused", json!(refused));
+    if let Some(m) = leader {
+        c = c
+            .evidence("leader_learners", json!(m.learners))
+            .evidence("leader_synced_followers", json!(m.synced_followers))
+            .evidence("leader_pending_syncs", json!(m.pending_syncs));
+    }
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doctor::check::Status;
+
+    fn srvr(mode: Mode, zxid: u64) -> Srvr {
+        Srvr {
+            version: "3.8.0".into(),
+            latency_min: 0.0,
+            latency_avg: 0.5,
+            latency_max: 3.0,
+            outstanding: 0,
+            zxid,
+            mode,
+            node_count: 5,
+        }
+    }
+
+    fn probe(i: usize, srvr: Result<Reply<Srvr>, String>) -> Probe {
+        Probe {
+            server: format!("127.0.0.1:{}", 2181 + i),
+            srvr,
+            mntr: Some(Reply::NotWhitelisted),
+        }
+    }
+
+    fn ok(i: usize, mode: Mode, zxid: u64) -> Probe {
+        probe(i, Ok(Reply::Answer(srvr(mode, zxid))))
+    }
+
+    fn status(checks: &[Check], id: &str) -> Status {
+        checks
+            .iter()
+            .find(|c| c.id == id)
+            .unwrap_or_else(|| panic!("no {id}"))
+            .status
+    }
+
+    fn healthy() -> Vec<Probe> {
+        vec![
+            ok(0, Mode::Follower, 0x2_0000_0004),
+            ok(1, Mode::Leader, 0x2_0000_0004),
+            ok(2, Mode::Follower, 0x2_0000_0003),
+        ]
+    }
+
+    #[test]
+    fn a_healthy_three_node_quorum_passes_every_check() {
+        let checks = judge(&healthy());
+        for c in &checks {
+            assert_eq!(c.status, Status::Pass, "{c:?}");
+        }
+        assert_eq!(status(&checks, "zk.words"), Status::Pass);
+        let words = checks.iter().find(|c| c.id == "zk.words").unwrap();
+        assert!(
+            words.summary.contains("not in the whitelist"),
+            "{}",
+            words.summary
+        );
+    }
+
+    #[test]
+    fn one_server_down_warns_two_down_fails() {
+        let mut p = healthy();
+        p[0].srvr = Err("cannot connect: refused".into());
+        let checks = judge(&p);
+        assert_eq!(status(&checks, "zk.answer"), Status::Warn);
+        assert_eq!(status(&checks, "zk.quorum"), Status::Warn);
+        assert_eq!(status(&checks, "zk.leader"), Status::Pass);
+        p[1].srvr = Err("cannot connect: refused".into());
+        p[2].srvr = Ok(Reply::NotServing);
+        let checks = judge(&p);
+        for id in ["zk.answer", "zk.quorum", "zk.leader", "zk.epoch"] {
+            assert_eq!(status(&checks, id), Status::Fail, "{id}");
+        }
+    }
+
+    #[test]
+    fn sizes_one_fails_even_warns_odd_passes() {
+        assert_eq!(size(1).status, Status::Fail);
+        assert_eq!(size(4).status, Status::Warn);
+        assert_eq!(size(3).status, Status::Pass);
+        assert_eq!(size(5).evidence["tolerated_losses"], 2);
+    }
+
+    #[test]
+    fn two_leaders_or_a_standalone_among_several_fail() {
+        let mut p = healthy();
+        p[0] = ok(0, Mode::Leader, 0x2_0000_0004);
+        assert_eq!(status(&judge(&p), "zk.leader"), Status::Fail);
+        p[0] = ok(0, Mode::Standalone, 0x2_0000_0004);
+        assert_eq!(status(&judge(&p), "zk.leader"), Status::Fail);
+        assert_eq!(
+            status(&judge(&[ok(0, Mode::Standalone, 5)]), "zk.leader"),
+            Status::Pass
+        );
+    }
+
+    #[test]
+    fn epochs_lagging_after_writes_fail_but_not_before_the_first_write() {
+        let mut p = healthy();
+        p[0] = ok(0, Mode::Follower, 0x1_0000_0009);
+        assert_eq!(status(&judge(&p), "zk.epoch"), Status::Fail);
+        p[1] = ok(1, Mode::Leader, 0x2_0000_0000);
+        assert_eq!(status(&judge(&p), "zk.epoch"), Status::Pass);
+        p[2] = ok(2, Mode::Follower, 0x3_0000_0001);
+        assert_eq!(status(&judge(&p), "zk.epoch"), Status::Fail);
+    }
+
+    #[test]
+    fn slow_or_backlogged_servers_warn_with_their_figures() {
+        let mut p = healthy();
+        let mut s = srvr(Mode::Follower, 0x2_0000_0004);
+        s.outstanding = 500;
+        p[0].srvr = Ok(Reply::Answer(s));
+        let checks = judge(&p);
+        let c = checks.iter().find(|c| c.id == "zk.latency").unwrap();
+        assert_eq!(c.status, Status::Warn);
+        assert_eq!(c.evidence["servers"]["127.0.0.1:2181"]["outstanding"], 500);
+    }
+}
