@@ -36,14 +36,17 @@ usage() {
     exit 2
 }
 
+# javac compiles the Curator participant of tests/curator at test time.
 install_packages() {
-    if [[ -f "$JAVA_DIR/zookeeper.jar" && -f "$JAVA_DIR/curator-recipes.jar" ]]; then
-        return 0
-    fi
-    command -v apt-get >/dev/null 2>&1 || die "no $JAVA_DIR/zookeeper.jar and no apt-get to install it"
-    echo "$SERVER_NAME: installing zookeeper and libcurator-recipes-java" >&2
+    local missing=()
+    [[ -f "$JAVA_DIR/zookeeper.jar" ]] || missing+=(zookeeper)
+    [[ -f "$JAVA_DIR/curator-recipes.jar" ]] || missing+=(libcurator-recipes-java)
+    command -v javac >/dev/null 2>&1 || missing+=(default-jdk-headless)
+    ((${#missing[@]})) || return 0
+    command -v apt-get >/dev/null 2>&1 || die "missing ${missing[*]} and no apt-get to install them"
+    echo "$SERVER_NAME: installing ${missing[*]}" >&2
     apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zookeeper libcurator-recipes-java >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
 }
 
 # Hook for running_pid: is CMD the node whose zoo.cfg is in STATE (a node's own folder)?

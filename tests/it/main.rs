@@ -12,3 +12,4 @@ mod hostile;
 mod online;
 mod refusals;
 mod replication;
+mod zk;
