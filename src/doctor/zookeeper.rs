@@ -69,7 +69,7 @@ pub fn judge(probes: &[Probe]) -> Vec<Check> {
         answer(probes),
         leader(probes),
         epoch(probes),
-        size(probes.len()),
+        size(ensemble_size(probes), probes.len()),
         quorum(probes),
         latency(probes),
         words_allowed(probes),
@@ -251,16 +251,34 @@ fn epoch(probes: &[Probe]) -> Check {
         .evidence("leader_zxid", format!("{:#x}", top.zxid))
 }
 
-fn size(n: usize) -> Check {
-    let c = match n {
-        1 => Check::fail("zk.size", AREA, "1 server: no quorum survives its loss")
-            .remedy("run 3 or 5 ZooKeeper servers on separate hosts"),
-        n if n % 2 == 0 => Check::warn(
+fn mntrs(probes: &[Probe]) -> impl Iterator<Item = &Mntr> {
+    probes.iter().filter_map(|p| match &p.mntr {
+        Some(Reply::Answer(m)) => Some(m),
+        _ => None,
+    })
+}
+
+/// The voting members: what the servers' own configuration says (`mntr`), or else the servers
+/// given, so that listing only some of them cannot pass for a smaller ensemble.
+fn ensemble_size(probes: &[Probe]) -> usize {
+    let configured = mntrs(probes)
+        .filter_map(|m| m.quorum_size)
+        .max()
+        .unwrap_or(0);
+    probes.len().max(configured as usize)
+}
+
+fn size(n: usize, listed: usize) -> Check {
+    let tolerated = (n.max(1) - 1) / 2;
+    let c = if n == 1 {
+        Check::fail("zk.size", AREA, "1 server: no quorum survives its loss")
+            .remedy("run 3 or 5 ZooKeeper servers on separate hosts")
+    } else if n % 2 == 0 {
+        Check::warn(
             "zk.size",
             AREA,
             format!(
-                "{n} servers tolerate no more losses ({}) than {}",
-                (n - 1) / 2,
+                "{n} servers tolerate no more losses ({tolerated}) than {}",
                 n - 1
             ),
         )
@@ -268,27 +286,49 @@ fn size(n: usize) -> Check {
             "run {} or {} servers: an even count adds load, not safety",
             n - 1,
             n + 1
-        )),
-        n => Check::pass(
+        ))
+    } else if listed < n {
+        Check::warn(
             "zk.size",
             AREA,
-            format!("{n} servers tolerate {} lost", (n - 1) / 2),
-        ),
+            format!("{listed} of the ensemble's {n} servers are listed"),
+        )
+        .remedy("list every server in dremio.conf's `zookeeper` (and --zookeeper): the others go unchecked")
+    } else {
+        Check::pass(
+            "zk.size",
+            AREA,
+            format!("{n} servers tolerate {tolerated} lost"),
+        )
     };
     c.evidence("servers", n)
-        .evidence("tolerated_losses", (n.max(1) - 1) / 2)
+        .evidence("listed", listed)
+        .evidence("tolerated_losses", tolerated)
 }
 
-fn quorum(probes: &[Probe]) -> Check {
-    let n = probes.len();
-    let majority = n / 2 + 1;
-    let voting = probes
+/// Voting servers that serve: those that say so, or the leader's count of synced followers (plus
+/// itself), which also sees servers that were not listed.
+fn voting(probes: &[Probe], n: usize) -> usize {
+    let answered = probes
         .iter()
         .filter(|p| {
             p.serving()
                 .is_some_and(|s| s.mode.votes() || (n == 1 && s.mode == Mode::Standalone))
         })
         .count();
+    let synced = mntrs(probes)
+        .filter(|m| m.state == Mode::Leader)
+        .filter_map(|m| m.synced_followers)
+        .map(|f| f as usize + 1)
+        .max()
+        .unwrap_or(0);
+    answered.max(synced)
+}
+
+fn quorum(probes: &[Probe]) -> Check {
+    let n = ensemble_size(probes);
+    let majority = n / 2 + 1;
+    let voting = voting(probes, n);
     let c = if voting < majority {
         Check::fail("zk.quorum", AREA, format!("{voting} of {n} servers serve: a majority needs {majority}"))
             .remedy("bring servers back until a majority serves: Dremio cannot elect or register without it")
@@ -355,10 +395,7 @@ fn latency(probes: &[Probe]) -> Check {
 /// `mntr` is optional: a server that refuses it is reported, never failed.
 fn words_allowed(probes: &[Probe]) -> Check {
     let refused = names(probes, |p| matches!(p.mntr, Some(Reply::NotWhitelisted)));
-    let leader = probes.iter().find_map(|p| match &p.mntr {
-        Some(Reply::Answer(m)) if m.state == Mode::Leader => Some(m),
-        _ => None,
-    });
+    let leader = mntrs(probes).find(|m| m.state == Mode::Leader);
     let summary = if refused.is_empty() {
         "mntr is whitelisted where servers answer".to_string()
     } else {
@@ -456,10 +493,46 @@ mod tests {
 
     #[test]
     fn sizes_one_fails_even_warns_odd_passes() {
-        assert_eq!(size(1).status, Status::Fail);
-        assert_eq!(size(4).status, Status::Warn);
-        assert_eq!(size(3).status, Status::Pass);
-        assert_eq!(size(5).evidence["tolerated_losses"], 2);
+        assert_eq!(size(1, 1).status, Status::Fail);
+        assert_eq!(size(4, 4).status, Status::Warn);
+        assert_eq!(size(3, 3).status, Status::Pass);
+        assert_eq!(size(5, 5).evidence["tolerated_losses"], 2);
+    }
+
+    fn mntr(state: Mode, synced: Option<u64>) -> Option<Reply<Mntr>> {
+        Some(Reply::Answer(Mntr {
+            state,
+            avg_latency: Some(0.0),
+            outstanding: Some(0),
+            learners: synced,
+            synced_followers: synced,
+            pending_syncs: synced.map(|_| 0),
+            quorum_size: Some(5),
+        }))
+    }
+
+    #[test]
+    fn a_partial_server_list_is_judged_on_the_ensembles_own_size() {
+        let mut p = healthy();
+        p.truncate(2);
+        p[0].mntr = mntr(Mode::Follower, None);
+        p[1].mntr = mntr(Mode::Leader, Some(4));
+        let checks = judge(&p);
+        let size = checks.iter().find(|c| c.id == "zk.size").unwrap();
+        assert_eq!(size.status, Status::Warn, "{size:?}");
+        assert_eq!(
+            (
+                size.evidence["servers"].as_u64(),
+                size.evidence["listed"].as_u64()
+            ),
+            (Some(5), Some(2))
+        );
+        // the leader sees 4 synced followers: 5 of 5 serve though only 2 were asked
+        let q = checks.iter().find(|c| c.id == "zk.quorum").unwrap();
+        assert_eq!(
+            (q.status, q.evidence["serving"].as_u64()),
+            (Status::Pass, Some(5))
+        );
     }
 
     #[test]

@@ -154,6 +154,8 @@ pub struct Mntr {
     pub learners: Option<u64>,
     pub synced_followers: Option<u64>,
     pub pending_syncs: Option<u64>,
+    /// Voting members of the ensemble as this server's configuration has them.
+    pub quorum_size: Option<u64>,
 }
 
 pub fn parse_mntr(answer: &str) -> Result<Reply<Mntr>, ParseError> {
@@ -173,6 +175,7 @@ pub fn parse_mntr(answer: &str) -> Result<Reply<Mntr>, ParseError> {
         learners: int("zk_learners"),
         synced_followers: int("zk_synced_followers"),
         pending_syncs: int("zk_pending_syncs"),
+        quorum_size: int("zk_quorum_size"),
     }))
 }
 
@@ -223,7 +226,7 @@ mod tests {
     #[test]
     fn mntr_gives_state_and_the_leaders_follower_figures() {
         let a = "zk_version\t3.8.0\nzk_server_state\tleader\nzk_avg_latency\t0.25\n\
-                 zk_outstanding_requests\t0\nzk_learners\t2\nzk_synced_followers\t2\nzk_pending_syncs\t0\n";
+                 zk_outstanding_requests\t0\nzk_learners\t2\nzk_synced_followers\t2\nzk_pending_syncs\t0\nzk_quorum_size\t3\n";
         let Reply::Answer(m) = parse_mntr(a).unwrap() else {
             panic!("not an answer")
         };
