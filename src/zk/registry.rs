@@ -49,6 +49,36 @@ pub struct Snapshot {
     pub executors: usize,
 }
 
+/// ZooKeeper's client port, for servers listed without one.
+pub const DEFAULT_PORT: u16 = 2181;
+
+/// The `host:port` servers of a connect string (`h1:p1,h2:p2[/chroot]`), for the four-letter
+/// words, which know nothing of chroots.
+pub fn servers(connect: &str) -> Vec<String> {
+    let hosts = connect.split_once('/').map_or(connect, |(h, _)| h);
+    hosts
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            if has_port(s) {
+                s.to_string()
+            } else {
+                format!("{s}:{DEFAULT_PORT}")
+            }
+        })
+        .collect()
+}
+
+/// `host:port` or `[v6]:port`, not a bare host or a bare IPv6 address.
+fn has_port(s: &str) -> bool {
+    s.rsplit_once(':').is_some_and(|(host, port)| {
+        !port.is_empty()
+            && port.bytes().all(|b| b.is_ascii_digit())
+            && (!host.contains(':') || host.ends_with(']'))
+    })
+}
+
 /// The latch folder under a cluster's root (`/dremio` by default).
 pub fn latch_path(root: &str) -> String {
     format!("{}/leader-latch/master", root.trim_end_matches('/'))
@@ -67,7 +97,6 @@ async fn read_all(connect: &str, root: &str, timeout: Duration) -> Result<Snapsh
     let client = zk::Client::connector()
         .with_session_timeout(timeout)
         .with_connection_timeout(timeout)
-        .with_readonly(false)
         .connect(connect)
         .await
         .map_err(|source| ZkError::Connect {
@@ -115,4 +144,19 @@ async fn registrations(client: &zk::Client, dir: &str) -> Result<Vec<Registratio
         out.push(Registration { node, instance });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn servers_drop_the_chroot_and_default_the_port() {
+        assert_eq!(
+            servers("zk1:2182, zk2,[::1]:2183,[::2]/prod/dremio"),
+            ["zk1:2182", "zk2:2181", "[::1]:2183", "[::2]:2181"]
+        );
+        assert!(servers("/chroot-only").is_empty());
+        assert_eq!(latch_path("/dremio/"), "/dremio/leader-latch/master");
+    }
 }

@@ -189,6 +189,17 @@ fn an_ha_pair_passes_a_lost_standby_warns_and_failover_names_the_new_master() {
     active.wait_active();
     let mut standby = zk_sim(dir.path(), &connect);
     assert!(refused(&standby), "a standby does not listen");
+    let lock = dir.path().join("db/catalog/LOCK");
+    let holder = || {
+        lifeboat::dremio::lock::holder(&lock)
+            .unwrap()
+            .map(|h| h.pid as u32)
+    };
+    assert_eq!(
+        holder(),
+        Some(active.pid()),
+        "the master holds the KV store's lock"
+    );
 
     let e = poll(
         "an HA pair",
@@ -238,6 +249,7 @@ fn an_ha_pair_passes_a_lost_standby_warns_and_failover_names_the_new_master() {
     assert_eq!(status(&e.checks, "election.master"), Status::Pass);
     assert_eq!(status(&e.checks, "election.nodes"), Status::Pass);
     assert_eq!(e.checks[2].evidence["coordinators"], 1);
+    assert_eq!(holder(), Some(next.pid()), "the new master took the lock");
 }
 
 /// A Curator LeaderLatch participant (tests/curator/Latch.java, compiled here) whose stdout
