@@ -25,9 +25,9 @@ mkdir -p "$state/us" "$state/eu" "$state/azure"
 "$repo/scripts/seaweedfs.sh" start "$state/us" >/dev/null
 "$repo/scripts/seaweedfs.sh" start "$state/eu" >/dev/null
 "$repo/scripts/azurite.sh" start "$state/azure" >/dev/null
-# Two ZooKeeper quorums: a shared one (each test in its own chroot), and one whose servers
-# tests/it/zk.rs kills and restores.
-"$repo/scripts/zookeeper.sh" start "$state/zk" >/dev/null
+# Two ZooKeeper quorums: a shared one (each test in its own chroot) with ZooKeeper's default
+# whitelist (srvr only), and one with every word whose servers tests/it/zk.rs kills and restores.
+ZOOKEEPER_4LW_WHITELIST=srvr "$repo/scripts/zookeeper.sh" start "$state/zk" >/dev/null
 "$repo/scripts/zookeeper.sh" start "$state/zk-kill" >/dev/null
 
 # The second region's endpoint and credentials go under their own names: tests hand them to

@@ -16,7 +16,8 @@
 # STATE_DIR/env holds `export LIFEBOAT_ZK_SERVERS=127.0.0.1:P1,...` (the client ports) and
 # LIFEBOAT_ZK_STATE (STATE_DIR). Several quorums with different STATE_DIRs can run at once.
 # tickTime is 500 ms so that sessions of 1-10 s are allowed and elections take about a second;
-# the admin server is off, every four-letter word is whitelisted; nodes listen on 127.0.0.1 only.
+# the admin server is off; nodes listen on 127.0.0.1 only. ZOOKEEPER_4LW_WHITELIST (default `*`)
+# is 4lw.commands.whitelist: `srvr` alone is ZooKeeper's own default since 3.5.3.
 # Nodes are only ever stopped by the pid in STATE_DIR/node<i>/pid after checking its command line.
 set -euo pipefail
 
@@ -24,6 +25,7 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${LIFEBOAT_VENV:-$REPO/.venv}"
 START_TIMEOUT="${ZOOKEEPER_START_TIMEOUT:-60}"  # seconds to wait for a quorum
 STOP_TIMEOUT="${ZOOKEEPER_STOP_TIMEOUT:-10}"    # seconds between SIGTERM and SIGKILL
+WHITELIST="${ZOOKEEPER_4LW_WHITELIST:-*}"
 JAVA_DIR=/usr/share/java
 
 SERVER_NAME="zookeeper.sh"
@@ -73,7 +75,7 @@ dataDir=$node/data
 clientPort=${ports[3 * i - 3]}
 clientPortAddress=127.0.0.1
 admin.enableServer=false
-4lw.commands.whitelist=*
+4lw.commands.whitelist=$WHITELIST
 $servers
 EOF
         echo "${ports[3 * i - 3]}" >"$node/port"

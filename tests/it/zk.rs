@@ -114,6 +114,9 @@ fn a_healthy_quorum_passes_one_lost_warns_two_lost_fail() {
     assert_eq!(status(&healthy, "zk.size"), Status::Pass);
     let latency = healthy.iter().find(|c| c.id == "zk.latency").unwrap();
     assert!(latency.evidence["servers"][&q.servers[0]]["latency_ms"]["avg"].is_number());
+    // mntr is whitelisted on this quorum: the leader counts its synced followers
+    let words = healthy.iter().find(|c| c.id == "zk.words").unwrap();
+    assert_eq!(words.evidence["leader_synced_followers"], 2, "{words:?}");
 
     q.stop(1);
     let one_lost = poll("a warning with one server lost", run, |c| {
@@ -139,6 +142,32 @@ fn a_healthy_quorum_passes_one_lost_warns_two_lost_fail() {
         answer.summary.contains("not currently serving"),
         "{}",
         answer.summary
+    );
+}
+
+#[test]
+fn a_word_outside_the_whitelist_is_reported_not_failed() {
+    // scripts/test.sh whitelists only srvr on the shared quorum, as ZooKeeper does by default.
+    let servers = lifeboat::zk::registry::servers(&env("LIFEBOAT_ZK_SERVERS"));
+    let checks = poll(
+        "a healthy shared quorum",
+        || block(ensemble(&servers, TIMEOUT)),
+        |c| status(c, "zk.quorum") == Status::Pass,
+    );
+    assert_eq!(
+        lifeboat::doctor::overall(&checks),
+        Status::Pass,
+        "{checks:#?}"
+    );
+    let words = checks.iter().find(|c| c.id == "zk.words").unwrap();
+    assert!(
+        words.summary.contains("not in the whitelist"),
+        "{}",
+        words.summary
+    );
+    assert_eq!(
+        words.evidence["mntr_refused"].as_array().unwrap().len(),
+        servers.len()
     );
 }
 
