@@ -131,6 +131,14 @@ fn names(probes: &[Probe], pick: impl Fn(&Probe) -> bool) -> Vec<&str> {
         .collect()
 }
 
+const WHITELIST_SRVR: &str =
+    "add srvr to 4lw.commands.whitelist on every server (it is there by default)";
+
+/// Servers whose role is unknown: they refuse `srvr`.
+fn unknown(probes: &[Probe]) -> Vec<&str> {
+    names(probes, |p| matches!(p.srvr, Ok(Reply::NotWhitelisted)))
+}
+
 fn leader(probes: &[Probe]) -> Check {
     let with = |m: Mode| names(probes, |p| p.serving().is_some_and(|s| s.mode == m));
     let leaders = with(Mode::Leader);
@@ -139,7 +147,7 @@ fn leader(probes: &[Probe]) -> Check {
         p.serving()
             .is_some_and(|s| matches!(s.mode, Mode::Other(_)))
     });
-    let unknown = names(probes, |p| matches!(p.srvr, Ok(Reply::NotWhitelisted)));
+    let unknown = unknown(probes);
     let c = if probes.len() > 1 && !standalone.is_empty() {
         Check::fail(
             "zk.leader",
@@ -157,13 +165,13 @@ fn leader(probes: &[Probe]) -> Check {
             format!("{} leaders: {}", leaders.len(), leaders.join(", ")),
         )
         .remedy("the servers form separate ensembles: give them all the same server.N= list")
-    } else if leaders.is_empty() && standalone.is_empty() {
+    } else if leaders.is_empty() && standalone.is_empty() && unknown.is_empty() {
         Check::fail("zk.leader", AREA, "no server leads")
             .remedy("bring a majority of the servers up so that they elect a leader")
     } else if !odd.is_empty() || !unknown.is_empty() {
         let s = [odd, unknown].concat().join(", ");
         Check::warn("zk.leader", AREA, format!("cannot tell the role of {s}"))
-            .remedy("whitelist srvr (4lw.commands.whitelist) on every server")
+            .remedy(WHITELIST_SRVR)
     } else {
         let who = leaders
             .first()
@@ -187,6 +195,10 @@ fn epoch(probes: &[Probe]) -> Check {
         .max_by_key(|s| s.zxid)
         .or_else(|| serving.iter().map(|(_, s)| *s).max_by_key(|s| s.zxid))
     else {
+        if !unknown(probes).is_empty() {
+            return Check::warn("zk.epoch", AREA, "no srvr answer to read an epoch from")
+                .remedy(WHITELIST_SRVR);
+        }
         return Check::fail(
             "zk.epoch",
             AREA,
@@ -329,7 +341,18 @@ fn quorum(probes: &[Probe]) -> Check {
     let n = ensemble_size(probes);
     let majority = n / 2 + 1;
     let voting = voting(probes, n);
-    let c = if voting < majority {
+    let unknown = unknown(probes);
+    let c = if voting < majority && voting + unknown.len() >= majority {
+        Check::warn(
+            "zk.quorum",
+            AREA,
+            format!(
+                "cannot tell whether a majority serves: srvr refused by {}",
+                unknown.join(", ")
+            ),
+        )
+        .remedy(WHITELIST_SRVR)
+    } else if voting < majority {
         Check::fail("zk.quorum", AREA, format!("{voting} of {n} servers serve: a majority needs {majority}"))
             .remedy("bring servers back until a majority serves: Dremio cannot elect or register without it")
     } else if voting - 1 < majority {
@@ -489,6 +512,18 @@ mod tests {
         for id in ["zk.answer", "zk.quorum", "zk.leader", "zk.epoch"] {
             assert_eq!(status(&checks, id), Status::Fail, "{id}");
         }
+    }
+
+    #[test]
+    fn srvr_refused_everywhere_warns_and_never_fails() {
+        let p: Vec<Probe> = (0..3)
+            .map(|i| probe(i, Ok(Reply::NotWhitelisted)))
+            .collect();
+        let checks = judge(&p);
+        for id in ["zk.leader", "zk.epoch", "zk.quorum"] {
+            assert_eq!(status(&checks, id), Status::Warn, "{id}");
+        }
+        assert_eq!(status(&checks, "zk.answer"), Status::Pass);
     }
 
     #[test]
