@@ -168,10 +168,17 @@ fn leader(probes: &[Probe]) -> Check {
     } else if leaders.is_empty() && standalone.is_empty() && unknown.is_empty() {
         Check::fail("zk.leader", AREA, "no server leads")
             .remedy("bring a majority of the servers up so that they elect a leader")
-    } else if !odd.is_empty() || !unknown.is_empty() {
-        let s = [odd, unknown].concat().join(", ");
+    } else if !unknown.is_empty() {
+        let s = unknown.join(", ");
         Check::warn("zk.leader", AREA, format!("cannot tell the role of {s}"))
             .remedy(WHITELIST_SRVR)
+    } else if !odd.is_empty() {
+        Check::warn(
+            "zk.leader",
+            AREA,
+            format!("in an unexpected mode: {}", odd.join(", ")),
+        )
+        .remedy("these servers neither lead nor follow (read-only?): check their logs")
     } else {
         let who = leaders
             .first()
@@ -524,6 +531,15 @@ mod tests {
             assert_eq!(status(&checks, id), Status::Warn, "{id}");
         }
         assert_eq!(status(&checks, "zk.answer"), Status::Pass);
+        let mut p = healthy();
+        p[2] = ok(2, Mode::Other("read-only".into()), 0x2_0000_0004);
+        let leader = judge(&p).into_iter().find(|c| c.id == "zk.leader").unwrap();
+        assert_eq!(leader.status, Status::Warn);
+        assert!(
+            leader.summary.contains("unexpected mode"),
+            "{}",
+            leader.summary
+        );
     }
 
     #[test]
