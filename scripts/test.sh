@@ -16,6 +16,8 @@ cleanup() {
     "$repo/scripts/seaweedfs.sh" stop "$state/us" || true
     "$repo/scripts/seaweedfs.sh" stop "$state/eu" || true
     "$repo/scripts/azurite.sh" stop "$state/azure" || true
+    "$repo/scripts/zookeeper.sh" stop "$state/zk" || true
+    "$repo/scripts/zookeeper.sh" stop "$state/zk-kill" || true
     rm -rf "$state"
 }
 trap cleanup EXIT
@@ -23,6 +25,10 @@ mkdir -p "$state/us" "$state/eu" "$state/azure"
 "$repo/scripts/seaweedfs.sh" start "$state/us" >/dev/null
 "$repo/scripts/seaweedfs.sh" start "$state/eu" >/dev/null
 "$repo/scripts/azurite.sh" start "$state/azure" >/dev/null
+# Two ZooKeeper quorums: a shared one (each test in its own chroot) with ZooKeeper's default
+# whitelist (srvr only), and one with every word whose servers tests/it/zk.rs kills and restores.
+ZOOKEEPER_4LW_WHITELIST=srvr "$repo/scripts/zookeeper.sh" start "$state/zk" >/dev/null
+"$repo/scripts/zookeeper.sh" start "$state/zk-kill" >/dev/null
 
 # The second region's endpoint and credentials go under their own names: tests hand them to
 # lifeboat through a config file, never through the standard AWS_* variables.
@@ -35,6 +41,9 @@ LIFEBOAT_TEST_S3_EU_SECRET=$(eu_var AWS_SECRET_ACCESS_KEY)
 source "$state/us/env"
 # shellcheck disable=SC1091
 source "$state/azure/env"
+# shellcheck disable=SC1091
+source "$state/zk/env"
+export LIFEBOAT_ZK_KILL_STATE=$state/zk-kill
 export LIFEBOAT_TEST_PYTHON=$venv/bin/python
 export LIFEBOAT_TEST_S3_BUCKET=lifeboat-test
 

@@ -21,6 +21,7 @@ pub mod retention;
 pub mod secrets;
 pub mod store;
 pub mod units;
+pub mod zk;
 
 /// The version recorded in every manifest this build writes.
 pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");

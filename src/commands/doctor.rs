@@ -17,6 +17,7 @@ use crate::doctor::coordinators::{self, Answer};
 use crate::doctor::homes::{self, Home};
 use crate::doctor::throughput::{self, Limits};
 use crate::doctor::{Area, Check, Master, Status, lock, mountinfo, overall, volume};
+use crate::doctor::{election, zookeeper};
 use crate::dremio::rest::{self, Credentials, Tls};
 use crate::error::ExitClass;
 use crate::metrics::Sample;
@@ -62,23 +63,29 @@ pub async fn run(ctx: &Ctx, args: &DoctorArgs) -> anyhow::Result<()> {
     finish(ctx, args, &checks)
 }
 
-/// The ZooKeeper ensemble's and the master election's checks, and the master ZooKeeper names.
-/// The ZooKeeper client plugs in here (`doctor::zookeeper::ensemble` and
-/// `doctor::election::election`); until then both areas are skipped.
+/// The ZooKeeper checks: the ensemble over four-letter words, then the master election and
+/// discovery through a ZooKeeper client; the master it names feeds the coordinators' cross-check.
+/// `servers` is the connect string's hosts (a trailing `/chroot` on the last is honoured).
 pub async fn zookeeper_checks(
     servers: &[String],
     root: &str,
     timeout: Duration,
 ) -> (Vec<Check>, Option<Master>) {
-    let _ = (servers, root, timeout);
-    let why = "give --zookeeper";
-    (
-        vec![
-            Check::skip("zk.ensemble", Area::Zookeeper, why),
-            Check::skip("election.master", Area::Election, why),
-        ],
-        None,
-    )
+    if servers.is_empty() {
+        let why = "give --zookeeper (the coordinators' `zookeeper` connect string)";
+        return (
+            vec![
+                Check::skip("zk.ensemble", Area::Zookeeper, why),
+                Check::skip("election.master", Area::Election, why),
+            ],
+            None,
+        );
+    }
+    let connect = servers.join(",");
+    let mut checks = zookeeper::ensemble(&crate::zk::registry::servers(&connect), timeout).await;
+    let election = election::election(&connect, root, timeout).await;
+    checks.extend(election.checks);
+    (checks, election.master)
 }
 
 fn credentials(prefix: &str) -> Option<Credentials> {

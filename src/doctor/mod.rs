@@ -3,10 +3,12 @@
 
 pub mod check;
 pub mod coordinators;
+pub mod election;
 pub mod homes;
 pub mod lock;
 pub mod mountinfo;
 pub mod throughput;
 pub mod volume;
+pub mod zookeeper;
 
 pub use check::{Area, Check, Master, Status, overall};

@@ -13,3 +13,4 @@ mod hostile;
 mod online;
 mod refusals;
 mod replication;
+mod zk;

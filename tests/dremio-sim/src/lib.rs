@@ -8,6 +8,9 @@
 //!   that a client's concurrency shows.
 //! * [`store`]: the simulator's KV tables, one append-only JSON-lines journal per table under
 //!   `<paths.local>/db/sim/`, compacted on open and when it grows past twice its live records.
+//! * [`election`]: with `--zookeeper HOSTS[/chroot]`, the master election as Dremio runs it:
+//!   a Curator LeaderLatch participant; once elected it takes the lock, listens and registers
+//!   `/dremio/{master,coordinator}/<uuid>` with the protobuf payload.
 //! * [`lock`]: the POSIX record lock (fcntl) on `<paths.local>/db/catalog/LOCK` that elects the master.
 //! * [`backup`]: the `dremio-admin backup` logical format (write and read).
 //! * [`client`]: a tiny blocking HTTP/1.1 client (used by `dremio-admin backup` and by tests).
@@ -62,6 +65,7 @@
 pub mod backup;
 pub mod catalog;
 pub mod client;
+pub mod election;
 pub mod fields;
 pub mod home;
 pub mod lock;

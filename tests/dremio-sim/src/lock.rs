@@ -5,7 +5,7 @@
 //! process is closed, so the simulator opens the LOCK file exactly once and keeps it open.
 
 use std::fs::{self, File, OpenOptions};
-use std::io;
+use std::io::{self, Write};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -65,6 +65,20 @@ pub fn wait_lock(path: &Path, interval: Duration) -> io::Result<MasterLock> {
         }
         std::thread::sleep(interval);
     }
+}
+
+/// The lock as a coordinator takes it at start: at once, or (printing a standby line) once the
+/// active coordinator lets go.
+pub fn take_or_wait(path: &Path) -> io::Result<MasterLock> {
+    if let Some(l) = try_lock(path)? {
+        return Ok(l);
+    }
+    println!(
+        "dremio-sim: standby, waiting for the lock on {}",
+        path.display()
+    );
+    io::stdout().flush()?;
+    wait_lock(path, Duration::from_millis(200))
 }
 
 /// Pid of the process holding a conflicting lock (F_GETLK), if any.

@@ -1,9 +1,11 @@
 //! `dremio-sim`: a strict simulator of a Dremio coordinator.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Result, bail};
 use clap::{Parser, Subcommand};
+use dremio_sim::election::ZkConfig;
 use dremio_sim::seed::{DEFAULT_ADMIN_PASSWORD, SeedOptions};
 use dremio_sim::server::{Config, DEFAULT_BUILD, DEFAULT_THREADS, DEFAULT_TOKEN_TTL_SECS};
 
@@ -40,6 +42,13 @@ struct Cli {
     /// proxy in front of the coordinator); 0: never.
     #[arg(long, default_value_t = 0)]
     throttle_every: u64,
+    /// Join Dremio's master election in this ZooKeeper (`host:port,...[/chroot]`): a standby
+    /// neither takes the lock nor listens until it leads.
+    #[arg(long)]
+    zookeeper: Option<String>,
+    /// ZooKeeper session timeout in milliseconds (Dremio's is 90 s; tests want failover fast).
+    #[arg(long, default_value_t = 90_000)]
+    zk_session_timeout_ms: u64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -148,6 +157,10 @@ fn real_main() -> Result<()> {
                 threads: cli.threads,
                 latency_ms: cli.latency_ms,
                 throttle_every: cli.throttle_every,
+                zookeeper: cli.zookeeper.map(|connect| ZkConfig {
+                    connect,
+                    session_timeout: Duration::from_millis(cli.zk_session_timeout_ms),
+                }),
             })
         }
     }

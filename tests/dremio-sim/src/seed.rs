@@ -158,6 +158,7 @@ pub fn seed(opts: &SeedOptions) -> Result<SeedCounts> {
         threads: DEFAULT_THREADS,
         latency_ms: 0,
         throttle_every: 0,
+        zookeeper: None,
     })?;
     let fresh = ["userGroup", crate::catalog::NS]
         .iter()

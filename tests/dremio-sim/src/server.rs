@@ -22,8 +22,9 @@ use tokio::sync::Semaphore;
 
 use crate::backup::{BackupOptions, FAULT_ENV, parse_fault, write_backup};
 use crate::catalog::{Catalog, Collab};
+use crate::election::{self, ZkConfig};
 use crate::fields::{self, Kind};
-use crate::lock::{lock_path, try_lock, wait_lock};
+use crate::lock::{lock_path, take_or_wait};
 use crate::store::Store;
 use crate::util::{now_ms, random_bytes, uuid};
 
@@ -56,6 +57,8 @@ pub struct Config {
     /// Every Nth request (counted over the whole server) is answered 429 without being handled,
     /// like a coordinator behind a rate-limiting proxy; 0: never.
     pub throttle_every: u64,
+    /// Join the master election in this ZooKeeper before taking the lock (Dremio's HA).
+    pub zookeeper: Option<ZkConfig>,
 }
 
 impl Config {
@@ -93,19 +96,6 @@ const MAX_BODY: usize = 256 * 1024 * 1024;
 /// and through `--latency-ms`; the (N+1)th request waits for a free slot, as on a coordinator
 /// whose request threads are all busy.
 pub fn run(cfg: Config) -> Result<()> {
-    let lp = lock_path(&cfg.paths_local);
-    let lock = match try_lock(&lp).with_context(|| format!("locking {}", lp.display()))? {
-        Some(l) => l,
-        None => {
-            println!(
-                "dremio-sim: standby, waiting for the lock on {}",
-                lp.display()
-            );
-            std::io::stdout().flush()?;
-            wait_lock(&lp, Duration::from_millis(200))?
-        }
-    };
-    let state = State::open(cfg.clone())?;
     let threads = cfg.threads.max(1);
     // the runtime's workers only read and write connections: a few are plenty
     let io_threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(threads));
@@ -116,10 +106,23 @@ pub fn run(cfg: Config) -> Result<()> {
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
+    let leader = match &cfg.zookeeper {
+        Some(z) => Some(rt.block_on(election::lead(z, || {
+            println!("dremio-sim: standby in the leader latch of {}", z.connect);
+            let _ = std::io::stdout().flush();
+        }))?),
+        None => None,
+    };
+    let lp = lock_path(&cfg.paths_local);
+    let lock = take_or_wait(&lp).with_context(|| format!("locking {}", lp.display()))?;
+    let state = State::open(cfg.clone())?;
     let listener = TcpListener::bind(("127.0.0.1", cfg.port))
         .with_context(|| format!("cannot listen on 127.0.0.1:{}", cfg.port))?;
     listener.set_nonblocking(true)?;
     let port = listener.local_addr()?.port();
+    if let Some(l) = &leader {
+        rt.block_on(l.register(port, &cfg.version))?;
+    }
     println!("dremio-sim: active on 127.0.0.1:{port}");
     std::io::stdout().flush()?;
     let pacing = Arc::new(Pacing {
@@ -127,12 +130,16 @@ pub fn run(cfg: Config) -> Result<()> {
         throttle_every: cfg.throttle_every,
         seen: AtomicU64::new(0),
     });
-    let res = rt.block_on(serve(
-        listener,
-        Arc::new(Mutex::new(state)),
-        threads,
-        pacing,
-    ));
+    let serving = serve(listener, Arc::new(Mutex::new(state)), threads, pacing);
+    let res = rt.block_on(async {
+        match &leader {
+            Some(l) => tokio::select! {
+                res = serving => res,
+                s = l.session_lost() => bail!("lost the ZooKeeper session ({s}): no longer master"),
+            },
+            None => serving.await,
+        }
+    });
     drop(lock);
     res
 }
