@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::support::*;
 
 const VERSION: &str = "25.2.0";
-const ADMIN: (&str, &str) = ("dremio", "dremio123");
+use crate::support::ADMIN;
 const LAKE_SECRET: &str = "s3cr3t-lake-key";
 
 /// A simulator with its first administrator; `auth` is its header.

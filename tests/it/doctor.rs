@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::support::*;
 
 const VERSION: &str = "25.2.0";
-const ADMIN: (&str, &str) = ("dremio", "dremio123");
+use crate::support::ADMIN;
 const GOOD_CONF: &str = "zookeeper: \"zk1:2181,zk2:2181,zk3:2181\"\nservices.coordinator.master.embedded-zookeeper.enabled: false\n";
 
 /// A DREMIO_HOME with `conf` (paths.local added) and the jar of `version`.

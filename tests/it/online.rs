@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::support::*;
 
 const VERSION: &str = "25.2.0";
-const ADMIN: (&str, &str) = ("dremio", "dremio123");
+use crate::support::ADMIN;
 
 /// A DREMIO_HOME for the simulator whose paths.local is `local`.
 fn home(root: &Path, name: &str, local: &Path) -> PathBuf {

@@ -398,3 +398,88 @@ fn the_sim_and_a_curator_latch_follow_one_order() {
     next.wait_leader();
     let _ = std::fs::remove_dir_all(classes);
 }
+
+/// The whole command on an HA pair in ZooKeeper: the ensemble, the election and the coordinators'
+/// REST answers in one report, the master ZooKeeper names cross-checked with the active URL.
+#[test]
+fn doctor_reports_the_ensemble_the_election_and_the_coordinators_together() {
+    let connect = chroot();
+    let dir = tempfile::tempdir().unwrap();
+    let mut active = zk_sim(dir.path(), &connect);
+    active.wait_active();
+    let standby = zk_sim(dir.path(), &connect);
+    poll(
+        "both in the latch",
+        || read(&connect),
+        |e| e.checks[0].evidence["participants"] == 2,
+    );
+    let urls = format!("{},{}", active.url, standby.url);
+    let creds = [
+        (
+            "LIFEBOAT_DREMIO_USER".to_string(),
+            crate::support::ADMIN.0.to_string(),
+        ),
+        (
+            "LIFEBOAT_DREMIO_PASSWORD".to_string(),
+            crate::support::ADMIN.1.to_string(),
+        ),
+    ];
+    let out = crate::support::lifeboat_env(
+        &[
+            "--json",
+            "doctor",
+            "--zookeeper",
+            &connect,
+            "--dremio-url",
+            &urls,
+            "--no-probe",
+        ],
+        &creds,
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stderr)));
+    let of = |id: &str| {
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap_or_else(|| panic!("no check {id}: {report}"))
+            .clone()
+    };
+    for id in [
+        "zk.answer",
+        "zk.leader",
+        "zk.quorum",
+        "election.participants",
+        "election.master",
+    ] {
+        assert_eq!(of(id)["status"], "pass", "{id}: {report}");
+    }
+    for id in ["coord.active", "coord.standbys", "coord.master"] {
+        assert_eq!(of(id)["status"], "pass", "{id}: {report}");
+    }
+    let master = of("election.master");
+    assert!(
+        master["summary"]
+            .as_str()
+            .unwrap()
+            .contains(&port_of(&active).to_string()),
+        "{master}"
+    );
+    // Warnings only (the shared quorum refuses mntr, by ZooKeeper's default whitelist) or pass.
+    assert!(matches!(out.status.code(), Some(0 | 10)), "{report}");
+
+    // The active one gone: the standby takes over and doctor names it.
+    active.kill();
+    standby.wait_active();
+    poll(
+        "the standby named master",
+        || read(&connect),
+        |e| {
+            e.master
+                .as_ref()
+                .is_some_and(|m| m.user_port == port_of(&standby))
+        },
+    );
+}

@@ -134,6 +134,9 @@ impl Drop for LockHolder {
     }
 }
 
+/// The simulator's first user (created by `dremio-sim seed` and the tests' setup).
+pub const ADMIN: (&str, &str) = ("dremio", "dremio123");
+
 /// Runs the lifeboat binary with `args` and extra environment.
 pub fn lifeboat(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_lifeboat"));
