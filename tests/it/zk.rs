@@ -112,6 +112,23 @@ fn a_healthy_quorum_passes_one_lost_warns_two_lost_fail() {
         c.iter().all(|c| c.status == Status::Pass)
     });
     assert_eq!(status(&healthy, "zk.size"), Status::Pass);
+    // The command itself, with an HA pair in this quorum's latch: exit 0, then 10, then 11.
+    let connect = chroot_on(&q.servers.join(","));
+    let dir = tempfile::tempdir().unwrap();
+    let active = zk_sim(dir.path(), &connect);
+    active.wait_active();
+    let _standby = zk_sim(dir.path(), &connect);
+    poll(
+        "both in the latch",
+        || read(&connect),
+        |e| e.checks[0].evidence["participants"] == 2,
+    );
+    let exit_code = || {
+        crate::support::lifeboat(&["doctor", "--zookeeper", &connect, "--no-probe"], &[])
+            .status
+            .code()
+    };
+    assert_eq!(exit_code(), Some(0), "a healthy quorum and an HA pair pass");
     let latency = healthy.iter().find(|c| c.id == "zk.latency").unwrap();
     assert!(latency.evidence["servers"][&q.servers[0]]["latency_ms"]["avg"].is_number());
     // mntr is whitelisted on this quorum: the leader counts its synced followers
@@ -131,6 +148,7 @@ fn a_healthy_quorum_passes_one_lost_warns_two_lost_fail() {
     let answer = one_lost.iter().find(|c| c.id == "zk.answer").unwrap();
     assert!(answer.summary.contains(&q.servers[0]), "{}", answer.summary);
     assert!(answer.remedy.is_some());
+    assert_eq!(exit_code(), Some(10), "one server lost: warnings only");
 
     q.stop(2);
     let two_lost = poll("a failure with two servers lost", run, |c| {
@@ -143,6 +161,7 @@ fn a_healthy_quorum_passes_one_lost_warns_two_lost_fail() {
         "{}",
         answer.summary
     );
+    assert_eq!(exit_code(), Some(11), "two servers lost: a failure");
 }
 
 #[test]
@@ -173,10 +192,15 @@ fn a_word_outside_the_whitelist_is_reported_not_failed() {
 
 /// A fresh chroot in the shared quorum, so that tests running at once do not share a latch.
 fn chroot() -> String {
-    let servers = env("LIFEBOAT_ZK_SERVERS");
+    chroot_on(&env("LIFEBOAT_ZK_SERVERS"))
+}
+
+/// A fresh chroot on the quorum `servers` (so tests sharing a quorum never see each other's
+/// latch), as a connect string.
+fn chroot_on(servers: &str) -> String {
     let name = format!("/it-{}-{}", std::process::id(), free_port());
     block(async {
-        let c = zkc::Client::connect(&servers).await.unwrap();
+        let c = zkc::Client::connect(servers).await.unwrap();
         let opts = zkc::CreateMode::Persistent.with_acls(zkc::Acls::anyone_all());
         c.create(&name, &[], &opts).await.unwrap();
     });
