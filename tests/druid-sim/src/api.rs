@@ -1,0 +1,121 @@
+//! One node's REST API: the endpoints every node answers itself, then the leader's artefacts.
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use crate::leader::{Leadership, Role, Route, route};
+use crate::server::{Reply, Request};
+use crate::store::{AuditInfo, MetadataStore};
+use crate::{dynconfig, lookups, rules};
+
+/// A Coordinator that is also the Overlord.
+pub struct Node {
+    /// This node's URL, as its latch participant id will be.
+    pub me: String,
+    pub version: String,
+    pub leadership: Arc<dyn Leadership>,
+    pub store: Box<dyn MetadataStore>,
+}
+
+impl Node {
+    /// Seeds a new store as a first Coordinator start does: the `_default` rule.
+    pub fn new(
+        me: String,
+        version: String,
+        leadership: Arc<dyn Leadership>,
+        mut store: Box<dyn MetadataStore>,
+    ) -> anyhow::Result<Node> {
+        if !store.rules()?.contains_key(rules::DEFAULT) {
+            store.init_rules(rules::DEFAULT, rules::default_rule())?;
+        }
+        Ok(Node {
+            me,
+            version,
+            leadership,
+            store,
+        })
+    }
+
+    pub fn handle(&mut self, req: &Request) -> Reply {
+        if let Some(r) = self.local(req) {
+            return r;
+        }
+        match route(self.leadership.as_ref(), &self.me, &req.uri) {
+            Route::Here => self.artefact(req),
+            Route::Redirect(loc) => Reply::redirect(loc),
+            Route::NoLeader => Reply::error(503, "no known leader"),
+        }
+    }
+
+    /// `/status*`, `/leader` and `/isLeader`: never redirected.
+    fn local(&self, req: &Request) -> Option<Reply> {
+        if req.method != "GET" {
+            return None;
+        }
+        let leader_of = |role| self.leadership.leader(role);
+        Some(match req.path() {
+            "/status" => Reply::json(200, &self.status()),
+            "/status/health" => Reply::json(200, &json!(true)),
+            "/druid/coordinator/v1/leader" => leader_reply(leader_of(Role::Coordinator)),
+            "/druid/indexer/v1/leader" => leader_reply(leader_of(Role::Overlord)),
+            "/druid/coordinator/v1/isLeader" => self.is_leader(Role::Coordinator),
+            "/druid/indexer/v1/isLeader" => self.is_leader(Role::Overlord),
+            _ => return None,
+        })
+    }
+
+    fn status(&self) -> serde_json::Value {
+        json!({
+            "version": self.version,
+            "modules": [],
+            "memory": {"maxMemory": 1u64 << 30, "totalMemory": 1u64 << 29, "freeMemory": 1u64 << 28,
+                       "usedMemory": 1u64 << 28, "directMemory": 1u64 << 28},
+        })
+    }
+
+    fn is_leader(&self, role: Role) -> Reply {
+        let yes = self.leadership.leader(role).as_deref() == Some(self.me.as_str());
+        Reply::json(if yes { 200 } else { 404 }, &json!({"leader": yes}))
+    }
+
+    fn artefact(&mut self, req: &Request) -> Reply {
+        let path = req.path().trim_end_matches('/');
+        let audit = audit_info(req);
+        let store = self.store.as_mut();
+        let answer = if let Some(rest) = path.strip_prefix("/druid/coordinator/v1/rules") {
+            rules::handle(store, req, rest, &audit)
+        } else if let Some(rest) = path.strip_prefix("/druid/coordinator/v1/lookups/config") {
+            lookups::handle(store, req, rest, &audit)
+        } else if let Some(rest) = path.strip_prefix("/druid/coordinator/v1/config") {
+            dynconfig::handle(store, req, rest, &audit)
+        } else {
+            None
+        };
+        match answer {
+            Some(Ok(r)) => r,
+            Some(Err(e)) => Reply::error(500, format!("{e:#}")),
+            None => Reply::error(404, format!("no resource {} {}", req.method, req.path())),
+        }
+    }
+}
+
+/// The leader's URL as a bare, unquoted string (Druid's quirk), or 503 when none is known.
+fn leader_reply(leader: Option<String>) -> Reply {
+    match leader {
+        Some(l) => Reply::raw(200, l),
+        None => Reply::error(503, "no known leader"),
+    }
+}
+
+/// Druid's `AuditInfo`: the headers default to empty strings.
+fn audit_info(req: &Request) -> AuditInfo {
+    AuditInfo {
+        author: req.header("X-Druid-Author").unwrap_or_default().to_string(),
+        comment: req
+            .header("X-Druid-Comment")
+            .unwrap_or_default()
+            .to_string(),
+        ip: req.peer.ip().to_string(),
+    }
+}
