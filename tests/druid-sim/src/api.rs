@@ -80,6 +80,13 @@ impl Node {
     }
 
     fn artefact(&mut self, req: &Request) -> Reply {
+        if req.method == "POST" && !is_json(req) {
+            // Jersey's @Consumes(APPLICATION_JSON): no other body type reaches the resource
+            return Reply::error(
+                415,
+                "Unsupported Media Type: send Content-Type: application/json",
+            );
+        }
         let path = req.path().trim_end_matches('/');
         let audit = audit_info(req);
         let store = self.store.as_mut();
@@ -106,6 +113,12 @@ fn leader_reply(leader: Option<String>) -> Reply {
         Some(l) => Reply::raw(200, l),
         None => Reply::error(503, "no known leader"),
     }
+}
+
+fn is_json(req: &Request) -> bool {
+    req.header("content-type")
+        .and_then(|ct| ct.split(';').next())
+        .is_some_and(|mt| mt.trim().eq_ignore_ascii_case("application/json"))
 }
 
 /// Druid's `AuditInfo`: the headers default to empty strings.

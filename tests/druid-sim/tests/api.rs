@@ -123,6 +123,14 @@ fn rules_druid_would_not_parse_are_refused_and_not_written() {
         let msg = r.json()["error"].as_str().unwrap().to_string();
         assert!(msg.contains(why), "{body}: {msg}");
     }
+    let text = [("Content-Type", "text/plain")];
+    let r = sim.call(
+        "POST",
+        &format!("{RULES}/wiki"),
+        &text,
+        Some(r#"[{"type":"dropForever"}]"#),
+    );
+    assert_eq!(r.status, 415, "only JSON bodies reach the resource");
     assert_eq!(sim.get(&format!("{RULES}/wiki")).json(), json!([]));
     assert_eq!(sim.get(&format!("{RULES}/history")).json(), json!([]));
 }
