@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::leader::{Leadership, Role, Route, route};
 use crate::server::{Reply, Request};
 use crate::store::{AuditInfo, MetadataStore};
-use crate::{dynconfig, lookups, rules};
+use crate::{dynconfig, lookups, rules, worker};
 
 /// A Coordinator that is also the Overlord.
 pub struct Node {
@@ -96,6 +96,8 @@ impl Node {
             lookups::handle(store, req, rest, &audit)
         } else if let Some(rest) = path.strip_prefix("/druid/coordinator/v1/config") {
             dynconfig::handle(store, req, rest, &audit)
+        } else if let Some(rest) = path.strip_prefix("/druid/indexer/v1/worker") {
+            worker::handle(store, req, rest, &audit)
         } else {
             None
         };

@@ -1,9 +1,9 @@
 //! A strict simulator of an Apache Druid Coordinator that is also the Overlord, for lifeboat's
 //! tests: the leader endpoints every node answers, and the artefacts lifeboat syncs (retention
-//! rules, coordinator dynamic config, lookups) with Druid's strictness and audit history.
+//! rules, coordinator dynamic config, lookups, the Overlord's worker config) with Druid's strictness and audit history.
 //!
 //! Layers: `server` (HTTP) -> `api` (local endpoints, leader routing) -> `rules`, `dynconfig`,
-//! `lookups` (artefacts) -> `history` -> `store` (the metadata tables behind a trait);
+//! `lookups`, `worker` (artefacts) -> `history` -> `store` (the metadata tables behind a trait);
 //! `leader` says who leads, `client` is the tests' HTTP client.
 
 pub mod api;
@@ -15,3 +15,4 @@ pub mod lookups;
 pub mod rules;
 pub mod server;
 pub mod store;
+pub mod worker;

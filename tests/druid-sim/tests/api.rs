@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 const RULES: &str = "/druid/coordinator/v1/rules";
 const CONFIG: &str = "/druid/coordinator/v1/config";
 const LOOKUPS: &str = "/druid/coordinator/v1/lookups/config";
+const WORKER: &str = "/druid/indexer/v1/worker";
 
 #[test]
 fn status_health_and_leaders_are_answered_locally() {
@@ -187,6 +188,35 @@ fn dynamic_config_merges_over_the_current_one_and_refuses_wrong_types() {
     assert_eq!(hist[0]["auditInfo"]["author"], "lifeboat");
     let payload: Value = serde_json::from_str(hist[0]["payload"].as_str().unwrap()).unwrap();
     assert_eq!(payload["pauseCoordination"], true);
+}
+
+#[test]
+fn the_overlord_worker_config_starts_empty_and_refuses_unknown_types() {
+    let sim = Sim::start();
+    let none = sim.get(WORKER);
+    assert_eq!(
+        (none.status, none.body.as_str()),
+        (200, ""),
+        "an empty body, not JSON"
+    );
+    for bad in [
+        r#"{"type": "fancy"}"#,
+        r#"{"selectStrategy": {"type": "roundRobin"}}"#,
+        "[]",
+    ] {
+        assert_eq!(sim.post(WORKER, bad).status, 400, "{bad}");
+    }
+    assert_eq!(sim.get(WORKER).body, "");
+    let cfg = r#"{"selectStrategy": {"type": "fillCapacity"}, "extra": 1}"#;
+    assert_eq!(sim.post(WORKER, cfg).status, 200);
+    assert_eq!(
+        sim.get(WORKER).json(),
+        json!({"type": "default", "selectStrategy": {"type": "fillCapacity"}})
+    );
+    let hist = sim.get(&format!("{WORKER}/history")).json();
+    assert_eq!(hist.as_array().unwrap().len(), 1);
+    assert_eq!(hist[0]["type"], "worker.config");
+    assert_eq!(hist[0]["auditInfo"]["comment"], "from primary");
 }
 
 #[test]

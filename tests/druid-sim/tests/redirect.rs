@@ -84,6 +84,9 @@ fn a_follower_redirects_to_the_leader_with_the_same_path_and_query() {
     );
     let worker = f.call("GET", "/druid/indexer/v1/worker", None);
     assert_eq!(worker.status, 307, "the Overlord still follows");
+    f.leaders.set(Role::Overlord, Some(f.me.clone()));
+    let worker = f.call("GET", "/druid/indexer/v1/worker", None);
+    assert_eq!((worker.status, worker.body.as_str()), (200, ""));
 }
 
 #[test]
