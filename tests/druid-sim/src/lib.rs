@@ -4,10 +4,9 @@
 //!
 //! Layers: `server` (HTTP) -> `api` (local endpoints, leader routing) -> `rules`, `dynconfig`,
 //! `lookups`, `worker` (artefacts) -> `history` -> `store` (the metadata tables behind a trait);
-//! `leader` says who leads, `client` is the tests' HTTP client.
+//! `leader` says who leads. The tests talk to it with dremio-sim's HTTP client.
 
 pub mod api;
-pub mod client;
 pub mod dynconfig;
 pub mod history;
 pub mod leader;

@@ -5,8 +5,8 @@
 use std::net::TcpListener;
 use std::sync::Arc;
 
+use dremio_sim::client::{Response, request};
 use druid_sim::api::Node;
-use druid_sim::client::{Response, request};
 use druid_sim::leader::{Leaders, Role};
 use druid_sim::server::serve;
 use druid_sim::store::FileStore;

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use druid_sim::client::{Response, request};
+use dremio_sim::client::{Response, request};
 
 pub const SIM: &str = env!("CARGO_BIN_EXE_druid-sim");
 
