@@ -60,6 +60,20 @@ pub trait MetadataStore: Send {
     fn set_config(&mut self, name: &str, payload: Value, audit: &AuditInfo) -> Result<()>;
     /// `druid_audit` rows of a type (and key, when given), oldest first.
     fn audit(&self, kind: &str, key: Option<&str>) -> Result<Vec<AuditEntry>>;
+    /// A new `druid_supervisors` row: Druid never updates one, each change (a terminated
+    /// supervisor's tombstone too) inserts a version.
+    fn insert_supervisor(&mut self, spec_id: &str, payload: Value) -> Result<()>;
+    /// `druid_supervisors` rows of one supervisor (or of all), oldest first.
+    fn supervisor_rows(&self, spec_id: Option<&str>) -> Result<Vec<SupervisorRow>>;
+}
+
+/// One `druid_supervisors` row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SupervisorRow {
+    pub spec_id: String,
+    /// `created_date`, ISO-8601 UTC.
+    pub created: String,
+    pub payload: Value,
 }
 
 /// The tables as one JSON document, in memory or in a file that every write replaces atomically.
@@ -69,6 +83,7 @@ pub struct FileStore {
     rules: BTreeMap<String, Value>,
     config: BTreeMap<String, Value>,
     audit: Vec<AuditEntry>,
+    supervisors: Vec<SupervisorRow>,
 }
 
 impl FileStore {
@@ -106,6 +121,10 @@ impl FileStore {
             .as_array()
             .map(|a| a.iter().map(audit_from_json).collect())
             .unwrap_or_default();
+        self.supervisors = doc["druid_supervisors"]
+            .as_array()
+            .map(|a| a.iter().map(supervisor_from_json).collect())
+            .unwrap_or_default();
         Ok(())
     }
 
@@ -117,6 +136,9 @@ impl FileStore {
             "druid_rules": self.rules,
             "druid_config": self.config,
             "druid_audit": self.audit.iter().map(AuditEntry::to_json).collect::<Vec<_>>(),
+            "druid_supervisors": self.supervisors.iter().map(|r| json!({
+                "spec_id": r.spec_id, "created_date": r.created, "payload": r.payload,
+            })).collect::<Vec<_>>(),
         });
         write_atomic(path, doc.to_string().as_bytes())
     }
@@ -165,6 +187,32 @@ impl MetadataStore for FileStore {
             .filter(|e| e.kind == kind && key.is_none_or(|k| e.key == k))
             .cloned()
             .collect())
+    }
+
+    fn insert_supervisor(&mut self, spec_id: &str, payload: Value) -> Result<()> {
+        self.supervisors.push(SupervisorRow {
+            spec_id: spec_id.to_string(),
+            created: now_iso(),
+            payload,
+        });
+        self.save()
+    }
+
+    fn supervisor_rows(&self, spec_id: Option<&str>) -> Result<Vec<SupervisorRow>> {
+        Ok(self
+            .supervisors
+            .iter()
+            .filter(|r| spec_id.is_none_or(|id| r.spec_id == id))
+            .cloned()
+            .collect())
+    }
+}
+
+fn supervisor_from_json(v: &Value) -> SupervisorRow {
+    SupervisorRow {
+        spec_id: v["spec_id"].as_str().unwrap_or_default().to_string(),
+        created: v["created_date"].as_str().unwrap_or_default().to_string(),
+        payload: v["payload"].clone(),
     }
 }
 
@@ -239,5 +287,26 @@ mod tests {
         assert_eq!(audit.len(), 1);
         assert_eq!(audit[0].info, who());
         assert!(again.audit("rules", Some("other")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn supervisor_rows_are_versions_kept_in_order_across_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut st = FileStore::open(dir.path()).unwrap();
+        st.insert_supervisor("wiki", json!({"type": "kafka", "v": 1}))
+            .unwrap();
+        st.insert_supervisor("other", json!({"type": "kafka"}))
+            .unwrap();
+        st.insert_supervisor("wiki", json!({"type": "kafka", "v": 2}))
+            .unwrap();
+        let again = FileStore::open(dir.path()).unwrap();
+        let wiki: Vec<Value> = again
+            .supervisor_rows(Some("wiki"))
+            .unwrap()
+            .into_iter()
+            .map(|r| r.payload["v"].clone())
+            .collect();
+        assert_eq!(wiki, vec![json!(1), json!(2)]);
+        assert_eq!(again.supervisor_rows(None).unwrap().len(), 3);
     }
 }
