@@ -55,8 +55,9 @@ pub async fn orphans(
         .collect())
 }
 
-/// On a local location: multipart staging files (`<name>#<n>`) of killed uploads and empty backup
-/// folders, older than `grace`. object_store hides both from listings, so they are found on disk.
+/// On a local location: staging files (`<name>#<n>`) of killed uploads, in backup folders and
+/// beside the cluster's lock (a run killed while writing `lock.json`), and empty backup folders,
+/// older than `grace`. object_store hides both from listings, so they are found on disk.
 pub fn local_leftovers(repo: &Repo, grace: Duration) -> Vec<PathBuf> {
     let Some(root) = repo.loc.local_root() else {
         return Vec::new();
@@ -70,18 +71,21 @@ pub fn local_leftovers(repo: &Repo, grace: Duration) -> Vec<PathBuf> {
             .is_ok_and(|t| t <= cutoff)
     };
     let mut found = Vec::new();
-    for dir in crate::fsutil::entries(&root.join(&repo.cluster)).unwrap_or_default() {
-        if time_of_id(&dir).is_none() {
+    let cluster = root.join(&repo.cluster);
+    for name in crate::fsutil::entries(&cluster).unwrap_or_default() {
+        let path = cluster.join(&name);
+        if is_staging(&name) && path.symlink_metadata().is_ok_and(|m| m.is_file()) && old(&path) {
+            found.push(path);
             continue;
         }
-        let folder = root.join(&repo.cluster).join(&dir);
+        if time_of_id(&name).is_none() {
+            continue;
+        }
+        let folder = path;
         let names = crate::fsutil::entries(&folder).unwrap_or_default();
         let staging: Vec<PathBuf> = names
             .iter()
-            .filter(|n| {
-                n.rsplit_once('#')
-                    .is_some_and(|(_, d)| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
-            })
+            .filter(|n| is_staging(n))
             .map(|n| folder.join(n))
             .filter(|p| old(p))
             .collect();
@@ -92,6 +96,12 @@ pub fn local_leftovers(repo: &Repo, grace: Duration) -> Vec<PathBuf> {
         }
     }
     found
+}
+
+/// object_store's local store writes `<name>#<n>` and renames it into place.
+fn is_staging(name: &str) -> bool {
+    name.rsplit_once('#')
+        .is_some_and(|(_, d)| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Deletes the manifest first (the backup vanishes at once), then everything else of the backup.
@@ -189,9 +199,19 @@ mod tests {
         std::fs::write(staged.join("data.tar.zst#3"), b"part").unwrap();
         std::fs::write(staged.join("manifest.json"), b"{}").unwrap();
         std::fs::write(whole.join("data.tar.zst"), b"whole").unwrap();
+        // A run killed while writing its lock leaves this beside the lock.
+        std::fs::write(cluster.join("lock.json#1"), b"{}").unwrap();
+        std::fs::write(cluster.join("lock.json"), b"{}").unwrap();
         let mut found = local_leftovers(&repo, Duration::ZERO);
         found.sort();
-        assert_eq!(found, [staged.join("data.tar.zst#3"), emptied]);
+        assert_eq!(
+            found,
+            [
+                staged.join("data.tar.zst#3"),
+                emptied,
+                cluster.join("lock.json#1")
+            ]
+        );
         assert!(local_leftovers(&repo, Duration::from_secs(3600)).is_empty());
     }
 }
