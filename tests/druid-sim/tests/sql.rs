@@ -7,7 +7,7 @@ mod cluster;
 use std::process::{Command, Stdio};
 
 use cluster::{Sim, block, mariadb_db, postgres_db};
-use druid_sim::store::{AuditInfo, MetadataStore};
+use druid_sim::store::AuditInfo;
 use serde_json::{Value, json};
 
 fn who(author: &str) -> AuditInfo {
