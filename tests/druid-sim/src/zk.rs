@@ -5,8 +5,9 @@
 //! `<root>/internal-discovery/<ROLE>/<host:port>`.
 //!
 //! A session that leaves SyncConnected is given up whole: this node stops naming any leader and
-//! re-joins with a new session, at the back of each latch, as Curator's `reset()` does after a
-//! connection loss. Believing the old leader through a partition is what must never happen.
+//! re-joins with a new session, at the back of each latch (deleting its old node if that has not
+//! expired yet), as Curator's `reset()` does after a connection loss. Believing the old leader
+//! through a partition is what must never happen.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -101,6 +102,7 @@ async fn join(client: &zk::Client, latch: &str, me: &str) -> Result<String> {
         .mkdir(latch, &open_acl(zk::CreateMode::Persistent))
         .await
         .with_context(|| format!("creating {latch}"))?;
+    drop_stale(client, latch, me).await?;
     let prefix = format!("_c_{}-{LOCK_NAME}", uuid::Uuid::new_v4());
     client
         .create(
@@ -111,6 +113,24 @@ async fn join(client: &zk::Client, latch: &str, me: &str) -> Result<String> {
         .await
         .with_context(|| format!("joining {latch}"))?;
     Ok(prefix)
+}
+
+/// Deletes this process's nodes left by an earlier session that has not expired yet, as
+/// Curator's `reset()` deletes its old node: until it expires, it would still name this process
+/// the leader, ahead of participants that kept their sessions.
+async fn drop_stale(client: &zk::Client, latch: &str, me: &str) -> Result<()> {
+    for child in client.list_children(latch).await? {
+        let path = format!("{latch}/{child}");
+        match client.get_data(&path).await {
+            Ok((data, _)) if data == me.as_bytes() => match client.delete(&path, None).await {
+                Ok(()) | Err(zk::Error::NoNode) => {}
+                Err(e) => return Err(e).with_context(|| format!("deleting {path}")),
+            },
+            Ok(_) | Err(zk::Error::NoNode) => {}
+            Err(e) => return Err(e).with_context(|| format!("reading {path}")),
+        }
+    }
+    Ok(())
 }
 
 /// Druid's DiscoveryDruidNode for one role of this process.
