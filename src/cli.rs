@@ -466,12 +466,36 @@ pub struct DoctorCmd {
     /// Do not check the coordinators' TLS certificates (explicit opt-in; prefer --ca-file).
     #[arg(long)]
     pub insecure: bool,
-    /// The ZooKeeper ensemble Dremio uses.
+    /// The ZooKeeper ensemble Dremio (or Druid: druid.zk.service.host) uses.
     #[arg(long, value_delimiter = ',', value_name = "HOST:PORT")]
     pub zookeeper: Vec<String>,
-    /// Dremio's root in ZooKeeper (its cluster id; default /dremio).
+    /// Dremio's root in ZooKeeper (its cluster id; default /dremio); with --druid-url, Druid's
+    /// druid.zk.paths.base (default /druid).
     #[arg(long, value_name = "PATH")]
     pub zk_root: Option<String>,
+    /// Druid mode: every Coordinator/Overlord node's URL (comma-separated or repeated). The
+    /// Dremio installation checks do not run. Credentials: LIFEBOAT_DRUID_USER +
+    /// LIFEBOAT_DRUID_PASSWORD[_FILE].
+    #[arg(
+        long = "druid-url",
+        value_delimiter = ',',
+        value_name = "URL",
+        conflicts_with_all = ["dremio_homes", "dremio_urls", "secondary_urls", "mountinfo", "from", "rpo", "copy_to"]
+    )]
+    pub druid_urls: Vec<String>,
+    /// A Druid Broker's URL (repeatable, or comma-separated): it must answer /status/health.
+    #[arg(
+        long = "druid-broker",
+        value_delimiter = ',',
+        value_name = "URL",
+        requires = "druid_urls"
+    )]
+    pub druid_brokers: Vec<String>,
+    /// Druid's metadata store, postgres://USER@HOST:PORT/DB or mysql://USER@HOST:PORT/DB, whose
+    /// replication is checked. The password comes from LIFEBOAT_DRUID_METADATA_PASSWORD[_FILE],
+    /// never from the URL.
+    #[arg(long = "druid-metadata", value_name = "URL", requires = "druid_urls")]
+    pub druid_metadata: Option<String>,
     /// The backups' primary location (with --rpo: the newest backup's age).
     #[arg(long, value_name = "URL|NAME")]
     pub from: Option<String>,
