@@ -4,7 +4,8 @@
 //!
 //! Layers: `server` (HTTP) -> `api` (local endpoints, leader routing) -> `rules`, `dynconfig`,
 //! `lookups`, `worker` (artefacts) -> `history` -> `store` (the metadata tables behind a trait);
-//! `leader` says who leads. The tests talk to it with dremio-sim's HTTP client.
+//! `leader` says who leads, `zk` keeps it from Curator latches in ZooKeeper, and `sql` is the
+//! store in PostgreSQL or MySQL/MariaDB. The tests talk to it with dremio-sim's HTTP client.
 
 pub mod api;
 pub mod dynconfig;
@@ -13,5 +14,7 @@ pub mod leader;
 pub mod lookups;
 pub mod rules;
 pub mod server;
+pub mod sql;
 pub mod store;
 pub mod worker;
+pub mod zk;
