@@ -119,6 +119,17 @@ fn claims(nodes: &[Node], role: Role) -> Vec<&str> {
         .collect()
 }
 
+/// The leaders the nodes name that are not among them.
+fn elsewhere(nodes: &[Node], role: Role) -> Vec<String> {
+    let given: BTreeSet<&str> = nodes.iter().map(|n| n.url.as_str()).collect();
+    let named: BTreeSet<&str> = nodes
+        .iter()
+        .filter_map(|n| n.role(role).names.as_deref().ok())
+        .filter(|u| !given.contains(u))
+        .collect();
+    named.into_iter().map(str::to_string).collect()
+}
+
 /// `<role>.leader`: exactly one node says it leads.
 fn leader(nodes: &[Node], role: Role) -> Check {
     let id = id(role, "leader");
@@ -132,6 +143,15 @@ fn leader(nodes: &[Node], role: Role) -> Check {
         [one] => Check::pass(&id, A, format!("{one} leads the {t}s")),
         [] if answered == 0 => Check::fail(&id, A, format!("no node answers the {t}'s isLeader"))
             .remedy("start the nodes, or check --druid-url and the credentials"),
+        [] if !elsewhere(nodes, role).is_empty() => Check::fail(
+            &id,
+            A,
+            format!(
+                "none of {answered} {t} node(s) given leads; they name {}",
+                elsewhere(nodes, role).join(", ")
+            ),
+        )
+        .remedy("give every Coordinator/Overlord node's URL in --druid-url, the leader's too"),
         [] => Check::fail(&id, A, format!("none of {answered} {t} node(s) leads"))
             .remedy(format!(
                 "no {t} leader means no {}: check the nodes' logs and their ZooKeeper session",
@@ -377,6 +397,14 @@ mod tests {
         let mut none = [node(A1, A1), node(B1, A1)];
         none[0].overlord.is_leader = Ok(false);
         assert_eq!(status(&judge(&none, None), "overlord.leader"), Status::Fail);
+        // only the standby given: it names the leader that was left out
+        let checks = judge(&[node(B1, A1)], None);
+        let c = checks
+            .iter()
+            .find(|c| c.id == "coordinator.leader")
+            .unwrap();
+        assert_eq!(c.status, Status::Fail);
+        assert!(c.summary.contains(A1), "{}", c.summary);
     }
 
     #[test]

@@ -249,7 +249,7 @@ async fn pg_facts(c: &tokio_postgres::Client) -> Result<Facts, tokio_postgres::E
     let rows = c
         .query(
             &format!(
-                "SELECT coalesce(application_name, ''), coalesce(client_addr::text, ''), coalesce(state, ''), \
+                "SELECT coalesce(application_name, ''), coalesce(host(client_addr), ''), coalesce(state, ''), \
                  coalesce(sync_state, ''), pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::float8, \
                  extract(epoch FROM replay_lag)::float8 FROM pg_stat_replication LIMIT {MAX_ROWS}"
             ),
