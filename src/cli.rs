@@ -585,6 +585,35 @@ mod tests {
     }
 
     #[test]
+    fn druid_mode_excludes_the_dremio_inputs_and_its_flags_need_druid_urls() {
+        use clap::Parser;
+        let parse =
+            |args: &[&str]| super::Cli::try_parse_from([&["lifeboat", "doctor"], args].concat());
+        let ok = parse(&[
+            "--druid-url",
+            "http://a:8081,http://b:8081",
+            "--druid-broker",
+            "http://c:8082",
+        ])
+        .unwrap();
+        let super::Command::Doctor(d) = ok.command else {
+            panic!("not doctor")
+        };
+        assert_eq!(d.druid_urls, ["http://a:8081", "http://b:8081"]);
+        assert!(parse(&["--druid-broker", "http://c:8082"]).is_err());
+        assert!(parse(&["--druid-metadata", "postgres://u@h/d"]).is_err());
+        assert!(
+            parse(&[
+                "--druid-url",
+                "http://a:8081",
+                "--dremio-url",
+                "http://d:9047"
+            ])
+            .is_err()
+        );
+    }
+
+    #[test]
     fn completions_know_every_subcommand() {
         let script = String::from_utf8(super::completions(clap_complete::Shell::Bash)).unwrap();
         for sub in super::Cli::command()

@@ -473,6 +473,24 @@ fn a_password_in_the_metadata_url_is_refused_and_a_wrong_one_fails() {
     }
 }
 
+#[test]
+fn an_unreachable_metadata_store_fails_with_what_to_do() {
+    let node = Druid::start(&[]);
+    for scheme in ["postgres", "mysql"] {
+        let url = format!("{scheme}://lifeboat@127.0.0.1:{}/druid", free_port());
+        let (code, report, _) = doctor(&["--druid-url", &node.url, "--druid-metadata", &url], &[]);
+        assert_eq!(code, Some(11));
+        let connect = check(&report, "metastore.connect");
+        assert_eq!(connect["status"], "fail", "{connect:#}");
+        assert!(
+            connect["summary"].as_str().unwrap().contains(&url),
+            "{connect:#}"
+        );
+        let remedy = connect["remedy"].as_str().unwrap();
+        assert!(remedy.contains("is up, that HOST:PORT reaches it"), "{remedy}");
+    }
+}
+
 fn metastore_with_password(url_var: &str, password: &str) -> (Option<i32>, Value) {
     let node = Druid::start(&[]);
     let (url, _) = without_password(&env(url_var));
