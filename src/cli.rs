@@ -15,7 +15,8 @@ pub const VERSION: &str = concat!(
 );
 
 #[derive(Debug, Parser)]
-#[command(name = "lifeboat", version = VERSION, about = "Disaster recovery for Dremio clusters: back up, ship, verify and restore", long_about = None)]
+#[command(name = "lifeboat", version = VERSION, about = "Disaster recovery for Dremio clusters: \
+    back up, ship, verify and restore", long_about = None)]
 pub struct Cli {
     /// Configuration file (TOML) naming clusters and locations; see configs/lifeboat.example.toml.
     #[arg(long, global = true, env = "LIFEBOAT_CONFIG", value_name = "FILE")]

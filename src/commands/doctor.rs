@@ -1,6 +1,7 @@
 //! `lifeboat doctor`: gathers each area's inputs (a Dremio deployment's, or with `--druid-url` a
-//! Druid cluster's), runs its checks (`doctor/`), and prints them grouped (a table with ✓ ! ✗ on a terminal, plain words otherwise, or one JSON object). Exit 0
-//! when every check that ran passed, 10 with warnings only, 11 with a failure.
+//! Druid cluster's), runs its checks (`doctor/`), and prints them grouped (a table with ✓ ! ✗ on
+//! a terminal, plain words otherwise, or one JSON object). Exit 0 when every check that ran
+//! passed, 10 with warnings only, 11 with a failure.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -119,20 +120,18 @@ async fn run_druid(ctx: &Ctx, args: &DoctorArgs, d: &DruidArgs) -> anyhow::Resul
         .map_err(|(path, e)| CommandError::Usage(format!("cannot read {}: {e}", path.display())))?;
     let client = rest::client(&args.tls)?;
     let connect = args.zookeeper.join(",");
-    let mut checks = if connect.is_empty() {
-        vec![Check::skip(
-            "zk.ensemble",
-            Area::Zookeeper,
-            "give --zookeeper (Druid's druid.zk.service.host)",
-        )]
+    let (mut checks, latches) = if connect.is_empty() {
+        let why = "give --zookeeper (Druid's druid.zk.service.host)";
+        (vec![Check::skip("zk.ensemble", Area::Zookeeper, why)], None)
     } else {
-        zookeeper::ensemble(&crate::zk::registry::servers(&connect), ASK_TIMEOUT).await
+        let servers = crate::zk::registry::servers(&connect);
+        let (ensemble, latches) = tokio::join!(
+            zookeeper::ensemble(&servers, ASK_TIMEOUT),
+            druid_latches(&connect, &args.zk_root)
+        );
+        (ensemble, Some(latches))
     };
     let nodes = druid::survey(&client, &d.urls, auth.as_ref(), ASK_TIMEOUT).await;
-    let latches = match connect.is_empty() {
-        true => None,
-        false => Some(druid_latches(&connect, &args.zk_root).await),
-    };
     checks.extend(leaders::judge(&nodes, latches.as_ref()));
     checks.push(druid::brokers(&client, &d.brokers, auth.as_ref(), ASK_TIMEOUT).await);
     checks.extend(match &target {
@@ -140,7 +139,8 @@ async fn run_druid(ctx: &Ctx, args: &DoctorArgs, d: &DruidArgs) -> anyhow::Resul
         None => vec![Check::skip(
             "metastore.replication",
             Area::Metastore,
-            "give --druid-metadata postgres://USER@HOST:PORT/DB (or mysql://...) and LIFEBOAT_DRUID_METADATA_PASSWORD[_FILE]",
+            "give --druid-metadata postgres://USER@HOST:PORT/DB (or mysql://...) and \
+             LIFEBOAT_DRUID_METADATA_PASSWORD[_FILE]",
         )],
     });
     finish(ctx, args, &checks)

@@ -363,9 +363,17 @@ pub async fn brokers(
         Check::fail(
             ID,
             Area::Brokers,
-            format!("{} of {} Broker(s) unhealthy: {}", sick.len(), urls.len(), sick.join("; ")),
+            format!(
+                "{} of {} Broker(s) unhealthy: {}",
+                sick.len(),
+                urls.len(),
+                sick.join("; ")
+            ),
         )
-        .remedy("start or fix those Brokers (their log says why); the load balancer must not send queries to them")
+        .remedy(
+            "start or fix those Brokers (their log says why); the load balancer must not \
+            send queries to them",
+        )
     };
     c.evidence("brokers", Value::Object(evidence))
 }

@@ -152,16 +152,26 @@ fn leader(nodes: &[Node], role: Role) -> Check {
             ),
         )
         .remedy("give every Coordinator/Overlord node's URL in --druid-url, the leader's too"),
-        [] => Check::fail(&id, A, format!("none of {answered} {t} node(s) leads"))
-            .remedy(format!(
-                "no {t} leader means no {}: check the nodes' logs and their ZooKeeper session",
-                match role {
-                    Role::Coordinator => "segment management or retention",
-                    Role::Overlord => "ingestion task runs",
-                }
-            )),
-        many => Check::fail(&id, A, format!("{} nodes say they lead the {t}s: {}", many.len(), many.join(", ")))
-            .remedy("two leaders: check that every node has the same druid.zk.service.host and druid.zk.paths.base, then restart all but one"),
+        [] => Check::fail(&id, A, format!("none of {answered} {t} node(s) leads")).remedy(format!(
+            "no {t} leader means no {}: check the nodes' logs and their ZooKeeper session",
+            match role {
+                Role::Coordinator => "segment management or retention",
+                Role::Overlord => "ingestion task runs",
+            }
+        )),
+        many => Check::fail(
+            &id,
+            A,
+            format!(
+                "{} nodes say they lead the {t}s: {}",
+                many.len(),
+                many.join(", ")
+            ),
+        )
+        .remedy(
+            "two leaders: check that every node has the same druid.zk.service.host and \
+                druid.zk.paths.base, then restart all but one",
+        ),
     };
     let said = each(nodes, |n| n.role(role).is_leader.clone(), Value::Bool);
     c.evidence("leaders", json!(leaders))
@@ -281,12 +291,38 @@ fn latch(nodes: &[Node], role: Role, path: &str, latch: &Latch) -> Check {
     let latched = members.first().map(|m| base(&m.id));
     let rest = sole_leader(nodes, role);
     let c = match (latched.as_deref(), rest) {
-        (None, _) => Check::fail(&id, A, format!("no participant in {path}"))
-            .remedy("the nodes do not elect through this ZooKeeper: check --zookeeper and --zk-root against druid.zk.service.host and druid.zk.paths.base"),
-        (Some(z), None) => Check::skip(&id, A, format!("{path} names {z}, but no single node leads over REST")),
-        (Some(z), Some(r)) if z == r => Check::pass(&id, A, format!("{path} names {z}, the leader over REST")),
-        (Some(z), Some(r)) => Check::fail(&id, A, format!("{path} names {z}, but {r} says it leads"))
-            .remedy("the leader over REST is not the latch's: a node lost its ZooKeeper session without noticing; restart it"),
+        (None, _) => Check::fail(&id, A, format!("no participant in {path}")).remedy(
+            "the nodes do not elect through this ZooKeeper: check --zookeeper and \
+                --zk-root against druid.zk.service.host and druid.zk.paths.base",
+        ),
+        (Some(z), None) => Check::skip(
+            &id,
+            A,
+            format!(
+                "{path} names {z}, but no single node \
+            leads over REST"
+            ),
+        ),
+        (Some(z), Some(r)) if z == r => Check::pass(
+            &id,
+            A,
+            format!(
+                "{path} names {z}, the \
+            leader over REST"
+            ),
+        ),
+        (Some(z), Some(r)) => Check::fail(
+            &id,
+            A,
+            format!(
+                "{path} names {z}, but {r} says it \
+            leads"
+            ),
+        )
+        .remedy(
+            "the leader over REST is not the latch's: a node lost its ZooKeeper session \
+                without noticing; restart it",
+        ),
     };
     c.evidence("path", path)
         .evidence("participants", json!(order))

@@ -38,8 +38,12 @@ impl Target {
     /// `postgres[ql]://user@host[:port][/db]` or `mysql|mariadb://...`. A password in the URL is
     /// refused: argv is readable by every user of the host, and it would end up in shell history.
     pub fn parse(text: &str) -> Result<Target, String> {
-        let url = url::Url::parse(text)
-            .map_err(|e| format!("--druid-metadata is not a URL ({e}): give postgres://USER@HOST:PORT/DB or mysql://USER@HOST:PORT/DB"))?;
+        let url = url::Url::parse(text).map_err(|e| {
+            format!(
+                "--druid-metadata is not a URL ({e}): give \
+                postgres://USER@HOST:PORT/DB or mysql://USER@HOST:PORT/DB"
+            )
+        })?;
         let engine = match url.scheme() {
             "postgres" | "postgresql" => Engine::Postgres,
             "mysql" | "mariadb" => Engine::Mysql,
@@ -51,12 +55,17 @@ impl Target {
         };
         if url.password().is_some() {
             return Err(format!(
-                "--druid-metadata must not hold a password (the command line is visible to every user of the host): \
+                "--druid-metadata must not hold a password (the command line is visible to \
+                    every user of the host): \
                  give it without one and set {PASSWORD_VAR} or {PASSWORD_VAR}_FILE"
             ));
         }
         if url.query().is_some() {
-            return Err("--druid-metadata: options after `?` are not supported (doctor connects without TLS)".into());
+            return Err(
+                "--druid-metadata: options after `?` are not supported (doctor connects \
+                without TLS)"
+                    .into(),
+            );
         }
         let host = url
             .host_str()
@@ -174,20 +183,32 @@ fn credentials_remedy() -> String {
 
 fn pg_unread(e: tokio_postgres::Error) -> Unread {
     use tokio_postgres::error::SqlState;
-    let (why, remedy) = match e.as_db_error() {
-        Some(d) if matches!(d.code(), c if *c == SqlState::INVALID_PASSWORD || *c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION) => {
-            (d.message().to_string(), credentials_remedy())
+    let Some(d) = e.as_db_error() else {
+        let mut why = e.to_string();
+        if let Some(src) = std::error::Error::source(&e) {
+            why.push_str(&format!(": {src}"));
         }
-        Some(d) => (d.message().to_string(), "check the database in --druid-metadata and the role's rights (pg_monitor shows replication)".into()),
-        None => {
-            let mut s = e.to_string();
-            if let Some(src) = std::error::Error::source(&e) {
-                s.push_str(&format!(": {src}"));
-            }
-            (s, "check that PostgreSQL is up, that HOST:PORT reaches it, and the password".into())
-        }
+        return Unread {
+            why,
+            remedy: "check that PostgreSQL is up, that HOST:PORT reaches it, and the password"
+                .into(),
+        };
     };
-    Unread { why, remedy }
+    let refused = [
+        SqlState::INVALID_PASSWORD,
+        SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
+    ];
+    let remedy = if refused.contains(d.code()) {
+        credentials_remedy()
+    } else {
+        "check the database in --druid-metadata and the role's rights (pg_monitor shows \
+            replication)"
+            .into()
+    };
+    Unread {
+        why: d.message().to_string(),
+        remedy,
+    }
 }
 
 async fn postgres(
@@ -227,7 +248,11 @@ async fn pg_facts(c: &tokio_postgres::Client) -> Result<Facts, tokio_postgres::E
     let (standby, version): (bool, String) = (row.try_get(0)?, row.try_get(1)?);
     if standby {
         let r = c
-            .query_opt("SELECT status::text, coalesce(sender_host, '') || ':' || coalesce(sender_port::text, '') FROM pg_stat_wal_receiver", &[])
+            .query_opt(
+                "SELECT status::text, coalesce(sender_host, '') || ':' || \
+                coalesce(sender_port::text, '') FROM pg_stat_wal_receiver",
+                &[],
+            )
             .await?;
         let receiver = r
             .map(|r| Ok::<_, tokio_postgres::Error>((r.try_get(0)?, r.try_get(1)?)))
@@ -249,8 +274,9 @@ async fn pg_facts(c: &tokio_postgres::Client) -> Result<Facts, tokio_postgres::E
     let rows = c
         .query(
             &format!(
-                "SELECT coalesce(application_name, ''), coalesce(host(client_addr), ''), coalesce(state, ''), \
-                 coalesce(sync_state, ''), pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::float8, \
+                "SELECT coalesce(application_name, ''), coalesce(host(client_addr), ''), \
+                 coalesce(state, ''), coalesce(sync_state, ''), \
+                 pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::float8, \
                  extract(epoch FROM replay_lag)::float8 FROM pg_stat_replication LIMIT {MAX_ROWS}"
             ),
             &[],
@@ -276,7 +302,9 @@ fn my_unread(e: mysql_async::Error) -> Unread {
     let remedy = match &e {
         // 1045: access denied; 1044: no access to the database
         mysql_async::Error::Server(s) if s.code == 1045 || s.code == 1044 => credentials_remedy(),
-        mysql_async::Error::Server(_) => "check the database in --druid-metadata and the user's rights (REPLICATION CLIENT, PROCESS)".into(),
+        mysql_async::Error::Server(_) => "check the database in --druid-metadata and the user's \
+            rights (REPLICATION CLIENT, PROCESS)"
+            .into(),
         _ => "check that the server is up, that HOST:PORT reaches it, and the password".into(),
     };
     Unread {
@@ -449,8 +477,15 @@ fn pg_primary(senders: &[Sender]) -> Check {
         } else {
             list(&others).join("; ")
         };
-        Check::fail(REPLICATION, A, format!("no streaming replica in pg_stat_replication ({seen})"))
-            .remedy("Druid cannot rebuild lost metadata: set up a streaming replica (pg_basebackup -R -X stream) and keep it streaming")
+        Check::fail(
+            REPLICATION,
+            A,
+            format!("no streaming replica in pg_stat_replication ({seen})"),
+        )
+        .remedy(
+            "Druid cannot rebuild lost metadata: set up a streaming replica \
+                (pg_basebackup -R -X stream) and keep it streaming",
+        )
     } else {
         Check::pass(
             REPLICATION,
@@ -466,7 +501,8 @@ fn pg_primary(senders: &[Sender]) -> Check {
         .iter()
         .map(|s| {
             json!({"application_name": s.name, "client_addr": s.client, "state": s.state,
-                   "sync_state": s.sync_state, "lag_bytes": s.lag_bytes, "replay_lag_seconds": s.replay_lag_s})
+                   "sync_state": s.sync_state, "lag_bytes": s.lag_bytes,
+                   "replay_lag_seconds": s.replay_lag_s})
         })
         .collect();
     c.evidence("replicas", Value::Array(ev))
@@ -487,10 +523,28 @@ fn pg_standby(
                 unreplayed.map_or("?".into(), |b| format!("{b:.0}"))
             ),
         ),
-        Some((status, from)) => Check::fail(REPLICATION, A, format!("this standby's WAL receiver is {status} (primary {from}), not streaming"))
-            .remedy("check primary_conninfo and the primary's pg_hba.conf and replication slot; the standby's log says why"),
-        None => Check::fail(REPLICATION, A, "this standby runs no WAL receiver: it does not follow a primary")
-            .remedy("set primary_conninfo (or restore_command) so that the standby streams from the primary"),
+        Some((status, from)) => Check::fail(
+            REPLICATION,
+            A,
+            format!(
+                "this standby's WAL \
+            receiver is {status} (primary {from}), not streaming"
+            ),
+        )
+        .remedy(
+            "check primary_conninfo and the primary's pg_hba.conf and replication slot; \
+                the standby's log says why",
+        ),
+        None => Check::fail(
+            REPLICATION,
+            A,
+            "this standby runs no WAL receiver: it does not \
+            follow a primary",
+        )
+        .remedy(
+            "set primary_conninfo (or restore_command) so that the standby streams from \
+                the primary",
+        ),
     };
     c.evidence(
         "receiver",
@@ -535,8 +589,18 @@ fn my_replica(channels: &[Channel]) -> Check {
             format!("this replica's IO and SQL threads run; {}", lags.join(", ")),
         )
     } else {
-        Check::fail(REPLICATION, A, format!("this replica does not follow its primary: {}", broken.join("; ")))
-            .remedy("fix what Last_IO_Error/Last_SQL_Error say, then START REPLICA; a replica that stopped holds stale metadata")
+        Check::fail(
+            REPLICATION,
+            A,
+            format!(
+                "this replica does not follow its primary: {}",
+                broken.join("; ")
+            ),
+        )
+        .remedy(
+            "fix what Last_IO_Error/Last_SQL_Error say, then START REPLICA; a replica \
+                that stopped holds stale metadata",
+        )
     };
     let ev: Vec<Value> = channels
         .iter()
@@ -558,8 +622,16 @@ fn my_primary(log_bin: bool, registered: usize, dumps: usize) -> Check {
         )
         .remedy("start the server with log_bin (and a server_id), then set up a replica")
     } else if replicas == 0 {
-        Check::fail(REPLICATION, A, "no replica is connected (no Binlog Dump thread, none in SHOW REPLICA HOSTS)")
-            .remedy("Druid cannot rebuild lost metadata: set up a replica (CHANGE MASTER TO ..., START REPLICA) and keep it connected")
+        Check::fail(
+            REPLICATION,
+            A,
+            "no replica is connected (no Binlog Dump thread, none in \
+            SHOW REPLICA HOSTS)",
+        )
+        .remedy(
+            "Druid cannot rebuild lost metadata: set up a replica (CHANGE MASTER TO \
+                ..., START REPLICA) and keep it connected",
+        )
     } else {
         Check::pass(REPLICATION, A, format!("{replicas} replica(s) connected"))
     };

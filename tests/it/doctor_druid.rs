@@ -487,7 +487,10 @@ fn an_unreachable_metadata_store_fails_with_what_to_do() {
             "{connect:#}"
         );
         let remedy = connect["remedy"].as_str().unwrap();
-        assert!(remedy.contains("is up, that HOST:PORT reaches it"), "{remedy}");
+        assert!(
+            remedy.contains("is up, that HOST:PORT reaches it"),
+            "{remedy}"
+        );
     }
 }
 
