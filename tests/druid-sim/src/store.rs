@@ -1,6 +1,6 @@
 //! The metadata store: what Druid keeps in its `druid_rules`, `druid_config` and `druid_audit`
-//! tables. Handlers see only [`MetadataStore`], so a store over those tables in PostgreSQL or
-//! MariaDB can replace the embedded [`FileStore`] without touching them.
+//! tables. Handlers see only [`MetadataStore`]: the embedded [`FileStore`] here, or the real
+//! tables in PostgreSQL or MariaDB (`crate::sql`).
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -5,8 +5,9 @@
 //! `<root>/internal-discovery/<ROLE>/<host:port>`.
 //!
 //! A session that leaves SyncConnected is given up whole: this node stops naming any leader and
-//! re-joins with a new session, at the back of each latch, as Curator's `reset()` does after a
-//! connection loss. Believing the old leader through a partition is what must never happen.
+//! re-joins with a new session, at the back of each latch (deleting its old node if that has not
+//! expired yet), as Curator's `reset()` does after a connection loss. Believing the old leader
+//! through a partition is what must never happen.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -68,16 +69,15 @@ async fn session(cfg: &ZkConfig, leaders: &Leaders) -> Result<()> {
         .with_context(|| format!("connecting to {}", cfg.connect))?;
     let mut state = client.state_watcher();
     let root = cfg.root.trim_end_matches('/');
-    for role in [Role::Coordinator, Role::Overlord] {
-        let (latch, name) = paths(root, role);
-        join(&client, &latch, &cfg.me).await?;
-        announce(&client, root, name, role, cfg).await?;
-    }
-    let (coordinator, _) = paths(root, Role::Coordinator);
-    let (overlord, _) = paths(root, Role::Overlord);
+    let (coordinator, c_name) = paths(root, Role::Coordinator);
+    let (overlord, o_name) = paths(root, Role::Overlord);
+    let c = join(&client, &coordinator, &cfg.me).await?;
+    let o = join(&client, &overlord, &cfg.me).await?;
+    announce(&client, root, c_name, Role::Coordinator, cfg).await?;
+    announce(&client, root, o_name, Role::Overlord, cfg).await?;
     tokio::select! {
-        r = follow(&client, &coordinator, Role::Coordinator, leaders) => r,
-        r = follow(&client, &overlord, Role::Overlord, leaders) => r,
+        r = follow(&client, &coordinator, c, Role::Coordinator, cfg, leaders) => r,
+        r = follow(&client, &overlord, o, Role::Overlord, cfg, leaders) => r,
         s = left_connected(&mut state) => Err(anyhow!("session {s:?}: no leader until re-joined")),
     }
 }
@@ -95,21 +95,41 @@ fn open_acl(mode: zk::CreateMode) -> zk::CreateOptions<'static> {
     mode.with_acls(zk::Acls::anyone_all())
 }
 
-/// Curator's `create().creatingParentContainersIfNeeded().withProtection()` of `latch-`.
-async fn join(client: &zk::Client, latch: &str, me: &str) -> Result<()> {
+/// Curator's `create().creatingParentContainersIfNeeded().withProtection()` of `latch-`;
+/// returns the node's protected prefix, by which this participant knows its own node.
+async fn join(client: &zk::Client, latch: &str, me: &str) -> Result<String> {
     client
         .mkdir(latch, &open_acl(zk::CreateMode::Persistent))
         .await
         .with_context(|| format!("creating {latch}"))?;
-    let node = format!("{latch}/_c_{}-{LOCK_NAME}", uuid::Uuid::new_v4());
+    drop_stale(client, latch, me).await?;
+    let prefix = format!("_c_{}-{LOCK_NAME}", uuid::Uuid::new_v4());
     client
         .create(
-            &node,
+            &format!("{latch}/{prefix}"),
             me.as_bytes(),
             &open_acl(zk::CreateMode::EphemeralSequential),
         )
         .await
         .with_context(|| format!("joining {latch}"))?;
+    Ok(prefix)
+}
+
+/// Deletes this process's nodes left by an earlier session that has not expired yet, as
+/// Curator's `reset()` deletes its old node: until it expires, it would still name this process
+/// the leader, ahead of participants that kept their sessions.
+async fn drop_stale(client: &zk::Client, latch: &str, me: &str) -> Result<()> {
+    for child in client.list_children(latch).await? {
+        let path = format!("{latch}/{child}");
+        match client.get_data(&path).await {
+            Ok((data, _)) if data == me.as_bytes() => match client.delete(&path, None).await {
+                Ok(()) | Err(zk::Error::NoNode) => {}
+                Err(e) => return Err(e).with_context(|| format!("deleting {path}")),
+            },
+            Ok(_) | Err(zk::Error::NoNode) => {}
+            Err(e) => return Err(e).with_context(|| format!("reading {path}")),
+        }
+    }
     Ok(())
 }
 
@@ -126,16 +146,20 @@ async fn announce(
         .mkdir(&dir, &open_acl(zk::CreateMode::Persistent))
         .await
         .with_context(|| format!("creating {dir}"))?;
-    let payload = discovery_node(role, &cfg.host_port);
-    client
-        .create(
-            &format!("{dir}/{}", cfg.host_port),
-            payload.to_string().as_bytes(),
-            &open_acl(zk::CreateMode::Ephemeral),
-        )
-        .await
-        .with_context(|| format!("announcing in {dir}"))?;
-    Ok(())
+    let path = format!("{dir}/{}", cfg.host_port);
+    let payload = discovery_node(role, &cfg.host_port).to_string();
+    let ephemeral = open_acl(zk::CreateMode::Ephemeral);
+    loop {
+        match client.create(&path, payload.as_bytes(), &ephemeral).await {
+            Ok(_) => return Ok(()),
+            // our previous session's announcement, not yet expired: the name is this process's
+            Err(zk::Error::NodeExists) => match client.delete(&path, None).await {
+                Ok(()) | Err(zk::Error::NoNode) => continue,
+                Err(e) => return Err(e).with_context(|| format!("replacing {path}")),
+            },
+            Err(e) => return Err(e).with_context(|| format!("announcing {path}")),
+        }
+    }
 }
 
 fn discovery_node(role: Role, host_port: &str) -> serde_json::Value {
@@ -162,12 +186,25 @@ fn discovery_node(role: Role, host_port: &str) -> serde_json::Value {
 }
 
 /// Names the latch's first participant as the role's leader after every change of its children.
-async fn follow(client: &zk::Client, latch: &str, role: Role, leaders: &Leaders) -> Result<()> {
+/// A participant whose own node was deleted joins again, at the back, as Curator's
+/// `checkLeadership` resets when it cannot find its node.
+async fn follow(
+    client: &zk::Client,
+    latch: &str,
+    mut mine: String,
+    role: Role,
+    cfg: &ZkConfig,
+    leaders: &Leaders,
+) -> Result<()> {
     loop {
         let (children, watcher) = client
             .list_and_watch_children(latch)
             .await
             .with_context(|| format!("listing {latch}"))?;
+        if !children.iter().any(|c| c.starts_with(&mine)) {
+            mine = join(client, latch, &cfg.me).await?;
+            continue;
+        }
         leaders.set(role, first_participant(client, latch, children).await?);
         let event = watcher.changed().await;
         if event.session_state != zk::SessionState::SyncConnected {

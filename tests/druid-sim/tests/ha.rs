@@ -5,11 +5,16 @@
 mod cluster;
 
 use std::io::{BufRead, BufReader, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 
-use cluster::{DEADLINE, SESSION_MS, Sim, call, poll, postgres_db, zk_children, zk_chroot};
+use cluster::{
+    DEADLINE, SESSION_MS, Sim, call, env, poll, postgres_db, zk_children, zk_chroot, zk_delete,
+};
 use dremio_sim::client::{Response, split_url};
 use serde_json::{Value, json};
 
@@ -139,6 +144,157 @@ fn without_a_reachable_zookeeper_nobody_leads() {
     assert_eq!(n.get("/druid/coordinator/v1/rules").status, 503);
     assert_eq!(n.get("/druid/indexer/v1/worker").status, 503);
     assert_eq!(n.get("/status/health").status, 200);
+}
+
+const LATCH: &str = "/druid/coordinator/_COORDINATOR";
+
+/// Starts `a`, waits until it is in the latch, then starts the other: the latch orders by
+/// joining, which a process's start does not fix.
+fn pair_in_order(zk: &str, start_a: impl FnOnce() -> Sim, db: &str) -> (Sim, Sim) {
+    let a = start_a();
+    poll(
+        "the first in the latch",
+        || zk_children(zk, LATCH).len(),
+        |n| *n == 1,
+    );
+    let b = Sim::ha(zk, db);
+    poll(
+        "both in the latch",
+        || zk_children(zk, LATCH).len(),
+        |n| *n == 2,
+    );
+    (a, b)
+}
+
+#[test]
+fn a_node_whose_latch_node_is_deleted_joins_again_at_the_back() {
+    let zk = zk_chroot();
+    let db = postgres_db();
+    let (a, b) = pair_in_order(&zk, || Sim::ha(&zk, &db), &db);
+    assert_eq!(agreed(&[&a, &b])[0], a.url());
+    let (node, _) = zk_children(&zk, LATCH)
+        .into_iter()
+        .find(|(_, id)| *id == a.url())
+        .unwrap();
+    zk_delete(&zk, &format!("{LATCH}/{node}"));
+    poll(
+        "a back in the latch, behind b",
+        || {
+            (
+                a.leader("coordinator"),
+                b.leader("coordinator"),
+                zk_children(&zk, LATCH),
+            )
+        },
+        |(la, lb, c)| {
+            la.as_deref() == Some(&b.url())
+                && lb == la
+                && c.len() == 2
+                && c.iter().all(|(n, _)| *n != node)
+        },
+    );
+    assert!(!is_leader(&a, "coordinator"));
+    assert_eq!(
+        a.leader("indexer"),
+        Some(a.url()),
+        "the other latch is untouched"
+    );
+}
+
+/// A TCP proxy to one ZooKeeper server that a test can cut (every connection closed, new ones
+/// refused) and restore: a partition between one node and the quorum.
+struct Partition {
+    port: u16,
+    open: Arc<AtomicBool>,
+    conns: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Partition {
+    fn to(server: &str) -> Partition {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let open = Arc::new(AtomicBool::new(true));
+        let conns = Arc::new(Mutex::new(Vec::new()));
+        let (o, c, server) = (open.clone(), conns.clone(), server.to_string());
+        std::thread::spawn(move || {
+            for client in listener.incoming().map_while(Result::ok) {
+                if !o.load(Ordering::SeqCst) {
+                    continue; // dropped: refused
+                }
+                let Ok(upstream) = TcpStream::connect(&server) else {
+                    continue;
+                };
+                let mut held = c.lock().unwrap();
+                held.push(client.try_clone().unwrap());
+                held.push(upstream.try_clone().unwrap());
+                pipe(client.try_clone().unwrap(), upstream.try_clone().unwrap());
+                pipe(upstream, client);
+            }
+        });
+        Partition { port, open, conns }
+    }
+
+    fn cut(&self) {
+        self.open.store(false, Ordering::SeqCst);
+        for s in self.conns.lock().unwrap().drain(..) {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+    }
+
+    fn heal(&self) {
+        self.open.store(true, Ordering::SeqCst);
+    }
+}
+
+fn pipe(mut from: TcpStream, mut to: TcpStream) {
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut from, &mut to);
+        let _ = to.shutdown(Shutdown::Both);
+    });
+}
+
+#[test]
+fn a_partitioned_leader_stops_leading_and_rejoins_behind_the_other() {
+    let zk = zk_chroot();
+    let db = postgres_db();
+    let servers = env("LIFEBOAT_ZK_SERVERS");
+    let chroot = &zk[servers.len()..];
+    let first = servers.split(',').next().unwrap();
+    let partition = Partition::to(first);
+    let via = format!("127.0.0.1:{}{chroot}", partition.port);
+    let (a, b) = pair_in_order(&zk, || Sim::ha(&via, &db), &db);
+    assert_eq!(agreed(&[&a, &b]), [a.url(), a.url()]);
+
+    partition.cut();
+    // no stale belief: a names nobody (and serves nothing) before its session has even expired
+    for api in APIS {
+        poll(
+            &format!("a names no {api} leader"),
+            || a.leader(api),
+            Option::is_none,
+        );
+    }
+    assert_eq!(a.get("/druid/coordinator/v1/rules").status, 503);
+    for api in APIS {
+        poll(
+            &format!("b leads the {api}"),
+            || b.leader(api),
+            |l| l.as_deref() == Some(&b.url()),
+        );
+    }
+
+    partition.heal();
+    assert_eq!(
+        agreed(&[&a, &b]),
+        [b.url(), b.url()],
+        "a re-joined at the back"
+    );
+    assert!(!is_leader(&a, "coordinator") && !is_leader(&a, "indexer"));
+    let r = a.get("/druid/coordinator/v1/rules");
+    assert_eq!(
+        r.header("location"),
+        Some(format!("{}/druid/coordinator/v1/rules", b.url()).as_str())
+    );
 }
 
 /// A real Curator LeaderLatch participant (tests/curator/Participant.java, compiled here) with

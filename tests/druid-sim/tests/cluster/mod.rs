@@ -96,17 +96,34 @@ pub fn zk_chroot() -> String {
     format!("{servers}{root}")
 }
 
-/// The children of `path` under the connect string `connect`, each with its data as text.
+/// The children of `path` under the connect string `connect`, each with its data as text
+/// (none while `path` does not exist; a child gone before its read is left out).
 pub fn zk_children(connect: &str, path: &str) -> Vec<(String, String)> {
+    use zookeeper_client::Error::NoNode;
     block(async {
         let c = zookeeper_client::Client::connect(connect).await.unwrap();
+        let children = match c.list_children(path).await {
+            Err(NoNode) => Vec::new(),
+            r => r.unwrap(),
+        };
         let mut out = Vec::new();
-        for child in c.list_children(path).await.unwrap() {
-            let (data, _) = c.get_data(&format!("{path}/{child}")).await.unwrap();
-            out.push((child, String::from_utf8(data).unwrap()));
+        for child in children {
+            match c.get_data(&format!("{path}/{child}")).await {
+                Ok((data, _)) => out.push((child, String::from_utf8(data).unwrap())),
+                Err(NoNode) => {}
+                Err(e) => panic!("reading {path}/{child}: {e}"),
+            }
         }
         out.sort();
         out
+    })
+}
+
+/// Deletes the node at `path` (as an operator or another client might).
+pub fn zk_delete(connect: &str, path: &str) {
+    block(async {
+        let c = zookeeper_client::Client::connect(connect).await.unwrap();
+        c.delete(path, None).await.unwrap();
     })
 }
 
