@@ -15,7 +15,8 @@ pub const VERSION: &str = concat!(
 );
 
 #[derive(Debug, Parser)]
-#[command(name = "lifeboat", version = VERSION, about = "Disaster recovery for Dremio clusters: back up, ship, verify and restore", long_about = None)]
+#[command(name = "lifeboat", version = VERSION, about = "Disaster recovery for Dremio clusters: \
+    back up, ship, verify and restore", long_about = None)]
 pub struct Cli {
     /// Configuration file (TOML) naming clusters and locations; see configs/lifeboat.example.toml.
     #[arg(long, global = true, env = "LIFEBOAT_CONFIG", value_name = "FILE")]
@@ -466,12 +467,36 @@ pub struct DoctorCmd {
     /// Do not check the coordinators' TLS certificates (explicit opt-in; prefer --ca-file).
     #[arg(long)]
     pub insecure: bool,
-    /// The ZooKeeper ensemble Dremio uses.
+    /// The ZooKeeper ensemble Dremio (or Druid: druid.zk.service.host) uses.
     #[arg(long, value_delimiter = ',', value_name = "HOST:PORT")]
     pub zookeeper: Vec<String>,
-    /// Dremio's root in ZooKeeper (its cluster id; default /dremio).
+    /// Dremio's root in ZooKeeper (its cluster id; default /dremio); with --druid-url, Druid's
+    /// druid.zk.paths.base (default /druid).
     #[arg(long, value_name = "PATH")]
     pub zk_root: Option<String>,
+    /// Druid mode: every Coordinator/Overlord node's URL (comma-separated or repeated). The
+    /// Dremio installation checks do not run. Credentials: LIFEBOAT_DRUID_USER +
+    /// LIFEBOAT_DRUID_PASSWORD[_FILE].
+    #[arg(
+        long = "druid-url",
+        value_delimiter = ',',
+        value_name = "URL",
+        conflicts_with_all = ["dremio_homes", "dremio_urls", "secondary_urls", "mountinfo", "from", "rpo", "copy_to"]
+    )]
+    pub druid_urls: Vec<String>,
+    /// A Druid Broker's URL (repeatable, or comma-separated): it must answer /status/health.
+    #[arg(
+        long = "druid-broker",
+        value_delimiter = ',',
+        value_name = "URL",
+        requires = "druid_urls"
+    )]
+    pub druid_brokers: Vec<String>,
+    /// Druid's metadata store, postgres://USER@HOST:PORT/DB or mysql://USER@HOST:PORT/DB, whose
+    /// replication is checked. The password comes from LIFEBOAT_DRUID_METADATA_PASSWORD[_FILE],
+    /// never from the URL.
+    #[arg(long = "druid-metadata", value_name = "URL", requires = "druid_urls")]
+    pub druid_metadata: Option<String>,
     /// The backups' primary location (with --rpo: the newest backup's age).
     #[arg(long, value_name = "URL|NAME")]
     pub from: Option<String>,
@@ -558,6 +583,35 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn druid_mode_excludes_the_dremio_inputs_and_its_flags_need_druid_urls() {
+        use clap::Parser;
+        let parse =
+            |args: &[&str]| super::Cli::try_parse_from([&["lifeboat", "doctor"], args].concat());
+        let ok = parse(&[
+            "--druid-url",
+            "http://a:8081,http://b:8081",
+            "--druid-broker",
+            "http://c:8082",
+        ])
+        .unwrap();
+        let super::Command::Doctor(d) = ok.command else {
+            panic!("not doctor")
+        };
+        assert_eq!(d.druid_urls, ["http://a:8081", "http://b:8081"]);
+        assert!(parse(&["--druid-broker", "http://c:8082"]).is_err());
+        assert!(parse(&["--druid-metadata", "postgres://u@h/d"]).is_err());
+        assert!(
+            parse(&[
+                "--druid-url",
+                "http://a:8081",
+                "--dremio-url",
+                "http://d:9047"
+            ])
+            .is_err()
+        );
     }
 
     #[test]

@@ -248,6 +248,15 @@ async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
 /// `doctor`: every input from its flag, else the cluster's config.
 async fn run_doctor(ctx: &Ctx, c: lifeboat::cli::DoctorCmd) -> anyhow::Result<()> {
     let (name, cc) = cluster(&ctx.config, c.cluster)?;
+    let druid = (!c.druid_urls.is_empty()).then_some(commands::doctor::DruidArgs {
+        urls: c.druid_urls,
+        brokers: c.druid_brokers,
+        metadata: c.druid_metadata,
+    });
+    let zk_root = match (&druid, c.zk_root) {
+        (Some(_), root) => root.unwrap_or_else(|| "/druid".into()),
+        (None, root) => resolve::zk_root(root, &cc),
+    };
     let args = commands::doctor::DoctorArgs {
         homes: resolve::doctor_homes(c.dremio_homes, &cc),
         dremio_urls: resolve::dremio_urls(c.dremio_urls, &cc),
@@ -256,7 +265,8 @@ async fn run_doctor(ctx: &Ctx, c: lifeboat::cli::DoctorCmd) -> anyhow::Result<()
             insecure: c.insecure,
         },
         zookeeper: resolve::zookeeper(c.zookeeper, &cc),
-        zk_root: resolve::zk_root(c.zk_root, &cc),
+        zk_root,
+        druid,
         from: resolve::optional_location(c.from, &cc),
         copies: copies(c.copy_to, &cc),
         rpo: resolve::rpo(c.rpo, &cc)?,

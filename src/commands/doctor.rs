@@ -1,6 +1,7 @@
-//! `lifeboat doctor`: gathers each area's inputs, runs its checks (`doctor/`), and prints
-//! them grouped (a table with ✓ ! ✗ on a terminal, plain words otherwise, or one JSON object). Exit 0
-//! when every check that ran passed, 10 with warnings only, 11 with a failure.
+//! `lifeboat doctor`: gathers each area's inputs (a Dremio deployment's, or with `--druid-url` a
+//! Druid cluster's), runs its checks (`doctor/`), and prints them grouped (a table with ✓ ! ✗ on
+//! a terminal, plain words otherwise, or one JSON object). Exit 0 when every check that ran
+//! passed, 10 with warnings only, 11 with a failure.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -15,9 +16,10 @@ use crate::clone::filter::Filter;
 use crate::clone::plan::Mode;
 use crate::doctor::coordinators::{self, Answer};
 use crate::doctor::homes::{self, Home};
+use crate::doctor::metastore::{self, Target};
 use crate::doctor::throughput::{self, Limits};
 use crate::doctor::{Area, Check, Master, Status, lock, mountinfo, overall, volume};
-use crate::doctor::{election, zookeeper};
+use crate::doctor::{druid, election, leaders, zookeeper};
 use crate::dremio::rest::{self, Credentials, Tls};
 use crate::error::ExitClass;
 use crate::metrics::Sample;
@@ -31,6 +33,8 @@ pub struct DoctorArgs {
     pub tls: Tls,
     pub zookeeper: Vec<String>,
     pub zk_root: String,
+    /// Druid mode: its inputs replace the Dremio installation's.
+    pub druid: Option<DruidArgs>,
     pub from: Option<String>,
     pub copies: Vec<String>,
     pub rpo: Option<Duration>,
@@ -42,6 +46,16 @@ pub struct DoctorArgs {
     pub metrics_file: Option<PathBuf>,
 }
 
+/// What doctor is given about a Druid cluster.
+#[derive(Debug, Clone)]
+pub struct DruidArgs {
+    /// The Coordinator/Overlord nodes.
+    pub urls: Vec<String>,
+    pub brokers: Vec<String>,
+    /// `--druid-metadata`'s URL, not yet parsed.
+    pub metadata: Option<String>,
+}
+
 /// How long one network question (a ZooKeeper word, a server_status) may take.
 const ASK_TIMEOUT: Duration = Duration::from_secs(5);
 /// A copy of mountinfo from a busy host is a few hundred KiB.
@@ -50,6 +64,9 @@ const PRIMARY_CREDS: &str = "LIFEBOAT_DREMIO_";
 const SECONDARY_CREDS: &str = "LIFEBOAT_SECONDARY_DREMIO_";
 
 pub async fn run(ctx: &Ctx, args: &DoctorArgs) -> anyhow::Result<()> {
+    if let Some(d) = &args.druid {
+        return run_druid(ctx, args, d).await;
+    }
     let (mut checks, homes) = homes::configuration(&args.homes);
     let (zk, master) = zookeeper_checks(&args.zookeeper, &args.zk_root, ASK_TIMEOUT).await;
     checks.extend(zk);
@@ -86,6 +103,61 @@ pub async fn zookeeper_checks(
     let election = election::election(&connect, root, timeout).await;
     checks.extend(election.checks);
     (checks, election.master)
+}
+
+/// Druid mode: the ensemble, each role's leader and standbys (and its latch with
+/// `--zookeeper`), the Brokers, and the metadata store's replication.
+async fn run_druid(ctx: &Ctx, args: &DoctorArgs, d: &DruidArgs) -> anyhow::Result<()> {
+    let env = |name: &str| std::env::var(name).ok();
+    let target = d
+        .metadata
+        .as_deref()
+        .map(Target::parse)
+        .transpose()
+        .map_err(CommandError::Usage)?;
+    let auth = druid::credentials(&env).map_err(CommandError::Usage)?;
+    let password = crate::secrets::from_var_or_file(&env, metastore::PASSWORD_VAR)
+        .map_err(|(path, e)| CommandError::Usage(format!("cannot read {}: {e}", path.display())))?;
+    let client = rest::client(&args.tls)?;
+    let connect = args.zookeeper.join(",");
+    let (mut checks, latches) = if connect.is_empty() {
+        let why = "give --zookeeper (Druid's druid.zk.service.host)";
+        (vec![Check::skip("zk.ensemble", Area::Zookeeper, why)], None)
+    } else {
+        let servers = crate::zk::registry::servers(&connect);
+        let (ensemble, latches) = tokio::join!(
+            zookeeper::ensemble(&servers, ASK_TIMEOUT),
+            druid_latches(&connect, &args.zk_root)
+        );
+        (ensemble, Some(latches))
+    };
+    let nodes = druid::survey(&client, &d.urls, auth.as_ref(), ASK_TIMEOUT).await;
+    checks.extend(leaders::judge(&nodes, latches.as_ref()));
+    checks.push(druid::brokers(&client, &d.brokers, auth.as_ref(), ASK_TIMEOUT).await);
+    checks.extend(match &target {
+        Some(t) => metastore::checks(t, password.as_ref(), ASK_TIMEOUT).await,
+        None => vec![Check::skip(
+            "metastore.replication",
+            Area::Metastore,
+            "give --druid-metadata postgres://USER@HOST:PORT/DB (or mysql://...) and \
+             LIFEBOAT_DRUID_METADATA_PASSWORD[_FILE]",
+        )],
+    });
+    finish(ctx, args, &checks)
+}
+
+/// Both roles' latches under Druid's base path, read at once.
+async fn druid_latches(connect: &str, base: &str) -> [(String, leaders::Latch); 2] {
+    let read = |role: druid::Role| async move {
+        let path = role.latch(base);
+        let members = crate::zk::registry::latch_members(connect, &path, ASK_TIMEOUT)
+            .await
+            .map(|(members, _)| members)
+            .map_err(|e| e.to_string());
+        (path, members)
+    };
+    let (c, o) = tokio::join!(read(druid::Role::Coordinator), read(druid::Role::Overlord));
+    [c, o]
 }
 
 fn credentials(prefix: &str) -> Option<Credentials> {

@@ -1,4 +1,4 @@
-//! ZooKeeper as a Dremio cluster uses it: the four-letter words over TCP (`words`) and their
+//! ZooKeeper as Dremio and Druid clusters use it: the four-letter words over TCP (`words`) and their
 //! answers (`stats`); the master latch (`latch`) and the discovery payloads (`payload`) read
 //! through a real client (`registry`).
 

@@ -1,5 +1,6 @@
-//! What ZooKeeper says about a Dremio cluster, read through a real client: the master latch's
-//! participants and the registered masters, coordinators and executors.
+//! What ZooKeeper says about a cluster, read through a real client: Dremio's master latch's
+//! participants and the registered masters, coordinators and executors; any latch's participants
+//! with their ids (Druid's Coordinator and Overlord latches).
 
 use std::time::Duration;
 
@@ -93,8 +94,8 @@ pub async fn read(connect: &str, root: &str, timeout: Duration) -> Result<Snapsh
     }
 }
 
-async fn read_all(connect: &str, root: &str, timeout: Duration) -> Result<Snapshot, ZkError> {
-    let client = zk::Client::connector()
+async fn session(connect: &str, timeout: Duration) -> Result<zk::Client, ZkError> {
+    zk::Client::connector()
         .with_session_timeout(timeout)
         .with_connection_timeout(timeout)
         .connect(connect)
@@ -102,7 +103,11 @@ async fn read_all(connect: &str, root: &str, timeout: Duration) -> Result<Snapsh
         .map_err(|source| ZkError::Connect {
             connect: connect.to_string(),
             source,
-        })?;
+        })
+}
+
+async fn read_all(connect: &str, root: &str, timeout: Duration) -> Result<Snapshot, ZkError> {
+    let client = session(connect, timeout).await?;
     let root = root.trim_end_matches('/');
     let (participants, foreign) = latch::order(children(&client, &latch_path(root)).await?);
     let masters = registrations(&client, &format!("{root}/master")).await?;
@@ -115,6 +120,58 @@ async fn read_all(connect: &str, root: &str, timeout: Duration) -> Result<Snapsh
         coordinators,
         executors,
     })
+}
+
+/// A latch participant whose node holds its participant id (Druid writes the node's URL there).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub node: String,
+    pub seq: u64,
+    pub id: String,
+}
+
+/// The longest participant id kept: a URL is short, and a hostile node must not fill the report.
+pub const MAX_ID_CHARS: usize = 512;
+
+/// The participants of the latch at `path` (leader first) with their ids, and the children that
+/// are not latch nodes. At most [`MAX_READ`] ids are read; all within `timeout`.
+pub async fn latch_members(
+    connect: &str,
+    path: &str,
+    timeout: Duration,
+) -> Result<(Vec<Member>, Vec<String>), ZkError> {
+    let read = async {
+        let client = session(connect, timeout).await?;
+        let (participants, foreign) = latch::order(children(&client, path).await?);
+        let mut members = Vec::new();
+        for p in participants.into_iter().take(MAX_READ) {
+            let node_path = format!("{}/{}", path.trim_end_matches('/'), p.node);
+            let id = match client.get_data(&node_path).await {
+                Ok((data, _)) => String::from_utf8_lossy(&data)
+                    .chars()
+                    .take(MAX_ID_CHARS)
+                    .collect(),
+                // A participant whose session ended between the listing and the read.
+                Err(zk::Error::NoNode) => continue,
+                Err(source) => {
+                    return Err(ZkError::Read {
+                        path: node_path,
+                        source,
+                    });
+                }
+            };
+            members.push(Member {
+                node: p.node,
+                seq: p.seq,
+                id,
+            });
+        }
+        Ok((members, foreign))
+    };
+    match tokio::time::timeout(timeout, read).await {
+        Ok(res) => res,
+        Err(_) => Err(ZkError::Timeout(timeout)),
+    }
 }
 
 /// A folder's children; a folder that does not exist has none.

@@ -8,6 +8,7 @@ mod cli;
 mod clone;
 mod conformance;
 mod doctor;
+mod doctor_druid;
 mod faults;
 mod hostile;
 mod online;
