@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::leader::{Leadership, Role, Route, route};
 use crate::server::{Reply, Request};
 use crate::store::{AuditInfo, MetadataStore};
-use crate::{dynconfig, lookups, rules, worker};
+use crate::{compaction, dynconfig, lookups, rules, worker};
 
 /// A Coordinator that is also the Overlord.
 pub struct Node {
@@ -80,8 +80,9 @@ impl Node {
     }
 
     fn artefact(&mut self, req: &Request) -> Reply {
-        if req.method == "POST" && !is_json(req) {
-            // Jersey's @Consumes(APPLICATION_JSON): no other body type reaches the resource
+        if req.method == "POST" && !is_json(req) && has_body_or_type(req) {
+            // Jersey's @Consumes(APPLICATION_JSON): no other body type reaches the resource;
+            // bodiless actions (suspend, taskslots) carry no type at all
             return Reply::error(
                 415,
                 "Unsupported Media Type: send Content-Type: application/json",
@@ -94,6 +95,11 @@ impl Node {
             rules::handle(store, req, rest, &audit)
         } else if let Some(rest) = path.strip_prefix("/druid/coordinator/v1/lookups/config") {
             lookups::handle(store, req, rest, &audit)
+        } else if let Some(rest) = path.strip_prefix("/druid/coordinator/v1/config/compaction") {
+            compaction::handle(store, req, rest, &audit)
+        } else if let Some(rest) = path.strip_prefix("/druid/indexer/v1/compaction/config/cluster")
+        {
+            compaction::cluster(store, req, rest, &audit)
         } else if let Some(rest) = path.strip_prefix("/druid/coordinator/v1/config") {
             dynconfig::handle(store, req, rest, &audit)
         } else if let Some(rest) = path.strip_prefix("/druid/indexer/v1/worker") {
@@ -121,6 +127,10 @@ fn is_json(req: &Request) -> bool {
     req.header("content-type")
         .and_then(|ct| ct.split(';').next())
         .is_some_and(|mt| mt.trim().eq_ignore_ascii_case("application/json"))
+}
+
+fn has_body_or_type(req: &Request) -> bool {
+    !req.body.is_empty() || req.header("content-type").is_some()
 }
 
 /// Druid's `AuditInfo`: the headers default to empty strings.

@@ -7,10 +7,12 @@
 //! `leader` says who leads. The tests talk to it with dremio-sim's HTTP client.
 
 pub mod api;
+pub mod compaction;
 pub mod dynconfig;
 pub mod history;
 pub mod leader;
 pub mod lookups;
+pub mod parse;
 pub mod rules;
 pub mod server;
 pub mod store;
