@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::leader::{Leadership, Role, Route, route};
 use crate::server::{Reply, Request};
 use crate::store::{AuditInfo, MetadataStore};
-use crate::{compaction, dynconfig, lookups, rules, worker};
+use crate::{compaction, dynconfig, lookups, rules, supervisors, worker};
 
 /// A Coordinator that is also the Overlord.
 pub struct Node {
@@ -16,6 +16,22 @@ pub struct Node {
     pub version: String,
     pub leadership: Arc<dyn Leadership>,
     pub store: Box<dyn MetadataStore>,
+    pub settings: Settings,
+}
+
+/// What a Druid node takes from its runtime properties.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The supervisor types whose extensions are loaded (`druid-kafka-indexing-service`, ...).
+    pub supervisor_types: Vec<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            supervisor_types: vec!["kafka".into(), "kinesis".into()],
+        }
+    }
 }
 
 impl Node {
@@ -34,6 +50,7 @@ impl Node {
             version,
             leadership,
             store,
+            settings: Settings::default(),
         })
     }
 
@@ -102,6 +119,8 @@ impl Node {
             compaction::cluster(store, req, rest, &audit)
         } else if let Some(rest) = path.strip_prefix("/druid/coordinator/v1/config") {
             dynconfig::handle(store, req, rest, &audit)
+        } else if let Some(rest) = path.strip_prefix("/druid/indexer/v1/supervisor") {
+            supervisors::handle(store, req, rest, &self.settings.supervisor_types)
         } else if let Some(rest) = path.strip_prefix("/druid/indexer/v1/worker") {
             worker::handle(store, req, rest, &audit)
         } else {

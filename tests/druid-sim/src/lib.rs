@@ -16,4 +16,5 @@ pub mod parse;
 pub mod rules;
 pub mod server;
 pub mod store;
+pub mod supervisors;
 pub mod worker;

@@ -27,6 +27,9 @@ struct Cli {
     /// Directory of the embedded metadata store; without it the state lives in memory.
     #[arg(long)]
     state: Option<PathBuf>,
+    /// The supervisor spec types whose extensions are loaded; others are refused at parse time.
+    #[arg(long, value_delimiter = ',', default_value = "kafka,kinesis")]
+    supervisor_types: Vec<String>,
 }
 
 fn main() -> Result<()> {
@@ -39,7 +42,8 @@ fn main() -> Result<()> {
         .with_context(|| format!("cannot listen on 127.0.0.1:{}", cli.port))?;
     let port = listener.local_addr()?.port();
     let me = format!("http://127.0.0.1:{port}");
-    let node = Node::new(me.clone(), cli.version, Arc::new(Leaders::sole(&me)), store)?;
+    let mut node = Node::new(me.clone(), cli.version, Arc::new(Leaders::sole(&me)), store)?;
+    node.settings.supervisor_types = cli.supervisor_types;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
