@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use serde_json::json;
 
+use crate::auth::Gate;
 use crate::leader::{Leadership, Role, Route, route};
+use crate::security::{self, Names, authn, authz};
 use crate::server::{Reply, Request};
 use crate::store::{AuditInfo, MetadataStore};
 use crate::{compaction, dynconfig, lookups, rules, supervisors, worker};
@@ -17,6 +19,7 @@ pub struct Node {
     pub leadership: Arc<dyn Leadership>,
     pub store: Box<dyn MetadataStore>,
     pub settings: Settings,
+    gate: Gate,
 }
 
 /// What a Druid node takes from its runtime properties.
@@ -24,12 +27,18 @@ pub struct Node {
 pub struct Settings {
     /// The supervisor types whose extensions are loaded (`druid-kafka-indexing-service`, ...).
     pub supervisor_types: Vec<String>,
+    /// The basic-security authenticator and authorizer.
+    pub security: Names,
+    /// Whether every request but health and isLeader must authenticate (`--auth basic`).
+    pub basic_auth: bool,
 }
 
 impl Default for Settings {
     fn default() -> Settings {
         Settings {
             supervisor_types: vec!["kafka".into(), "kinesis".into()],
+            security: Names::default(),
+            basic_auth: false,
         }
     }
 }
@@ -51,10 +60,38 @@ impl Node {
             leadership,
             store,
             settings: Settings::default(),
+            gate: Gate::default(),
         })
     }
 
+    /// Turns basic auth on, with `admin` (full permissions in the authenticator and the
+    /// authorizer) made at the store's first start, as `initialAdminPassword` does.
+    pub fn enable_basic_auth(&mut self, admin_password: &str) -> anyhow::Result<()> {
+        let first_start = AuditInfo {
+            author: String::new(),
+            comment: "initialAdminPassword".into(),
+            ip: String::new(),
+        };
+        let names = &self.settings.security;
+        authn::seed_admin(
+            self.store.as_mut(),
+            &names.authenticator,
+            admin_password,
+            &first_start,
+        )?;
+        authz::seed_admin(self.store.as_mut(), &names.authorizer, &first_start)?;
+        self.settings.basic_auth = true;
+        Ok(())
+    }
+
     pub fn handle(&mut self, req: &Request) -> Reply {
+        if self.settings.basic_auth
+            && let Err(refusal) = self
+                .gate
+                .check(self.store.as_ref(), &self.settings.security, req)
+        {
+            return refusal;
+        }
         if let Some(r) = self.local(req) {
             return r;
         }
@@ -121,6 +158,8 @@ impl Node {
             dynconfig::handle(store, req, rest, &audit)
         } else if let Some(rest) = path.strip_prefix("/druid/indexer/v1/supervisor") {
             supervisors::handle(store, req, rest, &self.settings.supervisor_types)
+        } else if let Some(rest) = path.strip_prefix(security::PREFIX) {
+            security::handle(store, req, rest, &audit, &self.settings.security)
         } else if let Some(rest) = path.strip_prefix("/druid/indexer/v1/worker") {
             worker::handle(store, req, rest, &audit)
         } else {

@@ -7,6 +7,7 @@
 //! `leader` says who leads. The tests talk to it with dremio-sim's HTTP client.
 
 pub mod api;
+pub mod auth;
 pub mod compaction;
 pub mod dynconfig;
 pub mod history;
@@ -14,6 +15,7 @@ pub mod leader;
 pub mod lookups;
 pub mod parse;
 pub mod rules;
+pub mod security;
 pub mod server;
 pub mod store;
 pub mod supervisors;

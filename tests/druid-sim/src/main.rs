@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use druid_sim::api::Node;
 use druid_sim::leader::Leaders;
+use druid_sim::security::Names;
 use druid_sim::server::serve;
 use druid_sim::store::{FileStore, MetadataStore};
 
@@ -30,6 +31,23 @@ struct Cli {
     /// The supervisor spec types whose extensions are loaded; others are refused at parse time.
     #[arg(long, value_delimiter = ',', default_value = "kafka,kinesis")]
     supervisor_types: Vec<String>,
+    /// The authentication scheme every request but health and isLeader must pass.
+    #[arg(long, value_enum, requires = "admin_password_file")]
+    auth: Option<Auth>,
+    /// A file holding the `admin` user's password (`initialAdminPassword`), set at first start.
+    #[arg(long, requires = "auth")]
+    admin_password_file: Option<PathBuf>,
+    /// The basic-security authenticator's name.
+    #[arg(long, default_value = "MyBasicMetadataAuthenticator")]
+    authenticator: String,
+    /// The basic-security authorizer's name.
+    #[arg(long, default_value = "MyBasicMetadataAuthorizer")]
+    authorizer: String,
+}
+
+#[derive(clap::ValueEnum, Clone, Debug)]
+enum Auth {
+    Basic,
 }
 
 fn main() -> Result<()> {
@@ -44,6 +62,15 @@ fn main() -> Result<()> {
     let me = format!("http://127.0.0.1:{port}");
     let mut node = Node::new(me.clone(), cli.version, Arc::new(Leaders::sole(&me)), store)?;
     node.settings.supervisor_types = cli.supervisor_types;
+    node.settings.security = Names {
+        authenticator: cli.authenticator,
+        authorizer: cli.authorizer,
+    };
+    if let (Some(Auth::Basic), Some(file)) = (&cli.auth, &cli.admin_password_file) {
+        let password = std::fs::read_to_string(file)
+            .with_context(|| format!("reading the admin password from {}", file.display()))?;
+        node.enable_basic_auth(password.trim_end_matches(['\r', '\n']))?;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
