@@ -31,6 +31,8 @@ pub struct Settings {
     pub security: Names,
     /// Whether every request but health and isLeader must authenticate (`--auth basic`).
     pub basic_auth: bool,
+    /// How long every answer waits, as a remote cluster's round trip would (`--latency-ms`).
+    pub latency: std::time::Duration,
 }
 
 impl Default for Settings {
@@ -39,6 +41,7 @@ impl Default for Settings {
             supervisor_types: vec!["kafka".into(), "kinesis".into()],
             security: Names::default(),
             basic_auth: false,
+            latency: std::time::Duration::ZERO,
         }
     }
 }

@@ -43,6 +43,9 @@ struct Cli {
     /// The basic-security authorizer's name.
     #[arg(long, default_value = "MyBasicMetadataAuthorizer")]
     authorizer: String,
+    /// Every answer waits this long first, for benchmarks against a remote-like cluster.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
 }
 
 #[derive(clap::ValueEnum, Clone, Debug)]
@@ -62,6 +65,7 @@ fn main() -> Result<()> {
     let me = format!("http://127.0.0.1:{port}");
     let mut node = Node::new(me.clone(), cli.version, Arc::new(Leaders::sole(&me)), store)?;
     node.settings.supervisor_types = cli.supervisor_types;
+    node.settings.latency = std::time::Duration::from_millis(cli.latency_ms);
     node.settings.security = Names {
         authenticator: cli.authenticator,
         authorizer: cli.authorizer,

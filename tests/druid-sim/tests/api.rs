@@ -336,3 +336,18 @@ fn lookup(version: &str) -> Value {
 fn lookup_map(version: &str, map: Value) -> Value {
     json!({"version": version, "lookupExtractorFactory": {"type": "map", "map": map}})
 }
+
+#[test]
+fn latency_delays_every_answer_by_at_least_the_given_time() {
+    let sim = Sim::spawn(&["--latency-ms", "300"]);
+    for path in ["/status/health", RULES] {
+        let start = std::time::Instant::now();
+        assert_eq!(sim.get(path).status, 200);
+        // a sleep lasts at least its time, so this lower bound cannot flake
+        assert!(
+            start.elapsed() >= std::time::Duration::from_millis(300),
+            "{path} answered after {:?}",
+            start.elapsed()
+        );
+    }
+}
