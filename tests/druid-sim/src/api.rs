@@ -9,7 +9,7 @@ use crate::leader::{Leadership, Role, Route, route};
 use crate::security::{self, Names, authn, authz};
 use crate::server::{Reply, Request};
 use crate::store::{AuditInfo, MetadataStore};
-use crate::{compaction, dynconfig, lookups, rules, supervisors, worker};
+use crate::{compaction, dynconfig, lookups, proxy, rules, supervisors, worker};
 
 /// A Coordinator that is also the Overlord.
 pub struct Node {
@@ -88,12 +88,27 @@ impl Node {
     }
 
     pub fn handle(&mut self, req: &Request) -> Reply {
+        match proxy::split(req) {
+            Some((role, inner)) => self.serve(&inner, Some(role)),
+            None => self.serve(req, None),
+        }
+    }
+
+    /// Authentication and authorisation first (the Router checks too); through the management
+    /// proxy (`via_proxy`), then, whatever this node does not lead goes to that role's leader.
+    /// Otherwise the local endpoints, then the leader's artefacts, handled here or redirected.
+    fn serve(&mut self, req: &Request, via_proxy: Option<Role>) -> Reply {
         if self.settings.basic_auth
             && let Err(refusal) = self
                 .gate
                 .check(self.store.as_ref(), &self.settings.security, req)
         {
             return refusal;
+        }
+        match via_proxy.map(|role| self.leadership.leader(role)) {
+            Some(None) => return Reply::error(503, "no known leader"),
+            Some(Some(leader)) if leader != self.me => return proxy::forward(&leader, req),
+            _ => {}
         }
         if let Some(r) = self.local(req) {
             return r;

@@ -14,6 +14,7 @@ pub mod history;
 pub mod leader;
 pub mod lookups;
 pub mod parse;
+pub mod proxy;
 pub mod rules;
 pub mod security;
 pub mod server;

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use crate::api::Node;
 
 /// Druid's artefacts are small; a larger body is a 400.
-const MAX_BODY: usize = 16 * 1024 * 1024;
+pub const MAX_BODY: usize = 16 * 1024 * 1024;
 
 /// One request as the handlers see it.
 #[derive(Debug, Clone)]
