@@ -9,7 +9,10 @@ use crate::leader::{Leadership, Role, Route, route};
 use crate::security::{self, Names, authn, authz};
 use crate::server::{Reply, Request};
 use crate::store::{AuditInfo, MetadataStore};
-use crate::{compaction, dynconfig, lookups, proxy, rules, supervisors, worker};
+use crate::{compaction, dynconfig, history, lookups, proxy, rules, supervisors, worker};
+
+/// The simulator's own audit view (no Druid endpoint): `?type=T[&key=K][&count|interval]`.
+pub const AUDIT: &str = "/druid-sim/v1/audit";
 
 /// A Coordinator that is also the Overlord.
 pub struct Node {
@@ -120,10 +123,17 @@ impl Node {
         }
     }
 
-    /// `/status*`, `/leader` and `/isLeader`: never redirected.
+    /// `/status*`, `/leader` and `/isLeader`: never redirected; nor is the simulator's audit
+    /// view, which reads the store every node shares.
     fn local(&self, req: &Request) -> Option<Reply> {
         if req.method != "GET" {
             return None;
+        }
+        if req.path() == AUDIT {
+            return Some(
+                history::audit(self.store.as_ref(), req)
+                    .unwrap_or_else(|e| Reply::error(500, format!("{e:#}"))),
+            );
         }
         let leader_of = |role| self.leadership.leader(role);
         Some(match req.path() {

@@ -9,6 +9,7 @@
 use anyhow::Result;
 use serde_json::{Map, Value, json};
 
+use crate::history;
 use crate::parse::{self, Kind};
 use crate::server::{Reply, Request};
 use crate::store::{AuditEntry, AuditInfo, MetadataStore};
@@ -247,15 +248,23 @@ fn task_slots(store: &mut dyn MetadataStore, req: &Request, audit: &AuditInfo) -
 
 /// `DataSourceCompactionConfigAuditEntry`s: one per audited change of this datasource's config
 /// or of the cluster-level fields while it had one, newest first; a deletion shows as a null config.
+/// `?interval` picks the audit rows, `?count` the entries.
 fn history(store: &dyn MetadataStore, ds: &str, req: &Request) -> Result<Reply> {
     let count = match req.query("count").map(str::parse::<usize>) {
         None => usize::MAX,
         Some(Ok(n)) if n > 0 => n,
         Some(_) => return Ok(Reply::error(400, "count must be greater than zero")),
     };
+    let mut rows = store.audit(KEY, Some(KEY))?;
+    if req.query("interval").is_some() {
+        match history::select(rows, req) {
+            Ok(picked) => rows = picked.into_iter().rev().collect(),
+            Err(msg) => return Ok(Reply::error(400, msg)),
+        }
+    }
     let mut out: Vec<Value> = Vec::new();
     let mut last: Option<(Value, Value)> = None;
-    for row in store.audit(KEY, Some(KEY))? {
+    for row in rows {
         let Ok(cfg) = serde_json::from_str::<Value>(&row.payload) else {
             continue;
         };
