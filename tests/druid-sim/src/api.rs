@@ -173,22 +173,26 @@ impl Node {
         let path = req.path().trim_end_matches('/');
         let audit = audit_info(req);
         let store = self.store.as_mut();
-        let answer = if let Some(rest) = path.strip_prefix("/druid/coordinator/v1/rules") {
+        // a prefix ends at a path segment: `/config/compactionX` is no compaction resource
+        let under = |prefix: &str| {
+            path.strip_prefix(prefix)
+                .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+        };
+        let answer = if let Some(rest) = under("/druid/coordinator/v1/rules") {
             rules::handle(store, req, rest, &audit)
-        } else if let Some(rest) = path.strip_prefix("/druid/coordinator/v1/lookups/config") {
+        } else if let Some(rest) = under("/druid/coordinator/v1/lookups/config") {
             lookups::handle(store, req, rest, &audit)
-        } else if let Some(rest) = path.strip_prefix("/druid/coordinator/v1/config/compaction") {
+        } else if let Some(rest) = under("/druid/coordinator/v1/config/compaction") {
             compaction::handle(store, req, rest, &audit)
-        } else if let Some(rest) = path.strip_prefix("/druid/indexer/v1/compaction/config/cluster")
-        {
+        } else if let Some(rest) = under("/druid/indexer/v1/compaction/config/cluster") {
             compaction::cluster(store, req, rest, &audit)
-        } else if let Some(rest) = path.strip_prefix("/druid/coordinator/v1/config") {
+        } else if let Some(rest) = under("/druid/coordinator/v1/config") {
             dynconfig::handle(store, req, rest, &audit)
-        } else if let Some(rest) = path.strip_prefix("/druid/indexer/v1/supervisor") {
+        } else if let Some(rest) = under("/druid/indexer/v1/supervisor") {
             supervisors::handle(store, req, rest, &self.settings.supervisor_types)
-        } else if let Some(rest) = path.strip_prefix(security::PREFIX) {
+        } else if let Some(rest) = under(security::PREFIX) {
             security::handle(store, req, rest, &audit, &self.settings.security)
-        } else if let Some(rest) = path.strip_prefix("/druid/indexer/v1/worker") {
+        } else if let Some(rest) = under("/druid/indexer/v1/worker") {
             worker::handle(store, req, rest, &audit)
         } else {
             None

@@ -189,3 +189,19 @@ fn history_shows_each_change_of_one_datasource_with_author_and_comment() {
         .json();
     assert_eq!(last.as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn a_prefix_ends_at_a_path_segment() {
+    let sim = Sim::start();
+    assert_eq!(
+        sim.get("/druid/coordinator/v1/config/compactionwiki")
+            .status,
+        404
+    );
+    assert_eq!(sim.get("/druid/indexer/v1/supervisors").status, 404);
+    assert_eq!(
+        sim.get(&format!("{COMPACTION}/")).status,
+        200,
+        "a trailing slash is the same resource"
+    );
+}
