@@ -63,18 +63,13 @@ fn main() -> Result<()> {
         .with_context(|| format!("cannot listen on 127.0.0.1:{}", cli.port))?;
     let port = listener.local_addr()?.port();
     let me = format!("http://127.0.0.1:{port}");
-    let mut node = Node::new(me.clone(), cli.version, Arc::new(Leaders::sole(&me)), store)?;
-    node.settings.supervisor_types = cli.supervisor_types;
-    node.settings.latency = std::time::Duration::from_millis(cli.latency_ms);
-    node.settings.security = Names {
-        authenticator: cli.authenticator,
-        authorizer: cli.authorizer,
-    };
-    if let (Some(Auth::Basic), Some(file)) = (&cli.auth, &cli.admin_password_file) {
-        let password = std::fs::read_to_string(file)
-            .with_context(|| format!("reading the admin password from {}", file.display()))?;
-        node.enable_basic_auth(password.trim_end_matches(['\r', '\n']))?;
-    }
+    let mut node = Node::new(
+        me.clone(),
+        cli.version.clone(),
+        Arc::new(Leaders::sole(&me)),
+        store,
+    )?;
+    configure(&mut node, &cli)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -83,4 +78,22 @@ fn main() -> Result<()> {
     println!("druid-sim: active on 127.0.0.1:{port}");
     std::io::stdout().flush()?;
     rt.block_on(serve(listener, node))
+}
+
+/// The runtime properties a node takes from its flags: extensions, security, latency.
+fn configure(node: &mut Node, cli: &Cli) -> Result<()> {
+    node.settings.supervisor_types = cli.supervisor_types.clone();
+    node.settings.latency = std::time::Duration::from_millis(cli.latency_ms);
+    node.settings.security = Names {
+        authenticator: cli.authenticator.clone(),
+        authorizer: cli.authorizer.clone(),
+    };
+    if let (Some(Auth::Basic), Some(file)) = (&cli.auth, &cli.admin_password_file) {
+        let password = std::fs::read_to_string(file)
+            .with_context(|| format!("reading the admin password from {}", file.display()))?;
+        let password = password.trim_end_matches(['\r', '\n']);
+        anyhow::ensure!(!password.is_empty(), "{} holds no password", file.display());
+        node.enable_basic_auth(password)?;
+    }
+    Ok(())
 }

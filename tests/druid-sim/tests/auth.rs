@@ -304,3 +304,34 @@ fn a_follower_answers_401_before_it_redirects() {
         404
     );
 }
+
+#[test]
+fn basic_auth_needs_a_password_file_that_holds_a_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, "\n").unwrap();
+    for args in [
+        vec!["--auth", "basic"],
+        vec!["--admin-password-file", empty.to_str().unwrap()],
+        vec![
+            "--auth",
+            "basic",
+            "--admin-password-file",
+            empty.to_str().unwrap(),
+        ],
+        vec![
+            "--auth",
+            "kerberos",
+            "--admin-password-file",
+            empty.to_str().unwrap(),
+        ],
+    ] {
+        let out = std::process::Command::new(common::SIM)
+            .args(["--port", "0"])
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?} started");
+        assert!(out.stdout.is_empty(), "{args:?} printed its active line");
+    }
+}
