@@ -245,4 +245,15 @@ fn other_authenticator_names_are_unknown_and_each_change_is_audited() {
         "one audit row per change, the refused one none"
     );
     assert_eq!(doc["druid_audit"][0]["auditInfo"]["author"], "ops");
+
+    sim.post(
+        "/druid-ext/basic-security/authentication/db/basic/users/u/credentials",
+        r#"{"password":"pw-1234"}"#,
+    );
+    let shown = sim
+        .get("/druid-sim/v1/audit?type=basic_authentication_basic_users")
+        .json();
+    let newest = shown[0]["payload"].as_str().unwrap();
+    assert!(newest.contains(r#""credentials":"<redacted>""#), "{newest}");
+    assert!(!newest.contains("hash"), "no hash over REST: {newest}");
 }
