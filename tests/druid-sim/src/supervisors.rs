@@ -28,7 +28,7 @@ pub fn handle(
 ) -> Option<Result<Reply>> {
     let segs: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
     Some(match (req.method.as_str(), segs.as_slice()) {
-        ("GET", []) => list(store, req.query("full").is_some()),
+        ("GET", []) => list(store, req),
         ("POST", []) => post(store, req, types),
         ("GET", ["history"]) => all_history(store),
         ("GET", [id]) => with_live(store, id, |s| Ok(Reply::json(200, &s.spec))),
@@ -113,10 +113,19 @@ fn with_live(
     }
 }
 
-fn list(store: &dyn MetadataStore, full: bool) -> Result<Reply> {
+/// Ids; with `?full` ids, states and specs; with `?state=true` ids and states.
+fn list(store: &dyn MetadataStore, req: &Request) -> Result<Reply> {
     let all = live(store)?;
-    let items: Vec<Value> = if full {
+    let items: Vec<Value> = if req.query("full").is_some() {
         all.values().map(Live::full).collect()
+    } else if req.query("state") == Some("true") {
+        all.values()
+            .map(|l| {
+                let mut v = l.full();
+                v.as_object_mut().map(|m| m.remove("spec"));
+                v
+            })
+            .collect()
     } else {
         all.keys().map(|id| json!(id)).collect()
     };

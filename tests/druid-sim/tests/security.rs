@@ -134,6 +134,16 @@ fn roles_permissions_and_assignments_with_their_full_views() {
         got
     );
     assert_eq!(sim.get(&format!("{AUTHZ}/users")).json(), json!(["druid"]));
+    assert_eq!(
+        sim.get(&format!("{AUTHZ}/users?full")).json(),
+        json!([full]),
+        "every user in full"
+    );
+    let roles = sim.get(&format!("{AUTHZ}/roles?full")).json();
+    assert_eq!(
+        roles,
+        json!([{"name": "reader", "users": ["druid"], "permissions": got}])
+    );
     assert_eq!(sim.get(&format!("{AUTHZ}/roles")).json(), json!(["reader"]));
 
     assert_eq!(

@@ -77,6 +77,13 @@ fn full_shows_state_and_suspend_resume_refuse_what_is_already_so() {
         (json!(true), json!(false))
     );
     assert_eq!(one["spec"], sim.get(&format!("{SUP}/wiki")).json());
+    let states = sim.get(&format!("{SUP}?state=true")).json();
+    assert_eq!(
+        states,
+        json!([{"id": "wiki", "state": "RUNNING", "detailedState": "RUNNING", "healthy": true,
+                "suspended": false}]),
+        "?state=true: the states without the specs"
+    );
 
     let sus = sim.call("POST", &format!("{SUP}/wiki/suspend"), &[], None);
     assert_eq!(sus.status, 200, "{}", sus.body);

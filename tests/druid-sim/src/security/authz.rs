@@ -89,12 +89,14 @@ pub fn handle(
     };
     let full = req.query("full").is_some();
     Some(match (req.method.as_str(), tail) {
+        ("GET", ["users"]) if full => Ok(every(&st, st.users.keys(), user_json)),
         ("GET", ["users"]) => Ok(names(&st.users)),
         ("GET", ["users", u]) => user(&st, u, full),
         ("POST", ["users", u]) => create_user(store, st, u, audit),
         ("DELETE", ["users", u]) => delete_user(store, st, u, audit),
         ("POST", ["users", u, "roles", r]) => assign(store, st, u, r, true, audit),
         ("DELETE", ["users", u, "roles", r]) => assign(store, st, u, r, false, audit),
+        ("GET", ["roles"]) if full => Ok(every(&st, st.roles.keys(), role_json)),
         ("GET", ["roles"]) => Ok(names(&st.roles)),
         ("GET", ["roles", r]) => role(&st, r, full),
         ("POST", ["roles", r]) => create_role(store, st, r, audit),
@@ -117,10 +119,7 @@ fn no_role(r: &str) -> Result<Reply> {
 }
 
 /// `{name, roles: [names]}`, or with `full` the roles with their permissions.
-fn user(st: &State, u: &str, full: bool) -> Result<Reply> {
-    if !st.users.contains_key(u) {
-        return no_user(u);
-    }
+fn user_json(st: &State, u: &str, full: bool) -> Value {
     let roles: Vec<Value> = st
         .role_names(u)
         .into_iter()
@@ -129,18 +128,45 @@ fn user(st: &State, u: &str, full: bool) -> Result<Reply> {
             _ => json!(r),
         })
         .collect();
-    Ok(Reply::json(200, &json!({"name": u, "roles": roles})))
+    json!({"name": u, "roles": roles})
+}
+
+/// `{name, users}`, with `full` also the permissions.
+fn role_json(st: &State, r: &str, full: bool) -> Value {
+    let mut out = json!({"name": r, "users": st.users_of(r)});
+    if full {
+        out["permissions"] = st
+            .roles
+            .get(r)
+            .map_or(Value::Null, |role| role["permissions"].clone());
+    }
+    out
+}
+
+/// `?full` on a list: every entry in full, in name order.
+fn every<'a>(
+    st: &State,
+    names: impl Iterator<Item = &'a String>,
+    one: fn(&State, &str, bool) -> Value,
+) -> Reply {
+    Reply::json(
+        200,
+        &Value::Array(names.map(|n| one(st, n, true)).collect()),
+    )
+}
+
+fn user(st: &State, u: &str, full: bool) -> Result<Reply> {
+    if !st.users.contains_key(u) {
+        return no_user(u);
+    }
+    Ok(Reply::json(200, &user_json(st, u, full)))
 }
 
 fn role(st: &State, r: &str, full: bool) -> Result<Reply> {
-    let Some(role) = st.roles.get(r) else {
+    if !st.roles.contains_key(r) {
         return no_role(r);
-    };
-    let mut out = json!({"name": r, "users": st.users_of(r)});
-    if full {
-        out["permissions"] = role["permissions"].clone();
     }
-    Ok(Reply::json(200, &out))
+    Ok(Reply::json(200, &role_json(st, r, full)))
 }
 
 fn create_user(
