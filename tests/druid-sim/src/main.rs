@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use druid_sim::api::Node;
 use druid_sim::leader::Leaders;
+use druid_sim::security::Names;
 use druid_sim::server::serve;
 use druid_sim::store::{FileStore, MetadataStore};
 use druid_sim::zk::{ZkConfig, run};
@@ -42,6 +43,29 @@ struct Cli {
     /// The ZooKeeper session timeout (Druid's default: 30 s).
     #[arg(long, default_value_t = 30_000)]
     zk_session_timeout_ms: u64,
+    /// The supervisor spec types whose extensions are loaded; others are refused at parse time.
+    #[arg(long, value_delimiter = ',', default_value = "kafka,kinesis")]
+    supervisor_types: Vec<String>,
+    /// The authentication scheme every request but health and isLeader must pass.
+    #[arg(long, value_enum, requires = "admin_password_file")]
+    auth: Option<Auth>,
+    /// A file holding the `admin` user's password (`initialAdminPassword`), set at first start.
+    #[arg(long, requires = "auth")]
+    admin_password_file: Option<PathBuf>,
+    /// The basic-security authenticator's name.
+    #[arg(long, default_value = "MyBasicMetadataAuthenticator")]
+    authenticator: String,
+    /// The basic-security authorizer's name.
+    #[arg(long, default_value = "MyBasicMetadataAuthorizer")]
+    authorizer: String,
+    /// Every answer waits this long first, for benchmarks against a remote-like cluster.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+}
+
+#[derive(clap::ValueEnum, Clone, Debug)]
+enum Auth {
+    Basic,
 }
 
 fn main() -> Result<()> {
@@ -60,7 +84,8 @@ fn main() -> Result<()> {
         Some(_) => Leaders::default(),
         None => Leaders::sole(&me),
     });
-    let node = Node::new(me.clone(), cli.version.clone(), leaders.clone(), store)?;
+    let mut node = Node::new(me.clone(), cli.version.clone(), leaders.clone(), store)?;
+    configure(&mut node, &cli)?;
     if let Some(connect) = cli.zookeeper.clone() {
         let cfg = ZkConfig {
             connect,
@@ -82,4 +107,22 @@ fn open_store(cli: &Cli, rt: &tokio::runtime::Runtime) -> Result<Box<dyn Metadat
         (None, Some(dir)) => Box::new(FileStore::open(dir)?),
         (None, None) => Box::new(FileStore::memory()),
     })
+}
+
+/// The runtime properties a node takes from its flags: extensions, security, latency.
+fn configure(node: &mut Node, cli: &Cli) -> Result<()> {
+    node.settings.supervisor_types = cli.supervisor_types.clone();
+    node.settings.latency = std::time::Duration::from_millis(cli.latency_ms);
+    node.settings.security = Names {
+        authenticator: cli.authenticator.clone(),
+        authorizer: cli.authorizer.clone(),
+    };
+    if let (Some(Auth::Basic), Some(file)) = (&cli.auth, &cli.admin_password_file) {
+        let password = std::fs::read_to_string(file)
+            .with_context(|| format!("reading the admin password from {}", file.display()))?;
+        let password = password.trim_end_matches(['\r', '\n']);
+        anyhow::ensure!(!password.is_empty(), "{} holds no password", file.display());
+        node.enable_basic_auth(password)?;
+    }
+    Ok(())
 }
