@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Benchmark lifeboat against the obvious alternatives, in one run: BACKUP (backup, restore and
-# verify of generated Dremio-like trees, against tar|zstd, aws and restic) and CLONE (`lifeboat
+# verify of generated Dremio-like trees, against tar|zstd, aws and restic), CLONE (`lifeboat
 # clone export|apply` of a catalog between two Dremio simulators, concurrent vs one request at a
-# time).
+# time) and DRUID (the same between two Druid simulators, against a hand-written sync script).
 #
-#   scripts/bench.sh [--only backup|clone|all] [--dir DIR] [--runs N] [--keep] [--results FILE]
-#                    [--no-check] [--size-mib N] [--small-files N]
+#   scripts/bench.sh [--only backup|clone|druid|all] [--dir DIR] [--runs N] [--keep]
+#                    [--results FILE] [--no-check] [--size-mib N] [--small-files N]
 #                    [--clone-objects N] [--clone-concurrency N] [--clone-latency-ms N]
+#                    [--druid-artefacts N]
 #
 # Environment (flags win): BENCH_ONLY (all: both sections; backup or clone: that one only),
 # BENCH_DIR (default: a fresh mktemp dir under /tmp), RUNS (1; with more, every line is the
@@ -16,6 +17,9 @@
 # instead of building <repo>/target/release/lifeboat; no cargo needed then if DREMIO_SIM_BIN is
 # set too or the clone section is not run).
 #   BACKUP only: SIZE_MIB (1024), SMALL_FILES (200000), LIFEBOAT_VENV (default <repo>/.venv).
+#   DRUID only:  DRUID_ARTEFACTS (1000: artefacts seeded in the primary), DRUID_SIM_BIN (use this
+#                druid-sim binary instead of building <repo>/target/release/druid-sim); it uses
+#                CLONE_CONCURRENCY and CLONE_LATENCY_MS too.
 #   CLONE only:  CLONE_OBJECTS (10000: catalog objects seeded in the primary), CLONE_CONCURRENCY
 #                (16: lifeboat's --concurrency for the concurrent runs), CLONE_LATENCY_MS (5:
 #                the simulators' --latency-ms, a simulated network + planning time per request),
@@ -66,6 +70,15 @@
 #        memory growth: export and apply (concurrent, to a third fresh secondary) of the small
 #          primary;
 #      then (CHECK=1, not timed) exports both secondaries and compares them with the applied tree.
+#   DRUID (--only druid):
+#   7b. starts a druid-sim primary (basic auth, --latency-ms CLONE_LATENCY_MS) and seeds it with
+#      DRUID_ARTEFACTS artefacts through its REST API (scripts/lib/druid_bench.py seed: rules,
+#      lookups in two tiers, compaction, Kafka supervisors, users with roles; untimed), then
+#      measures: clone export -c N and -c 1; clone apply of that tree to fresh secondaries, -c N
+#      and -c 1; a second apply (must change nothing); and the peer, a hand-written sync script
+#      (druid_bench.py handcopy: GET everything, POST everything, one request at a time) to a
+#      fresh secondary, run twice. The writes each target recorded (audit rows + supervisor
+#      versions, druid_bench.py writes) are counted after each second run.
 #   8. prints a table per section and the ratios next to the targets, marked PASS or MISS, and
 #      writes it (with the raw numbers) to the results file, whose path it prints.
 #
@@ -96,6 +109,7 @@ CLONE_OBJECTS="${CLONE_OBJECTS:-10000}"
 CLONE_CONCURRENCY="${CLONE_CONCURRENCY:-16}"
 CLONE_LATENCY_MS="${CLONE_LATENCY_MS:-5}"
 CLONE_SIM_THREADS=32
+DRUID_ARTEFACTS="${DRUID_ARTEFACTS:-1000}"
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -108,6 +122,7 @@ while [[ $# -gt 0 ]]; do
         --clone-objects) [[ $# -ge 2 ]] || usage 2; CLONE_OBJECTS="$2"; shift 2 ;;
         --clone-concurrency) [[ $# -ge 2 ]] || usage 2; CLONE_CONCURRENCY="$2"; shift 2 ;;
         --clone-latency-ms) [[ $# -ge 2 ]] || usage 2; CLONE_LATENCY_MS="$2"; shift 2 ;;
+        --druid-artefacts) [[ $# -ge 2 ]] || usage 2; DRUID_ARTEFACTS="$2"; shift 2 ;;
         --keep) KEEP=1; shift ;;
         --no-check) CHECK=0; shift ;;
         -h | --help) usage 0 ;;
@@ -116,11 +131,14 @@ while [[ $# -gt 0 ]]; do
 done
 
 case "$BENCH_ONLY" in
-    all) DO_BACKUP=1; DO_CLONE=1 ;;
-    backup) DO_BACKUP=1; DO_CLONE=0 ;;
-    clone) DO_BACKUP=0; DO_CLONE=1 ;;
-    *) die "--only / BENCH_ONLY must be backup, clone or all (got '$BENCH_ONLY')" ;;
+    all) DO_BACKUP=1; DO_CLONE=1; DO_DRUID=1 ;;
+    backup) DO_BACKUP=1; DO_CLONE=0; DO_DRUID=0 ;;
+    clone) DO_BACKUP=0; DO_CLONE=1; DO_DRUID=0 ;;
+    druid) DO_BACKUP=0; DO_CLONE=0; DO_DRUID=1 ;;
+    *) die "--only / BENCH_ONLY must be backup, clone, druid or all (got '$BENCH_ONLY')" ;;
 esac
+[[ "$DRUID_ARTEFACTS" =~ ^[0-9]+$ && "$DRUID_ARTEFACTS" -ge 100 ]] \
+    || die "DRUID_ARTEFACTS must be an integer >= 100 (got '$DRUID_ARTEFACTS')"
 [[ "$SIZE_MIB" =~ ^[0-9]+$ && "$SIZE_MIB" -gt 0 ]] || die "SIZE_MIB must be a positive integer (got '$SIZE_MIB')"
 [[ "$SMALL_FILES" =~ ^[0-9]+$ ]] || die "SMALL_FILES must be a non-negative integer (got '$SMALL_FILES')"
 [[ "$RUNS" =~ ^[0-9]+$ && "$RUNS" -gt 0 ]] || die "RUNS must be a positive integer (got '$RUNS')"
@@ -151,7 +169,7 @@ install_packages() {
         command -v zstd >/dev/null 2>&1 || missing+=(zstd)
         command -v tar >/dev/null 2>&1 || missing+=(tar)
     fi
-    if [[ $DO_CLONE -eq 1 ]]; then
+    if [[ $DO_CLONE -eq 1 || $DO_DRUID -eq 1 ]]; then
         command -v curl >/dev/null 2>&1 || missing+=(curl)
         command -v python3 >/dev/null 2>&1 || missing+=(python3)
         command -v diff >/dev/null 2>&1 || missing+=(diffutils)
@@ -202,6 +220,15 @@ if [[ $DO_CLONE -eq 1 ]]; then
         DREMIO_SIM_BIN="$REPO/target/release/dremio-sim"
     fi
 fi
+if [[ $DO_DRUID -eq 1 ]]; then
+    if [[ -n "${DRUID_SIM_BIN:-}" ]]; then
+        [[ -x "$DRUID_SIM_BIN" ]] || die "DRUID_SIM_BIN=$DRUID_SIM_BIN is not executable"
+        note "using $DRUID_SIM_BIN (no build)"
+    else
+        build+=(-p druid-sim)
+        DRUID_SIM_BIN="$REPO/target/release/druid-sim"
+    fi
+fi
 if [[ ${#build[@]} -gt 0 ]]; then
     command -v cargo >/dev/null 2>&1 || die "no cargo on PATH (install Rust: https://rustup.rs)"
     note "cargo build --release ${build[*]}"
@@ -216,7 +243,7 @@ origin() {
     if [[ "$2" == "$1" ]]; then
         o="commit $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')"
         if [[ -n "$(git -C "$REPO" status --porcelain --untracked-files=no -- \
-            Cargo.toml Cargo.lock src tests/dremio-sim 2>/dev/null || true)" ]]; then
+            Cargo.toml Cargo.lock src tests/dremio-sim tests/druid-sim 2>/dev/null || true)" ]]; then
             o+=" + uncommitted changes"
         fi
     fi
@@ -226,6 +253,10 @@ LB_ORIGIN="$(origin "$REPO/target/release/lifeboat" "$LIFEBOAT_BIN")"
 SIM_ORIGIN=
 if [[ $DO_CLONE -eq 1 ]]; then
     SIM_ORIGIN="$(origin "$REPO/target/release/dremio-sim" "$DREMIO_SIM_BIN")"
+fi
+DSIM_ORIGIN=
+if [[ $DO_DRUID -eq 1 ]]; then
+    DSIM_ORIGIN="$(origin "$REPO/target/release/druid-sim" "$DRUID_SIM_BIN")"
 fi
 
 # ---------------------------------------------------------------------------------- work dir
@@ -245,7 +276,7 @@ fi
 
 SW_STATE="$BENCH_DIR/seaweedfs"
 sw_started=0
-SIM_PIDS=()   # dremio-sim processes started by this script and not stopped yet
+SIM_PIDS=()   # dremio-sim and druid-sim processes started by this script and not stopped yet
 
 cleanup() {
     local rc=$? pid
@@ -276,10 +307,12 @@ mkdir -p "$LOGS" "$OUT" "$RESTORES" "$BENCH_DIR/bin"
 MEAS="$BENCH_DIR/measurements.tsv"   # name run wall_s cpu_s maxrss_kib
 STORED="$BENCH_DIR/stored.tsv"       # name run bytes
 CLONED="$BENCH_DIR/clone.tsv"        # name run objects requests lifeboat_s lifeboat_objects_per_s counts
+DWRITES="$BENCH_DIR/druid-writes.tsv" # name run writes refused
 META="$BENCH_DIR/meta.tsv"           # key value
 : >"$MEAS"
 : >"$STORED"
 : >"$CLONED"
+: >"$DWRITES"
 : >"$META"
 
 cp "$LIFEBOAT_BIN" "$BENCH_DIR/bin/lifeboat"
@@ -287,6 +320,10 @@ LB="$BENCH_DIR/bin/lifeboat"
 if [[ $DO_CLONE -eq 1 ]]; then
     cp "$DREMIO_SIM_BIN" "$BENCH_DIR/bin/dremio-sim"
     SIM="$BENCH_DIR/bin/dremio-sim"
+fi
+if [[ $DO_DRUID -eq 1 ]]; then
+    cp "$DRUID_SIM_BIN" "$BENCH_DIR/bin/druid-sim"
+    DSIM="$BENCH_DIR/bin/druid-sim"
 fi
 
 meta() { printf '%s\t%s\n' "$1" "$2" >>"$META"; }
@@ -514,20 +551,27 @@ s.close()'
 
 # sim_start NAME PATHS_LOCAL: serve PATHS_LOCAL with a dremio-sim on a free loopback port and wait
 # (bounded) for its "active" line; sets SIM_PID and SIM_URL. A start that fails because the port
-# was taken meanwhile is retried twice with other ports.
+# was taken meanwhile is retried twice with other ports. With PATHS_LOCAL `--druid`, a druid-sim
+# (state in memory, basic auth with DRUID_ADMIN_FILE's password) instead.
 sim_start() {
-    local name="$1" dir="$2" attempt port log i
+    local name="$1" dir="$2" attempt port log i prog=dremio-sim
+    [[ "$dir" == --druid ]] && prog=druid-sim
     for attempt in 1 2 3; do
         port="$(free_port)"
         log="$LOGS/sim-$name.$attempt"
-        "$SIM" --paths-local "$dir" --port "$port" --latency-ms "$CLONE_LATENCY_MS" \
-            --threads "$CLONE_SIM_THREADS" </dev/null >"$log.out" 2>"$log.err" &
+        if [[ $prog == druid-sim ]]; then
+            "$DSIM" --port "$port" --latency-ms "$CLONE_LATENCY_MS" --auth basic \
+                --admin-password-file "$DRUID_ADMIN_FILE" </dev/null >"$log.out" 2>"$log.err" &
+        else
+            "$SIM" --paths-local "$dir" --port "$port" --latency-ms "$CLONE_LATENCY_MS" \
+                --threads "$CLONE_SIM_THREADS" </dev/null >"$log.out" 2>"$log.err" &
+        fi
         SIM_PID=$!
         SIM_PIDS+=("$SIM_PID")
         for ((i = 0; i < 300; i++)); do
-            if grep -qxF "dremio-sim: active on 127.0.0.1:$port" "$log.out"; then
+            if grep -qxF "$prog: active on 127.0.0.1:$port" "$log.out"; then
                 SIM_URL="http://127.0.0.1:$port"
-                note "dremio-sim $name: pid $SIM_PID on $SIM_URL"
+                note "$prog $name: pid $SIM_PID on $SIM_URL"
                 return 0
             fi
             alive "$SIM_PID" || break
@@ -535,16 +579,16 @@ sim_start() {
         done
         if alive "$SIM_PID"; then
             tail -n 20 "$log.err" >&2 || true
-            die "dremio-sim $name (pid $SIM_PID) did not say it was active on port $port within 30 s"
+            die "$prog $name (pid $SIM_PID) did not say it was active on port $port within 30 s"
         fi
         sim_stop "$SIM_PID"
-        echo "bench.sh: dremio-sim $name exited at start (port $port taken meanwhile?):" >&2
+        echo "bench.sh: $prog $name exited at start (port $port taken meanwhile?):" >&2
         tail -n 5 "$log.err" >&2 || true
     done
-    die "dremio-sim $name could not start (3 attempts); logs: $LOGS/sim-$name.*"
+    die "$prog $name could not start (3 attempts); logs: $LOGS/sim-$name.*"
 }
 
-# sim_stop PID: stop a dremio-sim this script started (SIGTERM, SIGKILL after 15 s), reap it and
+# sim_stop PID: stop a simulator this script started (SIGTERM, SIGKILL after 15 s), reap it and
 # forget it.
 sim_stop() {
     local pid="$1" i p rest=()
@@ -555,7 +599,7 @@ sim_stop() {
             sleep 0.1
         done
         if alive "$pid"; then
-            note "dremio-sim pid $pid still alive after 15 s: SIGKILL"
+            note "simulator pid $pid still alive after 15 s: SIGKILL"
             kill -KILL "$pid" 2>/dev/null || true
         fi
     fi
@@ -728,12 +772,125 @@ EOF
     meta clone_checked "$([[ "$CHECK" == 1 ]] && echo yes || echo no)"
 }
 
+# ================================================================================== DRUID
+DR="$BENCH_DIR/druid"
+DRUID_ADMIN_FILE="$DR/admin-password"
+DRUID_PY="$REPO/scripts/lib/druid_bench.py"
+
+# druid_writes NAME RUN URL [REFUSED]: append to DWRITES the writes URL's cluster has recorded.
+druid_writes() {
+    local n
+    n="$("$PY" "$DRUID_PY" writes "$3" | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["total"])')" \
+        || die "cannot count the writes of $3"
+    printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$n" "${4:--}" >>"$DWRITES"
+}
+
+# druid_apply NAME RUN TREE URL CONCURRENCY (timed): must apply everything (exit 0).
+druid_apply() {
+    local name="$1" run="$2" tree="$3" url="$4" conc="$5"
+    measure "$name" "$run" --on-fail show_apply_failures \
+        "$LB" --json --progress none clone apply --source "$tree" --druid-url "$url" \
+        --mapping "$DR/mapping.toml" --concurrency "$conc"
+    clone_counts "$name" "$run"
+}
+
+# druid_unchanged REPORT WHAT: the plan or apply report must find nothing to do.
+druid_unchanged() {
+    "$PY" - "$1" "$2" <<'EOF' || die "$2 changed something (it should find everything unchanged)"
+import json, sys
+s = json.load(open(sys.argv[1]))["summary"]
+changed = {k: v for k, v in s.items() if k != "unchanged" and v}
+if changed:
+    print(sys.argv[2] + ", summary:", json.dumps(s), file=sys.stderr)
+    sys.exit(1)
+EOF
+}
+
+druid_section() {
+    unset LIFEBOAT_CONFIG LIFEBOAT_CLUSTER LIFEBOAT_DRUID_PASSWORD_FILE
+    export LIFEBOAT_DRUID_USER=admin LIFEBOAT_DRUID_PASSWORD='bench-druid-admin-not-a-secret'
+    export BENCH_DRUID_PASSWORD="$LIFEBOAT_DRUID_PASSWORD"
+    export BENCH_DRUID_USER_PASSWORD='bench-druid-user-not-a-secret'
+    mkdir -p "$DR"
+    (umask 077 && printf '%s\n' "$LIFEBOAT_DRUID_PASSWORD" >"$DRUID_ADMIN_FILE")
+    local n="$DRUID_ARTEFACTS" c="$CLONE_CONCURRENCY" run users i
+    sim_start druid-primary --druid
+    local primary_pid="$SIM_PID" primary_url="$SIM_URL"
+    note "seeding the Druid primary with about $n artefacts"
+    "$PY" "$DRUID_PY" seed "$primary_url" "$n" >"$LOGS/druid-seed.out" 2>"$LOGS/druid-seed.err" \
+        || { tail -n 20 "$LOGS/druid-seed.err" >&2; die "seeding the Druid primary failed"; }
+    meta druid_seed "$(cat "$LOGS/druid-seed.out")"
+    users="$(jget "$LOGS/druid-seed.out" users)"
+    {
+        echo "# The passwords of the seeded users, which Druid never gives back."
+        echo "[passwords]"
+        for ((i = 0; i < users; i++)); do
+            printf 'analyst_%03d = { env = "BENCH_DRUID_USER_PASSWORD" }\n' "$i"
+        done
+    } >"$DR/mapping.toml"
+
+    local s1 s1_url s2 s2_url h h_url k
+    for ((run = 1; run <= RUNS; run++)); do
+        local tc="$DR/tree-c-$run" t1="$DR/tree-1-$run"
+        measure druid_export_c "$run" "$LB" --json --progress none clone export \
+            --druid-url "$primary_url" --out "$tc" --concurrency "$c"
+        clone_counts druid_export_c "$run"
+        measure druid_export_1 "$run" "$LB" --json --progress none clone export \
+            --druid-url "$primary_url" --out "$t1" --concurrency 1
+        clone_counts druid_export_1 "$run"
+        same_tree "$tc" "$t1" "druid clone export --concurrency $c vs --concurrency 1"
+
+        sim_start "druid-secondary-c-$run" --druid
+        s1="$SIM_PID" s1_url="$SIM_URL"
+        druid_apply druid_apply_c "$run" "$tc" "$s1_url" "$c"
+        sim_start "druid-secondary-1-$run" --druid
+        s2="$SIM_PID" s2_url="$SIM_URL"
+        druid_apply druid_apply_1 "$run" "$tc" "$s2_url" 1
+        druid_writes druid_apply_c "$run" "$s1_url"
+        druid_apply druid_reapply_c "$run" "$tc" "$s1_url" "$c"
+        druid_unchanged "$LOGS/druid_reapply_c-$run.out" "the second Druid apply"
+        druid_writes druid_reapply_c "$run" "$s1_url"
+
+        sim_start "druid-handcopy-$run" --druid
+        h="$SIM_PID" h_url="$SIM_URL"
+        measure druid_handcopy "$run" "$PY" "$DRUID_PY" handcopy "$primary_url" "$h_url"
+        druid_writes druid_handcopy "$run" "$h_url" "$(jget "$LOGS/druid_handcopy-$run.out" refused)"
+        measure druid_handcopy_again "$run" "$PY" "$DRUID_PY" handcopy "$primary_url" "$h_url"
+        druid_writes druid_handcopy_again "$run" "$h_url" "$(jget "$LOGS/druid_handcopy_again-$run.out" refused)"
+
+        if [[ "$CHECK" == 1 ]]; then
+            note "run $run: planning the Druid secondaries against the tree (not timed)"
+            for k in c 1; do
+                local url="$s1_url"
+                [[ $k == 1 ]] && url="$s2_url"
+                "$LB" --json --progress none clone plan --source "$tc" --druid-url "$url" \
+                    --mapping "$DR/mapping.toml" >"$LOGS/druid-check-$k-$run.out" \
+                    2>"$LOGS/druid-check-$k-$run.err" \
+                    || { tail -n 20 "$LOGS/druid-check-$k-$run.err" >&2; die "planning against a Druid secondary failed"; }
+                druid_unchanged "$LOGS/druid-check-$k-$run.out" "the plan against druid-secondary-$k-$run"
+            done
+        fi
+        sim_stop "$s1"
+        sim_stop "$s2"
+        sim_stop "$h"
+        rm -rf "$t1"
+    done
+    sim_stop "$primary_pid"
+    meta druid_artefacts "$n"
+    meta druid_concurrency "$c"
+    meta druid_latency_ms "$CLONE_LATENCY_MS"
+    meta druid_checked "$([[ "$CHECK" == 1 ]] && echo yes || echo no)"
+}
+
 # ================================================================================== run
 if [[ $DO_BACKUP -eq 1 ]]; then
     backup_section
 fi
 if [[ $DO_CLONE -eq 1 ]]; then
     clone_section
+fi
+if [[ $DO_DRUID -eq 1 ]]; then
+    druid_section
 fi
 
 # ---------------------------------------------------------------------------------- 8. report
@@ -751,12 +908,15 @@ fi
 if [[ $DO_CLONE -eq 1 ]]; then
     meta dremio_sim "$SIM_ORIGIN"
 fi
+if [[ $DO_DRUID -eq 1 ]]; then
+    meta druid_sim "$DSIM_ORIGIN"
+fi
 
 mkdir -p "$(dirname "$RESULTS")"
-"$PY" - "$MEAS" "$STORED" "$CLONED" "$META" "$RESULTS" <<'EOF'
+"$PY" - "$MEAS" "$STORED" "$CLONED" "$META" "$RESULTS" "$DWRITES" <<'EOF'
 import statistics, sys
 
-meas_path, stored_path, cloned_path, meta_path, results_path = sys.argv[1:6]
+meas_path, stored_path, cloned_path, meta_path, results_path, dwrites_path = sys.argv[1:7]
 
 
 def rows(path):
@@ -785,6 +945,12 @@ Q = {k: med(q for _, q in v) for k, v in objs.items() if all(q is not None for _
 MIB = 1 << 20
 has_backup = "treeA_bytes" in meta
 has_clone = "clone_objects" in meta
+has_druid = "druid_artefacts" in meta
+DW = {}
+for name, _run, n, refused in rows(dwrites_path):
+    DW.setdefault(name, []).append((int(n), None if refused == "-" else int(refused)))
+DWN = {k: med(n for n, _ in v) for k, v in DW.items()}
+DWR = {k: med(r for _, r in v) for k, v in DW.items() if all(r is not None for _, r in v)}
 
 out = []
 p = out.append
@@ -803,6 +969,10 @@ if has_clone:
     for label, key in [("primary", "clone_seed"), ("small", "clone_seed_small")]:
         seed = meta[key].removeprefix("dremio-sim: ").split("; admin user")[0]
         p(f"  {label:<9} {seed}")
+if has_druid:
+    p(f"  druid     between Druid simulators (druid-sim, {meta['druid_sim']}) on 127.0.0.1, basic auth, each")
+    p(f"            with --latency-ms {meta['druid_latency_ms']} (SIMULATED network time per request)")
+    p(f"  seeded    {meta['druid_seed']}")
 runs = int(meta["runs"])
 checked = []
 if has_backup:
@@ -810,6 +980,8 @@ if has_backup:
 if has_clone:
     checked.append("clone exports compared (--concurrency 1 vs N): yes; "
                    f"secondaries exported and compared with the applied tree: {meta['clone_checked']}")
+if has_druid:
+    checked.append(f"Druid secondaries planned against the tree (nothing to do): {meta['druid_checked']}")
 p(f"  runs      {runs}" + (" (each line: the median)" if runs > 1 else "") + "; " + "; ".join(checked))
 p("")
 
@@ -859,6 +1031,31 @@ if has_clone:
         req = f"{Q[key]:9.0f}" if key in Q else f"{'-':>9}"
         ops = N[key] / W[key] if W[key] > 0 else float("inf")
         p(f"{op:<25} {tool:<31} {N[key]:8.0f} {req} {W[key]:8.2f} {C[key]:8.2f} {R[key]:12.1f} {ops:10.0f}")
+    p("")
+
+if has_druid:
+    dc = int(meta["druid_concurrency"])
+    DLINES = [
+        ("druid_export_c", "export primary", f"lifeboat clone export -c {dc}"),
+        ("druid_export_1", "export primary", "lifeboat clone export -c 1"),
+        ("druid_apply_c", "apply -> fresh secondary", f"lifeboat clone apply -c {dc}"),
+        ("druid_apply_1", "apply -> fresh secondary", "lifeboat clone apply -c 1"),
+        ("druid_reapply_c", "apply again (unchanged)", f"lifeboat clone apply -c {dc}"),
+        ("druid_handcopy", "copy -> fresh secondary", "hand-written sync script"),
+        ("druid_handcopy_again", "copy again (unchanged)", "hand-written sync script"),
+    ]
+    hdr = (f"{'druid operation':<25} {'tool':<31} {'objects':>8} {'wall s':>8} {'CPU s':>8}"
+           f" {'max RSS MiB':>12} {'writes':>7} {'refused':>8}")
+    p(hdr)
+    p("-" * len(hdr))
+    for key, op, tool in DLINES:
+        if key not in W:
+            continue
+        nobj = f"{N[key]:8.0f}" if key in N else f"{'-':>8}"
+        wr = f"{DWN[key]:7.0f}" if key in DWN else f"{'':>7}"
+        rf = f"{DWR[key]:8.0f}" if key in DWR else f"{'':>8}"
+        p(f"{op:<25} {tool:<31} {nobj} {W[key]:8.2f} {C[key]:8.2f} {R[key]:12.1f} {wr} {rf}")
+    p("  writes: audit rows + supervisor versions the target holds after the line (cumulative per target)")
     p("")
 
 results = []
@@ -913,6 +1110,19 @@ if has_clone:
         r = ratio(R[big], R[little])
         check(f"clone {what}: RSS {cn} / {cs} objects ({R[big]:.1f} / {R[little]:.1f} MiB)", r, "<= 1.50x", r <= 1.5)
 
+if has_druid:
+    dn = int(meta["druid_artefacts"])
+    for what, conc, seq in [("export", "druid_export_c", "druid_export_1"),
+                            ("apply", "druid_apply_c", "druid_apply_1")]:
+        r = ratio(W[seq], W[conc])
+        check(f"druid {what} ~{dn}: speed-up, wall -c 1 / -c {dc}", r, ">= 5.00x", r >= 5)
+    r = ratio(W["druid_apply_c"], W["druid_handcopy"])
+    check(f"druid apply ~{dn}: lifeboat -c {dc} / hand-written script", r, "<= 0.50x", r <= 0.5)
+    extra = DWN["druid_reapply_c"] - DWN["druid_apply_c"]
+    check("druid apply again: writes made by lifeboat", extra, "0", extra == 0, unit="writes")
+    extra = DWN["druid_handcopy_again"] - DWN["druid_handcopy"]
+    check("druid copy again: writes made by the script", extra, "(info)", None, unit="writes")
+
 w1 = max(len(r[0]) for r in results)
 hdr2 = f"{'comparison':<{w1}} {'value':>12}  {'target':<15} result"
 p(hdr2)
@@ -954,7 +1164,10 @@ raw += ["  " + "\t".join(r) for r in rows(meas_path)]
 if has_backup:
     raw += ["Stored bytes (name, run, bytes):"]
     raw += ["  " + "\t".join(r) for r in rows(stored_path)]
-if has_clone:
+if has_druid:
+    raw += ["Druid writes (name, run, writes held by the target, requests refused):"]
+    raw += ["  " + "\t".join(r) for r in rows(dwrites_path)]
+if has_clone or has_druid:
     raw += ["Clone reports (name, run, objects, requests, lifeboat seconds, lifeboat objects/s, counts):"]
     raw += ["  " + "\t".join(r) for r in rows(cloned_path)]
 
