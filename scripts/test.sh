@@ -50,5 +50,6 @@ export LIFEBOAT_TEST_S3_BUCKET=lifeboat-test
 cd "$repo"
 # lifeboat's integration tests run the Dremio simulator's binaries (tests/dremio-sim).
 cargo build -p dremio-sim --bins
+cargo build -p druid-sim --bins
 export LIFEBOAT_TEST_SIM_DIR="${CARGO_TARGET_DIR:-$repo/target}/debug"
 cargo test --workspace "$@"

@@ -8,6 +8,7 @@ mod cli;
 mod clone;
 mod conformance;
 mod doctor;
+mod druid_clone;
 mod faults;
 mod hostile;
 mod online;
