@@ -4,10 +4,15 @@ use std::sync::Arc;
 
 use serde_json::json;
 
+use crate::auth::Gate;
 use crate::leader::{Leadership, Role, Route, route};
+use crate::security::{self, Names, authn, authz};
 use crate::server::{Reply, Request};
 use crate::store::{AuditInfo, MetadataStore};
-use crate::{dynconfig, lookups, rules, worker};
+use crate::{compaction, dynconfig, history, lookups, proxy, rules, supervisors, worker};
+
+/// The simulator's own audit view (no Druid endpoint): `?type=T[&key=K][&count|interval]`.
+pub const AUDIT: &str = "/druid-sim/v1/audit";
 
 /// A Coordinator that is also the Overlord.
 pub struct Node {
@@ -16,6 +21,32 @@ pub struct Node {
     pub version: String,
     pub leadership: Arc<dyn Leadership>,
     pub store: Box<dyn MetadataStore>,
+    pub settings: Settings,
+    gate: Gate,
+}
+
+/// What a Druid node takes from its runtime properties.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The supervisor types whose extensions are loaded (`druid-kafka-indexing-service`, ...).
+    pub supervisor_types: Vec<String>,
+    /// The basic-security authenticator and authorizer.
+    pub security: Names,
+    /// Whether every request but health and isLeader must authenticate (`--auth basic`).
+    pub basic_auth: bool,
+    /// How long every answer waits, as a remote cluster's round trip would (`--latency-ms`).
+    pub latency: std::time::Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            supervisor_types: vec!["kafka".into(), "kinesis".into()],
+            security: Names::default(),
+            basic_auth: false,
+            latency: std::time::Duration::ZERO,
+        }
+    }
 }
 
 impl Node {
@@ -34,10 +65,54 @@ impl Node {
             version,
             leadership,
             store,
+            settings: Settings::default(),
+            gate: Gate::default(),
         })
     }
 
+    /// Turns basic auth on, with `admin` (full permissions in the authenticator and the
+    /// authorizer) made at the store's first start, as `initialAdminPassword` does.
+    pub fn enable_basic_auth(&mut self, admin_password: &str) -> anyhow::Result<()> {
+        let first_start = AuditInfo {
+            author: String::new(),
+            comment: "initialAdminPassword".into(),
+            ip: String::new(),
+        };
+        let names = &self.settings.security;
+        authn::seed_admin(
+            self.store.as_mut(),
+            &names.authenticator,
+            admin_password,
+            &first_start,
+        )?;
+        authz::seed_admin(self.store.as_mut(), &names.authorizer, &first_start)?;
+        self.settings.basic_auth = true;
+        Ok(())
+    }
+
     pub fn handle(&mut self, req: &Request) -> Reply {
+        match proxy::split(req) {
+            Some((role, inner)) => self.serve(&inner, Some(role)),
+            None => self.serve(req, None),
+        }
+    }
+
+    /// Authentication and authorisation first (the Router checks too); through the management
+    /// proxy (`via_proxy`), then, whatever this node does not lead goes to that role's leader.
+    /// Otherwise the local endpoints, then the leader's artefacts, handled here or redirected.
+    fn serve(&mut self, req: &Request, via_proxy: Option<Role>) -> Reply {
+        if self.settings.basic_auth
+            && let Err(refusal) = self
+                .gate
+                .check(self.store.as_ref(), &self.settings.security, req)
+        {
+            return refusal;
+        }
+        match via_proxy.map(|role| self.leadership.leader(role)) {
+            Some(None) => return Reply::error(503, "no known leader"),
+            Some(Some(leader)) if leader != self.me => return proxy::forward(&leader, req),
+            _ => {}
+        }
         if let Some(r) = self.local(req) {
             return r;
         }
@@ -48,10 +123,17 @@ impl Node {
         }
     }
 
-    /// `/status*`, `/leader` and `/isLeader`: never redirected.
+    /// `/status*`, `/leader` and `/isLeader`: never redirected; nor is the simulator's audit
+    /// view, which reads the store every node shares.
     fn local(&self, req: &Request) -> Option<Reply> {
         if req.method != "GET" {
             return None;
+        }
+        if req.path() == AUDIT {
+            return Some(
+                history::audit(self.store.as_ref(), req)
+                    .unwrap_or_else(|e| Reply::error(500, format!("{e:#}"))),
+            );
         }
         let leader_of = |role| self.leadership.leader(role);
         Some(match req.path() {
@@ -80,8 +162,9 @@ impl Node {
     }
 
     fn artefact(&mut self, req: &Request) -> Reply {
-        if req.method == "POST" && !is_json(req) {
-            // Jersey's @Consumes(APPLICATION_JSON): no other body type reaches the resource
+        if req.method == "POST" && !is_json(req) && has_body_or_type(req) {
+            // Jersey's @Consumes(APPLICATION_JSON): no other body type reaches the resource;
+            // bodiless actions (suspend, taskslots) carry no type at all
             return Reply::error(
                 415,
                 "Unsupported Media Type: send Content-Type: application/json",
@@ -90,13 +173,26 @@ impl Node {
         let path = req.path().trim_end_matches('/');
         let audit = audit_info(req);
         let store = self.store.as_mut();
-        let answer = if let Some(rest) = path.strip_prefix("/druid/coordinator/v1/rules") {
+        // a prefix ends at a path segment: `/config/compactionX` is no compaction resource
+        let under = |prefix: &str| {
+            path.strip_prefix(prefix)
+                .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+        };
+        let answer = if let Some(rest) = under("/druid/coordinator/v1/rules") {
             rules::handle(store, req, rest, &audit)
-        } else if let Some(rest) = path.strip_prefix("/druid/coordinator/v1/lookups/config") {
+        } else if let Some(rest) = under("/druid/coordinator/v1/lookups/config") {
             lookups::handle(store, req, rest, &audit)
-        } else if let Some(rest) = path.strip_prefix("/druid/coordinator/v1/config") {
+        } else if let Some(rest) = under("/druid/coordinator/v1/config/compaction") {
+            compaction::handle(store, req, rest, &audit)
+        } else if let Some(rest) = under("/druid/indexer/v1/compaction/config/cluster") {
+            compaction::cluster(store, req, rest, &audit)
+        } else if let Some(rest) = under("/druid/coordinator/v1/config") {
             dynconfig::handle(store, req, rest, &audit)
-        } else if let Some(rest) = path.strip_prefix("/druid/indexer/v1/worker") {
+        } else if let Some(rest) = under("/druid/indexer/v1/supervisor") {
+            supervisors::handle(store, req, rest, &self.settings.supervisor_types)
+        } else if let Some(rest) = under(security::PREFIX) {
+            security::handle(store, req, rest, &audit, &self.settings.security)
+        } else if let Some(rest) = under("/druid/indexer/v1/worker") {
             worker::handle(store, req, rest, &audit)
         } else {
             None
@@ -121,6 +217,10 @@ fn is_json(req: &Request) -> bool {
     req.header("content-type")
         .and_then(|ct| ct.split(';').next())
         .is_some_and(|mt| mt.trim().eq_ignore_ascii_case("application/json"))
+}
+
+fn has_body_or_type(req: &Request) -> bool {
+    !req.body.is_empty() || req.header("content-type").is_some()
 }
 
 /// Druid's `AuditInfo`: the headers default to empty strings.

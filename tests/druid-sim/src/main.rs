@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use druid_sim::api::Node;
 use druid_sim::leader::Leaders;
+use druid_sim::security::Names;
 use druid_sim::server::serve;
 use druid_sim::store::{FileStore, MetadataStore};
 
@@ -27,6 +28,29 @@ struct Cli {
     /// Directory of the embedded metadata store; without it the state lives in memory.
     #[arg(long)]
     state: Option<PathBuf>,
+    /// The supervisor spec types whose extensions are loaded; others are refused at parse time.
+    #[arg(long, value_delimiter = ',', default_value = "kafka,kinesis")]
+    supervisor_types: Vec<String>,
+    /// The authentication scheme every request but health and isLeader must pass.
+    #[arg(long, value_enum, requires = "admin_password_file")]
+    auth: Option<Auth>,
+    /// A file holding the `admin` user's password (`initialAdminPassword`), set at first start.
+    #[arg(long, requires = "auth")]
+    admin_password_file: Option<PathBuf>,
+    /// The basic-security authenticator's name.
+    #[arg(long, default_value = "MyBasicMetadataAuthenticator")]
+    authenticator: String,
+    /// The basic-security authorizer's name.
+    #[arg(long, default_value = "MyBasicMetadataAuthorizer")]
+    authorizer: String,
+    /// Every answer waits this long first, for benchmarks against a remote-like cluster.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+}
+
+#[derive(clap::ValueEnum, Clone, Debug)]
+enum Auth {
+    Basic,
 }
 
 fn main() -> Result<()> {
@@ -39,7 +63,13 @@ fn main() -> Result<()> {
         .with_context(|| format!("cannot listen on 127.0.0.1:{}", cli.port))?;
     let port = listener.local_addr()?.port();
     let me = format!("http://127.0.0.1:{port}");
-    let node = Node::new(me.clone(), cli.version, Arc::new(Leaders::sole(&me)), store)?;
+    let mut node = Node::new(
+        me.clone(),
+        cli.version.clone(),
+        Arc::new(Leaders::sole(&me)),
+        store,
+    )?;
+    configure(&mut node, &cli)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -48,4 +78,22 @@ fn main() -> Result<()> {
     println!("druid-sim: active on 127.0.0.1:{port}");
     std::io::stdout().flush()?;
     rt.block_on(serve(listener, node))
+}
+
+/// The runtime properties a node takes from its flags: extensions, security, latency.
+fn configure(node: &mut Node, cli: &Cli) -> Result<()> {
+    node.settings.supervisor_types = cli.supervisor_types.clone();
+    node.settings.latency = std::time::Duration::from_millis(cli.latency_ms);
+    node.settings.security = Names {
+        authenticator: cli.authenticator.clone(),
+        authorizer: cli.authorizer.clone(),
+    };
+    if let (Some(Auth::Basic), Some(file)) = (&cli.auth, &cli.admin_password_file) {
+        let password = std::fs::read_to_string(file)
+            .with_context(|| format!("reading the admin password from {}", file.display()))?;
+        let password = password.trim_end_matches(['\r', '\n']);
+        anyhow::ensure!(!password.is_empty(), "{} holds no password", file.display());
+        node.enable_basic_auth(password)?;
+    }
+    Ok(())
 }

@@ -2,6 +2,7 @@
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use http_body_util::{BodyExt, Full, Limited};
@@ -16,7 +17,7 @@ use serde_json::{Value, json};
 use crate::api::Node;
 
 /// Druid's artefacts are small; a larger body is a 400.
-const MAX_BODY: usize = 16 * 1024 * 1024;
+pub const MAX_BODY: usize = 16 * 1024 * 1024;
 
 /// One request as the handlers see it.
 #[derive(Debug, Clone)]
@@ -92,12 +93,13 @@ impl Reply {
 pub async fn serve(listener: TcpListener, node: Node) -> Result<()> {
     listener.set_nonblocking(true)?;
     let listener = tokio::net::TcpListener::from_std(listener)?;
+    let latency = node.settings.latency;
     let node = Arc::new(Mutex::new(node));
     loop {
         let (stream, peer) = listener.accept().await.context("accepting a connection")?;
         let node = node.clone();
         tokio::spawn(async move {
-            let svc = service_fn(move |req| answer(req, peer, node.clone()));
+            let svc = service_fn(move |req| answer(req, peer, node.clone(), latency));
             // errors here are the client's (reset, malformed request: hyper answered 400)
             let _ = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), svc)
@@ -112,7 +114,10 @@ async fn answer(
     req: hyper::Request<Incoming>,
     peer: SocketAddr,
     node: Arc<Mutex<Node>>,
+    latency: Duration,
 ) -> std::result::Result<hyper::Response<Full<Bytes>>, BoxError> {
+    // the simulated round trip, outside the node's lock so that concurrent calls overlap
+    tokio::time::sleep(latency).await;
     let (head, body) = req.into_parts();
     let body = match Limited::new(body, MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),

@@ -336,3 +336,93 @@ fn lookup(version: &str) -> Value {
 fn lookup_map(version: &str, map: Value) -> Value {
     json!({"version": version, "lookupExtractorFactory": {"type": "map", "map": map}})
 }
+
+#[test]
+fn latency_delays_every_answer_by_at_least_the_given_time() {
+    let sim = Sim::spawn(&["--latency-ms", "300"]);
+    for path in ["/status/health", RULES] {
+        let start = std::time::Instant::now();
+        assert_eq!(sim.get(path).status, 200);
+        // a sleep lasts at least its time, so this lower bound cannot flake
+        assert!(
+            start.elapsed() >= std::time::Duration::from_millis(300),
+            "{path} answered after {:?}",
+            start.elapsed()
+        );
+    }
+}
+
+#[test]
+fn history_takes_an_interval_which_wins_over_count() {
+    let sim = Sim::start();
+    sim.post(&format!("{RULES}/wiki"), r#"[{"type":"dropForever"}]"#);
+    sim.post(&format!("{RULES}/wiki"), "[]");
+    sim.post(CONFIG, r#"{"maxSegmentsToMove":7}"#);
+    let n = |path: &str| {
+        let r = sim.get(path);
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+        r.json().as_array().unwrap().len()
+    };
+    assert_eq!(
+        n(&format!(
+            "{RULES}/wiki/history?interval=2000-01-01/2100-01-01"
+        )),
+        2
+    );
+    assert_eq!(
+        n(&format!("{RULES}/history?interval=2000-01-01/2001-01-01")),
+        0
+    );
+    assert_eq!(
+        n(&format!(
+            "{RULES}/wiki/history?interval=2000-01-01T00:00:00Z%2F2100-01-01T00:00:00.000Z"
+        )),
+        2
+    );
+    assert_eq!(
+        n(&format!(
+            "{RULES}/wiki/history?interval=2000-01-01/2100-01-01&count=1"
+        )),
+        2,
+        "the interval wins"
+    );
+    assert_eq!(
+        n(&format!("{CONFIG}/history?interval=2000-01-01/2100-01-01")),
+        1
+    );
+    for bad in ["yesterday", "2100-01-01/2000-01-01", "2000-01-01"] {
+        let r = sim.get(&format!("{RULES}/history?interval={bad}"));
+        assert_eq!(r.status, 400, "{bad}");
+    }
+}
+
+#[test]
+fn the_simulators_audit_view_shows_writes_druid_has_no_history_for() {
+    let sim = Sim::start();
+    sim.post(LOOKUPS, "{}");
+    sim.post(
+        LOOKUPS,
+        &json!({"__default": {"country": lookup("v1")}}).to_string(),
+    );
+    let rows = sim.get("/druid-sim/v1/audit?type=lookupsConfig").json();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[0]["auditInfo"]["author"], "lifeboat");
+    assert!(
+        rows[0]["payload"].as_str().unwrap().contains("country"),
+        "newest first"
+    );
+    assert_eq!(
+        sim.get("/druid-sim/v1/audit?type=lookupsConfig&count=1")
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        sim.get("/druid-sim/v1/audit?type=nothing").json(),
+        json!([])
+    );
+    assert_eq!(sim.get("/druid-sim/v1/audit").status, 400);
+}

@@ -27,7 +27,7 @@ impl Sim {
     }
 
     /// Starts one and reads its port from the active line (which it prints once listening).
-    fn spawn(extra: &[&str]) -> Sim {
+    pub fn spawn(extra: &[&str]) -> Sim {
         let mut child = Command::new(SIM)
             .args(["--port", "0"])
             .args(extra)
