@@ -80,6 +80,8 @@ fn classify(err: &anyhow::Error) -> ExitClass {
             e.exit_class()
         } else if let Some(e) = cause.downcast_ref::<lifeboat::dremio::DremioError>() {
             e.exit_class()
+        } else if let Some(e) = cause.downcast_ref::<lifeboat::druid::rest::DruidError>() {
+            e.exit_class()
         } else if let Some(e) = cause.downcast_ref::<CommandError>() {
             e.exit_class()
         } else if let Some(e) = cause.downcast_ref::<lifeboat::clone::CloneError>() {
@@ -284,6 +286,7 @@ fn print_text(text: &[u8]) -> anyhow::Result<()> {
 fn clone_target(
     config: &Config,
     t: lifeboat::cli::CloneTarget,
+    resume_supervisors: bool,
 ) -> anyhow::Result<(commands::clone::Kind, commands::clone::Conn)> {
     let druid = !t.druid_urls.is_empty() || resolve::names_druid(config, &t.dremio_urls);
     let urls = if t.druid_urls.is_empty() {
@@ -292,7 +295,11 @@ fn clone_target(
         t.druid_urls
     };
     let kind = if druid {
-        commands::clone::Kind::Druid
+        commands::clone::Kind::Druid { resume_supervisors }
+    } else if resume_supervisors {
+        return Err(
+            CommandError::Usage("--resume-supervisors is for Druid (--druid-url)".into()).into(),
+        );
     } else {
         commands::clone::Kind::Dremio
     };
@@ -314,13 +321,13 @@ fn conn(
     use commands::clone::Kind;
     let (urls, ca_file) = match kind {
         Kind::Dremio => resolve::coordinators(config, urls, ca_file)?,
-        Kind::Druid => resolve::druid_nodes(config, urls, ca_file)?,
+        Kind::Druid { .. } => resolve::druid_nodes(config, urls, ca_file)?,
     };
     let env_prefix = match (kind, source) {
         (Kind::Dremio, false) => "LIFEBOAT_DREMIO_",
         (Kind::Dremio, true) => "LIFEBOAT_SOURCE_DREMIO_",
-        (Kind::Druid, false) => "LIFEBOAT_DRUID_",
-        (Kind::Druid, true) => "LIFEBOAT_SOURCE_DRUID_",
+        (Kind::Druid { .. }, false) => "LIFEBOAT_DRUID_",
+        (Kind::Druid { .. }, true) => "LIFEBOAT_SOURCE_DRUID_",
     };
     Ok(commands::clone::Conn {
         urls,
@@ -334,7 +341,7 @@ fn clone_filter(
     kind: commands::clone::Kind,
     f: &lifeboat::cli::CloneFilters,
 ) -> anyhow::Result<lifeboat::clone::filter::Filter> {
-    let druid = kind == commands::clone::Kind::Druid;
+    let druid = matches!(kind, commands::clone::Kind::Druid { .. });
     if let Some(s) = f.skip.iter().find(|s| s.is_druid() != druid) {
         let word: &str = (*s).into();
         return Err(CommandError::Usage(format!(
@@ -352,7 +359,7 @@ fn clone_plan_args(
     config: &Config,
     c: lifeboat::cli::ClonePlanCmd,
 ) -> anyhow::Result<(commands::clone::Kind, commands::clone::PlanArgs)> {
-    let (kind, target) = clone_target(config, c.target)?;
+    let (kind, target) = clone_target(config, c.target, c.resume_supervisors)?;
     let source = match c.source {
         Some(p) => commands::clone::Source::Path(p),
         None => commands::clone::Source::Live(conn(
@@ -380,7 +387,7 @@ async fn run_clone(ctx: &Ctx, c: lifeboat::cli::CloneCmd) -> anyhow::Result<()> 
     let config = ctx.config.clone();
     match c {
         CloneCmd::Export(e) => {
-            let (kind, conn) = clone_target(&config, e.cluster)?;
+            let (kind, conn) = clone_target(&config, e.cluster, false)?;
             let args = commands::clone::ExportArgs {
                 filter: clone_filter(kind, &e.filters)?,
                 concurrency: e.filters.concurrency,

@@ -17,11 +17,15 @@ use crate::error::{Classify, ExitClass};
 use crate::limits;
 use crate::secrets::{self, Secret};
 
-/// Leader changes, refused connections and 503s survived by one request.
-const FAILOVERS: u32 = 6;
+/// How long one request waits through leader changes, refused connections and 503s: a killed
+/// leader's latch node lives until its ZooKeeper session expires (30 s by Druid's default), and
+/// then the next leader takes over.
+const FAILOVER_WINDOW: Duration = Duration::from_secs(60);
 /// The longest pause between two attempts of a request while the cluster elects a leader.
 const MAX_PAUSE: Duration = Duration::from_secs(2);
 const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// How the errors of requests that got no answer at all begin.
+const NO_ANSWER: &str = "no answer";
 
 /// The two roles whose leader serves lifeboat's calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -436,6 +440,7 @@ impl Druid {
         method: &Method,
         path: &str,
         body: Option<&Value>,
+        repeat: bool,
     ) -> Result<Sent, DruidError> {
         let url = format!("{base}{path}");
         let mut req = self.request(method.clone(), &url, true);
@@ -453,22 +458,20 @@ impl Druid {
             Ok(r) => r,
             // Refused: nothing was sent, even a write may go to the next leader.
             Err(e) if e.is_connect() => {
-                self.unanswered.fetch_add(1, Ordering::Relaxed);
                 return Ok(Sent::Failover(format!("{base}: {}", describe(&e))));
             }
-            Err(e) if e.is_timeout() && *method == Method::GET => {
-                self.unanswered.fetch_add(1, Ordering::Relaxed);
+            // Lost on the way (a leader killed mid-request, a timeout): only a request that may
+            // be repeated is sent again.
+            Err(e) if repeat => {
                 return Ok(Sent::Failover(format!("{base}: {}", describe(&e))));
             }
             Err(e) => {
-                self.unanswered.fetch_add(1, Ordering::Relaxed);
                 return Err(DruidError::Api {
                     url,
-                    message: describe(&e),
+                    message: format!("{NO_ANSWER}: {}", describe(&e)),
                 });
             }
         };
-        self.unanswered.store(0, Ordering::Relaxed);
         let status = r.status().as_u16();
         if status == 307 || status == 308 {
             let location = r
@@ -515,42 +518,77 @@ impl Druid {
     }
 
     /// Sends a request to the leader of the role that serves `path` (a path and query), through
-    /// failovers. Writes carry `X-Druid-Author: lifeboat` and the comment.
+    /// failovers. Writes carry `X-Druid-Author: lifeboat` and the comment. A write whose answer
+    /// was lost is not sent again (see [`Druid::call_idempotent`]).
     pub async fn call(
         &self,
         method: Method,
         path: &str,
         body: Option<&Value>,
     ) -> Result<Answer, DruidError> {
+        let repeat = method == Method::GET;
+        self.counted(method, path, body, repeat).await
+    }
+
+    /// Like [`Druid::call`], for a write that leaves the same state however often it is sent
+    /// (rules, configs, a supervisor submitted with `skipRestartIfUnmodified`): sent again when
+    /// its answer was lost, e.g. to the leader that follows one killed mid-request.
+    pub async fn call_idempotent(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Answer, DruidError> {
+        self.counted(method, path, body, true).await
+    }
+
+    async fn counted(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        repeat: bool,
+    ) -> Result<Answer, DruidError> {
+        let r = self.through_failovers(method, path, body, repeat).await;
+        match &r {
+            Err(DruidError::NoLeader { .. }) => {
+                self.unanswered.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(DruidError::Api { message, .. }) if message.starts_with(NO_ANSWER) => {
+                self.unanswered.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => self.unanswered.store(0, Ordering::Relaxed),
+        }
+        r
+    }
+
+    async fn through_failovers(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        repeat: bool,
+    ) -> Result<Answer, DruidError> {
         let role = Role::of(path);
+        let deadline = tokio::time::Instant::now() + FAILOVER_WINDOW;
         let mut last = String::new();
-        for n in 0..=FAILOVERS {
+        for n in 0.. {
+            let out_of_time = tokio::time::Instant::now() >= deadline;
             let base = match self.leader(role).await {
                 Ok(b) => b,
-                Err(e) if n == FAILOVERS => return Err(e),
+                Err(e) if out_of_time => return Err(e),
                 Err(e) => {
                     last = e.to_string();
                     self.pause(n, &last).await;
                     continue;
                 }
             };
-            match self.attempt(&base, &method, path, body).await? {
+            match self.attempt(&base, &method, path, body, repeat).await? {
                 Sent::Answer(a) => return Ok(a),
-                Sent::Moved(to) => {
-                    // A node that is not known yet must be confirmed as a leader by a given node.
-                    if !self.belongs(&to) {
-                        self.forget(role);
-                        let found = self.find_leader(role).await?;
-                        if found != to {
-                            return Err(DruidError::Redirect {
-                                url: format!("{base}{path}"),
-                                location: format!("{to}{path}"),
-                                why: format!("while the given nodes name {found} as the leader"),
-                            });
-                        }
-                    }
-                    self.leaders().current[role.index()] = Some(to.clone());
-                    last = format!("{base} redirected to {to}");
+                Sent::Moved(to) => self.follow(role, &base, path, to).await?,
+                Sent::Failover(why) if out_of_time => {
+                    last = why;
+                    break;
                 }
                 Sent::Failover(why) => {
                     self.forget(role);
@@ -562,10 +600,35 @@ impl Druid {
         Err(DruidError::Api {
             url: path.to_string(),
             message: format!(
-                "no {} leader answered after {FAILOVERS} failovers: {last}",
-                role.name()
+                "{NO_ANSWER} from a {} leader within {}s: {last}",
+                role.name(),
+                FAILOVER_WINDOW.as_secs()
             ),
         })
+    }
+
+    /// Takes a redirect's target as the leader: at once if it belongs to the cluster, else only
+    /// if the given nodes now name it.
+    async fn follow(
+        &self,
+        role: Role,
+        base: &str,
+        path: &str,
+        to: String,
+    ) -> Result<(), DruidError> {
+        if !self.belongs(&to) {
+            self.forget(role);
+            let found = self.find_leader(role).await?;
+            if found != to {
+                return Err(DruidError::Redirect {
+                    url: format!("{base}{path}"),
+                    location: format!("{to}{path}"),
+                    why: format!("while the given nodes name {found} as the leader"),
+                });
+            }
+        }
+        self.leaders().current[role.index()] = Some(to);
+        Ok(())
     }
 
     fn forget(&self, role: Role) {
@@ -575,7 +638,7 @@ impl Druid {
     async fn pause(&self, attempt: u32, why: &str) {
         let pause = (Duration::from_millis(100) * 2u32.pow(attempt.min(5))).min(MAX_PAUSE);
         (self.notify)(&format!(
-            "retry {}/{FAILOVERS}: {why}; waiting {:.1}s",
+            "retry {}: {why}; waiting {:.1}s for a leader",
             attempt + 1,
             pause.as_secs_f64()
         ));
@@ -624,6 +687,26 @@ mod tests {
             Some("http://a:8081")
         );
         assert_eq!(leader_url(b"  "), None);
+    }
+
+    #[test]
+    fn answers_are_bounded_and_errors_short() {
+        let a = |status: u16, body: &[u8]| Answer {
+            url: "u".into(),
+            status,
+            body: body.to_vec(),
+        };
+        assert_eq!(a(200, b"").json().unwrap(), Value::Null);
+        assert!(a(200, b"{").json().is_err());
+        let many = format!("[{}0]", "0,".repeat(limits::MAX_DRUID_ANSWER_VALUES));
+        assert!(a(200, many.as_bytes()).json().is_err());
+        let long = a(
+            400,
+            format!("{{\"error\": \"{}\"}}", "x".repeat(10_000)).as_bytes(),
+        );
+        assert!(long.error().len() < 400, "{}", long.error().len());
+        assert!(long.error().starts_with("HTTP 400: xxx"));
+        assert!(leader_url("h".repeat(5000).as_bytes()).is_none());
     }
 
     #[test]
