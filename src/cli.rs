@@ -152,6 +152,12 @@ pub enum CloneSkip {
     Config,
     /// Druid: lookups.
     Lookups,
+    /// Druid: compaction configs (per datasource and cluster level).
+    Compaction,
+    /// Druid: streaming supervisors.
+    Supervisors,
+    /// Druid: basic-security users, roles and permissions.
+    Security,
 }
 
 impl CloneSkip {
@@ -159,7 +165,12 @@ impl CloneSkip {
     pub fn is_druid(self) -> bool {
         matches!(
             self,
-            CloneSkip::Rules | CloneSkip::Config | CloneSkip::Lookups
+            CloneSkip::Rules
+                | CloneSkip::Config
+                | CloneSkip::Lookups
+                | CloneSkip::Compaction
+                | CloneSkip::Supervisors
+                | CloneSkip::Security
         )
     }
 }
@@ -179,6 +190,9 @@ impl std::convert::From<CloneSkip> for &'static str {
             CloneSkip::Rules => model::SKIP_RULES,
             CloneSkip::Config => model::SKIP_CONFIG,
             CloneSkip::Lookups => model::SKIP_LOOKUPS,
+            CloneSkip::Compaction => model::SKIP_COMPACTION,
+            CloneSkip::Supervisors => model::SKIP_SUPERVISORS,
+            CloneSkip::Security => model::SKIP_SECURITY,
         }
     }
 }
@@ -261,6 +275,10 @@ pub struct ClonePlanCmd {
     /// configs/clone-mapping.example.toml (Druid: configs/druid-mapping.example.toml).
     #[arg(long, value_name = "FILE")]
     pub mapping: Option<PathBuf>,
+    /// Druid: supervisors run or stay suspended as on the source (a failover). Without it every
+    /// supervisor written is suspended: a DR cluster must not ingest alongside the primary.
+    #[arg(long)]
+    pub resume_supervisors: bool,
 }
 
 #[derive(Debug, Args)]

@@ -7,17 +7,28 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::DruidSchema;
-use super::export::{self, LOOKUPS, Seen};
+use super::endpoints::{
+    self, COMPACTION, COMPACTION_CLUSTER, DYNAMIC, LOOKUPS, RULES, Repeat, SUPERVISORS, WORKER,
+    checked,
+};
+use super::export::{self, Seen};
+use super::mapping::Mapping;
 use super::model::{Kind, Object, Part};
+use super::security::Security;
 use crate::clone::cluster::{Cluster, ExportRun, Exported};
 use crate::clone::filter::Filter;
 use crate::clone::item::{Action, Item};
 use crate::clone::tree::Tree;
 use crate::druid::rest::{Answer, Druid};
 
-/// A Druid cluster.
+/// Reads environment variables (a closure, so that tests need not touch the process's).
+pub type Env = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// A Druid cluster, with the run's mapping (its passwords).
 pub struct DruidCluster {
     pub rest: Arc<Druid>,
+    pub(super) mapping: Mapping,
+    pub(super) env: Env,
     /// What the target's export saw (lookup versions), kept up to date as items apply.
     seen: Mutex<Seen>,
     /// Serialises the one-time lookups initialisation.
@@ -26,9 +37,11 @@ pub struct DruidCluster {
 }
 
 impl DruidCluster {
-    pub fn new(rest: Arc<Druid>) -> DruidCluster {
+    pub fn new(rest: Arc<Druid>, mapping: Mapping, env: Env) -> DruidCluster {
         DruidCluster {
             rest,
+            mapping,
+            env,
             seen: Mutex::new(Seen::default()),
             lookups_init: tokio::sync::Mutex::new(()),
             lookups_ready: AtomicBool::new(false),
@@ -39,28 +52,72 @@ impl DruidCluster {
         self.seen.lock().expect("seen lock")
     }
 
-    /// Sends one write; anything but a 2xx is the item's error.
-    pub(super) async fn send(
+    async fn send(
         &self,
         method: Method,
         path: &str,
         body: Option<&Value>,
+        repeat: Repeat,
     ) -> Result<Answer, String> {
-        let a = self
-            .rest
-            .call(method, path, body)
-            .await
-            .map_err(|e| e.to_string())?;
-        if a.ok() { Ok(a) } else { Err(a.error()) }
+        endpoints::send(&self.rest, method, path, body, repeat).await
     }
 
     async fn rules(&self, o: Option<Object>, ds: &str) -> Result<(), String> {
         let rules = o
             .and_then(|o| o.body.get("rules").cloned())
             .unwrap_or_else(|| json!([]));
-        let path = format!("{}/{}", export::RULES, segment(ds));
-        self.send(Method::POST, &path, Some(&rules)).await?;
+        let path = format!("{}/{}", RULES, checked(ds)?);
+        self.send(Method::POST, &path, Some(&rules), Repeat::Safe)
+            .await?;
         Ok(())
+    }
+
+    async fn compaction(&self, action: Action, o: Option<Object>, ds: &str) -> Result<(), String> {
+        let path = format!("{}/{}", COMPACTION, checked(ds)?);
+        let Some(o) = o.filter(|_| action != Action::Delete) else {
+            self.send(Method::DELETE, &path, None, Repeat::Once).await?;
+            return Ok(());
+        };
+        let mut body = o.body;
+        body.insert("dataSource".into(), json!(ds));
+        self.send(
+            Method::POST,
+            COMPACTION,
+            Some(&Value::Object(body)),
+            Repeat::Safe,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Submits a supervisor (Druid restarts it only if the spec changed), or terminates it.
+    async fn supervisor(&self, action: Action, o: Option<Object>, id: &str) -> Result<(), String> {
+        let Some(o) = o.filter(|_| action != Action::Delete) else {
+            let path = format!("{}/{}/terminate", SUPERVISORS, checked(id)?);
+            self.send(Method::POST, &path, None, Repeat::Once).await?;
+            return Ok(());
+        };
+        let path = format!("{}?skipRestartIfUnmodified=true", SUPERVISORS);
+        let a = self
+            .send(
+                Method::POST,
+                &path,
+                Some(&Value::Object(o.body)),
+                Repeat::Safe,
+            )
+            .await?;
+        // The id is the spec's datasource: a tree whose file name says otherwise is a mistake.
+        let got = a
+            .json()?
+            .get("id")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        match got {
+            Some(got) if got != id => Err(format!(
+                "Druid created the supervisor {got:?}: the spec's dataSource is not its file's name"
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// Druid refuses lookups until `POST /lookups/config {}` has been sent once.
@@ -70,7 +127,8 @@ impl DruidCluster {
         }
         let _one = self.lookups_init.lock().await;
         if !self.lookups_ready.load(Ordering::Acquire) {
-            self.send(Method::POST, LOOKUPS, Some(&json!({}))).await?;
+            self.send(Method::POST, LOOKUPS, Some(&json!({})), Repeat::Safe)
+                .await?;
             self.lookups_ready.store(true, Ordering::Release);
         }
         Ok(())
@@ -86,9 +144,9 @@ impl DruidCluster {
         let [tier, name] = parts.as_slice() else {
             return Err("a lookup's path is <tier>/<name>".into());
         };
-        let path = format!("{LOOKUPS}/{}/{}", segment(tier), segment(name));
+        let path = format!("{LOOKUPS}/{}/{}", checked(tier)?, checked(name)?);
         let Some(o) = o.filter(|_| action != Action::Delete) else {
-            self.send(Method::DELETE, &path, None).await?;
+            self.send(Method::DELETE, &path, None, Repeat::Once).await?;
             return Ok(());
         };
         self.init_lookups().await?;
@@ -102,7 +160,10 @@ impl DruidCluster {
             "version": version,
             "lookupExtractorFactory": o.body.get("lookupExtractorFactory").cloned().unwrap_or(Value::Null),
         });
-        match self.send(Method::POST, &path, Some(&body)).await {
+        match self
+            .send(Method::POST, &path, Some(&body), Repeat::Once)
+            .await
+        {
             Ok(_) => {
                 self.seen().versions.insert(id, version);
                 Ok(())
@@ -114,31 +175,6 @@ impl DruidCluster {
             Err(e) => Err(e),
         }
     }
-}
-
-/// What a path segment cannot hold as it is (RFC 3986's delimiters and unsafe characters);
-/// everything else is sent as it is, as Druid's own clients do.
-const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
-    .add(b' ')
-    .add(b'"')
-    .add(b'#')
-    .add(b'%')
-    .add(b'/')
-    .add(b'<')
-    .add(b'>')
-    .add(b'?')
-    .add(b'[')
-    .add(b'\\')
-    .add(b']')
-    .add(b'^')
-    .add(b'`')
-    .add(b'{')
-    .add(b'|')
-    .add(b'}');
-
-/// A path segment, percent-encoded (names may hold `/`, `?`, `#`).
-pub(super) fn segment(name: &str) -> String {
-    percent_encoding::utf8_percent_encode(name, SEGMENT).to_string()
 }
 
 /// The suffix lifeboat appends to a version it must raise: fixed-width digits, so that the next
@@ -195,20 +231,36 @@ impl Cluster<DruidSchema> for DruidCluster {
         &self,
         item: &Item<Kind, Part>,
         object: Option<Object>,
-        _warnings: &mut Vec<String>,
+        warnings: &mut Vec<String>,
     ) -> Result<(), String> {
         let label = item.label();
-        match item.what.kind() {
+        let kind = item.what.kind();
+        match kind {
             Kind::Rules => self.rules(object, &label).await,
             Kind::Lookup => self.lookup(item.action, object, item).await,
-            Kind::DynamicConfig | Kind::WorkerConfig => {
-                let body = Value::Object(object.map(|o| o.body).unwrap_or_default());
-                let path = if item.what.kind() == Kind::DynamicConfig {
-                    export::DYNAMIC
-                } else {
-                    export::WORKER
+            Kind::Compaction => self.compaction(item.action, object, &label).await,
+            Kind::Supervisor => self.supervisor(item.action, object, &label).await,
+            Kind::AuthnUser | Kind::Role | Kind::AuthzUser => {
+                let path = item.path.to_vec();
+                let security = Security {
+                    rest: &self.rest,
+                    mapping: &self.mapping,
+                    env: self.env.as_ref(),
                 };
-                self.send(Method::POST, path, Some(&body)).await.map(|_| ())
+                security
+                    .apply(kind, item.action, &path, object, warnings)
+                    .await
+            }
+            Kind::DynamicConfig | Kind::WorkerConfig | Kind::CompactionCluster => {
+                let body = Value::Object(object.map(|o| o.body).unwrap_or_default());
+                let path = match kind {
+                    Kind::DynamicConfig => DYNAMIC,
+                    Kind::WorkerConfig => WORKER,
+                    _ => COMPACTION_CLUSTER,
+                };
+                self.send(Method::POST, path, Some(&body), Repeat::Safe)
+                    .await
+                    .map(|_| ())
             }
         }
     }

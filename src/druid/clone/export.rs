@@ -5,17 +5,20 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
-use super::model::{self, COORDINATOR, DEFAULT_RULES, Kind, OVERLORD, Object, map_of};
+use super::endpoints::{
+    COMPACTION, COMPACTION_CLUSTER, DYNAMIC, LOOKUPS, RULES, SUPERVISORS, WORKER,
+};
+use super::model::{
+    self, COMPACTION as CLUSTER, COORDINATOR, DEFAULT_RULES, Kind, OVERLORD, Object, map_of,
+};
 use crate::clone::cluster::{ExportRun, Exported, Known};
 use crate::clone::filter::Filter;
 use crate::clone::kind::{ArtefactKind, CatPath, key};
 use crate::clone::tree::{Tree, Written};
 use crate::druid::rest::{Druid, DruidError};
 
-pub const RULES: &str = "/druid/coordinator/v1/rules";
-pub const DYNAMIC: &str = "/druid/coordinator/v1/config";
-pub const WORKER: &str = "/druid/indexer/v1/worker";
-pub const LOOKUPS: &str = "/druid/coordinator/v1/lookups/config";
+/// Fields of Druid's answers that repeat what the tree's path already says, or that it derives.
+const SUPERVISOR_DERIVED: [&str; 3] = ["dataSchema", "ioConfig", "tuningConfig"];
 
 /// What the target's export learnt that applying needs.
 #[derive(Debug, Default, Clone)]
@@ -105,6 +108,67 @@ async fn lookups(d: &Druid, out: &mut Vec<Object>, seen: &mut Seen) -> Result<()
     Ok(())
 }
 
+/// Per-datasource compaction configs, and the cluster level (the Overlord's).
+async fn compaction(d: &Druid, out: &mut Vec<Object>) -> Result<(), DruidError> {
+    let all = d.get(COMPACTION).await?;
+    let configs = all
+        .get("compactionConfigs")
+        .and_then(Value::as_array)
+        .ok_or_else(|| not_object("compactionConfigs", COMPACTION))?;
+    for c in configs {
+        let mut c = map_of(c.clone());
+        let Some(Value::String(ds)) = c.remove("dataSource") else {
+            return Err(not_object("a compaction config's dataSource", COMPACTION));
+        };
+        out.push(model::object(Kind::Compaction, vec![ds], c));
+    }
+    // Druid before 31 keeps the cluster level in the Coordinator's answer only.
+    let Some(cluster) = d.get_opt(COMPACTION_CLUSTER).await? else {
+        return Ok(());
+    };
+    if !cluster.is_object() {
+        return Err(not_object(
+            "the cluster compaction config",
+            COMPACTION_CLUSTER,
+        ));
+    }
+    out.push(model::object(
+        Kind::CompactionCluster,
+        vec![CLUSTER.into()],
+        map_of(cluster),
+    ));
+    Ok(())
+}
+
+/// A supervisor's spec as the tree keeps it: `{type, spec, context, suspended}`, without the
+/// copies of `spec`'s parts Druid also answers at the top.
+fn supervisor(entry: &Value) -> Option<(String, Map<String, Value>)> {
+    let id = entry.get("id")?.as_str()?.to_string();
+    let mut spec = map_of(entry.get("spec")?.clone());
+    let inner = spec.get("spec").cloned();
+    for f in SUPERVISOR_DERIVED {
+        if inner.as_ref().and_then(|i| i.get(f)) == spec.get(f) {
+            spec.remove(f);
+        }
+    }
+    Some((id, spec))
+}
+
+async fn supervisors(d: &Druid, out: &mut Vec<Object>) -> Result<(), DruidError> {
+    let url = format!("{SUPERVISORS}?full");
+    let Value::Array(all) = d.get(&url).await? else {
+        return Err(not_object("the supervisors", &url));
+    };
+    for entry in &all {
+        let (id, spec) = supervisor(entry).ok_or_else(|| DruidError::Api {
+            url: url.clone(),
+            message: "a supervisor without an id or spec".into(),
+        })?;
+        out.push(model::object(Kind::Supervisor, vec![id], spec));
+    }
+    Ok(())
+}
+
 /// Reads every artefact the filter selects (kinds it skips are not even asked for).
 pub async fn read_all(d: &Druid, filter: &Filter) -> Result<(Vec<Object>, Seen), DruidError> {
     let mut out = Vec::new();
@@ -118,6 +182,15 @@ pub async fn read_all(d: &Druid, filter: &Filter) -> Result<(Vec<Object>, Seen),
     }
     if wants(Kind::Rules) {
         rules(d, &mut out).await?;
+    }
+    if wants(Kind::Compaction) {
+        compaction(d, &mut out).await?;
+    }
+    if wants(Kind::Supervisor) {
+        supervisors(d, &mut out).await?;
+    }
+    if wants(Kind::AuthnUser) {
+        super::security::read(d, &mut out).await?;
     }
     Ok((out, seen))
 }
@@ -153,4 +226,25 @@ pub fn write(
     }
     out.removed_files = tree.remove_stale(&kept, &|k, p| filter.selects(k, p))?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_supervisor_keeps_its_spec_once_and_a_hostile_entry_is_refused() {
+        let inner = json!({"dataSchema": {"dataSource": "w"}, "ioConfig": {"topic": "t"}});
+        let entry = json!({"id": "w", "spec": {"type": "kafka", "spec": inner.clone(),
+            "dataSchema": inner["dataSchema"], "ioConfig": {"topic": "other"},
+            "suspended": true}});
+        let (id, spec) = supervisor(&entry).unwrap();
+        assert_eq!(id, "w");
+        assert!(!spec.contains_key("dataSchema"), "a copy of spec's");
+        assert_eq!(spec["ioConfig"]["topic"], "other", "not a copy: kept");
+        assert_eq!(spec["suspended"], true);
+        assert!(supervisor(&json!({"spec": {}})).is_none());
+        assert!(supervisor(&json!({"id": 7, "spec": {}})).is_none());
+    }
 }

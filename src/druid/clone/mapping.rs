@@ -70,11 +70,6 @@ impl Mapping {
         })
     }
 
-    /// Whether the mapping gives a password for `user`.
-    pub fn has_password(&self, user: &str) -> bool {
-        self.passwords.contains_key(user)
-    }
-
     /// The password of `user`, read now (so that it lives no longer than the request).
     pub fn password(
         &self,
@@ -103,5 +98,14 @@ mod tests {
         let e = Mapping::parse("[host_fields]\nmaxSegmentsToMove = 1\n").unwrap_err();
         assert!(e.contains("not a host field"), "{e}");
         assert!(Mapping::parse("[rename]\na = \"b\"\n").is_err());
+    }
+
+    #[test]
+    fn the_example_mapping_parses() {
+        let m =
+            Mapping::parse(include_str!("../../../configs/druid-mapping.example.toml")).unwrap();
+        let none = |_: &str| None;
+        assert!(m.password("alice", &none).is_some() && m.password("ingest_bot", &none).is_some());
+        assert_eq!(m.host_fields.len(), 2);
     }
 }

@@ -6,6 +6,12 @@
 //! config/coordinator.dynamic-config.json  the Coordinator's dynamic config
 //! config/overlord.worker-config.json      the Overlord's worker config ({} when unset)
 //! lookups/<tier>/<name>.lookup.json       {"lookupExtractorFactory": ..., "version": ...}
+//! config/compaction.compaction-cluster.json  the cluster-level compaction config
+//! compaction/<datasource>.compaction.json  a datasource's auto-compaction config
+//! supervisors/<id>.supervisor.json         {"type", "spec", "context", "suspended"}
+//! authentication/<authenticator>/<user>.authn-user.json          {} (passwords never leave Druid)
+//! authorization/<authorizer>/roles/<role>.role.json              {"permissions": [...]}
+//! authorization/<authorizer>/users/<user>.authz-user.json        {"roles": [...]}
 //! ```
 
 use serde_json::{Map, Value, json};
@@ -17,6 +23,11 @@ pub const DEFAULT_RULES: &str = "_default";
 /// The one object of the dynamic-config and worker-config kinds.
 pub const COORDINATOR: &str = "coordinator";
 pub const OVERLORD: &str = "overlord";
+/// The one object of the cluster-level compaction kind.
+pub const COMPACTION: &str = "compaction";
+/// The middle components of authorizer paths.
+pub const ROLES: &str = "roles";
+pub const USERS: &str = "users";
 
 /// Fields of the Coordinator's dynamic config that name this cluster's own hosts or state: never
 /// copied unless the mapping gives the target's value.
@@ -26,18 +37,29 @@ pub const HOST_FIELDS: [&str; 3] = [
     "pauseCoordination",
 ];
 
+/// In the documented order of application: security, lookups, dynamic configs, rules,
+/// compaction, supervisors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
+    AuthnUser,
+    Role,
+    AuthzUser,
     Lookup,
     DynamicConfig,
     WorkerConfig,
     Rules,
+    CompactionCluster,
+    Compaction,
+    Supervisor,
 }
 
 /// Words of `--skip` for Druid.
 pub const SKIP_LOOKUPS: &str = "lookups";
 pub const SKIP_RULES: &str = "rules";
 pub const SKIP_CONFIG: &str = "config";
+pub const SKIP_COMPACTION: &str = "compaction";
+pub const SKIP_SUPERVISORS: &str = "supervisors";
+pub const SKIP_SECURITY: &str = "security";
 
 const RULES: KindSpec = KindSpec {
     word: "rules",
@@ -77,13 +99,63 @@ const LOOKUP: KindSpec = KindSpec {
     ..RULES
 };
 
+const COMPACTION_CLUSTER: KindSpec = KindSpec {
+    word: "compaction-cluster",
+    skip: Some(SKIP_COMPACTION),
+    rank: 40,
+    ..DYNAMIC
+};
+const COMPACTION_DS: KindSpec = KindSpec {
+    word: "compaction",
+    folder: "compaction",
+    skip: Some(SKIP_COMPACTION),
+    glob_prefix: Some("@compaction"),
+    rank: 41,
+    ..RULES
+};
+const SUPERVISOR: KindSpec = KindSpec {
+    word: "supervisor",
+    folder: "supervisors",
+    skip: Some(SKIP_SUPERVISORS),
+    glob_prefix: Some("@supervisors"),
+    rank: 50,
+    ..RULES
+};
+const AUTHN_USER: KindSpec = KindSpec {
+    word: "authn-user",
+    folder: "authentication",
+    nested: true,
+    skip: Some(SKIP_SECURITY),
+    glob_prefix: Some("@authentication"),
+    rank: 0,
+    ..RULES
+};
+const ROLE: KindSpec = KindSpec {
+    word: "role",
+    folder: "authorization",
+    glob_prefix: Some("@authorization"),
+    rank: 1,
+    ..AUTHN_USER
+};
+const AUTHZ_USER: KindSpec = KindSpec {
+    word: "authz-user",
+    rank: 2,
+    ..ROLE
+};
+
 impl ArtefactKind for Kind {
     fn all() -> &'static [Kind] {
         &[
+            Kind::AuthnUser,
+            Kind::Role,
+            Kind::AuthzUser,
             Kind::Lookup,
             Kind::DynamicConfig,
             Kind::WorkerConfig,
             Kind::Rules,
+            Kind::CompactionCluster,
+            Kind::Compaction,
+            Kind::Supervisor,
         ]
     }
 
@@ -93,6 +165,12 @@ impl ArtefactKind for Kind {
             Kind::DynamicConfig => &DYNAMIC,
             Kind::WorkerConfig => &WORKER,
             Kind::Lookup => &LOOKUP,
+            Kind::CompactionCluster => &COMPACTION_CLUSTER,
+            Kind::Compaction => &COMPACTION_DS,
+            Kind::Supervisor => &SUPERVISOR,
+            Kind::AuthnUser => &AUTHN_USER,
+            Kind::Role => &ROLE,
+            Kind::AuthzUser => &AUTHZ_USER,
         }
     }
 }
@@ -141,10 +219,30 @@ fn normal_rule(rule: &Value) -> Value {
     r
 }
 
-/// The fields a plan compares.
-pub fn own_fields(o: &Object, mapped_host_fields: &Map<String, Value>) -> Map<String, Value> {
+/// A datasource's compaction config as Druid stores it: the defaults it fills in.
+fn normal_compaction(m: &mut Map<String, Value>) {
+    for (k, v) in [
+        ("taskPriority", json!(25)),
+        ("inputSegmentSizeBytes", json!(100_000_000_000_000_i64)),
+        ("skipOffsetFromLatest", json!("P1D")),
+    ] {
+        m.entry(k).or_insert(v);
+    }
+}
+
+/// The fields a plan compares; `resume`: supervisors are to run as on the source (failover),
+/// so whether one is suspended counts.
+pub fn own_fields(
+    o: &Object,
+    mapped_host_fields: &Map<String, Value>,
+    resume: bool,
+) -> Map<String, Value> {
     let mut m = o.body.clone();
     match o.kind {
+        Kind::Compaction => normal_compaction(&mut m),
+        Kind::Supervisor if !resume => {
+            m.remove("suspended");
+        }
         Kind::Rules => {
             if let Some(Value::Array(rules)) = m.get_mut("rules") {
                 *rules = rules.iter().map(normal_rule).collect();
@@ -161,7 +259,7 @@ pub fn own_fields(o: &Object, mapped_host_fields: &Map<String, Value>) -> Map<St
                 }
             }
         }
-        Kind::WorkerConfig => {}
+        _ => {}
     }
     m
 }
@@ -192,17 +290,27 @@ mod tests {
                 "includeFuture": true, "useDefaultTierForNull": true}]})),
         );
         let none = Map::new();
-        assert_eq!(own_fields(&sent, &none), own_fields(&stored, &none));
+        assert_eq!(
+            own_fields(&sent, &none, false),
+            own_fields(&stored, &none, false)
+        );
         let dynamic = object(
             Kind::DynamicConfig,
             vec![COORDINATOR.into()],
             map_of(json!({"maxSegmentsToMove": 5, "pauseCoordination": true})),
         );
         assert_eq!(
-            own_fields(&dynamic, &none),
+            own_fields(&dynamic, &none, false),
             map_of(json!({"maxSegmentsToMove": 5}))
         );
         let mapped = map_of(json!({"pauseCoordination": false}));
-        assert!(own_fields(&dynamic, &mapped).contains_key("pauseCoordination"));
+        assert!(own_fields(&dynamic, &mapped, false).contains_key("pauseCoordination"));
+        let running = object(
+            Kind::Supervisor,
+            vec!["wiki".into()],
+            map_of(json!({"type": "kafka", "suspended": false})),
+        );
+        assert!(!own_fields(&running, &none, false).contains_key("suspended"));
+        assert!(own_fields(&running, &none, true).contains_key("suspended"));
     }
 }
