@@ -6,7 +6,8 @@
 //! Layers: `server` (HTTP) -> `api` (auth, local endpoints, leader routing, the `proxy`) ->
 //! `auth` -> `rules`, `dynconfig`, `lookups`, `worker`, `compaction`, `supervisors`, `security`
 //! (artefacts) -> `history`, `parse` -> `store` (the metadata tables behind a trait); `leader`
-//! says who leads. The tests talk to it with dremio-sim's HTTP client.
+//! says who leads, `zk` keeps it from Curator latches in ZooKeeper, and `sql` is the store in
+//! PostgreSQL or MySQL/MariaDB. The tests talk to it with dremio-sim's HTTP client.
 
 pub mod api;
 pub mod auth;
@@ -20,6 +21,8 @@ pub mod proxy;
 pub mod rules;
 pub mod security;
 pub mod server;
+pub mod sql;
 pub mod store;
 pub mod supervisors;
 pub mod worker;
+pub mod zk;

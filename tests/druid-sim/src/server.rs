@@ -133,11 +133,15 @@ async fn answer(
         peer,
         body,
     };
-    // handlers are short and never await: the lock is not held across an await point
-    let reply = node
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .handle(&req);
+    // A handler may block on a database round trip, and requests queue on the node's lock: both
+    // happen on the blocking pool, so the runtime's workers stay free to drive the I/O.
+    let reply = tokio::task::spawn_blocking(move || {
+        node.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .handle(&req)
+    })
+    .await
+    .unwrap_or_else(|_| Reply::error(500, "the handler panicked"));
     Ok(response(reply))
 }
 

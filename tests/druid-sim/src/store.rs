@@ -1,6 +1,6 @@
 //! The metadata store: what Druid keeps in its `druid_rules`, `druid_config` and `druid_audit`
-//! tables. Handlers see only [`MetadataStore`], so a store over those tables in PostgreSQL or
-//! MariaDB can replace the embedded [`FileStore`] without touching them.
+//! tables. Handlers see only [`MetadataStore`]: the embedded [`FileStore`] here, or the real
+//! tables in PostgreSQL or MariaDB (`crate::sql`).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -40,6 +40,22 @@ impl AuditEntry {
             "payload": self.payload,
             "auditTime": self.created,
         })
+    }
+
+    /// Reads back what [`AuditEntry::to_json`] wrote (a missing field reads as empty).
+    pub fn from_json(v: &Value) -> AuditEntry {
+        let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
+        AuditEntry {
+            key: s(&v["key"]),
+            kind: s(&v["type"]),
+            info: AuditInfo {
+                author: s(&v["auditInfo"]["author"]),
+                comment: s(&v["auditInfo"]["comment"]),
+                ip: s(&v["auditInfo"]["ip"]),
+            },
+            created: s(&v["auditTime"]),
+            payload: s(&v["payload"]),
+        }
     }
 }
 
@@ -119,7 +135,7 @@ impl FileStore {
         self.config = map("druid_config");
         self.audit = doc["druid_audit"]
             .as_array()
-            .map(|a| a.iter().map(audit_from_json).collect())
+            .map(|a| a.iter().map(AuditEntry::from_json).collect())
             .unwrap_or_default();
         self.supervisors = doc["druid_supervisors"]
             .as_array()
@@ -213,21 +229,6 @@ fn supervisor_from_json(v: &Value) -> SupervisorRow {
         spec_id: v["spec_id"].as_str().unwrap_or_default().to_string(),
         created: v["created_date"].as_str().unwrap_or_default().to_string(),
         payload: v["payload"].clone(),
-    }
-}
-
-fn audit_from_json(v: &Value) -> AuditEntry {
-    let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
-    AuditEntry {
-        key: s(&v["key"]),
-        kind: s(&v["type"]),
-        info: AuditInfo {
-            author: s(&v["auditInfo"]["author"]),
-            comment: s(&v["auditInfo"]["comment"]),
-            ip: s(&v["auditInfo"]["ip"]),
-        },
-        created: s(&v["auditTime"]),
-        payload: s(&v["payload"]),
     }
 }
 
