@@ -1042,3 +1042,176 @@ fn druid_a_lookup_changed_on_the_target_during_an_apply_fails_alone_and_clearly(
     assert_eq!(all["__default"]["country_code"]["version"], "v1");
     assert_eq!(primary.get(RULES), secondary.get(RULES));
 }
+
+// ----- an HA pair on one ZooKeeper and one PostgreSQL (scripts/test.sh starts both) -----
+
+/// A variable scripts/test.sh exports; its absence is a failure, never a skip.
+fn env_of(name: &str) -> String {
+    std::env::var(name)
+        .unwrap_or_else(|_| panic!("{name} is not set: run the tests through scripts/test.sh"))
+}
+
+fn block<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+/// A name no other test of this run uses.
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        crate::support::free_port()
+    )
+}
+
+/// A fresh chroot on the shared ZooKeeper quorum, as a connect string.
+fn zk_chroot() -> String {
+    let servers = env_of("LIFEBOAT_ZK_SERVERS");
+    let root = format!("/{}", unique("druidclone"));
+    block(async {
+        let c = zookeeper_client::Client::connect(&servers).await.unwrap();
+        let opts = zookeeper_client::CreateMode::Persistent
+            .with_acls(zookeeper_client::Acls::anyone_all());
+        c.create(&root, &[], &opts).await.unwrap();
+    });
+    format!("{servers}{root}")
+}
+
+/// A new, empty database on the PostgreSQL of `LIFEBOAT_PG_URL`, as a URL.
+fn postgres_db() -> String {
+    let url = env_of("LIFEBOAT_PG_URL");
+    let db = unique("druid");
+    block(async {
+        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .expect("connect to LIFEBOAT_PG_URL");
+        tokio::spawn(conn);
+        client
+            .batch_execute(&format!("CREATE DATABASE {db}"))
+            .await
+            .unwrap();
+    });
+    let (base, _) = url.rsplit_once('/').unwrap();
+    format!("{base}/{db}")
+}
+
+/// Polls `f` until `ok` holds, for at most a minute (an election waits for a dead session).
+#[track_caller]
+fn poll<T: std::fmt::Debug>(what: &str, mut f: impl FnMut() -> T, ok: impl Fn(&T) -> bool) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let v = f();
+        if ok(&v) {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}: still {v:?}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+impl Druid {
+    /// SIGKILLs the node, as a crashed leader.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The Coordinator leader this node names, if any.
+    fn leader(&self) -> Option<String> {
+        let (status, body) = self.send("GET", "/druid/coordinator/v1/leader", None);
+        (status == 200).then(|| body.trim().trim_matches('"').to_string())
+    }
+
+    /// Audit rows of retention rules in the store (the simulator's view is never redirected).
+    fn rules_written(&self) -> usize {
+        let (_, body) = self.send("GET", "/druid-sim/v1/audit?type=rules", None);
+        serde_json::from_str::<Value>(&body)
+            .ok()
+            .and_then(|v| v.as_array().map(Vec::len))
+            .unwrap_or(0)
+    }
+}
+
+#[test]
+fn druid_ha_pair_given_the_follower_first_finishes_an_apply_whose_leader_is_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (zk, db) = (zk_chroot(), postgres_db());
+    let node = || {
+        Druid::start(&[
+            "--zookeeper",
+            &zk,
+            "--zk-session-timeout-ms",
+            "2000",
+            "--metadata-url",
+            &db,
+            "--latency-ms",
+            "20",
+        ])
+    };
+    let mut nodes = [node(), node()];
+    let leader = poll(
+        "one Coordinator leader named by both",
+        || nodes.iter().map(Druid::leader).collect::<Vec<_>>(),
+        |v| v[0].is_some() && v[0] == v[1],
+    )[0]
+    .clone()
+    .unwrap();
+    let l = nodes.iter().position(|n| n.url == leader).unwrap();
+    let follower = nodes[1 - l].url.clone();
+
+    let primary = Druid::start(&[]);
+    seed(&primary);
+    for n in 0..60 {
+        primary.post(
+            &format!("{RULES}/ds{n:02}"),
+            json!([{"type": "loadByPeriod", "period": format!("P{}D", n + 1)}]),
+        );
+    }
+    let tree = dir.path().join("tree");
+    export(&primary.url, &tree, &[]);
+    // The follower first; the leader dies once the rules are being written.
+    let given = format!("{follower},{leader}");
+    let env = creds();
+    let child = Command::new(env!("CARGO_BIN_EXE_lifeboat"))
+        .args(["--json", "clone", "apply", "--source"])
+        .arg(&tree)
+        .args(["--druid-url", &given, "--concurrency", "2"])
+        .env("LIFEBOAT_PROGRESS", "none")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let survivor = &nodes[1 - l];
+    poll(
+        "lifeboat writes rules",
+        || survivor.rules_written(),
+        |n| *n >= 10,
+    );
+    nodes[l].kill();
+    let out = child.wait_with_output().unwrap();
+    let report = ok_json(&out);
+    assert_eq!(report["summary"]["failed"], 0, "{report}");
+    assert_eq!(report["summary"]["skipped"], 0, "{report}");
+    let survivor = &nodes[1 - l];
+    assert_eq!(survivor.leader().as_deref(), Some(follower.as_str()));
+    assert_eq!(
+        primary.get(RULES),
+        survivor.get(RULES),
+        "every rule arrived"
+    );
+    assert_eq!(
+        primary.get(&format!("{LOOKUPS}/all")),
+        survivor.get(&format!("{LOOKUPS}/all"))
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("for a leader"),
+        "the failover happened mid-run: {err}"
+    );
+    assert!(!err.contains(ADMIN_PW), "{err}");
+}
