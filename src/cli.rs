@@ -89,19 +89,28 @@ pub enum CloneCmd {
 }
 
 /// A cluster reached through REST. Credentials: LIFEBOAT_DREMIO_USER + LIFEBOAT_DREMIO_PASSWORD[_FILE]
-/// or LIFEBOAT_DREMIO_TOKEN[_FILE].
+/// or LIFEBOAT_DREMIO_TOKEN[_FILE]; for Druid LIFEBOAT_DRUID_USER + LIFEBOAT_DRUID_PASSWORD[_FILE].
 #[derive(Debug, Args)]
 pub struct CloneTarget {
     /// Coordinator URLs (comma-separated or repeated; the active one is found), or a cluster name
-    /// from the config file (its dremio_urls).
+    /// from the config file (its dremio_urls, or its druid_urls for a kind = "druid" cluster).
     #[arg(
         long = "dremio-url",
         env = "LIFEBOAT_DREMIO_URL",
         value_delimiter = ',',
         value_name = "URL|NAME",
-        required = true
+        required_unless_present = "druid_urls"
     )]
     pub dremio_urls: Vec<String>,
+    /// A Druid cluster instead: Coordinator/Overlord URLs (comma-separated or repeated; each
+    /// role's leader is found), or a kind = "druid" cluster name from the config file.
+    #[arg(
+        long = "druid-url",
+        value_delimiter = ',',
+        value_name = "URL|NAME",
+        conflicts_with = "dremio_urls"
+    )]
+    pub druid_urls: Vec<String>,
     /// PEM file of the CA that signed the coordinators' TLS certificates.
     #[arg(long, env = "LIFEBOAT_DREMIO_CA_FILE", value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
@@ -128,7 +137,7 @@ pub struct CloneFilters {
     pub concurrency: usize,
 }
 
-/// `--skip`'s values: Dremio's [`Skip`](crate::dremio::clone::Skip).
+/// `--skip`'s values: Dremio's [`Skip`](crate::dremio::clone::Skip), then Druid's kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum CloneSkip {
     Users,
@@ -138,26 +147,54 @@ pub enum CloneSkip {
     /// Promoted datasets: sources are then not walked (their storage may hold millions of files).
     Promoted,
     Functions,
+    /// Druid: retention rules.
+    Rules,
+    /// Druid: the dynamic and worker configs.
+    Config,
+    /// Druid: lookups.
+    Lookups,
+    /// Druid: compaction configs (per datasource and cluster level).
+    Compaction,
+    /// Druid: streaming supervisors.
+    Supervisors,
+    /// Druid: basic-security users, roles and permissions.
+    Security,
 }
 
-impl std::convert::From<CloneSkip> for crate::dremio::clone::Skip {
-    fn from(s: CloneSkip) -> Self {
-        use crate::dremio::clone::Skip;
-        match s {
-            CloneSkip::Users => Skip::Users,
-            CloneSkip::Reflections => Skip::Reflections,
-            CloneSkip::Wikis => Skip::Wikis,
-            CloneSkip::Tags => Skip::Tags,
-            CloneSkip::Promoted => Skip::Promoted,
-            CloneSkip::Functions => Skip::Functions,
-        }
+impl CloneSkip {
+    /// Whether the word leaves out a kind of Druid's (else of Dremio's).
+    pub fn is_druid(self) -> bool {
+        matches!(
+            self,
+            CloneSkip::Rules
+                | CloneSkip::Config
+                | CloneSkip::Lookups
+                | CloneSkip::Compaction
+                | CloneSkip::Supervisors
+                | CloneSkip::Security
+        )
     }
 }
 
 /// What a filter keeps of `--skip`: its word.
 impl std::convert::From<CloneSkip> for &'static str {
     fn from(s: CloneSkip) -> Self {
-        crate::dremio::clone::Skip::from(s).word()
+        use crate::dremio::clone::Skip;
+        use crate::druid::clone::model;
+        match s {
+            CloneSkip::Users => Skip::Users.word(),
+            CloneSkip::Reflections => Skip::Reflections.word(),
+            CloneSkip::Wikis => Skip::Wikis.word(),
+            CloneSkip::Tags => Skip::Tags.word(),
+            CloneSkip::Promoted => Skip::Promoted.word(),
+            CloneSkip::Functions => Skip::Functions.word(),
+            CloneSkip::Rules => model::SKIP_RULES,
+            CloneSkip::Config => model::SKIP_CONFIG,
+            CloneSkip::Lookups => model::SKIP_LOOKUPS,
+            CloneSkip::Compaction => model::SKIP_COMPACTION,
+            CloneSkip::Supervisors => model::SKIP_SUPERVISORS,
+            CloneSkip::Security => model::SKIP_SECURITY,
+        }
     }
 }
 
@@ -215,9 +252,10 @@ pub struct ClonePlanCmd {
         conflicts_with = "source_urls"
     )]
     pub source: Option<PathBuf>,
-    /// The source: a live cluster's coordinator URLs (or a cluster name from the config file).
-    /// Credentials: LIFEBOAT_SOURCE_DREMIO_USER + LIFEBOAT_SOURCE_DREMIO_PASSWORD[_FILE] or
-    /// LIFEBOAT_SOURCE_DREMIO_TOKEN[_FILE].
+    /// The source: a live cluster's coordinator URLs (or a cluster name from the config file),
+    /// of the target's kind. Credentials: LIFEBOAT_SOURCE_DREMIO_USER +
+    /// LIFEBOAT_SOURCE_DREMIO_PASSWORD[_FILE] or LIFEBOAT_SOURCE_DREMIO_TOKEN[_FILE]; for Druid
+    /// LIFEBOAT_SOURCE_DRUID_USER + LIFEBOAT_SOURCE_DRUID_PASSWORD[_FILE].
     #[arg(long = "source-url", value_delimiter = ',', value_name = "URL|NAME")]
     pub source_urls: Vec<String>,
     /// PEM file of the CA of the source cluster's certificates.
@@ -234,9 +272,14 @@ pub struct ClonePlanCmd {
     /// create-only, update (create and update, never delete) or mirror (also delete inside the filters).
     #[arg(long, value_enum, default_value_t = CloneMode::Update)]
     pub mode: CloneMode,
-    /// Renames (sources, spaces, users), source secrets and user passwords: see configs/clone-mapping.example.toml.
+    /// Renames (sources, spaces, users), source secrets and user passwords: see
+    /// configs/clone-mapping.example.toml (Druid: configs/druid-mapping.example.toml).
     #[arg(long, value_name = "FILE")]
     pub mapping: Option<PathBuf>,
+    /// Druid: supervisors run or stay suspended as on the source (a failover). Without it every
+    /// supervisor written is suspended: a DR cluster must not ingest alongside the primary.
+    #[arg(long)]
+    pub resume_supervisors: bool,
 }
 
 #[derive(Debug, Args)]

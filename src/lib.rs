@@ -9,6 +9,7 @@ pub mod commands;
 pub mod config;
 pub mod doctor;
 pub mod dremio;
+pub mod druid;
 pub mod error;
 pub mod fsutil;
 pub mod host;

@@ -117,6 +117,12 @@ pub fn check_json_values(text: &[u8], max: usize, what: &str) -> Result<(), Stri
     Ok(())
 }
 
+/// The largest answer read from a Druid node: `?full` supervisor lists and all lookups of a big
+/// cluster reach a few MiB; the JSON parser then holds up to ~350 bytes per value.
+pub const MAX_DRUID_ANSWER_BYTES: usize = 32 << 20;
+/// The most JSON values one Druid answer may hold (bounds the parsed tree's memory).
+pub const MAX_DRUID_ANSWER_VALUES: usize = 2_000_000;
+
 /// How deep `[` and `{` may nest in a TOML file lifeboat reads (its own files nest 2 deep):
 /// deeper nesting can make toml_parser overflow the stack (see [`check_toml_nesting`]).
 pub const MAX_TOML_DEPTH: usize = 32;

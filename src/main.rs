@@ -80,6 +80,8 @@ fn classify(err: &anyhow::Error) -> ExitClass {
             e.exit_class()
         } else if let Some(e) = cause.downcast_ref::<lifeboat::dremio::DremioError>() {
             e.exit_class()
+        } else if let Some(e) = cause.downcast_ref::<lifeboat::druid::rest::DruidError>() {
+            e.exit_class()
         } else if let Some(e) = cause.downcast_ref::<CommandError>() {
             e.exit_class()
         } else if let Some(e) = cause.downcast_ref::<lifeboat::clone::CloneError>() {
@@ -289,15 +291,54 @@ fn print_text(text: &[u8]) -> anyhow::Result<()> {
     }
 }
 
-/// How to reach a cluster's coordinators for clone (see [`resolve::coordinators`]).
+/// Which system a clone's cluster is, and how to reach its nodes: `--druid-url`, or a config
+/// cluster of `kind = "druid"`, is Druid; anything else Dremio (see [`resolve::coordinators`]).
+fn clone_target(
+    config: &Config,
+    t: lifeboat::cli::CloneTarget,
+    resume_supervisors: bool,
+) -> anyhow::Result<(commands::clone::Kind, commands::clone::Conn)> {
+    let druid = !t.druid_urls.is_empty() || resolve::names_druid(config, &t.dremio_urls);
+    let urls = if t.druid_urls.is_empty() {
+        t.dremio_urls
+    } else {
+        t.druid_urls
+    };
+    let kind = if druid {
+        commands::clone::Kind::Druid { resume_supervisors }
+    } else if resume_supervisors {
+        return Err(
+            CommandError::Usage("--resume-supervisors is for Druid (--druid-url)".into()).into(),
+        );
+    } else {
+        commands::clone::Kind::Dremio
+    };
+    Ok((
+        kind,
+        conn(config, kind, urls, t.ca_file, t.insecure, false)?,
+    ))
+}
+
+/// How to reach a cluster's nodes for clone; `source`: a live source's credentials.
 fn conn(
     config: &Config,
+    kind: commands::clone::Kind,
     urls: Vec<String>,
     ca_file: Option<std::path::PathBuf>,
     insecure: bool,
-    env_prefix: &'static str,
+    source: bool,
 ) -> anyhow::Result<commands::clone::Conn> {
-    let (urls, ca_file) = resolve::coordinators(config, urls, ca_file)?;
+    use commands::clone::Kind;
+    let (urls, ca_file) = match kind {
+        Kind::Dremio => resolve::coordinators(config, urls, ca_file)?,
+        Kind::Druid { .. } => resolve::druid_nodes(config, urls, ca_file)?,
+    };
+    let env_prefix = match (kind, source) {
+        (Kind::Dremio, false) => "LIFEBOAT_DREMIO_",
+        (Kind::Dremio, true) => "LIFEBOAT_SOURCE_DREMIO_",
+        (Kind::Druid { .. }, false) => "LIFEBOAT_DRUID_",
+        (Kind::Druid { .. }, true) => "LIFEBOAT_SOURCE_DRUID_",
+    };
     Ok(commands::clone::Conn {
         urls,
         tls: Tls { ca_file, insecure },
@@ -305,38 +346,50 @@ fn conn(
     })
 }
 
-fn clone_filter(f: &lifeboat::cli::CloneFilters) -> lifeboat::clone::filter::Filter {
-    lifeboat::clone::filter::Filter::new(&f.include, &f.exclude, &f.skip)
+/// The filter of a run; `--skip` words must be the system's own.
+fn clone_filter(
+    kind: commands::clone::Kind,
+    f: &lifeboat::cli::CloneFilters,
+) -> anyhow::Result<lifeboat::clone::filter::Filter> {
+    let druid = matches!(kind, commands::clone::Kind::Druid { .. });
+    if let Some(s) = f.skip.iter().find(|s| s.is_druid() != druid) {
+        let word: &str = (*s).into();
+        return Err(CommandError::Usage(format!(
+            "--skip {word} is not a kind of {}",
+            if druid { "Druid" } else { "Dremio" }
+        ))
+        .into());
+    }
+    Ok(lifeboat::clone::filter::Filter::new(
+        &f.include, &f.exclude, &f.skip,
+    ))
 }
 
 fn clone_plan_args(
     config: &Config,
     c: lifeboat::cli::ClonePlanCmd,
-) -> anyhow::Result<commands::clone::PlanArgs> {
+) -> anyhow::Result<(commands::clone::Kind, commands::clone::PlanArgs)> {
+    let (kind, target) = clone_target(config, c.target, c.resume_supervisors)?;
     let source = match c.source {
         Some(p) => commands::clone::Source::Path(p),
         None => commands::clone::Source::Live(conn(
             config,
+            kind,
             c.source_urls,
             c.source_ca_file,
             c.source_insecure,
-            "LIFEBOAT_SOURCE_DREMIO_",
+            true,
         )?),
     };
-    Ok(commands::clone::PlanArgs {
+    let args = commands::clone::PlanArgs {
         source,
-        filter: clone_filter(&c.filters),
+        filter: clone_filter(kind, &c.filters)?,
         concurrency: c.filters.concurrency,
-        target: conn(
-            config,
-            c.target.dremio_urls,
-            c.target.ca_file,
-            c.target.insecure,
-            "LIFEBOAT_DREMIO_",
-        )?,
+        target,
         mode: c.mode.into(),
         mapping: c.mapping,
-    })
+    };
+    Ok((kind, args))
 }
 
 async fn run_clone(ctx: &Ctx, c: lifeboat::cli::CloneCmd) -> anyhow::Result<()> {
@@ -344,33 +397,28 @@ async fn run_clone(ctx: &Ctx, c: lifeboat::cli::CloneCmd) -> anyhow::Result<()> 
     let config = ctx.config.clone();
     match c {
         CloneCmd::Export(e) => {
+            let (kind, conn) = clone_target(&config, e.cluster, false)?;
             let args = commands::clone::ExportArgs {
-                filter: clone_filter(&e.filters),
+                filter: clone_filter(kind, &e.filters)?,
                 concurrency: e.filters.concurrency,
-                conn: conn(
-                    &config,
-                    e.cluster.dremio_urls,
-                    e.cluster.ca_file,
-                    e.cluster.insecure,
-                    "LIFEBOAT_DREMIO_",
-                )?,
+                conn,
                 out: e.out,
                 cloner: e.format == CloneFormat::Cloner,
             };
-            commands::clone::export(ctx, &args).await
+            commands::clone::export(ctx, kind, &args).await
         }
         CloneCmd::Plan(p) => {
-            let args = clone_plan_args(&config, p)?;
-            commands::clone::plan(ctx, &args).await
+            let (kind, args) = clone_plan_args(&config, p)?;
+            commands::clone::plan(ctx, kind, &args).await
         }
         CloneCmd::Apply(a) => {
-            let args = clone_plan_args(&config, a.plan)?;
+            let (kind, args) = clone_plan_args(&config, a.plan)?;
             let opts = commands::clone::ApplyOpts {
                 dry_run: a.dry_run,
                 allow_delete: a.allow_delete,
                 metrics_file: a.metrics_file,
             };
-            commands::clone::apply(ctx, &args, &opts).await
+            commands::clone::apply(ctx, kind, &args, &opts).await
         }
     }
 }

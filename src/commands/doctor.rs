@@ -115,7 +115,7 @@ async fn run_druid(ctx: &Ctx, args: &DoctorArgs, d: &DruidArgs) -> anyhow::Resul
         .map(Target::parse)
         .transpose()
         .map_err(CommandError::Usage)?;
-    let auth = druid::credentials(&env).map_err(CommandError::Usage)?;
+    let auth = crate::druid::rest::Credentials::from_env(&env, "LIFEBOAT_DRUID_")?;
     let password = crate::secrets::from_var_or_file(&env, metastore::PASSWORD_VAR)
         .map_err(|(path, e)| CommandError::Usage(format!("cannot read {}: {e}", path.display())))?;
     let client = rest::client(&args.tls)?;

@@ -65,7 +65,7 @@ pub struct Config {
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterConfig {
-    /// `dremio` (the default and, so far, the only kind).
+    /// `dremio` (the default) or `druid`.
     pub kind: Option<String>,
     pub dremio_home: Option<PathBuf>,
     pub paths_local: Option<PathBuf>,
@@ -82,6 +82,9 @@ pub struct ClusterConfig {
     /// Coordinator URLs for online (logical) backups through the REST API.
     #[serde(default)]
     pub dremio_urls: Vec<String>,
+    /// A `kind = "druid"` cluster's Coordinator/Overlord URLs (clone finds each role's leader).
+    #[serde(default)]
+    pub druid_urls: Vec<String>,
     /// Where the coordinator writes an online backup (a folder both it and lifeboat reach).
     pub staging: Option<PathBuf>,
     /// CA certificate (PEM) for the coordinators' TLS.
@@ -199,9 +202,10 @@ impl Config {
             }
             if let Some(kind) = &c.kind
                 && kind != "dremio"
+                && kind != "druid"
             {
                 return Err(ConfigError::Other(format!(
-                    "config {}: clusters.{name}.kind {kind:?}: only \"dremio\" is supported so far",
+                    "config {}: clusters.{name}.kind {kind:?}: \"dremio\" or \"druid\"",
                     self.path.display()
                 )));
             }

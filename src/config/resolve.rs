@@ -114,6 +114,37 @@ pub fn coordinators(
     }
 }
 
+/// Whether a clone's cluster value is the name of a `kind = "druid"` cluster of the file.
+pub fn names_druid(config: &Config, urls: &[String]) -> bool {
+    match urls {
+        [one] if !one.contains("://") => matches!(
+            config.cluster(Some(one)),
+            Ok(Some((_, cc))) if cc.kind.as_deref() == Some("druid")
+        ),
+        _ => false,
+    }
+}
+
+/// Druid node URLs for clone: a single value without `://` that names a cluster of the file
+/// stands for its `druid_urls` (and its `ca_file` when none is given).
+pub fn druid_nodes(
+    config: &Config,
+    urls: Vec<String>,
+    ca_file: Option<PathBuf>,
+) -> Result<(Vec<String>, Option<PathBuf>), ConfigError> {
+    match urls.as_slice() {
+        [one] if !one.contains("://") => match config.cluster(Some(one))? {
+            Some((_, cc)) if !cc.druid_urls.is_empty() => {
+                Ok((cc.druid_urls.clone(), ca_file.or(cc.ca_file.clone())))
+            }
+            _ => Err(ConfigError::Other(format!(
+                "{one:?} is neither a URL nor a cluster with druid_urls in the config file"
+            ))),
+        },
+        _ => Ok((urls, ca_file)),
+    }
+}
+
 /// doctor's homes: the flags, else the file's `dremio_homes`, else its `dremio_home`.
 pub fn doctor_homes(flag: Vec<PathBuf>, cc: &ClusterConfig) -> Vec<PathBuf> {
     match (flag.is_empty(), cc.dremio_homes.is_empty()) {

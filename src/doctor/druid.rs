@@ -9,7 +9,7 @@ use futures::future::join_all;
 use serde_json::Value;
 
 use super::check::{Area, Check};
-use crate::secrets::{self, Env, Secret};
+use crate::druid::rest::Credentials;
 
 /// A leader's URL, a status document or `true`: anything longer is not Druid's answer.
 const MAX_BODY: usize = 64 << 10;
@@ -62,33 +62,6 @@ impl Role {
         match self {
             Role::Coordinator => format!("{base}/coordinator/_COORDINATOR"),
             Role::Overlord => format!("{base}/overlord/_OVERLORD"),
-        }
-    }
-}
-
-/// Basic-auth credentials for Druid's REST API.
-#[derive(Debug, Clone)]
-pub struct BasicAuth {
-    pub user: String,
-    pub password: Secret,
-}
-
-/// `LIFEBOAT_DRUID_USER` with `LIFEBOAT_DRUID_PASSWORD` (or the file `_FILE` names); neither
-/// set: no credentials. One without the other is an error, not a silent anonymous run.
-pub fn credentials(env: Env<'_>) -> Result<Option<BasicAuth>, String> {
-    let password = secrets::from_var_or_file(env, "LIFEBOAT_DRUID_PASSWORD")
-        .map_err(|(path, e)| format!("cannot read {}: {e}", path.display()))?;
-    match (
-        env("LIFEBOAT_DRUID_USER").filter(|u| !u.is_empty()),
-        password,
-    ) {
-        (Some(user), Some(password)) => Ok(Some(BasicAuth { user, password })),
-        (None, None) => Ok(None),
-        (Some(_), None) => {
-            Err("LIFEBOAT_DRUID_USER is set without LIFEBOAT_DRUID_PASSWORD[_FILE]".into())
-        }
-        (None, Some(_)) => {
-            Err("LIFEBOAT_DRUID_PASSWORD[_FILE] is set without LIFEBOAT_DRUID_USER".into())
         }
     }
 }
@@ -147,12 +120,12 @@ pub fn base(url: &str) -> String {
 async fn get(
     client: &reqwest::Client,
     url: String,
-    auth: Option<&BasicAuth>,
+    auth: Option<&Credentials>,
     timeout: Duration,
 ) -> Result<Reply, String> {
     let mut req = client.get(url).timeout(timeout);
     if let Some(a) = auth {
-        req = req.basic_auth(&a.user, Some(&a.password.0));
+        req = a.authorize(req);
     }
     let mut resp = req.send().await.map_err(|e| words(&e))?;
     let status = resp.status().as_u16();
@@ -242,7 +215,7 @@ async fn view(
     client: &reqwest::Client,
     url: &str,
     role: Role,
-    auth: Option<&BasicAuth>,
+    auth: Option<&Credentials>,
     timeout: Duration,
 ) -> RoleView {
     let (yes, names) = tokio::join!(
@@ -264,7 +237,7 @@ async fn view(
 async fn node(
     client: &reqwest::Client,
     url: &str,
-    auth: Option<&BasicAuth>,
+    auth: Option<&Credentials>,
     timeout: Duration,
 ) -> Node {
     let url = base(url);
@@ -295,7 +268,7 @@ pub fn sole_leader(nodes: &[Node], role: Role) -> Option<&str> {
 pub async fn survey(
     client: &reqwest::Client,
     urls: &[String],
-    auth: Option<&BasicAuth>,
+    auth: Option<&Credentials>,
     timeout: Duration,
 ) -> Vec<Node> {
     let mut nodes = join_all(urls.iter().map(|u| node(client, u, auth, timeout))).await;
@@ -324,7 +297,7 @@ pub async fn survey(
 pub async fn brokers(
     client: &reqwest::Client,
     urls: &[String],
-    auth: Option<&BasicAuth>,
+    auth: Option<&Credentials>,
     timeout: Duration,
 ) -> Check {
     const ID: &str = "broker.health";
@@ -411,27 +384,6 @@ mod tests {
         assert!(denied.contains("LIFEBOAT_DRUID_USER"), "{denied}");
         assert!(leader_named(reply(200, "<html> oops </html>")).is_err());
         assert!(leader_named(Err("refuses connections (down?)".into())).is_err());
-    }
-
-    #[test]
-    fn credentials_need_both_halves() {
-        let none = |_: &str| None;
-        assert!(credentials(&none).unwrap().is_none());
-        let both = |k: &str| match k {
-            "LIFEBOAT_DRUID_USER" => Some("admin".to_string()),
-            "LIFEBOAT_DRUID_PASSWORD" => Some("pw".to_string()),
-            _ => None,
-        };
-        let a = credentials(&both).unwrap().unwrap();
-        assert_eq!((a.user.as_str(), a.password.0.as_str()), ("admin", "pw"));
-        assert!(
-            format!("{a:?}").contains("Secret(***)"),
-            "the password is redacted"
-        );
-        let user_only = |k: &str| (k == "LIFEBOAT_DRUID_USER").then(|| "admin".to_string());
-        assert!(credentials(&user_only).is_err());
-        let pw_only = |k: &str| (k == "LIFEBOAT_DRUID_PASSWORD").then(|| "pw".to_string());
-        assert!(credentials(&pw_only).is_err());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `lifeboat clone export|plan|apply`: connects to the clusters, prepares the source and target
-//! trees, and prints the plan or the per-object report.
+//! trees, and prints the plan or the per-object report. One code path serves every system: what
+//! differs (connecting, the mapping, a system's own file formats) is a [`System`].
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -7,28 +8,19 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
+mod systems;
+
 use super::{CommandError, Ctx};
 use crate::clone::apply::{self, Outcome, Report, Stopped};
-use crate::clone::cluster::{Cluster, ExportRun, Exported};
+use crate::clone::cluster::{Cluster, ExportRun, Exported, Schema};
 use crate::clone::filter::Filter;
 use crate::clone::kind::{ArtefactKind, PartKind};
 use crate::clone::plan::{self, Mode, Plan};
-use crate::dremio::clone::export::Remote;
-use crate::dremio::clone::mapping::Mapping;
-use crate::dremio::clone::model::{Kind, Part};
-use crate::dremio::clone::{Dremio, DremioCluster, DremioTree as Tree, cloner};
-use crate::dremio::rest::{self, Coordinator, Credentials, Tls};
+use crate::clone::tree::Tree;
 use crate::error::ExitClass;
 use crate::metrics::Sample;
-
-/// A cluster to talk to, and which environment variables hold its credentials.
-#[derive(Debug, Clone)]
-pub struct Conn {
-    pub urls: Vec<String>,
-    pub tls: Tls,
-    /// `LIFEBOAT_DREMIO_` (target, export) or `LIFEBOAT_SOURCE_DREMIO_` (a live source).
-    pub env_prefix: &'static str,
-}
+pub use systems::{Conn, Kind};
+use systems::{DremioSystem, DruidSystem, Opened, System};
 
 /// Where the source comes from.
 #[derive(Debug, Clone)]
@@ -55,43 +47,13 @@ pub struct PlanArgs {
     pub concurrency: usize,
 }
 
-fn env_var(name: &str) -> Option<String> {
-    std::env::var(name).ok()
-}
+type ExportedOf<F> =
+    Exported<<<F as System>::S as Schema>::Kind, <<F as System>::S as Schema>::Part>;
+type TreeOf<F> = Tree<<<F as System>::S as Schema>::Kind>;
 
-/// Finds the active coordinator, logs in and reads the version.
-async fn connect(ctx: &Ctx, conn: &Conn) -> anyhow::Result<Arc<Remote>> {
-    let client = rest::client(&conn.tls)?;
-    let active = rest::find_active(&client, &conn.urls).await?;
-    let prefix = conn.env_prefix;
-    let creds = Credentials::from_env(&|name: &str| {
-        env_var(&name.replacen("LIFEBOAT_DREMIO_", prefix, 1))
-    })
-    .map_err(|e| {
-        if prefix == "LIFEBOAT_DREMIO_" {
-            anyhow::Error::from(e)
-        } else {
-            anyhow::anyhow!(
-                "no credentials for the source cluster: set {prefix}USER and {prefix}PASSWORD (or _PASSWORD_FILE), or {prefix}TOKEN (or _TOKEN_FILE)"
-            )
-        }
-    })?;
-    let progress = ctx.progress.clone();
-    let notify: rest::Notify = Arc::new(move |line: &str| progress.note(line));
-    let coord = Coordinator::login(client, &active, &creds, notify).await?;
-    let (version, info) = coord.version().await?;
-    Ok(Arc::new(Remote {
-        coord,
-        version: version.to_string(),
-        cluster_type: info.cluster_type,
-    }))
-}
-
-type DremioExported = Exported<Kind, Part>;
-
-fn counts_json(e: &DremioExported) -> Value {
+fn counts_json<K: ArtefactKind, P: PartKind>(e: &Exported<K, P>) -> Value {
     let mut m = serde_json::Map::new();
-    for k in Kind::all() {
+    for k in K::all() {
         m.insert(
             k.word().into(),
             json!(e.counts.get(k).copied().unwrap_or(0)),
@@ -103,13 +65,14 @@ fn counts_json(e: &DremioExported) -> Value {
     Value::Object(m)
 }
 
-/// "3 views" / "1 view".
+/// "3 views" / "1 view" / "2 rules".
 fn count(n: usize, word: &str) -> String {
-    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+    let plural = n != 1 && !word.ends_with('s');
+    format!("{n} {word}{}", if plural { "s" } else { "" })
 }
 
-fn counts_text(e: &DremioExported) -> String {
-    let mut parts: Vec<String> = Kind::all()
+fn counts_text<K: ArtefactKind, P: PartKind>(e: &Exported<K, P>) -> String {
+    let mut parts: Vec<String> = K::all()
         .iter()
         .filter_map(|k| e.counts.get(k).map(|n| count(*n, k.word())))
         .collect();
@@ -118,19 +81,17 @@ fn counts_text(e: &DremioExported) -> String {
 }
 
 /// Exports a cluster into a tree, saying which (`phase`: export, source or target).
-async fn walk(
+async fn walk<F: System>(
     ctx: &Ctx,
     phase: &str,
-    cluster: &DremioCluster,
-    tree: &Tree,
+    opened: &Opened<F::C>,
+    tree: &TreeOf<F>,
     filter: &Filter,
     concurrency: usize,
-) -> anyhow::Result<DremioExported> {
+) -> anyhow::Result<ExportedOf<F>> {
     if phase != "export" {
-        ctx.progress.note(&format!(
-            "reading the {phase} {}",
-            cluster.remote.coord.base
-        ));
+        ctx.progress
+            .note(&format!("reading the {phase} {}", opened.url));
     }
     let run = ExportRun {
         phase,
@@ -140,38 +101,40 @@ async fn walk(
         progress: ctx.progress.as_ref(),
         stop: &|| ctx.cancel.is_cancelled(),
     };
-    cluster.export(tree, filter, &run).await
-}
-
-/// A cluster read without a mapping (an export, a live source).
-fn plain(remote: Arc<Remote>) -> DremioCluster {
-    DremioCluster::new(remote, Mapping::default(), Arc::new(env_var))
+    opened.cluster.export(tree, filter, &run).await
 }
 
 /// `clone export`.
-pub async fn export(ctx: &Ctx, args: &ExportArgs) -> anyhow::Result<()> {
+pub async fn export(ctx: &Ctx, kind: Kind, args: &ExportArgs) -> anyhow::Result<()> {
+    match kind {
+        Kind::Dremio => export_with::<DremioSystem>(ctx, args).await,
+        Kind::Druid { .. } => export_with::<DruidSystem>(ctx, args).await,
+    }
+}
+
+async fn export_with<F: System>(ctx: &Ctx, args: &ExportArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    let remote = connect(ctx, &args.conn).await?;
+    let opened = F::open(ctx, &args.conn, &F::Mapping::default()).await?;
     let scratch;
     let tree = if args.cloner {
         scratch = tempfile::tempdir()?;
-        Tree::create(scratch.path())?
+        TreeOf::<F>::create(scratch.path())?
     } else {
-        let tree = Tree::create(&args.out)?;
+        let tree = TreeOf::<F>::create(&args.out)?;
         tree.set_scope(&args.filter.describe())?;
         tree
     };
-    let exported = walk(
+    let exported = walk::<F>(
         ctx,
         "export",
-        &plain(remote.clone()),
+        &opened,
         &tree,
         &args.filter,
         args.concurrency,
     )
     .await?;
     if args.cloner {
-        cloner::export(&tree, &args.out, &args.filter, &remote.coord.base)?;
+        F::write_file(&tree, &args.out, &args.filter, &opened.url)?;
     }
     for w in &exported.warnings {
         ctx.progress.note(&format!("warning: {w}"));
@@ -181,7 +144,7 @@ pub async fn export(ctx: &Ctx, args: &ExportArgs) -> anyhow::Result<()> {
     ctx.emit(
         &json!({
             "command": "clone export",
-            "cluster": {"url": remote.coord.base, "version": remote.version},
+            "cluster": {"url": opened.url, "version": opened.version},
             "out": args.out,
             "format": if args.cloner { "cloner" } else { "tree" },
             "objects": counts_json(&exported),
@@ -191,10 +154,11 @@ pub async fn export(ctx: &Ctx, args: &ExportArgs) -> anyhow::Result<()> {
             "objects_per_second": (total as f64 / secs.max(1e-9)).round(),
         }),
         &format!(
-            "exported {total} objects ({}) from {} (Dremio {}) to {} in {secs:.1}s; {} stale file(s) removed",
+            "exported {total} objects ({}) from {} ({} {}) to {} in {secs:.1}s; {} stale file(s) removed",
             counts_text(&exported),
-            remote.coord.base,
-            remote.version,
+            opened.url,
+            F::NAME,
+            opened.version,
             args.out.display(),
             exported.removed_files
         ),
@@ -207,22 +171,21 @@ fn round3(x: f64) -> f64 {
 }
 
 /// What `plan` and `apply` share: the plan and what is needed to carry it out.
-struct Prepared {
-    plan: Plan<Kind, Part>,
+struct Prepared<F: System> {
+    plan: Plan<<F::S as Schema>::Kind, <F::S as Schema>::Part>,
     /// The target, holding what its export kept to change its objects.
-    cluster: Arc<DremioCluster>,
-    target: Arc<Remote>,
-    source_tree: Tree,
-    schema: Dremio,
+    target: Opened<F::C>,
+    source_tree: TreeOf<F>,
+    schema: F::S,
     source_label: String,
     /// Temporary trees live as long as this.
     _scratch: Vec<tempfile::TempDir>,
 }
 
-async fn prepare(ctx: &Ctx, args: &PlanArgs) -> anyhow::Result<Prepared> {
+async fn prepare<F: System>(ctx: &Ctx, args: &PlanArgs, kind: Kind) -> anyhow::Result<Prepared<F>> {
     let mapping = match &args.mapping {
-        Some(p) => Mapping::load(p)?,
-        None => Mapping::default(),
+        Some(p) => F::load_mapping(p)?,
+        None => F::Mapping::default(),
     };
     let mut scratch = Vec::new();
     let mut warnings = Vec::new();
@@ -234,7 +197,7 @@ async fn prepare(ctx: &Ctx, args: &PlanArgs) -> anyhow::Result<Prepared> {
     };
     let (source_tree, source_label) = match &args.source {
         Source::Path(p) if p.is_dir() => {
-            let tree = Tree::open(p)?;
+            let tree = TreeOf::<F>::open(p)?;
             if args.mode == Mode::Mirror {
                 let wanted = args.filter.describe();
                 match tree.scope() {
@@ -263,9 +226,8 @@ async fn prepare(ctx: &Ctx, args: &PlanArgs) -> anyhow::Result<Prepared> {
         }
         Source::Path(p) if p.is_file() => {
             let dir = tempfile::tempdir()?;
-            let tree = Tree::create(dir.path())?;
-            let imported = cloner::import(p, &tree, &args.filter)?;
-            warnings.extend(imported.warnings);
+            let tree = TreeOf::<F>::create(dir.path())?;
+            warnings.extend(F::import(p, &tree, &args.filter)?);
             scratch.push(dir);
             (tree, format!("{} (dremio-cloner file)", p.display()))
         }
@@ -277,13 +239,13 @@ async fn prepare(ctx: &Ctx, args: &PlanArgs) -> anyhow::Result<Prepared> {
             .into());
         }
         Source::Live(conn) => {
-            let remote = connect(ctx, conn).await?;
+            let source = F::open(ctx, conn, &F::Mapping::default()).await?;
             let dir = tempfile::tempdir()?;
-            let tree = Tree::create(dir.path())?;
-            let e = walk(
+            let tree = TreeOf::<F>::create(dir.path())?;
+            let e = walk::<F>(
                 ctx,
                 "source",
-                &plain(remote.clone()),
+                &source,
                 &tree,
                 &args.filter,
                 args.concurrency,
@@ -293,38 +255,32 @@ async fn prepare(ctx: &Ctx, args: &PlanArgs) -> anyhow::Result<Prepared> {
             scratch.push(dir);
             (
                 tree,
-                format!("{} (Dremio {})", remote.coord.base, remote.version),
+                format!("{} ({} {})", source.url, F::NAME, source.version),
             )
         }
     };
-    let target = connect(ctx, &args.target).await?;
-    let cluster = Arc::new(DremioCluster::new(
-        target.clone(),
-        mapping.clone(),
-        Arc::new(env_var),
-    ));
+    let target = F::open(ctx, &args.target, &mapping).await?;
+    F::writes_from(&target.cluster, &source_label);
     let target_dir = tempfile::tempdir()?;
-    let target_tree = Tree::create(target_dir.path())?;
-    let target_filter = args
-        .filter
-        .renamed(&|first| mapping.root(first).map(str::to_string));
-    let exported = walk(
+    let target_tree = TreeOf::<F>::create(target_dir.path())?;
+    let target_filter = F::target_filter(&args.filter, &mapping);
+    let exported = walk::<F>(
         ctx,
         "target",
-        &cluster,
+        &target,
         &target_tree,
         &target_filter,
         args.concurrency,
     )
     .await?;
     scratch.push(target_dir);
-    let schema = Dremio { mapping };
+    let schema = F::schema(mapping, kind);
     let mut plan = plan::make(&plan::Inputs {
         schema: &schema,
         source: &source_tree,
         target: &target_tree,
         index: &exported.index,
-        cluster: cluster.as_ref(),
+        cluster: target.cluster.as_ref(),
         filter: &args.filter,
         mode: args.mode,
     })?;
@@ -334,7 +290,6 @@ async fn prepare(ctx: &Ctx, args: &PlanArgs) -> anyhow::Result<Prepared> {
     }
     Ok(Prepared {
         plan,
-        cluster,
         target,
         source_tree,
         schema,
@@ -367,14 +322,19 @@ fn print_json_with_items(head: &Value, items: impl Iterator<Item = Value>) -> an
 }
 
 /// The plan, as JSON (`--json`) or as one line per object that needs something.
-fn print_plan(ctx: &Ctx, p: &Prepared, mode: Mode, command: &str) -> anyhow::Result<()> {
+fn print_plan<F: System>(
+    ctx: &Ctx,
+    p: &Prepared<F>,
+    mode: Mode,
+    command: &str,
+) -> anyhow::Result<()> {
     let s = p.plan.summary();
     if ctx.json {
         let head = json!({
             "command": command,
             "mode": mode.word(),
             "source": p.source_label,
-            "target": {"url": p.target.coord.base, "version": p.target.version},
+            "target": {"url": p.target.url, "version": p.target.version},
             "summary": s,
             "warnings": p.plan.warnings,
         });
@@ -387,7 +347,7 @@ fn print_plan(ctx: &Ctx, p: &Prepared, mode: Mode, command: &str) -> anyhow::Res
     crate::output::line(&format!(
         "plan ({} mode) for {} from {}: {} to create, {} to update, {} to delete, {} unchanged, {} left, {} blocked",
         mode.word(),
-        p.target.coord.base,
+        p.target.url,
         p.source_label,
         n("create"),
         n("update"),
@@ -404,12 +364,22 @@ pub(crate) async fn plan_summary(
     ctx: &Ctx,
     args: &PlanArgs,
 ) -> anyhow::Result<serde_json::Map<String, Value>> {
-    Ok(prepare(ctx, args).await?.plan.summary())
+    Ok(prepare::<DremioSystem>(ctx, args, Kind::Dremio)
+        .await?
+        .plan
+        .summary())
 }
 
 /// `clone plan`.
-pub async fn plan(ctx: &Ctx, args: &PlanArgs) -> anyhow::Result<()> {
-    let p = prepare(ctx, args).await?;
+pub async fn plan(ctx: &Ctx, kind: Kind, args: &PlanArgs) -> anyhow::Result<()> {
+    match kind {
+        Kind::Dremio => plan_with::<DremioSystem>(ctx, args, kind).await,
+        Kind::Druid { .. } => plan_with::<DruidSystem>(ctx, args, kind).await,
+    }
+}
+
+async fn plan_with<F: System>(ctx: &Ctx, args: &PlanArgs, kind: Kind) -> anyhow::Result<()> {
+    let p = prepare::<F>(ctx, args, kind).await?;
     print_plan(ctx, &p, args.mode, "clone plan")
 }
 
@@ -423,10 +393,17 @@ pub struct ApplyOpts {
 type Counts = std::collections::BTreeMap<&'static str, u64>;
 
 /// `clone apply`, with its metrics (success, duration, objects by outcome) when asked for.
-pub async fn apply(ctx: &Ctx, args: &PlanArgs, opts: &ApplyOpts) -> anyhow::Result<()> {
+pub async fn apply(ctx: &Ctx, kind: Kind, args: &PlanArgs, opts: &ApplyOpts) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut outcomes = Counts::new();
-    let result = apply_and_report(ctx, args, opts, &mut outcomes).await;
+    let result = match kind {
+        Kind::Dremio => {
+            apply_and_report::<DremioSystem>(ctx, args, opts, kind, &mut outcomes).await
+        }
+        Kind::Druid { .. } => {
+            apply_and_report::<DruidSystem>(ctx, args, opts, kind, &mut outcomes).await
+        }
+    };
     if opts.metrics_file.is_some() && !opts.dry_run {
         let target = args.target.urls.join(",");
         let labels = [("cluster", target.as_str()), ("command", "clone")];
@@ -444,10 +421,11 @@ pub async fn apply(ctx: &Ctx, args: &PlanArgs, opts: &ApplyOpts) -> anyhow::Resu
     result
 }
 
-async fn apply_and_report(
+async fn apply_and_report<F: System>(
     ctx: &Ctx,
     args: &PlanArgs,
     opts: &ApplyOpts,
+    kind: Kind,
     outcomes: &mut Counts,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
@@ -458,7 +436,7 @@ async fn apply_and_report(
         )
         .into());
     }
-    let p = prepare(ctx, args).await?;
+    let p = prepare::<F>(ctx, args, kind).await?;
     if dry_run {
         return print_plan(ctx, &p, args.mode, "clone apply --dry-run");
     }
@@ -466,7 +444,7 @@ async fn apply_and_report(
         &p.plan,
         apply::Target {
             schema: Arc::new(p.schema.clone()),
-            cluster: p.cluster.clone(),
+            cluster: p.target.cluster.clone(),
             source: p.source_tree.clone(),
         },
         args.concurrency,
@@ -478,9 +456,9 @@ async fn apply_and_report(
     print_report(ctx, &p, args.mode, &report, total, outcomes)
 }
 
-fn print_report(
+fn print_report<F: System>(
     ctx: &Ctx,
-    p: &Prepared,
+    p: &Prepared<F>,
     mode: Mode,
     r: &Report,
     total_seconds: f64,
@@ -510,7 +488,7 @@ fn print_report(
             "command": "clone apply",
             "mode": mode.word(),
             "source": p.source_label,
-            "target": {"url": p.target.coord.base, "version": p.target.version},
+            "target": {"url": p.target.url, "version": p.target.version},
             "summary": counts,
             "requests": r.requests,
             "seconds": round3(total_seconds),
@@ -551,7 +529,7 @@ fn print_report(
         }
         crate::output::line(&format!(
             "applied to {} ({} mode): {} created, {} updated, {} deleted, {} unchanged, {} failed, {} skipped; {} requests in {:.1}s; {:.1}s in all ({per_sec} objects/s)",
-            p.target.coord.base,
+            p.target.url,
             mode.word(),
             counts["created"],
             counts["updated"],
@@ -580,7 +558,7 @@ fn print_report(
                 class: ExitClass::Storage,
                 message: format!(
                     "{} stopped answering ({n} requests in a row got no answer): {bad} object(s) were not applied; run the same command again once it is back",
-                    p.target.coord.base
+                    p.target.url
                 ),
             }
             .into());
