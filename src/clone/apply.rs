@@ -2,7 +2,7 @@
 //! once (bounded); a failed item only skips its dependents; every item gets an outcome for the
 //! report. What one item sends is the cluster's business ([`Cluster::apply`]).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -110,10 +110,12 @@ struct Sched<'a, K, P> {
     starts: Vec<usize>,
     dependents: Vec<usize>,
     ready: VecDeque<usize>,
+    /// With staging, the creations and updates not settled yet, per rank.
+    unsettled: Option<BTreeMap<u8, usize>>,
 }
 
 impl<'a, K: ArtefactKind, P: PartKind> Sched<'a, K, P> {
-    fn new(items: &'a [Item<K, P>]) -> Sched<'a, K, P> {
+    fn new(items: &'a [Item<K, P>], staged: bool) -> Sched<'a, K, P> {
         let n = items.len();
         let mut waiting = vec![0; n];
         let mut starts = vec![0usize; n + 1];
@@ -135,6 +137,13 @@ impl<'a, K: ArtefactKind, P: PartKind> Sched<'a, K, P> {
             }
         }
         let ready = (0..n).filter(|i| waiting[*i] == 0).collect();
+        let unsettled = staged.then(|| {
+            let mut m = BTreeMap::new();
+            for it in items.iter().filter(|it| staged_item(it)) {
+                *m.entry(it.what.rank()).or_insert(0) += 1;
+            }
+            m
+        });
         Sched {
             items,
             outcomes: vec![None; n],
@@ -142,6 +151,28 @@ impl<'a, K: ArtefactKind, P: PartKind> Sched<'a, K, P> {
             starts,
             dependents,
             ready,
+            unsettled,
+        }
+    }
+
+    /// The next ready item that may start: with staging, the first whose rank no unsettled
+    /// lower-ranked creation or update holds back. When nothing runs (`idle`) and every ready
+    /// item is held back, the lowest ones wait on something of a higher rank: the first ready
+    /// item starts, so a reference across ranks cannot stall the run.
+    fn next(&mut self, idle: bool) -> Option<usize> {
+        let Some(unsettled) = &self.unsettled else {
+            return self.ready.pop_front();
+        };
+        let floor = unsettled.iter().find(|(_, n)| **n > 0).map(|(r, _)| *r);
+        let items = self.items;
+        let free = |i: &usize| {
+            let it = &items[*i];
+            !staged_item(it) || floor.is_none_or(|f| it.what.rank() <= f)
+        };
+        match self.ready.iter().position(free) {
+            Some(at) => self.ready.remove(at),
+            None if idle => self.ready.pop_front(),
+            None => None,
         }
     }
 
@@ -155,6 +186,12 @@ impl<'a, K: ArtefactKind, P: PartKind> Sched<'a, K, P> {
             }
             let ok = outcome.ok();
             self.outcomes[i] = Some(outcome);
+            if let Some(m) = &mut self.unsettled
+                && staged_item(&self.items[i])
+                && let Some(n) = m.get_mut(&self.items[i].what.rank())
+            {
+                *n -= 1;
+            }
             for &d in &self.dependents[self.starts[i]..self.starts[i + 1]] {
                 if self.outcomes[d].is_some() {
                     continue;
@@ -180,6 +217,12 @@ impl<'a, K: ArtefactKind, P: PartKind> Sched<'a, K, P> {
     }
 }
 
+/// What staging holds back and waits for: creations and updates (deletions and unchanged items
+/// neither wait nor hold anything back).
+fn staged_item<K: ArtefactKind, P: PartKind>(it: &Item<K, P>) -> bool {
+    it.action.acts() && it.action != Action::Delete
+}
+
 /// Everything [`apply`] needs besides the plan.
 pub struct Target<S: Schema> {
     pub schema: Arc<S>,
@@ -200,7 +243,7 @@ pub async fn apply<S: Schema>(
     let started = Instant::now();
     let n = plan.items.len();
     let target = Arc::new(target);
-    let mut sched = Sched::new(&plan.items);
+    let mut sched = Sched::new(&plan.items, target.schema.staged());
     // Blocked items (a cycle, a missing secret) are settled up front: they may wait on each other.
     for (i, it) in plan.items.iter().enumerate() {
         if let Some(b) = &it.blocked {
@@ -223,7 +266,7 @@ pub async fn apply<S: Schema>(
         // in flight finishes and is reported.
         while tasks.len() < concurrency.max(1)
             && halted().is_none()
-            && let Some(i) = sched.ready.pop_front()
+            && let Some(i) = sched.next(tasks.is_empty())
         {
             if sched.outcomes[i].is_some() {
                 continue;
@@ -311,7 +354,7 @@ mod tests {
             view("d", vec![]),
             view("e", vec![1, 3]),
         ];
-        let mut s = Sched::new(&items);
+        let mut s = Sched::new(&items, false);
         assert_eq!(s.ready.iter().copied().collect::<Vec<_>>(), vec![0, 3]);
         s.ready.clear();
         s.settle(3, Outcome::Done);
@@ -325,5 +368,49 @@ mod tests {
         }
         assert_eq!(s.outcomes[3], Some(Outcome::Done));
         assert!(s.ready.is_empty());
+    }
+
+    fn ranked(kind: Kind, name: &str, deps: Vec<usize>) -> Item<Kind, Part> {
+        let mut it = view(name, deps);
+        it.what = What::Object(kind);
+        it
+    }
+
+    #[test]
+    fn staged_ranks_start_only_once_every_lower_rank_settled() {
+        let (low, high) = (Kind::Book, Kind::Note);
+        assert!(low.spec().rank < high.spec().rank);
+        let items = vec![
+            ranked(low, "a", vec![]),
+            ranked(low, "b", vec![]),
+            ranked(high, "c", vec![]),
+        ];
+        let mut s = Sched::new(&items, true);
+        assert_eq!(s.next(false), Some(0));
+        assert_eq!(s.next(false), Some(1));
+        assert_eq!(s.next(false), None, "c waits while a and b run");
+        s.settle(0, Outcome::Done);
+        assert_eq!(s.next(false), None, "b still runs");
+        // A failure settles too: the next rank is not held back by what went wrong.
+        s.settle(1, Outcome::Failed("HTTP 500".into()));
+        assert_eq!(s.next(false), Some(2));
+
+        // Unstaged, ranks only order the queue.
+        let mut s = Sched::new(&items, false);
+        assert_eq!(
+            (s.next(false), s.next(false), s.next(false)),
+            (Some(0), Some(1), Some(2))
+        );
+    }
+
+    #[test]
+    fn a_lower_rank_waiting_on_a_higher_one_does_not_stall_a_staged_run() {
+        let (low, high) = (Kind::Book, Kind::Note);
+        assert!(low.spec().rank < high.spec().rank);
+        // a (low) references c (high): only c is ready, and it is held back by a.
+        let items = vec![ranked(low, "a", vec![1]), ranked(high, "c", vec![])];
+        let mut s = Sched::new(&items, true);
+        assert_eq!(s.next(false), None, "held back while something runs");
+        assert_eq!(s.next(true), Some(1), "started when nothing else can");
     }
 }

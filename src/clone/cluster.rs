@@ -34,6 +34,13 @@ pub trait Schema: Send + Sync + 'static {
 
     /// The source's path of a target's object: the inverse of [`Schema::to_target`]'s renames.
     fn source_path(&self, kind: Self::Kind, path: &[String]) -> Vec<String>;
+
+    /// Apply rank by rank: nothing of a rank starts before every creation or update of a lower
+    /// rank has settled (a documented sync order, such as Druid's supervisors last). Otherwise
+    /// ranks only order the queue and the references alone say what waits.
+    fn staged(&self) -> bool {
+        false
+    }
 }
 
 /// What one object of a cluster is there: its kind and its path as the cluster spells it (a

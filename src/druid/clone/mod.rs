@@ -44,6 +44,13 @@ impl Schema for DruidSchema {
         vec![]
     }
 
+    /// Druid's documented order is a sequence of stages (security, lookups, dynamic configs,
+    /// rules, compaction, supervisors last): a supervisor resumed on failover must find its
+    /// datasource's rules and compaction in place.
+    fn staged(&self) -> bool {
+        true
+    }
+
     /// A datasource's rules come after `_default`'s (the documented order); a user's role
     /// assignments need the roles.
     fn references(&self, o: &Object) -> Vec<Vec<Vec<String>>> {
