@@ -51,6 +51,10 @@ pub(crate) struct Dialect {
     table_options: &'static str,
     /// Insert or replace a `druid_config` row (name, payload), as Druid's connector does.
     upsert_config: &'static str,
+    /// Taken around the DDL: `CREATE TABLE IF NOT EXISTS` of two processes starting at once on
+    /// a new database races (PostgreSQL: a duplicate key in pg_type).
+    ddl_lock: &'static str,
+    ddl_unlock: &'static str,
 }
 
 /// `--metadata-url`: `postgres://` / `postgresql://` or `mysql://`. `handle` drives the driver.
@@ -120,12 +124,16 @@ impl SqlStore {
             "CREATE INDEX IF NOT EXISTS idx_druid_audit_audit_time ON druid_audit(created_date)"
                 .into(),
         ];
-        for stmt in &ddl {
+        self.db
+            .execute(d.ddl_lock)
+            .context("locking out other processes creating Druid's tables")?;
+        let created = ddl.iter().try_for_each(|stmt| {
             self.db
                 .execute(stmt)
-                .with_context(|| format!("creating Druid's tables: {stmt}"))?;
-        }
-        Ok(())
+                .with_context(|| format!("creating Druid's tables: {stmt}"))
+        });
+        let unlocked = self.db.execute(d.ddl_unlock);
+        created.and(unlocked)
     }
 
     /// A `druid_rules` row: Druid's version is the write's time, and its id `<ds>_<version>`.

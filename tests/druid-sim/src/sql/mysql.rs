@@ -16,6 +16,8 @@ pub(crate) const DIALECT: Dialect = Dialect {
     table_options: " DEFAULT CHARACTER SET utf8mb4",
     upsert_config: "INSERT INTO druid_config (name, payload) VALUES (?, ?) \
                     ON DUPLICATE KEY UPDATE payload = VALUES(payload)",
+    ddl_lock: "SELECT GET_LOCK('druid_sim_create_tables', 60)",
+    ddl_unlock: "SELECT RELEASE_LOCK('druid_sim_create_tables')",
 };
 
 pub(crate) struct Mysql {

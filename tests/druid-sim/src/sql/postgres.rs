@@ -15,6 +15,9 @@ pub(crate) const DIALECT: Dialect = Dialect {
     table_options: "",
     upsert_config: "INSERT INTO druid_config (name, payload) VALUES (?, ?) \
                     ON CONFLICT (name) DO UPDATE SET payload = EXCLUDED.payload",
+    // Session-level, released when the connection closes too; the key is arbitrary.
+    ddl_lock: "SELECT pg_advisory_lock(4711002)",
+    ddl_unlock: "SELECT pg_advisory_unlock(4711002)",
 };
 
 pub(crate) struct Postgres {
