@@ -1112,10 +1112,12 @@ if has_clone:
 
 if has_druid:
     dn = int(meta["druid_artefacts"])
-    for what, conc, seq in [("export", "druid_export_c", "druid_export_1"),
-                            ("apply", "druid_apply_c", "druid_apply_1")]:
-        r = ratio(W[seq], W[conc])
-        check(f"druid {what} ~{dn}: speed-up, wall -c 1 / -c {dc}", r, ">= 5.00x", r >= 5)
+    # An export reads whole collections (all rules, all lookups, ...): a few requests, so its
+    # concurrency hardly matters; an apply writes one object per request.
+    r = ratio(W["druid_export_1"], W["druid_export_c"])
+    check(f"druid export ~{dn}: speed-up, wall -c 1 / -c {dc}", r, "(info)", None)
+    r = ratio(W["druid_apply_1"], W["druid_apply_c"])
+    check(f"druid apply ~{dn}: speed-up, wall -c 1 / -c {dc}", r, ">= 5.00x", r >= 5)
     r = ratio(W["druid_apply_c"], W["druid_handcopy"])
     check(f"druid apply ~{dn}: lifeboat -c {dc} / hand-written script", r, "<= 0.50x", r <= 0.5)
     extra = DWN["druid_reapply_c"] - DWN["druid_apply_c"]

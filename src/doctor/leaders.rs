@@ -265,7 +265,12 @@ fn redirects(nodes: &[Node], role: Role) -> Check {
         Check::pass(
             &id,
             A,
-            format!("{} name {leader} and redirect to it (307)", urls.join(", ")),
+            format!(
+                "{} {} {leader} and {} to it (307)",
+                urls.join(", "),
+                if urls.len() == 1 { "names" } else { "name" },
+                if urls.len() == 1 { "redirects" } else { "redirect" },
+            ),
         )
     } else {
         Check::fail(&id, A, wrong.join("; ")).remedy(
