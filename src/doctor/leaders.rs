@@ -269,7 +269,11 @@ fn redirects(nodes: &[Node], role: Role) -> Check {
                 "{} {} {leader} and {} to it (307)",
                 urls.join(", "),
                 if urls.len() == 1 { "names" } else { "name" },
-                if urls.len() == 1 { "redirects" } else { "redirect" },
+                if urls.len() == 1 {
+                    "redirects"
+                } else {
+                    "redirect"
+                },
             ),
         )
     } else {

@@ -376,3 +376,123 @@ fn view_sql() {
         },
     );
 }
+
+/// One Druid object of every kind, at the paths an export writes them to.
+fn druid_objects() -> Vec<lifeboat::druid::clone::model::Object> {
+    use lifeboat::druid::clone::model::{self, Kind as D};
+    let o = |kind, path: &[&str], body: Value| {
+        model::object(
+            kind,
+            path.iter().map(|s| s.to_string()).collect(),
+            body.as_object().cloned().unwrap_or_default(),
+        )
+    };
+    let z = "MyBasicMetadataAuthorizer";
+    vec![
+        o(
+            D::Rules,
+            &["_default"],
+            json!({"rules": [{"type": "loadForever", "tieredReplicants": {"_default_tier": 2}}]}),
+        ),
+        o(
+            D::Rules,
+            &["wiki"],
+            json!({"rules": [{"type": "loadByPeriod", "period": "P1M", "tieredReplicants": {"hot": 1}}, {"type": "dropForever"}]}),
+        ),
+        o(
+            D::DynamicConfig,
+            &["coordinator"],
+            json!({"maxSegmentsToMove": 100, "decommissioningNodes": ["h:8083"], "pauseCoordination": false}),
+        ),
+        o(
+            D::WorkerConfig,
+            &["overlord"],
+            json!({"type": "default", "selectStrategy": {"type": "equalDistribution"}}),
+        ),
+        o(
+            D::Lookup,
+            &["__default", "country"],
+            json!({"lookupExtractorFactory": {"type": "map", "map": {"US": "United States"}}}),
+        ),
+        o(
+            D::CompactionCluster,
+            &["compaction"],
+            json!({"compactionTaskSlotRatio": 0.1, "maxCompactionTaskSlots": 4}),
+        ),
+        o(
+            D::Compaction,
+            &["wiki"],
+            json!({"dataSource": "wiki", "skipOffsetFromLatest": "P2D"}),
+        ),
+        o(
+            D::Supervisor,
+            &["wiki"],
+            json!({"type": "kafka", "spec": {"dataSchema": {"dataSource": "wiki"}, "ioConfig": {"topic": "t"}}, "suspended": false}),
+        ),
+        o(
+            D::AuthnUser,
+            &["MyBasicMetadataAuthenticator", "alice"],
+            json!({}),
+        ),
+        o(
+            D::Role,
+            &[z, "roles", "reader"],
+            json!({"permissions": [{"resource": {"name": "wiki", "type": "DATASOURCE"}, "action": "READ"}]}),
+        ),
+        o(
+            D::AuthzUser,
+            &[z, "users", "alice"],
+            json!({"roles": ["reader"]}),
+        ),
+    ]
+}
+
+/// A Druid tree read from disk and turned into what a plan compares and an apply sends: every
+/// object through the Druid schema (fields, references, the target's form), with host fields
+/// mapped and supervisors both suspended and resumed.
+#[test]
+fn druid_tree() {
+    use lifeboat::clone::cluster::Schema;
+    use lifeboat::druid::clone::{DruidSchema, DruidTree};
+    fuzz(
+        "druid_tree",
+        prop::collection::vec(tree_op(), 1..6),
+        |ops| {
+            let dir = tempfile::tempdir().expect("a temporary folder");
+            let root = dir.path().join("tree");
+            let seed = DruidTree::create(&root).expect("a tree");
+            for o in druid_objects() {
+                seed.write(&o).expect("an object is written");
+            }
+            for op in &ops {
+                apply_tree_op(&root, op);
+            }
+            let n = tree_bytes(&root);
+            let (_, held) = peak(|| -> Result<(), lifeboat::clone::CloneError> {
+                let tree = DruidTree::open(&root)?;
+                for resume in [false, true] {
+                    let mut schema = DruidSchema {
+                        resume_supervisors: resume,
+                        ..DruidSchema::default()
+                    };
+                    schema
+                        .mapping
+                        .host_fields
+                        .insert("pauseCoordination".into(), json!(true));
+                    for item in tree.objects() {
+                        let (kind, path) = item?;
+                        let Some(o) = tree.read(kind, &path)? else {
+                            continue;
+                        };
+                        let _ = schema.own_fields(&o);
+                        let _ = schema.references(&o);
+                        let _ = schema.source_path(kind, &path);
+                        let _ = schema.own_fields(&schema.to_target(o, &tree));
+                    }
+                }
+                Ok(())
+            });
+            bounded("druid tree", held, n, 8 * MIB, 100)
+        },
+    );
+}
