@@ -28,6 +28,9 @@ SERVER_NAME="mariadb.sh"
 source "$REPO/scripts/lib/server.sh"
 # shellcheck source=SCRIPTDIR/lib/debian.sh
 source "$REPO/scripts/lib/debian.sh"
+# shellcheck source=SCRIPTDIR/lib/pair.sh
+source "$REPO/scripts/lib/pair.sh"
+PAIR_ROOT_GLOB='*/lifeboat-mariadb-*'
 
 usage() {
     echo "usage: $0 start STATE_DIR [--replica] | stop|status STATE_DIR" >&2
@@ -69,8 +72,6 @@ launch() {
     tail -n 20 "$srv/mariadb.log" >&2
     die "mariadbd on port $port not ready within ${START_TIMEOUT}s"
 }
-
-new_password() { od -An -N16 -tx1 /dev/urandom | tr -d ' \n'; }
 
 start_primary() {
     local state="$1" root="$2" port="$3" pw="$4" replpw="$5" srv="$1/primary"
@@ -141,40 +142,9 @@ cmd_start() {
     trap - EXIT
 }
 
-stop_server() {
-    local srv="$1" pid
-    [[ -d "$srv" ]] || return 0
-    if pid="$(running_pid "$srv")"; then
-        terminate "$pid"
-        echo "$SERVER_NAME: stopped pid $pid" >&2
-    fi
-    rm -f "$srv/pid"
-}
+cmd_stop() { pair_stop "$1"; }
 
-cmd_stop() {
-    local state="$1" root
-    [[ -d "$state" ]] || return 0
-    state="$(cd "$state" && pwd)"
-    stop_server "$state/replica"
-    stop_server "$state/primary"
-    if [[ -f "$state/root" ]]; then
-        root="$(cat "$state/root")"
-        [[ "$root" == */lifeboat-mariadb-* ]] && rm -rf "$root"
-        rm -f "$state/root"
-    fi
-    rm -f "$state/env"
-}
-
-cmd_status() {
-    local state="$1" srv any=0
-    [[ -d "$state" ]] || return 1
-    for srv in "$state/primary" "$state/replica"; do
-        [[ -d "$srv" ]] || continue
-        running_pid "$srv" >/dev/null || { echo "not running: $srv"; return 1; }
-        any=1
-    done
-    ((any)) && echo "running"
-}
+cmd_status() { pair_status "$1"; }
 
 [[ $# -ge 2 ]] || usage
 case "$1" in

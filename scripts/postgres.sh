@@ -28,6 +28,11 @@ SERVER_NAME="postgres.sh"
 source "$REPO/scripts/lib/server.sh"
 # shellcheck source=SCRIPTDIR/lib/debian.sh
 source "$REPO/scripts/lib/debian.sh"
+# shellcheck source=SCRIPTDIR/lib/pair.sh
+source "$REPO/scripts/lib/pair.sh"
+PAIR_ROOT_GLOB='*/lifeboat-pg-*'
+# PostgreSQL's fast shutdown: SIGTERM would wait for every client to leave.
+PAIR_STOP_SIGNAL=INT
 
 usage() {
     echo "usage: $0 start STATE_DIR [--replica] | stop|status STATE_DIR" >&2
@@ -77,8 +82,6 @@ launch() {
     tail -n 20 "$srv/postgres.log" >&2
     die "postgres on port $port not ready within ${START_TIMEOUT}s"
 }
-
-new_password() { od -An -N16 -tx1 /dev/urandom | tr -d ' \n'; }
 
 start_primary() {
     local state="$1" root="$2" port="$3" pw="$4" replpw="$5" srv="$1/primary"
@@ -148,50 +151,9 @@ cmd_start() {
     trap - EXIT
 }
 
-# SIGINT is PostgreSQL's fast shutdown; after STOP_TIMEOUT, SIGKILL.
-stop_server() {
-    local srv="$1" pid i
-    [[ -d "$srv" ]] || return 0
-    if pid="$(running_pid "$srv")"; then
-        kill -INT "$pid" 2>/dev/null || true
-        for ((i = 0; i < STOP_TIMEOUT * 10; i++)); do
-            alive "$pid" || break
-            sleep 0.1
-        done
-        if alive "$pid"; then
-            echo "$SERVER_NAME: pid $pid still alive after ${STOP_TIMEOUT}s, sending SIGKILL" >&2
-            kill -KILL "$pid" 2>/dev/null || true
-        fi
-        echo "$SERVER_NAME: stopped pid $pid" >&2
-    fi
-    rm -f "$srv/pid"
-}
+cmd_stop() { pair_stop "$1"; }
 
-cmd_stop() {
-    local state="$1" root
-    [[ -d "$state" ]] || return 0
-    state="$(cd "$state" && pwd)"
-    # The replica first, so that it does not log a lost primary.
-    stop_server "$state/replica"
-    stop_server "$state/primary"
-    if [[ -f "$state/root" ]]; then
-        root="$(cat "$state/root")"
-        [[ "$root" == */lifeboat-pg-* ]] && rm -rf "$root"
-        rm -f "$state/root"
-    fi
-    rm -f "$state/env"
-}
-
-cmd_status() {
-    local state="$1" srv any=0
-    [[ -d "$state" ]] || return 1
-    for srv in "$state/primary" "$state/replica"; do
-        [[ -d "$srv" ]] || continue
-        running_pid "$srv" >/dev/null || { echo "not running: $srv"; return 1; }
-        any=1
-    done
-    ((any)) && echo "running"
-}
+cmd_status() { pair_status "$1"; }
 
 [[ $# -ge 2 ]] || usage
 case "$1" in

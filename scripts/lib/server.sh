@@ -60,10 +60,10 @@ running_pid() {
     echo "$pid"
 }
 
-# SIGTERM the pid, wait up to STOP_TIMEOUT s, then SIGKILL.
+# terminate PID [SIGNAL]: SIGNAL (default TERM) to the pid, wait up to STOP_TIMEOUT s, then SIGKILL.
 terminate() {
-    local pid="$1" i
-    kill -TERM "$pid" 2>/dev/null || true
+    local pid="$1" sig="${2:-TERM}" i
+    kill -"$sig" "$pid" 2>/dev/null || true
     for ((i = 0; i < STOP_TIMEOUT * 10; i++)); do
         alive "$pid" || return 0
         sleep 0.1
