@@ -3,31 +3,17 @@
 //! quorum of its own, and the PostgreSQL and MariaDB servers (with replicas) that scripts/test.sh
 //! starts once per run.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use zookeeper_client as zkc;
 
-use crate::support::{free_port, lifeboat, repo_root, sim_bin, stderr};
+use crate::support::{block, druid, env, free_port, lifeboat, stderr, zk_chroot, zk_script};
 
 /// Short sessions so that a killed node's latch entries vanish quickly (tickTime is 500 ms).
 const SESSION_MS: &str = "2000";
 const PASSWORD_VAR: &str = "LIFEBOAT_DRUID_METADATA_PASSWORD";
-
-fn env(name: &str) -> String {
-    std::env::var(name)
-        .unwrap_or_else(|_| panic!("{name} is not set: run the tests through scripts/test.sh"))
-}
-
-fn block<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
 
 /// A running druid-sim, SIGKILLed (by its own pid) when dropped.
 struct Druid {
@@ -37,25 +23,8 @@ struct Druid {
 
 impl Druid {
     fn start(extra: &[&str]) -> Druid {
-        let mut child = Command::new(sim_bin("druid-sim"))
-            .args(["--port", "0"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("druid-sim: active on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-        Druid {
-            child,
-            url: format!("http://{addr}"),
-        }
+        let (child, url) = druid::spawn(extra);
+        Druid { child, url }
     }
 
     /// One node of an HA set electing through `connect`'s latches.
@@ -78,17 +47,6 @@ impl Drop for Druid {
     fn drop(&mut self) {
         self.kill();
     }
-}
-
-/// A fresh chroot on the quorum `servers`, so that tests sharing it never see each other's latches.
-fn chroot_on(servers: &str) -> String {
-    let name = format!("/druid-doctor-{}-{}", std::process::id(), free_port());
-    block(async {
-        let c = zkc::Client::connect(servers).await.unwrap();
-        let opts = zkc::CreateMode::Persistent.with_acls(zkc::Acls::anyone_all());
-        c.create(&name, &[], &opts).await.unwrap();
-    });
-    format!("{servers}{name}")
 }
 
 /// `lifeboat --json doctor ARGS`: its exit code and its JSON report.
@@ -144,7 +102,7 @@ fn without_password(url: &str) -> (String, String) {
 
 #[test]
 fn a_healthy_ha_set_up_passes_and_a_pair_with_one_node_killed_warns() {
-    let connect = chroot_on(&env("LIFEBOAT_ZK_SERVERS"));
+    let connect = zk_chroot(&env("LIFEBOAT_ZK_SERVERS"), "druid-doctor");
     let (pg, password) = without_password(&env("LIFEBOAT_PG_URL"));
     let mut nodes = [Druid::ha(&connect), Druid::ha(&connect)];
     let broker = Druid::start(&[]);
@@ -260,7 +218,7 @@ fn a_sole_node_leads_both_roles_and_warns_for_want_of_a_standby() {
 
 #[test]
 fn a_latch_that_names_another_leader_fails_with_both_named() {
-    let connect = chroot_on(&env("LIFEBOAT_ZK_SERVERS"));
+    let connect = zk_chroot(&env("LIFEBOAT_ZK_SERVERS"), "druid-doctor");
     // A node alone leads over REST, while the latch (written here as Curator writes it) names
     // another node.
     let node = Druid::start(&[]);
@@ -308,7 +266,7 @@ struct TwoNodeQuorum {
 impl TwoNodeQuorum {
     fn start() -> (TwoNodeQuorum, String) {
         let state = tempfile::tempdir().unwrap();
-        script(&["start", state.path().to_str().unwrap(), "2"]);
+        zk_script(&["start", state.path().to_str().unwrap(), "2"]);
         let envfile = std::fs::read_to_string(state.path().join("env")).unwrap();
         let servers = envfile
             .lines()
@@ -321,26 +279,14 @@ impl TwoNodeQuorum {
 
 impl Drop for TwoNodeQuorum {
     fn drop(&mut self) {
-        script(&["stop", self.state.path().to_str().unwrap()]);
+        zk_script(&["stop", self.state.path().to_str().unwrap()]);
     }
-}
-
-fn script(args: &[&str]) {
-    let out = Command::new(repo_root().join("scripts/zookeeper.sh"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "zookeeper.sh {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[test]
 fn a_two_node_zookeeper_warns() {
     let (_quorum, servers) = TwoNodeQuorum::start();
-    let connect = chroot_on(&servers);
+    let connect = zk_chroot(&servers, "druid-doctor");
     let pair = [Druid::ha(&connect), Druid::ha(&connect)];
     let urls = format!("{},{}", pair[0].url, pair[1].url);
     let args = ["--druid-url", &urls, "--zookeeper", &connect];

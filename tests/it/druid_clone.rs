@@ -1,15 +1,13 @@
 //! `lifeboat clone` against Druid: simulators (tests/druid-sim) seeded the way Druid's
 //! documentation examples do, exported, applied to an empty secondary, compared GET by GET.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use serde_json::{Value, json};
 
-use base64::Engine;
-
-use crate::support::{http, lifeboat, ok_json, sim_bin, stderr};
+use crate::support::druid::basic;
+use crate::support::{block, druid, env, http, lifeboat, ok_json, stderr};
 
 /// The simulators' `admin` password (`--auth basic --admin-password-file`).
 const ADMIN_PW: &str = "adm1n-pw";
@@ -24,37 +22,23 @@ struct Druid {
     _dir: tempfile::TempDir,
 }
 
-fn basic(user: &str, password: &str) -> String {
-    let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-    format!("Basic {b64}")
-}
-
 impl Druid {
     /// A node with basic security on (`admin` / [`ADMIN_PW`]), as every cluster of these tests.
     fn start(extra: &[&str]) -> Druid {
         let dir = tempfile::tempdir().unwrap();
         let pw = dir.path().join("admin");
         std::fs::write(&pw, ADMIN_PW).unwrap();
-        let mut child = Command::new(sim_bin("druid-sim"))
-            .args(["--port", "0", "--auth", "basic", "--admin-password-file"])
-            .arg(&pw)
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("druid-sim: active on ")
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-            .to_string();
+        let mut args = vec![
+            "--auth",
+            "basic",
+            "--admin-password-file",
+            pw.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let (child, url) = druid::spawn(&args);
         Druid {
             child,
-            url: format!("http://{addr}"),
+            url,
             auth: basic("admin", ADMIN_PW),
             _dir: dir,
         }
@@ -298,7 +282,8 @@ fn export(from: &str, out: &Path, extra: &[&str]) -> Value {
     run(&args)
 }
 
-fn clone_cmd(cmd: &str, tree: &Path, to: &Druid, extra: &[&str]) -> Value {
+/// `--json clone CMD --source TREE --druid-url URL EXTRA…`, the arguments of every clone run here.
+fn clone_args<'a>(cmd: &'a str, tree: &'a Path, url: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "--json",
         "clone",
@@ -306,10 +291,28 @@ fn clone_cmd(cmd: &str, tree: &Path, to: &Druid, extra: &[&str]) -> Value {
         "--source",
         tree.to_str().unwrap(),
         "--druid-url",
-        &to.url,
+        url,
     ];
     args.extend_from_slice(extra);
-    run(&args)
+    args
+}
+
+fn clone_cmd(cmd: &str, tree: &Path, to: &Druid, extra: &[&str]) -> Value {
+    run(&clone_args(cmd, tree, &to.url, extra))
+}
+
+/// lifeboat ARGS in the background, with the source credentials and its output piped: for the
+/// tests that act on the clusters while an apply runs.
+fn spawn_lifeboat(args: &[&str]) -> std::process::Child {
+    let env = creds();
+    Command::new(env!("CARGO_BIN_EXE_lifeboat"))
+        .args(args)
+        .env("LIFEBOAT_PROGRESS", "none")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
 }
 
 /// (kind, path) -> action of the items that do something.
@@ -399,17 +402,12 @@ fn druid_clone_to_an_empty_secondary_matches_and_a_second_apply_writes_nothing()
     }
 
     let m = mapping(dir.path());
-    let apply_args = [
-        "--json",
-        "clone",
+    let apply_args = clone_args(
         "apply",
-        "--source",
-        tree.to_str().unwrap(),
-        "--druid-url",
+        &tree,
         &secondary.url,
-        "--mapping",
-        m.to_str().unwrap(),
-    ];
+        &["--mapping", m.to_str().unwrap()],
+    );
     let pw = [("ALICE_DR_PW", "alice-on-the-dr-site")];
     let report = ok_json(&lifeboat_as(&apply_args, &pw));
     assert_eq!(report["summary"]["failed"], 0, "{report}");
@@ -621,17 +619,12 @@ fn druid_refusals_stay_per_object_and_lookups_get_a_version_above_the_targets() 
     let bad = tree.join("rules/koalas.rules.json");
     std::fs::write(&bad, r#"{"rules": [{"type": "loadSometimes"}]}"#).unwrap();
     let m = mapping(dir.path());
-    let args = [
-        "--json",
-        "clone",
+    let args = clone_args(
         "apply",
-        "--source",
-        tree.to_str().unwrap(),
-        "--druid-url",
+        &tree,
         &secondary.url,
-        "--mapping",
-        m.to_str().unwrap(),
-    ];
+        &["--mapping", m.to_str().unwrap()],
+    );
     // alice's password variable is not set: her user alone fails, before it is created.
     let out = lifeboat_as(&args, &[]);
     assert_eq!(out.status.code(), Some(9), "{}", stderr(&out));
@@ -676,15 +669,7 @@ fn druid_refusals_stay_per_object_and_lookups_get_a_version_above_the_targets() 
     assert_eq!(site["lookupExtractorFactory"]["map"]["1"], "home");
 
     let left = acting(&ok_json(&lifeboat_as(
-        &[
-            "--json",
-            "clone",
-            "plan",
-            "--source",
-            tree.to_str().unwrap(),
-            "--druid-url",
-            &secondary.url,
-        ],
+        &clone_args("plan", &tree, &secondary.url, &[]),
         &[],
     )));
     assert_eq!(
@@ -729,16 +714,7 @@ fn druid_failover_resumes_what_ran_on_the_primary_without_restarting_the_rest() 
     let tree = dir.path().join("tree");
     export(&primary.url, &tree, &["--include", "@supervisors/**"]);
     let scope = ["--include", "@supervisors/**"];
-    let mut args = vec![
-        "--json",
-        "clone",
-        "apply",
-        "--source",
-        tree.to_str().unwrap(),
-        "--druid-url",
-        &secondary.url,
-    ];
-    args.extend_from_slice(&scope);
+    let mut args = clone_args("apply", &tree, &secondary.url, &scope);
     run(&args);
     let writes = secondary.writes();
     args.push("--resume-supervisors");
@@ -989,25 +965,12 @@ fn druid_a_lookup_changed_on_the_target_during_an_apply_fails_alone_and_clearly(
         &secondary.url,
         "/lookups/config/realtime_customer2/site_names",
     );
-    let env = creds();
-    let child = Command::new(env!("CARGO_BIN_EXE_lifeboat"))
-        .args([
-            "--json",
-            "clone",
-            "apply",
-            "--source",
-            tree.to_str().unwrap(),
-            "--druid-url",
-            &relay.url,
-            "--skip",
-            "security,supervisors",
-        ])
-        .env("LIFEBOAT_PROGRESS", "none")
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_lifeboat(&clone_args(
+        "apply",
+        &tree,
+        &relay.url,
+        &["--skip", "security,supervisors"],
+    ));
     relay
         .held
         .recv_timeout(std::time::Duration::from_secs(60))
@@ -1045,20 +1008,6 @@ fn druid_a_lookup_changed_on_the_target_during_an_apply_fails_alone_and_clearly(
 
 // ----- an HA pair on one ZooKeeper and one PostgreSQL (scripts/test.sh starts both) -----
 
-/// A variable scripts/test.sh exports; its absence is a failure, never a skip.
-fn env_of(name: &str) -> String {
-    std::env::var(name)
-        .unwrap_or_else(|_| panic!("{name} is not set: run the tests through scripts/test.sh"))
-}
-
-fn block<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
-
 /// A name no other test of this run uses.
 fn unique(prefix: &str) -> String {
     format!(
@@ -1070,20 +1019,12 @@ fn unique(prefix: &str) -> String {
 
 /// A fresh chroot on the shared ZooKeeper quorum, as a connect string.
 fn zk_chroot() -> String {
-    let servers = env_of("LIFEBOAT_ZK_SERVERS");
-    let root = format!("/{}", unique("druidclone"));
-    block(async {
-        let c = zookeeper_client::Client::connect(&servers).await.unwrap();
-        let opts = zookeeper_client::CreateMode::Persistent
-            .with_acls(zookeeper_client::Acls::anyone_all());
-        c.create(&root, &[], &opts).await.unwrap();
-    });
-    format!("{servers}{root}")
+    crate::support::zk_chroot(&env("LIFEBOAT_ZK_SERVERS"), "druidclone")
 }
 
 /// A new, empty database on the PostgreSQL of `LIFEBOAT_PG_URL`, as a URL.
 fn postgres_db() -> String {
-    let url = env_of("LIFEBOAT_PG_URL");
+    let url = env("LIFEBOAT_PG_URL");
     let db = unique("druid");
     block(async {
         let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
@@ -1175,17 +1116,7 @@ fn druid_ha_pair_given_the_follower_first_finishes_an_apply_whose_leader_is_kill
     export(&primary.url, &tree, &[]);
     // The follower first; the leader dies once the rules are being written.
     let given = format!("{follower},{leader}");
-    let env = creds();
-    let child = Command::new(env!("CARGO_BIN_EXE_lifeboat"))
-        .args(["--json", "clone", "apply", "--source"])
-        .arg(&tree)
-        .args(["--druid-url", &given, "--concurrency", "2"])
-        .env("LIFEBOAT_PROGRESS", "none")
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_lifeboat(&clone_args("apply", &tree, &given, &["--concurrency", "2"]));
     let survivor = &nodes[1 - l];
     poll(
         "lifeboat writes rules",

@@ -11,26 +11,12 @@ use std::time::{Duration, Instant};
 use lifeboat::doctor::check::{Check, Status};
 use lifeboat::doctor::election::{Election, election};
 use lifeboat::doctor::zookeeper::ensemble;
-use zookeeper_client as zkc;
 
-use crate::support::{Sim, free_port, repo_root};
+use crate::support::{Sim, block, env, repo_root, zk_chroot, zk_script};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 /// Short sessions so that a killed coordinator's nodes vanish quickly (tickTime is 500 ms).
 const SESSION_MS: &str = "2000";
-
-fn env(name: &str) -> String {
-    std::env::var(name)
-        .unwrap_or_else(|_| panic!("{name} is not set: run the tests through scripts/test.sh"))
-}
-
-fn block<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
 
 fn status(checks: &[Check], id: &str) -> Status {
     checks
@@ -57,18 +43,6 @@ fn poll<T: std::fmt::Debug>(what: &str, probe: impl Fn() -> T, done: impl Fn(&T)
     }
 }
 
-fn script(args: &[&str]) {
-    let out = Command::new(repo_root().join("scripts/zookeeper.sh"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "zookeeper.sh {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// The quorum these tests may kill servers of: restarted and waited for when dropped, so that a
 /// failed assertion leaves it whole for the next run.
 struct KillQuorum {
@@ -91,16 +65,16 @@ impl KillQuorum {
     }
 
     fn stop(&self, node: usize) {
-        script(&["stop-node", &self.state, &node.to_string()]);
+        zk_script(&["stop-node", &self.state, &node.to_string()]);
     }
 }
 
 impl Drop for KillQuorum {
     fn drop(&mut self) {
         for node in 1..=self.servers.len() {
-            script(&["start-node", &self.state, &node.to_string()]);
+            zk_script(&["start-node", &self.state, &node.to_string()]);
         }
-        script(&["wait", &self.state]);
+        zk_script(&["wait", &self.state]);
     }
 }
 
@@ -113,7 +87,7 @@ fn a_healthy_quorum_passes_one_lost_warns_two_lost_fail() {
     });
     assert_eq!(status(&healthy, "zk.size"), Status::Pass);
     // The command itself, with an HA pair in this quorum's latch: exit 0, then 10, then 11.
-    let connect = chroot_on(&q.servers.join(","));
+    let connect = zk_chroot(&q.servers.join(","), "it");
     let dir = tempfile::tempdir().unwrap();
     let active = zk_sim(dir.path(), &connect);
     active.wait_active();
@@ -192,19 +166,7 @@ fn a_word_outside_the_whitelist_is_reported_not_failed() {
 
 /// A fresh chroot in the shared quorum, so that tests running at once do not share a latch.
 fn chroot() -> String {
-    chroot_on(&env("LIFEBOAT_ZK_SERVERS"))
-}
-
-/// A fresh chroot on the quorum `servers` (so tests sharing a quorum never see each other's
-/// latch), as a connect string.
-fn chroot_on(servers: &str) -> String {
-    let name = format!("/it-{}-{}", std::process::id(), free_port());
-    block(async {
-        let c = zkc::Client::connect(servers).await.unwrap();
-        let opts = zkc::CreateMode::Persistent.with_acls(zkc::Acls::anyone_all());
-        c.create(&name, &[], &opts).await.unwrap();
-    });
-    format!("{servers}{name}")
+    zk_chroot(&env("LIFEBOAT_ZK_SERVERS"), "it")
 }
 
 fn zk_sim(paths_local: &Path, connect: &str) -> Sim {

@@ -15,6 +15,8 @@ use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use sha2::{Digest, Sha256};
 
+pub mod druid;
+
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -117,10 +119,7 @@ pub fn hold_lock(db_catalog: &Path) -> LockHolder {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let line = first_line(&mut child);
     assert_eq!(line.trim(), "ready", "hold_lock did not open the store");
     let pid = child.id();
     let stdin = child.stdin.take();
@@ -555,6 +554,57 @@ pub fn sim_bin(name: &str) -> PathBuf {
         bin.display()
     );
     bin
+}
+
+/// A variable scripts/test.sh exports; its absence is a failure, never a skip.
+pub fn env(name: &str) -> String {
+    std::env::var(name)
+        .unwrap_or_else(|_| panic!("{name} is not set: run the tests through scripts/test.sh"))
+}
+
+/// A current-thread Tokio runtime for a test's own async calls (ZooKeeper, databases).
+pub fn block<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+/// A fresh chroot on the ZooKeeper quorum `servers` (`/<prefix>-<pid>-<port>`), as a connect
+/// string: tests sharing a quorum then never see each other's latches.
+pub fn zk_chroot(servers: &str, prefix: &str) -> String {
+    let name = format!("/{prefix}-{}-{}", std::process::id(), free_port());
+    block(async {
+        let c = zookeeper_client::Client::connect(servers).await.unwrap();
+        let opts = zookeeper_client::CreateMode::Persistent
+            .with_acls(zookeeper_client::Acls::anyone_all());
+        c.create(&name, &[], &opts).await.unwrap();
+    });
+    format!("{servers}{name}")
+}
+
+/// scripts/zookeeper.sh ARGS, which must succeed.
+pub fn zk_script(args: &[&str]) {
+    let out = Command::new(repo_root().join("scripts/zookeeper.sh"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "zookeeper.sh {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The first line a child prints on its piped stdout: the simulators and helpers print one once
+/// ready, so a test that has read it needs no other wait.
+pub fn first_line(child: &mut Child) -> String {
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    line
 }
 
 /// A free TCP port on 127.0.0.1.

@@ -2,13 +2,16 @@
 //! shared PostgreSQL / MariaDB and its own chroot on the shared ZooKeeper quorum.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use dremio_sim::client::{Response, request};
 
-pub const SIM: &str = env!("CARGO_BIN_EXE_druid-sim");
+// One way to start a simulator for both kinds of test; `mod common` is declared here, not in
+// ha.rs / sql.rs, so that those see the cluster helpers alone.
+#[path = "../common/mod.rs"]
+mod common;
+
+pub const SIM: &str = common::SIM;
 
 /// Sessions this short make a killed leader's latch node vanish quickly (ZooKeeper's tickTime in
 /// scripts/zookeeper.sh allows 1-10 s).
@@ -127,32 +130,19 @@ pub fn zk_delete(connect: &str, path: &str) {
     })
 }
 
-/// A running simulator, SIGKILLed when dropped.
+/// A running simulator, SIGKILLed when dropped (by the [`common::Sim`] it holds).
 pub struct Sim {
-    child: Child,
+    node: Option<common::Sim>,
     pub port: u16,
 }
 
 impl Sim {
     pub fn start(args: &[&str]) -> Sim {
-        let mut child = Command::new(SIM)
-            .args(["--port", "0"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn druid-sim");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .expect("druid-sim's active line");
-        let port = line
-            .trim()
-            .strip_prefix("druid-sim: active on 127.0.0.1:")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .parse()
-            .unwrap();
-        Sim { child, port }
+        let node = common::Sim::spawn(args);
+        Sim {
+            port: node.port,
+            node: Some(node),
+        }
     }
 
     /// One node of an HA set: leaders from `zk`, state in `db`.
@@ -185,16 +175,10 @@ impl Sim {
         (r.status == 200).then_some(r.body)
     }
 
-    /// SIGKILL: the process cannot close its session, which then has to expire.
+    /// SIGKILL (what dropping a [`common::Sim`] does): the process cannot close its session,
+    /// which then has to expire.
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        self.kill();
+        self.node = None;
     }
 }
 
