@@ -109,7 +109,7 @@ EOF
 }
 
 cmd_start() {
-    local state replica="${2:-}" py root pw replpw ports
+    local state replica="${2:-}"
     [[ -z "$replica" || "$replica" == --replica ]] || usage
     state="$(server_state_dir "$1")"
     if cmd_status "$state" >/dev/null 2>&1 && [[ -f "$state/env" ]]; then
@@ -118,28 +118,7 @@ cmd_start() {
     fi
     command -v mariadbd >/dev/null 2>&1 || debian_install "$SERVER_NAME" mariadb-server mariadb-client \
         || die "cannot install mariadb-server"
-    py="$(server_find_python "no python3 to pick ports" "$VENV")"
-    read -r -a ports <<<"$(server_pick_ports "$py" 2)"
-    root="$(mktemp -d "${TMPDIR:-/tmp}/lifeboat-mariadb-XXXXXX")"
-    chown mysql: "$root"
-    echo "$root" >"$state/root"
-    pw="$(new_password)"
-    replpw="$(new_password)"
-    # A failed start stops what it started (die exits, so ERR would not fire).
-    trap 'rc=$?; ((rc == 0)) || { set +e; cmd_stop "$state"; }' EXIT
-    start_primary "$state" "$root" "${ports[0]}" "$pw" "$replpw"
-    umask 077
-    {
-        echo "export LIFEBOAT_MARIADB_URL=mysql://lifeboat:$pw@127.0.0.1:${ports[0]}/druid"
-        echo "export LIFEBOAT_MARIADB_STATE=$state"
-    } >"$state/env.tmp"
-    if [[ -n "$replica" ]]; then
-        start_replica "$state" "$root" "${ports[1]}" "$replpw"
-        echo "export LIFEBOAT_MARIADB_REPLICA_URL=mysql://lifeboat:$pw@127.0.0.1:${ports[1]}/druid" \
-            >>"$state/env.tmp"
-    fi
-    server_publish_env "$state"
-    trap - EXIT
+    pair_start "$state" "$replica" mysql mariadb LIFEBOAT_MARIADB mysql
 }
 
 cmd_stop() { pair_stop "$1"; }

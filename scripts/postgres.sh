@@ -118,7 +118,7 @@ start_replica() {
 }
 
 cmd_start() {
-    local state replica="${2:-}" py root pw replpw ports
+    local state replica="${2:-}"
     [[ -z "$replica" || "$replica" == --replica ]] || usage
     state="$(server_state_dir "$1")"
     if cmd_status "$state" >/dev/null 2>&1 && [[ -f "$state/env" ]]; then
@@ -127,28 +127,7 @@ cmd_start() {
     fi
     BIN="$(bindir)" || { debian_install "$SERVER_NAME" postgresql && BIN="$(bindir)"; } \
         || die "no PostgreSQL server binaries under /usr/lib/postgresql"
-    py="$(server_find_python "no python3 to pick ports" "$VENV")"
-    read -r -a ports <<<"$(server_pick_ports "$py" 2)"
-    root="$(mktemp -d "${TMPDIR:-/tmp}/lifeboat-pg-XXXXXX")"
-    chown postgres: "$root"
-    echo "$root" >"$state/root"
-    pw="$(new_password)"
-    replpw="$(new_password)"
-    # A failed start stops what it started (die exits, so ERR would not fire).
-    trap 'rc=$?; ((rc == 0)) || { set +e; cmd_stop "$state"; }' EXIT
-    start_primary "$state" "$root" "${ports[0]}" "$pw" "$replpw"
-    umask 077
-    {
-        echo "export LIFEBOAT_PG_URL=postgres://lifeboat:$pw@127.0.0.1:${ports[0]}/druid"
-        echo "export LIFEBOAT_PG_STATE=$state"
-    } >"$state/env.tmp"
-    if [[ -n "$replica" ]]; then
-        start_replica "$state" "$root" "${ports[1]}" "$replpw"
-        echo "export LIFEBOAT_PG_REPLICA_URL=postgres://lifeboat:$pw@127.0.0.1:${ports[1]}/druid" \
-            >>"$state/env.tmp"
-    fi
-    server_publish_env "$state"
-    trap - EXIT
+    pair_start "$state" "$replica" postgres pg LIFEBOAT_PG postgres
 }
 
 cmd_stop() { pair_stop "$1"; }

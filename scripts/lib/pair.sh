@@ -47,3 +47,40 @@ pair_status() {
     done
     ((any)) && echo "running"
 }
+
+# pair_start STATE REPLICA OWNER NAME VAR SCHEME: start a primary (and a replica when REPLICA is
+# `--replica`) on free ports, their data in a new folder lifeboat-NAME-* owned by OWNER, through
+# the sourcing script's hooks `start_primary STATE ROOT PORT PASSWORD REPL_PASSWORD` and
+# `start_replica STATE ROOT PORT REPL_PASSWORD`; then publish STATE/env (0600) with
+# VAR_URL=SCHEME://lifeboat:<pw>@127.0.0.1:<port>/druid, VAR_STATE and VAR_REPLICA_URL. A failed
+# start stops what it started.
+pair_start() {
+    local state="$1" replica="$2" owner="$3" name="$4" var="$5" scheme="$6" py root pw replpw ports
+    py="$(server_find_python "no python3 to pick ports" "$VENV")"
+    read -r -a ports <<<"$(server_pick_ports "$py" 2)"
+    root="$(mktemp -d "${TMPDIR:-/tmp}/lifeboat-$name-XXXXXX")"
+    chown "$owner": "$root"
+    echo "$root" >"$state/root"
+    pw="$(new_password)"
+    replpw="$(new_password)"
+    # die exits, so an ERR trap would not fire; the state's path is fixed now.
+    # shellcheck disable=SC2064
+    trap "rc=\$?; ((rc == 0)) || { set +e; pair_stop $(printf %q "$state"); }" EXIT
+    start_primary "$state" "$root" "${ports[0]}" "$pw" "$replpw"
+    # The env file holds the password: created 0600 (the umask must apply when it is opened).
+    (
+        umask 077
+        {
+            echo "export ${var}_URL=$scheme://lifeboat:$pw@127.0.0.1:${ports[0]}/druid"
+            echo "export ${var}_STATE=$state"
+            if [[ -n "$replica" ]]; then
+                echo "export ${var}_REPLICA_URL=$scheme://lifeboat:$pw@127.0.0.1:${ports[1]}/druid"
+            fi
+        } >"$state/env.tmp"
+    )
+    if [[ -n "$replica" ]]; then
+        start_replica "$state" "$root" "${ports[1]}" "$replpw"
+    fi
+    server_publish_env "$state"
+    trap - EXIT
+}
