@@ -42,21 +42,28 @@ impl Mount {
 }
 
 /// Parses mountinfo text; malformed lines are left out (a copy from another host may be cut short).
+/// The options kept per mount (mount or superblock options).
+const MAX_OPTIONS: usize = 256;
+
 pub fn parse(text: &str) -> Vec<Mount> {
     text.lines().filter_map(line).collect()
 }
 
 fn line(l: &str) -> Option<Mount> {
     let (head, tail) = l.split_once(" - ")?;
-    let head: Vec<&str> = head.split(' ').collect();
+    // Six fields are read; the optional ones after them (and a hostile run of spaces) are not
+    // split at all.
+    let head: Vec<&str> = head.splitn(7, ' ').collect();
     let mut tail = tail.split(' ');
     let (fstype, source, super_opts) = (tail.next()?, tail.next()?, tail.next().unwrap_or(""));
     if head.len() < 6 {
         return None;
     }
+    // Real mounts have a few dozen options at most; a line of commas must not become a vector.
     let opts = |s: &str| {
         s.split(',')
             .filter(|o| !o.is_empty())
+            .take(MAX_OPTIONS)
             .map(String::from)
             .collect()
     };
