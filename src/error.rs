@@ -76,3 +76,32 @@ impl fmt::Display for ExitClass {
 pub trait Classify {
     fn exit_class(&self) -> ExitClass;
 }
+
+/// An error and its sources in one line, `outer: inner: ...` (reqwest hides the cause, such as a
+/// TLS or DNS failure, behind a generic top-level message).
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text = format!("{text}: {c}");
+        cause = c.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod chain_tests {
+    #[derive(Debug, thiserror::Error)]
+    #[error("error sending request")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn an_error_is_told_with_its_sources() {
+        let outer = Outer(std::io::Error::other("certificate expired"));
+        assert_eq!(
+            super::chain(&outer),
+            "error sending request: certificate expired"
+        );
+        assert_eq!(super::chain(&std::io::Error::other("refused")), "refused");
+    }
+}

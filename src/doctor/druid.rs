@@ -154,13 +154,7 @@ fn words(e: &reqwest::Error) -> String {
     } else if e.is_timeout() {
         "timed out".into()
     } else {
-        let mut s = e.to_string();
-        let mut src = std::error::Error::source(e);
-        while let Some(inner) = src {
-            s.push_str(&format!(": {inner}"));
-            src = inner.source();
-        }
-        s
+        crate::error::chain(e)
     }
 }
 

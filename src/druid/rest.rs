@@ -258,13 +258,7 @@ fn describe(e: &reqwest::Error) -> String {
     } else if e.is_timeout() {
         "timed out".into()
     } else {
-        let mut text = e.to_string();
-        let mut cause = std::error::Error::source(e);
-        while let Some(c) = cause {
-            text = format!("{text}: {c}");
-            cause = c.source();
-        }
-        text
+        crate::error::chain(e)
     }
 }
 
