@@ -4,7 +4,7 @@
 # clone export|apply` of a catalog between two Dremio simulators, concurrent vs one request at a
 # time) and DRUID (the same between two Druid simulators, against a hand-written sync script).
 #
-#   scripts/bench.sh [--only backup|clone|druid|all] [--dir DIR] [--runs N] [--keep]
+#   scripts/bench.sh [--only backup|clone|druid|metadata|all] [--dir DIR] [--runs N] [--keep]
 #                    [--results FILE] [--no-check] [--size-mib N] [--small-files N]
 #                    [--clone-objects N] [--clone-concurrency N] [--clone-latency-ms N]
 #                    [--druid-artefacts N]
@@ -17,6 +17,8 @@
 # instead of building <repo>/target/release/lifeboat; no cargo needed then if DREMIO_SIM_BIN is
 # set too or the clone section is not run).
 #   BACKUP only: SIZE_MIB (1024), SMALL_FILES (200000), LIFEBOAT_VENV (default <repo>/.venv).
+#   METADATA only: METADATA_ROWS (1000000: segment rows of the seeded Druid metadata store; see
+#                scripts/lib/metadata_bench.sh). Needs Debian's postgresql (installed if missing).
 #   DRUID only:  DRUID_ARTEFACTS (1000: artefacts seeded in the primary), DRUID_SIM_BIN (use this
 #                druid-sim binary instead of building <repo>/target/release/druid-sim); it uses
 #                CLONE_CONCURRENCY and CLONE_LATENCY_MS too.
@@ -135,7 +137,8 @@ case "$BENCH_ONLY" in
     backup) DO_BACKUP=1; DO_CLONE=0; DO_DRUID=0 ;;
     clone) DO_BACKUP=0; DO_CLONE=1; DO_DRUID=0 ;;
     druid) DO_BACKUP=0; DO_CLONE=0; DO_DRUID=1 ;;
-    *) die "--only / BENCH_ONLY must be backup, clone, druid or all (got '$BENCH_ONLY')" ;;
+    metadata) DO_BACKUP=0; DO_CLONE=0; DO_DRUID=0 ;;
+    *) die "--only / BENCH_ONLY must be backup, clone, druid, metadata or all (got '$BENCH_ONLY')" ;;
 esac
 [[ "$DRUID_ARTEFACTS" =~ ^[0-9]+$ && "$DRUID_ARTEFACTS" -ge 100 ]] \
     || die "DRUID_ARTEFACTS must be an integer >= 100 (got '$DRUID_ARTEFACTS')"
@@ -327,6 +330,15 @@ if [[ $DO_DRUID -eq 1 ]]; then
 fi
 
 meta() { printf '%s\t%s\n' "$1" "$2" >>"$META"; }
+
+# METADATA (--only metadata, not part of `all`): a Druid metadata store of METADATA_ROWS segment
+# rows backed up and restored by lifeboat and by pg_dump / pg_restore (scripts/lib/metadata_bench.sh).
+if [[ "$BENCH_ONLY" == metadata ]]; then
+    mkdir -p "$(dirname "$RESULTS")"
+    "$REPO/scripts/lib/metadata_bench.sh" "$LB" "$BENCH_DIR" "$RUNS" "$RESULTS"
+    echo "results written to $RESULTS"
+    exit 0
+fi
 
 # ---------------------------------------------------------------------------------- helpers
 # jget FILE KEY: a top-level value of the JSON object in FILE.
