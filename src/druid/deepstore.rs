@@ -17,6 +17,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
+use std::path::Path;
 
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryFutureExt, TryStreamExt};
@@ -26,6 +27,8 @@ use object_store::path::Path as ObjPath;
 use sha2::{Digest, Sha256};
 
 use crate::druid::loadspec::{self, DeepStorageMap, ObjectRef, split_url};
+use crate::druid::metastore::csv::{CsvReader, Record};
+use crate::druid::metastore::dump::Column;
 use crate::druid::metastore::{Db, MetaError};
 use crate::store::{Location, StoreError};
 
@@ -532,6 +535,77 @@ pub async fn check(
     out.missing_sample = missing.into_vec();
     out.wrong_size_sample = wrong.into_vec();
     Ok(out)
+}
+
+/// The segments of a dumped `druid_segments.csv` (the backup's dialect, read by
+/// [`CsvReader`](crate::druid::metastore::csv::CsvReader)), each object moved by `map` so that a
+/// restore checks the NEW locations. `columns` are the file's columns in order (the manifest's);
+/// `id`, `used` and `payload` are found by name, without regard to case. Read on a blocking thread
+/// into a small channel: memory stays bounded whatever the file's size. A payload lifeboat cannot
+/// read is a segment without a known object (counted unchecked); a damaged file is an error.
+pub fn segments_of_csv(
+    path: &Path,
+    columns: &[Column],
+    map: &DeepStorageMap,
+) -> anyhow::Result<BoxStream<'static, anyhow::Result<Segment>>> {
+    let find = |name: &str| {
+        columns
+            .iter()
+            .position(|c| c.name.eq_ignore_ascii_case(name))
+            .ok_or_else(|| {
+                MetaError::Corrupt(format!(
+                    "{}: the backup's druid_segments has no column {name}",
+                    path.display()
+                ))
+            })
+    };
+    let (id, used, payload) = (find("id")?, find("used")?, find("payload")?);
+    let file = std::fs::File::open(path)
+        .map_err(|e| MetaError::Corrupt(format!("cannot open {}: {e}", path.display())))?;
+    let shown = path.display().to_string();
+    let map = map.clone();
+    let (tx, rx) = tokio::sync::mpsc::channel::<anyhow::Result<Segment>>(256);
+    tokio::task::spawn_blocking(move || {
+        // The header line is read (and skipped) by the first next_record.
+        let mut reader = CsvReader::new(BufReader::new(file));
+        loop {
+            let item = match reader.next_record() {
+                Ok(None) => return,
+                Ok(Some(record)) => segment_of_record(&record, (id, used, payload), &map),
+                Err(e) => Err(e),
+            };
+            let item = item
+                .map_err(|why| anyhow::Error::from(MetaError::Corrupt(format!("{shown}: {why}"))));
+            let failed = item.is_err();
+            if tx.blocking_send(item).is_err() || failed {
+                return;
+            }
+        }
+    });
+    Ok(futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    })
+    .boxed())
+}
+
+fn segment_of_record(
+    record: &Record,
+    (id, used, payload): (usize, usize, usize),
+    map: &DeepStorageMap,
+) -> Result<Segment, String> {
+    let n = record.fields.len();
+    let field = |i: usize| record.fields.get(i).and_then(|f| f.as_deref());
+    let id_text = field(id)
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .ok_or_else(|| format!("a segment without an id ({n} fields)"))?;
+    let used = field(used)
+        .and_then(used_of)
+        .ok_or_else(|| format!("segment {id_text}: its `used` is not 1 or 0"))?;
+    let payload = record
+        .bytes(payload)
+        .map_err(|e| format!("segment {id_text}: {e}"))?
+        .ok_or_else(|| format!("segment {id_text} has no payload"))?;
+    Ok(segment(id_text, used, &payload, map))
 }
 
 /// The live `druid_segments` table's segments, streamed (`SELECT id, used, payload`), for doctor.
