@@ -252,6 +252,7 @@ async fn offline_snapshot(
             coordinator: None,
         },
         logical: None,
+        druid: None,
     };
     ship(ctx, args, repo, location_lock, shipment).await
 }
@@ -324,6 +325,7 @@ async fn online_snapshot(
             binary: summary.binary,
             backup_path: reply.backup_path.clone(),
         }),
+        druid: None,
     };
     let made = ship(ctx, args, repo, location_lock, shipment).await;
     drop(cleanup);
