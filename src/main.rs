@@ -199,6 +199,22 @@ async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
                 replace: c.replace,
                 owner: c.owner,
                 dry_run: c.dry_run,
+                druid: match c.druid.druid_metadata {
+                    None => None,
+                    metadata => Some(commands::restore::druid::DruidRestoreArgs {
+                        metadata: meta_config(
+                            metadata,
+                            resolve::metadata_ca_file(c.druid.druid_metadata_ca_file, &cc),
+                            &cc,
+                            "lifeboat-restore",
+                        )?,
+                        urls: c.druid.druid_urls,
+                        map: resolve::deep_storage_map(c.druid.deep_storage_map, &cc),
+                        resume_supervisors: c.druid.resume_supervisors,
+                        strict: c.druid.strict,
+                        staging: c.druid.staging,
+                    }),
+                },
             };
             commands::restore::run(ctx, &args).await.map(|_| ())
         }

@@ -88,6 +88,7 @@ pub async fn run(ctx: &Ctx, dir: Option<PathBuf>, size_mib: u64) -> anyhow::Resu
             replace: false,
             owner: None,
             dry_run: false,
+            druid: None,
         },
     )
     .await?;
