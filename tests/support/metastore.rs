@@ -269,6 +269,8 @@ enum P {
     Bool(bool),
     I(i64),
     Null,
+    /// NULL in an integer column (PostgreSQL types its parameters).
+    NullI,
 }
 
 fn t(s: &str) -> P {
@@ -385,7 +387,7 @@ pub fn seed(db: &DbUrl, deep: Option<&str>) -> Seeded {
                 P::B(payload.into_bytes()),
                 status.map_or(P::Null, t),
                 if i == 0 { t("fp-0001") } else { P::Null },
-                if i == 0 { P::I(12345) } else { P::Null },
+                if i == 0 { P::I(12345) } else { P::NullI },
             ],
         );
         segments.push(SeededSegment {
@@ -556,6 +558,7 @@ pub fn seed(db: &DbUrl, deep: Option<&str>) -> Seeded {
                                 P::Bool(b) => Box::new(b),
                                 P::I(i) => Box::new(i),
                                 P::Null => Box::new(None::<String>),
+                                P::NullI => Box::new(None::<i64>),
                             }
                         })
                         .collect();
@@ -581,7 +584,7 @@ pub fn seed(db: &DbUrl, deep: Option<&str>) -> Seeded {
                             P::B(b) => mysql_async::Value::Bytes(b),
                             P::Bool(b) => mysql_async::Value::Int(b.into()),
                             P::I(i) => mysql_async::Value::Int(i),
-                            P::Null => mysql_async::Value::NULL,
+                            P::Null | P::NullI => mysql_async::Value::NULL,
                         })
                         .collect();
                     c.exec_drop(&sql, params)
