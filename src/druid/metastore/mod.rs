@@ -228,7 +228,8 @@ fn credentials_remedy() -> String {
     )
 }
 
-const REACH_REMEDY: &str = "check that the database server is up and that HOST:PORT reaches it";
+const REACH_REMEDY: &str =
+    "check that the server is up, that HOST:PORT reaches it, and the password";
 
 fn tls_remedy(ca: &Tls) -> String {
     match ca {
