@@ -35,9 +35,8 @@ pub struct Segment {
 
 /// Opens the deep-storage location a root URL names (`s3://bucket`, `s3://bucket/prefix`): the
 /// command layer's `Ctx::open`, so credentials come from the environment or the config file.
-pub type Opener = std::sync::Arc<
-    dyn Fn(&str) -> anyhow::Result<crate::store::location::Location> + Send + Sync,
->;
+pub type Opener =
+    std::sync::Arc<dyn Fn(&str) -> anyhow::Result<crate::store::location::Location> + Send + Sync>;
 
 /// How the check reaches deep storage.
 #[derive(Clone)]
