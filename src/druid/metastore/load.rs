@@ -453,6 +453,12 @@ impl Job<'_> {
                 self.tally.offsets_dropped
             ));
         }
+        if self.tally.unmapped > read::MAX_UNMAPPED_NOTES {
+            self.progress.note(&format!(
+                "{} segments in all keep their loadSpec, since their payload cannot be read",
+                self.tally.unmapped
+            ));
+        }
         for (spec, verdict) in &self.tally.supervisors {
             if let Verdict::Unreadable(why) = &verdict.1 {
                 self.progress.note(&format!(

@@ -21,6 +21,8 @@ use crate::progress::Progress;
 
 /// At most this many datasources are named in the report (the rest are counted).
 const MAX_OFFSET_NAMES: usize = 10_000;
+/// At most this many segments left unmapped are named in notes (the rest are counted).
+pub const MAX_UNMAPPED_NOTES: u64 = 5;
 /// At most this many distinct supervisors are judged (Druid clusters have tens or hundreds).
 const MAX_SUPERVISORS: usize = 1_000_000;
 
@@ -84,6 +86,8 @@ pub struct Tally {
     /// spec_id -> (id of its newest row, what that row needs).
     pub supervisors: BTreeMap<String, (i64, Verdict)>,
     pub max_supervisor_id: Option<i64>,
+    /// Segments whose payload the map could not read (left as they are).
+    pub unmapped: u64,
 }
 
 impl Tally {
@@ -315,7 +319,7 @@ impl Reader {
             };
             cells.push(cell);
         }
-        self.transform(&mut cells, tally)?;
+        self.transform(&mut cells, tally, progress)?;
         Ok(Some(cells))
     }
 
@@ -334,7 +338,12 @@ impl Reader {
         )
     }
 
-    fn transform(&self, cells: &mut Vec<Cell>, tally: &mut Tally) -> Result<(), MetaError> {
+    fn transform(
+        &self,
+        cells: &mut Vec<Cell>,
+        tally: &mut Tally,
+        progress: &dyn Progress,
+    ) -> Result<(), MetaError> {
         let n = self.records;
         match self.role {
             Role::Plain => {}
@@ -365,12 +374,14 @@ impl Reader {
                         }
                         Ok(None) => {}
                         Err(e) => {
-                            return Err(corrupt_file(
-                                &self.file,
-                                &format!(
-                                    "record {n}: the segment's loadSpec cannot be rewritten: {e}"
-                                ),
-                            ));
+                            // Not a payload Druid can read either: loaded as it is, and said.
+                            tally.unmapped += 1;
+                            if tally.unmapped <= MAX_UNMAPPED_NOTES {
+                                progress.note(&format!(
+                                    "{} record {n}: the segment's loadSpec is left as it is, since its payload cannot be read: {e}",
+                                    self.file
+                                ));
+                            }
                         }
                     }
                 }
