@@ -340,7 +340,32 @@ pub struct BackupCmd {
     #[command(flatten)]
     pub online: Online,
     #[command(flatten)]
+    pub druid: DruidBackup,
+    #[command(flatten)]
     pub run: RunOpts,
+}
+
+/// A Druid cluster's metadata store instead of a Dremio coordinator. The password comes from
+/// LIFEBOAT_DRUID_METADATA_PASSWORD[_FILE] (or the config's metadata_password_env/_file), never
+/// from the URL or a flag.
+#[derive(Debug, Args)]
+pub struct DruidBackup {
+    /// Druid's metadata store: postgres://USER@HOST:PORT/DB or mysql://USER@HOST:PORT/DB
+    /// (default: the config cluster's druid_metadata). `--staging` is the local folder the
+    /// table files are written to before they are shipped (default: $TMPDIR).
+    #[arg(
+        long = "druid-metadata",
+        value_name = "URL",
+        conflicts_with_all = ["dremio_urls", "dremio_home", "paths_local"]
+    )]
+    pub druid_metadata: Option<String>,
+    /// Coordinator/Overlord URLs (comma-separated or repeated): the backup records the
+    /// leader's version (`/status`). Credentials: LIFEBOAT_DRUID_USER + LIFEBOAT_DRUID_PASSWORD[_FILE].
+    #[arg(long = "druid-url", value_delimiter = ',', value_name = "URL")]
+    pub druid_urls: Vec<String>,
+    /// PEM file of the CA of the metadata database's TLS certificate (TLS is off without it).
+    #[arg(long = "druid-metadata-ca-file", value_name = "FILE")]
+    pub druid_metadata_ca_file: Option<PathBuf>,
 }
 
 /// An online (logical) backup through the coordinators' REST API. Credentials come from
@@ -489,6 +514,56 @@ pub struct RestoreCmd {
     /// Run every check and show what would happen; change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub druid: DruidRestore,
+}
+
+/// The restore of a Druid backup into an EMPTY metadata database. The password comes from
+/// LIFEBOAT_DRUID_METADATA_PASSWORD[_FILE] (or the config's metadata_password_env/_file).
+#[derive(Debug, Args)]
+pub struct DruidRestore {
+    /// The target metadata store: postgres://USER@HOST:PORT/DB or mysql://USER@HOST:PORT/DB.
+    /// Every druid_* table there must be empty; missing tables are created with Druid's DDL.
+    #[arg(
+        long = "druid-metadata",
+        value_name = "URL",
+        conflicts_with_all = ["dremio_home", "paths_local", "replace", "owner"]
+    )]
+    pub druid_metadata: Option<String>,
+    /// The target cluster's Coordinator/Overlord URLs: its version must not be older than the
+    /// backup's. Credentials: LIFEBOAT_DRUID_USER + LIFEBOAT_DRUID_PASSWORD[_FILE].
+    #[arg(
+        long = "druid-url",
+        value_delimiter = ',',
+        value_name = "URL",
+        requires = "druid_metadata"
+    )]
+    pub druid_urls: Vec<String>,
+    /// PEM file of the CA of the target database's TLS certificate.
+    #[arg(
+        long = "druid-metadata-ca-file",
+        value_name = "FILE",
+        requires = "druid_metadata"
+    )]
+    pub druid_metadata_ca_file: Option<PathBuf>,
+    /// Rewrite segments' loadSpecs: FROM=TO deep-storage prefixes (repeatable; the longest FROM
+    /// wins), e.g. s3://primary/druid=s3://replica/druid. The new locations are then checked.
+    #[arg(
+        long = "deep-storage-map",
+        value_name = "FROM=TO",
+        requires = "druid_metadata"
+    )]
+    pub deep_storage_map: Vec<String>,
+    /// Restore supervisors as they were; without it every supervisor is restored suspended.
+    #[arg(long, requires = "druid_metadata")]
+    pub resume_supervisors: bool,
+    /// With --deep-storage-map: a segment object missing at its new location refuses the
+    /// restore (checked before anything is written); without it, a warning listing them.
+    #[arg(long, requires = "druid_metadata")]
+    pub strict: bool,
+    /// The local folder the backup is extracted into before the load (default: $TMPDIR).
+    #[arg(long, value_name = "DIR", requires = "druid_metadata")]
+    pub staging: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

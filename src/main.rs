@@ -82,6 +82,8 @@ fn classify(err: &anyhow::Error) -> ExitClass {
             e.exit_class()
         } else if let Some(e) = cause.downcast_ref::<lifeboat::druid::rest::DruidError>() {
             e.exit_class()
+        } else if let Some(e) = cause.downcast_ref::<lifeboat::druid::metastore::MetaError>() {
+            e.exit_class()
         } else if let Some(e) = cause.downcast_ref::<CommandError>() {
             e.exit_class()
         } else if let Some(e) = cause.downcast_ref::<lifeboat::clone::CloneError>() {
@@ -134,6 +136,19 @@ async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Backup(c) => {
             let (name, cc) = cluster(&config, c.cluster)?;
             let inst = installation(c.target, &cc);
+            let metadata = resolve::druid_metadata(c.druid.druid_metadata, &cc);
+            let druid = match resolve::is_druid(&metadata, &cc) {
+                false => None,
+                true => Some(commands::backup::druid::DruidBackupArgs {
+                    metadata: meta_config(
+                        metadata,
+                        resolve::metadata_ca_file(c.druid.druid_metadata_ca_file, &cc),
+                        &cc,
+                        "lifeboat-backup",
+                    )?,
+                    urls: resolve::druid_urls(c.druid.druid_urls, &cc),
+                }),
+            };
             let args = BackupArgs {
                 dremio_home: inst.dremio_home,
                 paths_local: inst.paths_local,
@@ -153,6 +168,7 @@ async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
                     ca_file: c.online.ca_file.or(cc.ca_file.clone()),
                     insecure: c.online.insecure,
                 },
+                druid,
             };
             commands::backup::run(ctx, &args).await.map(|_| ())
         }
@@ -183,6 +199,22 @@ async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
                 replace: c.replace,
                 owner: c.owner,
                 dry_run: c.dry_run,
+                druid: match c.druid.druid_metadata {
+                    None => None,
+                    metadata => Some(commands::restore::druid::DruidRestoreArgs {
+                        metadata: meta_config(
+                            metadata,
+                            resolve::metadata_ca_file(c.druid.druid_metadata_ca_file, &cc),
+                            &cc,
+                            "lifeboat-restore",
+                        )?,
+                        urls: c.druid.druid_urls,
+                        map: resolve::deep_storage_map(c.druid.deep_storage_map, &cc),
+                        resume_supervisors: c.druid.resume_supervisors,
+                        strict: c.druid.strict,
+                        staging: c.druid.staging,
+                    }),
+                },
             };
             commands::restore::run(ctx, &args).await.map(|_| ())
         }
@@ -245,6 +277,31 @@ async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
             None => print_text(&lifeboat::cli::man_page()?),
         },
     }
+}
+
+/// How to reach a Druid metadata store: its URL (never with a password), the password from the
+/// environment or the file the config names, TLS when a CA file is given.
+fn meta_config(
+    url: Option<String>,
+    ca_file: Option<std::path::PathBuf>,
+    cc: &lifeboat::config::ClusterConfig,
+    application: &'static str,
+) -> anyhow::Result<lifeboat::druid::metastore::MetaConfig> {
+    use lifeboat::druid::metastore::{MetaConfig, MetaUrl, Tls};
+    let url = url.ok_or_else(|| {
+        CommandError::Usage(
+            "a Druid cluster needs its metadata store: --druid-metadata postgres://USER@HOST:PORT/DB (or mysql://...), or druid_metadata in the config".into(),
+        )
+    })?;
+    let url = MetaUrl::parse(&url)
+        .map_err(|why| CommandError::Usage(format!("--druid-metadata: {why}")))?;
+    Ok(MetaConfig {
+        url,
+        password: resolve::metadata_password(cc, &|k| std::env::var(k).ok())?,
+        tls: ca_file.map(Tls::CaFile).unwrap_or_default(),
+        connect_timeout: std::time::Duration::from_secs(10),
+        application,
+    })
 }
 
 /// `doctor`: every input from its flag, else the cluster's config.

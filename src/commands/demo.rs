@@ -62,6 +62,7 @@ pub async fn run(ctx: &Ctx, dir: Option<PathBuf>, size_mib: u64) -> anyhow::Resu
                 .unwrap_or(1),
             parts_in_flight: 4,
             create_location: true,
+            druid: None,
         },
     )
     .await?;
@@ -87,6 +88,7 @@ pub async fn run(ctx: &Ctx, dir: Option<PathBuf>, size_mib: u64) -> anyhow::Resu
             replace: false,
             owner: None,
             dry_run: false,
+            druid: None,
         },
     )
     .await?;

@@ -49,11 +49,16 @@ impl Classify for CommandError {
 }
 
 /// The top-level entries an archive of this backup may hold besides its folders: a logical
-/// backup's are dremio-admin's table files.
+/// backup's are dremio-admin's table files; a Druid metadata backup's its table files, load
+/// scripts and README.
 pub(crate) fn archive_layout(manifest: &Manifest) -> Layout {
     if manifest.mode == "logical" {
         Layout {
             top_level_file: crate::dremio::logical::is_table_file,
+        }
+    } else if manifest.mode == crate::repo::manifest::MODE_METADATA {
+        Layout {
+            top_level_file: crate::druid::metastore::scripts::is_backup_file,
         }
     } else {
         Layout::FOLDERS_ONLY

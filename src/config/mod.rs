@@ -102,6 +102,22 @@ pub struct ClusterConfig {
     pub secondary_urls: Vec<String>,
     /// `doctor`: the lowest acceptable throughput of the shared volume, MB/s (default 30).
     pub min_throughput_mbps: Option<f64>,
+    /// A `kind = "druid"` cluster's metadata store, `postgres://USER@HOST:PORT/DB` or
+    /// `mysql://USER@HOST:PORT/DB` (never with a password: see `metadata_password_env`).
+    pub druid_metadata: Option<String>,
+    /// The environment variable holding the metadata store's password (its `_FILE` twin works
+    /// too; default `LIFEBOAT_DRUID_METADATA_PASSWORD`).
+    pub metadata_password_env: Option<String>,
+    /// A file holding the metadata store's password (instead of an environment variable).
+    pub metadata_password_file: Option<PathBuf>,
+    /// CA certificate (PEM) for TLS to the metadata store (TLS is off without it).
+    pub metadata_ca_file: Option<PathBuf>,
+    /// Deep-storage roots the segments live under (`s3://bucket/prefix`), for the checks.
+    #[serde(default)]
+    pub deep_storage: Vec<String>,
+    /// Restores rewrite segments' loadSpecs by these `FROM=TO` prefixes (the DR copy of deep storage).
+    #[serde(default)]
+    pub deep_storage_map: Vec<String>,
 }
 
 /// Where backups live, with its own endpoint, credentials and retention.
@@ -206,6 +222,20 @@ impl Config {
             {
                 return Err(ConfigError::Other(format!(
                     "config {}: clusters.{name}.kind {kind:?}: \"dremio\" or \"druid\"",
+                    self.path.display()
+                )));
+            }
+            if let Some(url) = &c.druid_metadata
+                && let Err(why) = crate::druid::metastore::MetaUrl::parse(url)
+            {
+                return Err(ConfigError::Other(format!(
+                    "config {}: clusters.{name}.druid_metadata: {why}",
+                    self.path.display()
+                )));
+            }
+            if c.metadata_password_env.is_some() && c.metadata_password_file.is_some() {
+                return Err(ConfigError::Other(format!(
+                    "config {}: clusters.{name}: metadata_password_env and metadata_password_file both given; keep one",
                     self.path.display()
                 )));
             }

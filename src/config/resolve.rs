@@ -193,6 +193,63 @@ pub fn min_throughput(flag: Option<f64>, cc: &ClusterConfig) -> Result<f64, Conf
     }
 }
 
+/// The Druid metadata store: the flag, else the cluster's `druid_metadata`.
+pub fn druid_metadata(flag: Option<String>, cc: &ClusterConfig) -> Option<String> {
+    flag.or_else(|| cc.druid_metadata.clone())
+}
+
+/// The metadata store's CA file: the flag, else the cluster's `metadata_ca_file`.
+pub fn metadata_ca_file(flag: Option<PathBuf>, cc: &ClusterConfig) -> Option<PathBuf> {
+    flag.or_else(|| cc.metadata_ca_file.clone())
+}
+
+/// The metadata store's password: from the file `metadata_password_file` names, else the variable
+/// `metadata_password_env` names (or its `_FILE` twin), else `LIFEBOAT_DRUID_METADATA_PASSWORD`
+/// (or `LIFEBOAT_DRUID_METADATA_PASSWORD_FILE`); `None` when none is set (trust or peer auth).
+pub fn metadata_password(
+    cc: &ClusterConfig,
+    env: crate::secrets::Env<'_>,
+) -> Result<Option<crate::secrets::Secret>, ConfigError> {
+    if let Some(path) = &cc.metadata_password_file {
+        return crate::secrets::from_file(path).map(Some).map_err(|e| {
+            ConfigError::Other(format!(
+                "metadata_password_file: cannot read {}: {e}",
+                path.display()
+            ))
+        });
+    }
+    let var = cc
+        .metadata_password_env
+        .as_deref()
+        .unwrap_or(crate::druid::metastore::PASSWORD_VAR);
+    crate::secrets::from_var_or_file(env, var).map_err(|(path, e)| {
+        ConfigError::Other(format!("{var}_FILE: cannot read {}: {e}", path.display()))
+    })
+}
+
+/// The deep-storage map of a restore: the flags when any is given, else the file's.
+pub fn deep_storage_map(flag: Vec<String>, cc: &ClusterConfig) -> Vec<String> {
+    if flag.is_empty() {
+        cc.deep_storage_map.clone()
+    } else {
+        flag
+    }
+}
+
+/// Druid node URLs of a backup or restore: the flags when any is given, else the file's.
+pub fn druid_urls(flag: Vec<String>, cc: &ClusterConfig) -> Vec<String> {
+    if flag.is_empty() {
+        cc.druid_urls.clone()
+    } else {
+        flag
+    }
+}
+
+/// Whether a backup is of a Druid cluster: `--druid-metadata` given or the cluster's kind.
+pub fn is_druid(flag: &Option<String>, cc: &ClusterConfig) -> bool {
+    flag.is_some() || cc.kind.as_deref() == Some("druid")
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -349,5 +406,75 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn a_druid_clusters_metadata_settings_and_its_password() {
+        let c = config(
+            r#"
+            [clusters.druid]
+            kind = "druid"
+            druid_metadata = "postgres://druid@db:5432/druid"
+            druid_urls = ["http://c1:8081"]
+            metadata_password_env = "DRUID_DB_PW"
+            metadata_ca_file = "/etc/db-ca.pem"
+            deep_storage = ["s3://seg/druid"]
+            deep_storage_map = ["s3://seg/druid=s3://seg-dr/druid"]
+            to = "/b"
+            "#,
+        );
+        let (_, cc) = cluster(&c, Some("druid".into())).unwrap();
+        assert!(is_druid(&None, &cc));
+        assert!(is_druid(&Some("x".into()), &ClusterConfig::default()));
+        assert!(!is_druid(&None, &ClusterConfig::default()));
+        assert_eq!(
+            druid_metadata(None, &cc).as_deref(),
+            Some("postgres://druid@db:5432/druid")
+        );
+        assert_eq!(
+            druid_metadata(Some("mysql://u@h/d".into()), &cc).as_deref(),
+            Some("mysql://u@h/d")
+        );
+        assert_eq!(
+            metadata_ca_file(None, &cc),
+            Some(PathBuf::from("/etc/db-ca.pem"))
+        );
+        assert_eq!(deep_storage_map(vec![], &cc).len(), 1);
+        assert_eq!(druid_urls(vec![], &cc), ["http://c1:8081"]);
+        let env = |k: &str| match k {
+            "DRUID_DB_PW" => Some("pw".to_string()),
+            "LIFEBOAT_DRUID_METADATA_PASSWORD" => Some("default".to_string()),
+            _ => None,
+        };
+        assert_eq!(metadata_password(&cc, &env).unwrap().unwrap().0, "pw");
+        let plain = ClusterConfig::default();
+        assert_eq!(
+            metadata_password(&plain, &env).unwrap().unwrap().0,
+            "default"
+        );
+        assert!(metadata_password(&plain, &|_| None).unwrap().is_none());
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pw");
+        std::fs::write(&file, "from-file\n").unwrap();
+        let with_file = ClusterConfig {
+            metadata_password_file: Some(file),
+            ..Default::default()
+        };
+        assert_eq!(
+            metadata_password(&with_file, &env).unwrap().unwrap().0,
+            "from-file"
+        );
+    }
+
+    #[test]
+    fn a_metadata_url_with_a_password_in_the_file_is_refused_at_load() {
+        let err = Config::parse(
+            "[clusters.d]\nkind = \"druid\"\ndruid_metadata = \"postgres://u:secret@h/d\"\n",
+            Path::new("t.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("clusters.d.druid_metadata"), "{err}");
+        assert!(!err.contains("secret"), "{err}");
     }
 }

@@ -38,6 +38,9 @@ pub struct Manifest {
     /// For `logical` backups: what the coordinator's dremio-admin backup held.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logical: Option<Logical>,
+    /// For `metadata` backups of a Druid cluster: what the metadata store held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub druid: Option<Druid>,
     /// The per-file entries when the index is inline (`index.location == "inline"`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<FileEntry>,
@@ -94,6 +97,204 @@ pub struct Logical {
     pub binary: bool,
     /// Where the coordinator wrote it.
     pub backup_path: String,
+}
+
+/// The `mode` of a Druid metadata-store backup.
+pub const MODE_METADATA: &str = "metadata";
+/// The most skipped tables and deep-storage locations a Druid section may list.
+const MAX_DRUID_LIST: usize = 100;
+/// The longest name, type, version or URL a Druid section may hold.
+const MAX_DRUID_TEXT: usize = 4096;
+
+/// A Druid metadata-store backup: the store, its tables (one `<table>.csv` archive member each),
+/// the tables left out, and where the segments' files live in deep storage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Druid {
+    /// `/status` of the leader when `--druid-url` was given, else `unknown`.
+    pub druid_version: String,
+    pub database: Database,
+    pub tables: Vec<Table>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<SkippedTable>,
+    /// The deep-storage locations the segments point at (sorted, at most 100).
+    #[serde(default)]
+    pub deep_storage: Vec<String>,
+    pub segments: Segments,
+}
+
+/// The metadata database backed up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Database {
+    /// `postgresql` or `mysql`.
+    pub kind: String,
+    /// `SELECT version()`.
+    pub version: String,
+    /// The URL given, which never holds a password.
+    pub url: String,
+}
+
+/// One table of the backup and its file in the archive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Table {
+    /// Druid's name for it (one of the durable tables).
+    pub name: String,
+    /// Its archive member: `<name>.csv`.
+    pub file: String,
+    pub rows: u64,
+    pub bytes: u64,
+    /// The member's SHA-256, as the archive index records it.
+    pub sha256: String,
+    pub columns: Vec<TableColumn>,
+}
+
+/// A column as the source database declared it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableColumn {
+    pub name: String,
+    pub sql_type: String,
+    pub nullable: bool,
+}
+
+/// A table the backup left out, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedTable {
+    pub name: String,
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u64>,
+}
+
+/// Segment rows of the snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Segments {
+    pub total: u64,
+    pub used: u64,
+}
+
+impl Druid {
+    /// Fills each table's digest from the archive's index entry of its file, checking its size;
+    /// a table without its file in the index is an error (the archive does not hold it).
+    pub fn with_digests(mut self, files: &[FileEntry]) -> Result<Druid, ArchiveError> {
+        for t in &mut self.tables {
+            let entry = files.iter().find(|f| f.path == t.file).ok_or_else(|| {
+                ArchiveError::BadManifest(format!("the archive has no member {}", t.file))
+            })?;
+            if entry.size != t.bytes {
+                return Err(ArchiveError::BadManifest(format!(
+                    "{} is {} bytes in the archive, the dump wrote {}",
+                    t.file, entry.size, t.bytes
+                )));
+            }
+            t.sha256 = entry.sha256.clone().unwrap_or_default();
+        }
+        Ok(self)
+    }
+
+    /// The checks a reader makes: the section is hostile input like the rest of the manifest.
+    fn validate(&self) -> Result<(), String> {
+        let text = |what: &str, s: &str| {
+            if s.is_empty() || s.len() > MAX_DRUID_TEXT || s.chars().any(char::is_control) {
+                Err(format!(
+                    "druid.{what} {s:.80?} is empty, too long or holds control characters"
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        text("druid_version", &self.druid_version)?;
+        if !matches!(self.database.kind.as_str(), "postgresql" | "mysql") {
+            return Err(format!(
+                "druid.database.kind {:.40?} is neither postgresql nor mysql",
+                self.database.kind
+            ));
+        }
+        text("database.version", &self.database.version)?;
+        text("database.url", &self.database.url)?;
+        let durable = &crate::druid::metastore::tables::DURABLE;
+        if self.tables.len() > durable.len() {
+            return Err(format!(
+                "druid.tables lists {} tables; a Druid backup holds at most {}",
+                self.tables.len(),
+                durable.len()
+            ));
+        }
+        for (i, t) in self.tables.iter().enumerate() {
+            if !durable.contains(&t.name.as_str()) {
+                return Err(format!(
+                    "druid.tables: {:.80?} is not a table a Druid backup holds ({})",
+                    t.name,
+                    durable.join(", ")
+                ));
+            }
+            if self.tables[..i].iter().any(|o| o.name == t.name) {
+                return Err(format!("druid.tables lists {} twice", t.name));
+            }
+            if t.file != format!("{}.csv", t.name) {
+                return Err(format!(
+                    "druid.tables: the file of {} must be {}.csv, not {:.80?}",
+                    t.name, t.name, t.file
+                ));
+            }
+            if !is_sha256(&t.sha256) {
+                return Err(format!(
+                    "druid.tables: the sha256 of {} is not a SHA-256 digest",
+                    t.name
+                ));
+            }
+            if t.columns.is_empty() || t.columns.len() > crate::druid::metastore::csv::MAX_FIELDS {
+                return Err(format!(
+                    "druid.tables: {} has {} columns (1 to {} allowed)",
+                    t.name,
+                    t.columns.len(),
+                    crate::druid::metastore::csv::MAX_FIELDS
+                ));
+            }
+            for (j, c) in t.columns.iter().enumerate() {
+                let plain = !c.name.is_empty()
+                    && c.name.len() <= 255
+                    && c.name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+                if !plain {
+                    return Err(format!(
+                        "druid.tables: {} has a column named {:.80?} (letters, digits and '_' only)",
+                        t.name, c.name
+                    ));
+                }
+                if t.columns[..j]
+                    .iter()
+                    .any(|o| o.name.eq_ignore_ascii_case(&c.name))
+                {
+                    return Err(format!(
+                        "druid.tables: {} lists column {} twice",
+                        t.name, c.name
+                    ));
+                }
+                text("tables.columns.sql_type", &c.sql_type)?;
+            }
+        }
+        if self.skipped.len() > MAX_DRUID_LIST || self.deep_storage.len() > MAX_DRUID_LIST {
+            return Err(format!(
+                "druid.skipped or druid.deep_storage lists more than {MAX_DRUID_LIST} entries"
+            ));
+        }
+        for s in &self.skipped {
+            text("skipped.name", &s.name)?;
+            text("skipped.reason", &s.reason)?;
+        }
+        for d in &self.deep_storage {
+            text("deep_storage", d)?;
+        }
+        if self.segments.used > self.segments.total {
+            return Err("druid.segments: more used segments than segments".into());
+        }
+        Ok(())
+    }
+
+    /// The table of that name.
+    pub fn table(&self, name: &str) -> Option<&Table> {
+        self.tables.iter().find(|t| t.name == name)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -181,6 +382,19 @@ impl Manifest {
         if self.archive.object.contains('/') || self.index.location.contains('/') {
             return bad("object names must not contain '/'".into());
         }
+        match (&self.druid, self.cluster.kind.as_str()) {
+            (Some(d), "druid") if self.mode == MODE_METADATA => {
+                d.validate().map_err(ArchiveError::BadManifest)?
+            }
+            (Some(_), _) => {
+                return bad(format!(
+                    "a druid section belongs to a Druid backup of mode {MODE_METADATA}, not a {} backup of mode {}",
+                    self.cluster.kind, self.mode
+                ));
+            }
+            (None, "druid") => return bad("a Druid backup without its druid section".into()),
+            (None, _) => {}
+        }
         Ok(())
     }
 }
@@ -239,9 +453,63 @@ pub(crate) mod tests {
                 sha256: None,
             },
             logical: None,
+            druid: None,
             files: vec![],
             notes: vec![],
         }
+    }
+
+    /// A Druid metadata backup's manifest with two tables.
+    pub fn druid_sample() -> Manifest {
+        let mut m = sample();
+        m.cluster.kind = "druid".into();
+        m.cluster.version = "31.0.0".into();
+        m.mode = MODE_METADATA.into();
+        let column = |name: &str, sql_type: &str| TableColumn {
+            name: name.into(),
+            sql_type: sql_type.into(),
+            nullable: false,
+        };
+        m.druid = Some(Druid {
+            druid_version: "31.0.0".into(),
+            database: Database {
+                kind: "postgresql".into(),
+                version: "PostgreSQL 15.8".into(),
+                url: "postgresql://druid@db:5432/druid".into(),
+            },
+            tables: vec![
+                Table {
+                    name: "druid_segments".into(),
+                    file: "druid_segments.csv".into(),
+                    rows: 2,
+                    bytes: 100,
+                    sha256: "a".repeat(64),
+                    columns: vec![
+                        column("id", "character varying"),
+                        column("payload", "bytea"),
+                    ],
+                },
+                Table {
+                    name: "druid_config".into(),
+                    file: "druid_config.csv".into(),
+                    rows: 1,
+                    bytes: 10,
+                    sha256: "b".repeat(64),
+                    columns: vec![
+                        column("name", "character varying"),
+                        column("payload", "bytea"),
+                    ],
+                },
+            ],
+            skipped: vec![SkippedTable {
+                name: "druid_tasks".into(),
+                reason: "transient".into(),
+                rows: Some(3),
+            }],
+            deep_storage: vec!["s3://b/druid/segments".into()],
+            segments: Segments { total: 2, used: 1 },
+        });
+        m
     }
 
     #[test]
@@ -266,5 +534,100 @@ pub(crate) mod tests {
         let mut bad_digest = sample();
         bad_digest.archive.sha256 = "xyz".into();
         assert!(Manifest::from_json(&bad_digest.to_json(), None).is_err());
+    }
+
+    #[test]
+    fn a_druid_section_round_trips_and_a_hostile_one_is_refused() {
+        let m = druid_sample();
+        assert_eq!(Manifest::from_json(&m.to_json(), None).unwrap(), m);
+        let refused = |change: &dyn Fn(&mut Manifest), says: &str| {
+            let mut m = druid_sample();
+            change(&mut m);
+            let err = Manifest::from_json(&m.to_json(), None)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(says), "{says}: {err}");
+        };
+        fn druid(m: &mut Manifest) -> &mut Druid {
+            m.druid.as_mut().unwrap()
+        }
+        refused(
+            &|m| druid(m).tables[0].name = "druid_tasks".into(),
+            "not a table a Druid backup holds",
+        );
+        refused(
+            &|m| druid(m).tables[0].name = "../etc".into(),
+            "not a table a Druid backup holds",
+        );
+        refused(
+            &|m| druid(m).tables[1].name = "druid_segments".into(),
+            "twice",
+        );
+        refused(
+            &|m| druid(m).tables[0].file = "../druid_segments.csv".into(),
+            "must be druid_segments.csv",
+        );
+        refused(
+            &|m| druid(m).tables[0].sha256 = "zz".into(),
+            "not a SHA-256",
+        );
+        refused(
+            &|m| druid(m).tables[0].columns[0].name = "id; DROP".into(),
+            "letters, digits",
+        );
+        refused(&|m| druid(m).tables[0].columns.clear(), "columns (1 to");
+        refused(
+            &|m| druid(m).database.kind = "oracle".into(),
+            "neither postgresql nor mysql",
+        );
+        refused(
+            &|m| druid(m).deep_storage = vec!["s3://x".into(); 101],
+            "more than 100",
+        );
+        refused(&|m| druid(m).segments.used = 3, "more used segments");
+        refused(
+            &|m| druid(m).druid_version = "a\nb".into(),
+            "control characters",
+        );
+        refused(&|m| m.druid = None, "without its druid section");
+        refused(&|m| m.mode = "offline".into(), "a druid section belongs");
+        refused(
+            &|m| m.cluster.kind = "dremio".into(),
+            "a druid section belongs",
+        );
+        let mut many = druid_sample();
+        let t = druid(&mut many).tables[0].clone();
+        druid(&mut many).tables = vec![t; 9];
+        assert!(Manifest::from_json(&many.to_json(), None).is_err());
+    }
+
+    #[test]
+    fn table_digests_come_from_the_archive_index() {
+        use crate::archive::index::EntryKind;
+        let entry = |path: &str, size: u64, sha: &str| FileEntry {
+            path: path.into(),
+            kind: EntryKind::File,
+            size,
+            mode: 0o600,
+            mtime: 0,
+            sha256: Some(sha.into()),
+            target: None,
+        };
+        let d = druid_sample().druid.unwrap();
+        let files = [
+            entry("README.txt", 5, &"c".repeat(64)),
+            entry("druid_segments.csv", 100, &"d".repeat(64)),
+            entry("druid_config.csv", 10, &"e".repeat(64)),
+        ];
+        let filled = d.clone().with_digests(&files).unwrap();
+        assert_eq!(filled.tables[0].sha256, "d".repeat(64));
+        assert_eq!(filled.tables[1].sha256, "e".repeat(64));
+        assert!(
+            d.clone().with_digests(&files[..2]).is_err(),
+            "a table without its member"
+        );
+        let mut wrong = files.clone();
+        wrong[1].size = 99;
+        assert!(d.with_digests(&wrong).is_err(), "a member of another size");
     }
 }

@@ -29,6 +29,9 @@ pub struct Shipment {
     pub cluster: manifest::Cluster,
     pub source: manifest::Source,
     pub logical: Option<manifest::Logical>,
+    /// A Druid metadata backup's section; each table's digest is filled in from the archive
+    /// index once packed.
+    pub druid: Option<manifest::Druid>,
 }
 
 /// How a backup is packed and uploaded.
@@ -75,6 +78,7 @@ async fn pack_upload_commit(
         cluster,
         source,
         logical,
+        druid,
     } = shipment;
     for note in &notes {
         progress.note(&format!("note: {note}"));
@@ -82,6 +86,7 @@ async fn pack_upload_commit(
     let packed = pack_and_upload(repo, &id, sources, options, progress).await?;
     let (index_ref, files) = store_index(repo, &id, &packed.index, options.level).await?;
     let index_bytes = index_ref.bytes.unwrap_or(0);
+    let druid = druid.map(|d| d.with_digests(&files)).transpose()?;
     let manifest = Manifest {
         format: manifest::FORMAT.into(),
         id: id.clone(),
@@ -107,6 +112,7 @@ async fn pack_upload_commit(
         },
         index: index_ref,
         logical,
+        druid,
         files,
         notes,
     };
@@ -286,6 +292,7 @@ pub(crate) mod tests {
                 coordinator: None,
             },
             logical: None,
+            druid: None,
         }
     }
 

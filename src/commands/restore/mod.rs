@@ -4,6 +4,7 @@
 //! what was there kept aside (never deleted). The steps that actually happened drive the undo, and
 //! a journal lets the next run finish or undo a restore that was killed.
 
+pub mod druid;
 mod load;
 mod plan;
 mod stage;
@@ -43,6 +44,15 @@ pub struct RestoreArgs {
     pub replace: bool,
     pub owner: Option<String>,
     pub dry_run: bool,
+    /// The target of a Druid backup: its metadata store (the Dremio inputs are then unused).
+    pub druid: Option<druid::DruidRestoreArgs>,
+}
+
+/// What a restore did: a Dremio installation's or a Druid metadata store's.
+#[derive(Debug, Clone)]
+pub enum Restored {
+    Dremio(RestoreReport),
+    Druid(druid::DruidRestoreReport),
 }
 
 /// What a restore did (or, in a dry run, would do).
@@ -58,7 +68,7 @@ pub struct RestoreReport {
     pub seconds: f64,
 }
 
-pub async fn run(ctx: &Ctx, args: &RestoreArgs) -> anyhow::Result<RestoreReport> {
+pub async fn run(ctx: &Ctx, args: &RestoreArgs) -> anyhow::Result<Restored> {
     let started = Instant::now();
     let repo = ctx
         .repo(&args.from, &args.cluster, Access::Read)
@@ -68,9 +78,27 @@ pub async fn run(ctx: &Ctx, args: &RestoreArgs) -> anyhow::Result<RestoreReport>
         .manifest(&args.backup)
         .await
         .with_context(|| format!("restore of backup {} from {}", args.backup, repo.loc.url()))?;
-    restore(ctx, args, &repo, &manifest, started)
-        .await
-        .with_context(|| format!("restore of backup {} from {}", manifest.id, repo.loc.url()))
+    let context = || format!("restore of backup {} from {}", manifest.id, repo.loc.url());
+    match (manifest.cluster.kind.as_str(), &args.druid) {
+        ("druid", Some(d)) => druid::restore(ctx, d, args.dry_run, &repo, &manifest, started)
+            .await
+            .map(Restored::Druid)
+            .with_context(context),
+        ("druid", None) => Err(CommandError::Usage(format!(
+            "backup {} is of a Druid cluster's metadata store: restore it with --druid-metadata postgres://USER@HOST:PORT/DB (or mysql://...), an empty database",
+            manifest.id
+        ))
+        .into()),
+        (kind, Some(_)) => Err(CommandError::Usage(format!(
+            "backup {} is of a {kind} cluster, not of a Druid metadata store: --druid-metadata does not apply",
+            manifest.id
+        ))
+        .into()),
+        (_, None) => restore(ctx, args, &repo, &manifest, started)
+            .await
+            .map(Restored::Dremio)
+            .with_context(context),
+    }
 }
 
 async fn restore(

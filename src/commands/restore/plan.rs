@@ -290,6 +290,7 @@ mod tests {
             replace,
             owner: None,
             dry_run: false,
+            druid: None,
         }
     }
 

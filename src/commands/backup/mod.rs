@@ -1,5 +1,8 @@
 //! `lifeboat backup`: an offline snapshot of a stopped coordinator's KV store, uploads and security
-//! files, streamed as one tar+zstd object into a location and committed by its manifest.
+//! files, streamed as one tar+zstd object into a location and committed by its manifest; an
+//! online (logical) one through the coordinator; or a Druid metadata store's snapshot ([`druid`]).
+
+pub mod druid;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -45,6 +48,8 @@ pub struct BackupArgs {
     /// Where the coordinator writes its logical backup (shared with lifeboat).
     pub staging: Option<PathBuf>,
     pub tls: Tls,
+    /// A Druid cluster's metadata store instead of Dremio: then the Dremio inputs are unused.
+    pub druid: Option<druid::DruidBackupArgs>,
 }
 
 /// What a finished backup reports.
@@ -160,7 +165,9 @@ async fn backup_and_copy(
         copies.push((name.clone(), dst));
     }
     let lock = repo.lock("backup", args.wait_lock).await?;
-    let made = if args.dremio_urls.is_empty() {
+    let made = if let Some(d) = &args.druid {
+        druid::snapshot(ctx, args, d, &repo, &lock).await
+    } else if args.dremio_urls.is_empty() {
         offline_snapshot(ctx, args, &repo, &lock).await
     } else {
         online_snapshot(ctx, args, &repo, &lock, &args.dremio_urls).await
@@ -252,6 +259,7 @@ async fn offline_snapshot(
             coordinator: None,
         },
         logical: None,
+        druid: None,
     };
     ship(ctx, args, repo, location_lock, shipment).await
 }
@@ -324,6 +332,7 @@ async fn online_snapshot(
             binary: summary.binary,
             backup_path: reply.backup_path.clone(),
         }),
+        druid: None,
     };
     let made = ship(ctx, args, repo, location_lock, shipment).await;
     drop(cleanup);
@@ -513,6 +522,21 @@ fn print_report(ctx: &Ctx, r: &BackupReport) {
         r.seconds
     );
     let mut human = human;
+    let mut json = json;
+    if let Some(d) = &m.druid {
+        let (section, lines) = druid::summary(d);
+        json["druid"] = section;
+        human = format!(
+            "Backup {} committed to {}/{}/{}\n{lines}\n  {} raw -> {} stored ({ratio:.1}x) in {:.1}s",
+            m.id,
+            r.location.trim_end_matches('/'),
+            m.cluster.name,
+            m.id,
+            human_bytes(m.raw_bytes),
+            human_bytes(m.stored_bytes),
+            r.seconds
+        );
+    }
     for c in &r.copies {
         match &c.outcome {
             Ok(Copied::Now(bytes)) => human.push_str(&format!(
