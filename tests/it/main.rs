@@ -12,6 +12,7 @@ mod doctor_druid;
 mod druid_clone;
 mod faults;
 mod hostile;
+mod metastore_dump;
 mod metastore_load;
 mod online;
 mod refusals;
