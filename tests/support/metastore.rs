@@ -345,7 +345,7 @@ pub fn seed(db: &DbUrl, deep: Option<&str>) -> Seeded {
             Some("2023-08-02T08:00:00.000Z"),
         ),
     ];
-    let upload = deep.map(|d| TestLocationHandle::new(d));
+    let upload = deep.map(TestLocationHandle::new);
     for (i, (ds, start, end, part, used, status)) in specs.iter().enumerate() {
         let version = format!("{end}T10:00:00.000Z");
         let (s, e) = (
