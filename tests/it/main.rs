@@ -9,6 +9,7 @@ mod clone;
 mod conformance;
 mod doctor;
 mod doctor_druid;
+mod druid_backup;
 mod druid_clone;
 mod faults;
 mod hostile;
