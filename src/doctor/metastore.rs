@@ -9,6 +9,7 @@ use mysql_async::prelude::Queryable;
 use serde_json::{Value, json};
 
 use super::check::{Area, Check};
+use crate::druid::metastore::{Db, MetaConfig, MetaError, connect};
 use crate::secrets::Secret;
 
 const A: Area = Area::Metastore;
@@ -16,93 +17,8 @@ const CONNECT: &str = "metastore.connect";
 const REPLICATION: &str = "metastore.replication";
 /// Rows of a replication view read at most: a hostile server must not grow the report.
 const MAX_ROWS: usize = 64;
-pub const PASSWORD_VAR: &str = "LIFEBOAT_DRUID_METADATA_PASSWORD";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Engine {
-    Postgres,
-    Mysql,
-}
-
-/// Where the store is, from `--druid-metadata` (never with a password in it).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    pub engine: Engine,
-    pub host: String,
-    pub port: u16,
-    pub user: String,
-    pub db: Option<String>,
-}
-
-impl Target {
-    /// `postgres[ql]://user@host[:port][/db]` or `mysql|mariadb://...`. A password in the URL is
-    /// refused: argv is readable by every user of the host, and it would end up in shell history.
-    pub fn parse(text: &str) -> Result<Target, String> {
-        let url = url::Url::parse(text).map_err(|e| {
-            format!(
-                "--druid-metadata is not a URL ({e}): give \
-                postgres://USER@HOST:PORT/DB or mysql://USER@HOST:PORT/DB"
-            )
-        })?;
-        let engine = match url.scheme() {
-            "postgres" | "postgresql" => Engine::Postgres,
-            "mysql" | "mariadb" => Engine::Mysql,
-            s => {
-                return Err(format!(
-                    "--druid-metadata: unknown scheme {s}: give postgres://... or mysql://..."
-                ));
-            }
-        };
-        if url.password().is_some() {
-            return Err(format!(
-                "--druid-metadata must not hold a password (the command line is visible to \
-                    every user of the host): \
-                 give it without one and set {PASSWORD_VAR} or {PASSWORD_VAR}_FILE"
-            ));
-        }
-        if url.query().is_some() {
-            return Err(
-                "--druid-metadata: options after `?` are not supported (doctor connects \
-                without TLS)"
-                    .into(),
-            );
-        }
-        let host = url
-            .host_str()
-            .filter(|h| !h.is_empty())
-            .ok_or("--druid-metadata has no host")?;
-        let user = percent_encoding::percent_decode_str(url.username())
-            .decode_utf8_lossy()
-            .into_owned();
-        if user.is_empty() {
-            return Err("--druid-metadata has no user: give USER@HOST".into());
-        }
-        let db = url.path().trim_start_matches('/');
-        Ok(Target {
-            engine,
-            host: host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_string(),
-            port: url.port().unwrap_or(match engine {
-                Engine::Postgres => 5432,
-                Engine::Mysql => 3306,
-            }),
-            user,
-            db: (!db.is_empty()).then(|| db.to_string()),
-        })
-    }
-
-    /// The URL as given (it has no password), for the report.
-    pub fn shown(&self) -> String {
-        let scheme = match self.engine {
-            Engine::Postgres => "postgres",
-            Engine::Mysql => "mysql",
-        };
-        let db = self.db.as_deref().unwrap_or("");
-        format!("{scheme}://{}@{}:{}/{db}", self.user, self.host, self.port)
-    }
-}
+/// Where the store is: the metadata store's own URL type (kept under doctor's old name).
+pub use crate::druid::metastore::{MetaUrl as Target, PASSWORD_VAR};
 
 /// A PostgreSQL primary's view of one replica (`pg_stat_replication`).
 #[derive(Debug, Clone, PartialEq)]
@@ -159,12 +75,31 @@ pub struct Unread {
     pub remedy: String,
 }
 
-/// `metastore.connect` and `metastore.replication` for `--druid-metadata`.
+/// `metastore.connect` and `metastore.replication` for `--druid-metadata`, without TLS.
 pub async fn checks(t: &Target, password: Option<&Secret>, timeout: Duration) -> Vec<Check> {
+    let mut config = MetaConfig::new(t.clone(), password.cloned(), "lifeboat-doctor");
+    config.connect_timeout = timeout;
+    checks_with(&config).await
+}
+
+/// [`checks`] with every connection setting (TLS among them).
+pub async fn checks_with(config: &MetaConfig) -> Vec<Check> {
+    let timeout = config.connect_timeout;
     let read = async {
-        match t.engine {
-            Engine::Postgres => postgres(t, password, timeout).await,
-            Engine::Mysql => mysql(t, password, timeout).await,
+        let db = connect(config).await.map_err(|e| match e {
+            MetaError::Connect { why, remedy, .. } => Unread { why, remedy },
+            e => Unread {
+                why: e.to_string(),
+                remedy: "check that the server is up and that HOST:PORT reaches it".into(),
+            },
+        })?;
+        match db {
+            Db::Pg(client) => pg_facts(&client).await.map_err(pg_unread),
+            Db::My(mut conn) => {
+                let facts = my_facts(&mut conn).await.map_err(my_unread);
+                let _ = conn.disconnect().await;
+                facts
+            }
         }
     };
     let facts = match tokio::time::timeout(timeout, read).await {
@@ -174,7 +109,7 @@ pub async fn checks(t: &Target, password: Option<&Secret>, timeout: Duration) ->
             remedy: "check that the server is up and that HOST:PORT reaches it".into(),
         }),
     };
-    judge(t, facts)
+    judge(&config.url, facts)
 }
 
 fn credentials_remedy() -> String {
@@ -209,33 +144,6 @@ fn pg_unread(e: tokio_postgres::Error) -> Unread {
         why: d.message().to_string(),
         remedy,
     }
-}
-
-async fn postgres(
-    t: &Target,
-    password: Option<&Secret>,
-    timeout: Duration,
-) -> Result<Facts, Unread> {
-    let mut config = tokio_postgres::Config::new();
-    config
-        .host(&t.host)
-        .port(t.port)
-        .user(&t.user)
-        .dbname(t.db.as_deref().unwrap_or(&t.user))
-        .application_name("lifeboat-doctor")
-        .connect_timeout(timeout);
-    if let Some(p) = password {
-        config.password(&p.0);
-    }
-    let (client, connection) = config
-        .connect(tokio_postgres::NoTls)
-        .await
-        .map_err(pg_unread)?;
-    let conn = tokio::spawn(connection);
-    let facts = pg_facts(&client).await.map_err(pg_unread);
-    drop(client);
-    let _ = conn.await;
-    facts
 }
 
 async fn pg_facts(c: &tokio_postgres::Client) -> Result<Facts, tokio_postgres::Error> {
@@ -311,22 +219,6 @@ fn my_unread(e: mysql_async::Error) -> Unread {
         why: e.to_string(),
         remedy,
     }
-}
-
-async fn mysql(t: &Target, password: Option<&Secret>, timeout: Duration) -> Result<Facts, Unread> {
-    let opts = mysql_async::OptsBuilder::default()
-        .ip_or_hostname(t.host.clone())
-        .tcp_port(t.port)
-        .user(Some(t.user.clone()))
-        .pass(password.map(|p| p.0.clone()))
-        .db_name(t.db.clone())
-        // a socket path learnt from the server is another host's on a remote store
-        .prefer_socket(false)
-        .wait_timeout(Some(timeout.as_secs().max(1) as usize));
-    let mut conn = mysql_async::Conn::new(opts).await.map_err(my_unread)?;
-    let facts = my_facts(&mut conn).await.map_err(my_unread);
-    let _ = conn.disconnect().await;
-    facts
 }
 
 /// The first of `names` that the row has, as text (MySQL 8.0.22 renamed Slave/Master columns).
@@ -644,6 +536,7 @@ fn my_primary(log_bin: bool, registered: usize, dumps: usize) -> Check {
 mod tests {
     use super::*;
     use crate::doctor::Status;
+    use crate::druid::metastore::DbKind;
 
     fn target(url: &str) -> Target {
         Target::parse(url).unwrap()
@@ -653,16 +546,13 @@ mod tests {
     fn urls_name_engine_host_port_user_and_db_and_refuse_a_password() {
         let t = target("postgres://druid@db.example:6543/druid");
         assert_eq!(
-            (t.engine, t.host.as_str(), t.port, t.user.as_str()),
-            (Engine::Postgres, "db.example", 6543, "druid")
+            (t.kind, t.host.as_str(), t.port, t.user.as_str()),
+            (DbKind::Postgresql, "db.example", 6543, "druid")
         );
         assert_eq!(t.db.as_deref(), Some("druid"));
         assert_eq!(t.shown(), "postgres://druid@db.example:6543/druid");
         let m = target("mariadb://lifeboat@127.0.0.1/");
-        assert_eq!(
-            (m.engine, m.port, m.db.clone()),
-            (Engine::Mysql, 3306, None)
-        );
+        assert_eq!((m.kind, m.port, m.db.clone()), (DbKind::Mysql, 3306, None));
         let refused = Target::parse("postgres://u:hunter2@h/db").unwrap_err();
         assert!(refused.contains(PASSWORD_VAR), "{refused}");
         assert!(
