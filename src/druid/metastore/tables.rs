@@ -174,6 +174,52 @@ pub fn ddl(kind: DbKind, table: &str) -> Option<Vec<String>> {
     })
 }
 
+/// A column's type on `kind` from the type a backup recorded (of either kind), for a table whose
+/// DDL lifeboat does not know: binary as the payload type, booleans, integers, the rest as text.
+pub fn sql_type_for(kind: DbKind, recorded: &str) -> &'static str {
+    let t = recorded.to_ascii_lowercase();
+    let pg = kind == DbKind::Postgresql;
+    if is_binary(&t) {
+        dialect(kind).payload
+    } else if t == "boolean" || t == "tinyint" || t == "bool" {
+        "BOOLEAN"
+    } else if t == "bigint" || t == "int8" {
+        "BIGINT"
+    } else if t == "integer" || t == "int" || t == "int4" || t == "smallint" {
+        "INTEGER"
+    } else if pg {
+        "TEXT"
+    } else {
+        "LONGTEXT"
+    }
+}
+
+/// `CREATE TABLE IF NOT EXISTS` of `table` from the columns a backup recorded (no keys): the
+/// fallback for a table [`ddl`] does not know.
+pub fn create_from_columns(kind: DbKind, table: &str, columns: &[Column]) -> String {
+    let cols: Vec<String> = columns
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {}{}",
+                quote_ident(kind, &c.name),
+                sql_type_for(kind, &c.sql_type),
+                if c.nullable { "" } else { " NOT NULL" }
+            )
+        })
+        .collect();
+    let options = if kind == DbKind::Mysql {
+        dialect(kind).options
+    } else {
+        ""
+    };
+    format!(
+        "CREATE TABLE IF NOT EXISTS {} ({}){options}",
+        quote_ident(kind, table),
+        cols.join(", ")
+    )
+}
+
 /// Whether a recorded column's type is binary (its values are written as `\x` + hex).
 pub fn is_binary(sql_type: &str) -> bool {
     let t = sql_type.to_ascii_lowercase();
@@ -386,5 +432,23 @@ mod tests {
         assert!(is_bool("boolean") && !is_bool("tinyint"));
         assert_eq!(quote_ident(DbKind::Postgresql, "a\"b"), "\"a\"\"b\"");
         assert_eq!(quote_ident(DbKind::Mysql, "a`b"), "`a``b`");
+        let cols = [
+            Column {
+                name: "name".into(),
+                sql_type: "character varying".into(),
+                nullable: false,
+            },
+            Column {
+                name: "payload".into(),
+                sql_type: "bytea".into(),
+                nullable: true,
+            },
+        ];
+        assert_eq!(
+            create_from_columns(DbKind::Mysql, "druid_indexingStates", &cols),
+            "CREATE TABLE IF NOT EXISTS `druid_indexingStates` (`name` LONGTEXT NOT NULL, \
+             `payload` LONGBLOB) ENGINE=InnoDB DEFAULT CHARACTER SET utf8mb4"
+        );
+        assert_eq!(sql_type_for(DbKind::Postgresql, "tinyint"), "BOOLEAN");
     }
 }
