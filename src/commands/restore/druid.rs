@@ -169,7 +169,7 @@ pub(super) async fn restore(
         &ctx.cancel,
     )
     .await;
-    drop(db);
+    db.close().await;
     let loaded = loaded?;
     drop(staging);
     if !loaded.datasource_offsets.is_empty() {
