@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::super::MetaError;
 use super::super::csv::{CsvReader, Field};
 use super::super::dump::TableDump;
+use super::super::tables;
 use super::LoadOptions;
 use super::sql;
 use crate::druid::loadspec::DeepStorageMap;
@@ -207,28 +208,14 @@ impl Reader {
             read: read.clone(),
         };
         let mut csv = CsvReader::new(BufReader::with_capacity(256 << 10, counted));
-        let header = csv
-            .next_record()
-            .map_err(|e| corrupt_file(&dump.file, &e))?
-            .ok_or_else(|| corrupt_file(&dump.file, "it is empty, without even its header"))?;
-        let want: Vec<&[u8]> = dump.columns.iter().map(|c| c.name.as_bytes()).collect();
-        let same = header.fields.len() == want.len()
-            && header
-                .fields
-                .iter()
-                .zip(&want)
-                .all(|(got, want)| got.as_deref() == Some(*want));
-        if !same {
+        let want: Vec<&str> = dump.columns.iter().map(|c| c.name.as_str()).collect();
+        let header = csv.header().map_err(|e| corrupt_file(&dump.file, &e))?;
+        if header != want.as_slice() {
             let got: Vec<String> = header
-                .fields
                 .iter()
                 .take(super::super::csv::MAX_FIELDS)
-                .map(|f| match f {
-                    Some(b) => String::from_utf8_lossy(&b[..b.len().min(64)]).into_owned(),
-                    None => "NULL".into(),
-                })
+                .map(|h| h.chars().take(64).collect())
                 .collect();
-            let want: Vec<&str> = dump.columns.iter().map(|c| c.name.as_str()).collect();
             return Err(corrupt_file(
                 &dump.file,
                 &format!(
@@ -246,7 +233,7 @@ impl Reader {
             binary: dump
                 .columns
                 .iter()
-                .map(|c| sql::is_binary(&c.sql_type))
+                .map(|c| tables::is_binary(&c.sql_type))
                 .collect(),
             role,
             add_used_status,

@@ -24,10 +24,13 @@ pub fn ident(kind: DbKind, name: &str) -> String {
     }
 }
 
-/// Whether a recorded column holds bytes (written as `\x` + hex in the table files).
+/// Whether a recorded column holds bytes: the dump's own test, or any type naming bytes.
 pub fn is_binary(sql_type: &str) -> bool {
     let t = sql_type.to_ascii_lowercase();
-    t.contains("bytea") || t.contains("blob") || t.contains("binary")
+    super::super::tables::is_binary(sql_type)
+        || t.contains("bytea")
+        || t.contains("blob")
+        || t.contains("binary")
 }
 
 /// The target's type for a column the source declared as `sql_type`.
