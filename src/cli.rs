@@ -787,6 +787,56 @@ mod tests {
     }
 
     #[test]
+    fn druid_backup_and_restore_flags_exclude_the_dremio_inputs() {
+        use clap::Parser;
+        let parse = |args: &[&str]| super::Cli::try_parse_from([&["lifeboat"], args].concat());
+        let ok = parse(&[
+            "backup",
+            "--druid-metadata",
+            "postgres://druid@db/druid",
+            "--druid-url",
+            "http://a:8081,http://b:8081",
+            "--to",
+            "/b",
+        ])
+        .unwrap();
+        let super::Command::Backup(b) = ok.command else {
+            panic!("not backup")
+        };
+        assert_eq!(b.druid.druid_urls.len(), 2);
+        assert!(
+            parse(&[
+                "backup",
+                "--druid-metadata",
+                "postgres://u@h/d",
+                "--dremio-url",
+                "http://d:9047"
+            ])
+            .is_err()
+        );
+        let ok = parse(&[
+            "restore",
+            "--druid-metadata",
+            "mysql://u@h/d",
+            "--deep-storage-map",
+            "s3://a/p=s3://b/p",
+            "--strict",
+            "--dry-run",
+        ])
+        .unwrap();
+        let super::Command::Restore(r) = ok.command else {
+            panic!("not restore")
+        };
+        assert!(r.druid.strict && r.dry_run);
+        assert_eq!(r.druid.deep_storage_map, ["s3://a/p=s3://b/p"]);
+        assert!(
+            parse(&["restore", "--strict"]).is_err(),
+            "druid flags need --druid-metadata"
+        );
+        assert!(parse(&["restore", "--druid-metadata", "mysql://u@h/d", "--replace"]).is_err());
+    }
+
+    #[test]
     fn completions_know_every_subcommand() {
         let script = String::from_utf8(super::completions(clap_complete::Shell::Bash)).unwrap();
         for sub in super::Cli::command()
