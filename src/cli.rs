@@ -496,7 +496,7 @@ pub struct VerifyCmd {
     pub backup: String,
     /// A Druid backup: also check that every used segment's object exists in deep storage (with
     /// its size where the payload records it), and count orphaned objects. Missing objects fail
-    /// the verify (exit 3). Credentials: the store's standard environment or a configured location.
+    /// the verify (exit 4). Credentials: the store's standard environment or a configured location.
     #[arg(long)]
     pub deep_storage: bool,
     /// With --deep-storage: check the segments at mapped locations, e.g. a replicated copy
