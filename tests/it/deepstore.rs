@@ -330,3 +330,102 @@ fn doctor_skips_the_check_when_the_store_cannot_be_read() {
         "{c:#}"
     );
 }
+
+/// `lifeboat --json verify --deep-storage` of the newest backup of `cluster` in `repo`.
+fn verify_deep(repo: &TestLocation, cluster: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "--json",
+        "verify",
+        "--from",
+        &repo.url,
+        "--cluster",
+        cluster,
+        "--deep-storage",
+    ];
+    args.extend_from_slice(extra);
+    lifeboat_env(&args, &[])
+}
+
+#[test]
+fn verify_deep_storage_checks_a_druid_backups_segments() {
+    let objects = TestLocation::new(StoreKind::S3, "deepstore-verify");
+    put_objects(&objects);
+    let db = seeded_pg(&objects.url);
+    let repo = TestLocation::new(StoreKind::Local, "deepstore-verify-repo");
+    let out = lifeboat_env(
+        &[
+            "--json",
+            "backup",
+            "--druid-metadata",
+            &db.shown,
+            "--to",
+            &repo.url,
+            "--cluster",
+            "wiki",
+        ],
+        &db.password_env(),
+    );
+    assert!(out.status.success(), "backup: {}", stderr(&out));
+
+    let ok = verify_deep(&repo, "wiki", &[]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    let report: Value = serde_json::from_slice(&ok.stdout).unwrap();
+    assert_eq!(report["ok"], true, "{report:#}");
+    assert_eq!(report["deep_storage"]["checked"], 4, "{report:#}");
+    assert_eq!(report["deep_storage"]["missing"], 0);
+
+    // An object deleted from deep storage: the backup cannot be restored whole.
+    objects.delete(&key(2));
+    let bad = verify_deep(&repo, "wiki", &[]);
+    assert_eq!(bad.status.code(), Some(4), "{}", stderr(&bad));
+    let report: Value = serde_json::from_slice(&bad.stdout).unwrap();
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["deep_storage"]["missing"], 1);
+    let name = format!("{}/{}", objects.url, key(2));
+    assert!(
+        report["deep_storage"]["missing_sample"][0]
+            .as_str()
+            .unwrap()
+            .starts_with(&name),
+        "{report:#}"
+    );
+    assert!(stderr(&bad).contains(&name), "{}", stderr(&bad));
+
+    // Against a replica that has every object, through a map.
+    let copy = TestLocation::new(StoreKind::S3, "deepstore-verify-copy");
+    put_objects(&copy);
+    let map = format!("{}={}", objects.url, copy.url);
+    let ok = verify_deep(&repo, "wiki", &["--deep-storage-map", &map]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    let report: Value = serde_json::from_slice(&ok.stdout).unwrap();
+    assert_eq!(
+        report["deep_storage"]["roots"][0],
+        format!("{}/druid/segments", copy.url)
+    );
+
+    // A map that is not FROM=TO is a usage error before anything is read.
+    let out = verify_deep(&repo, "wiki", &["--deep-storage-map", "s3://only-one-side"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
+#[test]
+fn verify_deep_storage_of_a_dremio_backup_is_a_usage_error() {
+    let fx = crate::support::fixture(1, 1);
+    let repo = TestLocation::new(StoreKind::Local, "deepstore-dremio");
+    let out = lifeboat_env(
+        &[
+            "backup",
+            "--dremio-home",
+            fx.home.to_str().unwrap(),
+            "--to",
+            &repo.url,
+            "--cluster",
+            "dremio",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = verify_deep(&repo, "dremio", &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("Druid"), "{}", stderr(&out));
+}
