@@ -14,7 +14,7 @@ pub async fn run(ctx: &Ctx, from: &str, cluster: &str) -> anyhow::Result<()> {
     let rows: Vec<serde_json::Value> = backups
         .iter()
         .map(|m| {
-            json!({
+            let mut row = json!({
                 "id": m.id,
                 "created_at": m.created_at.to_rfc3339(),
                 "age_seconds": (now - m.created_at).num_seconds(),
@@ -27,7 +27,19 @@ pub async fn run(ctx: &Ctx, from: &str, cluster: &str) -> anyhow::Result<()> {
                 "uploaded_files": m.counts.uploaded_files,
                 "security_files": m.counts.security_files,
                 "host": m.host,
-            })
+                "kind": m.cluster.kind,
+            });
+            // A Druid backup: its tables' rows and segments instead of KV files.
+            if let Some(d) = &m.druid {
+                row["druid"] = json!({
+                    "druid_version": d.druid_version,
+                    "database": d.database.kind,
+                    "tables": d.tables.len(),
+                    "rows": d.tables.iter().map(|t| t.rows).sum::<u64>(),
+                    "segments": d.segments.total,
+                });
+            }
+            row
         })
         .collect();
     let unusable: Vec<serde_json::Value> = broken

@@ -48,7 +48,7 @@ pub(super) async fn snapshot(
         db_version
     ));
     let dump = metastore::dump::dump(&mut db, &dir, ctx.progress.as_ref(), &ctx.cancel).await;
-    drop(db);
+    db.close().await;
     let dump = dump?;
     let section = section(&dump, &version, &druid.metadata, &db_version);
     let mut notes = Vec::new();

@@ -169,7 +169,7 @@ pub(super) async fn restore(
         &ctx.cancel,
     )
     .await;
-    drop(db);
+    db.close().await;
     let loaded = loaded?;
     drop(staging);
     if !loaded.datasource_offsets.is_empty() {
@@ -321,105 +321,8 @@ async fn check_deep_storage(
         "checking the mapped deep-storage objects of {} segments",
         segments.rows
     ));
-    let stream = staged_segments(dir.join(&segments.file), &columns, map.clone())?;
+    let stream = deepstore::segments_of_csv(&dir.join(&segments.file), &columns, map)?;
     deepstore::check(stream, &options, ctx.cancel.clone()).await
-}
-
-/// The segments of a staged `druid_segments.csv`, their objects at the map's new locations:
-/// read on a blocking thread into a small channel (bounded memory whatever the file's size).
-fn staged_segments(
-    path: PathBuf,
-    columns: &[Column],
-    map: DeepStorageMap,
-) -> anyhow::Result<impl futures::Stream<Item = anyhow::Result<deepstore::Segment>> + Send> {
-    let find = |name: &str| {
-        columns
-            .iter()
-            .position(|c| c.name.eq_ignore_ascii_case(name))
-            .ok_or_else(|| {
-                CommandError::Integrity(format!("the backup's druid_segments has no column {name}"))
-            })
-    };
-    let (id, used, payload) = (find("id")?, find("used")?, find("payload")?);
-    let (tx, rx) = tokio::sync::mpsc::channel::<anyhow::Result<deepstore::Segment>>(256);
-    tokio::task::spawn_blocking(move || {
-        let bad = |why: String| {
-            anyhow::Error::from(CommandError::Integrity(format!(
-                "druid_segments.csv: {why}"
-            )))
-        };
-        let file = match std::fs::File::open(&path) {
-            Ok(f) => f,
-            Err(e) => {
-                let _ = tx.blocking_send(Err(bad(e.to_string())));
-                return;
-            }
-        };
-        // The header line is read (and skipped) by the first next_record; the load checks it
-        // against the manifest's columns.
-        let mut reader = metastore::csv::CsvReader::new(std::io::BufReader::new(file));
-        loop {
-            let item = match reader.next_record() {
-                Ok(None) => return,
-                Err(e) => Err(bad(e)),
-                Ok(Some(record)) => segment_of(&record, id, used, payload, &map).map_err(bad),
-            };
-            let failed = item.is_err();
-            match item {
-                Ok(None) => continue,
-                Ok(Some(s)) => {
-                    if tx.blocking_send(Ok(s)).is_err() {
-                        return;
-                    }
-                }
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(e));
-                }
-            }
-            if failed {
-                return;
-            }
-        }
-    });
-    Ok(futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    }))
-}
-
-/// One CSV record as the check's segment, its object mapped; `None` without a known loadSpec.
-fn segment_of(
-    record: &metastore::csv::Record,
-    id: usize,
-    used: usize,
-    payload: usize,
-    map: &DeepStorageMap,
-) -> Result<Option<deepstore::Segment>, String> {
-    let text = |i: usize| {
-        record
-            .fields
-            .get(i)
-            .and_then(|f| f.as_deref())
-            .map(|b| String::from_utf8_lossy(b).into_owned())
-    };
-    let id_text = text(id).ok_or("a segment without an id")?;
-    let used = matches!(text(used).as_deref(), Some("1" | "t" | "true"));
-    let payload = record
-        .bytes(payload)?
-        .ok_or_else(|| format!("segment {id_text} has no payload"))?;
-    let payload = match map
-        .rewrite(&payload)
-        .map_err(|e| format!("segment {id_text}: {e}"))?
-    {
-        Some(rewritten) => rewritten,
-        None => payload,
-    };
-    let object = crate::druid::loadspec::object_of(&payload)
-        .map_err(|e| format!("segment {id_text}: {e}"))?;
-    Ok(object.map(|object| deepstore::Segment {
-        id: id_text,
-        used,
-        object,
-    }))
 }
 
 fn print_report(ctx: &Ctx, repo: &Repo, druid: &DruidRestoreArgs, r: &DruidRestoreReport) {
