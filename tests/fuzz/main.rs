@@ -13,6 +13,7 @@ mod alloc;
 mod archive;
 mod caps;
 mod clone;
+mod csv;
 mod doctor;
 mod dremio;
 mod harness;

@@ -13,6 +13,7 @@ mod druid_backup;
 mod druid_clone;
 mod faults;
 mod hostile;
+mod metastore_dump;
 mod metastore_load;
 mod online;
 mod refusals;

@@ -23,26 +23,7 @@ use super::tables::{self, DURABLE, TRANSIENT};
 use super::{Db, DbKind, MetaError};
 use crate::progress::Progress;
 
-/// A column as the source database declares it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Column {
-    pub name: String,
-    /// The source's type name (`character varying`, `bytea`, `longblob`, `bigint`, `boolean`...).
-    pub sql_type: String,
-    pub nullable: bool,
-}
-
-/// One table file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TableDump {
-    /// Druid's spelling of the table (`druid_dataSource`, whatever case the database has).
-    pub name: String,
-    /// The file's name in the folder (and in the archive): `<table>.csv`.
-    pub file: String,
-    pub columns: Vec<Column>,
-    pub rows: u64,
-    pub bytes: u64,
-}
+pub use super::tables::{Column, TableDump};
 
 /// A table left out, and why (`transient`, or `not a table lifeboat knows`).
 #[derive(Debug, Clone, PartialEq, Eq)]

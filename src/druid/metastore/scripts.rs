@@ -8,8 +8,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use super::DbKind;
-use super::dump::TableDump;
-use super::tables::{self, DURABLE};
+use super::tables::{self, DURABLE, TableDump};
 
 pub const README: &str = "README.txt";
 pub const LOAD_POSTGRESQL: &str = "load-postgresql.sql";
@@ -231,7 +230,7 @@ fn mysql(tables: &[TableDump]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::druid::metastore::dump::Column;
+    use crate::druid::metastore::tables::Column;
 
     fn col(name: &str, sql_type: &str, nullable: bool) -> Column {
         Column {

@@ -8,8 +8,31 @@
 
 use mysql_async::prelude::Queryable;
 
-use super::dump::Column;
 use super::{Db, DbKind, MetaError};
+
+// The two types the dump records and a restore reads back (re-exported by `dump`, whose
+// contract they are: they live here so that `dump` and `scripts` import `tables`, never back).
+
+/// A column as the source database declares it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Column {
+    pub name: String,
+    /// The source's type name (`character varying`, `bytea`, `longblob`, `bigint`, `boolean`...).
+    pub sql_type: String,
+    pub nullable: bool,
+}
+
+/// One table file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableDump {
+    /// Druid's spelling of the table (`druid_dataSource`, whatever case the database has).
+    pub name: String,
+    /// The file's name in the folder (and in the archive): `<table>.csv`.
+    pub file: String,
+    pub columns: Vec<Column>,
+    pub rows: u64,
+    pub bytes: u64,
+}
 
 /// The tables a backup holds when they exist, in load order.
 pub const DURABLE: [&str; 8] = [
