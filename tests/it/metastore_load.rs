@@ -558,8 +558,7 @@ fn payload_bytes(kind: DbKind, v: &[u8]) -> Vec<u8> {
     }
 }
 
-fn round_trip(kind: DbKind) {
-    let d = seeded_dump(kind);
+fn round_trip(kind: DbKind, d: Dumped) {
     let target = ms::fresh_solo(kind);
     let report = load_simply(&target, &d, &options()).unwrap();
 
@@ -716,12 +715,57 @@ fn insert_without_id(db: &DbUrl, table: &str) -> i64 {
 
 #[test]
 fn metastore_load_round_trip_postgresql() {
-    round_trip(DbKind::Postgresql);
+    round_trip(DbKind::Postgresql, seeded_dump(DbKind::Postgresql));
 }
 
 #[test]
 fn metastore_load_round_trip_mariadb() {
-    round_trip(DbKind::Mysql);
+    round_trip(DbKind::Mysql, seeded_dump(DbKind::Mysql));
+}
+
+/// The store as helper fixtures fill it (tests/support/metastore.rs), dumped by lifeboat's own
+/// dump through lifeboat's connect: the backup's path end to end, short of the archive.
+fn dumped_by_lifeboat(kind: DbKind) -> Dumped {
+    let source = ms::fresh(kind);
+    ms::seed(&source, None);
+    let dir = tempfile::tempdir().unwrap();
+    let dump = block(async {
+        let mut db = lifeboat_connect(&source).await;
+        metastore::dump::dump(
+            &mut db,
+            dir.path(),
+            &Probe::default(),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap()
+    });
+    Dumped {
+        source,
+        dir,
+        tables: dump.tables,
+    }
+}
+
+async fn lifeboat_connect(db: &DbUrl) -> Db {
+    let config = metastore::MetaConfig::new(
+        metastore::MetaUrl::parse(&db.shown).unwrap(),
+        Some(lifeboat::secrets::Secret(db.password.clone())),
+        "lifeboat-test",
+    );
+    metastore::connect(&config)
+        .await
+        .unwrap_or_else(|e| panic!("connect to {}: {e}", db.shown))
+}
+
+#[test]
+fn metastore_load_round_trip_of_a_dump_postgresql() {
+    round_trip(DbKind::Postgresql, dumped_by_lifeboat(DbKind::Postgresql));
+}
+
+#[test]
+fn metastore_load_round_trip_of_a_dump_mariadb() {
+    round_trip(DbKind::Mysql, dumped_by_lifeboat(DbKind::Mysql));
 }
 
 /// A dump's description without its files: enough for the checks, which come first.
@@ -1059,8 +1103,7 @@ fn metastore_load_dry_run_writes_nothing_mariadb() {
     dry_run(DbKind::Mysql);
 }
 
-fn mapped(kind: DbKind) {
-    let d = seeded_dump(kind);
+fn mapped(kind: DbKind, d: Dumped) {
     let target = ms::fresh_solo(kind);
     // Every location the segments point at, moved to another bucket.
     let cols = columns_of(&d, "druid_segments");
@@ -1114,10 +1157,101 @@ fn mapped(kind: DbKind) {
 
 #[test]
 fn metastore_load_rewrites_every_load_spec_postgresql() {
-    mapped(DbKind::Postgresql);
+    mapped(DbKind::Postgresql, seeded_dump(DbKind::Postgresql));
 }
 
 #[test]
 fn metastore_load_rewrites_every_load_spec_mariadb() {
-    mapped(DbKind::Mysql);
+    mapped(DbKind::Mysql, seeded_dump(DbKind::Mysql));
+}
+
+#[test]
+fn metastore_load_rewrites_every_load_spec_of_a_dump_postgresql() {
+    mapped(DbKind::Postgresql, dumped_by_lifeboat(DbKind::Postgresql));
+}
+
+#[test]
+fn metastore_load_rewrites_every_load_spec_of_a_dump_mariadb() {
+    mapped(DbKind::Mysql, dumped_by_lifeboat(DbKind::Mysql));
+}
+
+#[test]
+fn metastore_load_refuses_without_privileges_postgresql() {
+    let target = ms::fresh_solo(DbKind::Postgresql);
+    let tables = described(DbKind::Postgresql);
+    // The owner gives up its own INSERT on an existing table.
+    ms::execute(
+        &target,
+        &[
+            "CREATE TABLE druid_rules (id VARCHAR(255) PRIMARY KEY, dataSource VARCHAR(255) NOT NULL, version VARCHAR(255) NOT NULL, payload BYTEA NOT NULL)",
+            &format!("REVOKE INSERT ON druid_rules FROM {}", target.user),
+        ],
+    );
+    let e = check_only(&target, &tables).unwrap_err();
+    assert!(
+        matches!(&e, MetaError::Refused(m) if m.contains("INSERT") && m.contains("druid_rules")),
+        "{e}"
+    );
+    // A schema the role may not create in, where the tables are missing.
+    ms::execute(
+        &target,
+        &[
+            "CREATE SCHEMA lbro",
+            &format!("REVOKE CREATE ON SCHEMA lbro FROM {}", target.user),
+            &format!("ALTER DATABASE {} SET search_path = lbro", target.db),
+        ],
+    );
+    let e = check_only(&target, &tables).unwrap_err();
+    assert!(
+        matches!(&e, MetaError::Refused(m) if m.contains("create")),
+        "{e}"
+    );
+    assert!(druid_tables(&target).is_empty());
+}
+
+#[test]
+fn metastore_load_refuses_without_privileges_mariadb() {
+    let target = ms::fresh_solo(DbKind::Mysql);
+    let tables = described(DbKind::Mysql);
+    let mut rnd = [0u8; 4];
+    getrandom::fill(&mut rnd).unwrap();
+    let user = format!("lbro_{}", hex::encode(rnd));
+    let host = &target.host;
+    let limited = DbUrl {
+        url: format!(
+            "mysql://{user}:pw-{user}@{host}:{}/{}",
+            target.port, target.db
+        ),
+        user: user.clone(),
+        password: format!("pw-{user}"),
+        ..target.clone()
+    };
+    let account = format!("'{user}'@'{host}'");
+    ms::execute(
+        &target,
+        &[
+            &format!("CREATE USER {account} IDENTIFIED BY 'pw-{user}'"),
+            &format!("GRANT SELECT ON `{}`.* TO {account}", target.db),
+        ],
+    );
+    let e = check_only(&limited, &tables).unwrap_err();
+    assert!(
+        matches!(&e, MetaError::Refused(m) if m.contains("INSERT")),
+        "{e}"
+    );
+    ms::execute(
+        &target,
+        &[&format!("GRANT INSERT ON `{}`.* TO {account}", target.db)],
+    );
+    let e = check_only(&limited, &tables).unwrap_err();
+    assert!(
+        matches!(&e, MetaError::Refused(m) if m.contains("CREATE")),
+        "{e}"
+    );
+    ms::execute(
+        &target,
+        &[&format!("GRANT CREATE ON `{}`.* TO {account}", target.db)],
+    );
+    check_only(&limited, &tables).unwrap();
+    ms::execute(&target, &[&format!("DROP USER {account}")]);
 }

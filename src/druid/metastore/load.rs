@@ -65,8 +65,7 @@ const MY_BATCH_BYTES: usize = 4 << 20;
 /// Record count between two looks at the cancellation token where nothing else is awaited.
 const CANCEL_EVERY: u64 = 1024;
 
-/// The segments' column the backfill writes.
-const USED_STATUS: &str = "used_status_last_updated";
+use sql::USED_STATUS;
 
 /// A table of the dump, checked: its canonical name and file.
 #[derive(Debug, Clone)]
@@ -386,7 +385,8 @@ impl Job<'_> {
             source.canonical,
             add_used_status,
             &self.now,
-            self.options,
+            &self.options.map,
+            self.options.resume_supervisors,
         )
     }
 

@@ -15,7 +15,6 @@ use super::super::MetaError;
 use super::super::csv::{CsvReader, Field};
 use super::super::dump::TableDump;
 use super::super::tables;
-use super::LoadOptions;
 use super::sql;
 use crate::druid::loadspec::DeepStorageMap;
 use crate::progress::Progress;
@@ -169,23 +168,24 @@ impl Reader {
         canonical: &str,
         add_used_status: bool,
         now: &str,
-        options: &LoadOptions,
+        map: &DeepStorageMap,
+        resume_supervisors: bool,
     ) -> Result<Reader, MetaError> {
         let role = match canonical {
             "druid_segments" => {
                 let payload = column(dump, "payload");
-                if payload.is_none() && !options.map.rules.is_empty() {
+                if payload.is_none() && !map.rules.is_empty() {
                     return Err(missing(canonical, "payload"));
                 }
                 Role::Segments {
                     payload,
-                    used_status: column(dump, super::USED_STATUS),
+                    used_status: column(dump, sql::USED_STATUS),
                 }
             }
             "druid_dataSource" => Role::DataSource {
                 name: column(dump, "dataSource").ok_or_else(|| missing(canonical, "dataSource"))?,
             },
-            "druid_supervisors" if !options.resume_supervisors => Role::Supervisors {
+            "druid_supervisors" if !resume_supervisors => Role::Supervisors {
                 id: column(dump, "id").ok_or_else(|| missing(canonical, "id"))?,
                 spec_id: column(dump, "spec_id").ok_or_else(|| missing(canonical, "spec_id"))?,
                 payload: column(dump, "payload").ok_or_else(|| missing(canonical, "payload"))?,
@@ -238,7 +238,7 @@ impl Reader {
             role,
             add_used_status,
             now: now.as_bytes().to_vec(),
-            map: options.map.clone(),
+            map: map.clone(),
             read,
             reported: 0,
         })

@@ -7,6 +7,9 @@ use chrono::{DateTime, Utc};
 use super::super::DbKind;
 use super::super::dump::Column;
 
+/// The segments' column the backfill writes.
+pub const USED_STATUS: &str = "used_status_last_updated";
+
 /// `"name"`, a quote doubled.
 pub fn pg_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
