@@ -494,6 +494,30 @@ pub struct VerifyCmd {
     /// A backup id, or `latest`.
     #[arg(long, default_value = "latest", value_name = "ID")]
     pub backup: String,
+    /// A Druid backup: also check that every used segment's object exists in deep storage (with
+    /// its size where the payload records it), and count orphaned objects. Missing objects fail
+    /// the verify (exit 4). Credentials: the store's standard environment or a configured location.
+    #[arg(long)]
+    pub deep_storage: bool,
+    /// With --deep-storage: check the segments at mapped locations, e.g. a replicated copy
+    /// (`s3://old-bucket/prefix=s3://new-bucket/prefix`, repeatable; the longest FROM wins).
+    #[arg(
+        long = "deep-storage-map",
+        value_name = "FROM=TO",
+        requires = "deep_storage"
+    )]
+    pub deep_storage_map: Vec<String>,
+    /// With --deep-storage: a root listed for orphans (repeatable; default: the cluster's
+    /// `deep_storage` in the config, else the segments' own locations).
+    #[arg(
+        long = "deep-storage-root",
+        value_name = "URL",
+        requires = "deep_storage"
+    )]
+    pub deep_storage_roots: Vec<String>,
+    /// With --deep-storage: where the table files are extracted (default: the temporary folder).
+    #[arg(long, value_name = "DIR", requires = "deep_storage")]
+    pub staging: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -613,8 +637,19 @@ pub struct DoctorCmd {
     /// Druid's metadata store, postgres://USER@HOST:PORT/DB or mysql://USER@HOST:PORT/DB, whose
     /// replication is checked. The password comes from LIFEBOAT_DRUID_METADATA_PASSWORD[_FILE],
     /// never from the URL.
-    #[arg(long = "druid-metadata", value_name = "URL", requires = "druid_urls")]
+    /// Given alone (without --druid-url), only the metadata store and deep storage are checked.
+    /// With it, every used segment's deep-storage object is looked for (check `deepstore.segments`).
+    #[arg(
+        long = "druid-metadata",
+        value_name = "URL",
+        conflicts_with_all = ["dremio_homes", "dremio_urls", "secondary_urls", "mountinfo", "from", "rpo", "copy_to"]
+    )]
     pub druid_metadata: Option<String>,
+    /// With --druid-metadata: a deep-storage root listed for orphaned objects, `s3://bucket/prefix`
+    /// (repeatable; default: the cluster's `deep_storage` in the config, else the segments' own
+    /// locations).
+    #[arg(long = "deep-storage", value_name = "URL", requires = "druid_metadata")]
+    pub deep_storage: Vec<String>,
     /// The backups' primary location (with --rpo: the newest backup's age).
     #[arg(long, value_name = "URL|NAME")]
     pub from: Option<String>,
@@ -720,7 +755,26 @@ mod tests {
         };
         assert_eq!(d.druid_urls, ["http://a:8081", "http://b:8081"]);
         assert!(parse(&["--druid-broker", "http://c:8082"]).is_err());
-        assert!(parse(&["--druid-metadata", "postgres://u@h/d"]).is_err());
+        // The metadata store (and deep storage) may be checked alone.
+        assert!(
+            parse(&[
+                "--druid-metadata",
+                "postgres://u@h/d",
+                "--deep-storage",
+                "s3://b/p"
+            ])
+            .is_ok()
+        );
+        assert!(parse(&["--deep-storage", "s3://b/p"]).is_err());
+        assert!(
+            parse(&[
+                "--druid-metadata",
+                "postgres://u@h/d",
+                "--dremio-url",
+                "http://d:9047"
+            ])
+            .is_err()
+        );
         assert!(
             parse(&[
                 "--druid-url",

@@ -178,11 +178,21 @@ async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         }
         Command::Verify(c) => {
             let (name, cc) = cluster(&config, c.from.cluster)?;
-            commands::verify::run(
+            let deep = c.deep_storage.then(|| commands::verify::DeepStorage {
+                map: c.deep_storage_map,
+                roots: if c.deep_storage_roots.is_empty() {
+                    cc.deep_storage.clone()
+                } else {
+                    c.deep_storage_roots
+                },
+                staging: c.staging,
+            });
+            commands::verify::run_with(
                 ctx,
                 &location(c.from.from, &cc, "--from")?,
                 &name,
                 &c.backup,
+                deep.as_ref(),
             )
             .await
         }
@@ -307,10 +317,17 @@ fn meta_config(
 /// `doctor`: every input from its flag, else the cluster's config.
 async fn run_doctor(ctx: &Ctx, c: lifeboat::cli::DoctorCmd) -> anyhow::Result<()> {
     let (name, cc) = cluster(&ctx.config, c.cluster)?;
-    let druid = (!c.druid_urls.is_empty()).then_some(commands::doctor::DruidArgs {
-        urls: c.druid_urls,
-        brokers: c.druid_brokers,
-        metadata: c.druid_metadata,
+    let druid = (!c.druid_urls.is_empty() || c.druid_metadata.is_some()).then(|| {
+        commands::doctor::DruidArgs {
+            urls: c.druid_urls,
+            brokers: c.druid_brokers,
+            metadata: c.druid_metadata,
+            deep_storage: if c.deep_storage.is_empty() {
+                cc.deep_storage.clone()
+            } else {
+                c.deep_storage
+            },
+        }
     });
     let zk_root = match (&druid, c.zk_root) {
         (Some(_), root) => root.unwrap_or_else(|| "/druid".into()),

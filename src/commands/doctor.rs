@@ -54,6 +54,8 @@ pub struct DruidArgs {
     pub brokers: Vec<String>,
     /// `--druid-metadata`'s URL, not yet parsed.
     pub metadata: Option<String>,
+    /// `--deep-storage`: roots listed for orphaned objects (empty: the segments' own locations).
+    pub deep_storage: Vec<String>,
 }
 
 /// How long one network question (a ZooKeeper word, a server_status) may take.
@@ -131,9 +133,18 @@ async fn run_druid(ctx: &Ctx, args: &DoctorArgs, d: &DruidArgs) -> anyhow::Resul
         );
         (ensemble, Some(latches))
     };
-    let nodes = druid::survey(&client, &d.urls, auth.as_ref(), ASK_TIMEOUT).await;
-    checks.extend(leaders::judge(&nodes, latches.as_ref()));
-    checks.push(druid::brokers(&client, &d.brokers, auth.as_ref(), ASK_TIMEOUT).await);
+    if d.urls.is_empty() {
+        // --druid-metadata alone: the metadata store and deep storage only.
+        checks.push(Check::skip(
+            "druid.nodes",
+            Area::Druid,
+            "give --druid-url with every Coordinator/Overlord URL to check the leaders",
+        ));
+    } else {
+        let nodes = druid::survey(&client, &d.urls, auth.as_ref(), ASK_TIMEOUT).await;
+        checks.extend(leaders::judge(&nodes, latches.as_ref()));
+        checks.push(druid::brokers(&client, &d.brokers, auth.as_ref(), ASK_TIMEOUT).await);
+    }
     checks.extend(match &target {
         Some(t) => metastore::checks(t, password.as_ref(), ASK_TIMEOUT).await,
         None => vec![Check::skip(
@@ -143,7 +154,45 @@ async fn run_druid(ctx: &Ctx, args: &DoctorArgs, d: &DruidArgs) -> anyhow::Resul
              LIFEBOAT_DRUID_METADATA_PASSWORD[_FILE]",
         )],
     });
+    checks.extend(match &d.metadata {
+        Some(url) => deep_storage_checks(ctx, url, password, &d.deep_storage).await?,
+        None => vec![Check::skip(
+            "deepstore.segments",
+            Area::Metastore,
+            "give --druid-metadata (and optionally --deep-storage s3://BUCKET/PREFIX) to check the segments' deep-storage objects",
+        )],
+    });
     finish(ctx, args, &checks)
+}
+
+/// Deep-storage requests in flight for `deepstore.segments`.
+const DEEP_STORAGE_CONCURRENCY: usize = 32;
+
+/// `deepstore.segments`: the live segments' objects in deep storage, through the locations this
+/// command opens (the environment's or the config file's credentials).
+async fn deep_storage_checks(
+    ctx: &Ctx,
+    url: &str,
+    password: Option<crate::secrets::Secret>,
+    roots: &[String],
+) -> anyhow::Result<Vec<Check>> {
+    use crate::druid::metastore::{MetaConfig, MetaUrl, Tls as MetaTls};
+    let config = MetaConfig {
+        url: MetaUrl::parse(url).map_err(CommandError::Usage)?,
+        password,
+        tls: MetaTls::Off,
+        connect_timeout: ASK_TIMEOUT,
+        application: "lifeboat-doctor",
+    };
+    let opener = ctx.clone();
+    let options = crate::druid::deepstore::CheckOptions {
+        open: std::sync::Arc::new(move |url: &str| {
+            opener.open(url, crate::store::location::Access::Read)
+        }),
+        roots: roots.to_vec(),
+        concurrency: DEEP_STORAGE_CONCURRENCY,
+    };
+    Ok(crate::doctor::deepstore::checks(&config, &options, ctx.cancel.clone()).await)
 }
 
 /// Both roles' latches under Druid's base path, read at once.

@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod coordinators;
+pub mod deepstore;
 pub mod druid;
 pub mod election;
 pub mod homes;

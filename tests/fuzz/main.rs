@@ -18,5 +18,6 @@ mod doctor;
 mod dremio;
 mod harness;
 mod inputs;
+mod loadspec;
 mod manifest;
 mod settings;

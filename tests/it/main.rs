@@ -7,6 +7,7 @@ mod support;
 mod cli;
 mod clone;
 mod conformance;
+mod deepstore;
 mod doctor;
 mod doctor_druid;
 mod druid_backup;
