@@ -444,3 +444,227 @@ fn corrupt_file(file: &str, why: &str) -> MetaError {
         "the table file {file} is damaged: {why}; verify the backup, or restore another one"
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::csv::CsvWriter;
+    use super::super::super::dump::Column;
+    use super::*;
+    use crate::progress::NotesOnly;
+
+    fn table(name: &str, cols: &[(&str, &str)], rows: u64) -> TableDump {
+        TableDump {
+            name: name.into(),
+            file: format!("{name}.csv"),
+            columns: cols
+                .iter()
+                .map(|(n, t)| Column {
+                    name: n.to_string(),
+                    sql_type: t.to_string(),
+                    nullable: true,
+                })
+                .collect(),
+            rows,
+            bytes: 0,
+        }
+    }
+
+    fn write(dir: &Path, t: &TableDump, header: &[&str], rows: &[Vec<Field<'_>>]) {
+        let mut w = CsvWriter::new(File::create(dir.join(&t.file)).unwrap());
+        w.write_header(header).unwrap();
+        for r in rows {
+            w.write_record(r).unwrap();
+        }
+        w.flush().unwrap();
+    }
+
+    fn read_all(
+        dir: &Path,
+        t: &TableDump,
+        map: &DeepStorageMap,
+    ) -> Result<(Vec<Vec<Cell>>, Tally), MetaError> {
+        let canonical = super::super::super::tables::canonical(&t.name).unwrap();
+        let mut r = Reader::open(
+            &dir.join(&t.file),
+            t,
+            canonical,
+            false,
+            "2026-12-02T04:15:00.000Z",
+            map,
+            false,
+        )?;
+        let mut tally = Tally::default();
+        let mut out = Vec::new();
+        while let Some(cells) = r.next(&mut tally, &NotesOnly)? {
+            out.push(cells);
+        }
+        Ok((out, tally))
+    }
+
+    const SEG: [(&str, &str); 3] = [
+        ("id", "character varying"),
+        ("payload", "bytea"),
+        ("used_status_last_updated", "character varying"),
+    ];
+
+    #[test]
+    fn segments_are_decoded_and_backfilled() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = table("druid_segments", &SEG, 3);
+        write(
+            dir.path(),
+            &t,
+            &["id", "payload", "used_status_last_updated"],
+            &[
+                vec![Field::Text(b"a"), Field::Bytes(b"\0\\\""), Field::Null],
+                vec![Field::Text(b"b"), Field::Bytes(b"{}"), Field::Text(b"")],
+                vec![Field::Text(b"c"), Field::Bytes(b"{}"), Field::Text(b"2020")],
+            ],
+        );
+        let (rows, tally) = read_all(dir.path(), &t, &DeepStorageMap::default()).unwrap();
+        assert_eq!(tally.backfilled, 2);
+        assert_eq!(rows[0][1], Cell::Bytes(b"\0\\\"".to_vec()));
+        assert_eq!(rows[0][2], Cell::Text(b"2026-12-02T04:15:00.000Z".to_vec()));
+        assert_eq!(rows[2][2], Cell::Text(b"2020".to_vec()));
+    }
+
+    #[test]
+    fn damaged_files_are_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let ok_rows = [vec![Field::Text(b"a"), Field::Bytes(b"{}"), Field::Null]];
+        let header = ["id", "payload", "used_status_last_updated"];
+        let corrupt = |t: &TableDump| {
+            matches!(
+                read_all(dir.path(), t, &DeepStorageMap::default()),
+                Err(MetaError::Corrupt(_))
+            )
+        };
+        // Counts off either way.
+        let t = table("druid_segments", &SEG, 2);
+        write(dir.path(), &t, &header, &ok_rows);
+        assert!(corrupt(&t));
+        let t = table("druid_segments", &SEG, 0);
+        assert!(corrupt(&t));
+        // Another header.
+        let t = table("druid_segments", &SEG, 1);
+        write(dir.path(), &t, &["id", "payload", "x"], &ok_rows);
+        assert!(corrupt(&t));
+        // A field too few, or a payload that is not hex.
+        write(
+            dir.path(),
+            &t,
+            &header,
+            &[vec![Field::Text(b"a"), Field::Null]],
+        );
+        assert!(corrupt(&t));
+        write(
+            dir.path(),
+            &t,
+            &header,
+            &[vec![Field::Text(b"a"), Field::Text(b"zz"), Field::Null]],
+        );
+        assert!(corrupt(&t));
+        // No file, or a link instead of one.
+        std::fs::remove_file(dir.path().join(&t.file)).unwrap();
+        assert!(corrupt(&t));
+        std::os::unix::fs::symlink("/etc/hostname", dir.path().join(&t.file)).unwrap();
+        assert!(corrupt(&t));
+    }
+
+    #[test]
+    fn supervisors_newest_versions_are_judged() {
+        let dir = tempfile::tempdir().unwrap();
+        let cols = [
+            ("id", "bigint"),
+            ("spec_id", "character varying"),
+            ("created_date", "character varying"),
+            ("payload", "bytea"),
+        ];
+        let t = table("druid_supervisors", &cols, 4);
+        let run = br#"{"type":"kafka","spec":{},"suspended":false}"#;
+        let stop = br#"{"type":"kafka","spec":{},"suspended":true}"#;
+        write(
+            dir.path(),
+            &t,
+            &["id", "spec_id", "created_date", "payload"],
+            &[
+                vec![
+                    Field::Int(9),
+                    Field::Text(b"a"),
+                    Field::Text(b"d"),
+                    Field::Bytes(stop),
+                ],
+                vec![
+                    Field::Int(3),
+                    Field::Text(b"a"),
+                    Field::Text(b"d"),
+                    Field::Bytes(run),
+                ],
+                vec![
+                    Field::Int(4),
+                    Field::Text(b"b"),
+                    Field::Text(b"d"),
+                    Field::Bytes(run),
+                ],
+                vec![
+                    Field::Int(5),
+                    Field::Text(b"c"),
+                    Field::Text(b"d"),
+                    Field::Bytes(b"["),
+                ],
+            ],
+        );
+        let (_, tally) = read_all(dir.path(), &t, &DeepStorageMap::default()).unwrap();
+        assert_eq!(tally.to_suspend(), vec![("b".to_string(), 4)]);
+        assert_eq!(tally.max_supervisor_id, Some(9));
+        assert!(matches!(tally.supervisors["c"].1, Verdict::Unreadable(_)));
+
+        write(
+            dir.path(),
+            &t,
+            &["id", "spec_id", "created_date", "payload"],
+            &[vec![
+                Field::Text(b"x"),
+                Field::Text(b"a"),
+                Field::Text(b"d"),
+                Field::Bytes(run),
+            ]],
+        );
+        let t = table("druid_supervisors", &cols, 1);
+        assert!(matches!(
+            read_all(dir.path(), &t, &DeepStorageMap::default()),
+            Err(MetaError::Corrupt(_))
+        ));
+    }
+
+    #[test]
+    fn the_map_rewrites_and_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = table("druid_segments", &SEG, 2);
+        let spec =
+            br#"{"loadSpec":{"type":"s3_zip","bucket":"old","key":"p/ds/x/index.zip"},"size":1}"#;
+        write(
+            dir.path(),
+            &t,
+            &["id", "payload", "used_status_last_updated"],
+            &[
+                vec![Field::Text(b"a"), Field::Bytes(spec), Field::Text(b"t")],
+                vec![
+                    Field::Text(b"b"),
+                    Field::Bytes(b"not json"),
+                    Field::Text(b"t"),
+                ],
+            ],
+        );
+        let map = DeepStorageMap::parse(&["s3://old/p=s3://new/q".to_string()]).unwrap();
+        let (rows, tally) = read_all(dir.path(), &t, &map).unwrap();
+        assert_eq!(tally.rewritten, 1);
+        assert_eq!(tally.unmapped, 1);
+        let Cell::Bytes(p) = &rows[0][1] else {
+            panic!("{:?}", rows[0][1]);
+        };
+        let url = crate::druid::loadspec::object_of(p).unwrap().unwrap().url;
+        assert_eq!(url, "s3://new/q/ds/x/index.zip");
+        assert_eq!(rows[1][1], Cell::Bytes(b"not json".to_vec()));
+    }
+}
