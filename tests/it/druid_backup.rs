@@ -436,7 +436,22 @@ fn round_trip(kind: DbKind) {
         "druid_audit",
     ] {
         let before = rows(&source, table);
-        let after = rows(&target, table);
+        // Druid's DDL of today has columns the old source lacks (num_rows, schema_fingerprint):
+        // NULL in every restored row, and left out of the comparison.
+        let columns: Vec<String> = before[0].keys().cloned().collect();
+        let after: Vec<Row> = rows(&target, table)
+            .into_iter()
+            .map(|mut r| {
+                let extra: Vec<(&String, &String)> =
+                    r.iter().filter(|(k, _)| !columns.contains(k)).collect();
+                assert!(
+                    extra.iter().all(|(_, v)| *v == "NULL"),
+                    "{table}: an extra column with a value: {extra:?}"
+                );
+                r.retain(|k, _| columns.contains(k));
+                r
+            })
+            .collect();
         assert_eq!(
             comparable(table, after.clone(), before.len()),
             comparable(table, before.clone(), before.len()),

@@ -52,7 +52,7 @@ pub struct RestoreArgs {
 #[derive(Debug, Clone)]
 pub enum Restored {
     Dremio(RestoreReport),
-    Druid(druid::DruidRestoreReport),
+    Druid(Box<druid::DruidRestoreReport>),
 }
 
 /// What a restore did (or, in a dry run, would do).
@@ -82,7 +82,7 @@ pub async fn run(ctx: &Ctx, args: &RestoreArgs) -> anyhow::Result<Restored> {
     match (manifest.cluster.kind.as_str(), &args.druid) {
         ("druid", Some(d)) => druid::restore(ctx, d, args.dry_run, &repo, &manifest, started)
             .await
-            .map(Restored::Druid)
+            .map(|r| Restored::Druid(Box::new(r)))
             .with_context(context),
         ("druid", None) => Err(CommandError::Usage(format!(
             "backup {} is of a Druid cluster's metadata store: restore it with --druid-metadata postgres://USER@HOST:PORT/DB (or mysql://...), an empty database",
