@@ -12,7 +12,8 @@
 #
 # STATE_DIR/env: LIFEBOAT_MARIADB_URL=mysql://lifeboat:<pw>@127.0.0.1:<port>/druid (all
 # privileges: tests create databases of their own), LIFEBOAT_MARIADB_REPLICA_URL with --replica
-# (the user reaches the replica through replication), LIFEBOAT_MARIADB_STATE. The servers run as
+# (the user reaches the replica through replication), LIFEBOAT_MARIADB_STATE, LIFEBOAT_MARIADB_CA_FILE (TLS is on,
+# optional for clients, the certificate for 127.0.0.1 signed by that CA). The servers run as
 # `mysql` on data folders it owns (named in STATE_DIR/<server>/datadir), with --no-defaults so that
 # /etc/mysql is never read. They are stopped by the pid recorded in STATE_DIR/<server>/pid after
 # checking its command line, never by name.
@@ -62,6 +63,7 @@ launch() {
         --port="$port" --socket="$data/sock" --pid-file="$data/pid" --skip-name-resolve \
         --server-id="$id" --log-bin=mysql-bin --binlog-format=ROW \
         --report-host=127.0.0.1 --report-port="$port" --innodb-flush-log-at-trx-commit=2 \
+        --ssl-ca="$PAIR_TLS/ca.pem" --ssl-cert="$PAIR_TLS/server.pem" --ssl-key="$PAIR_TLS/server.key" \
         </dev/null >>"$srv/mariadb.log" 2>&1 &
     echo $! >"$srv/pid"
     for ((i = 0; i < START_TIMEOUT * 10; i++)); do

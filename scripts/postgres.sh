@@ -11,7 +11,8 @@
 #
 # STATE_DIR/env: LIFEBOAT_PG_URL=postgres://lifeboat:<pw>@127.0.0.1:<port>/druid (role lifeboat:
 # LOGIN, CREATEDB, member of pg_monitor; database druid owned by it), LIFEBOAT_PG_REPLICA_URL with
-# --replica (the same role, read-only), LIFEBOAT_PG_STATE. PostgreSQL refuses to run as root, so
+# --replica (the same role, read-only), LIFEBOAT_PG_STATE, LIFEBOAT_PG_CA_FILE (TLS is on, optional
+# for clients, with a certificate for 127.0.0.1 signed by that CA). PostgreSQL refuses to run as root, so
 # its files live in a folder owned by `postgres` (named in STATE_DIR/<server>/datadir) and the
 # server runs as that user; fsync is off (test data). Servers are stopped by the pid recorded in
 # STATE_DIR/<server>/pid after checking its command line, with SIGINT (PostgreSQL's fast
@@ -72,6 +73,7 @@ launch() {
     setpriv --reuid=postgres --regid=postgres --init-groups -- "$BIN/postgres" -D "$data" -c listen_addresses=127.0.0.1 -p "$port" \
         -c unix_socket_directories="$data" -c fsync=off -c full_page_writes=off \
         -c max_wal_senders=4 -c wal_level=replica \
+        -c ssl=on -c ssl_cert_file="$PAIR_TLS/server.pem" -c ssl_key_file="$PAIR_TLS/server.key" \
         </dev/null >>"$srv/postgres.log" 2>&1 &
     echo $! >"$srv/pid"
     for ((i = 0; i < START_TIMEOUT * 10; i++)); do

@@ -16,6 +16,7 @@ mod faults;
 mod hostile;
 mod metastore_dump;
 mod metastore_load;
+mod metastore_tls;
 mod online;
 mod refusals;
 mod replication;
