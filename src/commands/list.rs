@@ -58,6 +58,17 @@ pub async fn run(ctx: &Ctx, from: &str, cluster: &str) -> anyhow::Result<()> {
             "ID", "AGE", "VERSION", "MODE", "RAW", "STORED", "KV", "UPLOADS"
         ));
         for m in &backups {
+            // A Druid backup has table rows, not KV or uploaded files.
+            let (kv, uploads) = match &m.druid {
+                Some(d) => (
+                    format!("{} rows", d.tables.iter().map(|t| t.rows).sum::<u64>()),
+                    "-".to_string(),
+                ),
+                None => (
+                    m.counts.kv_files.to_string(),
+                    m.counts.uploaded_files.to_string(),
+                ),
+            };
             human.push_str(&format!(
                 "{:<22} {:>8} {:<10} {:<8} {:>10} {:>10} {:>8} {:>8}\n",
                 m.id,
@@ -66,8 +77,8 @@ pub async fn run(ctx: &Ctx, from: &str, cluster: &str) -> anyhow::Result<()> {
                 m.mode,
                 human_bytes(m.raw_bytes),
                 human_bytes(m.stored_bytes),
-                m.counts.kv_files,
-                m.counts.uploaded_files
+                kv,
+                uploads
             ));
         }
         human.pop();
