@@ -4,7 +4,10 @@ use crate::support::*;
 
 #[test]
 fn usage_errors_exit_2_and_name_the_problem() {
-    let out = lifeboat(&["backup", "--to", "/tmp/x"], &[]);
+    // An existing location, so that what is refused is the missing installation, not the folder.
+    let to = tempfile::tempdir().unwrap();
+    let to = to.path().to_str().unwrap();
+    let out = lifeboat(&["backup", "--to", to], &[]);
     fails_with(&out, 2, &["--dremio-home", "--paths-local"]);
     let out = lifeboat(&["list", "--from", "ftp://x/y"], &[]);
     fails_with(&out, 2, &["unknown scheme"]);
@@ -16,7 +19,7 @@ fn usage_errors_exit_2_and_name_the_problem() {
             "--dremio-version",
             "25.2.0",
             "--to",
-            "/tmp/x",
+            to,
         ],
         &[],
     );

@@ -271,7 +271,7 @@ pub async fn check_target(db: &mut Db, tables: &[TableDump]) -> Result<(), MetaE
                             return Err(MetaError::Refused(format!(
                                 "the role {user} may not INSERT into {} of database {database}: GRANT INSERT ON {} TO {user}, or connect as the tables' owner",
                                 s.canonical,
-                                sql::pg_ident(name)
+                                tables::pg_ident(name)
                             )));
                         }
                     }
@@ -393,7 +393,7 @@ impl Job<'_> {
     /// What the dump's tables need from DDL: statements per missing table.
     fn ddl_of(kind: DbKind, source: &Source<'_>) -> Vec<String> {
         tables::ddl(kind, source.canonical).unwrap_or_else(|| {
-            vec![sql::create_from_columns(
+            vec![tables::create_from_columns(
                 kind,
                 source.canonical,
                 &source.dump.columns,
@@ -553,10 +553,14 @@ impl Job<'_> {
         mapping: &Mapping,
     ) -> Result<u64, MetaError> {
         let mut reader = self.reader(source, mapping.add_used_status)?;
-        let columns: Vec<String> = mapping.columns.iter().map(|c| sql::pg_ident(c)).collect();
+        let columns: Vec<String> = mapping
+            .columns
+            .iter()
+            .map(|c| tables::pg_ident(c))
+            .collect();
         let statement = format!(
             "COPY {} ({}) FROM STDIN (FORMAT csv, NULL 'NULL')",
-            sql::pg_ident(&mapping.table),
+            tables::pg_ident(&mapping.table),
             columns.join(", ")
         );
         let what = format!("load {}", source.canonical);
@@ -597,17 +601,17 @@ impl Job<'_> {
         let [id, spec_id, created, payload] = supervisor_columns(m)?;
         let select = format!(
             "SELECT {} FROM {} WHERE {} = $1::bigint",
-            sql::pg_ident(&payload),
-            sql::pg_ident(&m.table),
-            sql::pg_ident(&id)
+            tables::pg_ident(&payload),
+            tables::pg_ident(&m.table),
+            tables::pg_ident(&id)
         );
         let insert = format!(
             "INSERT INTO {} ({}, {}, {}, {}) VALUES ($1::bigint, $2::text, $3::text, $4::bytea)",
-            sql::pg_ident(&m.table),
-            sql::pg_ident(&id),
-            sql::pg_ident(&spec_id),
-            sql::pg_ident(&created),
-            sql::pg_ident(&payload)
+            tables::pg_ident(&m.table),
+            tables::pg_ident(&id),
+            tables::pg_ident(&spec_id),
+            tables::pg_ident(&created),
+            tables::pg_ident(&payload)
         );
         let mut next = self.tally.max_supervisor_id.unwrap_or(0);
         for (spec, row_id) in self.tally.to_suspend() {
@@ -744,10 +748,14 @@ impl Job<'_> {
         batch_bytes: usize,
     ) -> Result<u64, MetaError> {
         let mut reader = self.reader(source, mapping.add_used_status)?;
-        let columns: Vec<String> = mapping.columns.iter().map(|c| sql::my_ident(c)).collect();
+        let columns: Vec<String> = mapping
+            .columns
+            .iter()
+            .map(|c| tables::my_ident(c))
+            .collect();
         let head = format!(
             "INSERT INTO {} ({}) VALUES ",
-            sql::my_ident(&mapping.table),
+            tables::my_ident(&mapping.table),
             columns.join(", ")
         );
         let one = format!("({})", vec!["?"; columns.len()].join(","));
@@ -800,17 +808,17 @@ impl Job<'_> {
         let [id, spec_id, created, payload] = supervisor_columns(m)?;
         let select = format!(
             "SELECT {} FROM {} WHERE {} = ?",
-            sql::my_ident(&payload),
-            sql::my_ident(&m.table),
-            sql::my_ident(&id)
+            tables::my_ident(&payload),
+            tables::my_ident(&m.table),
+            tables::my_ident(&id)
         );
         let insert = format!(
             "INSERT INTO {} ({}, {}, {}, {}) VALUES (?, ?, ?, ?)",
-            sql::my_ident(&m.table),
-            sql::my_ident(&id),
-            sql::my_ident(&spec_id),
-            sql::my_ident(&created),
-            sql::my_ident(&payload)
+            tables::my_ident(&m.table),
+            tables::my_ident(&id),
+            tables::my_ident(&spec_id),
+            tables::my_ident(&created),
+            tables::my_ident(&payload)
         );
         let mut next = self.tally.max_supervisor_id.unwrap_or(0);
         for (spec, row_id) in self.tally.to_suspend() {
@@ -897,10 +905,10 @@ async fn pg_sequences(tx: &tokio_postgres::Transaction<'_>, table: &str) -> Resu
         let Some(sequence) = sequence else {
             continue;
         };
-        let c = sql::pg_ident(&column);
+        let c = tables::pg_ident(&column);
         let statement = format!(
             "SELECT setval($1::text::regclass, coalesce(greatest(max({c}), 1), 1)::bigint, coalesce(max({c}) >= 1, false)) FROM {}",
-            sql::pg_ident(table)
+            tables::pg_ident(table)
         );
         tx.query_one(&statement, &[&sequence])
             .await

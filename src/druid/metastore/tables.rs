@@ -200,16 +200,19 @@ pub fn ddl(kind: DbKind, table: &str) -> Option<Vec<String>> {
 /// A column's type on `kind` from the type a backup recorded (of either kind), for a table whose
 /// DDL lifeboat does not know: binary as the payload type, booleans, integers, the rest as text.
 pub fn sql_type_for(kind: DbKind, recorded: &str) -> &'static str {
-    let t = recorded.to_ascii_lowercase();
+    let t = recorded.trim().to_ascii_lowercase();
     let pg = kind == DbKind::Postgresql;
-    if is_binary(&t) {
+    if is_binary(&t) || t.contains("bytea") || t.contains("blob") || t.contains("binary") {
         dialect(kind).payload
-    } else if t == "boolean" || t == "tinyint" || t == "bool" {
+    } else if t.starts_with("bool") || t == "tinyint" || t == "tinyint(1)" || t.starts_with("bit") {
         "BOOLEAN"
-    } else if t == "bigint" || t == "int8" {
+    } else if t.contains("int") || t.contains("serial") {
         "BIGINT"
-    } else if t == "integer" || t == "int" || t == "int4" || t == "smallint" {
-        "INTEGER"
+    } else if ["double", "float", "real", "numeric", "decimal"]
+        .iter()
+        .any(|p| t.starts_with(p))
+    {
+        if pg { "DOUBLE PRECISION" } else { "DOUBLE" }
     } else if pg {
         "TEXT"
     } else {
@@ -302,9 +305,19 @@ pub async fn list(db: &mut Db) -> Result<Vec<(String, u64)>, MetaError> {
 /// quoted all the same).
 pub fn quote_ident(kind: DbKind, name: &str) -> String {
     match kind {
-        DbKind::Postgresql => format!("\"{}\"", name.replace('"', "\"\"")),
-        DbKind::Mysql => format!("`{}`", name.replace('`', "``")),
+        DbKind::Postgresql => pg_ident(name),
+        DbKind::Mysql => my_ident(name),
     }
+}
+
+/// `"name"` for PostgreSQL, a quote doubled.
+pub fn pg_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// `` `name` `` for MySQL, a backquote doubled.
+pub fn my_ident(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
 }
 
 /// `SELECT COUNT(*)` of a table named as the database has it.
@@ -401,6 +414,23 @@ pub async fn primary_key(db: &mut Db, table: &str) -> Result<Vec<String>, MetaEr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recorded_types_map_to_the_target_and_names_are_quoted() {
+        assert_eq!(sql_type_for(DbKind::Postgresql, "longblob"), "BYTEA");
+        assert_eq!(sql_type_for(DbKind::Mysql, "bytea"), "LONGBLOB");
+        assert_eq!(sql_type_for(DbKind::Mysql, "boolean"), "BOOLEAN");
+        assert_eq!(sql_type_for(DbKind::Postgresql, "tinyint(1)"), "BOOLEAN");
+        assert_eq!(sql_type_for(DbKind::Postgresql, "bigint(20)"), "BIGINT");
+        assert_eq!(sql_type_for(DbKind::Mysql, "character varying"), "LONGTEXT");
+        assert_eq!(sql_type_for(DbKind::Postgresql, "varchar(255)"), "TEXT");
+        assert_eq!(
+            sql_type_for(DbKind::Postgresql, "double"),
+            "DOUBLE PRECISION"
+        );
+        assert_eq!(pg_ident("a\"b"), "\"a\"\"b\"");
+        assert_eq!(my_ident("a`b"), "`a``b`");
+    }
 
     #[test]
     fn names_match_without_case_and_report_druids_spelling() {

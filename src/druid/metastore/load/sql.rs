@@ -1,90 +1,10 @@
-//! The pure pieces of the load: identifiers quoted for each kind, the CREATE TABLE of a table
-//! whose DDL lifeboat does not know (from the columns the dump recorded), Druid's timestamp text,
-//! and a supervisor's payload read and suspended.
+//! The pure pieces of the load: Druid's timestamp text and a supervisor's payload read and
+//! suspended. (Identifiers and the CREATE TABLE of a table without known DDL are `tables`'.)
 
 use chrono::{DateTime, Utc};
 
-use super::super::DbKind;
-use super::super::dump::Column;
-
 /// The segments' column the backfill writes.
 pub const USED_STATUS: &str = "used_status_last_updated";
-
-/// `"name"`, a quote doubled.
-pub fn pg_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// `` `name` ``, a backquote doubled.
-pub fn my_ident(name: &str) -> String {
-    format!("`{}`", name.replace('`', "``"))
-}
-
-pub fn ident(kind: DbKind, name: &str) -> String {
-    match kind {
-        DbKind::Postgresql => pg_ident(name),
-        DbKind::Mysql => my_ident(name),
-    }
-}
-
-/// Whether a recorded column holds bytes: the dump's own test, or any type naming bytes.
-pub fn is_binary(sql_type: &str) -> bool {
-    let t = sql_type.to_ascii_lowercase();
-    super::super::tables::is_binary(sql_type)
-        || t.contains("bytea")
-        || t.contains("blob")
-        || t.contains("binary")
-}
-
-/// The target's type for a column the source declared as `sql_type`.
-pub fn map_type(kind: DbKind, sql_type: &str) -> &'static str {
-    let t = sql_type.to_ascii_lowercase();
-    let t = t.trim();
-    let pg = kind == DbKind::Postgresql;
-    if is_binary(t) {
-        if pg { "BYTEA" } else { "LONGBLOB" }
-    } else if t.starts_with("bool") || t == "tinyint(1)" || t == "bit(1)" || t == "bit" {
-        "BOOLEAN"
-    } else if t.contains("int") || t.contains("serial") {
-        "BIGINT"
-    } else if t.starts_with("double")
-        || t.starts_with("float")
-        || t.starts_with("real")
-        || t.starts_with("numeric")
-        || t.starts_with("decimal")
-    {
-        if pg { "DOUBLE PRECISION" } else { "DOUBLE" }
-    } else if pg {
-        "TEXT"
-    } else {
-        "LONGTEXT"
-    }
-}
-
-/// A CREATE TABLE for `table` from the recorded columns, for a table whose DDL lifeboat does not
-/// know: types mapped to the target kind, NOT NULL kept, no keys or indexes.
-pub fn create_from_columns(kind: DbKind, table: &str, columns: &[Column]) -> String {
-    let cols: Vec<String> = columns
-        .iter()
-        .map(|c| {
-            format!(
-                "{} {}{}",
-                ident(kind, &c.name),
-                map_type(kind, &c.sql_type),
-                if c.nullable { "" } else { " NOT NULL" }
-            )
-        })
-        .collect();
-    let tail = match kind {
-        DbKind::Postgresql => "",
-        DbKind::Mysql => " DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
-    };
-    format!(
-        "CREATE TABLE {} ({}){tail}",
-        ident(kind, table),
-        cols.join(", ")
-    )
-}
 
 /// Druid's text for a moment (Joda's `DateTime.toString()` in UTC): `2026-12-02T04:15:00.000Z`.
 pub fn druid_time(t: &DateTime<Utc>) -> String {
@@ -123,50 +43,6 @@ pub fn suspend(payload: &[u8]) -> Result<Vec<u8>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn col(name: &str, t: &str, nullable: bool) -> Column {
-        Column {
-            name: name.into(),
-            sql_type: t.into(),
-            nullable,
-        }
-    }
-
-    #[test]
-    fn identifiers_are_quoted() {
-        assert_eq!(pg_ident("end"), "\"end\"");
-        assert_eq!(pg_ident("a\"b"), "\"a\"\"b\"");
-        assert_eq!(my_ident("a`b"), "`a``b`");
-    }
-
-    #[test]
-    fn types_map_to_the_target() {
-        assert_eq!(map_type(DbKind::Postgresql, "longblob"), "BYTEA");
-        assert_eq!(map_type(DbKind::Mysql, "bytea"), "LONGBLOB");
-        assert_eq!(map_type(DbKind::Mysql, "boolean"), "BOOLEAN");
-        assert_eq!(map_type(DbKind::Postgresql, "tinyint(1)"), "BOOLEAN");
-        assert_eq!(map_type(DbKind::Postgresql, "bigint(20)"), "BIGINT");
-        assert_eq!(map_type(DbKind::Mysql, "character varying"), "LONGTEXT");
-        assert_eq!(map_type(DbKind::Postgresql, "varchar(255)"), "TEXT");
-        assert_eq!(map_type(DbKind::Postgresql, "double"), "DOUBLE PRECISION");
-    }
-
-    #[test]
-    fn create_table_from_recorded_columns() {
-        let cols = [
-            col("id", "bigint", false),
-            col("end", "varchar(255)", true),
-            col("payload", "bytea", false),
-        ];
-        assert_eq!(
-            create_from_columns(DbKind::Postgresql, "druid_x", &cols),
-            "CREATE TABLE \"druid_x\" (\"id\" BIGINT NOT NULL, \"end\" TEXT, \"payload\" BYTEA NOT NULL)"
-        );
-        assert_eq!(
-            create_from_columns(DbKind::Mysql, "druid_x", &cols[..1]),
-            "CREATE TABLE `druid_x` (`id` BIGINT NOT NULL) DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
-        );
-    }
 
     #[test]
     fn druid_time_has_millis_and_z() {

@@ -6,7 +6,7 @@ use mysql_async::prelude::Queryable;
 use tokio_postgres::GenericClient;
 
 use super::super::MetaError;
-use super::sql::{my_ident, pg_ident};
+use super::super::tables::{my_ident, pg_ident};
 
 /// A column of a target table.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -49,6 +49,8 @@ pub(crate) struct Dialect {
     datasource: &'static str,
     /// After `CREATE TABLE (...)`.
     table_options: &'static str,
+    /// The column `end`, a reserved word, quoted as the database quotes names.
+    end_column: &'static str,
     /// Insert or replace a `druid_config` row (name, payload), as Druid's connector does.
     upsert_config: &'static str,
     /// Taken around the DDL: `CREATE TABLE IF NOT EXISTS` of two processes starting at once on
@@ -87,7 +89,23 @@ impl SqlStore {
     fn create_tables(&mut self) -> Result<()> {
         let d = self.dialect;
         let (p, s, ds, opts) = (d.payload, d.serial, d.datasource, d.table_options);
+        let end = d.end_column;
         let ddl = [
+            // Druid's Coordinator creates it whether or not it ever holds a segment; the simulator
+            // serves no segments, but a store it made looks like Druid's.
+            format!(
+                "CREATE TABLE IF NOT EXISTS druid_segments (id VARCHAR(255) NOT NULL, \
+                 dataSource VARCHAR(255){ds} NOT NULL, created_date VARCHAR(255) NOT NULL, \
+                 start VARCHAR(255) NOT NULL, {end} VARCHAR(255) NOT NULL, partitioned BOOLEAN NOT NULL, \
+                 version VARCHAR(255) NOT NULL, used BOOLEAN NOT NULL, payload {p} NOT NULL, \
+                 used_status_last_updated VARCHAR(255) NOT NULL, schema_fingerprint VARCHAR(255), \
+                 num_rows BIGINT, PRIMARY KEY (id)){opts}"
+            ),
+            "CREATE INDEX IF NOT EXISTS idx_druid_segments_used ON druid_segments(used)".into(),
+            format!(
+                "CREATE INDEX IF NOT EXISTS idx_druid_segments_datasource_used_end_start \
+                 ON druid_segments(dataSource, used, {end}, start)"
+            ),
             format!(
                 "CREATE TABLE IF NOT EXISTS druid_rules (id VARCHAR(255) NOT NULL, \
                  dataSource VARCHAR(255){ds} NOT NULL, version VARCHAR(255) NOT NULL, \

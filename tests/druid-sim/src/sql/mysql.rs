@@ -13,6 +13,7 @@ pub(crate) const DIALECT: Dialect = Dialect {
     payload: "LONGBLOB",
     serial: "BIGINT(20) AUTO_INCREMENT",
     datasource: " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
+    end_column: "`end`",
     table_options: " DEFAULT CHARACTER SET utf8mb4",
     upsert_config: "INSERT INTO druid_config (name, payload) VALUES (?, ?) \
                     ON DUPLICATE KEY UPDATE payload = VALUES(payload)",

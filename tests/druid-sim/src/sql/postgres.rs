@@ -12,6 +12,7 @@ pub(crate) const DIALECT: Dialect = Dialect {
     payload: "BYTEA",
     serial: "BIGSERIAL",
     datasource: "",
+    end_column: "\"end\"",
     table_options: "",
     upsert_config: "INSERT INTO druid_config (name, payload) VALUES (?, ?) \
                     ON CONFLICT (name) DO UPDATE SET payload = EXCLUDED.payload",
