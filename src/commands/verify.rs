@@ -90,18 +90,11 @@ async fn check(
     // folder, removed when the verify ends.
     let staging = match deep {
         Some((d, _)) => {
-            let staging = super::backup::druid::private_staging(d.staging.as_deref())?;
-            let free = crate::fsutil::free_bytes(staging.path()).unwrap_or(u64::MAX);
-            if manifest.raw_bytes > free {
-                return Err(CommandError::Refused(format!(
-                    "the staging folder {} has {} free; the table files of backup {} need {}: give --staging DIR on a larger disk",
-                    staging.path().display(),
-                    human_bytes(free),
-                    manifest.id,
-                    human_bytes(manifest.raw_bytes)
-                ))
-                .into());
-            }
+            let staging = super::backup::druid::staging_for(
+                d.staging.as_deref(),
+                &manifest.id,
+                manifest.raw_bytes,
+            )?;
             Some(staging)
         }
         None => None,

@@ -137,6 +137,28 @@ pub struct ReadBack {
     pub object_problem: Option<Problem>,
 }
 
+impl ReadBack {
+    /// An extraction's verdict: a problem with the archive object, else the first with a member,
+    /// as one `Mismatch` (an extraction stops at its first problem).
+    pub fn extracted(&self) -> Result<(), ArchiveError> {
+        if let Some(p) = &self.object_problem {
+            return Err(ArchiveError::Mismatch {
+                count: 1,
+                first: p.clone(),
+                problems: vec![p.clone()],
+            });
+        }
+        if let Some(first) = self.unpacked.problems.first() {
+            return Err(ArchiveError::Mismatch {
+                count: self.unpacked.problem_count,
+                first: first.clone(),
+                problems: self.unpacked.problems.clone(),
+            });
+        }
+        Ok(())
+    }
+}
+
 /// What reading an archive does with its members.
 #[derive(Debug, Clone)]
 pub enum Target {

@@ -37,6 +37,19 @@ impl Druid {
         ])
     }
 
+    /// [`Druid::ha`] on the metadata store at `metadata` (a URL with its password), as Druid's
+    /// nodes share one: they create its tables, `druid_segments` among them.
+    fn ha_on(connect: &str, metadata: &str) -> Druid {
+        Druid::start(&[
+            "--zookeeper",
+            connect,
+            "--zk-session-timeout-ms",
+            SESSION_MS,
+            "--metadata-url",
+            metadata,
+        ])
+    }
+
     fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -103,8 +116,12 @@ fn without_password(url: &str) -> (String, String) {
 #[test]
 fn a_healthy_ha_set_up_passes_and_a_pair_with_one_node_killed_warns() {
     let connect = zk_chroot(&env("LIFEBOAT_ZK_SERVERS"), "druid-doctor");
-    let (pg, password) = without_password(&env("LIFEBOAT_PG_URL"));
-    let mut nodes = [Druid::ha(&connect), Druid::ha(&connect)];
+    // A database of its own on the replicated PostgreSQL, shared by both nodes.
+    let store = crate::support::metastore::fresh_pg("LIFEBOAT_PG_URL");
+    let mut nodes = [
+        Druid::ha_on(&connect, &store.url),
+        Druid::ha_on(&connect, &store.url),
+    ];
     let broker = Druid::start(&[]);
     let urls = format!("{},{}", nodes[0].url, nodes[1].url);
     let args = [
@@ -115,9 +132,9 @@ fn a_healthy_ha_set_up_passes_and_a_pair_with_one_node_killed_warns() {
         "--druid-broker",
         &broker.url,
         "--druid-metadata",
-        &pg,
+        &store.shown,
     ];
-    let env = [(PASSWORD_VAR, password.as_str())];
+    let env = [(PASSWORD_VAR, store.password.as_str())];
     let healthy = doctor_until(&args, &env, |code, _| code == Some(0));
     assert_eq!(healthy["status"], "pass");
     let checks = healthy["checks"].as_array().unwrap();
@@ -132,6 +149,7 @@ fn a_healthy_ha_set_up_passes_and_a_pair_with_one_node_killed_warns() {
         "overlord.redirect",
         "broker.health",
         "metastore.replication",
+        "deepstore.segments",
     ] {
         check(&healthy, id);
     }

@@ -133,6 +133,27 @@ pub(crate) fn private_staging(under: Option<&Path>) -> anyhow::Result<tempfile::
     Ok(dir)
 }
 
+/// [`private_staging`] with room for the `raw_bytes` table files of the backup `id` (a restore's
+/// or a verify's extraction), refused before anything is read when the disk has less.
+pub(crate) fn staging_for(
+    under: Option<&Path>,
+    id: &str,
+    raw_bytes: u64,
+) -> anyhow::Result<tempfile::TempDir> {
+    let staging = private_staging(under)?;
+    let free = crate::fsutil::free_bytes(staging.path()).unwrap_or(u64::MAX);
+    if raw_bytes > free {
+        return Err(CommandError::Refused(format!(
+            "the staging folder {} has {} free; the table files of backup {id} need {}: give --staging DIR on a larger disk",
+            staging.path().display(),
+            crate::units::human_bytes(free),
+            crate::units::human_bytes(raw_bytes)
+        ))
+        .into());
+    }
+    Ok(staging)
+}
+
 fn staging_error(path: &Path, e: std::io::Error) -> anyhow::Error {
     CommandError::Refused(format!(
         "cannot make the staging folder {}: {e}; give --staging DIR, a local folder with room for the table files",

@@ -23,7 +23,6 @@ use crate::repo::Repo;
 use crate::repo::manifest::{self, Manifest};
 use crate::repo::read::{self, Target};
 use crate::store::location::Access;
-use crate::units::human_bytes;
 
 /// The Druid side of `lifeboat restore`.
 #[derive(Debug, Clone)]
@@ -82,18 +81,11 @@ pub(super) async fn restore(
         );
     }
     // 2. Local space for the table files.
-    let staging = crate::commands::backup::druid::private_staging(druid.staging.as_deref())?;
-    let free = crate::fsutil::free_bytes(staging.path()).unwrap_or(u64::MAX);
-    if manifest.raw_bytes > free {
-        return Err(CommandError::Refused(format!(
-            "the staging folder {} has {} free; backup {} needs {}: give --staging DIR on a larger disk",
-            staging.path().display(),
-            human_bytes(free),
-            manifest.id,
-            human_bytes(manifest.raw_bytes)
-        ))
-        .into());
-    }
+    let staging = crate::commands::backup::druid::staging_for(
+        druid.staging.as_deref(),
+        &manifest.id,
+        manifest.raw_bytes,
+    )?;
     // 3. The target: reachable, privileges, every druid_* table empty, known columns.
     let tables = table_dumps(section);
     let mut db = metastore::connect(&druid.metadata).await?;
@@ -254,23 +246,7 @@ async fn extract(ctx: &Ctx, repo: &Repo, manifest: &Manifest, dir: &Path) -> any
     )
     .await;
     ctx.progress.finish();
-    let read = read?;
-    if let Some(p) = read.object_problem {
-        return Err(ArchiveError::Mismatch {
-            count: 1,
-            first: p.clone(),
-            problems: vec![p],
-        }
-        .into());
-    }
-    if let Some(first) = read.unpacked.problems.first() {
-        return Err(ArchiveError::Mismatch {
-            count: read.unpacked.problem_count,
-            first: first.clone(),
-            problems: read.unpacked.problems.clone(),
-        }
-        .into());
-    }
+    read?.extracted()?;
     Ok(())
 }
 

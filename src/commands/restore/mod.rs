@@ -206,14 +206,7 @@ async fn extract(
     .await;
     ctx.progress.finish();
     let read = read?;
-    if let Some(p) = read.object_problem {
-        return Err(ArchiveError::Mismatch {
-            count: 1,
-            first: p.clone(),
-            problems: vec![p],
-        }
-        .into());
-    }
+    read.extracted()?;
     unpack::finish_directories(dir, &index)?;
     if let Some(owner) = plan.owner {
         fsutil::chown_tree(dir, owner).map_err(|e| {
