@@ -195,6 +195,30 @@ async fn in_snapshot(
     Ok(dump)
 }
 
+/// Writes one row of a table file and counts it (in `facts` too, for the segments table); every
+/// [`BATCH`] rows, reports progress and looks at `cancel`. Both drivers' loops end here.
+fn emit<W: Write>(
+    csv: &mut CsvWriter<W>,
+    facts: &mut Option<SegmentFacts<'_>>,
+    rows: &mut u64,
+    fields: &[Field<'_>],
+    progress: &dyn Progress,
+    cancel: &tokio_util::sync::CancellationToken,
+) -> Result<(), MetaError> {
+    csv.write_record(fields)?;
+    if let Some(f) = facts.as_mut() {
+        f.row(fields);
+    }
+    *rows += 1;
+    if *rows % BATCH == 0 {
+        progress.advance(BATCH);
+        if cancel.is_cancelled() {
+            return Err(MetaError::Interrupted);
+        }
+    }
+    Ok(())
+}
+
 /// A writer that counts what it writes.
 struct Counting<W> {
     inner: W,
@@ -373,17 +397,7 @@ async fn dump_table(
                     })?;
                     fields.push(f.unwrap_or(Field::Null));
                 }
-                csv.write_record(&fields)?;
-                if let Some(f) = facts.as_mut() {
-                    f.row(&fields);
-                }
-                rows += 1;
-                if rows % BATCH == 0 {
-                    progress.advance(BATCH);
-                    if cancel.is_cancelled() {
-                        return Err(MetaError::Interrupted);
-                    }
-                }
+                emit(&mut csv, &mut facts, &mut rows, &fields, progress, cancel)?;
             }
         }
         Db::My(conn) => {
@@ -425,17 +439,7 @@ async fn dump_table(
                     };
                     fields.push(f);
                 }
-                csv.write_record(&fields)?;
-                if let Some(f) = facts.as_mut() {
-                    f.row(&fields);
-                }
-                rows += 1;
-                if rows % BATCH == 0 {
-                    progress.advance(BATCH);
-                    if cancel.is_cancelled() {
-                        return Err(MetaError::Interrupted);
-                    }
-                }
+                emit(&mut csv, &mut facts, &mut rows, &fields, progress, cancel)?;
             }
         }
     }
