@@ -68,6 +68,16 @@ pub enum Command {
     /// The lock probe's other process: holds a POSIX lock on FILE until stdin closes.
     #[command(hide = true)]
     DoctorLockHolder(LockHolderCmd),
+    /// Rehearse a restore: the newest backup into a scratch copy, a coordinator started on it,
+    /// what it serves compared with the backup's catalog, everything removed after. Touches no
+    /// live cluster. Reports RTO by phase and the RPO the backup represents.
+    Drill(DrillCmd),
+    /// A pilot-light standby (a cluster with `standby_for` in the config).
+    #[command(subcommand)]
+    Standby(StandbyCmd),
+    /// Make a standby the primary: confirms the primary is down, checks the standby, restores
+    /// the newest backup when it is newer, starts and validates; measures RTO.
+    Failover(FailoverCmd),
     /// Run the whole job on a generated Dremio-like tree: backup, list, verify, restore, compare.
     Demo(DemoCmd),
     /// Print a shell completion script on stdout, e.g. `lifeboat completions bash >
@@ -680,6 +690,91 @@ pub struct DoctorCmd {
 #[derive(Debug, Args)]
 pub struct LockHolderCmd {
     pub file: PathBuf,
+}
+
+/// How long a started coordinator may take to serve, and where metrics go.
+#[derive(Debug, Args)]
+pub struct DrOpts {
+    /// How long a started coordinator may take to answer server_status OK (default: the
+    /// config's start_timeout, else 10m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub start_timeout: Option<std::time::Duration>,
+    /// Write Prometheus text-format metrics here (atomically), for node_exporter's textfile collector.
+    #[arg(long, env = "LIFEBOAT_METRICS_FILE", value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DrillCmd {
+    /// The cluster whose backups are rehearsed (its `to`, `drill_start`, `dremio_home` and
+    /// `clone_tree` from the config file).
+    #[arg(long, env = "LIFEBOAT_CLUSTER")]
+    pub cluster: Option<String>,
+    /// Location to read from (default: the cluster's `to`).
+    #[arg(long, env = "LIFEBOAT_FROM", value_name = "URL|NAME")]
+    pub from: Option<String>,
+    /// Backup id, or "latest".
+    #[arg(long, default_value = "latest", value_name = "ID")]
+    pub backup: String,
+    /// Folder the scratch copy is made in (a new folder inside it, removed after; default: the
+    /// system's temporary folder). It needs room for the restored store.
+    #[arg(long, value_name = "DIR")]
+    pub scratch: Option<PathBuf>,
+    /// The drill's start command, instead of the config's `drill_start`.
+    #[arg(long, value_name = "COMMAND")]
+    pub drill_start: Option<String>,
+    /// DREMIO_HOME whose bin/dremio-admin loads a logical backup (default: the cluster's).
+    #[arg(long, value_name = "DIR")]
+    pub dremio_home: Option<PathBuf>,
+    /// Compare with this export tree instead of the backup's own catalog or `clone_tree`.
+    #[arg(long, value_name = "DIR")]
+    pub expect_tree: Option<PathBuf>,
+    /// Keep the scratch copy (and its coordinator's log) after the drill, for a look.
+    #[arg(long)]
+    pub keep_scratch: bool,
+    #[command(flatten)]
+    pub dr: DrOpts,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StandbyCmd {
+    /// The pilot-light cycle: stop, restore the newest backup (when newer than what the standby
+    /// holds), start, clone from the primary, validate. Any failure after the stop puts the
+    /// previous state back and starts it. Safe to run every hour from cron.
+    Refresh(StandbyRefreshCmd),
+}
+
+#[derive(Debug, Args)]
+pub struct StandbyRefreshCmd {
+    /// The standby's cluster name in the config file (it has `standby_for`).
+    #[arg(long, env = "LIFEBOAT_CLUSTER")]
+    pub cluster: Option<String>,
+    /// Run every check and print what would be done, changing nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// If another run holds the standby's lock, wait up to this long instead of exiting 6.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub wait_lock: Option<std::time::Duration>,
+    #[command(flatten)]
+    pub dr: DrOpts,
+}
+
+#[derive(Debug, Args)]
+pub struct FailoverCmd {
+    /// The standby's cluster name in the config file (it has `standby_for`).
+    #[arg(long, env = "LIFEBOAT_CLUSTER")]
+    pub cluster: Option<String>,
+    /// Print the whole plan, with the backup it would use and its age, changing nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Go on although the primary still answers, or the standby's checks fail.
+    #[arg(long)]
+    pub force: bool,
+    /// If another run holds the standby's lock, wait up to this long instead of exiting 6.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub wait_lock: Option<std::time::Duration>,
+    #[command(flatten)]
+    pub dr: DrOpts,
 }
 
 #[derive(Debug, Args)]

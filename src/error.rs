@@ -28,6 +28,15 @@ pub enum ExitClass {
     Warnings,
     /// `doctor`: at least one check fails.
     Failures,
+    /// `drill`, `standby refresh`, `failover`: the coordinator did not serve in time, or what it
+    /// serves does not match the backup (validation failed). Nothing live was changed by a drill.
+    NotServing,
+    /// `standby refresh`, `failover`: a step after the stop failed; the previous state was put
+    /// back and serves again.
+    RolledBack,
+    /// `standby refresh`, `failover`: a step after the stop failed and the previous state could
+    /// not be put back or does not serve: the standby is down, act now (the message says how).
+    StandbyDown,
     /// Stopped by SIGINT/SIGTERM after cleaning up (the shell's 128 + SIGINT).
     Interrupted,
 }
@@ -47,6 +56,9 @@ impl ExitClass {
             ExitClass::Partial => 9,
             ExitClass::Warnings => 10,
             ExitClass::Failures => 11,
+            ExitClass::NotServing => 12,
+            ExitClass::RolledBack => 13,
+            ExitClass::StandbyDown => 14,
             ExitClass::Interrupted => 130,
         }
     }
@@ -66,6 +78,9 @@ impl fmt::Display for ExitClass {
             ExitClass::Partial => "partial",
             ExitClass::Warnings => "warnings",
             ExitClass::Failures => "failures",
+            ExitClass::NotServing => "not-serving",
+            ExitClass::RolledBack => "rolled-back",
+            ExitClass::StandbyDown => "standby-down",
             ExitClass::Interrupted => "interrupted",
         };
         f.write_str(name)

@@ -8,6 +8,7 @@ pub mod clone;
 pub mod commands;
 pub mod config;
 pub mod doctor;
+pub mod dr;
 pub mod dremio;
 pub mod druid;
 pub mod error;

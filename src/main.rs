@@ -225,6 +225,8 @@ async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
                         staging: c.druid.staging,
                     }),
                 },
+                catalog_to: None,
+                confine: false,
             };
             commands::restore::run(ctx, &args).await.map(|_| ())
         }
@@ -274,6 +276,9 @@ async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Clone(c) => run_clone(ctx, c).await,
         Command::Doctor(c) => run_doctor(ctx, c).await,
         Command::DoctorLockHolder(c) => Ok(lifeboat::doctor::lock::hold(&c.file)?),
+        Command::Drill(c) => run_drill(ctx, c).await,
+        Command::Standby(lifeboat::cli::StandbyCmd::Refresh(c)) => run_refresh(ctx, c).await,
+        Command::Failover(c) => run_failover(ctx, c).await,
         Command::Demo(c) => commands::demo::run(ctx, c.dir, c.size_mib).await,
         Command::Completions(c) => print_text(&lifeboat::cli::completions(c.shell)),
         Command::Man(c) => match c.dir {
@@ -287,6 +292,19 @@ async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
             None => print_text(&lifeboat::cli::man_page()?),
         },
     }
+}
+
+// SKELETON: helper C resolves flags and config into commands::dr's args here.
+async fn run_drill(_ctx: &Ctx, _c: lifeboat::cli::DrillCmd) -> anyhow::Result<()> {
+    todo!()
+}
+
+async fn run_refresh(_ctx: &Ctx, _c: lifeboat::cli::StandbyRefreshCmd) -> anyhow::Result<()> {
+    todo!()
+}
+
+async fn run_failover(_ctx: &Ctx, _c: lifeboat::cli::FailoverCmd) -> anyhow::Result<()> {
+    todo!()
 }
 
 /// How to reach a Druid metadata store: its URL (never with a password), the password from the

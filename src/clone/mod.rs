@@ -10,6 +10,7 @@
 pub mod apply;
 pub mod cluster;
 pub mod filter;
+pub mod fingerprint;
 mod graph;
 pub mod item;
 pub mod kind;

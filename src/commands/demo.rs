@@ -89,6 +89,8 @@ pub async fn run(ctx: &Ctx, dir: Option<PathBuf>, size_mib: u64) -> anyhow::Resu
             owner: None,
             dry_run: false,
             druid: None,
+            catalog_to: None,
+            confine: false,
         },
     )
     .await?;

@@ -5,6 +5,7 @@ pub mod clone;
 pub mod copy;
 pub mod demo;
 pub mod doctor;
+pub mod dr;
 pub mod list;
 pub mod prune;
 pub mod restore;

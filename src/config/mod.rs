@@ -118,6 +118,28 @@ pub struct ClusterConfig {
     /// Restores rewrite segments' loadSpecs by these `FROM=TO` prefixes (the DR copy of deep storage).
     #[serde(default)]
     pub deep_storage_map: Vec<String>,
+    /// DR: this cluster is the standby of the named cluster (`standby refresh`, `failover`).
+    pub standby_for: Option<Spanned<String>>,
+    /// DR: the location a standby restores from (the copy nearest to it; default: the
+    /// primary's `to`).
+    pub restore_from: Option<Spanned<String>>,
+    /// DR: shell commands that start and stop this cluster's coordinator (a standby's); they
+    /// return once done (e.g. `systemctl start dremio`). `{paths_local}`, `{home}` and `{port}`
+    /// are filled in, shell-quoted.
+    pub start: Option<String>,
+    pub stop: Option<String>,
+    /// `drill`: the command that runs a coordinator on the drill's scratch copy in the
+    /// foreground (`{paths_local}`, `{port}`, `{home}`); the drill stops it by signal, or with
+    /// `drill_stop` when given.
+    pub drill_start: Option<String>,
+    pub drill_stop: Option<String>,
+    /// DR: the export tree `clone` keeps for this cluster (or this standby's pair): the
+    /// reference a drill compares with, and a standby refresh's source when the primary is down.
+    pub clone_tree: Option<PathBuf>,
+    /// DR: recovery time objective, e.g. "15m": a drill or failover slower than this warns.
+    pub rto: Option<Spanned<String>>,
+    /// DR: how long a started coordinator may take to serve (default 10m).
+    pub start_timeout: Option<Spanned<String>>,
 }
 
 /// Where backups live, with its own endpoint, credentials and retention.
@@ -194,13 +216,36 @@ impl Config {
     /// Checks references and durations up front, so a cron job fails on its first run, not later.
     fn check(&self) -> Result<(), ConfigError> {
         for (name, c) in &self.clusters {
-            if let Some(rpo) = &c.rpo {
-                self.duration(rpo, &format!("clusters.{name}.rpo"))?;
+            for (key, value) in [
+                ("rpo", &c.rpo),
+                ("rto", &c.rto),
+                ("start_timeout", &c.start_timeout),
+            ] {
+                if let Some(v) = value {
+                    self.duration(v, &format!("clusters.{name}.{key}"))?;
+                }
+            }
+            if let Some(primary) = &c.standby_for {
+                let p = primary.get_ref();
+                if p == name || !self.clusters.contains_key(p) {
+                    let known: Vec<&str> = self
+                        .clusters
+                        .keys()
+                        .filter(|k| *k != name)
+                        .map(String::as_str)
+                        .collect();
+                    return Err(self.invalid(
+                        primary.span(),
+                        &format!("clusters.{name}.standby_for"),
+                        format!("no other cluster named {p:?} (known: {})", known.join(", ")),
+                    ));
+                }
             }
             for (key, target) in
                 c.to.iter()
                     .map(|t| ("to", t))
                     .chain(c.copy_to.iter().map(|t| ("copy_to", t)))
+                    .chain(c.restore_from.iter().map(|t| ("restore_from", t)))
             {
                 let value = target.get_ref();
                 if !value.contains("://")

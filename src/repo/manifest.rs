@@ -41,6 +41,10 @@ pub struct Manifest {
     /// For `metadata` backups of a Druid cluster: what the metadata store held.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub druid: Option<Druid>,
+    /// The fingerprint of the cluster's catalog taken with the backup (online backups), which
+    /// drills and failovers compare a restored coordinator with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<CatalogRef>,
     /// The per-file entries when the index is inline (`index.location == "inline"`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<FileEntry>,
@@ -97,6 +101,17 @@ pub struct Logical {
     pub binary: bool,
     /// Where the coordinator wrote it.
     pub backup_path: String,
+}
+
+/// Where a backup's catalog fingerprint is and what it covers: the archive member (always
+/// [`crate::clone::fingerprint::FILE_NAME`] at the top level), its files, and the export's time
+/// and coordinator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CatalogRef {
+    pub member: String,
+    pub files: u64,
+    pub taken_at: DateTime<Utc>,
+    pub coordinator: String,
 }
 
 /// The `mode` of a Druid metadata-store backup.
@@ -454,6 +469,7 @@ pub(crate) mod tests {
             },
             logical: None,
             druid: None,
+            catalog: None,
             files: vec![],
             notes: vec![],
         }

@@ -32,6 +32,8 @@ pub struct Shipment {
     /// A Druid metadata backup's section; each table's digest is filled in from the archive
     /// index once packed.
     pub druid: Option<manifest::Druid>,
+    /// The catalog's fingerprint, when the producer put one in the sources (online backups).
+    pub catalog: Option<manifest::CatalogRef>,
 }
 
 /// How a backup is packed and uploaded.
@@ -79,6 +81,7 @@ async fn pack_upload_commit(
         source,
         logical,
         druid,
+        catalog,
     } = shipment;
     for note in &notes {
         progress.note(&format!("note: {note}"));
@@ -113,6 +116,7 @@ async fn pack_upload_commit(
         index: index_ref,
         logical,
         druid,
+        catalog,
         files,
         notes,
     };
@@ -293,6 +297,7 @@ pub(crate) mod tests {
             },
             logical: None,
             druid: None,
+            catalog: None,
         }
     }
 

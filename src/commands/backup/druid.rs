@@ -91,6 +91,7 @@ pub(super) async fn snapshot(
         },
         logical: None,
         druid: Some(section),
+        catalog: None,
     };
     let made = ship(ctx, args, repo, location_lock, shipment).await;
     drop(staging);

@@ -260,6 +260,7 @@ async fn offline_snapshot(
         },
         logical: None,
         druid: None,
+        catalog: None,
     };
     ship(ctx, args, repo, location_lock, shipment).await
 }
@@ -333,6 +334,7 @@ async fn online_snapshot(
             backup_path: reply.backup_path.clone(),
         }),
         druid: None,
+        catalog: None,
     };
     let made = ship(ctx, args, repo, location_lock, shipment).await;
     drop(cleanup);

@@ -46,6 +46,14 @@ pub struct RestoreArgs {
     pub dry_run: bool,
     /// The target of a Druid backup: its metadata store (the Dremio inputs are then unused).
     pub druid: Option<druid::DruidRestoreArgs>,
+    /// A logical backup's catalog fingerprint (the archive member
+    /// [`crate::clone::fingerprint::FILE_NAME`], digest-checked like every member) is moved here
+    /// once extracted; without it, it is left out of what dremio-admin loads.
+    pub catalog_to: Option<PathBuf>,
+    /// Every restored folder lies beneath `paths_local` (a drill's scratch copy): the layout is
+    /// Dremio's defaults under it, whatever the home's dremio.conf says (the home only provides
+    /// dremio-admin and the version), and so is the conf dremio-admin loads with.
+    pub confine: bool,
 }
 
 /// What a restore did: a Dremio installation's or a Druid metadata store's.

@@ -291,6 +291,8 @@ mod tests {
             owner: None,
             dry_run: false,
             druid: None,
+            catalog_to: None,
+            confine: false,
         }
     }
 
