@@ -2,7 +2,8 @@
 //! trees, and prints the plan or the per-object report. One code path serves every system: what
 //! differs (connecting, the mapping, a system's own file formats) is a [`System`].
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -164,6 +165,28 @@ async fn export_with<F: System>(ctx: &Ctx, args: &ExportArgs) -> anyhow::Result<
         ),
     );
     Ok(())
+}
+
+/// Writes the live catalog of `conn` (Dremio) into a new export tree at `out`, as `clone export`
+/// does with no filter, printing nothing on stdout (notes go to progress); returns how many
+/// objects it holds. An online backup records the fingerprint of this tree.
+#[allow(dead_code)] // used by online backups and commands/dr
+pub(crate) async fn export_quiet(
+    ctx: &Ctx,
+    conn: &Conn,
+    out: &Path,
+    concurrency: usize,
+) -> anyhow::Result<u64> {
+    let opened = DremioSystem::open(ctx, conn, &Default::default()).await?;
+    let filter = Filter::default();
+    let tree = TreeOf::<DremioSystem>::create(out)?;
+    tree.set_scope(&filter.describe())?;
+    let exported =
+        walk::<DremioSystem>(ctx, "export", &opened, &tree, &filter, concurrency).await?;
+    for w in &exported.warnings {
+        ctx.progress.note(&format!("warning: {w}"));
+    }
+    Ok(exported.total() as u64)
 }
 
 fn round3(x: f64) -> f64 {
@@ -359,15 +382,90 @@ fn print_plan<F: System>(
     Ok(())
 }
 
-/// What a plan would do, counted per action, changing nothing (`doctor`'s drift of a secondary).
+/// What a Dremio plan would do, counted per action, changing nothing (`doctor`'s drift of a
+/// secondary).
 pub(crate) async fn plan_summary(
     ctx: &Ctx,
     args: &PlanArgs,
 ) -> anyhow::Result<serde_json::Map<String, Value>> {
-    Ok(prepare::<DremioSystem>(ctx, args, Kind::Dremio)
-        .await?
+    plan_counts(ctx, args, Kind::Dremio).await
+}
+
+/// What a plan of either kind would do, counted per action (`create`, `update`, `delete`,
+/// `unchanged`, `left`, `blocked`), changing nothing and printing nothing on stdout.
+pub(crate) async fn plan_counts(
+    ctx: &Ctx,
+    args: &PlanArgs,
+    kind: Kind,
+) -> anyhow::Result<serde_json::Map<String, Value>> {
+    Ok(match kind {
+        Kind::Dremio => prepare::<DremioSystem>(ctx, args, kind)
+            .await?
+            .plan
+            .summary(),
+        Kind::Druid { .. } => prepare::<DruidSystem>(ctx, args, kind)
+            .await?
+            .plan
+            .summary(),
+    })
+}
+
+/// What [`apply_quiet`] did.
+#[derive(Debug, Clone, Default)]
+pub struct QuietApply {
+    /// Objects by outcome: created, updated, deleted, unchanged, failed, skipped (all present).
+    pub counts: BTreeMap<&'static str, u64>,
+    /// The first [`MAX_QUIET_FAILED`] objects not applied, as "label: reason".
+    pub failed: Vec<String>,
+    /// The whole run: reading both sides, planning and applying.
+    pub seconds: f64,
+}
+
+/// How many failures [`QuietApply::failed`] names.
+pub const MAX_QUIET_FAILED: usize = 20;
+
+/// `clone apply` printing nothing on stdout (a standby refresh's clone step): the same checks
+/// (mirror mode needs `allow_delete`), plan and apply. Objects that failed or were skipped are in
+/// the answer, not an error; an interrupted run or a target that stopped answering is an error.
+#[allow(dead_code)] // used by commands/dr (standby refresh)
+pub(crate) async fn apply_quiet(
+    ctx: &Ctx,
+    kind: Kind,
+    args: &PlanArgs,
+    allow_delete: bool,
+) -> anyhow::Result<QuietApply> {
+    match kind {
+        Kind::Dremio => apply_quiet_with::<DremioSystem>(ctx, args, kind, allow_delete).await,
+        Kind::Druid { .. } => apply_quiet_with::<DruidSystem>(ctx, args, kind, allow_delete).await,
+    }
+}
+
+#[allow(dead_code)] // used by commands/dr (standby refresh)
+async fn apply_quiet_with<F: System>(
+    ctx: &Ctx,
+    args: &PlanArgs,
+    kind: Kind,
+    allow_delete: bool,
+) -> anyhow::Result<QuietApply> {
+    let started = Instant::now();
+    refuse_mirror_without_delete(args.mode, allow_delete)?;
+    let p = prepare::<F>(ctx, args, kind).await?;
+    let report = run_apply(ctx, &p, args.concurrency).await;
+    let counts = tally(&p, &report);
+    stopped_error(&p, &report, &counts)?;
+    let failed = p
         .plan
-        .summary())
+        .items
+        .iter()
+        .zip(&report.outcomes)
+        .filter_map(|(it, o)| failure_reason(o).map(|m| format!("{}: {m}", it.label())))
+        .take(MAX_QUIET_FAILED)
+        .collect();
+    Ok(QuietApply {
+        counts,
+        failed,
+        seconds: started.elapsed().as_secs_f64(),
+    })
 }
 
 /// `clone plan`.
@@ -430,30 +528,92 @@ async fn apply_and_report<F: System>(
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     let (dry_run, allow_delete) = (opts.dry_run, opts.allow_delete);
-    if args.mode == Mode::Mirror && !allow_delete && !dry_run {
-        return Err(CommandError::Usage(
-            "--mode mirror deletes objects of the target that the source lacks: add --allow-delete to confirm (see them first with `lifeboat clone plan --mode mirror`)".into(),
-        )
-        .into());
+    if !dry_run {
+        refuse_mirror_without_delete(args.mode, allow_delete)?;
     }
     let p = prepare::<F>(ctx, args, kind).await?;
     if dry_run {
         return print_plan(ctx, &p, args.mode, "clone apply --dry-run");
     }
-    let report = apply::apply(
+    let report = run_apply(ctx, &p, args.concurrency).await;
+    let total = started.elapsed().as_secs_f64();
+    print_report(ctx, &p, args.mode, &report, total, outcomes)
+}
+
+/// Mirror mode deletes: it needs the operator's `--allow-delete`.
+fn refuse_mirror_without_delete(mode: Mode, allow_delete: bool) -> Result<(), CommandError> {
+    if mode == Mode::Mirror && !allow_delete {
+        return Err(CommandError::Usage(
+            "--mode mirror deletes objects of the target that the source lacks: add --allow-delete to confirm (see them first with `lifeboat clone plan --mode mirror`)".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Carries out a prepared plan on its target.
+async fn run_apply<F: System>(ctx: &Ctx, p: &Prepared<F>, concurrency: usize) -> Report {
+    apply::apply(
         &p.plan,
         apply::Target {
             schema: Arc::new(p.schema.clone()),
             cluster: p.target.cluster.clone(),
             source: p.source_tree.clone(),
         },
-        args.concurrency,
+        concurrency,
         ctx.progress.as_ref(),
         &|| ctx.cancel.is_cancelled(),
     )
-    .await;
-    let total = started.elapsed().as_secs_f64();
-    print_report(ctx, &p, args.mode, &report, total, outcomes)
+    .await
+}
+
+/// Objects by outcome, every outcome present (0 when none).
+fn tally<F: System>(p: &Prepared<F>, r: &Report) -> Counts {
+    let mut counts: Counts = [
+        "created",
+        "updated",
+        "deleted",
+        "unchanged",
+        "failed",
+        "skipped",
+    ]
+    .into_iter()
+    .map(|k| (k, 0))
+    .collect();
+    for (it, o) in p.plan.items.iter().zip(&r.outcomes) {
+        *counts.entry(o.word(it.action)).or_default() += 1;
+    }
+    counts
+}
+
+/// Why an object was not applied.
+fn failure_reason(o: &Outcome) -> Option<&str> {
+    match o {
+        Outcome::Failed(m) | Outcome::Skipped(m) => Some(m),
+        _ => None,
+    }
+}
+
+/// A run that stopped early (a signal, a target gone) is an error saying what to do.
+fn stopped_error<F: System>(p: &Prepared<F>, r: &Report, counts: &Counts) -> anyhow::Result<()> {
+    let bad = counts["failed"] + counts["skipped"];
+    match r.stopped {
+        Some(Stopped::Signal) => Err(CommandError::Reported {
+            class: ExitClass::Interrupted,
+            message: format!(
+                "interrupted: {bad} object(s) were not applied; run the same command again to finish"
+            ),
+        }
+        .into()),
+        Some(Stopped::Unreachable(n)) => Err(CommandError::Reported {
+            class: ExitClass::Storage,
+            message: format!(
+                "{} stopped answering ({n} requests in a row got no answer): {bad} object(s) were not applied; run the same command again once it is back",
+                p.target.url
+            ),
+        }
+        .into()),
+        None => Ok(()),
+    }
 }
 
 fn print_report<F: System>(
@@ -464,23 +624,8 @@ fn print_report<F: System>(
     total_seconds: f64,
     counts: &mut Counts,
 ) -> anyhow::Result<()> {
-    for k in [
-        "created",
-        "updated",
-        "deleted",
-        "unchanged",
-        "failed",
-        "skipped",
-    ] {
-        counts.insert(k, 0);
-    }
-    for (i, it) in p.plan.items.iter().enumerate() {
-        *counts.entry(r.outcomes[i].word(it.action)).or_default() += 1;
-    }
-    let reason = |o: &Outcome| match o {
-        Outcome::Failed(m) | Outcome::Skipped(m) => Some(m.clone()),
-        _ => None,
-    };
+    *counts = tally(p, r);
+    let reason = |o: &Outcome| failure_reason(o).map(str::to_string);
     // Over the whole run: reading both sides is most of an hourly run that changes little.
     let per_sec = (p.plan.items.len() as f64 / total_seconds.max(1e-9)).round();
     if ctx.json {
@@ -542,29 +687,8 @@ fn print_report<F: System>(
             total_seconds
         ));
     }
+    stopped_error(p, r, counts)?;
     let bad = counts["failed"] + counts["skipped"];
-    match r.stopped {
-        Some(Stopped::Signal) => {
-            return Err(CommandError::Reported {
-                class: ExitClass::Interrupted,
-                message: format!(
-                    "interrupted: {bad} object(s) were not applied; run the same command again to finish"
-                ),
-            }
-            .into());
-        }
-        Some(Stopped::Unreachable(n)) => {
-            return Err(CommandError::Reported {
-                class: ExitClass::Storage,
-                message: format!(
-                    "{} stopped answering ({n} requests in a row got no answer): {bad} object(s) were not applied; run the same command again once it is back",
-                    p.target.url
-                ),
-            }
-            .into());
-        }
-        None => {}
-    }
     if bad > 0 {
         return Err(CommandError::Reported {
             class: ExitClass::Partial,
