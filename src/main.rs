@@ -74,7 +74,9 @@ fn main() -> ExitCode {
 /// knows every layer's error type.
 fn classify(err: &anyhow::Error) -> ExitClass {
     for cause in err.chain() {
-        let class = if let Some(e) = cause.downcast_ref::<lifeboat::store::StoreError>() {
+        let class = if let Some(e) = cause.downcast_ref::<lifeboat::dr::DrError>() {
+            e.exit_class()
+        } else if let Some(e) = cause.downcast_ref::<lifeboat::store::StoreError>() {
             e.exit_class()
         } else if let Some(e) = cause.downcast_ref::<lifeboat::archive::ArchiveError>() {
             e.exit_class()
@@ -294,17 +296,90 @@ async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
     }
 }
 
-// SKELETON: helper C resolves flags and config into commands::dr's args here.
-async fn run_drill(_ctx: &Ctx, _c: lifeboat::cli::DrillCmd) -> anyhow::Result<()> {
-    todo!()
+/// `drill`: the cluster's settings, else its standby's (where drills often run).
+async fn run_drill(ctx: &Ctx, c: lifeboat::cli::DrillCmd) -> anyhow::Result<()> {
+    use commands::dr::{self, drill::DrillArgs};
+    let (name, cc) = cluster(&ctx.config, c.cluster)?;
+    let standby = resolve::standby_of(&ctx.config, &name);
+    let sc = standby.as_ref().map(|(_, s)| s);
+    let drill_start = resolve::drill_start(c.drill_start, &cc, sc).ok_or_else(|| {
+        CommandError::Usage(format!(
+            "a drill needs the command that runs a coordinator on its scratch copy in the foreground: set clusters.{name}.drill_start (with {{paths_local}} and {{port}}, e.g. \"{{home}}/bin/dremio start-fg\" on a conf that uses them), or pass --drill-start"
+        ))
+    })?;
+    let args = DrillArgs {
+        from: location(c.from, &cc, "--from")?,
+        backup: c.backup,
+        scratch: c.scratch,
+        drill_start,
+        drill_stop: resolve::drill_stop(&cc, sc),
+        dremio_home: resolve::drill_home(c.dremio_home, &cc, sc),
+        expect_tree: c.expect_tree,
+        clone_tree: resolve::clone_tree(&cc, sc),
+        keep_scratch: c.keep_scratch,
+        common: dr::Common {
+            start_timeout: resolve::start_timeout(
+                c.dr.start_timeout,
+                &cc,
+                dr::DEFAULT_START_TIMEOUT,
+            )?,
+            rto: resolve::rto(&cc, None)?,
+            rpo: resolve::rpo(None, &cc)?,
+            metrics_file: c.dr.metrics_file,
+            tls: Tls::default(),
+        },
+        cluster: name,
+    };
+    dr::drill::run(ctx, &args).await
 }
 
-async fn run_refresh(_ctx: &Ctx, _c: lifeboat::cli::StandbyRefreshCmd) -> anyhow::Result<()> {
-    todo!()
+/// What `standby refresh` and `failover` share: the pair, its targets and TLS.
+fn dr_common(
+    pair: &commands::dr::Pair,
+    opts: lifeboat::cli::DrOpts,
+) -> anyhow::Result<commands::dr::Common> {
+    Ok(commands::dr::Common {
+        start_timeout: resolve::start_timeout(
+            opts.start_timeout,
+            &pair.cc,
+            commands::dr::DEFAULT_START_TIMEOUT,
+        )?,
+        rto: resolve::rto(&pair.cc, Some(&pair.pcc))?,
+        rpo: match resolve::rpo(None, &pair.cc)? {
+            Some(r) => Some(r),
+            None => resolve::rpo(None, &pair.pcc)?,
+        },
+        metrics_file: opts.metrics_file,
+        tls: Tls {
+            ca_file: pair.cc.ca_file.clone().or(pair.pcc.ca_file.clone()),
+            insecure: false,
+        },
+    })
 }
 
-async fn run_failover(_ctx: &Ctx, _c: lifeboat::cli::FailoverCmd) -> anyhow::Result<()> {
-    todo!()
+async fn run_refresh(ctx: &Ctx, c: lifeboat::cli::StandbyRefreshCmd) -> anyhow::Result<()> {
+    use commands::dr::standby::{RefreshArgs, refresh};
+    let pair = commands::dr::pair(&ctx.config, c.cluster.as_deref())?;
+    let args = RefreshArgs {
+        common: dr_common(&pair, c.dr)?,
+        pair,
+        dry_run: c.dry_run,
+        wait_lock: c.wait_lock,
+    };
+    refresh(ctx, &args).await
+}
+
+async fn run_failover(ctx: &Ctx, c: lifeboat::cli::FailoverCmd) -> anyhow::Result<()> {
+    use commands::dr::failover::{FailoverArgs, run};
+    let pair = commands::dr::pair(&ctx.config, c.cluster.as_deref())?;
+    let args = FailoverArgs {
+        common: dr_common(&pair, c.dr)?,
+        pair,
+        dry_run: c.dry_run,
+        force: c.force,
+        wait_lock: c.wait_lock,
+    };
+    run(ctx, &args).await
 }
 
 /// How to reach a Druid metadata store: its URL (never with a password), the password from the

@@ -33,7 +33,7 @@ impl Sample {
 }
 
 /// Every metric lifeboat writes, with its help text (also documented in the README).
-pub const METRICS: [(&str, &str); 11] = [
+pub const METRICS: [(&str, &str); 19] = [
     (
         "lifeboat_last_success_timestamp_seconds",
         "Unix time of the last successful run of this command for this cluster and location.",
@@ -74,6 +74,38 @@ pub const METRICS: [(&str, &str); 11] = [
     (
         "lifeboat_doctor_check",
         "The last doctor run's verdict per check: 0 pass, 1 warn, 2 fail, -1 skip.",
+    ),
+    (
+        "lifeboat_drill_last_success_timestamp_seconds",
+        "Unix time of the last successful restore drill of this cluster's backups.",
+    ),
+    (
+        "lifeboat_drill_success",
+        "1 if the last drill restored, served and matched the backup's catalog, else 0.",
+    ),
+    (
+        "lifeboat_drill_rto_seconds",
+        "The last successful drill's time from its start to a serving coordinator.",
+    ),
+    (
+        "lifeboat_drill_rpo_seconds",
+        "Age of the backup the last drill restored, when it ran.",
+    ),
+    (
+        "lifeboat_standby_refresh_last_success_timestamp_seconds",
+        "Unix time of the last successful standby refresh.",
+    ),
+    (
+        "lifeboat_standby_refresh_success",
+        "1 if the last standby refresh succeeded (or had nothing to do), else 0.",
+    ),
+    (
+        "lifeboat_standby_refresh_seconds",
+        "Duration of the last standby refresh.",
+    ),
+    (
+        "lifeboat_standby_rpo_seconds",
+        "Age of the backup the standby holds, when the last refresh ran.",
     ),
 ];
 

@@ -250,6 +250,93 @@ pub fn is_druid(flag: &Option<String>, cc: &ClusterConfig) -> bool {
     flag.is_some() || cc.kind.as_deref() == Some("druid")
 }
 
+/// A duration key of the file (checked when the file was loaded), `None` when unset.
+fn file_duration(value: &Option<toml::Spanned<String>>) -> Result<Option<Duration>, ConfigError> {
+    value
+        .as_ref()
+        .map(|v| crate::units::parse_duration(v.get_ref()).map_err(ConfigError::Other))
+        .transpose()
+}
+
+/// The recovery time objective of a DR procedure: the cluster's `rto`, else `fallback`'s (a
+/// standby's primary).
+pub fn rto(
+    cc: &ClusterConfig,
+    fallback: Option<&ClusterConfig>,
+) -> Result<Option<Duration>, ConfigError> {
+    match file_duration(&cc.rto)? {
+        Some(d) => Ok(Some(d)),
+        None => match fallback {
+            Some(f) => file_duration(&f.rto),
+            None => Ok(None),
+        },
+    }
+}
+
+/// How long a started coordinator may take to serve: the flag, else the file's
+/// `start_timeout`, else `default`.
+pub fn start_timeout(
+    flag: Option<Duration>,
+    cc: &ClusterConfig,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    match flag {
+        Some(d) => Ok(d),
+        None => Ok(file_duration(&cc.start_timeout)?.unwrap_or(default)),
+    }
+}
+
+/// The cluster of the file that is the standby of `primary` (its only one), if any.
+pub fn standby_of(config: &Config, primary: &str) -> Option<(String, ClusterConfig)> {
+    let mut found = config.clusters.iter().filter(|(_, c)| {
+        c.standby_for
+            .as_ref()
+            .is_some_and(|p| p.get_ref() == primary)
+    });
+    match (found.next(), found.next()) {
+        (Some((name, c)), None) => Some((name.clone(), c.clone())),
+        _ => None,
+    }
+}
+
+/// A drill's settings: the flag, else the cluster's, else its standby's (`standby`), which
+/// often is where the drill runs.
+pub fn drill_start(
+    flag: Option<String>,
+    cc: &ClusterConfig,
+    standby: Option<&ClusterConfig>,
+) -> Option<String> {
+    flag.or_else(|| cc.drill_start.clone())
+        .or_else(|| standby.and_then(|s| s.drill_start.clone()))
+        .filter(|s| !s.trim().is_empty())
+}
+
+/// The drill's stop command: the cluster's `drill_stop`, else its standby's.
+pub fn drill_stop(cc: &ClusterConfig, standby: Option<&ClusterConfig>) -> Option<String> {
+    cc.drill_stop
+        .clone()
+        .or_else(|| standby.and_then(|s| s.drill_stop.clone()))
+        .filter(|s| !s.trim().is_empty())
+}
+
+/// The export tree a drill compares with: the cluster's `clone_tree`, else its standby's.
+pub fn clone_tree(cc: &ClusterConfig, standby: Option<&ClusterConfig>) -> Option<PathBuf> {
+    cc.clone_tree
+        .clone()
+        .or_else(|| standby.and_then(|s| s.clone_tree.clone()))
+}
+
+/// The DREMIO_HOME of a drill (for dremio-admin and `{home}`): the flag, else the cluster's,
+/// else its standby's.
+pub fn drill_home(
+    flag: Option<PathBuf>,
+    cc: &ClusterConfig,
+    standby: Option<&ClusterConfig>,
+) -> Option<PathBuf> {
+    flag.or_else(|| cc.dremio_home.clone())
+        .or_else(|| standby.and_then(|s| s.dremio_home.clone()))
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -463,6 +550,64 @@ mod tests {
         assert_eq!(
             metadata_password(&with_file, &env).unwrap().unwrap().0,
             "from-file"
+        );
+    }
+
+    #[test]
+    fn dr_settings_come_from_the_flag_the_cluster_then_its_standby() {
+        let c = config(
+            r#"
+            [clusters.prod]
+            to = "/b"
+            rto = "15m"
+            drill_start = "run {port}"
+            [clusters.dr]
+            standby_for = "prod"
+            dremio_home = "/opt/dremio"
+            start = "a"
+            stop = "b"
+            clone_tree = "/srv/tree"
+            drill_stop = "halt"
+            start_timeout = "2m"
+            "#,
+        );
+        let (_, prod) = cluster(&c, Some("prod".into())).unwrap();
+        let (name, dr) = standby_of(&c, "prod").unwrap();
+        assert_eq!(name, "dr");
+        assert!(standby_of(&c, "dr").is_none());
+        let minutes = |m: u64| Duration::from_secs(60 * m);
+        assert_eq!(rto(&prod, None).unwrap(), Some(minutes(15)));
+        assert_eq!(rto(&dr, Some(&prod)).unwrap(), Some(minutes(15)));
+        assert_eq!(rto(&dr, None).unwrap(), None);
+        let ten = minutes(10);
+        assert_eq!(start_timeout(None, &dr, ten).unwrap(), minutes(2));
+        assert_eq!(start_timeout(None, &prod, ten).unwrap(), ten);
+        assert_eq!(
+            start_timeout(Some(minutes(1)), &dr, ten).unwrap(),
+            minutes(1)
+        );
+        assert_eq!(
+            drill_start(None, &prod, Some(&dr)).as_deref(),
+            Some("run {port}")
+        );
+        assert_eq!(
+            drill_start(Some("x".into()), &prod, None).as_deref(),
+            Some("x")
+        );
+        assert_eq!(drill_start(None, &dr, None), None);
+        assert_eq!(drill_stop(&prod, Some(&dr)).as_deref(), Some("halt"));
+        assert_eq!(
+            clone_tree(&prod, Some(&dr)),
+            Some(PathBuf::from("/srv/tree"))
+        );
+        assert_eq!(clone_tree(&prod, None), None);
+        assert_eq!(
+            drill_home(None, &prod, Some(&dr)),
+            Some(PathBuf::from("/opt/dremio"))
+        );
+        assert_eq!(
+            drill_home(Some("/h".into()), &prod, Some(&dr)),
+            Some(PathBuf::from("/h"))
         );
     }
 
