@@ -508,3 +508,59 @@ fn finish(
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch_in(base: &Path, keep: bool) -> (Scratch, PathBuf) {
+        let dir = tempfile::Builder::new()
+            .prefix("lifeboat-drill-x-")
+            .tempdir_in(base)
+            .unwrap();
+        let path = dir.path().to_path_buf();
+        std::fs::create_dir_all(path.join("paths.local/db")).unwrap();
+        (
+            Scratch {
+                coordinator: None,
+                dir: Some(dir),
+                keep,
+            },
+            path,
+        )
+    }
+
+    #[test]
+    fn the_scratch_goes_on_every_path_unless_kept() {
+        let base = tempfile::tempdir().unwrap();
+        // Dropped (an error path): removed.
+        let (s, path) = scratch_in(base.path(), false);
+        drop(s);
+        assert!(!path.exists());
+        // Cleaned: removed, and says so.
+        let (mut s, path) = scratch_in(base.path(), false);
+        assert!(s.clean().unwrap().starts_with("removed"));
+        assert!(!path.exists());
+        // Kept, whether cleaned or dropped.
+        let (mut s, path) = scratch_in(base.path(), true);
+        assert!(s.clean().unwrap().starts_with("kept"));
+        assert!(path.is_dir());
+        let (s, kept) = scratch_in(base.path(), true);
+        drop(s);
+        assert!(kept.is_dir());
+        // Nothing else of the base folder is touched.
+        let mut left: Vec<PathBuf> = std::fs::read_dir(base.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        left.sort();
+        let mut want = vec![path, kept];
+        want.sort();
+        assert_eq!(left, want);
+    }
+
+    #[test]
+    fn a_free_port_is_found() {
+        assert!(free_port().unwrap() > 0);
+    }
+}

@@ -115,9 +115,19 @@ impl<'a> Standby<'a> {
     /// Runs the stop command, then waits (bounded) until no process holds the KV store's lock.
     pub async fn stop(&self) -> anyhow::Result<String> {
         let cmd = self.command("stop")?;
+        let lock = self.inst.db.join("catalog").join("LOCK");
+        let held = crate::dremio::lock::holder(&lock)
+            .map(|h| h.is_some())
+            .unwrap_or(true);
+        if !held && !self.serves().await {
+            // Nothing runs on the store: a stop command of a stopped service may fail.
+            return Ok(format!(
+                "not running (nobody holds {}, no URL serves): nothing to stop",
+                lock.display()
+            ));
+        }
         let what = format!("the stop command of {}", self.pair.standby);
         service::run(&what, &cmd, super::COMMAND_TIMEOUT, &self.ctx.cancel).await?;
-        let lock = self.inst.db.join("catalog").join("LOCK");
         let started = Instant::now();
         let mut pause = Duration::from_millis(100);
         loop {
@@ -842,4 +852,57 @@ impl Outcome<'_> {
 
 fn fields_skipped_clone(fields: &Value) -> bool {
     fields.get("clone").and_then(|c| c.get("skipped")).is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn ctx() -> Ctx {
+        Ctx::new(
+            false,
+            Arc::new(crate::progress::NotesOnly),
+            crate::config::Config::default(),
+        )
+    }
+
+    fn state_with(kept: Vec<PathBuf>) -> StandbyState {
+        StandbyState {
+            format: state::FORMAT.into(),
+            cluster: "dr".into(),
+            primary: "prod".into(),
+            backup: "20261122T013000Z-7f3a".into(),
+            backup_created_at: chrono::Utc::now(),
+            location: "/b".into(),
+            restored_at: chrono::Utc::now(),
+            kept,
+            promoted_at: None,
+        }
+    }
+
+    #[test]
+    fn only_the_previous_safety_copies_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let copy = dir.path().join("paths.local.before-restore-20261122T013000Z");
+        let other = dir.path().join("paths.local");
+        let file = dir.path().join("x.before-restore-1");
+        std::fs::create_dir_all(copy.join("db")).unwrap();
+        std::fs::create_dir_all(&other).unwrap();
+        std::fs::write(&file, b"not a folder").unwrap();
+        let gone = dir.path().join("gone.before-restore-2");
+        let st = state_with(vec![
+            copy.clone(),
+            other.clone(),
+            file.clone(),
+            gone,
+            PathBuf::from("relative.before-restore-3"),
+        ]);
+        let removed = remove_kept(&ctx(), Some(&st));
+        assert_eq!(removed, vec![copy.clone()]);
+        assert!(!copy.exists());
+        assert!(other.is_dir() && file.is_file());
+        assert!(remove_kept(&ctx(), None).is_empty());
+    }
 }
