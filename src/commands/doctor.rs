@@ -67,8 +67,36 @@ const SECONDARY_CREDS: &str = "LIFEBOAT_SECONDARY_DREMIO_";
 
 pub async fn run(ctx: &Ctx, args: &DoctorArgs) -> anyhow::Result<()> {
     if let Some(d) = &args.druid {
-        return run_druid(ctx, args, d).await;
+        let checks = druid_checks(ctx, args, d).await?;
+        return finish(ctx, args, &checks);
     }
+    let (mut checks, paths_local) = dremio_checks(ctx, args).await?;
+    let probed = probes(ctx, args, paths_local.as_deref()).await?;
+    // The probes' checks come before the DR ones, in the order the areas are listed.
+    let at = checks
+        .iter()
+        .position(|c| c.area == Area::Dr)
+        .unwrap_or(checks.len());
+    checks.splice(at..at, probed);
+    finish(ctx, args, &checks)
+}
+
+/// The checks of [`run`] without the probes (no files written, nothing timed) and without
+/// printing: for `failover`, which judges a standby before it acts (print them with
+/// [`to_text`] or [`to_json`]). With `args.druid`, Druid's checks.
+pub async fn standby_checks(ctx: &Ctx, args: &DoctorArgs) -> anyhow::Result<Vec<Check>> {
+    if let Some(d) = &args.druid {
+        return druid_checks(ctx, args, d).await;
+    }
+    Ok(dremio_checks(ctx, args).await?.0)
+}
+
+/// A Dremio deployment's checks but the probes (homes, ZooKeeper, coordinators, volume, DR),
+/// and the paths.local the probes would run in.
+async fn dremio_checks(
+    ctx: &Ctx,
+    args: &DoctorArgs,
+) -> anyhow::Result<(Vec<Check>, Option<PathBuf>)> {
     let (mut checks, homes) = homes::configuration(&args.homes);
     let (zk, master) = zookeeper_checks(&args.zookeeper, &args.zk_root, ASK_TIMEOUT).await;
     checks.extend(zk);
@@ -76,10 +104,9 @@ pub async fn run(ctx: &Ctx, args: &DoctorArgs) -> anyhow::Result<()> {
     checks.extend(coord);
     let paths_local = homes.first().map(|h| h.paths_local.clone());
     checks.extend(volume_checks(args, paths_local.as_deref()));
-    checks.extend(probes(ctx, args, paths_local.as_deref()).await?);
     let primary_version = rest_version.or_else(|| homes.iter().find_map(|h| h.version.clone()));
     checks.extend(dr_checks(ctx, args, primary_version.as_deref()).await);
-    finish(ctx, args, &checks)
+    Ok((checks, paths_local))
 }
 
 /// The ZooKeeper checks: the ensemble over four-letter words, then the master election and
@@ -109,7 +136,7 @@ pub async fn zookeeper_checks(
 
 /// Druid mode: the ensemble, each role's leader and standbys (and its latch with
 /// `--zookeeper`), the Brokers, and the metadata store's replication.
-async fn run_druid(ctx: &Ctx, args: &DoctorArgs, d: &DruidArgs) -> anyhow::Result<()> {
+async fn druid_checks(ctx: &Ctx, args: &DoctorArgs, d: &DruidArgs) -> anyhow::Result<Vec<Check>> {
     let env = |name: &str| std::env::var(name).ok();
     let target = d
         .metadata
@@ -162,7 +189,7 @@ async fn run_druid(ctx: &Ctx, args: &DoctorArgs, d: &DruidArgs) -> anyhow::Resul
             "give --druid-metadata (and optionally --deep-storage s3://BUCKET/PREFIX) to check the segments' deep-storage objects",
         )],
     });
-    finish(ctx, args, &checks)
+    Ok(checks)
 }
 
 /// Deep-storage requests in flight for `deepstore.segments`.
@@ -715,5 +742,50 @@ mod tests {
         assert_eq!(first["remedy"], Value::Null);
         assert_eq!(v["checks"][1]["remedy"], "mount with hard");
         assert_eq!(area_word(Area::Dr), "dr");
+    }
+
+    #[tokio::test]
+    async fn standby_checks_are_runs_checks_without_the_probes() {
+        let ctx = Ctx::new(
+            true,
+            std::sync::Arc::new(crate::progress::NotesOnly),
+            crate::config::Config::default(),
+        );
+        let args = DoctorArgs {
+            cluster: "dr".into(),
+            homes: vec![],
+            dremio_urls: vec![],
+            tls: Tls::default(),
+            zookeeper: vec![],
+            zk_root: "/dremio".into(),
+            druid: None,
+            from: None,
+            copies: vec![],
+            rpo: None,
+            secondary_urls: vec![],
+            mountinfo: None,
+            no_probe: false,
+            min_throughput: 100.0,
+            metrics_file: None,
+        };
+        let checks = standby_checks(&ctx, &args).await.unwrap();
+        let ids: Vec<&str> = checks.iter().map(|c| c.id.as_str()).collect();
+        for id in [
+            "zk.ensemble",
+            "coord.active",
+            "volume.nfs",
+            "dr.rpo",
+            "dr.secondary",
+        ] {
+            assert!(ids.contains(&id), "{id} missing: {ids:?}");
+        }
+        assert!(
+            !checks
+                .iter()
+                .any(|c| matches!(c.area, Area::Lock | Area::Throughput)),
+            "{ids:?}"
+        );
+        // They print as doctor prints them.
+        assert!(to_text(&checks, false).contains("SKIP zk.ensemble"));
     }
 }
