@@ -50,12 +50,15 @@ impl Classify for CommandError {
 }
 
 /// The top-level entries an archive of this backup may hold besides its folders: a logical
-/// backup's are dremio-admin's table files; a Druid metadata backup's its table files, load
-/// scripts and README.
+/// backup's are dremio-admin's table files and the catalog's fingerprint; a Druid metadata
+/// backup's its table files, load scripts and README.
 pub(crate) fn archive_layout(manifest: &Manifest) -> Layout {
     if manifest.mode == "logical" {
         Layout {
-            top_level_file: crate::dremio::logical::is_table_file,
+            top_level_file: |name| {
+                crate::dremio::logical::is_table_file(name)
+                    || name == crate::clone::fingerprint::FILE_NAME
+            },
         }
     } else if manifest.mode == crate::repo::manifest::MODE_METADATA {
         Layout {

@@ -30,6 +30,9 @@ pub struct Plan {
     pub owner: Option<Owner>,
     pub needed_bytes: u64,
     pub free_bytes: u64,
+    /// Every destination lies beneath paths.local (`RestoreArgs::confine`): dremio-admin's conf
+    /// points everything there too.
+    pub confine: bool,
 }
 
 fn refused(msg: String) -> anyhow::Error {
@@ -57,6 +60,9 @@ impl Plan {
         check_not_in_use(inst)?;
         let parts = parts_of(manifest, inst)?;
         let local = &inst.paths_local;
+        if args.confine {
+            check_confined(local, &parts)?;
+        }
         let move_aside = occupied(local, &parts)?;
         if !move_aside.is_empty() && !args.replace {
             return Err(not_empty(local, &move_aside)?);
@@ -88,6 +94,7 @@ impl Plan {
             owner,
             needed_bytes,
             free_bytes,
+            confine: args.confine,
         })
     }
 
@@ -111,6 +118,20 @@ fn check_kind(manifest: &Manifest) -> anyhow::Result<()> {
             "backup {} is a {} backup, which this lifeboat cannot restore; use a newer lifeboat",
             manifest.id, manifest.mode
         )));
+    }
+    Ok(())
+}
+
+/// A confined restore (a drill's scratch copy) writes nothing outside paths.local.
+fn check_confined(local: &Path, parts: &[(&'static str, PathBuf)]) -> anyhow::Result<()> {
+    for (root, dest) in parts {
+        if !dest.starts_with(local) {
+            return Err(refused(format!(
+                "a confined restore writes only beneath {}, but the backup's {root}/ would go to {}: restore into a scratch paths.local laid out with Dremio's defaults",
+                local.display(),
+                dest.display()
+            )));
+        }
     }
     Ok(())
 }
@@ -202,12 +223,17 @@ fn check_one_filesystem(parent: &Path, parts: &[(&'static str, PathBuf)]) -> any
     Ok(())
 }
 
-fn check_version(manifest: &Manifest, inst: &Installation) -> anyhow::Result<()> {
-    let target = inst.require_version()?;
-    let backup_text = match &manifest.cluster.build {
+/// The Dremio version that made the backup, as text (`25.2.0` or `25.2.0-<build>`).
+pub(super) fn backup_version_text(manifest: &Manifest) -> String {
+    match &manifest.cluster.build {
         Some(b) => format!("{}-{b}", manifest.cluster.version),
         None => manifest.cluster.version.clone(),
-    };
+    }
+}
+
+fn check_version(manifest: &Manifest, inst: &Installation) -> anyhow::Result<()> {
+    let target = inst.require_version()?;
+    let backup_text = backup_version_text(manifest);
     let backup = DremioVersion::parse(&backup_text).ok_or_else(|| {
         ArchiveError::BadManifest(format!(
             "cluster.version {backup_text:?} is not a Dremio version"
@@ -260,7 +286,8 @@ fn check_logical_target(inst: &Installation, args: &RestoreArgs) -> anyhow::Resu
         ))
         .into());
     }
-    if args.paths_local.is_some() {
+    // A confined restore points every path of dremio-admin's conf at the staged tree itself.
+    if args.paths_local.is_some() && !args.confine {
         let conf = Installation::discover(Some(home), None, args.dremio_version.as_deref())?;
         if conf.paths_local != inst.paths_local {
             return Err(CommandError::Usage(format!(
@@ -393,6 +420,39 @@ mod tests {
         let why = refusal(Plan::check(&huge, &inst, &args(false)));
         assert!(why.contains("not enough free disk"), "{why}");
         assert_eq!(fsutil::entries(&inst.paths_local).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn a_confined_restore_refuses_a_destination_outside_paths_local() {
+        let root = tempfile::tempdir().unwrap();
+        let (home, local, db) = (
+            root.path().join("home"),
+            root.path().join("local"),
+            root.path().join("elsewhere/db"),
+        );
+        fs::create_dir_all(home.join("conf")).unwrap();
+        fs::create_dir_all(&local).unwrap();
+        fs::create_dir_all(&db).unwrap();
+        let conf = format!(
+            "paths.local: \"{}\"\npaths.db: \"{}\"\n",
+            local.display(),
+            db.display()
+        );
+        fs::write(home.join("conf/dremio.conf"), conf).unwrap();
+        let inst = Installation::discover(Some(&home), None, Some("25.2.0")).unwrap();
+        let confined = RestoreArgs {
+            confine: true,
+            ..args(false)
+        };
+        let why = refusal(Plan::check(&sample(), &inst, &confined));
+        assert!(
+            why.contains("a confined restore writes only beneath"),
+            "{why}"
+        );
+        assert!(why.contains("db/ would go to"), "{why}");
+        let (_root, inside) = target(&[]);
+        let plan = Plan::check(&sample(), &inside, &confined).unwrap();
+        assert!(plan.confine);
     }
 
     #[test]

@@ -149,7 +149,8 @@ impl Staging {
     }
 
     /// A copy of the installation's conf folder whose dremio.conf points paths.local, paths.db
-    /// and the uploads at the staged tree, for dremio-admin (`DREMIO_CONF_DIR`).
+    /// and the uploads at the staged tree, for dremio-admin (`DREMIO_CONF_DIR`); a confined
+    /// restore's sets paths.dist there too, so nothing the conf names elsewhere is written.
     pub fn conf_for_loading(&self, conf_dir: &Path, plan: &Plan) -> anyhow::Result<PathBuf> {
         let conf = self.dir.join("conf");
         make_dir(&conf, 0o700, None)?;
@@ -164,6 +165,10 @@ impl Staging {
             "\n# lifeboat restore: load into the staging copy; it is put in place once complete\n",
         );
         text.push_str(&format!("paths.local: {}\n", quoted(&self.tree())));
+        if plan.confine {
+            let dist = format!("pdfs://{}", self.tree().join("pdfs").display());
+            text.push_str(&format!("paths.dist: {}\n", quoted(Path::new(&dist))));
+        }
         for (root, staged) in self.staged_parts(plan) {
             match root {
                 "db" => text.push_str(&format!("paths.db: {}\n", quoted(&staged))),
@@ -248,18 +253,18 @@ impl Staging {
         Ok(())
     }
 
-    /// Puts every staged folder in place inside `txn`; returns where previous contents are kept.
-    pub fn swap_in<F: Fs>(&self, txn: &mut Txn<'_, F>) -> io::Result<Vec<PathBuf>> {
-        let mut kept = Vec::new();
+    /// Puts every staged folder in place inside `txn`; returns, per destination in order, where
+    /// its previous contents went.
+    pub fn swap_in<F: Fs>(&self, txn: &mut Txn<'_, F>) -> io::Result<Vec<(PathBuf, Previous)>> {
+        let mut done = Vec::new();
         for swap in &self.journal.swaps {
             if let Some(parent) = swap.dest.parent() {
                 txn.create_dir_all(parent, 0o755)?;
             }
-            if let Previous::KeptAt(aside) = txn.replace(&swap.staged, &swap.dest, &swap.aside)? {
-                kept.push(aside);
-            }
+            let previous = txn.replace(&swap.staged, &swap.dest, &swap.aside)?;
+            done.push((swap.dest.clone(), previous));
         }
-        Ok(kept)
+        Ok(done)
     }
 
     /// Keeps the folder: it may hold what could not be put back.
@@ -369,15 +374,20 @@ fn swap_for(staged: PathBuf, dest: &Path) -> anyhow::Result<Swap> {
 
 /// `<dest>.before-restore-<stamp>`, with a counter when a restore in the same second took it.
 fn free_aside_name(dest: &Path) -> PathBuf {
+    free_name(dest, "before-restore")
+}
+
+/// `<dest>.<label>-<stamp>`, a name nothing holds yet (a counter is added when one does).
+pub(super) fn free_name(dest: &Path, label: &str) -> PathBuf {
     let stamp = Utc::now().format("%Y%m%dT%H%M%SZ");
     let name = dest
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "target".into());
-    let mut candidate = dest.with_file_name(format!("{name}.before-restore-{stamp}"));
+    let mut candidate = dest.with_file_name(format!("{name}.{label}-{stamp}"));
     let mut n = 2;
     while candidate.symlink_metadata().is_ok() {
-        candidate = dest.with_file_name(format!("{name}.before-restore-{stamp}-{n}"));
+        candidate = dest.with_file_name(format!("{name}.{label}-{stamp}-{n}"));
         n += 1;
     }
     candidate
