@@ -470,7 +470,29 @@ fn a_standby_refresh_brings_the_newest_backup_then_does_nothing_then_rolls_back_
         assert!(has(&pair.standby_url, &auth, path), "{path} on the standby");
     }
     login(&pair.standby_url, "analyst", "analyst123");
-    assert_eq!(pair.state()["backup"], newest.as_str());
+    let state = pair.state();
+    assert_eq!(state["backup"], newest.as_str());
+    // This refresh's safety copies are kept (and named in the state); the previous one's are gone.
+    let kept: Vec<String> = state["kept"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap().to_string())
+        .collect();
+    let aside: Vec<String> = names(root)
+        .into_iter()
+        .filter(|n| n.contains(".before-restore-"))
+        .map(|n| root.join(n).display().to_string())
+        .collect();
+    assert!(!kept.is_empty(), "{state}");
+    for k in &kept {
+        assert!(aside.contains(k), "{k} is kept: {aside:?}");
+    }
+    assert_eq!(
+        aside.len(),
+        kept.len(),
+        "only this refresh's copies: {aside:?}"
+    );
 
     // Nothing newer: nothing is done, the standby keeps running untouched.
     let pid = pair.svc.pid().unwrap();
