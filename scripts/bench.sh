@@ -3,8 +3,10 @@
 # verify of generated Dremio-like trees, against tar|zstd, aws and restic), CLONE (`lifeboat
 # clone export|apply` of a catalog between two Dremio simulators, concurrent vs one request at a
 # time) and DRUID (the same between two Druid simulators, against a hand-written sync script).
+# Apart (not in `all`): METADATA (a Druid metadata store against pg_dump) and DRILL (the DR outcome
+# figure: a restore drill of a SIZE_MIB KV store, its RTO phase by phase; scripts/lib/drill_bench.sh).
 #
-#   scripts/bench.sh [--only backup|clone|druid|metadata|all] [--dir DIR] [--runs N] [--keep]
+#   scripts/bench.sh [--only backup|clone|druid|metadata|drill|all] [--dir DIR] [--runs N] [--keep]
 #                    [--results FILE] [--no-check] [--size-mib N] [--small-files N]
 #                    [--clone-objects N] [--clone-concurrency N] [--clone-latency-ms N]
 #                    [--druid-artefacts N]
@@ -17,6 +19,8 @@
 # instead of building <repo>/target/release/lifeboat; no cargo needed then if DREMIO_SIM_BIN is
 # set too or the clone section is not run).
 #   BACKUP only: SIZE_MIB (1024), SMALL_FILES (200000), LIFEBOAT_VENV (default <repo>/.venv).
+#   DRILL only:  SIZE_MIB (1024: the KV store restored), DRILL_OBJECTS (1000: the seeded catalog),
+#                DREMIO_SIM_BIN as for CLONE; RUNS drills of one offline backup in a folder.
 #   METADATA only: METADATA_ROWS (1000000: segment rows of the seeded Druid metadata store; see
 #                scripts/lib/metadata_bench.sh). Needs Debian's postgresql (installed if missing).
 #   DRUID only:  DRUID_ARTEFACTS (1000: artefacts seeded in the primary), DRUID_SIM_BIN (use this
@@ -137,8 +141,8 @@ case "$BENCH_ONLY" in
     backup) DO_BACKUP=1; DO_CLONE=0; DO_DRUID=0 ;;
     clone) DO_BACKUP=0; DO_CLONE=1; DO_DRUID=0 ;;
     druid) DO_BACKUP=0; DO_CLONE=0; DO_DRUID=1 ;;
-    metadata) DO_BACKUP=0; DO_CLONE=0; DO_DRUID=0 ;;
-    *) die "--only / BENCH_ONLY must be backup, clone, druid, metadata or all (got '$BENCH_ONLY')" ;;
+    metadata | drill) DO_BACKUP=0; DO_CLONE=0; DO_DRUID=0 ;;
+    *) die "--only / BENCH_ONLY must be backup, clone, druid, metadata, drill or all (got '$BENCH_ONLY')" ;;
 esac
 [[ "$DRUID_ARTEFACTS" =~ ^[0-9]+$ && "$DRUID_ARTEFACTS" -ge 100 ]] \
     || die "DRUID_ARTEFACTS must be an integer >= 100 (got '$DRUID_ARTEFACTS')"
@@ -151,6 +155,8 @@ esac
     || die "CLONE_CONCURRENCY must be a positive integer (got '$CLONE_CONCURRENCY')"
 [[ "$CLONE_LATENCY_MS" =~ ^[0-9]+$ ]] || die "CLONE_LATENCY_MS must be a non-negative integer (got '$CLONE_LATENCY_MS')"
 CLONE_OBJECTS_SMALL=$((CLONE_OBJECTS / 10))
+DO_DRILL=0
+[[ "$BENCH_ONLY" == drill ]] && DO_DRILL=1
 
 VENV="${LIFEBOAT_VENV:-$REPO/.venv}"
 export LIFEBOAT_VENV="$VENV"
@@ -202,6 +208,11 @@ if [[ $DO_BACKUP -eq 1 ]]; then
     "$REPO/scripts/setup-venv.sh" "$VENV"
     PY="$VENV/bin/python"
     AWS="$VENV/bin/aws"
+elif [[ $DO_DRILL -eq 1 ]]; then
+    # The drill's store is a real RocksDB one (scripts/gen_fixture.py needs rocksdict).
+    note "venv: $VENV"
+    "$REPO/scripts/setup-venv.sh" "$VENV"
+    PY="$VENV/bin/python"
 else
     PY="$(command -v python3)"
 fi
@@ -214,7 +225,7 @@ else
     build+=(-p lifeboat)
     LIFEBOAT_BIN="$REPO/target/release/lifeboat"
 fi
-if [[ $DO_CLONE -eq 1 ]]; then
+if [[ $DO_CLONE -eq 1 || $DO_DRILL -eq 1 ]]; then
     if [[ -n "${DREMIO_SIM_BIN:-}" ]]; then
         [[ -x "$DREMIO_SIM_BIN" ]] || die "DREMIO_SIM_BIN=$DREMIO_SIM_BIN is not executable"
         note "using $DREMIO_SIM_BIN (no build)"
@@ -254,7 +265,7 @@ origin() {
 }
 LB_ORIGIN="$(origin "$REPO/target/release/lifeboat" "$LIFEBOAT_BIN")"
 SIM_ORIGIN=
-if [[ $DO_CLONE -eq 1 ]]; then
+if [[ $DO_CLONE -eq 1 || $DO_DRILL -eq 1 ]]; then
     SIM_ORIGIN="$(origin "$REPO/target/release/dremio-sim" "$DREMIO_SIM_BIN")"
 fi
 DSIM_ORIGIN=
@@ -320,7 +331,7 @@ META="$BENCH_DIR/meta.tsv"           # key value
 
 cp "$LIFEBOAT_BIN" "$BENCH_DIR/bin/lifeboat"
 LB="$BENCH_DIR/bin/lifeboat"
-if [[ $DO_CLONE -eq 1 ]]; then
+if [[ $DO_CLONE -eq 1 || $DO_DRILL -eq 1 ]]; then
     cp "$DREMIO_SIM_BIN" "$BENCH_DIR/bin/dremio-sim"
     SIM="$BENCH_DIR/bin/dremio-sim"
 fi
@@ -336,6 +347,15 @@ meta() { printf '%s\t%s\n' "$1" "$2" >>"$META"; }
 if [[ "$BENCH_ONLY" == metadata ]]; then
     mkdir -p "$(dirname "$RESULTS")"
     "$REPO/scripts/lib/metadata_bench.sh" "$LB" "$BENCH_DIR" "$RUNS" "$RESULTS"
+    echo "results written to $RESULTS"
+    exit 0
+fi
+
+# DRILL (--only drill, not part of `all`): the DR outcome figure (scripts/lib/drill_bench.sh).
+if [[ $DO_DRILL -eq 1 ]]; then
+    mkdir -p "$(dirname "$RESULTS")"
+    printf 'lifeboat: %s; dremio-sim: %s\n' "$LB_ORIGIN" "$SIM_ORIGIN" >"$RESULTS"
+    SIZE_MIB="$SIZE_MIB" "$REPO/scripts/lib/drill_bench.sh" "$LB" "$SIM" "$PY" "$BENCH_DIR" "$RUNS" "$RESULTS"
     echo "results written to $RESULTS"
     exit 0
 fi

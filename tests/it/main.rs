@@ -10,6 +10,7 @@ mod conformance;
 mod deepstore;
 mod doctor;
 mod doctor_druid;
+mod dr;
 mod druid_backup;
 mod druid_clone;
 mod faults;

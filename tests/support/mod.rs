@@ -882,3 +882,173 @@ pub fn lifeboat_within(
         }
     }
 }
+
+// ----- DR: coordinators run by an operator's start and stop commands -----
+
+/// Whether `pid` is a live process: a zombie (ended, not yet reaped by whoever inherited it)
+/// counts as gone.
+pub fn pid_alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // `pid (comm) S ...`: the state follows the last ')'.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
+}
+
+/// Reads a pid a process wrote into `file` (`echo $$ > file`).
+pub fn read_pid(file: &Path) -> Option<i32> {
+    std::fs::read_to_string(file).ok()?.trim().parse().ok()
+}
+
+/// SIGKILL to one pid (never by name).
+pub fn kill_pid(pid: i32) {
+    if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+    }
+}
+
+/// A `dremio-sim` that a standby's `start` and `stop` commands run, as an operator's service
+/// unit would: `start.sh PATHS_LOCAL PORT` launches it detached (its own session, output to
+/// `sim.log`) and returns; the simulator writes its own pid to `pid`; `stop.sh` sends SIGTERM
+/// and returns once the process is gone. Dropping this kills the recorded pid.
+pub struct ScriptedSim {
+    pub dir: PathBuf,
+    pub pidfile: PathBuf,
+    /// The config's `start` (with `{paths_local}` and `{port}` for lifeboat to fill in).
+    pub start: String,
+    /// The config's `stop`.
+    pub stop: String,
+}
+
+impl ScriptedSim {
+    pub fn new(dir: &Path, version: &str) -> ScriptedSim {
+        std::fs::create_dir_all(dir).unwrap();
+        let pidfile = dir.join("pid");
+        let sim = sim_bin("dremio-sim");
+        let start = dir.join("start.sh");
+        // The inner sh writes its own pid, then becomes the simulator: the pid is the server's
+        // whether or not setsid forks.
+        std::fs::write(
+            &start,
+            format!(
+                r#"#!/bin/sh
+# start.sh PATHS_LOCAL PORT: what `systemctl start dremio` does, for the simulator.
+set -eu
+dir=$(dirname "$0")
+setsid sh -c 'echo $$ > "$0"; exec "$@"' "$dir/pid" '{sim}' --paths-local "$1" --port "$2" --version '{version}' </dev/null >>"$dir/sim.log" 2>&1 &
+exit 0
+"#,
+                sim = sim.display()
+            ),
+        )
+        .unwrap();
+        let stop = dir.join("stop.sh");
+        std::fs::write(
+            &stop,
+            r#"#!/bin/sh
+# stop.sh: SIGTERM, then wait (bounded) until the process is gone, as `systemctl stop` does.
+dir=$(dirname "$0")
+[ -s "$dir/pid" ] || exit 0
+pid=$(cat "$dir/pid")
+gone() { [ ! -e "/proc/$pid" ] || sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | grep -q '^[ZX]'; }
+kill -TERM "$pid" 2>/dev/null || true
+i=0
+until gone; do
+    i=$((i + 1))
+    if [ "$i" -ge 300 ]; then kill -KILL "$pid" 2>/dev/null || true; fi
+    if [ "$i" -ge 600 ]; then echo "stop.sh: $pid does not end" >&2; exit 1; fi
+    sleep 0.1
+done
+rm -f "$dir/pid"
+"#,
+        )
+        .unwrap();
+        for f in [&start, &stop] {
+            std::fs::set_permissions(f, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+                .unwrap();
+        }
+        ScriptedSim {
+            dir: dir.to_path_buf(),
+            pidfile,
+            start: format!("'{}' {{paths_local}} {{port}}", start.display()),
+            stop: format!("'{}'", stop.display()),
+        }
+    }
+
+    /// The running simulator's pid, if one runs.
+    pub fn pid(&self) -> Option<i32> {
+        read_pid(&self.pidfile).filter(|p| pid_alive(*p))
+    }
+
+    /// The end of the simulator's log, for failure messages.
+    pub fn log(&self) -> String {
+        let text = std::fs::read_to_string(self.dir.join("sim.log")).unwrap_or_default();
+        let start = text.len().saturating_sub(2000);
+        text.get(start..).unwrap_or_default().to_string()
+    }
+}
+
+impl Drop for ScriptedSim {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid() {
+            kill_pid(pid);
+        }
+    }
+}
+
+/// A process that wrote its pid into a file (`sh -c 'echo $$ > FILE; exec ...'`): killed by that
+/// pid when dropped, if it still runs.
+pub struct PidGuard(pub PathBuf);
+
+impl Drop for PidGuard {
+    fn drop(&mut self) {
+        if let Some(pid) = read_pid(&self.0).filter(|p| pid_alive(*p)) {
+            kill_pid(pid);
+        }
+    }
+}
+
+/// Holds an exclusive `flock` on `path` (created if missing) until dropped, as a running
+/// `standby refresh` holds its standby's lock.
+pub struct Flocked(std::fs::File);
+
+pub fn flock(path: &Path) -> Flocked {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .unwrap();
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+        .expect("the lock is free");
+    Flocked(file)
+}
+
+/// `dremio-sim make-home`: a DREMIO_HOME at `root/name` (with bin/dremio-admin and jars of
+/// `version`) whose dremio.conf says paths.local is `local`.
+pub fn sim_home(root: &Path, name: &str, local: &Path, version: &str) -> PathBuf {
+    let home = root.join(name);
+    let out = Command::new(sim_bin("dremio-sim"))
+        .args([
+            "make-home",
+            "--home",
+            home.to_str().unwrap(),
+            "--paths-local",
+            local.to_str().unwrap(),
+            "--version",
+            version,
+        ])
+        .args(["--admin-bin", sim_bin("dremio-admin").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "make-home: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    home
+}
