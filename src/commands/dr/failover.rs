@@ -175,7 +175,7 @@ async fn checks(
         min_throughput: 30.0,
         metrics_file: None,
     };
-    let found: Vec<Check> = super::pending::standby_checks(ctx, &d).await.map_err(|e| {
+    let found: Vec<Check> = doctor::standby_checks(ctx, &d).await.map_err(|e| {
         let why = format!("{e:#}");
         tl.fail(why.clone());
         (class_of(&e), why)
@@ -522,7 +522,7 @@ async fn resume_supervisors(ctx: &Ctx, args: &FailoverArgs) -> anyhow::Result<Ve
         notify,
     )
     .await?;
-    Ok(super::pending::resume_suspended(&d).await?)
+    super::pending::resume_suspended(&d).await
 }
 
 fn finish(

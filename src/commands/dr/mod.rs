@@ -7,24 +7,12 @@ pub mod failover;
 pub mod standby;
 mod validate;
 
-// TEMPORARY until m14-a / m14-b land: their signatures, to compile against.
+// TEMPORARY until m14-a's supervisor resume lands: its signature, to compile against.
 mod pending {
-    #![allow(unused_variables, clippy::unused_async)]
-    pub async fn standby_checks(
-        ctx: &crate::commands::Ctx,
-        args: &crate::commands::doctor::DoctorArgs,
-    ) -> anyhow::Result<Vec<crate::doctor::Check>> {
-        todo!()
-    }
     pub async fn resume_suspended(
-        druid: &crate::druid::rest::Druid,
-    ) -> Result<Vec<String>, crate::druid::rest::DruidError> {
-        todo!()
-    }
-    pub fn put_back(
-        report: &crate::commands::restore::RestoreReport,
-    ) -> anyhow::Result<Vec<std::path::PathBuf>> {
-        todo!()
+        _druid: &crate::druid::rest::Druid,
+    ) -> anyhow::Result<Vec<String>> {
+        anyhow::bail!("resuming Druid supervisors is not available in this build")
     }
 }
 

@@ -250,7 +250,7 @@ impl<'a> Standby<'a> {
             done.push("stopped".into());
         }
         if let Some(report) = restored {
-            match super::pending::put_back(report) {
+            match restore::put_back(report) {
                 Ok(kept) => done.push(format!(
                     "previous contents put back{}",
                     kept.first()
@@ -885,7 +885,9 @@ mod tests {
     #[test]
     fn only_the_previous_safety_copies_are_removed() {
         let dir = tempfile::tempdir().unwrap();
-        let copy = dir.path().join("paths.local.before-restore-20261122T013000Z");
+        let copy = dir
+            .path()
+            .join("paths.local.before-restore-20261122T013000Z");
         let other = dir.path().join("paths.local");
         let file = dir.path().join("x.before-restore-1");
         std::fs::create_dir_all(copy.join("db")).unwrap();
