@@ -159,7 +159,8 @@ async fn checks(
     let p = &args.pair;
     tl.begin("checks");
     let d = DoctorArgs {
-        cluster: p.standby.clone(),
+        // The backups the DR checks look at are the primary's.
+        cluster: p.primary.clone(),
         homes: p.cc.dremio_home.iter().cloned().collect(),
         dremio_urls: p.cc.dremio_urls.clone(),
         tls: args.common.tls.clone(),
@@ -187,9 +188,10 @@ async fn checks(
     facts
         .fields
         .insert("checks_text".into(), json!(doctor::to_text(&found, false)));
+    let ha = !p.cc.zookeeper.is_empty() || p.cc.dremio_homes.len() > 1;
     let failed: Vec<&str> = found
         .iter()
-        .filter(|c| c.status == Status::Fail)
+        .filter(|c| c.status == Status::Fail && blocks(c, ha))
         .map(|c| c.id.as_str())
         .collect();
     let count = |s: Status| found.iter().filter(|c| c.status == s).count();
@@ -220,6 +222,22 @@ async fn checks(
         ExitClass::Refused,
         format!("{why}; fix them (see `lifeboat doctor`) or pass --force"),
     ))
+}
+
+/// Whether a failing check refuses the failover. A pilot-light standby is often one coordinator
+/// on its own disk: the HA group's checks (external ZooKeeper, a shared NFS paths.local) only
+/// count when its config makes it an HA group (`zookeeper`, several `dremio_homes`).
+fn blocks(check: &Check, ha: bool) -> bool {
+    use crate::doctor::Area;
+    let ha_only = match check.area {
+        Area::Zookeeper | Area::Election | Area::Volume => true,
+        Area::Configuration => !matches!(
+            check.id.as_str(),
+            "conf.read" | "conf.master" | "conf.version"
+        ),
+        _ => false,
+    };
+    ha || !ha_only
 }
 
 async fn dremio(
@@ -586,7 +604,7 @@ fn finish(
         head.push_str("\nnothing was changed (dry run)");
     }
     super::report(ctx, "failover", tl, fields, &head);
-    if let Some(n) = &next {
+    if let Some(n) = next.as_ref().filter(|_| ctx.json) {
         ctx.progress.note(&format!(
             "next: {n} (the one step lifeboat cannot do: DNS, the load balancer or the clients' configuration)"
         ));

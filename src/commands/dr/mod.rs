@@ -221,6 +221,11 @@ pub fn report(ctx: &Ctx, command: &str, timeline: &Timeline, fields: Value, head
     if let Some(outcome) = fields.get("outcome").and_then(Value::as_str) {
         human.push_str(&format!("\noutcome: {outcome}"));
     }
+    if let Some(next) = fields.get("next").and_then(Value::as_str) {
+        human.push_str(&format!(
+            "\nnext: {next} (the one step lifeboat cannot do: DNS, the load balancer or the clients' settings)"
+        ));
+    }
     ctx.emit(&Value::Object(object), &human);
 }
 
