@@ -52,7 +52,7 @@ fn sh_quote(value: &str) -> String {
 
 /// Fills in `{paths_local}`, `{home}` and `{port}`, each value single-quoted for `sh`. Any other
 /// `{name}`, an unclosed `{`, or `{home}` without a home is an error naming `key` (the config
-/// key, e.g. `clusters.dr.start`). `{{` and `}}` stand for literal braces (`$${{VAR}}`).
+/// key, e.g. `clusters.dr.start`). `{{` and `}}` stand for literal braces (`${{VAR}}` is `${VAR}`).
 pub fn expand(key: &str, template: &str, vars: &Vars) -> Result<String, DrError> {
     let fail = |why: String| DrError::Template {
         key: key.to_string(),
