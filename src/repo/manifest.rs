@@ -114,6 +114,30 @@ pub struct CatalogRef {
     pub coordinator: String,
 }
 
+/// The archive member of a backup's catalog fingerprint (the clone engine's
+/// `fingerprint::FILE_NAME` is this name).
+pub const CATALOG_MEMBER: &str = "lifeboat-catalog.jsonl";
+/// The longest coordinator URL a catalog section may name.
+pub const MAX_COORDINATOR_BYTES: usize = 4096;
+
+impl CatalogRef {
+    fn validate(&self) -> Result<(), String> {
+        if self.member != CATALOG_MEMBER {
+            return Err(format!(
+                "catalog.member {:.80?} is not {CATALOG_MEMBER}",
+                self.member
+            ));
+        }
+        if self.coordinator.len() > MAX_COORDINATOR_BYTES {
+            return Err(format!(
+                "catalog.coordinator is {} bytes, more than {MAX_COORDINATOR_BYTES}",
+                self.coordinator.len()
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The `mode` of a Druid metadata-store backup.
 pub const MODE_METADATA: &str = "metadata";
 /// The most skipped tables and deep-storage locations a Druid section may list.
@@ -410,6 +434,15 @@ impl Manifest {
             (None, "druid") => return bad("a Druid backup without its druid section".into()),
             (None, _) => {}
         }
+        if let Some(c) = &self.catalog {
+            if self.mode != "logical" {
+                return bad(format!(
+                    "a catalog section belongs to a logical backup, not to a {} backup",
+                    self.mode
+                ));
+            }
+            c.validate().map_err(ArchiveError::BadManifest)?;
+        }
         Ok(())
     }
 }
@@ -550,6 +583,52 @@ pub(crate) mod tests {
         let mut bad_digest = sample();
         bad_digest.archive.sha256 = "xyz".into();
         assert!(Manifest::from_json(&bad_digest.to_json(), None).is_err());
+    }
+
+    #[test]
+    fn a_catalog_section_round_trips_and_a_hostile_one_is_refused() {
+        let logical = || {
+            let mut m = sample();
+            m.mode = "logical".into();
+            m.catalog = Some(CatalogRef {
+                member: CATALOG_MEMBER.into(),
+                files: 12,
+                taken_at: m.finished_at,
+                coordinator: "https://dremio-a:9047".into(),
+            });
+            m
+        };
+        let m = logical();
+        assert_eq!(Manifest::from_json(&m.to_json(), None).unwrap(), m);
+        let refused = |change: &dyn Fn(&mut Manifest), says: &str| {
+            let mut m = logical();
+            change(&mut m);
+            let err = Manifest::from_json(&m.to_json(), None)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(says), "{says}: {err}");
+        };
+        let catalog = |m: &mut Manifest| m.catalog.as_mut().unwrap().clone();
+        refused(
+            &|m| {
+                let mut c = catalog(m);
+                c.member = "../db/catalog/CURRENT".into();
+                m.catalog = Some(c);
+            },
+            "is not lifeboat-catalog.jsonl",
+        );
+        refused(
+            &|m| {
+                let mut c = catalog(m);
+                c.coordinator = "h".repeat(MAX_COORDINATOR_BYTES + 1);
+                m.catalog = Some(c);
+            },
+            "more than 4096",
+        );
+        refused(
+            &|m| m.mode = "offline".into(),
+            "belongs to a logical backup",
+        );
     }
 
     #[test]

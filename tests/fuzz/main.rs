@@ -16,6 +16,7 @@ mod clone;
 mod csv;
 mod doctor;
 mod dremio;
+mod fingerprint;
 mod harness;
 mod inputs;
 mod loadspec;

@@ -9,8 +9,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use super::clone::Conn;
 use super::{CommandError, Ctx};
 use crate::archive::pack::Source;
+use crate::clone::fingerprint::{self, Fingerprint};
 use crate::dremio::lock::{self, TakeLock};
 use crate::dremio::logical;
 use crate::dremio::rest::{self, Coordinator, Credentials, Tls};
@@ -310,13 +312,25 @@ async fn online_snapshot(
         }
         .into());
     }
+    // The catalog as the clone engine exports it, for drills to compare a restore with. It
+    // never fails the backup: without it, a drill compares with the clone tree instead.
+    let mut notes = Vec::new();
+    let catalog = match record_catalog(ctx, args, urls, &staging, &dir, &active).await {
+        Ok(c) => Some(c),
+        Err(e) => {
+            notes.push(format!(
+                "no catalog fingerprint: {e:#}; drills compare with clone_tree instead"
+            ));
+            None
+        }
+    };
     let shipment = Shipment {
         sources: vec![Source {
             root: "",
             dir: dir.clone(),
             skip_contents_of: vec![],
         }],
-        notes: Vec::new(),
+        notes,
         mode: "logical",
         cluster: dremio_cluster(args, &version, None),
         source: manifest::Source {
@@ -334,11 +348,50 @@ async fn online_snapshot(
             backup_path: reply.backup_path.clone(),
         }),
         druid: None,
-        catalog: None,
+        catalog,
     };
     let made = ship(ctx, args, repo, location_lock, shipment).await;
     drop(cleanup);
     made
+}
+
+/// How many requests the catalog export keeps in flight (`clone export`'s default).
+const CATALOG_EXPORT_CONCURRENCY: usize = 16;
+
+/// Exports the live catalog into a temporary folder beside the run's (removed after), and
+/// writes its fingerprint into the backup folder `dir` as [`fingerprint::FILE_NAME`] (0600).
+async fn record_catalog(
+    ctx: &Ctx,
+    args: &BackupArgs,
+    urls: &[String],
+    staging: &std::path::Path,
+    dir: &std::path::Path,
+    coordinator: &str,
+) -> anyhow::Result<manifest::CatalogRef> {
+    // Named like a run folder: a run killed mid-export leaves one the next run removes.
+    let tree = staging.join(run_folder_name());
+    let _cleanup = RemoveOnDrop(tree.clone());
+    let conn = Conn {
+        urls: urls.to_vec(),
+        tls: args.tls.clone(),
+        env_prefix: "LIFEBOAT_DREMIO_",
+    };
+    let taken_at = chrono::Utc::now();
+    ctx.progress
+        .note("exporting the catalog for its fingerprint (drills compare with it)");
+    let objects = super::clone::export_quiet(ctx, &conn, &tree, CATALOG_EXPORT_CONCURRENCY).await?;
+    let print = Fingerprint::of_tree(&tree)?;
+    print.write_file(&dir.join(fingerprint::FILE_NAME))?;
+    ctx.progress.note(&format!(
+        "catalog: {objects} objects in {} files fingerprinted",
+        print.entries.len()
+    ));
+    Ok(manifest::CatalogRef {
+        member: fingerprint::FILE_NAME.into(),
+        files: print.entries.len() as u64,
+        taken_at,
+        coordinator: coordinator.to_string(),
+    })
 }
 
 const RUN_PREFIX: &str = "lifeboat-";

@@ -170,7 +170,6 @@ async fn export_with<F: System>(ctx: &Ctx, args: &ExportArgs) -> anyhow::Result<
 /// Writes the live catalog of `conn` (Dremio) into a new export tree at `out`, as `clone export`
 /// does with no filter, printing nothing on stdout (notes go to progress); returns how many
 /// objects it holds. An online backup records the fingerprint of this tree.
-#[allow(dead_code)] // used by online backups and commands/dr
 pub(crate) async fn export_quiet(
     ctx: &Ctx,
     conn: &Conn,
