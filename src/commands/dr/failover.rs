@@ -540,7 +540,7 @@ async fn resume_supervisors(ctx: &Ctx, args: &FailoverArgs) -> anyhow::Result<Ve
         notify,
     )
     .await?;
-    super::pending::resume_suspended(&d).await
+    Ok(crate::druid::supervisors::resume_suspended(&d).await?)
 }
 
 fn finish(

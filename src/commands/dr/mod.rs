@@ -7,15 +7,6 @@ pub mod failover;
 pub mod standby;
 mod validate;
 
-// TEMPORARY until m14-a's supervisor resume lands: its signature, to compile against.
-mod pending {
-    pub async fn resume_suspended(
-        _druid: &crate::druid::rest::Druid,
-    ) -> anyhow::Result<Vec<String>> {
-        anyhow::bail!("resuming Druid supervisors is not available in this build")
-    }
-}
-
 use std::path::PathBuf;
 use std::time::Duration;
 
