@@ -505,3 +505,138 @@ fn a_logical_restore_whose_move_aside_fails_keeps_the_target_whole() {
         "nothing left beside it"
     );
 }
+
+/// The bytes of one top-level member of a backup's archive.
+fn archive_member(loc: &TestLocation, id: &str, member: &str) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&loc.read(&format!("dremio/{id}/manifest.json"))).unwrap();
+    let object = manifest["archive"]["object"].as_str().unwrap();
+    let packed = loc.read(&format!("dremio/{id}/{object}"));
+    let tar = zstd::stream::decode_all(&packed[..]).unwrap();
+    let mut archive = tar::Archive::new(&tar[..]);
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        if entry.path().unwrap() == Path::new(member) {
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes).unwrap();
+            return Some(bytes);
+        }
+    }
+    None
+}
+
+#[test]
+fn an_online_backup_records_the_catalog_fingerprint_of_a_clone_export() {
+    use lifeboat::clone::fingerprint::{self, Fingerprint};
+    let root = tempfile::tempdir().unwrap();
+    let (sim, _local, _) = primary(root.path());
+    let staging = staging_in(root.path());
+    let loc = TestLocation::new(StoreKind::Local, "catalog");
+    let id = ok_json(&online_backup(&sim.url, &staging, &loc.url, &creds()))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&loc.read(&format!("dremio/{id}/manifest.json"))).unwrap();
+    let catalog = &manifest["catalog"];
+    assert_eq!(catalog["member"], fingerprint::FILE_NAME, "{manifest}");
+    assert_eq!(catalog["coordinator"], sim.url.as_str());
+    assert!(catalog["taken_at"].as_str().is_some(), "{manifest}");
+    assert!(
+        names(&staging).is_empty(),
+        "the export's folder is removed too: {:?}",
+        names(&staging)
+    );
+    let member = archive_member(&loc, &id, fingerprint::FILE_NAME).expect("the member");
+    let recorded = Fingerprint::read_from(&mut &member[..]).unwrap();
+    assert_eq!(catalog["files"], recorded.entries.len() as u64);
+
+    let tree = root.path().join("export");
+    ok_json(&lifeboat_env(
+        &[
+            "--json",
+            "clone",
+            "export",
+            "--dremio-url",
+            &sim.url,
+            "--out",
+            tree.to_str().unwrap(),
+        ],
+        &creds(),
+    ));
+    let exported = Fingerprint::of_tree(&tree).unwrap();
+    let paths: Vec<&str> = exported.entries.iter().map(|e| e.path.as_str()).collect();
+    assert!(
+        paths.contains(&"catalog/Sales.space.json")
+            && paths.iter().any(|p| p.starts_with("users/")),
+        "{paths:?}"
+    );
+    let d = fingerprint::diff(&recorded, &exported);
+    assert!(d.is_empty(), "{}", d.summary());
+    assert_eq!(recorded, exported);
+    ok_json(&lifeboat(&["--json", "verify", "--from", &loc.url], &[]));
+}
+
+#[test]
+fn a_logical_restore_keeps_the_catalog_fingerprint_away_from_dremio_admin() {
+    let root = tempfile::tempdir().unwrap();
+    let (sim, _local, auth) = primary(root.path());
+    let (_, users_before) = http(
+        "GET",
+        &format!("{}/apiv2/users/all", sim.url),
+        Some(&auth),
+        None,
+    );
+    let staging = staging_in(root.path());
+    let loc = TestLocation::new(StoreKind::Local, "catalog-restore");
+    let id = ok_json(&online_backup(&sim.url, &staging, &loc.url, &creds()))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(archive_member(&loc, &id, lifeboat::clone::fingerprint::FILE_NAME).is_some());
+
+    let dr_local = root.path().join("dr-data");
+    let dr_home = home(root.path(), "dr-home", &dr_local);
+    // A dremio-admin that refuses a backup folder holding anything but its own table files.
+    let admin = dr_home.join("bin/dremio-admin");
+    let real = dr_home.join("bin/dremio-admin.real");
+    std::fs::rename(&admin, &real).unwrap();
+    std::fs::write(
+        &admin,
+        format!(
+            "#!/bin/sh\nif [ -e \"$3/lifeboat-catalog.jsonl\" ]; then echo 'unexpected file lifeboat-catalog.jsonl' >&2; exit 9; fi\nexec \"{}\" \"$@\"\n",
+            real.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&admin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    ok_json(&lifeboat(
+        &[
+            "--json",
+            "restore",
+            "--from",
+            &loc.url,
+            "--backup",
+            &id,
+            "--dremio-home",
+            dr_home.to_str().unwrap(),
+        ],
+        &[],
+    ));
+    assert!(
+        !snapshot(&dr_local)
+            .keys()
+            .any(|k| k.contains("lifeboat-catalog")),
+        "the fingerprint is not restored into the store"
+    );
+    let dr = Sim::start(&dr_local, VERSION);
+    let dr_auth = login(&dr.url, ADMIN.0, ADMIN.1);
+    let (_, users_after) = http(
+        "GET",
+        &format!("{}/apiv2/users/all", dr.url),
+        Some(&dr_auth),
+        None,
+    );
+    assert_eq!(users_after, users_before);
+}

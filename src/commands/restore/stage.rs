@@ -757,6 +757,49 @@ mod tests {
     }
 
     #[test]
+    fn a_confined_load_points_every_path_of_the_conf_at_the_staged_tree() {
+        let root = tempfile::tempdir().unwrap();
+        let conf_dir = root.path().join("home/conf");
+        put(
+            &conf_dir.join("dremio.conf"),
+            "paths.local: \"/srv/live\"\npaths.dist: \"pdfs:///srv/live/pdfs\"\n",
+        );
+        let local = root.path().join("scratch");
+        let inst =
+            crate::dremio::Installation::discover(None, Some(&local), Some("25.2.0")).unwrap();
+        let plan = |confine| Plan {
+            paths_local: local.clone(),
+            parts: vec![
+                ("db", inst.db.clone()),
+                ("security", inst.security.clone()),
+                ("uploads", inst.uploads.clone().unwrap()),
+            ],
+            move_aside: vec![],
+            parent: root.path().to_path_buf(),
+            owner: None,
+            needed_bytes: 0,
+            free_bytes: 0,
+            confine,
+        };
+        for confine in [false, true] {
+            let staging = Staging::create(&plan(confine), "b").unwrap();
+            let conf = staging.conf_for_loading(&conf_dir, &plan(confine)).unwrap();
+            let text = fs::read_to_string(conf.join("dremio.conf")).unwrap();
+            let tree = staging.dir.join("tree");
+            // Later keys win: what is appended overrides the live paths.
+            let appended = text.split("# lifeboat restore").nth(1).unwrap();
+            assert!(appended.contains(&format!("paths.local: \"{}\"", tree.display())));
+            assert!(appended.contains(&format!("paths.db: \"{}\"", tree.join("db").display())));
+            assert!(appended.contains(&format!(
+                "paths.uploads: \"pdfs://{}\"",
+                tree.join("pdfs/uploads").display()
+            )));
+            let dist = format!("paths.dist: \"pdfs://{}\"", tree.join("pdfs").display());
+            assert_eq!(appended.contains(&dist), confine, "{text}");
+        }
+    }
+
+    #[test]
     fn aside_names_never_collide() {
         let root = tempfile::tempdir().unwrap();
         let dest = root.path().join("data");
