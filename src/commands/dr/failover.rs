@@ -270,9 +270,9 @@ async fn dremio(
             facts.fields.insert("promoted_before".into(), json!(at));
         }
     }
-    let needs_restore = previous
-        .as_ref()
-        .is_none_or(|s| manifest.id.as_str() > s.backup.as_str());
+    let needs_restore = previous.as_ref().is_none_or(|s| {
+        (manifest.created_at, manifest.id.as_str()) > (s.backup_created_at, s.backup.as_str())
+    });
     if needs_restore {
         check_version(&sb.inst, &p.standby, &manifest).map_err(|w| {
             tl.fail(w.clone());

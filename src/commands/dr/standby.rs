@@ -422,7 +422,8 @@ pub async fn refresh(ctx: &Ctx, args: &RefreshArgs) -> anyhow::Result<()> {
         }
     };
     if let Some(prev) = &previous
-        && prev.backup.as_str() >= manifest.id.as_str()
+        && (prev.backup_created_at, prev.backup.as_str())
+            >= (manifest.created_at, manifest.id.as_str())
     {
         tl.end(format!(
             "the standby holds backup {}, the newest: nothing to do",
