@@ -12,7 +12,7 @@ use lifeboat::commands::{copy::CopyArgs, prune::PruneArgs, status::StatusArgs};
 use lifeboat::config::Config;
 use lifeboat::config::resolve::{self, Installation, cluster, copies, location};
 use lifeboat::dremio::rest::Tls;
-use lifeboat::error::{Classify, ExitClass};
+use lifeboat::error::ExitClass;
 use lifeboat::progress::{Bars, Lines, NotesOnly, Progress};
 use tokio_util::sync::CancellationToken;
 
@@ -54,7 +54,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            let class = classify(&err);
+            let class = commands::class_of(&err);
             let reported = err
                 .downcast_ref::<CommandError>()
                 .is_some_and(|e| matches!(e, CommandError::Reported { .. }));
@@ -68,41 +68,6 @@ fn main() -> ExitCode {
             ExitCode::from(class.code())
         }
     }
-}
-
-/// The class of the first classified error in an `anyhow` chain: the top layer is the one that
-/// knows every layer's error type.
-fn classify(err: &anyhow::Error) -> ExitClass {
-    for cause in err.chain() {
-        let class = if let Some(e) = cause.downcast_ref::<lifeboat::dr::DrError>() {
-            e.exit_class()
-        } else if let Some(e) = cause.downcast_ref::<lifeboat::store::StoreError>() {
-            e.exit_class()
-        } else if let Some(e) = cause.downcast_ref::<lifeboat::archive::ArchiveError>() {
-            e.exit_class()
-        } else if let Some(e) = cause.downcast_ref::<lifeboat::dremio::DremioError>() {
-            e.exit_class()
-        } else if let Some(e) = cause.downcast_ref::<lifeboat::druid::rest::DruidError>() {
-            e.exit_class()
-        } else if let Some(e) = cause.downcast_ref::<lifeboat::druid::metastore::MetaError>() {
-            e.exit_class()
-        } else if let Some(e) = cause.downcast_ref::<CommandError>() {
-            e.exit_class()
-        } else if let Some(e) = cause.downcast_ref::<lifeboat::clone::CloneError>() {
-            e.exit_class()
-        } else if let Some(e) = cause.downcast_ref::<lifeboat::config::ConfigError>() {
-            e.exit_class()
-        } else if cause
-            .downcast_ref::<lifeboat::store::lock::LockBusy>()
-            .is_some()
-        {
-            ExitClass::LockBusy
-        } else {
-            continue;
-        };
-        return class;
-    }
-    ExitClass::Internal
 }
 
 /// SIGINT/SIGTERM stop the pipeline at its next chunk: uploads abort, restores roll back.

@@ -1,5 +1,5 @@
 //! A tree's fingerprint: every file's path, size and SHA-256, sorted by path. An online backup
-//! records the catalog's at backup time (the archive member [`FILE_NAME`], one JSON line per
+//! records the catalog's at backup time (the archive member `repo::manifest::CATALOG_MEMBER`, one JSON line per
 //! file); a drill or failover compares a restored coordinator's export with it (or with a kept
 //! clone tree's) and names what is missing, differs or is extra. Export trees are deterministic
 //! (keys sorted, no ids, tags or timestamps), so equal catalogs have equal fingerprints.
@@ -16,8 +16,6 @@ use sha2::{Digest, Sha256};
 use super::CloneError;
 use super::tree::MARKER;
 
-/// The archive member (top level of a logical backup) holding the catalog's fingerprint.
-pub const FILE_NAME: &str = crate::repo::manifest::CATALOG_MEMBER;
 /// The most files a fingerprint may list (a catalog of two million objects and their SQL files).
 pub const MAX_ENTRIES: usize = 4_000_000;
 /// The largest fingerprint file read (a line is at most ~4.2 KiB: a 4 KiB path and a digest).
@@ -185,7 +183,12 @@ impl Fingerprint {
     /// Reads what [`Fingerprint::write_to`] wrote, as hostile input: at most [`MAX_FILE_BYTES`]
     /// and [`MAX_ENTRIES`], every path relative with plain components, sorted and unique.
     pub fn read_from(input: &mut dyn Read) -> Result<Fingerprint, CloneError> {
-        read_capped(input, Path::new(FILE_NAME), MAX_FILE_BYTES, MAX_ENTRIES)
+        read_capped(
+            input,
+            Path::new("the fingerprint"),
+            MAX_FILE_BYTES,
+            MAX_ENTRIES,
+        )
     }
 
     pub fn read_file(path: &Path) -> Result<Fingerprint, CloneError> {
@@ -527,7 +530,7 @@ mod tests {
         sorted.write_to(&mut out).unwrap();
         assert_eq!(Fingerprint::read_from(&mut &out[..]).unwrap(), sorted);
         let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join(FILE_NAME);
+        let file = dir.path().join("lifeboat-catalog.jsonl");
         sorted.write_file(&file).unwrap();
         assert_eq!(Fingerprint::read_file(&file).unwrap(), sorted);
         use std::os::unix::fs::PermissionsExt;

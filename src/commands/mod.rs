@@ -57,7 +57,7 @@ pub(crate) fn archive_layout(manifest: &Manifest) -> Layout {
         Layout {
             top_level_file: |name| {
                 crate::dremio::logical::is_table_file(name)
-                    || name == crate::clone::fingerprint::FILE_NAME
+                    || name == crate::repo::manifest::CATALOG_MEMBER
             },
         }
     } else if manifest.mode == crate::repo::manifest::MODE_METADATA {
@@ -129,4 +129,39 @@ impl Ctx {
             crate::output::line(human);
         }
     }
+}
+
+/// The class of the first classified error in an `anyhow` chain: the commands know every layer's
+/// error type. `main` picks the exit code with it; the DR procedures their steps' classes.
+pub fn class_of(err: &anyhow::Error) -> ExitClass {
+    for cause in err.chain() {
+        let class = if let Some(e) = cause.downcast_ref::<crate::dr::DrError>() {
+            e.exit_class()
+        } else if let Some(e) = cause.downcast_ref::<crate::store::StoreError>() {
+            e.exit_class()
+        } else if let Some(e) = cause.downcast_ref::<crate::archive::ArchiveError>() {
+            e.exit_class()
+        } else if let Some(e) = cause.downcast_ref::<crate::dremio::DremioError>() {
+            e.exit_class()
+        } else if let Some(e) = cause.downcast_ref::<crate::druid::rest::DruidError>() {
+            e.exit_class()
+        } else if let Some(e) = cause.downcast_ref::<crate::druid::metastore::MetaError>() {
+            e.exit_class()
+        } else if let Some(e) = cause.downcast_ref::<CommandError>() {
+            e.exit_class()
+        } else if let Some(e) = cause.downcast_ref::<crate::clone::CloneError>() {
+            e.exit_class()
+        } else if let Some(e) = cause.downcast_ref::<crate::config::ConfigError>() {
+            e.exit_class()
+        } else if cause
+            .downcast_ref::<crate::store::lock::LockBusy>()
+            .is_some()
+        {
+            ExitClass::LockBusy
+        } else {
+            continue;
+        };
+        return class;
+    }
+    ExitClass::Internal
 }

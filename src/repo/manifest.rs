@@ -104,7 +104,7 @@ pub struct Logical {
 }
 
 /// Where a backup's catalog fingerprint is and what it covers: the archive member (always
-/// [`crate::clone::fingerprint::FILE_NAME`] at the top level), its files, and the export's time
+/// [`CATALOG_MEMBER`] at the top level), its files, and the export's time
 /// and coordinator.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CatalogRef {
@@ -114,8 +114,8 @@ pub struct CatalogRef {
     pub coordinator: String,
 }
 
-/// The archive member of a backup's catalog fingerprint (the clone engine's
-/// `fingerprint::FILE_NAME` is this name).
+/// The archive member (top level of a logical backup) holding the catalog fingerprint
+/// (`clone::fingerprint`'s format).
 pub const CATALOG_MEMBER: &str = "lifeboat-catalog.jsonl";
 /// The longest coordinator URL a catalog section may name.
 pub const MAX_COORDINATOR_BYTES: usize = 4096;

@@ -540,7 +540,11 @@ fn an_online_backup_records_the_catalog_fingerprint_of_a_clone_export() {
     let manifest: serde_json::Value =
         serde_json::from_slice(&loc.read(&format!("dremio/{id}/manifest.json"))).unwrap();
     let catalog = &manifest["catalog"];
-    assert_eq!(catalog["member"], fingerprint::FILE_NAME, "{manifest}");
+    assert_eq!(
+        catalog["member"],
+        lifeboat::repo::manifest::CATALOG_MEMBER,
+        "{manifest}"
+    );
     assert_eq!(catalog["coordinator"], sim.url.as_str());
     assert!(catalog["taken_at"].as_str().is_some(), "{manifest}");
     assert!(
@@ -548,7 +552,8 @@ fn an_online_backup_records_the_catalog_fingerprint_of_a_clone_export() {
         "the export's folder is removed too: {:?}",
         names(&staging)
     );
-    let member = archive_member(&loc, &id, fingerprint::FILE_NAME).expect("the member");
+    let member =
+        archive_member(&loc, &id, lifeboat::repo::manifest::CATALOG_MEMBER).expect("the member");
     let recorded = Fingerprint::read_from(&mut &member[..]).unwrap();
     assert_eq!(catalog["files"], recorded.entries.len() as u64);
 
@@ -594,7 +599,7 @@ fn a_logical_restore_keeps_the_catalog_fingerprint_away_from_dremio_admin() {
         .as_str()
         .unwrap()
         .to_string();
-    assert!(archive_member(&loc, &id, lifeboat::clone::fingerprint::FILE_NAME).is_some());
+    assert!(archive_member(&loc, &id, lifeboat::repo::manifest::CATALOG_MEMBER).is_some());
 
     let dr_local = root.path().join("dr-data");
     let dr_home = home(root.path(), "dr-home", &dr_local);

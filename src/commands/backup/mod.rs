@@ -12,7 +12,7 @@ use serde_json::json;
 use super::clone::Conn;
 use super::{CommandError, Ctx};
 use crate::archive::pack::Source;
-use crate::clone::fingerprint::{self, Fingerprint};
+use crate::clone::fingerprint::Fingerprint;
 use crate::dremio::lock::{self, TakeLock};
 use crate::dremio::logical;
 use crate::dremio::rest::{self, Coordinator, Credentials, Tls};
@@ -359,7 +359,7 @@ async fn online_snapshot(
 const CATALOG_EXPORT_CONCURRENCY: usize = 16;
 
 /// Exports the live catalog into a temporary folder beside the run's (removed after), and
-/// writes its fingerprint into the backup folder `dir` as [`fingerprint::FILE_NAME`] (0600).
+/// writes its fingerprint into the backup folder `dir` as [`crate::repo::manifest::CATALOG_MEMBER`] (0600).
 async fn record_catalog(
     ctx: &Ctx,
     args: &BackupArgs,
@@ -381,13 +381,13 @@ async fn record_catalog(
         .note("exporting the catalog for its fingerprint (drills compare with it)");
     let objects = super::clone::export_quiet(ctx, &conn, &tree, CATALOG_EXPORT_CONCURRENCY).await?;
     let print = Fingerprint::of_tree(&tree)?;
-    print.write_file(&dir.join(fingerprint::FILE_NAME))?;
+    print.write_file(&dir.join(crate::repo::manifest::CATALOG_MEMBER))?;
     ctx.progress.note(&format!(
         "catalog: {objects} objects in {} files fingerprinted",
         print.entries.len()
     ));
     Ok(manifest::CatalogRef {
-        member: fingerprint::FILE_NAME.into(),
+        member: crate::repo::manifest::CATALOG_MEMBER.into(),
         files: print.entries.len() as u64,
         taken_at,
         coordinator: coordinator.to_string(),

@@ -234,39 +234,7 @@ pub(crate) fn reported(class: ExitClass, message: impl Into<String>) -> anyhow::
     .into()
 }
 
-/// The exit class of a step's error: the first classified error of its chain (as `main` does),
-/// for the report's `CommandError::Reported`.
-pub(crate) fn class_of(err: &anyhow::Error) -> ExitClass {
-    use crate::error::Classify;
-    for cause in err.chain() {
-        let class = if let Some(e) = cause.downcast_ref::<crate::dr::DrError>() {
-            e.exit_class()
-        } else if let Some(e) = cause.downcast_ref::<crate::store::StoreError>() {
-            e.exit_class()
-        } else if let Some(e) = cause.downcast_ref::<crate::archive::ArchiveError>() {
-            e.exit_class()
-        } else if let Some(e) = cause.downcast_ref::<crate::dremio::DremioError>() {
-            e.exit_class()
-        } else if let Some(e) = cause.downcast_ref::<crate::druid::rest::DruidError>() {
-            e.exit_class()
-        } else if let Some(e) = cause.downcast_ref::<CommandError>() {
-            e.exit_class()
-        } else if let Some(e) = cause.downcast_ref::<crate::clone::CloneError>() {
-            e.exit_class()
-        } else if let Some(e) = cause.downcast_ref::<crate::config::ConfigError>() {
-            e.exit_class()
-        } else if cause
-            .downcast_ref::<crate::store::lock::LockBusy>()
-            .is_some()
-        {
-            ExitClass::LockBusy
-        } else {
-            continue;
-        };
-        return class;
-    }
-    ExitClass::Internal
-}
+pub(crate) use super::class_of;
 
 /// The credentials' prefix of a standby: its own when set, else the primary's.
 pub(crate) fn standby_creds() -> &'static str {

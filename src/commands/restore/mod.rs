@@ -19,7 +19,6 @@ use serde_json::json;
 use super::{CommandError, Ctx};
 use crate::archive::ArchiveError;
 use crate::archive::unpack;
-use crate::clone::fingerprint;
 use crate::dremio::Installation;
 use crate::fsutil::{
     self,
@@ -48,7 +47,7 @@ pub struct RestoreArgs {
     /// The target of a Druid backup: its metadata store (the Dremio inputs are then unused).
     pub druid: Option<druid::DruidRestoreArgs>,
     /// A logical backup's catalog fingerprint (the archive member
-    /// [`crate::clone::fingerprint::FILE_NAME`], digest-checked like every member) is moved here
+    /// [`crate::repo::manifest::CATALOG_MEMBER`], digest-checked like every member) is moved here
     /// once extracted; without it, it is left out of what dremio-admin loads.
     pub catalog_to: Option<PathBuf>,
     /// Every restored folder lies beneath `paths_local` (a drill's scratch copy): the layout is
@@ -321,7 +320,7 @@ fn installation(args: &RestoreArgs, manifest: &Manifest) -> anyhow::Result<Insta
 /// Returns where it went.
 fn take_catalog(archive: &Path, to: Option<&Path>) -> anyhow::Result<Option<PathBuf>> {
     use std::os::unix::fs::PermissionsExt;
-    let from = archive.join(fingerprint::FILE_NAME);
+    let from = archive.join(crate::repo::manifest::CATALOG_MEMBER);
     let write_err = |path: &Path| {
         let path = path.to_path_buf();
         move |source| ArchiveError::WriteTarget { path, source }
@@ -332,7 +331,7 @@ fn take_catalog(archive: &Path, to: Option<&Path>) -> anyhow::Result<Option<Path
         Ok(m) if !m.is_file() => {
             return Err(CommandError::Integrity(format!(
                 "the backup's {} is not a file",
-                fingerprint::FILE_NAME
+                crate::repo::manifest::CATALOG_MEMBER
             ))
             .into());
         }
@@ -653,18 +652,18 @@ mod tests {
     fn the_catalog_fingerprint_leaves_the_extraction_for_its_destination_or_is_removed() {
         let root = tempfile::tempdir().unwrap();
         let archive = root.path().join("archive");
-        put(&archive.join(fingerprint::FILE_NAME), "{}\n");
+        put(&archive.join(crate::repo::manifest::CATALOG_MEMBER), "{}\n");
         put(&archive.join("users_backup.json"), "x");
         let to = root.path().join("catalog.jsonl");
         assert_eq!(take_catalog(&archive, Some(&to)).unwrap(), Some(to.clone()));
         assert_eq!(read(&to), "{}\n");
-        assert!(!archive.join(fingerprint::FILE_NAME).exists());
+        assert!(!archive.join(crate::repo::manifest::CATALOG_MEMBER).exists());
         assert!(archive.join("users_backup.json").exists());
         assert_eq!(take_catalog(&archive, Some(&to)).unwrap(), None);
-        put(&archive.join(fingerprint::FILE_NAME), "{}\n");
+        put(&archive.join(crate::repo::manifest::CATALOG_MEMBER), "{}\n");
         assert_eq!(take_catalog(&archive, None).unwrap(), None);
-        assert!(!archive.join(fingerprint::FILE_NAME).exists());
-        fs::create_dir(archive.join(fingerprint::FILE_NAME)).unwrap();
+        assert!(!archive.join(crate::repo::manifest::CATALOG_MEMBER).exists());
+        fs::create_dir(archive.join(crate::repo::manifest::CATALOG_MEMBER)).unwrap();
         assert!(take_catalog(&archive, None).is_err());
     }
 
