@@ -616,17 +616,7 @@ async fn cycle(
         .restore(manifest, None)
         .await
         .map_err(|e| failed(tl, e))?;
-    tl.end(format!(
-        "backup {}: {} KV files ({}), previous contents kept at {}",
-        r.id,
-        r.kv_files,
-        crate::units::human_bytes(r.raw_bytes),
-        r.safety_copies
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    ));
+    tl.end(super::restored_line(&r));
     *restored = Some(r);
 
     tl.begin("start");
