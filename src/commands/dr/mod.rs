@@ -291,6 +291,23 @@ pub struct Common {
     pub tls: crate::dremio::rest::Tls,
 }
 
+/// The timeline's line for a standby's completed restore: what came in and where the previous
+/// contents are kept.
+fn restored_line(r: &crate::commands::restore::RestoreReport) -> String {
+    let kept: Vec<String> = r
+        .safety_copies
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    format!(
+        "backup {}: {} KV files ({}), previous contents kept at {}",
+        r.id,
+        r.kv_files,
+        crate::units::human_bytes(r.raw_bytes),
+        kept.join(", ")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -368,21 +385,4 @@ mod tests {
         assert!(!missed(Some(10.0), None));
         assert!(!missed(None, Some(Duration::from_secs(5))));
     }
-}
-
-/// The timeline's line for a standby's completed restore: what came in and where the previous
-/// contents are kept.
-fn restored_line(r: &crate::commands::restore::RestoreReport) -> String {
-    let kept: Vec<String> = r
-        .safety_copies
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect();
-    format!(
-        "backup {}: {} KV files ({}), previous contents kept at {}",
-        r.id,
-        r.kv_files,
-        crate::units::human_bytes(r.raw_bytes),
-        kept.join(", ")
-    )
 }
