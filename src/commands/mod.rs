@@ -77,6 +77,9 @@ pub struct Ctx {
     pub config: Arc<Config>,
     /// Cancelled on SIGINT/SIGTERM: pipelines stop at their next chunk, restores roll back.
     pub cancel: CancellationToken,
+    /// Results are not printed: the command runs as a step of another that prints its own
+    /// (a drill's restore), so stdout keeps one result, one JSON object with `--json`.
+    pub silent: bool,
 }
 
 impl Ctx {
@@ -86,6 +89,15 @@ impl Ctx {
             progress,
             config: Arc::new(config),
             cancel: CancellationToken::new(),
+            silent: false,
+        }
+    }
+
+    /// This context for a step whose result the calling command reports itself.
+    pub fn silenced(&self) -> Ctx {
+        Ctx {
+            silent: true,
+            ..self.clone()
         }
     }
 
@@ -123,6 +135,9 @@ impl Ctx {
     }
     /// Prints the command's result: the JSON object with `--json`, else the human text.
     pub fn emit(&self, json: &serde_json::Value, human: &str) {
+        if self.silent {
+            return;
+        }
         if self.json {
             crate::output::line(&json.to_string());
         } else if !human.is_empty() {

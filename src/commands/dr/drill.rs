@@ -266,10 +266,7 @@ async fn steps(
         catalog_to: Some(catalog.clone()),
         confine: true,
     };
-    let restored = {
-        let _aside = super::StdoutAside::new();
-        restore::run(ctx, &restore_args).await
-    };
+    let restored = restore::run(&ctx.silenced(), &restore_args).await;
     let restored = restored.map_err(|e| failed(tl, e))?;
     let detail = match &restored {
         restore::Restored::Dremio(r) => format!(

@@ -244,43 +244,6 @@ pub(crate) fn standby_creds() -> &'static str {
     if own { SECONDARY_CREDS } else { PRIMARY_CREDS }
 }
 
-/// While alive, what is printed on stdout goes to stderr: the steps' own reports (a restore's)
-/// are progress of a procedure, whose one result on stdout is its report.
-pub(crate) struct StdoutAside {
-    saved: Option<std::os::fd::OwnedFd>,
-}
-
-impl StdoutAside {
-    pub(crate) fn new() -> StdoutAside {
-        use std::io::Write;
-        use std::os::fd::{AsFd, AsRawFd};
-        let _ = std::io::stdout().flush();
-        let saved = std::io::stdout().as_fd().try_clone_to_owned().ok();
-        if saved.is_some() {
-            // SAFETY: dup2 of two descriptors this process owns (2 and 1); no memory involved.
-            let r = unsafe { libc::dup2(std::io::stderr().as_raw_fd(), 1) };
-            if r < 0 {
-                return StdoutAside { saved: None };
-            }
-        }
-        StdoutAside { saved }
-    }
-}
-
-impl Drop for StdoutAside {
-    fn drop(&mut self) {
-        use std::io::Write;
-        use std::os::fd::AsRawFd;
-        if let Some(saved) = self.saved.take() {
-            let _ = std::io::stdout().flush();
-            // SAFETY: as above: puts the saved descriptor back as 1.
-            unsafe {
-                libc::dup2(saved.as_raw_fd(), 1);
-            }
-        }
-    }
-}
-
 /// Options every procedure shares, resolved from flags and the config.
 #[derive(Debug, Clone)]
 pub struct Common {

@@ -175,10 +175,7 @@ impl<'a> Standby<'a> {
             catalog_to,
             confine: false,
         };
-        let restored = {
-            let _aside = super::StdoutAside::new();
-            restore::run(self.ctx, &args).await
-        }?;
+        let restored = restore::run(&self.ctx.silenced(), &args).await?;
         match restored {
             Restored::Dremio(r) => Ok(r),
             Restored::Druid(_) => anyhow::bail!("backup {} is not a Dremio backup", manifest.id),
