@@ -12,26 +12,7 @@ use crate::support::ADMIN;
 
 /// A DREMIO_HOME for the simulator whose paths.local is `local`.
 fn home(root: &Path, name: &str, local: &Path) -> PathBuf {
-    let home = root.join(name);
-    let out = std::process::Command::new(sim_bin("dremio-sim"))
-        .args([
-            "make-home",
-            "--home",
-            home.to_str().unwrap(),
-            "--paths-local",
-            local.to_str().unwrap(),
-            "--version",
-            VERSION,
-        ])
-        .args(["--admin-bin", sim_bin("dremio-admin").to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "make-home: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    home
+    sim_home(root, name, local, VERSION)
 }
 
 fn creds() -> Vec<(String, String)> {
