@@ -94,20 +94,36 @@ fn refusal<T>(answer: &str) -> Option<Reply<T>> {
     }
 }
 
-/// `Name: value` lines (the first colon splits).
-fn fields(answer: &str) -> BTreeMap<&str, &str> {
-    answer
-        .lines()
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim(), v.trim()))
-        .collect()
+/// The values of the `wanted` keys among `key<sep>value` lines (the first `sep` splits; the
+/// last line of a key wins). Only wanted keys are kept, so a hostile answer of a million distinct
+/// lines costs no more memory than an honest one.
+fn fields<'a>(answer: &'a str, sep: char, wanted: &[&str]) -> BTreeMap<&'a str, &'a str> {
+    let mut found = BTreeMap::new();
+    for (k, v) in answer.lines().filter_map(|l| l.split_once(sep)) {
+        let k = k.trim();
+        if wanted.contains(&k) {
+            found.insert(k, v.trim());
+        }
+    }
+    found
 }
 
 pub fn parse_srvr(answer: &str) -> Result<Reply<Srvr>, ParseError> {
     if let Some(r) = refusal(answer) {
         return Ok(r);
     }
-    let f = fields(answer);
+    let f = fields(
+        answer,
+        ':',
+        &[
+            "Zxid",
+            "Latency min/avg/max",
+            "Zookeeper version",
+            "Outstanding",
+            "Mode",
+            "Node count",
+        ],
+    );
     let err = |what: &str| ParseError {
         word: "srvr",
         what: what.to_string(),
@@ -162,7 +178,19 @@ pub fn parse_mntr(answer: &str) -> Result<Reply<Mntr>, ParseError> {
     if let Some(r) = refusal(answer) {
         return Ok(r);
     }
-    let f: BTreeMap<&str, &str> = answer.lines().filter_map(|l| l.split_once('\t')).collect();
+    let f = fields(
+        answer,
+        '\t',
+        &[
+            "zk_server_state",
+            "zk_avg_latency",
+            "zk_outstanding_requests",
+            "zk_learners",
+            "zk_synced_followers",
+            "zk_pending_syncs",
+            "zk_quorum_size",
+        ],
+    );
     let state = f.get("zk_server_state").ok_or_else(|| ParseError {
         word: "mntr",
         what: "no zk_server_state line".to_string(),
