@@ -352,7 +352,31 @@ pub struct BackupCmd {
     #[command(flatten)]
     pub druid: DruidBackup,
     #[command(flatten)]
+    pub shape: Shape,
+    #[command(flatten)]
     pub run: RunOpts,
+}
+
+/// The repository format of a new backup, and its encryption.
+#[derive(Debug, Args)]
+pub struct Shape {
+    /// Repository format: 2 (shared objects: incremental, optionally encrypted) or 1 (one
+    /// self-contained archive object). Default: the config's `format`, else 2.
+    #[arg(long, value_name = "1|2", value_parser = clap::value_parser!(u8).range(1..=2))]
+    pub format: Option<u8>,
+    /// Format 2: upload every file again instead of reusing the objects of earlier backups (a
+    /// self-contained backup).
+    #[arg(long)]
+    pub full: bool,
+    /// Format 2: encrypt every object to this age recipient (age1..., repeatable). Give two: an
+    /// operational key and an offline break-glass key. Default: the config's `recipients` and
+    /// `recipients_file`.
+    #[arg(long = "encrypt-to", value_name = "AGE1...")]
+    pub encrypt_to: Vec<String>,
+    /// Age identity file of an encrypted repository, for reading the previous backup's index
+    /// (default: $LIFEBOAT_AGE_IDENTITY_FILE; without one, the local index cache is used).
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
 }
 
 /// A Druid cluster's metadata store instead of a Dremio coordinator. The password comes from
@@ -528,6 +552,28 @@ pub struct VerifyCmd {
     /// With --deep-storage: where the table files are extracted (default: the temporary folder).
     #[arg(long, value_name = "DIR", requires = "deep_storage")]
     pub staging: Option<PathBuf>,
+    /// Format 2: read and check only this share of the backup's objects, chosen at random (e.g.
+    /// 5%), after checking that every object exists with its size. Default: all of them.
+    #[arg(long, value_name = "N%", value_parser = parse_percent)]
+    pub read_data_subset: Option<f64>,
+    /// Age identity file of an encrypted backup (default: $LIFEBOAT_AGE_IDENTITY_FILE). Without
+    /// one, an encrypted backup's objects are checked against their ciphertext digests only.
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+}
+
+/// `5%`, `0.5%` or `100` (a share of objects, in percent).
+fn parse_percent(s: &str) -> Result<f64, String> {
+    let n: f64 = s
+        .trim()
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("{s:?} is not a percentage such as 5%"))?;
+    if n > 0.0 && n <= 100.0 {
+        Ok(n)
+    } else {
+        Err(format!("{s:?} is not a percentage above 0 and at most 100"))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -548,6 +594,10 @@ pub struct RestoreCmd {
     /// Run every check and show what would happen; change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Age identity file of an encrypted backup (default: $LIFEBOAT_AGE_IDENTITY_FILE); never a
+    /// key on the command line.
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
     #[command(flatten)]
     pub druid: DruidRestore,
 }

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod clone;
 pub mod commands;
 pub mod config;
+pub mod crypto;
 pub mod doctor;
 pub mod dr;
 pub mod dremio;

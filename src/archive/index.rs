@@ -31,6 +31,9 @@ pub struct FileEntry {
     pub sha256: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
+    /// Format 2: the shared object that holds this file alone (`None` for members of bundles).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -229,6 +232,7 @@ mod tests {
             mtime: 1,
             sha256: Some("ab".into()),
             target: None,
+            object: None,
         }
     }
 
@@ -256,6 +260,7 @@ mod tests {
             mtime: 5,
             sha256: None,
             target: None,
+            object: None,
         };
         assert_eq!(
             serde_json::to_string(&dir).unwrap(),

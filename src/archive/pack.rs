@@ -211,6 +211,7 @@ fn append<W: Write>(
         mtime: meta.mtime(),
         sha256: None,
         target: None,
+        object: None,
     };
     let ft = meta.file_type();
     if ft.is_dir() {

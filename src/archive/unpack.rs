@@ -618,6 +618,7 @@ mod tests {
                 mtime: 0,
                 sha256: (kind == EntryKind::File).then(|| hex::encode(Sha256::digest(data))),
                 target: (kind == EntryKind::Symlink).then(|| link.to_string()),
+                object: None,
             });
         }
         let raw = tar.into_inner().unwrap();

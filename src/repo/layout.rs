@@ -15,6 +15,13 @@ use crate::store::{Location, StoreError};
 pub const ARCHIVE_OBJECT: &str = "data.tar.zst";
 pub const INDEX_OBJECT: &str = "index.jsonl.zst";
 pub const MANIFEST_OBJECT: &str = "manifest.json";
+/// Format 2: the checksum list of a backup's objects, in archive order (`sha256sum -c` reads it).
+pub const SUMS_OBJECT: &str = "SHA256SUMS";
+/// Format 2, encrypted: the index, and the manifest's sealed sections.
+pub const SEALED_INDEX_OBJECT: &str = "index.jsonl.zst.age";
+pub const SEALED_OBJECT: &str = "sealed.json.age";
+/// Format 2: the folder of shared objects inside a cluster's folder.
+pub const OBJECTS_DIR: &str = "objects";
 /// The lock's object name inside a cluster's folder.
 pub const LOCK_OBJECT: &str = "lock.json";
 /// Indexes with at most this many entries are kept inside the manifest.
@@ -84,6 +91,17 @@ impl Repo {
         .await
     }
 
+    /// The key of format-2 object `name` (see [`object_path`]).
+    pub fn object_key(&self, name: &str) -> ObjPath {
+        let fan = name.get(..2).unwrap_or(name);
+        self.loc.key(&[&self.cluster, OBJECTS_DIR, fan, name])
+    }
+
+    /// The folder of every format-2 object of the cluster.
+    pub fn objects_dir(&self) -> ObjPath {
+        self.loc.key(&[&self.cluster, OBJECTS_DIR])
+    }
+
     /// The folder of backup `id`.
     pub fn backup_dir(&self, id: &str) -> ObjPath {
         self.loc.key(&[&self.cluster, id])
@@ -95,6 +113,25 @@ pub fn new_backup_id(now: DateTime<Utc>) -> String {
     let mut rnd = [0u8; 2];
     getrandom::fill(&mut rnd).expect("the OS has a random source");
     format!("{}-{}", now.format("%Y%m%dT%H%M%SZ"), hex::encode(rnd))
+}
+
+/// A new format-2 object name: 32 random hexadecimal characters.
+pub fn new_object_name() -> String {
+    let mut rnd = [0u8; 16];
+    getrandom::fill(&mut rnd).expect("the OS has a random source");
+    hex::encode(rnd)
+}
+
+/// Whether `name` is one [`new_object_name`] could have made (manifests are hostile input).
+pub fn is_object_name(name: &str) -> bool {
+    name.len() == 32 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Object `name`'s path relative to the cluster's folder, as `SHA256SUMS` lists it:
+/// `objects/ab/ab12...`.
+pub fn object_path(name: &str) -> String {
+    let fan = name.get(..2).unwrap_or(name);
+    format!("{OBJECTS_DIR}/{fan}/{name}")
 }
 
 /// The time encoded in a backup id, if it is one.

@@ -7,8 +7,11 @@ use serde::{Deserialize, Serialize};
 use crate::archive::{ArchiveError, Counts, FileEntry};
 use crate::limits;
 
-/// The format string this build writes; readers accept any `lifeboat-backup/1.x`.
+/// The format string of single-object backups (`--format 1`); readers accept any
+/// `lifeboat-backup/1.x` and `lifeboat-backup/2.x`.
 pub const FORMAT: &str = "lifeboat-backup/1";
+/// The format string of backups made of shared objects (incremental, optionally encrypted).
+pub const FORMAT_2: &str = "lifeboat-backup/2";
 /// The largest manifest a reader accepts. The biggest one lifeboat writes holds 1,000 inline
 /// entries whose paths and link targets are at most 4 KiB each: about 8 MiB, pretty-printed.
 pub const MAX_MANIFEST_BYTES: u64 = 16 << 20;
@@ -51,6 +54,66 @@ pub struct Manifest {
     /// Warnings recorded at backup time (e.g. uploads not on local disk).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Format 2: the archive's objects in tar order, the tail (the end-of-archive blocks) last.
+    /// Their concatenation, decrypted if need be, is one tar+zstd stream. `archive` then names
+    /// the backup's `SHA256SUMS` object, which lists the same objects in the same order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub objects: Vec<ObjectRef>,
+    /// Format 2: the age recipients every object, the index and `sealed` are encrypted to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<Encryption>,
+    /// Format 2, encrypted: the sections that would name tables or files (`logical`, `druid`,
+    /// `catalog`), moved into an encrypted object of the backup's folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<SealedRef>,
+    /// Format 2: the earlier backup whose index the unchanged files' objects were taken from
+    /// (`None` for a self-contained backup).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
+}
+
+/// What a format-2 object holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ObjectKind {
+    /// One immutable file (a RocksDB table or blob file), shared by every backup that holds it.
+    Shared,
+    /// A run of other members (folders, links, small or mutable files), written by one backup.
+    Bundle,
+    /// The end-of-archive blocks; always last.
+    Tail,
+}
+
+/// One object of a format-2 backup: a zstd frame of whole tar members (an age file of one, when
+/// encrypted), stored at `<cluster>/objects/<first two characters>/<name>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectRef {
+    /// 32 random hexadecimal characters: nothing about the content.
+    pub name: String,
+    pub kind: ObjectKind,
+    /// Bytes stored (ciphertext when encrypted).
+    pub bytes: u64,
+    /// SHA-256 of the bytes stored.
+    pub sha256: String,
+    /// Tar bytes it decompresses to.
+    pub raw: u64,
+}
+
+/// How a format-2 backup is encrypted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Encryption {
+    /// `age-v1-x25519` (crypto::SCHEME).
+    pub scheme: String,
+    /// The recipients (`age1...`), sorted.
+    pub recipients: Vec<String>,
+}
+
+/// An encrypted object of the backup's folder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedRef {
+    pub object: String,
+    pub bytes: u64,
+    pub sha256: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -390,11 +453,17 @@ impl Manifest {
             .format
             .strip_prefix("lifeboat-backup/")
             .and_then(|v| v.split('.').next());
-        if major != Some("1") {
+        if !matches!(major, Some("1" | "2")) {
             return bad(format!(
-                "format {:?} is not one this lifeboat reads ({FORMAT}); use a newer lifeboat",
+                "format {:?} is not one this lifeboat reads ({FORMAT}, {FORMAT_2}); use a newer lifeboat",
                 self.format
             ));
+        }
+        if major == Some("2") {
+            self.validate_objects()
+                .map_err(|m| ArchiveError::BadManifest(format!("format 2: {m}")))?;
+        } else if !self.objects.is_empty() || self.encryption.is_some() || self.sealed.is_some() {
+            return bad("objects, encryption and sealed belong to format 2".into());
         }
         if let Some(id) = expected_id
             && id != self.id
@@ -444,6 +513,93 @@ impl Manifest {
             c.validate().map_err(ArchiveError::BadManifest)?;
         }
         Ok(())
+    }
+}
+
+impl Manifest {
+    /// Whether this is a backup made of shared objects.
+    pub fn is_format_2(&self) -> bool {
+        self.format
+            .strip_prefix("lifeboat-backup/")
+            .is_some_and(|v| v.split('.').next() == Some("2"))
+    }
+
+    /// Format 2's rules: objects named as lifeboat names them, the tail once and last, the
+    /// archive reference on `SHA256SUMS`, the index an object, and, when encrypted, no section
+    /// that names tables or files left in the clear.
+    fn validate_objects(&self) -> Result<(), String> {
+        use crate::repo::layout::{
+            SEALED_INDEX_OBJECT, SEALED_OBJECT, SUMS_OBJECT, is_object_name,
+        };
+        let Some(last) = self.objects.last() else {
+            return Err("a backup without objects".into());
+        };
+        if last.kind != ObjectKind::Tail {
+            return Err("the last object is not the tail".into());
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (n, o) in self.objects.iter().enumerate() {
+            if !is_object_name(&o.name) {
+                return Err(format!("object {n} has a name lifeboat does not make"));
+            }
+            if !is_sha256(&o.sha256) {
+                return Err(format!("object {} has no SHA-256 digest", o.name));
+            }
+            if o.kind == ObjectKind::Tail && n + 1 != self.objects.len() {
+                return Err("a tail before the last object".into());
+            }
+            if !seen.insert(o.name.as_str()) {
+                return Err(format!("object {} is listed twice", o.name));
+            }
+        }
+        if self.archive.object != SUMS_OBJECT {
+            return Err(format!("archive.object is not {SUMS_OBJECT}"));
+        }
+        if self.index.location == "inline" || !self.files.is_empty() {
+            return Err("the index is inline (a format-2 manifest names no files)".into());
+        }
+        match (&self.encryption, &self.sealed) {
+            (Some(e), sealed) => {
+                if e.scheme != crate::crypto::SCHEME {
+                    return Err(format!(
+                        "encryption scheme {:?} is not {}",
+                        e.scheme,
+                        crate::crypto::SCHEME
+                    ));
+                }
+                if e.recipients.is_empty() {
+                    return Err("encrypted to no recipient".into());
+                }
+                if self.index.location != SEALED_INDEX_OBJECT {
+                    return Err(format!(
+                        "an encrypted backup's index is {SEALED_INDEX_OBJECT}"
+                    ));
+                }
+                if self.logical.is_some() || self.druid.is_some() || self.catalog.is_some() {
+                    return Err("an encrypted backup names tables or files in its manifest".into());
+                }
+                if let Some(s) = sealed
+                    && (s.object != SEALED_OBJECT || !is_sha256(&s.sha256))
+                {
+                    return Err(format!("sealed is not {SEALED_OBJECT} with its digest"));
+                }
+            }
+            (None, Some(_)) => return Err("sealed sections without encryption".into()),
+            (None, None) => {}
+        }
+        Ok(())
+    }
+
+    /// The digests of every object the backup needs, in archive order: `SHA256SUMS`' content.
+    pub fn sha256sums(&self) -> String {
+        let mut out = String::new();
+        for o in &self.objects {
+            out.push_str(&o.sha256);
+            out.push_str("  ");
+            out.push_str(&crate::repo::layout::object_path(&o.name));
+            out.push('\n');
+        }
+        out
     }
 }
 
@@ -505,6 +661,10 @@ pub(crate) mod tests {
             catalog: None,
             files: vec![],
             notes: vec![],
+            objects: vec![],
+            encryption: None,
+            sealed: None,
+            base: None,
         }
     }
 
@@ -707,6 +867,7 @@ pub(crate) mod tests {
             mtime: 0,
             sha256: Some(sha.into()),
             target: None,
+            object: None,
         };
         let d = druid_sample().druid.unwrap();
         let files = [

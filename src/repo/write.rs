@@ -119,6 +119,10 @@ async fn pack_upload_commit(
         catalog,
         files,
         notes,
+        objects: Vec::new(),
+        encryption: None,
+        sealed: None,
+        base: None,
     };
     if let Some(why) = lock.lost_because() {
         return Err(StoreError::LockLost {

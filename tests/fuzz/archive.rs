@@ -436,6 +436,7 @@ fn honest_entry(m: &Member, outside: &Path) -> FileEntry {
         mtime: m.mtime.min(i64::MAX as u64) as i64,
         sha256: data.map(|d| hex::encode(Sha256::digest(d))),
         target,
+        object: None,
     }
 }
 
