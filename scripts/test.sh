@@ -3,7 +3,7 @@
 # fixtures, SeaweedFS for real S3 servers) and Azurite (npm), starts on 127.0.0.1 two SeaweedFS
 # instances (two "regions"), Azurite, two ZooKeeper quorums, PostgreSQL (with a streaming replica,
 # and a second one without) and MariaDB (with a replica, and a second one), each once per run, runs `cargo test`,
-# and stops every server it started (by pid) whatever happens. Extra arguments go to `cargo test`.
+# installs Debian's age when missing, and stops every server it started (by pid) whatever happens. Extra arguments go to `cargo test`.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -11,6 +11,14 @@ venv=${LIFEBOAT_VENV:-$repo/.venv}
 export LIFEBOAT_VENV=$venv
 
 "$repo/scripts/setup-venv.sh" "$venv"
+
+# Format 2's tests decrypt lifeboat's objects with Debian's age CLI (/usr/bin/age, age-keygen) and
+# encrypt fragments with it for lifeboat to read.
+# shellcheck source=SCRIPTDIR/lib/debian.sh
+source "$repo/scripts/lib/debian.sh"
+if ! command -v age >/dev/null 2>&1 || ! command -v age-keygen >/dev/null 2>&1; then
+    debian_install test.sh age
+fi
 
 state=$(mktemp -d "${TMPDIR:-/tmp}/lifeboat-test-XXXXXX")
 cleanup() {
