@@ -6,12 +6,28 @@
 # Apart (not in `all`): METADATA (a Druid metadata store against pg_dump) and DRILL (the DR outcome
 # figure: a restore drill of a SIZE_MIB KV store, its RTO phase by phase; scripts/lib/drill_bench.sh).
 #
-#   scripts/bench.sh [--only backup|clone|druid|metadata|drill|all] [--dir DIR] [--runs N] [--keep]
+#   scripts/bench.sh [--only GROUP] [--dir DIR] [--runs N] [--keep]
 #                    [--results FILE] [--no-check] [--size-mib N] [--small-files N]
 #                    [--clone-objects N] [--clone-concurrency N] [--clone-latency-ms N]
 #                    [--druid-artefacts N]
 #
-# Environment (flags win): BENCH_ONLY (all: both sections; backup or clone: that one only),
+# GROUP: backup, incremental, encrypted, restic, clone, druid, metadata, drill, or all (every one
+# but metadata and drill); several comma-separated, e.g. --only incremental,encrypted.
+#   INCREMENTAL (--only incremental): a format-2 full backup of tree A to a folder, then a simulated
+#      RocksDB compaction (new SST files holding 2% of tree A's SST bytes, copied from an existing
+#      SST so they compress alike; the smallest SST deleted; MANIFEST and LOG appended to), then the
+#      hourly backup (timed; its stored bytes and time as % of the full), then a restore of it
+#      (timed, compared with the changed tree); tree A is put back exactly afterwards.
+#   ENCRYPTED (--only encrypted): a format-2 full backup of tree A to a folder encrypted to two age
+#      recipients (keys from Debian's age-keygen) against the same backup unencrypted, and its
+#      restore with --identity (compared with the source).
+#   RESTIC (--only restic): restic init, backup, hourly backup after the same compaction, and
+#      restore of tree A to a local repository and to S3, beside lifeboat's format-2 full, hourly
+#      and restore on the same two locations. RESTIC_PASSWORD_FILE (a temp file; never argv);
+#      RESTIC_CACHE_DIR inside BENCH_DIR, emptied before each full backup and each restore (a new
+#      host) and kept for the hourly backup (the same host an hour later). restic has no telemetry.
+#   Every row has its peak RSS (max RSS column), lifeboat's format-2 rows included.
+# Environment (flags win): BENCH_ONLY (as --only),
 # BENCH_DIR (default: a fresh mktemp dir under /tmp), RUNS (1; with more, every line is the
 # median of the runs), KEEP=1 (keep BENCH_DIR at the end; else it is removed), RESULTS (default:
 # <repo>/target/bench/bench-<UTC time>.txt), CHECK=0 (skip comparing restored trees with the
@@ -34,7 +50,8 @@
 #
 # What it does:
 #   1. installs what the selected sections need, idempotently, with apt-get (only the missing
-#      ones; `apt-get update` once first): GNU time; for BACKUP restic, zstd and tar, and the
+#      ones; `apt-get update` once first): GNU time; for ENCRYPTED age; for BACKUP, INCREMENTAL,
+#      ENCRYPTED and RESTIC restic, zstd and tar, and the
 #      Python venv (scripts/setup-venv.sh); for CLONE curl, python3 and diff. Then
 #      `cargo build --release -p lifeboat [-p dremio-sim]` unless LIFEBOAT_BIN (and, for CLONE,
 #      DREMIO_SIM_BIN) are set; the binaries are copied into BENCH_DIR, so a rebuild by someone
@@ -136,14 +153,25 @@ while [[ $# -gt 0 ]]; do
     esac
 done
 
-case "$BENCH_ONLY" in
-    all) DO_BACKUP=1; DO_CLONE=1; DO_DRUID=1 ;;
-    backup) DO_BACKUP=1; DO_CLONE=0; DO_DRUID=0 ;;
-    clone) DO_BACKUP=0; DO_CLONE=1; DO_DRUID=0 ;;
-    druid) DO_BACKUP=0; DO_CLONE=0; DO_DRUID=1 ;;
-    metadata | drill) DO_BACKUP=0; DO_CLONE=0; DO_DRUID=0 ;;
-    *) die "--only / BENCH_ONLY must be backup, clone, druid, metadata, drill or all (got '$BENCH_ONLY')" ;;
-esac
+DO_BACKUP=0; DO_CLONE=0; DO_DRUID=0; DO_INCR=0; DO_ENC=0; DO_RESTIC=0
+IFS=, read -r -a only_groups <<<"$BENCH_ONLY"
+[[ ${#only_groups[@]} -gt 0 ]] || die "--only / BENCH_ONLY is empty"
+for g in "${only_groups[@]}"; do
+    case "$g" in
+        all) DO_BACKUP=1; DO_CLONE=1; DO_DRUID=1; DO_INCR=1; DO_ENC=1; DO_RESTIC=1 ;;
+        backup) DO_BACKUP=1 ;;
+        incremental) DO_INCR=1 ;;
+        encrypted) DO_ENC=1 ;;
+        restic) DO_RESTIC=1 ;;
+        clone) DO_CLONE=1 ;;
+        druid) DO_DRUID=1 ;;
+        metadata | drill)
+            [[ ${#only_groups[@]} -eq 1 ]] || die "--only $g runs alone (got '$BENCH_ONLY')" ;;
+        *) die "--only / BENCH_ONLY must be backup, incremental, encrypted, restic, clone, druid, metadata, drill or all, or a comma-separated list of them (got '$BENCH_ONLY')" ;;
+    esac
+done
+# The groups that back up tree A (and so need the venv, restic, zstd and tar).
+DO_TREES=$((DO_BACKUP | DO_INCR | DO_ENC | DO_RESTIC))
 [[ "$DRUID_ARTEFACTS" =~ ^[0-9]+$ && "$DRUID_ARTEFACTS" -ge 100 ]] \
     || die "DRUID_ARTEFACTS must be an integer >= 100 (got '$DRUID_ARTEFACTS')"
 [[ "$SIZE_MIB" =~ ^[0-9]+$ && "$SIZE_MIB" -gt 0 ]] || die "SIZE_MIB must be a positive integer (got '$SIZE_MIB')"
@@ -165,7 +193,8 @@ RESULTS="$(realpath -m "$RESULTS")"
 
 BUCKET=lifeboat-test
 ZSTD_LEVEL=3
-export RESTIC_PASSWORD="lifeboat-bench-not-a-secret"
+# restic's password comes from a file made in BENCH_DIR (RESTIC_PASSWORD_FILE, set there), never argv.
+unset RESTIC_PASSWORD RESTIC_PASSWORD_COMMAND
 # Progress output off everywhere; lifeboat also reads LIFEBOAT_PROGRESS.
 export LIFEBOAT_PROGRESS=none
 
@@ -173,7 +202,10 @@ export LIFEBOAT_PROGRESS=none
 install_packages() {
     local missing=()
     [[ -x /usr/bin/time ]] || missing+=(time)
-    if [[ $DO_BACKUP -eq 1 ]]; then
+    if [[ $DO_ENC -eq 1 ]]; then
+        { command -v age >/dev/null 2>&1 && command -v age-keygen >/dev/null 2>&1; } || missing+=(age)
+    fi
+    if [[ $DO_TREES -eq 1 ]]; then
         command -v restic >/dev/null 2>&1 || missing+=(restic)
         command -v zstd >/dev/null 2>&1 || missing+=(zstd)
         command -v tar >/dev/null 2>&1 || missing+=(tar)
@@ -197,7 +229,7 @@ install_packages() {
 
 install_packages
 restic_version=
-if [[ $DO_BACKUP -eq 1 ]]; then
+if [[ $DO_TREES -eq 1 ]]; then
     # restic only compresses (zstd) in repository format 2, which appeared in 0.14.
     restic_version="$(restic version | awk '{print $2}')"
     if ! printf '%s\n' "0.14.0" "$restic_version" | sort -V -C; then
@@ -450,7 +482,8 @@ AWS_ZSTD_TAR='set -euo pipefail
 mkdir "$3"
 "$2" --endpoint-url "$AWS_ENDPOINT_URL" --only-show-errors s3 cp "$1" - | zstd -d -q -c | tar -x -C "$3"'
 
-backup_section() {
+# Tree A (every backup group), tree B (BACKUP only), SeaweedFS (BACKUP and RESTIC), warm-up.
+trees_setup() {
     # ------------------------------------------------------------------------------ 2. trees
     gen_tree() {
         local name="$1" size="$2" small="$3"
@@ -458,41 +491,58 @@ backup_section() {
         "$PY" "$REPO/scripts/gen_fixture.py" --out "$BENCH_DIR/tree$name" \
             --size-mib "$size" --small-files "$small" >"$BENCH_DIR/tree$name.json"
     }
+    TREES=(A)
     gen_tree A "$SIZE_MIB" 50
-    gen_tree B 8 "$SMALL_FILES"
     A_HOME="$(jget "$BENCH_DIR/treeA.json" home)"
     A_DATA="$(jget "$BENCH_DIR/treeA.json" paths_local)"
-    B_HOME="$(jget "$BENCH_DIR/treeB.json" home)"
-    B_DATA="$(jget "$BENCH_DIR/treeB.json" paths_local)"
-    for t in A B; do
+    if [[ $DO_BACKUP -eq 1 ]]; then
+        TREES+=(B)
+        gen_tree B 8 "$SMALL_FILES"
+        B_HOME="$(jget "$BENCH_DIR/treeB.json" home)"
+        B_DATA="$(jget "$BENCH_DIR/treeB.json" paths_local)"
+    fi
+    for t in "${TREES[@]}"; do
         data="$(jget "$BENCH_DIR/tree$t.json" paths_local)"
         meta "tree${t}_bytes" "$(cd "$data" && du -sb --apparent-size "${PARTS[@]}" | awk '{s += $1} END {print s}')"
         meta "tree${t}_files" "$(cd "$data" && find "${PARTS[@]}" -type f | wc -l)"
     done
 
     # ------------------------------------------------------------------------------ 3. S3
-    note "starting SeaweedFS"
-    sw_started=1
-    "$REPO/scripts/seaweedfs.sh" start "$SW_STATE" >/dev/null
-    # shellcheck disable=SC1091
-    source "$SW_STATE/env"
-    RESTIC_S3="s3:$AWS_ENDPOINT_URL/$BUCKET"
     export RESTIC_CACHE_DIR="$BENCH_DIR/restic-cache"
+    RESTIC_PASSWORD_FILE="$BENCH_DIR/restic-password"
+    (umask 077 && echo "lifeboat-bench-not-a-secret" >"$RESTIC_PASSWORD_FILE")
+    export RESTIC_PASSWORD_FILE
+    # lifeboat's format-2 index cache stays inside BENCH_DIR too.
+    export LIFEBOAT_CACHE_DIR="$BENCH_DIR/lifeboat-cache"
+    if [[ $DO_BACKUP -eq 1 || $DO_RESTIC -eq 1 ]]; then
+        note "starting SeaweedFS"
+        sw_started=1
+        "$REPO/scripts/seaweedfs.sh" start "$SW_STATE" >/dev/null
+        # shellcheck disable=SC1091
+        source "$SW_STATE/env"
+        RESTIC_S3="s3:$AWS_ENDPOINT_URL/$BUCKET"
+    fi
 
     # ------------------------------------------------------------------------------ 4. warm-up
     note "warm-up (not timed)"
-    for data in "$A_DATA" "$B_DATA"; do
+    for t in "${TREES[@]}"; do
+        data="$(jget "$BENCH_DIR/tree$t.json" paths_local)"
         # Into a pipe on purpose: with its archive on /dev/null GNU tar skips reading file data.
         tar -C "$data" -cf - "${PARTS[@]}" | cat >/dev/null
     done
     "$LB" --version >/dev/null
     restic version >/dev/null
-    head -c $((64 << 20)) /dev/urandom \
-        | "$AWS" --endpoint-url "$AWS_ENDPOINT_URL" --only-show-errors s3 cp - "s3://$BUCKET/bench-warmup/blob"
-    "$AWS" --endpoint-url "$AWS_ENDPOINT_URL" --only-show-errors s3 cp "s3://$BUCKET/bench-warmup/blob" - >/dev/null
+    if [[ $sw_started -eq 1 ]]; then
+        head -c $((64 << 20)) /dev/urandom \
+            | "$AWS" --endpoint-url "$AWS_ENDPOINT_URL" --only-show-errors s3 cp - "s3://$BUCKET/bench-warmup/blob"
+        "$AWS" --endpoint-url "$AWS_ENDPOINT_URL" --only-show-errors s3 cp "s3://$BUCKET/bench-warmup/blob" - >/dev/null
+    fi
+}
 
-    # ------------------------------------------------------------------------------ 5. runs
-    for ((run = 1; run <= RUNS; run++)); do
+# ------------------------------------------------------------------------------ 5. runs
+# backup_run RUN: the BACKUP group's lines of one run.
+backup_run() {
+        local run="$1"
         # a. backup A to a local folder
         measure lb_backup_local_A "$run" \
             "$LB" --json --progress none backup --dremio-home "$A_HOME" --to "$OUT/lb-A-$run" --create-location --level "$ZSTD_LEVEL"
@@ -555,6 +605,30 @@ backup_section() {
 
         # the local archives are not needed any more
         rm -rf "$OUT/lb-A-$run" "$OUT/tar-A-$run.tar.zst" "$OUT/lb-B-$run" "$OUT/tar-B-$run.tar.zst"
+}
+
+# INCREMENTAL, ENCRYPTED and RESTIC: f2_series, f2_encrypted, restic_series.
+# shellcheck source=SCRIPTDIR/lib/format2_bench.sh
+source "$REPO/scripts/lib/format2_bench.sh"
+
+# Each run alternates the tools line by line, so that all of them see the same drift of the host.
+backup_section() {
+    trees_setup
+    for ((run = 1; run <= RUNS; run++)); do
+        if [[ $DO_BACKUP -eq 1 ]]; then
+            backup_run "$run"
+        fi
+        if [[ $DO_INCR -eq 1 || $DO_ENC -eq 1 || $DO_RESTIC -eq 1 ]]; then
+            f2_series local "$run"
+        fi
+        if [[ $DO_RESTIC -eq 1 ]]; then
+            restic_series local "$run"
+            f2_series s3 "$run"
+            restic_series s3 "$run"
+        fi
+        if [[ $DO_ENC -eq 1 ]]; then
+            f2_encrypted "$run"
+        fi
     done
 }
 
@@ -915,7 +989,7 @@ druid_section() {
 }
 
 # ================================================================================== run
-if [[ $DO_BACKUP -eq 1 ]]; then
+if [[ $DO_TREES -eq 1 ]]; then
     backup_section
 fi
 if [[ $DO_CLONE -eq 1 ]]; then
@@ -931,7 +1005,8 @@ meta runs "$RUNS"
 meta host "$(uname -srm), $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB RAM", $2 / 1048576}' /proc/meminfo)"
 meta cpu "$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
 meta lifeboat "$("$LB" --version) ($LB_ORIGIN)"
-if [[ $DO_BACKUP -eq 1 ]]; then
+meta do_backup "$DO_BACKUP"
+if [[ $DO_TREES -eq 1 ]]; then
     meta size_mib "$SIZE_MIB"
     meta small_files "$SMALL_FILES"
     meta restores_checked "$([[ "$CHECK" == 1 ]] && echo yes || echo no)"
@@ -975,7 +1050,8 @@ S = {k: med(v) for k, v in stored.items()}
 N = {k: med(n for n, _ in v) for k, v in objs.items()}
 Q = {k: med(q for _, q in v) for k, v in objs.items() if all(q is not None for _, q in v)}
 MIB = 1 << 20
-has_backup = "treeA_bytes" in meta
+has_trees = "treeA_bytes" in meta
+has_backup = meta.get("do_backup") == "1"
 has_clone = "clone_objects" in meta
 has_druid = "druid_artefacts" in meta
 DW = {}
@@ -989,11 +1065,13 @@ p = out.append
 p("lifeboat benchmark")
 p(f"  host      {meta['host']}; {meta['cpu']}")
 p(f"  lifeboat  {meta['lifeboat']}")
-if has_backup:
-    ta, tb = int(meta["treeA_bytes"]), int(meta["treeB_bytes"])
+if has_trees:
+    ta = int(meta["treeA_bytes"])
     p(f"  tools     {meta['tools']}")
     p(f"  tree A    {ta / MIB:.1f} MiB in {meta['treeA_files']} files (SIZE_MIB={meta['size_mib']}, 50 small files)")
-    p(f"  tree B    {tb / MIB:.1f} MiB in {meta['treeB_files']} files (8 MiB + SMALL_FILES={meta['small_files']})")
+    if "treeB_bytes" in meta:
+        tb = int(meta["treeB_bytes"])
+        p(f"  tree B    {tb / MIB:.1f} MiB in {meta['treeB_files']} files (8 MiB + SMALL_FILES={meta['small_files']})")
 if has_clone:
     cn, cs, cc = int(meta["clone_objects"]), int(meta["clone_objects_small"]), int(meta["clone_concurrency"])
     p(f"  clone     between Dremio simulators (dremio-sim, {meta['dremio_sim']}) on 127.0.0.1, each with")
@@ -1007,7 +1085,7 @@ if has_druid:
     p(f"  seeded    {meta['druid_seed']}")
 runs = int(meta["runs"])
 checked = []
-if has_backup:
+if has_trees:
     checked.append(f"restored trees compared with the source: {meta['restores_checked']}")
 if has_clone:
     checked.append("clone exports compared (--concurrency 1 vs N): yes; "
@@ -1031,8 +1109,25 @@ LINES = [
     ("tar_zstd_local_B", "backup B -> folder", "tar | zstd -T0 -3 > file"),
     ("lb_backup_s3_B", "backup B -> S3", "lifeboat backup"),
     ("lb_restore_s3_B", "restore B <- S3", "lifeboat restore"),
+    # INCREMENTAL, ENCRYPTED, RESTIC (A' = tree A after the simulated compaction)
+    ("lb_f2_full_local_A", "f2 full A -> folder", "lifeboat backup --format 2"),
+    ("lb_f2_enc_local_A", "f2 full A -> folder", "lifeboat --format 2, 2 recipients"),
+    ("restic_init_local", "init folder repo", "restic init"),
+    ("restic_full_local_A", "f2 full A -> folder", "restic backup"),
+    ("lb_f2_incr_local_A", "hourly A' -> folder", "lifeboat backup --format 2"),
+    ("restic_incr_local_A", "hourly A' -> folder", "restic backup"),
+    ("lb_f2_restore_local_A", "restore A' <- folder", "lifeboat restore (format 2)"),
+    ("restic_restore_local_A", "restore A' <- folder", "restic restore"),
+    ("lb_f2_enc_restore_local_A", "restore A <- folder", "lifeboat restore (encrypted)"),
+    ("lb_f2_full_s3_A", "f2 full A -> S3", "lifeboat backup --format 2"),
+    ("restic_init_s3", "init S3 repo", "restic init"),
+    ("restic_full_s3_A", "f2 full A -> S3", "restic backup"),
+    ("lb_f2_incr_s3_A", "hourly A' -> S3", "lifeboat backup --format 2"),
+    ("restic_incr_s3_A", "hourly A' -> S3", "restic backup"),
+    ("lb_f2_restore_s3_A", "restore A' <- S3", "lifeboat restore (format 2)"),
+    ("restic_restore_s3_A", "restore A' <- S3", "restic restore"),
 ]
-if has_backup:
+if has_trees:
     hdr = f"{'operation':<20} {'tool':<34} {'wall s':>8} {'CPU s':>8} {'max RSS MiB':>12} {'stored MiB':>11}"
     p(hdr)
     p("-" * len(hdr))
@@ -1116,10 +1211,6 @@ if has_backup:
     time_cmp("restore A <- S3: lifeboat / restic", "lb_restore_s3_A", "restic_restore_A", None)
     time_cmp("backup B -> folder: lifeboat / tar|zstd", "lb_backup_local_B", "tar_zstd_local_B", None)
 
-    lb_keys = [k for k, _, _ in LINES if k.startswith("lb_") and k in R]
-    peak_key = max(lb_keys, key=lambda k: R[k])
-    check(f"peak RSS of lifeboat (max over its lines: {peak_key})", R[peak_key], "<= 128 MiB",
-          R[peak_key] <= 128, unit="MiB")
     for a, b, what in [("lb_backup_local_B", "lb_backup_local_A", "backup -> folder"),
                        ("lb_restore_s3_B", "lb_restore_s3_A", "restore <- S3")]:
         r = ratio(R[a], R[b])
@@ -1128,6 +1219,45 @@ if has_backup:
           ratio(S["lb_backup_local_A"], S["tar_zstd_local_A"]), "~1.00x (info)", None)
     check("stored bytes A on S3: lifeboat / restic",
           ratio(S["lb_backup_s3_A"], S["restic_backup_A"]), "(info)", None)
+
+if "lb_f2_incr_local_A" in W:
+    full, incr = "lb_f2_full_local_A", "lb_f2_incr_local_A"
+    check("hourly A' -> folder: time, % of the format-2 full", 100 * ratio(W[incr], W[full]), "<= 5 %",
+          100 * ratio(W[incr], W[full]) <= 5, unit="%")
+    check("hourly A' -> folder: stored bytes, % of the full", 100 * ratio(S[incr], S[full]), "<= 5 %",
+          100 * ratio(S[incr], S[full]) <= 5, unit="%")
+if "lb_f2_incr_s3_A" in W:
+    full, incr = "lb_f2_full_s3_A", "lb_f2_incr_s3_A"
+    check("hourly A' -> S3: time, % of the format-2 full", 100 * ratio(W[incr], W[full]), "<= 5 %",
+          100 * ratio(W[incr], W[full]) <= 5, unit="%")
+    check("hourly A' -> S3: stored bytes, % of the full", 100 * ratio(S[incr], S[full]), "<= 5 %",
+          100 * ratio(S[incr], S[full]) <= 5, unit="%")
+if "lb_f2_enc_local_A" in W:
+    time_cmp("f2 full A -> folder: encrypted / unencrypted", "lb_f2_enc_local_A", "lb_f2_full_local_A", 1.1)
+    check("stored bytes A: encrypted / unencrypted", ratio(S["lb_f2_enc_local_A"], S["lb_f2_full_local_A"]),
+          "(info)", None)
+    if "lb_f2_restore_local_A" in W:
+        time_cmp("restore: encrypted A / plain A' (format 2)", "lb_f2_enc_restore_local_A",
+                 "lb_f2_restore_local_A", None)
+for where in ["local", "s3"]:
+    label = "folder" if where == "local" else "S3"
+    for what, lb, rs in [("f2 full A", "lb_f2_full", "restic_full"),
+                         ("hourly A'", "lb_f2_incr", "restic_incr"),
+                         ("restore A'", "lb_f2_restore", "restic_restore")]:
+        lbk, rsk = f"{lb}_{where}_A", f"{rs}_{where}_A"
+        if lbk in W and rsk in W:
+            arrow = "<-" if what.startswith("restore") else "->"
+            time_cmp(f"{what} {arrow} {label}: lifeboat / restic", lbk, rsk, 0.99)
+    for what, lb, rs in [("full", "lb_f2_full", "restic_full"), ("hourly", "lb_f2_incr", "restic_incr")]:
+        lbk, rsk = f"{lb}_{where}_A", f"{rs}_{where}_A"
+        if lbk in S and rsk in S:
+            check(f"stored bytes, {what} -> {label}: lifeboat / restic", ratio(S[lbk], S[rsk]), "(info)", None)
+
+lb_keys = [k for k, _, _ in LINES if k.startswith("lb_") and k in R]
+if lb_keys:
+    peak_key = max(lb_keys, key=lambda k: R[k])
+    check(f"peak RSS of lifeboat (max over its lines: {peak_key})", R[peak_key], "<= 128 MiB",
+          R[peak_key] <= 128, unit="MiB")
 
 if has_clone:
     for what, conc, seq in [("export", "clone_export_c", "clone_export_1"),
@@ -1170,7 +1300,7 @@ p("")
 p("Notes:")
 p("  * wall s: 'Elapsed (wall clock) time' of /usr/bin/time -v (10 ms resolution); CPU s: user + system.")
 p("  * max RSS: 'Maximum resident set size' of /usr/bin/time -v, i.e. ru_maxrss from wait4().")
-if has_backup:
+if has_trees:
     p("    A pipeline is timed as one `bash -c '...'`: Linux then reports the peak of the largest single")
     p("    process in the tree (the shell or a waited-for child), not the sum of tar + zstd + aws running")
     p("    at once, so for pipelines it is a lower bound of their real footprint.")
@@ -1178,6 +1308,11 @@ if has_backup:
     p("    a 64 MiB object written and read through S3, so every tool starts with the same warm cache.")
     p("    `sync` runs (untimed) before every measurement. The restic cache is emptied before each restic")
     p("    command (a new host); restic compresses with --compression auto (zstd, its fast default level).")
+    p("  * A' is tree A after a simulated RocksDB compaction: new SST files holding 2% of its SST bytes,")
+    p("    the smallest SST deleted, MANIFEST and LOG appended to (scripts/lib/format2_bench.sh). For the")
+    p("    hourly lines restic keeps its cache (the same host an hour later); 'stored' of an hourly line is")
+    p("    what it added (lifeboat: its manifest's stored_bytes; restic: the repository's growth).")
+    p("  * encrypted: age v1 (X25519) to two recipients; the restore uses one identity (--identity FILE).")
     p("  * S3: one local SeaweedFS on 127.0.0.1 (no network latency): S3 figures mostly measure CPU and")
     p("    local disk, not bandwidth. 'stored' on S3 is everything under the tool's prefix.")
 if has_clone:
@@ -1195,7 +1330,7 @@ if has_clone:
 
 raw = ["", "Raw measurements (name, run, wall s, CPU s, max RSS KiB):"]
 raw += ["  " + "\t".join(r) for r in rows(meas_path)]
-if has_backup:
+if has_trees:
     raw += ["Stored bytes (name, run, bytes):"]
     raw += ["  " + "\t".join(r) for r in rows(stored_path)]
 if has_druid:
