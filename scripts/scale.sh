@@ -59,8 +59,9 @@ while [[ $# -gt 0 ]]; do
         *) echo "scale.sh: unknown argument: $1" >&2; usage 2 ;;
     esac
 done
-[[ "$GIB" =~ ^[0-9]+(\.[0-9]+)?$ ]] && awk -v g="$GIB" 'BEGIN {exit !(g > 0)}' \
-    || die "--gib must be a positive number (got '$GIB')"
+if ! [[ "$GIB" =~ ^[0-9]+(\.[0-9]+)?$ ]] || ! awk -v g="$GIB" 'BEGIN {exit !(g > 0)}'; then
+    die "--gib must be a positive number (got '$GIB')"
+fi
 [[ "$FILES" =~ ^[0-9]+$ && "$FILES" -gt 0 ]] || die "--files must be a positive integer (got '$FILES')"
 [[ "$FORMAT" == 1 || "$FORMAT" == 2 ]] || die "--format must be 1 or 2 (got '$FORMAT')"
 case "$ONLY" in

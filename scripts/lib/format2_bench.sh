@@ -117,7 +117,7 @@ f2_series() {
 f2_keys() {
     local k
     [[ -f "$BENCH_DIR/keys/ops.key" ]] && return 0
-    mkdir -m 700 -p "$BENCH_DIR/keys"
+    mkdir -m 700 "$BENCH_DIR/keys"
     for k in ops breakglass; do
         age-keygen -o "$BENCH_DIR/keys/$k.key" 2>/dev/null
         age-keygen -y "$BENCH_DIR/keys/$k.key" >"$BENCH_DIR/keys/$k.pub"
