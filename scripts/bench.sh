@@ -618,7 +618,7 @@ backup_section() {
         if [[ $DO_BACKUP -eq 1 ]]; then
             backup_run "$run"
         fi
-        if [[ $DO_INCR -eq 1 || $DO_ENC -eq 1 || $DO_RESTIC -eq 1 ]]; then
+        if [[ $DO_INCR -eq 1 || $DO_RESTIC -eq 1 ]]; then
             f2_series local "$run"
         fi
         if [[ $DO_RESTIC -eq 1 ]]; then
