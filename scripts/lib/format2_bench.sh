@@ -93,6 +93,30 @@ f2_backup() {
     measure "$name" "$run" "$LB" --json --progress none backup --dremio-home "$A_HOME" --to "$to" \
         "${create[@]}" --level "$ZSTD_LEVEL" --format 2 "$@"
     stored "$name" "$run" "$(jget "$LOGS/$name-$run.out" stored_bytes)"
+    f2_check_manifest "$name" "$run" "$to" "$@"
+}
+
+# f2_check_manifest NAME RUN LOCATION [--encrypt-to ...]: the backup just made must be format 2
+# (and encrypted when asked): a binary that ignores the flags would make every ratio meaningless.
+f2_check_manifest() {
+    local name="$1" run="$2" to="$3" id cluster m="$LOGS/$1-$2.manifest.json" want_enc=0
+    shift 3
+    [[ $# -gt 0 ]] && want_enc=1
+    id="$(jget "$LOGS/$name-$run.out" id)"
+    cluster="$(jget "$LOGS/$name-$run.out" cluster)"
+    if [[ "$to" == s3://* ]]; then
+        "$AWS" --endpoint-url "$AWS_ENDPOINT_URL" --only-show-errors s3 cp "$to/$cluster/$id/manifest.json" "$m"
+    else
+        cp "$to/$cluster/$id/manifest.json" "$m"
+    fi
+    "$PY" - "$m" "$want_enc" "$name" <<'PYEOF' || exit 1
+import json, sys
+m = json.load(open(sys.argv[1]))
+if m.get("format") != "lifeboat-backup/2":
+    sys.exit(f"bench.sh: {sys.argv[3]}: asked for --format 2, the binary wrote {m.get('format')!r}")
+if sys.argv[2] == "1" and not m.get("encryption"):
+    sys.exit(f"bench.sh: {sys.argv[3]}: asked for --encrypt-to, the manifest has no encryption section")
+PYEOF
 }
 
 f2_series() {
