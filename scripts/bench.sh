@@ -2,7 +2,8 @@
 # Benchmark lifeboat against the obvious alternatives, in one run: BACKUP (backup, restore and
 # verify of generated Dremio-like trees, against tar|zstd, aws and restic), CLONE (`lifeboat
 # clone export|apply` of a catalog between two Dremio simulators, concurrent vs one request at a
-# time) and DRUID (the same between two Druid simulators, against a hand-written sync script).
+# time), DRUID (the same between two Druid simulators, against a hand-written sync script), and
+# for repository format 2 INCREMENTAL, ENCRYPTED and RESTIC (below).
 # Apart (not in `all`): METADATA (a Druid metadata store against pg_dump) and DRILL (the DR outcome
 # figure: a restore drill of a SIZE_MIB KV store, its RTO phase by phase; scripts/lib/drill_bench.sh).
 #
