@@ -154,7 +154,11 @@ async fn body(
             Some(index) => {
                 let entries = index.iter()?;
                 let known = known.clone();
-                let mut join = MergeJoin::new(entries, move |o: &str| known.contains_key(o));
+                // Each base object stands in one place at most (a forged index could list one twice).
+                let mut used = std::collections::HashSet::new();
+                let mut join = MergeJoin::new(entries, move |o: &str| {
+                    known.contains_key(o) && used.insert(o.to_string())
+                });
                 fragments::pack_fragments(&sources, uploads, &mut join, packer_progress.as_ref())
             }
             None => {
@@ -324,7 +328,11 @@ async fn find_base(
     }
     if let Some(file) = cache_dir.and_then(|d| cache::open(d, &manifest.id)) {
         let entries = manifest.index.entries;
-        let index = tokio::task::spawn_blocking(move || spool_index(file, entries)).await?;
+        let index = tokio::task::spawn_blocking(move || {
+            let decoder = zstd::stream::read::Decoder::new(file).map_err(ArchiveError::Stream)?;
+            spool_index(decoder, entries)
+        })
+        .await?;
         if let Ok(index) = index
             && index.len() == manifest.index.entries
         {
@@ -358,7 +366,7 @@ async fn find_base(
     Ok((Some(Base { manifest, index }), None))
 }
 
-/// Decompresses (when `r` is the plain zstd file) and spools an index, bounded by its entries.
+/// Spools a decompressed index, bounded by what its entries can take.
 fn spool_index<R: Read>(r: R, entries: u64) -> Result<Index, ArchiveError> {
     let mut spool = tempfile::tempfile().map_err(ArchiveError::Stream)?;
     let limit = entries.saturating_mul(MAX_LINE_BYTES as u64 + 1);
@@ -551,6 +559,25 @@ impl Uploads {
         Ok(())
     }
 
+    /// The error of the open object's upload when it has stopped (the real cause of a pipe
+    /// that broke), else `e`.
+    fn upload_cause(&mut self, e: io::Error) -> io::Error {
+        match self.current.take() {
+            Some(c) if c.upload.is_finished() => self.cause_of(e, c.upload),
+            other => {
+                self.current = other;
+                e
+            }
+        }
+    }
+
+    fn cause_of(&mut self, e: io::Error, upload: JoinHandle<Result<u64, StoreError>>) -> io::Error {
+        match self.handle.block_on(upload) {
+            Ok(Err(store)) if !matches!(store, StoreError::Interrupted) => self.fail(store),
+            _ => e,
+        }
+    }
+
     /// Waits for every upload.
     fn drain(&mut self) {
         if let Err(e) = self.wait_until(0) {
@@ -604,21 +631,35 @@ impl Objects for Uploads {
     }
 
     fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
-        match &mut self.current {
+        let written = match &mut self.current {
             Some(c) => c.encoder.write_all(data),
-            None => Err(io::Error::other("no object open (a lifeboat bug)")),
-        }
+            None => return Err(io::Error::other("no object open (a lifeboat bug)")),
+        };
+        written.map_err(|e| self.upload_cause(e))
     }
 
     fn close(&mut self, raw: u64) -> io::Result<()> {
         let Some(c) = self.current.take() else {
             return Ok(());
         };
-        let stored = c.encoder.finish()?;
-        let hashed = stored.finish()?;
-        let (writer, sha256, bytes) = hashed.finish();
-        writer.finish()?;
+        let finished = (|| {
+            let stored = c.encoder.finish()?;
+            let hashed = stored.finish()?;
+            let (writer, sha256, bytes) = hashed.finish();
+            writer.finish()?;
+            Ok::<_, io::Error>((sha256, bytes))
+        })();
         self.in_flight.push_back(c.upload);
+        let (sha256, bytes) = match finished {
+            Ok(done) => done,
+            Err(e) => {
+                // The upload that stopped holds the cause.
+                let Some(upload) = self.in_flight.pop_back() else {
+                    return Err(e);
+                };
+                return Err(self.cause_of(e, upload));
+            }
+        };
         self.reuse.uploaded_objects += 1;
         self.reuse.uploaded_bytes += bytes;
         self.objects.push(ObjectRef {
@@ -637,9 +678,6 @@ impl Objects for Uploads {
                 "object {name} is not one of the base backup's"
             )));
         };
-        if self.objects.iter().rev().take(1).any(|p| p.name == o.name) {
-            return Err(io::Error::other(format!("object {name} reused twice")));
-        }
         self.reuse.reused_objects += 1;
         self.reuse.reused_bytes += o.bytes;
         self.objects.push(o.clone());
