@@ -26,9 +26,7 @@ pub fn dir_for(url: &str, cluster: &str) -> Option<PathBuf> {
 
 /// The cached index of backup `id`, when there is one.
 pub fn open(dir: &Path, id: &str) -> Option<File> {
-    if crate::repo::layout::time_of_id(id).is_none() {
-        return None;
-    }
+    crate::repo::layout::time_of_id(id)?;
     File::open(dir.join(format!("{id}{SUFFIX}"))).ok()
 }
 
