@@ -136,6 +136,14 @@ async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
                     insecure: c.online.insecure,
                 },
                 druid,
+                shape: commands::backup::BackupShape {
+                    format: resolve::format(c.shape.format, &cc),
+                    full: c.shape.full,
+                    encrypt_to: resolve::recipients(&c.shape.encrypt_to, &cc)?
+                        .map(|r| r.strings())
+                        .unwrap_or_default(),
+                    identity: c.shape.identity,
+                },
             };
             commands::backup::run(ctx, &args).await.map(|_| ())
         }

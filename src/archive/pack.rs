@@ -60,7 +60,9 @@ pub fn measure(sources: &[Source]) -> Result<(u64, u64), ArchiveError> {
 }
 
 /// Walks `source` in sorted order, yielding (path on disk, metadata), the root folder first.
-fn walk(source: &Source) -> impl Iterator<Item = Result<(PathBuf, Metadata), ArchiveError>> + '_ {
+pub(super) fn walk(
+    source: &Source,
+) -> impl Iterator<Item = Result<(PathBuf, Metadata), ArchiveError>> + '_ {
     let skip: Vec<PathBuf> = source
         .skip_contents_of
         .iter()
@@ -178,7 +180,7 @@ pub fn pack<W: Write>(
 
 /// A member's name: `<root>/<relative path>`; with an empty root, the relative path itself (the
 /// source folder's own entry then has no name and is not archived).
-fn archive_name(root: &str, rel: &Path, full: &Path) -> Result<String, ArchiveError> {
+pub(super) fn archive_name(root: &str, rel: &Path, full: &Path) -> Result<String, ArchiveError> {
     let rel = rel.to_str().ok_or_else(|| ArchiveError::NonUtf8Name {
         path: full.to_path_buf(),
     })?;
@@ -190,7 +192,7 @@ fn archive_name(root: &str, rel: &Path, full: &Path) -> Result<String, ArchiveEr
 }
 
 /// Appends one member; returns its index entry, or None for kinds that are not archived.
-fn append<W: Write>(
+pub(super) fn append<W: Write>(
     tar: &mut tar::Builder<W>,
     path: &Path,
     name: &str,
@@ -204,14 +206,8 @@ fn append<W: Write>(
     let mut header = tar::Header::new_gnu();
     header.set_metadata_in_mode(meta, tar::HeaderMode::Complete);
     let mut entry = FileEntry {
-        path: name.to_string(),
-        kind: EntryKind::File,
         size: 0,
-        mode: meta.mode() & 0o7777,
-        mtime: meta.mtime(),
-        sha256: None,
-        target: None,
-        object: None,
+        ..listed_entry(name, meta)
     };
     let ft = meta.file_type();
     if ft.is_dir() {
@@ -255,6 +251,20 @@ fn append<W: Write>(
     Ok(Some(entry))
 }
 
+/// A file's entry as listed, before it is read (no digest yet).
+pub(super) fn listed_entry(name: &str, meta: &Metadata) -> FileEntry {
+    FileEntry {
+        path: name.to_string(),
+        kind: EntryKind::File,
+        size: meta.len(),
+        mode: meta.mode() & 0o7777,
+        mtime: meta.mtime(),
+        sha256: None,
+        target: None,
+        object: None,
+    }
+}
+
 fn changed_or_stream(e: io::Error, path: &Path) -> ArchiveError {
     if e.kind() == io::ErrorKind::UnexpectedEof || e.kind() == io::ErrorKind::InvalidData {
         ArchiveError::SourceChanged {
@@ -280,7 +290,7 @@ pub(crate) struct FileSlot<'a> {
 }
 
 impl<'a> FileSlot<'a> {
-    fn new(progress: &'a dyn Progress) -> Self {
+    pub(crate) fn new(progress: &'a dyn Progress) -> Self {
         FileSlot {
             file: None,
             hasher: Sha256::new(),

@@ -63,6 +63,7 @@ pub async fn run(ctx: &Ctx, dir: Option<PathBuf>, size_mib: u64) -> anyhow::Resu
             parts_in_flight: 4,
             create_location: true,
             druid: None,
+            shape: Default::default(),
         },
     )
     .await?;

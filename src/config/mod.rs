@@ -79,6 +79,13 @@ pub struct ClusterConfig {
     pub copy_to: Vec<Spanned<String>>,
     /// zstd level for backups.
     pub level: Option<i32>,
+    /// Repository format of new backups: 1 or 2 (see `resolve::DEFAULT_FORMAT`).
+    pub format: Option<Spanned<i64>>,
+    /// Format 2: age recipients (`age1...`) every backup is encrypted to.
+    #[serde(default)]
+    pub recipients: Vec<Spanned<String>>,
+    /// Format 2: a file of age recipients, one a line (`#` comments), added to `recipients`.
+    pub recipients_file: Option<Spanned<String>>,
     /// Coordinator URLs for online (logical) backups through the REST API.
     #[serde(default)]
     pub dremio_urls: Vec<String>,
@@ -261,6 +268,33 @@ impl Config {
                     ));
                 }
             }
+            if let Some(f) = &c.format
+                && !matches!(f.get_ref(), 1 | 2)
+            {
+                return Err(self.invalid(
+                    f.span(),
+                    &format!("clusters.{name}.format"),
+                    format!("{} is not a repository format: 1 or 2", f.get_ref()),
+                ));
+            }
+            for r in &c.recipients {
+                if let Err(e) = crate::crypto::Recipients::parse(&[r.get_ref()], "recipients") {
+                    return Err(self.invalid(
+                        r.span(),
+                        &format!("clusters.{name}.recipients"),
+                        e.to_string(),
+                    ));
+                }
+            }
+            if let Some(f) = &c.recipients_file
+                && f.get_ref().is_empty()
+            {
+                return Err(self.invalid(
+                    f.span(),
+                    &format!("clusters.{name}.recipients_file"),
+                    "an empty path".into(),
+                ));
+            }
             if let Some(kind) = &c.kind
                 && kind != "dremio"
                 && kind != "druid"
@@ -438,6 +472,30 @@ allow_http = true
         assert_eq!(plain, LocationSpec::from_url("s3://other/x"));
         let missing = c.location("us", &|_| None).unwrap_err().to_string();
         assert!(missing.contains("US_KEY"), "{missing}");
+    }
+
+    #[test]
+    fn format_and_recipients_are_checked_with_their_key_and_line() {
+        let bad_format = "[clusters.prod]\nlevel = 3\nformat = 3\n";
+        let err = Config::parse(bad_format, Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 3") && err.contains("clusters.prod.format"),
+            "{err}"
+        );
+        let bad_key = "[clusters.prod]\nformat = 2\nrecipients = [\"age1nope\"]\n";
+        let err = Config::parse(bad_key, Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 3") && err.contains("clusters.prod.recipients"),
+            "{err}"
+        );
+        let good = "[clusters.prod]\nformat = 2\nrecipients_file = \"/etc/lifeboat/keys\"\n";
+        let c = Config::parse(good, Path::new("c.toml")).unwrap();
+        let (_, prod) = c.cluster(Some("prod")).unwrap().unwrap();
+        assert_eq!(prod.format.map(|f| *f.get_ref()), Some(2));
     }
 
     #[test]

@@ -60,6 +60,42 @@ pub fn installation(flags: Installation, cc: &ClusterConfig) -> Installation {
     }
 }
 
+/// The repository format of new backups when neither flag nor config names one: the one
+/// constant to change when format 2 becomes the default.
+pub const DEFAULT_FORMAT: u8 = 1;
+
+/// The repository format: the flag, else the cluster's `format`, else [`DEFAULT_FORMAT`].
+pub fn format(flag: Option<u8>, cc: &ClusterConfig) -> u8 {
+    flag.or(cc.format.as_ref().map(|f| *f.get_ref() as u8))
+        .unwrap_or(DEFAULT_FORMAT)
+}
+
+/// The age recipients of new backups: `--encrypt-to` when given, else the cluster's
+/// `recipients` and `recipients_file`; `None` for no encryption.
+pub fn recipients(
+    flag: &[String],
+    cc: &ClusterConfig,
+) -> Result<Option<crate::crypto::Recipients>, crate::crypto::CryptoError> {
+    use crate::crypto::Recipients;
+    if !flag.is_empty() {
+        return Recipients::parse(flag, "--encrypt-to").map(Some);
+    }
+    let listed: Vec<&str> = cc.recipients.iter().map(|r| r.get_ref().as_str()).collect();
+    let mut found = if listed.is_empty() {
+        None
+    } else {
+        Some(Recipients::parse(&listed, "recipients")?)
+    };
+    if let Some(file) = &cc.recipients_file {
+        let more = Recipients::from_file(std::path::Path::new(file.get_ref()))?;
+        found = Some(match found {
+            Some(r) => r.and(more),
+            None => more,
+        });
+    }
+    Ok(found.filter(|r| !r.is_empty()))
+}
+
 /// zstd level: 3 unless told (zstd's own default: fast, and most of the gain).
 pub fn level(flag: Option<i32>, cc: &ClusterConfig) -> i32 {
     flag.or(cc.level).unwrap_or(3)

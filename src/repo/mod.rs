@@ -2,6 +2,7 @@
 //! manifest.json}`, the manifest written last. Listing, committing, writing, reading and copying
 //! backups, on top of `store` (bytes) and `archive` (tar+zstd). Knows nothing of Dremio.
 
+pub mod cache;
 pub mod copy;
 pub mod layout;
 pub mod list;
@@ -9,6 +10,7 @@ pub mod manifest;
 pub mod prune;
 pub mod read;
 pub mod write;
+pub mod write2;
 
 pub use layout::Repo;
 pub use manifest::Manifest;

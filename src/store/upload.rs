@@ -4,9 +4,13 @@
 
 use std::io::{self, Write};
 
+use std::collections::VecDeque;
+
 use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use object_store::path::Path as ObjPath;
-use object_store::{ObjectStoreExt, WriteMultipart};
+use object_store::{MultipartUpload, ObjectStoreExt, PutPayload};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -120,8 +124,40 @@ pub fn channel(
     )
 }
 
+/// Part sizes grow so that an upload of unknown size fits S3's limits: the first 1,000 parts take
+/// the base size, and each next 1,000 twice the last (capped at S3's 5 GiB). From 8 MiB, 10,000
+/// parts reach past 7.8 TiB, more than S3's 5 TiB object limit.
+pub fn part_size(base: usize, part: usize) -> usize {
+    const MAX_PART: usize = 5 << 30;
+    let doublings = (part / 1000).min(20) as u32;
+    base.saturating_mul(1usize << doublings).min(MAX_PART)
+}
+
+/// Takes exactly `n` bytes from the front of `pending` (which holds at least that many).
+fn take(pending: &mut VecDeque<Bytes>, n: usize) -> Vec<Bytes> {
+    let mut out = Vec::new();
+    let mut left = n;
+    while left > 0 {
+        let Some(mut front) = pending.pop_front() else {
+            break;
+        };
+        if front.len() > left {
+            let head = front.split_to(left);
+            pending.push_front(front);
+            out.push(head);
+            left = 0;
+        } else {
+            left -= front.len();
+            out.push(front);
+        }
+    }
+    out
+}
+
 /// Uploads what arrives on `rx` to `key`. Completes the object only after [`Chunk::End`]; any error,
-/// or a producer that goes away without it, aborts the multipart upload.
+/// or a producer that goes away without it, aborts the multipart upload. An object that ends
+/// before its first part is full is one PUT; a longer one is a multipart upload whose parts grow
+/// (see [`part_size`]) with at most `parts_in_flight` parts uploading at once.
 pub async fn upload(
     loc: &Location,
     key: &ObjPath,
@@ -130,27 +166,76 @@ pub async fn upload(
 ) -> Result<u64, StoreError> {
     loc.prepare_parent(key)?;
     let err = |e| classify_error(loc, "upload", key.as_ref(), e);
-    let multipart = loc.store.put_multipart(key).await.map_err(err)?;
-    let mut writer = WriteMultipart::new_with_chunk_size(multipart, options.part_size);
+    let mut pending: VecDeque<Bytes> = VecDeque::new();
+    let mut pending_len = 0usize;
+    let mut multipart: Option<Box<dyn MultipartUpload>> = None;
+    let mut parts = FuturesUnordered::new();
+    let mut part = 0usize;
     let mut total = 0u64;
-    loop {
+    let failed = loop {
         match rx.recv().await {
             Some(Chunk::Data(data)) => {
-                if let Err(e) = writer.wait_for_capacity(options.parts_in_flight).await {
-                    let _ = writer.abort().await;
-                    return Err(err(e));
-                }
                 total += data.len() as u64;
-                writer.put(data);
+                pending_len += data.len();
+                pending.push_back(data);
+                let mut failure = None;
+                while pending_len >= part_size(options.part_size, part) {
+                    let size = part_size(options.part_size, part);
+                    let mp = match &mut multipart {
+                        Some(mp) => mp,
+                        None => match loc.store.put_multipart(key).await {
+                            Ok(mp) => multipart.insert(mp),
+                            Err(e) => return Err(err(e)),
+                        },
+                    };
+                    while parts.len() >= options.parts_in_flight.max(1) {
+                        if let Some(Err(e)) = parts.next().await {
+                            failure = Some(e);
+                            break;
+                        }
+                    }
+                    if failure.is_some() {
+                        break;
+                    }
+                    let payload: PutPayload = take(&mut pending, size).into_iter().collect();
+                    pending_len -= size;
+                    parts.push(mp.put_part(payload));
+                    part += 1;
+                }
+                if let Some(e) = failure {
+                    break Some(err(e));
+                }
             }
-            Some(Chunk::End) => break,
-            None => {
-                let _ = writer.abort().await;
-                return Err(StoreError::Interrupted);
-            }
+            Some(Chunk::End) => break None,
+            None => break Some(StoreError::Interrupted),
+        }
+    };
+    let Some(mut mp) = multipart else {
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        let payload: PutPayload = pending.into_iter().collect();
+        loc.store.put(key, payload).await.map_err(err)?;
+        loc.tighten(key)?;
+        return Ok(total);
+    };
+    let mut failed = failed;
+    if failed.is_none() && pending_len > 0 {
+        parts.push(mp.put_part(pending.drain(..).collect()));
+    }
+    while let Some(done) = parts.next().await {
+        if let (Err(e), None) = (done, &failed) {
+            failed = Some(err(e));
         }
     }
-    writer.finish().await.map_err(err)?;
+    if let Some(e) = failed {
+        let _ = mp.abort().await;
+        return Err(e);
+    }
+    if let Err(e) = mp.complete().await {
+        let _ = mp.abort().await;
+        return Err(err(e));
+    }
     loc.tighten(key)?;
     Ok(total)
 }
@@ -166,6 +251,72 @@ mod tests {
         let huge = UploadOptions::for_size(1 << 40, 4);
         assert!((1u64 << 40).div_ceil(huge.part_size as u64) <= 10_000);
         assert_eq!(huge.part_size % (1 << 20), 0);
+    }
+
+    #[test]
+    fn growing_parts_reach_past_s3s_largest_object_within_its_part_limits() {
+        let base = 8 << 20;
+        let total: u64 = (0..10_000).map(|n| part_size(base, n) as u64).sum();
+        assert!(total > 5 << 40, "{total}");
+        assert!((0..10_000).all(|n| part_size(base, n) <= 5 << 30));
+        assert_eq!(part_size(base, 0), base);
+        assert_eq!(part_size(base, 999), base);
+        assert_eq!(part_size(base, 1000), 2 * base);
+    }
+
+    async fn upload_of(chunks: &[usize], part: usize) -> (Result<u64, StoreError>, Vec<u8>) {
+        let loc = Location::open("memory://bucket/p", super::super::location::Access::Write)
+            .expect("a memory location");
+        let key = loc.key(&["object"]);
+        let (tx, rx) = mpsc::channel(chunks.len() + 1);
+        let mut expected = Vec::new();
+        for (i, n) in chunks.iter().enumerate() {
+            let data = vec![i as u8; *n];
+            expected.extend_from_slice(&data);
+            tx.send(Chunk::Data(Bytes::from(data))).await.unwrap();
+        }
+        tx.send(Chunk::End).await.unwrap();
+        let options = UploadOptions {
+            part_size: part,
+            parts_in_flight: 2,
+        };
+        let done = upload(&loc, &key, rx, options).await;
+        let stored = match loc.store.get(&key).await {
+            Ok(r) => r.bytes().await.unwrap().to_vec(),
+            Err(_) => Vec::new(),
+        };
+        assert!(done.is_err() || stored == expected);
+        (done, stored)
+    }
+
+    #[tokio::test]
+    async fn small_and_multipart_uploads_store_exactly_what_was_sent() {
+        let (done, stored) = upload_of(&[10, 20], 1 << 20).await;
+        assert_eq!(done.unwrap(), 30);
+        assert_eq!(stored.len(), 30);
+        // Parts cut across chunks, and a last part shorter than the others.
+        let (done, stored) = upload_of(&[700, 900, 1300, 5], 1000).await;
+        assert_eq!(done.unwrap(), 2905);
+        assert_eq!(stored.len(), 2905);
+    }
+
+    #[tokio::test]
+    async fn a_producer_gone_without_its_end_leaves_no_object() {
+        let loc = Location::open("memory://bucket/p", super::super::location::Access::Write)
+            .expect("a memory location");
+        let key = loc.key(&["object"]);
+        let (tx, rx) = mpsc::channel(4);
+        tx.send(Chunk::Data(Bytes::from(vec![1u8; 3000])))
+            .await
+            .unwrap();
+        drop(tx);
+        let options = UploadOptions {
+            part_size: 1000,
+            parts_in_flight: 2,
+        };
+        let done = upload(&loc, &key, rx, options).await;
+        assert!(matches!(done, Err(StoreError::Interrupted)), "{done:?}");
+        assert!(loc.store.get(&key).await.is_err());
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod druid_backup;
 mod druid_clone;
 mod faults;
 mod hostile;
+mod incremental;
 mod metastore_dump;
 mod metastore_load;
 mod metastore_tls;

@@ -5,13 +5,13 @@
 
 use std::path::Path;
 
-use super::{BackupArgs, CommandError, Ctx, ship};
+use super::{BackupArgs, CommandError, Ctx, Shipped, ship};
 use crate::archive::pack::Source;
 use crate::druid::metastore::dump::Dump;
 use crate::druid::metastore::{self, Db, MetaConfig, MetaError};
+use crate::repo::Repo;
 use crate::repo::manifest::{self, MODE_METADATA};
 use crate::repo::write::Shipment;
-use crate::repo::{Manifest, Repo};
 use crate::store::lock as store_lock;
 use crate::units::human_bytes;
 
@@ -34,7 +34,7 @@ pub(super) async fn snapshot(
     druid: &DruidBackupArgs,
     repo: &Repo,
     location_lock: &store_lock::Lock,
-) -> anyhow::Result<Manifest> {
+) -> anyhow::Result<Shipped> {
     let (version, leader) = druid_version(ctx, &druid.urls).await?;
     let mut db = metastore::connect(&druid.metadata).await?;
     let db_version = db.server_version().await?;

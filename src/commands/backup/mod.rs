@@ -22,6 +22,7 @@ use crate::metrics::Sample;
 use crate::repo::copy::{self, Copied};
 use crate::repo::manifest;
 use crate::repo::write::{self, Shipment, WriteOptions};
+use crate::repo::write2;
 use crate::repo::{Manifest, Repo};
 use crate::store::location::Access;
 use crate::store::lock as store_lock;
@@ -52,12 +53,41 @@ pub struct BackupArgs {
     pub tls: Tls,
     /// A Druid cluster's metadata store instead of Dremio: then the Dremio inputs are unused.
     pub druid: Option<druid::DruidBackupArgs>,
+    /// The repository format and, for format 2, reuse and encryption.
+    pub shape: BackupShape,
+}
+
+/// How a backup is laid out in the repository.
+#[derive(Debug, Clone)]
+pub struct BackupShape {
+    /// 1 or 2.
+    pub format: u8,
+    /// Format 2: reuse nothing.
+    pub full: bool,
+    /// Format 2: the age recipients (already resolved from the flags or the config), none for
+    /// no encryption.
+    pub encrypt_to: Vec<String>,
+    /// Format 2: the identity file that opens an encrypted base backup's index.
+    pub identity: Option<PathBuf>,
+}
+
+impl Default for BackupShape {
+    fn default() -> Self {
+        BackupShape {
+            format: crate::config::resolve::DEFAULT_FORMAT,
+            full: false,
+            encrypt_to: Vec::new(),
+            identity: None,
+        }
+    }
 }
 
 /// What a finished backup reports.
 #[derive(Debug, Clone)]
 pub struct BackupReport {
     pub manifest: Manifest,
+    /// Format 2: what was reused and uploaded.
+    pub reuse: Option<write2::Reuse>,
     pub location: String,
     pub seconds: f64,
     pub copies: Vec<CopyResult>,
@@ -175,7 +205,7 @@ async fn backup_and_copy(
         online_snapshot(ctx, args, &repo, &lock, &args.dremio_urls).await
     };
     lock.release().await;
-    let manifest = made?;
+    let (manifest, reuse) = made?;
     if !copies.is_empty() {
         ctx.progress
             .phase("copy", Some(manifest.stored_bytes * copies.len() as u64));
@@ -202,6 +232,7 @@ async fn backup_and_copy(
     }
     let report = BackupReport {
         manifest,
+        reuse,
         location: repo.loc.url().to_string(),
         seconds: started.elapsed().as_secs_f64(),
         copies: copied,
@@ -216,7 +247,7 @@ async fn offline_snapshot(
     args: &BackupArgs,
     repo: &Repo,
     location_lock: &store_lock::Lock,
-) -> anyhow::Result<Manifest> {
+) -> anyhow::Result<Shipped> {
     let inst = Installation::discover(
         args.dremio_home.as_deref(),
         args.paths_local.as_deref(),
@@ -275,7 +306,7 @@ async fn online_snapshot(
     repo: &Repo,
     location_lock: &store_lock::Lock,
     urls: &[String],
-) -> anyhow::Result<Manifest> {
+) -> anyhow::Result<Shipped> {
     let staging = args.staging.clone().ok_or_else(|| CommandError::Usage("an online backup needs --staging DIR: a folder the coordinator can write and lifeboat can read (e.g. on the shared volume)".into()))?;
     let creds = Credentials::from_env(&|k| std::env::var(k).ok())?;
     if args.tls.insecure {
@@ -490,6 +521,9 @@ fn dremio_cluster(
     }
 }
 
+/// A committed backup, and for format 2 what it reused.
+pub(crate) type Shipped = (Manifest, Option<write2::Reuse>);
+
 /// Writes a shipment into the repository with this run's pack and upload options.
 async fn ship(
     ctx: &Ctx,
@@ -497,13 +531,52 @@ async fn ship(
     repo: &Repo,
     location_lock: &store_lock::Lock,
     shipment: Shipment,
-) -> anyhow::Result<Manifest> {
+) -> anyhow::Result<Shipped> {
     let options = WriteOptions {
         level: args.level,
         threads: args.threads,
         parts_in_flight: args.parts_in_flight,
     };
-    write::write(repo, shipment, options, location_lock, ctx.progress.clone()).await
+    let shape = &args.shape;
+    if shape.format != 2 {
+        if shape.full || !shape.encrypt_to.is_empty() {
+            return Err(CommandError::Usage(
+                "--full and encryption (--encrypt-to, the config's recipients) need --format 2"
+                    .into(),
+            )
+            .into());
+        }
+        let m = write::write(repo, shipment, options, location_lock, ctx.progress.clone()).await?;
+        return Ok((m, None));
+    }
+    let recipients = if shape.encrypt_to.is_empty() {
+        None
+    } else {
+        Some(crate::crypto::Recipients::parse(
+            &shape.encrypt_to,
+            "--encrypt-to",
+        )?)
+    };
+    let identities =
+        crate::crypto::Identities::from_flag_or_env(shape.identity.as_deref(), &|k| {
+            std::env::var(k).ok()
+        })?;
+    let shape = write2::Shape {
+        recipients,
+        identities,
+        full: shape.full,
+        cache: crate::repo::cache::dir_for(repo.loc.url(), &repo.cluster),
+    };
+    let (m, reuse) = write2::write(
+        repo,
+        shipment,
+        options,
+        shape,
+        location_lock,
+        ctx.progress.clone(),
+    )
+    .await?;
+    Ok((m, Some(reuse)))
 }
 
 /// The folders an offline backup takes, and notes about what it cannot take.
@@ -578,6 +651,17 @@ fn print_report(ctx: &Ctx, r: &BackupReport) {
     );
     let mut human = human;
     let mut json = json;
+    if let Some(u) = &r.reuse {
+        json["format"] = json!(2);
+        json["encrypted"] = json!(m.encryption.is_some());
+        json["base"] = json!(m.base);
+        json["objects"] = json!({
+            "reused": u.reused_objects,
+            "reused_bytes": u.reused_bytes,
+            "uploaded": u.uploaded_objects,
+            "uploaded_bytes": u.uploaded_bytes,
+        });
+    }
     if let Some(d) = &m.druid {
         let (section, lines) = druid::summary(d);
         json["druid"] = section;
@@ -591,6 +675,24 @@ fn print_report(ctx: &Ctx, r: &BackupReport) {
             human_bytes(m.stored_bytes),
             r.seconds
         );
+    }
+    if let Some(u) = &r.reuse {
+        human.push_str(&format!(
+            "\n  format 2{}: {} objects reused ({}), {} uploaded ({}){}",
+            if m.encryption.is_some() {
+                ", encrypted"
+            } else {
+                ""
+            },
+            u.reused_objects,
+            human_bytes(u.reused_bytes),
+            u.uploaded_objects,
+            human_bytes(u.uploaded_bytes),
+            m.base
+                .as_ref()
+                .map(|b| format!(", base {b}"))
+                .unwrap_or_default()
+        ));
     }
     for c in &r.copies {
         match &c.outcome {

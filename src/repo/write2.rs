@@ -1,0 +1,789 @@
+//! Writing a format-2 backup: one tar stream cut into objects (`archive::fragments`), each a zstd
+//! frame (then an age file when encrypting) uploading while the next is packed; unchanged shared
+//! files of the base backup reused; then the index, the sealed sections, `SHA256SUMS`, and the
+//! manifest, last, while the lock holds.
+
+use std::collections::{HashMap, VecDeque};
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::sync::Arc;
+
+use anyhow::Context;
+use chrono::Utc;
+use futures::StreamExt;
+use object_store::ObjectStoreExt;
+use object_store::path::Path as ObjPath;
+use tokio::task::JoinHandle;
+
+use super::layout::{self, INDEX_OBJECT, SEALED_INDEX_OBJECT, SEALED_OBJECT, SUMS_OBJECT};
+use super::manifest::{self, Manifest, ObjectKind, ObjectRef};
+use super::write::{Shipment, WriteOptions};
+use super::{Repo, cache};
+use crate::archive::ArchiveError;
+use crate::archive::digest::HashingWriter;
+use crate::archive::fragments::{self, MergeJoin, NoReuse, Objects, Part};
+use crate::archive::index::{Index, MAX_LINE_BYTES};
+use crate::crypto::{Identities, Recipients, Sealer};
+use crate::progress::Progress;
+use crate::store::lock::Lock;
+use crate::store::upload::{self, ChunkWriter, UploadOptions};
+use crate::store::{StoreError, classify_error};
+
+/// What a format-2 backup adds to format 1's options.
+pub struct Shape {
+    /// Encrypt every object, the index and the sealed sections to these.
+    pub recipients: Option<Recipients>,
+    /// To read an encrypted base's index when the local cache does not hold it.
+    pub identities: Option<Identities>,
+    /// Reuse nothing.
+    pub full: bool,
+    /// The local index cache's folder for this location and cluster ([`cache::dir_for`]).
+    pub cache: Option<std::path::PathBuf>,
+}
+
+/// What a format-2 backup reused and uploaded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reuse {
+    pub reused_objects: u64,
+    /// Stored bytes of the reused objects.
+    pub reused_bytes: u64,
+    pub uploaded_objects: u64,
+    /// Stored bytes of the new objects (the manifest's `stored_bytes` adds index, sums, sealed).
+    pub uploaded_bytes: u64,
+}
+
+/// Packs, uploads and indexes a shipment as a new format-2 backup of `repo`, then commits its
+/// manifest, unless `lock` may no longer be ours by then.
+pub async fn write(
+    repo: &Repo,
+    shipment: Shipment,
+    options: WriteOptions,
+    shape: Shape,
+    lock: &Lock,
+    progress: Arc<dyn Progress>,
+) -> anyhow::Result<(Manifest, Reuse)> {
+    let created_at = Utc::now();
+    let id = layout::new_backup_id(created_at);
+    body(
+        repo, shipment, options, shape, lock, progress, &id, created_at,
+    )
+    .await
+    .with_context(|| format!("backup {id} to {}", repo.loc.url()))
+}
+
+/// The base backup: its manifest, its index spooled, and its shared objects by name.
+struct Base {
+    manifest: Manifest,
+    index: Index,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn body(
+    repo: &Repo,
+    shipment: Shipment,
+    options: WriteOptions,
+    shape: Shape,
+    lock: &Lock,
+    progress: Arc<dyn Progress>,
+    id: &str,
+    created_at: chrono::DateTime<Utc>,
+) -> anyhow::Result<(Manifest, Reuse)> {
+    let Shipment {
+        sources,
+        mut notes,
+        mode,
+        cluster,
+        source,
+        logical,
+        druid,
+        catalog,
+    } = shipment;
+    let recipients = shape.recipients.filter(|r| !r.is_empty());
+    let wanted: Option<Vec<String>> = recipients.as_ref().map(Recipients::strings);
+    let cache_dir = shape.cache;
+    let (base, why_full) = if shape.full {
+        (None, None)
+    } else {
+        find_base(
+            repo,
+            wanted.as_deref(),
+            shape.identities.as_ref(),
+            cache_dir.as_deref(),
+        )
+        .await?
+    };
+    if let Some(why) = why_full {
+        notes.push(format!("a full backup: {why}"));
+    }
+    for note in &notes {
+        progress.note(&format!("note: {note}"));
+    }
+    progress.phase("backup", base.as_ref().map(|b| b.manifest.raw_bytes));
+    let base_id = base.as_ref().map(|b| b.manifest.id.clone());
+    let known: HashMap<String, ObjectRef> = base
+        .as_ref()
+        .map(|b| {
+            b.manifest
+                .objects
+                .iter()
+                .filter(|o| o.kind == ObjectKind::Shared)
+                .map(|o| (o.name.clone(), o.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let known = Arc::new(known);
+    let uploads = Uploads {
+        handle: tokio::runtime::Handle::current(),
+        repo: repo.clone(),
+        recipients: recipients.clone(),
+        level: options.level,
+        threads: options.threads,
+        parts_in_flight: options.parts_in_flight.max(1),
+        max_in_flight: options.parts_in_flight.max(2),
+        current: None,
+        in_flight: VecDeque::new(),
+        objects: Vec::new(),
+        known: known.clone(),
+        reuse: Reuse::default(),
+        failed: None,
+    };
+    let packer_progress = progress.clone();
+    let packed = tokio::task::spawn_blocking(move || {
+        let base_index = base.map(|b| b.index);
+        let result = match &base_index {
+            Some(index) => {
+                let entries = index.iter()?;
+                let known = known.clone();
+                // Each base object stands in one place at most (a forged index could list one twice).
+                let mut used = std::collections::HashSet::new();
+                let mut join = MergeJoin::new(entries, move |o: &str| {
+                    known.contains_key(o) && used.insert(o.to_string())
+                });
+                fragments::pack_fragments(&sources, uploads, &mut join, packer_progress.as_ref())
+            }
+            None => {
+                fragments::pack_fragments(&sources, uploads, &mut NoReuse, packer_progress.as_ref())
+            }
+        };
+        match result {
+            Ok((packed, mut uploads)) => {
+                uploads.drain();
+                Ok((packed, uploads))
+            }
+            Err(e) => Err(e),
+        }
+    })
+    .await?;
+    progress.finish();
+    let (packed, mut uploads) = match packed {
+        Ok(p) => p,
+        Err(e) if repo.cancel.is_cancelled() => {
+            drop(e);
+            return Err(StoreError::Interrupted.into());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(e) = uploads.failed.take() {
+        return Err(e.into());
+    }
+    let objects = std::mem::take(&mut uploads.objects);
+    let reuse = uploads.reuse.clone();
+    let level = options.level;
+
+    // The index: zstd JSON lines (kept for the cache), stored as is or sealed.
+    let entries = packed.index.len();
+    let druid_files = match &druid {
+        Some(_) => packed.index.to_vec()?,
+        None => Vec::new(),
+    };
+    let index_file =
+        tokio::task::spawn_blocking(move || compress_index(&packed.index, level)).await??;
+    let index_name = if recipients.is_some() {
+        SEALED_INDEX_OBJECT
+    } else {
+        INDEX_OBJECT
+    };
+    let index_key = repo.key(id, index_name);
+    let (index_sha, index_bytes) =
+        upload_file(repo, &index_key, &index_file, recipients.clone()).await?;
+    let druid = druid.map(|d| d.with_digests(&druid_files)).transpose()?;
+
+    // Encrypted: the sections that name tables or files go into sealed.json.age.
+    let (logical, druid, catalog, sealed) = match &recipients {
+        Some(r) => {
+            let json = serde_json::to_vec(&serde_json::json!({
+                "logical": logical,
+                "druid": druid,
+                "catalog": catalog,
+            }))?;
+            let mut sealer = r.seal(Vec::new())?;
+            sealer.write_all(&json)?;
+            let stored = sealer.finish()?;
+            let sha256 = crate::archive::digest::sha256_hex(&stored);
+            let bytes = stored.len() as u64;
+            put(repo, &repo.key(id, SEALED_OBJECT), stored).await?;
+            let sealed = manifest::SealedRef {
+                object: SEALED_OBJECT.into(),
+                bytes,
+                sha256,
+            };
+            (None, None, None, Some(sealed))
+        }
+        None => (logical, druid, catalog, None),
+    };
+    let sealed_bytes = sealed.as_ref().map_or(0, |s| s.bytes);
+    let mut manifest = Manifest {
+        format: manifest::FORMAT_2.into(),
+        id: id.to_string(),
+        created_at,
+        finished_at: Utc::now(),
+        cluster,
+        mode: mode.into(),
+        host: crate::host::hostname(),
+        tool: manifest::Tool {
+            name: "lifeboat".into(),
+            version: crate::TOOL_VERSION.into(),
+        },
+        source,
+        counts: packed.counts.clone(),
+        raw_bytes: packed.raw_bytes,
+        stored_bytes: 0,
+        archive: manifest::ArchiveRef {
+            object: SUMS_OBJECT.into(),
+            bytes: 0,
+            sha256: String::new(),
+            compression: "zstd".into(),
+            level,
+        },
+        index: manifest::IndexRef {
+            entries,
+            location: index_name.into(),
+            bytes: Some(index_bytes),
+            sha256: Some(index_sha),
+        },
+        logical,
+        druid,
+        catalog,
+        files: Vec::new(),
+        notes,
+        objects,
+        encryption: wanted.map(|recipients| manifest::Encryption {
+            scheme: crate::crypto::SCHEME.into(),
+            recipients,
+        }),
+        sealed,
+        base: base_id,
+    };
+    let sums = manifest.sha256sums().into_bytes();
+    manifest.archive.bytes = sums.len() as u64;
+    manifest.archive.sha256 = crate::archive::digest::sha256_hex(&sums);
+    manifest.stored_bytes = reuse.uploaded_bytes + index_bytes + sealed_bytes + sums.len() as u64;
+    put(repo, &repo.key(id, SUMS_OBJECT), sums).await?;
+    manifest.finished_at = Utc::now();
+    if let Some(why) = lock.lost_because() {
+        return Err(StoreError::LockLost {
+            action: format!(
+                "backup {id} of cluster {} was not committed to {}",
+                repo.cluster,
+                repo.loc.url()
+            ),
+            why,
+            advice: ". Run the backup again; `lifeboat prune` removes what this run left",
+        }
+        .into());
+    }
+    repo.commit(&manifest).await?;
+    if let Some(dir) = &cache_dir {
+        let mut file = index_file;
+        if let Err(e) = cache::keep(dir, id, &mut file) {
+            progress.note(&format!(
+                "note: the index was not kept in the local cache {}: {e}",
+                dir.display()
+            ));
+        }
+    }
+    Ok((manifest, reuse))
+}
+
+/// The newest committed format-2 backup with these recipients, and its index; or why there is
+/// none (a note for a full backup).
+async fn find_base(
+    repo: &Repo,
+    recipients: Option<&[String]>,
+    identities: Option<&Identities>,
+    cache_dir: Option<&std::path::Path>,
+) -> anyhow::Result<(Option<Base>, Option<String>)> {
+    let (manifests, _) = repo.list().await?;
+    let Some(manifest) = manifests.into_iter().find(|m| {
+        m.is_format_2() && m.encryption.as_ref().map(|e| e.recipients.as_slice()) == recipients
+    }) else {
+        return Ok((
+            None,
+            Some("no earlier format-2 backup with the same recipients in this location".into()),
+        ));
+    };
+    if manifest.encryption.is_none() {
+        let index = super::read::load_index(repo, &manifest).await?;
+        return Ok((Some(Base { manifest, index }), None));
+    }
+    if let Some(file) = cache_dir.and_then(|d| cache::open(d, &manifest.id)) {
+        let entries = manifest.index.entries;
+        let index = tokio::task::spawn_blocking(move || {
+            let decoder = zstd::stream::read::Decoder::new(file).map_err(ArchiveError::Stream)?;
+            spool_index(decoder, entries)
+        })
+        .await?;
+        if let Ok(index) = index
+            && index.len() == manifest.index.entries
+        {
+            return Ok((Some(Base { manifest, index }), None));
+        }
+    }
+    let Some(identities) = identities else {
+        return Ok((
+            None,
+            Some(format!(
+                "the index of the base backup {} is encrypted, and neither an identity (--identity, {}) nor the local index cache can open it",
+                manifest.id,
+                crate::crypto::IDENTITY_FILE_VAR
+            )),
+        ));
+    };
+    let stored = download(repo, &manifest).await?;
+    let entries = manifest.index.entries;
+    let what = format!("the index of backup {}", manifest.id);
+    // Identities are not Send: open them on this thread (the index is a bounded local file).
+    let opened = identities.open(stored, &what)?;
+    let decoder = zstd::stream::read::Decoder::new(opened)?;
+    let index = spool_index(decoder, entries)?;
+    if index.len() != entries {
+        return Err(ArchiveError::BadManifest(format!(
+            "{what} has {} entries, its manifest says {entries}",
+            index.len()
+        ))
+        .into());
+    }
+    Ok((Some(Base { manifest, index }), None))
+}
+
+/// Spools a decompressed index, bounded by what its entries can take.
+fn spool_index<R: Read>(r: R, entries: u64) -> Result<Index, ArchiveError> {
+    let mut spool = tempfile::tempfile().map_err(ArchiveError::Stream)?;
+    let limit = entries.saturating_mul(MAX_LINE_BYTES as u64 + 1);
+    let copied = io::copy(&mut r.take(limit + 1), &mut spool)
+        .map_err(|e| ArchiveError::Corrupt(format!("index: {e}")))?;
+    if copied > limit {
+        return Err(ArchiveError::BadManifest(
+            "the base index is larger than its entries can be".into(),
+        ));
+    }
+    Index::from_jsonl_file(spool)
+}
+
+/// Downloads an encrypted base index into a temporary file, checking its size and digest.
+async fn download(repo: &Repo, manifest: &Manifest) -> anyhow::Result<File> {
+    let key = repo.key(&manifest.id, &manifest.index.location);
+    let expected = manifest.index.bytes.unwrap_or(0);
+    let got = repo
+        .loc
+        .store
+        .get(&key)
+        .await
+        .map_err(|e| classify_error(&repo.loc, "download", key.as_ref(), e))?;
+    let mut stream = got.into_stream();
+    let mut file = tempfile::tempfile()?;
+    let mut hashed = HashingWriter::new(&mut file);
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| classify_error(&repo.loc, "download", key.as_ref(), e))?;
+        hashed.write_all(&chunk)?;
+    }
+    let (_, sha256, bytes) = hashed.finish();
+    if bytes != expected || Some(sha256.as_str()) != manifest.index.sha256.as_deref() {
+        return Err(ArchiveError::BadManifest(format!(
+            "the index of backup {} does not match its manifest's size and digest",
+            manifest.id
+        ))
+        .into());
+    }
+    file.seek(SeekFrom::Start(0))?;
+    Ok(file)
+}
+
+/// The index as zstd JSON lines in a temporary file.
+fn compress_index(index: &Index, level: i32) -> Result<File, ArchiveError> {
+    let file = tempfile::tempfile().map_err(ArchiveError::Stream)?;
+    let mut encoder =
+        zstd::stream::write::Encoder::new(file, level).map_err(ArchiveError::Stream)?;
+    encoder
+        .include_checksum(true)
+        .map_err(ArchiveError::Stream)?;
+    index.write_jsonl(&mut encoder)?;
+    let mut file = encoder.finish().map_err(ArchiveError::Stream)?;
+    file.seek(SeekFrom::Start(0))
+        .map_err(ArchiveError::Stream)?;
+    Ok(file)
+}
+
+/// Uploads a local file (sealed to `recipients` when given); returns its stored digest and size.
+async fn upload_file(
+    repo: &Repo,
+    key: &ObjPath,
+    file: &File,
+    recipients: Option<Recipients>,
+) -> anyhow::Result<(String, u64)> {
+    let (writer, rx) = upload::channel(1 << 20, 4, repo.cancel.clone());
+    let mut file = file.try_clone()?;
+    let producer = tokio::task::spawn_blocking(move || -> io::Result<(String, u64)> {
+        file.seek(SeekFrom::Start(0))?;
+        let hashed = HashingWriter::new(writer);
+        let hashed = match recipients {
+            Some(r) => {
+                let mut sealer = r.seal(hashed)?;
+                io::copy(&mut file, &mut sealer)?;
+                sealer.finish()?
+            }
+            None => {
+                let mut hashed = hashed;
+                io::copy(&mut file, &mut hashed)?;
+                hashed
+            }
+        };
+        let (writer, sha256, bytes) = hashed.finish();
+        writer.finish()?;
+        Ok((sha256, bytes))
+    });
+    let uploaded = upload::upload(&repo.loc, key, rx, UploadOptions::for_size(0, 2)).await;
+    let produced = producer.await?;
+    match (produced, uploaded) {
+        (Ok(p), Ok(_)) => Ok(p),
+        (Err(e), Err(StoreError::Interrupted)) => Err(e.into()),
+        (_, Err(e)) => Err(e.into()),
+        (Err(e), Ok(_)) => Err(e.into()),
+    }
+}
+
+/// One small object in one PUT.
+async fn put(repo: &Repo, key: &ObjPath, bytes: Vec<u8>) -> anyhow::Result<()> {
+    repo.loc.prepare_parent(key)?;
+    repo.loc
+        .store
+        .put(key, bytes.into())
+        .await
+        .map_err(|e| classify_error(&repo.loc, "upload", key.as_ref(), e))?;
+    repo.loc.tighten(key)?;
+    Ok(())
+}
+
+/// The stored side of one object: hashed, after age when encrypting.
+enum Stored {
+    Plain(HashingWriter<ChunkWriter>),
+    Sealed(Sealer<HashingWriter<ChunkWriter>>),
+}
+
+impl Write for Stored {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        match self {
+            Stored::Plain(w) => w.write(data),
+            Stored::Sealed(w) => w.write(data),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stored::Plain(w) => w.flush(),
+            Stored::Sealed(w) => w.flush(),
+        }
+    }
+}
+
+impl Stored {
+    fn finish(self) -> io::Result<HashingWriter<ChunkWriter>> {
+        match self {
+            Stored::Plain(w) => Ok(w),
+            Stored::Sealed(w) => w.finish(),
+        }
+    }
+}
+
+/// The object being written.
+struct Current {
+    name: String,
+    kind: ObjectKind,
+    encoder: zstd::stream::write::Encoder<'static, Stored>,
+    upload: JoinHandle<Result<u64, StoreError>>,
+}
+
+/// The objects of one backup: each compressed (and sealed) into its own upload, a bounded
+/// number in flight.
+struct Uploads {
+    handle: tokio::runtime::Handle,
+    repo: Repo,
+    recipients: Option<Recipients>,
+    level: i32,
+    threads: u32,
+    parts_in_flight: usize,
+    max_in_flight: usize,
+    current: Option<Current>,
+    in_flight: VecDeque<JoinHandle<Result<u64, StoreError>>>,
+    objects: Vec<ObjectRef>,
+    known: Arc<HashMap<String, ObjectRef>>,
+    reuse: Reuse,
+    failed: Option<StoreError>,
+}
+
+/// Shared objects at least this large are compressed by several zstd workers.
+const MT_MIN_BYTES: u64 = 8 << 20;
+/// Bytes of input per zstd worker job (as format 1).
+const JOB_SIZE: u32 = 4 << 20;
+
+impl Uploads {
+    fn fail(&mut self, e: StoreError) -> io::Error {
+        let msg = e.to_string();
+        if self.failed.is_none() {
+            self.failed = Some(e);
+        }
+        io::Error::new(io::ErrorKind::BrokenPipe, msg)
+    }
+
+    /// Waits for uploads until fewer than `keep` are in flight.
+    fn wait_until(&mut self, keep: usize) -> io::Result<()> {
+        while self.in_flight.len() > keep {
+            let Some(next) = self.in_flight.pop_front() else {
+                break;
+            };
+            match self.handle.block_on(next) {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Err(self.fail(e)),
+                Err(_) => return Err(self.fail(StoreError::Interrupted)),
+            }
+        }
+        Ok(())
+    }
+
+    /// The error of the open object's upload when it has stopped (the real cause of a pipe
+    /// that broke), else `e`.
+    fn upload_cause(&mut self, e: io::Error) -> io::Error {
+        match self.current.take() {
+            Some(c) if c.upload.is_finished() => self.cause_of(e, c.upload),
+            other => {
+                self.current = other;
+                e
+            }
+        }
+    }
+
+    fn cause_of(&mut self, e: io::Error, upload: JoinHandle<Result<u64, StoreError>>) -> io::Error {
+        match self.handle.block_on(upload) {
+            Ok(Err(store)) if !matches!(store, StoreError::Interrupted) => self.fail(store),
+            _ => e,
+        }
+    }
+
+    /// Waits for every upload.
+    fn drain(&mut self) {
+        if let Err(e) = self.wait_until(0) {
+            drop(e);
+        }
+    }
+}
+
+impl Objects for Uploads {
+    fn open(&mut self, part: Part, member_size: Option<u64>) -> io::Result<String> {
+        if let Some(e) = &self.failed {
+            return Err(io::Error::other(e.to_string()));
+        }
+        self.wait_until(self.max_in_flight.saturating_sub(1))?;
+        let name = layout::new_object_name();
+        let key = self.repo.object_key(&name);
+        let (writer, rx) = upload::channel(1 << 20, 2, self.repo.cancel.clone());
+        let loc = self.repo.loc.clone();
+        let options = UploadOptions::for_size(member_size.unwrap_or(0), self.parts_in_flight);
+        let upload = self
+            .handle
+            .spawn(async move { upload::upload(&loc, &key, rx, options).await });
+        let hashed = HashingWriter::new(writer);
+        let stored = match &self.recipients {
+            Some(r) => Stored::Sealed(r.seal(hashed)?),
+            None => Stored::Plain(hashed),
+        };
+        let mut encoder = zstd::stream::write::Encoder::new(stored, self.level)?;
+        encoder.include_checksum(true)?;
+        let large = match part {
+            Part::Bundle => true,
+            Part::Shared => member_size.unwrap_or(0) >= MT_MIN_BYTES,
+            Part::Tail => false,
+        };
+        if self.threads > 1 && large {
+            encoder.multithread(self.threads)?;
+            encoder.set_parameter(zstd::stream::raw::CParameter::JobSize(JOB_SIZE))?;
+        }
+        let kind = match part {
+            Part::Shared => ObjectKind::Shared,
+            Part::Bundle => ObjectKind::Bundle,
+            Part::Tail => ObjectKind::Tail,
+        };
+        self.current = Some(Current {
+            name: name.clone(),
+            kind,
+            encoder,
+            upload,
+        });
+        Ok(name)
+    }
+
+    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        let written = match &mut self.current {
+            Some(c) => c.encoder.write_all(data),
+            None => return Err(io::Error::other("no object open (a lifeboat bug)")),
+        };
+        written.map_err(|e| self.upload_cause(e))
+    }
+
+    fn close(&mut self, raw: u64) -> io::Result<()> {
+        let Some(c) = self.current.take() else {
+            return Ok(());
+        };
+        let finished = (|| {
+            let stored = c.encoder.finish()?;
+            let hashed = stored.finish()?;
+            let (writer, sha256, bytes) = hashed.finish();
+            writer.finish()?;
+            Ok::<_, io::Error>((sha256, bytes))
+        })();
+        self.in_flight.push_back(c.upload);
+        let (sha256, bytes) = match finished {
+            Ok(done) => done,
+            Err(e) => {
+                // The upload that stopped holds the cause.
+                let Some(upload) = self.in_flight.pop_back() else {
+                    return Err(e);
+                };
+                return Err(self.cause_of(e, upload));
+            }
+        };
+        self.reuse.uploaded_objects += 1;
+        self.reuse.uploaded_bytes += bytes;
+        self.objects.push(ObjectRef {
+            name: c.name,
+            kind: c.kind,
+            bytes,
+            sha256,
+            raw,
+        });
+        Ok(())
+    }
+
+    fn reuse(&mut self, name: &str) -> io::Result<()> {
+        let Some(o) = self.known.get(name) else {
+            return Err(io::Error::other(format!(
+                "object {name} is not one of the base backup's"
+            )));
+        };
+        self.reuse.reused_objects += 1;
+        self.reuse.reused_bytes += o.bytes;
+        self.objects.push(o.clone());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::progress::NotesOnly;
+    use crate::repo::write::tests::{memory_repo, shipment_of};
+
+    const OPTIONS: WriteOptions = WriteOptions {
+        level: 3,
+        threads: 0,
+        parts_in_flight: 2,
+    };
+
+    fn plain() -> Shape {
+        Shape {
+            recipients: None,
+            identities: None,
+            full: false,
+            cache: None,
+        }
+    }
+
+    fn db_with_tables(dir: &std::path::Path, tables: &[(&str, usize)]) {
+        let cat = dir.join("catalog");
+        std::fs::create_dir_all(&cat).unwrap();
+        std::fs::write(cat.join("CURRENT"), "MANIFEST-000001\n").unwrap();
+        for (name, len) in tables {
+            let mut data = vec![0u8; *len];
+            getrandom::fill(&mut data).unwrap();
+            std::fs::write(cat.join(name), data).unwrap();
+        }
+    }
+
+    async fn stored(repo: &Repo, key: &ObjPath) -> Vec<u8> {
+        repo.loc
+            .store
+            .get(key)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
+            .to_vec()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn objects_concatenate_to_the_archive_and_unchanged_tables_are_reused() {
+        let repo = memory_repo();
+        let db = tempfile::tempdir().unwrap();
+        db_with_tables(
+            db.path(),
+            &[("000010.sst", 200_000), ("000011.sst", 300_000)],
+        );
+        let lock = repo.lock("backup", None).await.unwrap();
+        let (first, r1) = write(
+            &repo,
+            shipment_of(db.path()),
+            OPTIONS,
+            plain(),
+            &lock,
+            Arc::new(NotesOnly),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r1.reused_objects, 0);
+        assert!(first.base.is_none());
+        assert_eq!(first.objects.last().unwrap().kind, ObjectKind::Tail);
+        let mut all = Vec::new();
+        for o in &first.objects {
+            let bytes = stored(&repo, &repo.object_key(&o.name)).await;
+            assert_eq!(crate::archive::digest::sha256_hex(&bytes), o.sha256);
+            all.extend(bytes);
+        }
+        let tar_bytes = zstd::decode_all(&all[..]).unwrap();
+        let mut names = Vec::new();
+        for e in tar::Archive::new(&tar_bytes[..]).entries().unwrap() {
+            names.push(e.unwrap().path().unwrap().display().to_string());
+        }
+        assert!(
+            names.contains(&"db/catalog/000011.sst".to_string()),
+            "{names:?}"
+        );
+        let sums = stored(&repo, &repo.key(&first.id, SUMS_OBJECT)).await;
+        assert_eq!(String::from_utf8(sums).unwrap(), first.sha256sums());
+
+        db_with_tables(db.path(), &[("000012.sst", 100_000)]);
+        std::fs::remove_file(db.path().join("catalog/000010.sst")).unwrap();
+        let (second, r2) = write(
+            &repo,
+            shipment_of(db.path()),
+            OPTIONS,
+            plain(),
+            &lock,
+            Arc::new(NotesOnly),
+        )
+        .await
+        .unwrap();
+        lock.release().await;
+        assert_eq!(second.base.as_deref(), Some(first.id.as_str()));
+        assert_eq!(r2.reused_objects, 1, "000011.sst");
+        assert!(second.stored_bytes < 200_000, "{}", second.stored_bytes);
+    }
+}
