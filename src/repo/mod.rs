@@ -8,6 +8,7 @@ pub mod list;
 pub mod manifest;
 pub mod prune;
 pub mod read;
+pub mod read2;
 pub mod write;
 
 pub use layout::Repo;
