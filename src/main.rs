@@ -167,7 +167,11 @@ async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
                 &location(c.from.from, &cc, "--from")?,
                 &name,
                 &c.backup,
-                deep.as_ref(),
+                &commands::verify::Options {
+                    deep: deep.as_ref(),
+                    identity: c.identity.as_deref(),
+                    read_data_subset: c.read_data_subset,
+                },
             )
             .await
         }
@@ -202,6 +206,7 @@ async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
                 },
                 catalog_to: None,
                 confine: false,
+                identity: c.identity,
             };
             commands::restore::run(ctx, &args).await.map(|_| ())
         }

@@ -92,6 +92,7 @@ pub async fn run(ctx: &Ctx, dir: Option<PathBuf>, size_mib: u64) -> anyhow::Resu
             druid: None,
             catalog_to: None,
             confine: false,
+            identity: None,
         },
     )
     .await?;

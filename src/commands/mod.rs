@@ -168,6 +168,8 @@ pub fn class_of(err: &anyhow::Error) -> ExitClass {
             e.exit_class()
         } else if let Some(e) = cause.downcast_ref::<crate::config::ConfigError>() {
             e.exit_class()
+        } else if let Some(e) = cause.downcast_ref::<crate::crypto::CryptoError>() {
+            e.exit_class()
         } else if cause
             .downcast_ref::<crate::store::lock::LockBusy>()
             .is_some()

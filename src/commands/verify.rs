@@ -16,6 +16,7 @@ use crate::druid::deepstore::{self, CheckOptions, Consistency};
 use crate::druid::loadspec::DeepStorageMap;
 use crate::druid::metastore::dump::Column;
 use crate::repo::read::{self, Target};
+use crate::repo::read2;
 use crate::repo::{Manifest, Repo};
 use crate::store::location::Access;
 use crate::units::human_bytes;
@@ -36,8 +37,19 @@ pub struct DeepStorage {
     pub staging: Option<PathBuf>,
 }
 
+/// What `lifeboat verify` is asked to check beyond the archive.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options<'a> {
+    /// `--deep-storage`: the check of a Druid backup's segments.
+    pub deep: Option<&'a DeepStorage>,
+    /// `--identity FILE`: the age identities of an encrypted backup.
+    pub identity: Option<&'a Path>,
+    /// `--read-data-subset N%`: a format-2 backup's share of objects read (all exist-checked).
+    pub read_data_subset: Option<f64>,
+}
+
 pub async fn run(ctx: &Ctx, from: &str, cluster: &str, backup: &str) -> anyhow::Result<()> {
-    run_with(ctx, from, cluster, backup, None).await
+    run_with(ctx, from, cluster, backup, &Options::default()).await
 }
 
 /// [`run`], with the deep-storage check of a Druid backup when `deep` is given.
@@ -46,8 +58,9 @@ pub async fn run_with(
     from: &str,
     cluster: &str,
     backup: &str,
-    deep: Option<&DeepStorage>,
+    options: &Options<'_>,
 ) -> anyhow::Result<()> {
+    let deep = options.deep;
     let started = Instant::now();
     // A bad map is a usage error before anything is read.
     let map = match deep {
@@ -67,25 +80,161 @@ pub async fn run_with(
         .into());
     }
     let deep = deep.map(|d| (d, map));
-    check(
+    let context = || format!("verify of backup {} in {}", manifest.id, repo.loc.url());
+    if !manifest.is_format_2() {
+        if options.read_data_subset.is_some() {
+            ctx.progress.note(
+                "note: --read-data-subset samples the objects of a format-2 backup; this format-1 backup is one object, read whole",
+            );
+        }
+        let opened = read::open(&repo, manifest.clone(), None)
+            .await
+            .with_context(context)?;
+        return check(
+            ctx,
+            &repo,
+            &opened,
+            started,
+            deep.as_ref().map(|(d, m)| (*d, m)),
+        )
+        .await
+        .with_context(context);
+    }
+    if deep.is_some() && options.read_data_subset.is_some() {
+        return Err(CommandError::Usage(
+            "--deep-storage reads the whole backup; it does not go with --read-data-subset".into(),
+        )
+        .into());
+    }
+    let keys = super::restore::identities(options.identity)?;
+    let contents = manifest.encryption.is_none() || keys.is_some();
+    if deep.is_some() && !contents {
+        return Err(crate::crypto::CryptoError::MissingIdentity.into());
+    }
+    if contents && options.read_data_subset.is_none() {
+        let opened = read::open(&repo, manifest.clone(), keys)
+            .await
+            .with_context(context)?;
+        return check(
+            ctx,
+            &repo,
+            &opened,
+            started,
+            deep.as_ref().map(|(d, m)| (*d, m)),
+        )
+        .await
+        .with_context(context);
+    }
+    sample(
         ctx,
         &repo,
         &manifest,
+        keys,
+        options.read_data_subset,
         started,
-        deep.as_ref().map(|(d, m)| (*d, m)),
     )
     .await
-    .with_context(|| format!("verify of backup {} in {}", manifest.id, repo.loc.url()))
+    .with_context(context)
+}
+
+/// A format-2 backup checked without reading all of it: every object's existence and size, then
+/// `share` percent of them (all when `None`) downloaded and checked against their digests, and
+/// with a key (or unencrypted) decrypted and decompressed too.
+async fn sample(
+    ctx: &Ctx,
+    repo: &Repo,
+    manifest: &Manifest,
+    keys: Option<Arc<crate::crypto::Identities>>,
+    share: Option<f64>,
+    started: Instant,
+) -> anyhow::Result<()> {
+    let contents = manifest.encryption.is_none() || keys.is_some();
+    if contents {
+        // The index and the sealed sections are decrypted: the key is checked.
+        read::open(repo, manifest.clone(), keys.clone()).await?;
+    } else {
+        read2::check_stored(repo, manifest).await?;
+        read2::check_ciphertexts(repo, manifest).await?;
+    }
+    let total = manifest.objects.len();
+    let which = read2::sample(total, share.unwrap_or(100.0));
+    let want: u64 = which.iter().map(|&n| manifest.objects[n].bytes).sum();
+    ctx.progress.phase("verify", Some(want));
+    let checked =
+        read2::check_objects_data(repo, manifest, &which, keys, ctx.progress.as_ref()).await;
+    ctx.progress.finish();
+    let checked = checked?;
+    let ok = checked.problem_count == 0;
+    let seconds = started.elapsed().as_secs_f64();
+    let percent = if total == 0 {
+        0.0
+    } else {
+        (checked.read as f64 * 1000.0 / total as f64).round() / 10.0
+    };
+    let json = json!({
+        "id": manifest.id,
+        "ok": ok,
+        "problem_count": checked.problem_count,
+        "problems": checked.problems,
+        "objects": total,
+        "objects_read": checked.read,
+        "share_read_percent": percent,
+        "bytes_read": checked.bytes,
+        "contents_checked": contents,
+        "stored_bytes": manifest.objects.iter().map(|o| o.bytes).sum::<u64>(),
+        "seconds": (seconds * 1000.0).round() / 1000.0,
+    });
+    let what = if contents {
+        "match their digests and decompress to their tar bytes"
+    } else {
+        "match their ciphertext digests"
+    };
+    let mut human = if ok {
+        format!(
+            "Backup {}: all {total} objects exist with their sizes, SHA256SUMS matches the manifest; {} of them ({percent}%, {}) were read and {what} ({seconds:.1}s)",
+            manifest.id,
+            checked.read,
+            human_bytes(checked.bytes),
+        )
+    } else {
+        format!(
+            "Backup {} FAILED verification: {} problem(s) in the {} objects read of {total}",
+            manifest.id, checked.problem_count, checked.read
+        )
+    };
+    if !contents {
+        human.push_str(&format!(
+            "\n  the contents were not checked: the backup is encrypted and no identity was given (--identity FILE or {})",
+            crate::crypto::IDENTITY_FILE_VAR
+        ));
+    }
+    for p in &checked.problems {
+        human.push_str(&format!("\n  {p}"));
+    }
+    ctx.emit(&json, &human);
+    if ok {
+        Ok(())
+    } else {
+        Err(CommandError::Reported {
+            class: crate::error::ExitClass::Integrity,
+            message: format!(
+                "backup {} does not match its manifest ({} problem(s))",
+                manifest.id, checked.problem_count
+            ),
+        }
+        .into())
+    }
 }
 
 async fn check(
     ctx: &Ctx,
     repo: &Repo,
-    manifest: &Manifest,
+    opened: &read::Opened,
     started: Instant,
     deep: Option<(&DeepStorage, &DeepStorageMap)>,
 ) -> anyhow::Result<()> {
-    let index = Arc::new(read::load_index(repo, manifest).await?);
+    let manifest = &opened.manifest;
+    let index = opened.index(repo).await?;
     // With --deep-storage the members are extracted (and checked on the way) into a private
     // folder, removed when the verify ends.
     let staging = match deep {
@@ -107,15 +256,15 @@ async fn check(
             max_problems: MAX_PROBLEMS,
         },
     };
-    let read = read::read_archive(
-        repo,
-        manifest,
-        index,
-        super::archive_layout(manifest),
-        target,
-        ctx.progress.clone(),
-    )
-    .await;
+    let read = opened
+        .read(
+            repo,
+            index,
+            super::archive_layout(manifest),
+            target,
+            ctx.progress.clone(),
+        )
+        .await;
     ctx.progress.finish();
     let read = read?;
     let mut problems = read.unpacked.problems.clone();
@@ -144,6 +293,13 @@ async fn check(
         "stored_bytes": manifest.archive.bytes,
         "seconds": (seconds * 1000.0).round() / 1000.0,
     });
+    if manifest.is_format_2() {
+        json["objects"] = manifest.objects.len().into();
+        json["objects_read"] = manifest.objects.len().into();
+        json["share_read_percent"] = 100.0.into();
+        json["contents_checked"] = true.into();
+        json["stored_bytes"] = manifest.objects.iter().map(|o| o.bytes).sum::<u64>().into();
+    }
     let mut human = if ok {
         format!(
             "Backup {} is intact: archive sha256 matches, {} files ({}) match their digests ({:.1}s)",

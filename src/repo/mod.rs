@@ -9,6 +9,7 @@ pub mod list;
 pub mod manifest;
 pub mod prune;
 pub mod read;
+pub mod read2;
 pub mod write;
 pub mod write2;
 

@@ -5,11 +5,14 @@ use std::io::{self, Read};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use object_store::path::Path as ObjPath;
+
 use super::{Manifest, Repo};
 use crate::archive::digest::HashingReader;
 use crate::archive::index::{Index, MAX_LINE_BYTES};
 use crate::archive::unpack::{self, Mode, Unpacked};
 use crate::archive::{ArchiveError, Layout, Problem};
+use crate::crypto::Identities;
 use crate::progress::Progress;
 use crate::store::{StoreError, download};
 
@@ -17,8 +20,9 @@ use crate::store::{StoreError, download};
 const RANGE_SIZE: u64 = 8 * 1024 * 1024;
 const RANGES_IN_FLIGHT: usize = 4;
 
-/// Streams an object of `expected_bytes` into `consume` on a blocking thread and checks its SHA-256.
-/// Storage failures win over what the consumer saw (a cut download looks like a truncated stream).
+/// Streams an object of backup `id` of `expected_bytes` into `consume` on a blocking thread and
+/// checks its SHA-256. Storage failures win over what the consumer saw (a cut download looks like
+/// a truncated stream).
 async fn stream_object<T: Send + 'static>(
     repo: &Repo,
     object: &str,
@@ -28,7 +32,21 @@ async fn stream_object<T: Send + 'static>(
     consume: impl FnOnce(&mut dyn Read) -> Result<T, ArchiveError> + Send + 'static,
 ) -> anyhow::Result<(T, Option<Problem>)> {
     let key = repo.key(id, object);
-    let found = repo.object_size(&key).await?;
+    stream_key(repo, &key, expected_bytes, expected_sha256, move |r| {
+        consume(r).map_err(anyhow::Error::from)
+    })
+    .await
+}
+
+/// [`stream_object`] for any key, with a consumer whose errors are any error.
+pub(super) async fn stream_key<T: Send + 'static>(
+    repo: &Repo,
+    key: &ObjPath,
+    expected_bytes: u64,
+    expected_sha256: &str,
+    consume: impl FnOnce(&mut dyn Read) -> anyhow::Result<T> + Send + 'static,
+) -> anyhow::Result<(T, Option<Problem>)> {
+    let found = repo.object_size(key).await?;
     if found != expected_bytes {
         return Err(StoreError::SizeMismatch {
             key: key.to_string(),
@@ -39,7 +57,7 @@ async fn stream_object<T: Send + 'static>(
     }
     let (reader, task) = download::start(
         &repo.loc,
-        &key,
+        key,
         found,
         RANGE_SIZE,
         RANGES_IN_FLIGHT,
@@ -77,6 +95,73 @@ async fn stream_object<T: Send + 'static>(
         None
     };
     Ok((value, problem))
+}
+
+/// A backup ready to be read: its manifest (format 2, encrypted: with the sealed sections put
+/// back), its index once loaded, and the identities its objects open with.
+pub struct Opened {
+    pub manifest: Manifest,
+    index: Option<Arc<Index>>,
+    keys: Option<Arc<Identities>>,
+}
+
+/// Opens a backup for a restore or a full verify. Format 1: nothing is read yet. Format 2: every
+/// object is checked to exist with its size, `SHA256SUMS` against the manifest, then the index
+/// (and the sealed sections) are loaded, decrypted with `keys` when the backup is encrypted: a
+/// missing or wrong key fails here, before anything is written.
+pub async fn open(
+    repo: &Repo,
+    manifest: Manifest,
+    keys: Option<Arc<Identities>>,
+) -> anyhow::Result<Opened> {
+    if !manifest.is_format_2() {
+        return Ok(Opened {
+            manifest,
+            index: None,
+            keys,
+        });
+    }
+    let (manifest, index) = super::read2::open(repo, &manifest, keys.clone()).await?;
+    Ok(Opened {
+        manifest,
+        index: Some(Arc::new(index)),
+        keys,
+    })
+}
+
+impl Opened {
+    /// The backup's index (format 1: loaded now).
+    pub async fn index(&self, repo: &Repo) -> anyhow::Result<Arc<Index>> {
+        match &self.index {
+            Some(i) => Ok(i.clone()),
+            None => Ok(Arc::new(load_index(repo, &self.manifest).await?)),
+        }
+    }
+
+    /// Reads the archive (format 1's object, or format 2's objects in order) against `index`.
+    pub async fn read(
+        &self,
+        repo: &Repo,
+        index: Arc<Index>,
+        layout: Layout,
+        target: Target,
+        progress: Arc<dyn Progress>,
+    ) -> anyhow::Result<ReadBack> {
+        if self.manifest.is_format_2() {
+            super::read2::read_archive(
+                repo,
+                &self.manifest,
+                self.keys.clone(),
+                index,
+                layout,
+                target,
+                progress,
+            )
+            .await
+        } else {
+            read_archive(repo, &self.manifest, index, layout, target, progress).await
+        }
+    }
 }
 
 /// The per-file index of a backup: inline in the manifest, or its own object (checked against its

@@ -17,6 +17,7 @@ mod csv;
 mod doctor;
 mod dremio;
 mod fingerprint;
+mod format2;
 mod harness;
 mod inputs;
 mod loadspec;

@@ -14,6 +14,7 @@ mod dr;
 mod druid_backup;
 mod druid_clone;
 mod faults;
+mod format2_read;
 mod hostile;
 mod incremental;
 mod metastore_dump;

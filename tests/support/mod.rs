@@ -16,6 +16,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use sha2::{Digest, Sha256};
 
 pub mod druid;
+pub mod format2;
 pub mod metastore;
 
 pub fn repo_root() -> PathBuf {

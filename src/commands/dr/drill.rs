@@ -265,6 +265,7 @@ async fn steps(
         druid: None,
         catalog_to: Some(catalog.clone()),
         confine: true,
+        identity: None,
     };
     let restored = restore::run(&ctx.silenced(), &restore_args).await;
     let restored = restored.map_err(|e| failed(tl, e))?;

@@ -174,6 +174,7 @@ impl<'a> Standby<'a> {
             druid: None,
             catalog_to,
             confine: false,
+            identity: None,
         };
         let restored = restore::run(&self.ctx.silenced(), &args).await?;
         match restored {

@@ -20,7 +20,7 @@ use crate::druid::metastore::dump::{Column, TableDump};
 use crate::druid::metastore::load::{self, LoadOptions, LoadReport};
 use crate::druid::metastore::{self, MetaConfig};
 use crate::repo::Repo;
-use crate::repo::manifest::{self, Manifest};
+use crate::repo::manifest;
 use crate::repo::read::{self, Target};
 use crate::store::location::Access;
 
@@ -59,9 +59,10 @@ pub(super) async fn restore(
     druid: &DruidRestoreArgs,
     dry_run: bool,
     repo: &Repo,
-    manifest: &Manifest,
+    opened: &read::Opened,
     started: Instant,
 ) -> anyhow::Result<DruidRestoreReport> {
+    let manifest = &opened.manifest;
     let section = manifest.druid.as_ref().ok_or_else(|| {
         ArchiveError::BadManifest("a Druid backup without its druid section".into())
     })?;
@@ -97,7 +98,7 @@ pub(super) async fn restore(
         path: dir.clone(),
         source,
     })?;
-    extract(ctx, repo, manifest, &dir).await?;
+    extract(ctx, repo, opened, &dir).await?;
     check_files(&dir, section)?;
 
     // 5. With a map, the new locations of the staged segments, before anything is written.
@@ -232,19 +233,19 @@ fn numeric(version: &str) -> Option<Vec<u64>> {
 }
 
 /// Streams the archive into `dir`, checking every member against the index and the digests.
-async fn extract(ctx: &Ctx, repo: &Repo, manifest: &Manifest, dir: &Path) -> anyhow::Result<()> {
-    let index = Arc::new(read::load_index(repo, manifest).await?);
-    let read = read::read_archive(
-        repo,
-        manifest,
-        index,
-        crate::commands::archive_layout(manifest),
-        Target::Extract {
-            staging: dir.to_path_buf(),
-        },
-        ctx.progress.clone(),
-    )
-    .await;
+async fn extract(ctx: &Ctx, repo: &Repo, opened: &read::Opened, dir: &Path) -> anyhow::Result<()> {
+    let index = opened.index(repo).await?;
+    let read = opened
+        .read(
+            repo,
+            index,
+            crate::commands::archive_layout(&opened.manifest),
+            Target::Extract {
+                staging: dir.to_path_buf(),
+            },
+            ctx.progress.clone(),
+        )
+        .await;
     ctx.progress.finish();
     read?.extracted()?;
     Ok(())

@@ -54,6 +54,9 @@ pub struct RestoreArgs {
     /// Dremio's defaults under it, whatever the home's dremio.conf says (the home only provides
     /// dremio-admin and the version), and so is the conf dremio-admin loads with.
     pub confine: bool,
+    /// `--identity FILE`: the age identities of an encrypted backup (else
+    /// [`crate::crypto::IDENTITY_FILE_VAR`] names the file).
+    pub identity: Option<PathBuf>,
 }
 
 /// What a restore did: a Dremio installation's or a Druid metadata store's.
@@ -95,8 +98,16 @@ pub async fn run(ctx: &Ctx, args: &RestoreArgs) -> anyhow::Result<Restored> {
         .await
         .with_context(|| format!("restore of backup {} from {}", args.backup, repo.loc.url()))?;
     let context = || format!("restore of backup {} from {}", manifest.id, repo.loc.url());
+    // Format 2: every object is looked for and the index (and what an encrypted manifest seals)
+    // is read and decrypted now, so that a missing object or a missing or wrong key fails before
+    // anything about the target is touched.
+    let keys = identities(args.identity.as_deref())?;
+    let opened = read::open(&repo, manifest.clone(), keys)
+        .await
+        .with_context(context)?;
+    let manifest = &opened.manifest;
     match (manifest.cluster.kind.as_str(), &args.druid) {
-        ("druid", Some(d)) => druid::restore(ctx, d, args.dry_run, &repo, &manifest, started)
+        ("druid", Some(d)) => druid::restore(ctx, d, args.dry_run, &repo, &opened, started)
             .await
             .map(|r| Restored::Druid(Box::new(r)))
             .with_context(context),
@@ -110,20 +121,29 @@ pub async fn run(ctx: &Ctx, args: &RestoreArgs) -> anyhow::Result<Restored> {
             manifest.id
         ))
         .into()),
-        (_, None) => restore(ctx, args, &repo, &manifest, started)
+        (_, None) => restore(ctx, args, &repo, &opened, started)
             .await
             .map(Restored::Dremio)
             .with_context(context),
     }
 }
 
+/// The identities `--identity` (else the environment) names, if any; a bad file is a usage error.
+pub fn identities(flag: Option<&Path>) -> anyhow::Result<Option<Arc<crate::crypto::Identities>>> {
+    let env = |k: &str| std::env::var(k).ok();
+    crate::crypto::Identities::from_flag_or_env(flag, &env)
+        .map(|k| k.map(Arc::new))
+        .map_err(|e| CommandError::Usage(e.to_string()).into())
+}
+
 async fn restore(
     ctx: &Ctx,
     args: &RestoreArgs,
     repo: &Repo,
-    manifest: &Manifest,
+    opened: &read::Opened,
     started: Instant,
 ) -> anyhow::Result<RestoreReport> {
+    let manifest = &opened.manifest;
     let inst = installation(args, manifest)?;
     // A coordinator (or a dremio-admin a killed run left behind) using the target comes first:
     // nothing about the target, not even an earlier run's journal, is touched under it.
@@ -157,7 +177,7 @@ async fn restore(
             source,
         })?;
     let mut staging = stage::Staging::create(&plan, &manifest.id)?;
-    let unpacked = extract(ctx, repo, manifest, &staging.archive(), &plan).await?;
+    let unpacked = extract(ctx, repo, opened, &staging.archive(), &plan).await?;
     let logical = manifest.mode == "logical";
     // Extracted and digest-checked; dremio-admin must never see it among its table files.
     let catalog = if logical {
@@ -217,22 +237,22 @@ async fn restore(
 async fn extract(
     ctx: &Ctx,
     repo: &Repo,
-    manifest: &Manifest,
+    opened: &read::Opened,
     dir: &std::path::Path,
     plan: &Plan,
 ) -> anyhow::Result<unpack::Unpacked> {
-    let index = Arc::new(read::load_index(repo, manifest).await?);
-    let read = read::read_archive(
-        repo,
-        manifest,
-        index.clone(),
-        super::archive_layout(manifest),
-        Target::Extract {
-            staging: dir.to_path_buf(),
-        },
-        ctx.progress.clone(),
-    )
-    .await;
+    let index = opened.index(repo).await?;
+    let read = opened
+        .read(
+            repo,
+            index.clone(),
+            super::archive_layout(&opened.manifest),
+            Target::Extract {
+                staging: dir.to_path_buf(),
+            },
+            ctx.progress.clone(),
+        )
+        .await;
     ctx.progress.finish();
     let read = read?;
     read.extracted()?;
@@ -687,6 +707,7 @@ mod tests {
             druid: None,
             catalog_to: None,
             confine: true,
+            identity: None,
         };
         let manifest = crate::repo::manifest::tests::sample();
         let inst = installation(&args, &manifest).unwrap();

@@ -320,6 +320,7 @@ mod tests {
             druid: None,
             catalog_to: None,
             confine: false,
+            identity: None,
         }
     }
 
