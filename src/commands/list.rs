@@ -145,3 +145,35 @@ pub async fn run(ctx: &Ctx, from: &str, cluster: &str) -> anyhow::Result<()> {
     ctx.emit(&json!({"location": repo.loc.url(), "cluster": cluster, "backups": rows, "unusable": unusable}), &human);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repo::prune::tests::two_f2_backups;
+    use crate::repo::write::tests::memory_repo;
+
+    #[tokio::test]
+    async fn a_format_2_backup_shows_what_it_uploaded_and_what_it_reuses() {
+        let repo = memory_repo();
+        let (first, mut second) = two_f2_backups(&repo).await;
+        // The second uploaded all but the first's shared object it reuses.
+        second.stored_bytes -= second.objects[0].bytes;
+        second.base = Some(first.id.clone());
+        let shape = shape_json(&second);
+        assert_eq!(shape["format"], "lifeboat-backup/2");
+        assert_eq!(shape["encrypted"], false);
+        assert_eq!(shape["reused_bytes"], second.objects[0].bytes);
+        assert_eq!(shape["uploaded_bytes"], second.stored_bytes);
+        assert_eq!(shape["base"], first.id.as_str());
+        assert_eq!(format_label(&second), "2");
+        second.encryption = Some(crate::repo::manifest::Encryption {
+            scheme: crate::crypto::SCHEME.into(),
+            recipients: vec!["age1a".into(), "age1b".into()],
+        });
+        assert_eq!(shape_json(&second)["recipients"], 2);
+        assert_eq!(format_label(&second), "2+age");
+        let one = crate::repo::manifest::tests::sample();
+        assert_eq!(format_label(&one), "1");
+        assert_eq!(shape_json(&one)["reused_bytes"], 0);
+    }
+}

@@ -17,8 +17,10 @@ use crate::progress::Progress;
 use crate::store::copy::copy_object;
 use crate::store::{StoreError, classify_error};
 
-/// How many objects of a format-2 backup are copied at once.
-const OBJECTS_IN_FLIGHT: usize = 4;
+/// How many objects of a format-2 backup are copied at once: server-side copies hold no bytes;
+/// a streamed copy holds up to 4 ranges of 8 MiB, so two at once stay within the memory budget.
+const SERVER_COPIES_IN_FLIGHT: usize = 8;
+const STREAMED_COPIES_IN_FLIGHT: usize = 2;
 
 /// A copy's objects: how many were copied and how many the destination held already.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -208,7 +210,11 @@ async fn copy_shared_objects(
                 .await
                 .map(|()| bytes)
         })
-        .buffer_unordered(OBJECTS_IN_FLIGHT);
+        .buffer_unordered(if src.loc.same_store(&dst.loc) {
+            SERVER_COPIES_IN_FLIGHT
+        } else {
+            STREAMED_COPIES_IN_FLIGHT
+        });
     while let Some(done) = copies.next().await {
         transfer.copied_bytes += done?;
         transfer.copied += 1;

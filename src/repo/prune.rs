@@ -255,6 +255,11 @@ pub async fn delete_backup(repo: &Repo, id: &str) -> Result<(), StoreError> {
             Err(e) => return Err(err(key.as_ref(), e)),
         }
     }
+    // A local folder stays behind its deleted objects: removed when nothing else is in it (a
+    // staging file of a killed upload keeps it, for `local_leftovers` to find).
+    if let Some(root) = repo.loc.local_root() {
+        let _ = std::fs::remove_dir(root.join(dir.as_ref()));
+    }
     Ok(())
 }
 
@@ -437,6 +442,36 @@ pub(crate) mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("renewal failed"), "{err:#}");
         assert_eq!(object_names(&repo).await, before);
+    }
+
+    #[tokio::test]
+    async fn on_a_local_folder_a_deleted_backup_leaves_no_folder_and_the_sweep_no_object() {
+        let root = tempfile::tempdir().unwrap();
+        let loc = crate::store::Location::open(
+            root.path().to_str().unwrap(),
+            crate::store::location::Access::Write,
+        )
+        .unwrap();
+        let repo = Repo::new(loc, "dremio").unwrap();
+        let (first, second) = two_f2_backups(&repo).await;
+        delete_backup(&repo, &first.id).await.unwrap();
+        assert!(!root.path().join("dremio").join(&first.id).exists());
+        let (good, broken) = repo.list().await.unwrap();
+        let sweep = sweep_objects(&repo, &good, &broken, Duration::ZERO, false, &ours)
+            .await
+            .unwrap();
+        assert_eq!((sweep.swept, sweep.kept), (2, 3));
+        let on_disk: Vec<String> = walkdir::WalkDir::new(root.path().join("dremio/objects"))
+            .into_iter()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_file())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        let mut wanted: Vec<String> = second.objects.iter().map(|o| o.name.clone()).collect();
+        let mut found = on_disk;
+        wanted.sort();
+        found.sort();
+        assert_eq!(found, wanted);
     }
 
     #[tokio::test]
