@@ -383,7 +383,7 @@ pub(crate) mod tests {
         let dry = sweep_objects(&repo, &good, &broken, Duration::ZERO, true, &ours)
             .await
             .unwrap();
-        let gone_bytes = (first.objects[1].bytes + first.objects[2].bytes) as u64;
+        let gone_bytes = first.objects[1].bytes + first.objects[2].bytes;
         assert_eq!(
             (dry.swept, dry.swept_bytes, dry.foreign),
             (2, gone_bytes, 1)
