@@ -9,7 +9,9 @@
 #
 # N runs per command (default 20); S replays an earlier invocation (its moments come from the
 # seed, the command's name and the run's number); J commands are tortured side by side
-# (default 2); COMMANDs (backup, online-backup, copy, prune, restore, clone-apply) pick some.
+# (default 2); COMMANDs (backup, online-backup, copy, prune, restore, clone-apply, and on
+# repository format 2 backup-f2 (an incremental backup), copy-f2, prune-f2 (its sweep of shared
+# objects)) pick some.
 #
 # Started alone, it sets up the venv (LIFEBOAT_VENV, default <repo>/.venv) and starts two
 # SeaweedFS servers on 127.0.0.1 (two "regions"), which it stops by pid on exit. Run from
@@ -34,7 +36,7 @@ while [[ $# -gt 0 ]]; do
             shift 2
             ;;
         -h | --help)
-            sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
+            sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
             exit 0
             ;;
         *)

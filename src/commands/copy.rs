@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::{CommandError, Ctx};
 use crate::error::ExitClass;
-use crate::repo::copy::{Copied, copy_backup};
+use crate::repo::copy::{Copied, Transfer, copy_backup_counted, needed_bytes};
 use crate::store::location::Access;
 use crate::units::human_bytes;
 
@@ -86,8 +86,9 @@ async fn copy_all(ctx: &Ctx, args: &CopyArgs) -> anyhow::Result<Vec<String>> {
         for id in ids {
             let result = async {
                 let manifest = src.manifest(&id).await?;
-                ctx.progress.phase("copy", Some(manifest.stored_bytes));
-                let copied = copy_backup(&src, &dst, &manifest, ctx.progress.as_ref()).await;
+                ctx.progress.phase("copy", Some(needed_bytes(&manifest)));
+                let copied =
+                    copy_backup_counted(&src, &dst, &manifest, ctx.progress.as_ref()).await;
                 ctx.progress.finish();
                 copied
             }
@@ -108,8 +109,10 @@ async fn copy_all(ctx: &Ctx, args: &CopyArgs) -> anyhow::Result<Vec<String>> {
     let json_rows: Vec<serde_json::Value> = rows
         .iter()
         .map(|(id, r)| match r {
-            Ok(Copied::Now(bytes)) => json!({"id": id, "status": "copied", "bytes": bytes}),
-            Ok(Copied::AlreadyThere) => json!({"id": id, "status": "already-there"}),
+            Ok((Copied::Now(bytes), t)) => {
+                json!({"id": id, "status": "copied", "bytes": bytes, "objects": objects_json(t)})
+            }
+            Ok((Copied::AlreadyThere, _)) => json!({"id": id, "status": "already-there"}),
             Err(e) => json!({"id": id, "status": "failed", "error": e}),
         })
         .collect();
@@ -125,14 +128,32 @@ async fn copy_all(ctx: &Ctx, args: &CopyArgs) -> anyhow::Result<Vec<String>> {
     };
     for (id, r) in &rows {
         human.push_str(&match r {
-            Ok(Copied::Now(bytes)) => format!(
+            Ok((Copied::Now(bytes), t)) if t.copied + t.already_there > 0 => format!(
+                "\n  {id}: copied ({}), digest verified; objects: {} copied ({}), {} already there ({})",
+                human_bytes(*bytes),
+                t.copied,
+                human_bytes(t.copied_bytes),
+                t.already_there,
+                human_bytes(t.already_there_bytes)
+            ),
+            Ok((Copied::Now(bytes), _)) => format!(
                 "\n  {id}: copied ({}), digest verified",
                 human_bytes(*bytes)
             ),
-            Ok(Copied::AlreadyThere) => format!("\n  {id}: already there"),
+            Ok((Copied::AlreadyThere, _)) => format!("\n  {id}: already there"),
             Err(e) => format!("\n  {id}: FAILED: {e}"),
         });
     }
     ctx.emit(&json!({"from": src.loc.url(), "to": dst.loc.url(), "cluster": args.cluster, "backups": json_rows, "failed": failed.len()}), &human);
     Ok(failed)
+}
+
+/// A copy's format-2 objects in `--json` output.
+fn objects_json(t: &Transfer) -> serde_json::Value {
+    json!({
+        "copied": t.copied,
+        "copied_bytes": t.copied_bytes,
+        "already_there": t.already_there,
+        "already_there_bytes": t.already_there_bytes,
+    })
 }

@@ -1,6 +1,7 @@
 //! `lifeboat prune`: applies a location's retention policy, and removes what failed runs left
 //! behind (backup folders without a manifest, older than a grace period). A backup disappears at once
-//! when its manifest is deleted (first), then its data is deleted.
+//! when its manifest is deleted (first), then its data is deleted. Then format 2's shared objects
+//! that no remaining backup references and that are older than the grace are swept.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -10,10 +11,11 @@ use serde_json::json;
 
 use super::{CommandError, Ctx};
 use crate::repo::Repo;
-use crate::repo::prune::{delete_backup, local_leftovers, orphans};
+use crate::repo::prune::{Sweep, delete_backup, local_leftovers, orphans, sweep_objects};
 use crate::retention::{self, Policy};
 use crate::store::location::Access;
 use crate::store::lock;
+use crate::units::human_bytes;
 
 #[derive(Debug, Clone, Default)]
 pub struct PruneArgs {
@@ -114,7 +116,16 @@ async fn plan_and_apply(
     let leftovers = local_leftovers(repo, args.grace);
 
     let mut deleted = Vec::new();
-    if !args.dry_run {
+    let sweep: Sweep;
+    if args.dry_run {
+        // What would remain: every committed backup the policy keeps.
+        let remaining: Vec<_> = good
+            .iter()
+            .filter(|m| decisions.iter().any(|d| d.id == m.id && d.keep()))
+            .cloned()
+            .collect();
+        sweep = sweep_objects(repo, &remaining, &broken, args.grace, true, &|| None).await?;
+    } else {
         let doomed = decisions
             .iter()
             .filter(|d| !d.keep())
@@ -139,6 +150,12 @@ async fn plan_and_apply(
                 CommandError::Refused(format!("cannot remove {}: {e}", path.display()))
             })?;
         }
+        // Mark from what remains now (listed again, after the deletes), then sweep.
+        let (remaining, unreadable) = repo.list().await?;
+        let lost = || lock.and_then(|l| l.lost_because());
+        sweep = sweep_objects(repo, &remaining, &unreadable, args.grace, false, &lost)
+            .await
+            .with_context(|| format!("prune of the objects in {}", repo.loc.url()))?;
     }
 
     let verb = if args.dry_run {
@@ -181,6 +198,28 @@ async fn plan_and_apply(
             b.id, b.why
         ));
     }
+    if sweep.swept + sweep.kept + sweep.young + sweep.foreign > 0 || sweep.refused.is_some() {
+        human.push_str(&format!(
+            "\n  objects: {verb} {} ({}), kept {} ({}) referenced",
+            sweep.swept,
+            human_bytes(sweep.swept_bytes),
+            sweep.kept,
+            human_bytes(sweep.kept_bytes)
+        ));
+        if sweep.young > 0 {
+            human.push_str(&format!(
+                ", {} ({}) unreferenced but younger than the grace",
+                sweep.young,
+                human_bytes(sweep.young_bytes)
+            ));
+        }
+        if sweep.foreign > 0 {
+            human.push_str(&format!(", {} not lifeboat's left alone", sweep.foreign));
+        }
+    }
+    if let Some(why) = &sweep.refused {
+        human.push_str(&format!("\n  objects: {why}"));
+    }
     let json = json!({
         "location": repo.loc.url(),
         "cluster": args.cluster,
@@ -191,6 +230,16 @@ async fn plan_and_apply(
         "unusable": broken.iter().map(|b| b.id.clone()).collect::<Vec<_>>(),
         "upload_leftovers": leftovers,
         "deleted": deleted,
+        "objects": {
+            "swept": sweep.swept,
+            "swept_bytes": sweep.swept_bytes,
+            "kept": sweep.kept,
+            "kept_bytes": sweep.kept_bytes,
+            "young": sweep.young,
+            "young_bytes": sweep.young_bytes,
+            "foreign": sweep.foreign,
+            "refused": sweep.refused,
+        },
     });
     ctx.emit(&json, &human);
     Ok(())

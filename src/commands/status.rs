@@ -28,6 +28,9 @@ pub(crate) struct Row {
     pub role: &'static str,
     pub newest: Option<(String, chrono::TimeDelta)>,
     pub ids: Vec<String>,
+    /// The newest backup's format (`1`, `2`, `2+age`) and its shape for `--json` (see
+    /// [`super::list::shape_json`]): read from its manifest, no key needed.
+    pub newest_format: Option<(String, serde_json::Value)>,
     /// Why this location fails the check: no backup, older than the RPO, lagging, unreadable.
     pub problem: Option<String>,
 }
@@ -56,6 +59,9 @@ pub(crate) async fn survey(
                 role,
                 newest: backups.first().map(|m| (m.id.clone(), now - m.created_at)),
                 ids: backups.iter().map(|m| m.id.clone()).collect(),
+                newest_format: backups
+                    .first()
+                    .map(|m| (super::list::format_label(m), super::list::shape_json(m))),
                 problem: None,
             },
             Err(e) => Row {
@@ -63,6 +69,7 @@ pub(crate) async fn survey(
                 role,
                 newest: None,
                 ids: Vec::new(),
+                newest_format: None,
                 problem: Some(format!("cannot read it: {e:#}")),
             },
         });
@@ -144,13 +151,14 @@ pub async fn run(ctx: &Ctx, args: &StatusArgs) -> anyhow::Result<()> {
             "backups": r.ids.len(),
             "newest": r.newest.as_ref().map(|(id, _)| id.clone()),
             "age_seconds": r.newest.as_ref().map(|(_, a)| a.num_seconds()),
+            "newest_shape": r.newest_format.as_ref().map(|(_, shape)| shape.clone()),
             "ok": r.problem.is_none(),
             "problem": r.problem,
         })).collect::<Vec<_>>(),
     });
     let mut human = format!(
-        "{:<8} {:<28} {:<22} {:>8}  VERDICT",
-        "ROLE", "LOCATION", "NEWEST", "AGE"
+        "{:<8} {:<28} {:<22} {:>8} {:<6}  VERDICT",
+        "ROLE", "LOCATION", "NEWEST", "AGE", "FORMAT"
     );
     for r in &rows {
         let (id, age) = match &r.newest {
@@ -158,8 +166,12 @@ pub async fn run(ctx: &Ctx, args: &StatusArgs) -> anyhow::Result<()> {
             None => ("-".into(), "-".into()),
         };
         let verdict = r.problem.clone().unwrap_or_else(|| "ok".into());
+        let format = r
+            .newest_format
+            .as_ref()
+            .map_or("-", |(label, _)| label.as_str());
         human.push_str(&format!(
-            "\n{:<8} {:<28} {:<22} {:>8}  {verdict}",
+            "\n{:<8} {:<28} {:<22} {:>8} {format:<6}  {verdict}",
             r.role, r.name, id, age
         ));
     }

@@ -21,6 +21,7 @@ mod metastore_dump;
 mod metastore_load;
 mod metastore_tls;
 mod online;
+mod recipe;
 mod refusals;
 mod replication;
 mod zk;

@@ -1,11 +1,11 @@
 //! Offline and online backups under torture, and the fixtures and backups other commands share.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use anyhow::ensure;
+use anyhow::{Context, ensure};
 
 use crate::kill::{Invocation, Ran};
 use crate::place::{Place, alternating, alternating_variant};
@@ -26,7 +26,15 @@ pub struct Shared {
     sources: OnceLock<Source>,
     small_source: OnceLock<Source>,
     logical_source: OnceLock<Source>,
+    /// Format 2: its own installation (a backup holds the store's lock), and its backups.
+    f2: OnceLock<Fixture>,
+    f2_sources: OnceLock<Source>,
+    f2_small: OnceLock<Fixture>,
+    f2_small_source: OnceLock<Source>,
 }
+
+/// `backup`'s flags for a format-2 backup (the writer's CLI contract).
+pub const FORMAT_2: [&str; 2] = ["--format", "2"];
 
 /// A location with committed backups that a command reads.
 pub struct Source {
@@ -49,7 +57,17 @@ impl Shared {
     /// SeaweedFS ("us") with two backups of [`Shared::big`]: copied by copy, restored by restore.
     pub fn sources(&self) -> &Source {
         self.sources
-            .get_or_init(|| source_of(self.big(), "torture-source", 2))
+            .get_or_init(|| source_of(self.big(), "torture-source", 2, &[]))
+    }
+
+    /// SeaweedFS ("us") with two format-2 backups of an installation like [`Shared::big`], the
+    /// second incremental (it reuses the first's shared objects): copied by copy-f2, and the
+    /// pattern prune-f2 plants.
+    pub fn f2_sources(&self) -> &Source {
+        self.f2_sources.get_or_init(|| {
+            let fx = self.f2.get_or_init(|| fixture(BIG_MIB, 100));
+            source_of(fx, "torture-source-f2", 2, &FORMAT_2)
+        })
     }
 
     /// SeaweedFS with one online (logical) backup of a seeded simulator, for restore-logical.
@@ -88,29 +106,37 @@ impl Shared {
         })
     }
 
+    /// SeaweedFS with one format-2 backup of a small installation of its own, planted again and
+    /// again (under new object names) for prune-f2.
+    pub fn f2_small_source(&self) -> &Source {
+        self.f2_small_source.get_or_init(|| {
+            let fx = self.f2_small.get_or_init(|| fixture(2, 10));
+            source_of(fx, "torture-small-f2", 1, &FORMAT_2)
+        })
+    }
+
     /// SeaweedFS with one backup of [`Shared::small`], planted again and again for prune.
     pub fn small_source(&self) -> &Source {
         self.small_source
-            .get_or_init(|| source_of(self.small(), "torture-small", 1))
+            .get_or_init(|| source_of(self.small(), "torture-small", 1, &[]))
     }
 }
 
-fn source_of(fx: &Fixture, label: &str, count: usize) -> Source {
+fn source_of(fx: &Fixture, label: &str, count: usize, extra: &[&str]) -> Source {
     let place = Place::new(StoreKind::S3, label);
     let home = fx.home.display().to_string();
     let ids = (0..count)
         .map(|_| {
-            let made = ok_json(&lifeboat(
-                &[
-                    "--json",
-                    "backup",
-                    "--dremio-home",
-                    &home,
-                    "--to",
-                    &place.name,
-                ],
-                &[],
-            ));
+            let mut args = vec![
+                "--json",
+                "backup",
+                "--dremio-home",
+                &home,
+                "--to",
+                &place.name,
+            ];
+            args.extend_from_slice(extra);
+            let made = ok_json(&lifeboat(&args, &[]));
             made["id"].as_str().expect("backup id").to_string()
         })
         .collect();
@@ -226,6 +252,150 @@ impl Scenario for Offline {
     fn variant(&self, run: usize) -> &'static str {
         alternating_variant(run)
     }
+}
+
+/// `lifeboat backup --format 2` of a stopped coordinator after an earlier format-2 backup of it:
+/// the incremental run (it uploads only what the first lacks) is the one killed, alternately on
+/// SeaweedFS and on a local folder. After any kill the first backup is intact (its objects, which
+/// the second reuses, all there), every listed backup verifies, and a rerun adds exactly one
+/// backup, incremental on a committed base; prune then leaves exactly what they reference.
+pub struct Incremental {
+    fx: Fixture,
+    source_before: BTreeMap<String, String>,
+}
+
+/// What an incremental run's checks carry: the run's location and its first backup.
+pub struct IncrementalRun {
+    run: BackupRun,
+    first: String,
+}
+
+impl Incremental {
+    pub fn new() -> anyhow::Result<Incremental> {
+        let fx = fixture(BIG_MIB, 100);
+        Ok(Incremental {
+            source_before: snapshot(&fx.paths_local),
+            fx,
+        })
+    }
+
+    fn args(&self, place: &Place) -> Vec<String> {
+        let home = self.fx.home.display().to_string();
+        let mut args: Vec<String> = ["backup", "--dremio-home", &home, "--to", &place.name]
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        args.extend(FORMAT_2.iter().map(|a| a.to_string()));
+        args.extend(["--threads", "1", "--level", "3"].map(String::from));
+        args
+    }
+
+    fn source_untouched(&self) -> anyhow::Result<()> {
+        ensure!(
+            snapshot(&self.fx.paths_local) == self.source_before,
+            "the backed-up installation {} changed",
+            self.fx.paths_local.display()
+        );
+        Ok(())
+    }
+}
+
+impl Scenario for Incremental {
+    type World = IncrementalRun;
+
+    fn world(&self, run: usize, _scratch: &Path) -> anyhow::Result<(IncrementalRun, Invocation)> {
+        let place = Place::new(alternating(run), "torture-incremental");
+        let args = self.args(&place);
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        // The base: an uninterrupted format-2 backup.
+        let mut first_args = vec!["--json"];
+        first_args.extend_from_slice(&refs);
+        let made = ok_json(&lifeboat(&first_args, &[]));
+        let first = made["id"].as_str().context("backup id")?.to_string();
+        let inv = Invocation::new(&refs, &[]);
+        let run = BackupRun {
+            place,
+            after_kill: RefCell::new(Vec::new()),
+            staging: None,
+        };
+        Ok((IncrementalRun { run, first }, inv))
+    }
+
+    fn after_kill(&self, w: &IncrementalRun, ran: &Ran) -> anyhow::Result<String> {
+        self.source_untouched()?;
+        let ids = w.run.place.complete_backups()?;
+        ensure!(
+            ids.contains(&w.first),
+            "the first backup {} is gone: {ids:?}",
+            w.first
+        );
+        if ran.killed() {
+            ensure!(ids.len() <= 2, "one killed backup left {ids:?}");
+        } else {
+            ensure!(ids.len() == 2, "a finished incremental backup left {ids:?}");
+        }
+        for id in ids.iter().filter(|id| **id != w.first) {
+            incremental_on(&w.run.place, id, &ids)?;
+        }
+        let found = format!(
+            "{} complete backup(s) in a {:?} location",
+            ids.len(),
+            w.run.place.loc.kind
+        );
+        *w.run.after_kill.borrow_mut() = ids;
+        Ok(found)
+    }
+
+    fn after_rerun(&self, w: &IncrementalRun) -> anyhow::Result<()> {
+        self.source_untouched()?;
+        let before = w.run.after_kill.borrow().clone();
+        let ids = w.run.place.complete_backups()?;
+        let new: Vec<&String> = ids.iter().filter(|id| !before.contains(id)).collect();
+        ensure!(
+            ids.len() == before.len() + 1 && new.len() == 1,
+            "the rerun should add one backup to {before:?}; the location lists {ids:?}"
+        );
+        incremental_on(&w.run.place, new[0], &ids)?;
+        w.run.place.prune_leftovers(&ids)
+    }
+
+    fn variant(&self, run: usize) -> &'static str {
+        alternating_variant(run)
+    }
+}
+
+/// Backup `id` is format 2, incremental on a base that is one of the committed `ids`, and
+/// reuses at least one of the base's objects (the installation did not change between them).
+fn incremental_on(place: &Place, id: &str, ids: &[String]) -> anyhow::Result<()> {
+    let m = place.manifest(id)?;
+    ensure!(
+        m["format"] == "lifeboat-backup/2",
+        "backup {id} is {}, not format 2",
+        m["format"]
+    );
+    let base = m["base"]
+        .as_str()
+        .with_context(|| format!("backup {id} has no base: it was not incremental"))?;
+    ensure!(
+        ids.iter().any(|i| i == base),
+        "backup {id}'s base {base} is not a committed backup ({ids:?})"
+    );
+    let names = |m: &serde_json::Value| -> BTreeSet<String> {
+        m["objects"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|o| o["name"].as_str().map(str::to_string))
+            .collect()
+    };
+    let shared = names(&m)
+        .intersection(&names(&place.manifest(base)?))
+        .count();
+    ensure!(
+        shared > 0,
+        "backup {id} reuses no object of its base {base}"
+    );
+    Ok(())
 }
 
 /// The seeded simulator's administrator (`dremio-sim seed`).

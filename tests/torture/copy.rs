@@ -1,5 +1,7 @@
 //! `lifeboat copy` between two SeaweedFS servers (two "regions", each with its own endpoint and
-//! credentials, as tests/it/replication.rs sets them up) under torture.
+//! credentials, as tests/it/replication.rs sets them up) under torture: of format-1 backups, and
+//! (copy-f2) of format-2 ones, whose shared objects are copied only when missing; after any kill
+//! every backup the destination lists verifies with every object it references there.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -19,7 +21,15 @@ pub struct Copy<'a> {
 
 impl<'a> Copy<'a> {
     pub fn new(shared: &'a Shared) -> anyhow::Result<Copy<'a>> {
-        let source = shared.sources();
+        Self::of(shared.sources())
+    }
+
+    /// Copies of format-2 backups (the second incremental on the first).
+    pub fn format_2(shared: &'a Shared) -> anyhow::Result<Copy<'a>> {
+        Self::of(shared.f2_sources())
+    }
+
+    fn of(source: &'a Source) -> anyhow::Result<Copy<'a>> {
         Ok(Copy {
             source,
             source_keys: source.place.loc.keys(),

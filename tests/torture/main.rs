@@ -2,7 +2,8 @@
 //! real RocksDB fixtures and the Dremio simulator.
 //!
 //! For each command (offline and online backup, copy, prune, restore of an offline and of a
-//! logical backup, clone apply) one uninterrupted run measures how long it takes; then each of
+//! logical backup, clone apply; and on format 2: an incremental backup, prune with its sweep of
+//! shared objects, a copy of shared objects) one uninterrupted run measures how long it takes; then each of
 //! N runs, in a fresh world, SIGKILLs lifeboat at a moment drawn from the seed, checks what the
 //! kill left, runs the same command again, checks the final state, and prunes the leftovers.
 //! Only the moment of the kill depends on time: every check holds whatever the moment.
@@ -72,7 +73,7 @@ struct Tally {
 }
 
 /// Every command under torture, in the order of the summary.
-const COMMANDS: [&str; 7] = [
+const COMMANDS: [&str; 10] = [
     "backup",
     "online-backup",
     "copy",
@@ -80,6 +81,9 @@ const COMMANDS: [&str; 7] = [
     "restore",
     "restore-logical",
     "clone-apply",
+    "backup-f2",
+    "copy-f2",
+    "prune-f2",
 ];
 
 fn main() -> ExitCode {
@@ -146,9 +150,12 @@ fn main() -> ExitCode {
 }
 
 /// Heaviest first, so that lanes get even shares.
-const WEIGHT_ORDER: [&str; 7] = [
+const WEIGHT_ORDER: [&str; 10] = [
+    "backup-f2",
     "backup",
     "copy",
+    "copy-f2",
+    "prune-f2",
     "clone-apply",
     "restore",
     "prune",
@@ -167,6 +174,9 @@ fn torture_command(
         "online-backup" => torture(command, &backup::Online::new(), opts, seed),
         "copy" => torture(command, &copy::Copy::new(shared), opts, seed),
         "prune" => torture(command, &prune::Prune::new(shared), opts, seed),
+        "backup-f2" => torture(command, &backup::Incremental::new(), opts, seed),
+        "copy-f2" => torture(command, &copy::Copy::format_2(shared), opts, seed),
+        "prune-f2" => torture(command, &prune::PruneF2::new(shared), opts, seed),
         "restore" => torture(
             command,
             &restore::Restore::new(shared, restore::Flavour::Offline),

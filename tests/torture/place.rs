@@ -1,6 +1,8 @@
 //! A backup location under torture, and what must hold of it after any kill: only complete
-//! backups are listed, each passes `verify`, every object lies where the layout puts a backup's
-//! objects or the lock; and after `prune --grace 0s`, nothing but the kept backups remains.
+//! backups are listed, each passes `verify`, every format-2 object a committed manifest
+//! references exists with its size, every object lies where the layout puts a backup's objects,
+//! a shared object (`objects/<ab>/<ab..>`) or the lock; and after `prune --grace 0s`, nothing
+//! but the kept backups (and the objects they reference) remains.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -11,8 +13,16 @@ use serde_json::Value;
 
 use crate::support::{StoreKind, TestLocation, lifeboat_env, stderr, stdout};
 
-/// The objects a backup folder may hold (docs/ARCHITECTURE.md, "Repository layout").
-const BACKUP_OBJECTS: [&str; 3] = ["data.tar.zst", "index.jsonl.zst", "manifest.json"];
+/// The objects a backup folder may hold (docs/ARCHITECTURE.md, "Repository layout"; format 2's
+/// SHA256SUMS, encrypted index and sealed sections too).
+const BACKUP_OBJECTS: [&str; 6] = [
+    "data.tar.zst",
+    "index.jsonl.zst",
+    "manifest.json",
+    "SHA256SUMS",
+    "index.jsonl.zst.age",
+    "sealed.json.age",
+];
 
 pub struct Place {
     pub loc: TestLocation,
@@ -82,6 +92,7 @@ impl Place {
                 self.loc.url
             );
         }
+        self.referenced_objects_present(&ids)?;
         for id in &ids {
             let v = self.json(&[
                 "--json",
@@ -126,9 +137,37 @@ impl Place {
             return false;
         };
         rest == "lock.json"
+            || is_object_path(rest)
             || rest
                 .split_once('/')
                 .is_some_and(|(id, object)| is_backup_id(id) && BACKUP_OBJECTS.contains(&object))
+    }
+
+    /// The manifest of committed backup `id`, as JSON.
+    pub fn manifest(&self, id: &str) -> anyhow::Result<Value> {
+        let raw = self
+            .loc
+            .read(&format!("{}/{id}/manifest.json", self.cluster));
+        Ok(serde_json::from_slice(&raw)?)
+    }
+
+    /// Nothing referenced was lost: every object each format-2 manifest of `ids` lists exists,
+    /// with the size the manifest gives (verify then checks their digests).
+    pub fn referenced_objects_present(&self, ids: &[String]) -> anyhow::Result<()> {
+        let keys: BTreeSet<String> = self.loc.keys().into_iter().collect();
+        for id in ids {
+            let manifest = self.manifest(id)?;
+            for o in manifest["objects"].as_array().into_iter().flatten() {
+                let name = o["name"].as_str().context("an object has a name")?;
+                let key = format!("{}/{}", self.cluster, object_path(name));
+                ensure!(
+                    keys.contains(&key),
+                    "backup {id} references object {name}, which {} no longer holds",
+                    self.loc.url
+                );
+            }
+        }
+        Ok(())
     }
 
     /// `prune --grace 0s` with a policy that keeps `ids`; afterwards the listing is still `ids`,
@@ -175,10 +214,28 @@ impl Place {
         for id in ids {
             let key = |o: &str| format!("{}/{id}/{o}", self.cluster);
             let manifest: Value = serde_json::from_slice(&self.loc.read(&key("manifest.json")))?;
-            keys.insert(key("data.tar.zst"));
             keys.insert(key("manifest.json"));
-            if manifest["index"]["location"] != "inline" {
-                keys.insert(key("index.jsonl.zst"));
+            let objects = manifest["objects"].as_array().cloned().unwrap_or_default();
+            if objects.is_empty() {
+                keys.insert(key("data.tar.zst"));
+                if manifest["index"]["location"] != "inline" {
+                    keys.insert(key("index.jsonl.zst"));
+                }
+                continue;
+            }
+            // Format 2: the folder's SHA256SUMS, index, sealed sections, and the shared objects.
+            for folder_object in [
+                &manifest["archive"]["object"],
+                &manifest["index"]["location"],
+                &manifest["sealed"]["object"],
+            ] {
+                if let Some(name) = folder_object.as_str() {
+                    keys.insert(key(name));
+                }
+            }
+            for o in &objects {
+                let name = o["name"].as_str().context("an object has a name")?;
+                keys.insert(format!("{}/{}", self.cluster, object_path(name)));
             }
         }
         Ok(keys)
@@ -194,7 +251,9 @@ impl Place {
             let entry = entry?;
             let rel = entry.path().strip_prefix(root)?.display().to_string();
             let fine = if entry.file_type().is_dir() {
-                rel == self.cluster || ids.iter().any(|id| rel == format!("{}/{id}", self.cluster))
+                rel == self.cluster
+                    || ids.iter().any(|id| rel == format!("{}/{id}", self.cluster))
+                    || is_objects_folder(&rel, &self.cluster)
             } else {
                 expected.contains(&rel)
             };
@@ -204,6 +263,32 @@ impl Place {
         }
         Ok(())
     }
+}
+
+/// `objects/ab/ab<30 more hex>`: where format 2 keeps a shared object (relative to the cluster).
+pub fn is_object_path(rest: &str) -> bool {
+    let parts: Vec<&str> = rest.split('/').collect();
+    matches!(parts.as_slice(), ["objects", fan, name]
+        if name.len() == 32
+            && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            && name.get(..2) == Some(*fan))
+}
+
+/// The key of object `name` relative to the cluster's folder.
+pub fn object_path(name: &str) -> String {
+    format!("objects/{}/{name}", name.get(..2).unwrap_or(name))
+}
+
+/// `<cluster>/objects` or one of its fan-out folders `<cluster>/objects/ab` (a sweep may leave
+/// one empty on a local folder).
+fn is_objects_folder(rel: &str, cluster: &str) -> bool {
+    let Some(rest) = rel.strip_prefix(&format!("{cluster}/")) else {
+        return false;
+    };
+    rest == "objects"
+        || rest.strip_prefix("objects/").is_some_and(|fan| {
+            fan.len() == 2 && fan.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        })
 }
 
 /// Where run `run` of a command that alternates works: SeaweedFS, then a local folder, ...

@@ -216,7 +216,12 @@ async fn backup_and_copy(
         async move {
             let outcome = async {
                 dst.loc.check_access().await?;
-                copy::copy_backup(repo, dst, manifest, ctx.progress.as_ref()).await
+                // Under the destination's lock: a prune there must not sweep an object this copy
+                // found present and skipped (format 2) before the copy's manifest is committed.
+                let lock = dst.lock("copy", args.wait_lock).await?;
+                let copied = copy::copy_backup(repo, dst, manifest, ctx.progress.as_ref()).await;
+                lock.release().await;
+                copied
             }
             .await
             .map_err(|e| format!("{e:#}"));
