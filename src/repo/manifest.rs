@@ -733,13 +733,18 @@ pub(crate) mod tests {
                 .contains("not a lifeboat manifest")
         );
         let mut newer = sample();
-        newer.format = "lifeboat-backup/2".into();
+        newer.format = "lifeboat-backup/3".into();
         assert!(
             Manifest::from_json(&newer.to_json(), None)
                 .unwrap_err()
                 .to_string()
                 .contains("newer lifeboat")
         );
+        // Format 2 without its objects is refused for what it lacks.
+        let mut bare = sample();
+        bare.format = FORMAT_2.into();
+        let err = Manifest::from_json(&bare.to_json(), None).unwrap_err().to_string();
+        assert!(err.contains("without objects"), "{err}");
         let mut bad_digest = sample();
         bad_digest.archive.sha256 = "xyz".into();
         assert!(Manifest::from_json(&bad_digest.to_json(), None).is_err());
