@@ -213,18 +213,26 @@ fn is_sha256(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// Whether a file of the archive is shared: under the `db` root, a RocksDB table (`*.sst`), a
-/// blob file (`*.blob`) or anything in a `blob/` folder, of at least [`SHARED_MIN_BYTES`].
+/// Whether a file of the archive is shared, i.e. written once and never changed in place, and of
+/// at least [`SHARED_MIN_BYTES`]: under the `db` root, a RocksDB table (`*.sst`), a blob file
+/// (`*.blob`), anything in a `blob/` folder, or a file of the Lucene indexes in `search/` (Lucene
+/// writes its segment files once); and every uploaded file (`uploads/`, which Dremio writes once).
 pub fn is_shared(name: &str, size: u64) -> bool {
-    let Some(rel) = name.strip_prefix("db/") else {
-        return false;
-    };
     if size < SHARED_MIN_BYTES {
         return false;
     }
+    if name.starts_with("uploads/") {
+        return true;
+    }
+    let Some(rel) = name.strip_prefix("db/") else {
+        return false;
+    };
     let mut parts: Vec<&str> = rel.split('/').collect();
     let file = parts.pop().unwrap_or("");
-    file.ends_with(".sst") || file.ends_with(".blob") || parts.contains(&"blob")
+    file.ends_with(".sst")
+        || file.ends_with(".blob")
+        || parts.contains(&"blob")
+        || parts.first() == Some(&"search")
 }
 
 /// What a fragmented pack wrote.
@@ -520,7 +528,10 @@ mod tests {
         assert!(is_shared("db/catalog/1.sst", 1 << 20));
         assert!(!is_shared("db/catalog/1.sst", 10));
         assert!(is_shared("db/blob/a/b", 1 << 20));
-        assert!(!is_shared("uploads/x.sst", 1 << 20));
+        assert!(is_shared("uploads/x.sst", 1 << 20));
+        assert!(!is_shared("uploads/small.csv", 10));
+        assert!(is_shared("db/search/dac/_0.cfs", 1 << 20));
+        assert!(!is_shared("security/keystore", 1 << 20));
         assert!(!is_shared("db/catalog/LOG", 1 << 20));
     }
 }

@@ -62,7 +62,7 @@ pub fn installation(flags: Installation, cc: &ClusterConfig) -> Installation {
 
 /// The repository format of new backups when neither flag nor config names one: the one
 /// constant to change when format 2 becomes the default.
-pub const DEFAULT_FORMAT: u8 = 1;
+pub const DEFAULT_FORMAT: u8 = 2;
 
 /// The repository format: the flag, else the cluster's `format`, else [`DEFAULT_FORMAT`].
 pub fn format(flag: Option<u8>, cc: &ClusterConfig) -> u8 {

@@ -743,7 +743,9 @@ pub(crate) mod tests {
         // Format 2 without its objects is refused for what it lacks.
         let mut bare = sample();
         bare.format = FORMAT_2.into();
-        let err = Manifest::from_json(&bare.to_json(), None).unwrap_err().to_string();
+        let err = Manifest::from_json(&bare.to_json(), None)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("without objects"), "{err}");
         let mut bad_digest = sample();
         bad_digest.archive.sha256 = "xyz".into();
