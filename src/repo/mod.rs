@@ -9,6 +9,7 @@ pub mod manifest;
 pub mod prune;
 pub mod read;
 pub mod read2;
+mod read_common;
 pub mod write;
 
 pub use layout::Repo;
