@@ -10,6 +10,7 @@ pub mod manifest;
 pub mod prune;
 pub mod read;
 pub mod read2;
+mod read_common;
 pub mod write;
 pub mod write2;
 

@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 
 use super::layout::{INDEX_OBJECT, SUMS_OBJECT, object_path};
 use super::manifest::{CatalogRef, Druid, Logical, MAX_MANIFEST_BYTES, ObjectRef};
-use super::read::{ReadBack, Target, stream_key};
+use super::read_common::{ReadBack, Target, stream_key};
 use super::{Manifest, Repo};
 use crate::archive::index::{Index, MAX_LINE_BYTES};
 use crate::archive::unpack::{self, Mode, Unpacked};
