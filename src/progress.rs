@@ -184,6 +184,9 @@ impl Lines {
     }
 }
 
+/// Half the first mark of a phase without a total (see `Lines::advance`).
+const UNKNOWN_MARK: u64 = 512 << 10;
+
 impl Progress for Lines {
     fn phase(&self, name: &str, total_bytes: Option<u64>) {
         self.start(name, total_bytes, false);
@@ -205,6 +208,14 @@ impl Progress for Lines {
             st.next_quarter += 1;
             let secs = st.started.elapsed().as_secs_f64();
             self.emit("progress", &st.name, done, Some(total), secs, st.items);
+        } else if st.total.is_none() && !st.items && done >= UNKNOWN_MARK << st.next_quarter {
+            // No total (a format-2 backup with no earlier one to estimate from): a line at every
+            // doubling from 1 MiB, so that a log shows the run moving in a few dozen lines.
+            while st.next_quarter < 40 && done >= UNKNOWN_MARK << st.next_quarter {
+                st.next_quarter += 1;
+            }
+            let secs = st.started.elapsed().as_secs_f64();
+            self.emit("progress", &st.name, done, None, secs, false);
         }
     }
 

@@ -140,13 +140,17 @@ fn walk_cmp(a: &str, b: &str) -> std::cmp::Ordering {
 }
 
 /// A merge-join of the walk with an earlier backup's index (both in walk order): O(1) memory.
-/// Only the `db` root holds shared files, and it is walked first.
+/// Roots come in the sources' order (`db`, `uploads`, `security`), not sorted, and within a
+/// root entries follow `walk_cmp`.
 pub struct MergeJoin<I: Iterator, F> {
     base: std::iter::Peekable<I>,
     /// Whether the earlier backup lists this object as a shared one.
     known: F,
     /// Entries reused.
     pub reused: u64,
+    /// The roots the walk has left behind, and the one it is in.
+    passed: Vec<String>,
+    current: Option<String>,
 }
 
 impl<I, F> MergeJoin<I, F>
@@ -159,6 +163,8 @@ where
             base: base.peekable(),
             known,
             reused: 0,
+            passed: Vec::new(),
+            current: None,
         }
     }
 }
@@ -169,6 +175,13 @@ where
     F: FnMut(&str) -> bool,
 {
     fn lookup(&mut self, candidate: &FileEntry) -> Result<Option<FileEntry>, ArchiveError> {
+        let root = candidate.root();
+        if self.current.as_deref() != Some(root) {
+            if let Some(left) = self.current.take() {
+                self.passed.push(left);
+            }
+            self.current = Some(root.to_string());
+        }
         loop {
             let ord = match self.base.peek() {
                 None => return Ok(None),
@@ -179,9 +192,13 @@ where
                         .and_then(Result::err)
                         .unwrap_or_else(|| ArchiveError::Corrupt("base index".into())));
                 }
-                // Past the db root (or before it, which lifeboat never writes).
-                Some(Ok(e)) if e.root() != "db" => return Ok(None),
-                Some(Ok(e)) => walk_cmp(&e.path, &candidate.path),
+                Some(Ok(e)) if e.root() == root => walk_cmp(&e.path, &candidate.path),
+                // A root the walk has left: behind. Any other: ahead (a root this walk has
+                // not reached, or one it does not have).
+                Some(Ok(e)) if self.passed.iter().any(|p| p == e.root()) => {
+                    std::cmp::Ordering::Less
+                }
+                Some(Ok(_)) => std::cmp::Ordering::Greater,
             };
             match ord {
                 std::cmp::Ordering::Less => {

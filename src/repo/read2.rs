@@ -219,6 +219,8 @@ pub async fn load_index(
     let entries = manifest.index.entries;
     let key = repo.key(&manifest.id, &manifest.index.location);
     let sha = manifest.index.sha256.clone().unwrap_or_default();
+    let object = manifest.index.location.clone();
+    let object2 = object.clone();
     let (index, problem) = stream_key(
         repo,
         &key,
@@ -230,11 +232,11 @@ pub async fn load_index(
                 _ => Box::new(r),
             };
             let decoder = zstd::stream::read::Decoder::new(plain)
-                .map_err(|e| ArchiveError::Corrupt(format!("index: {e}")))?;
+                .map_err(|e| ArchiveError::Corrupt(format!("index {object}: {e}")))?;
             let limit = entries.saturating_mul(MAX_LINE_BYTES as u64 + 1);
             let mut spool = tempfile::tempfile().map_err(ArchiveError::Stream)?;
             let copied = io::copy(&mut decoder.take(limit + 1), &mut spool)
-                .map_err(|e| ArchiveError::Corrupt(format!("index: {e}")))?;
+                .map_err(|e| ArchiveError::Corrupt(format!("index {object2}: {e}")))?;
             if copied > limit {
                 return Err(ArchiveError::BadManifest(format!(
                     "the index decompresses to more than {limit} bytes, more than {entries} entries can take"

@@ -33,6 +33,8 @@ fn backup(fx: &Fixture, loc: &TestLocation) -> serde_json::Value {
         &[
             "--json",
             "backup",
+            "--format",
+            "1",
             "--dremio-home",
             fx.home.to_str().unwrap(),
             "--to",

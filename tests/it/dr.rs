@@ -137,7 +137,10 @@ fn export(url: &str, out: &Path) {
 /// Takes a backup of `cluster` as the config says; its id.
 #[track_caller]
 fn backup(cfg: &str, cluster: &str) -> String {
-    let made = ok_json(&run(cfg, &["--json", "backup", "--cluster", cluster]));
+    let made = ok_json(&run(
+        cfg,
+        &["--json", "backup", "--format", "1", "--cluster", cluster],
+    ));
     made["id"].as_str().unwrap().to_string()
 }
 

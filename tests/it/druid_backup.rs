@@ -300,6 +300,8 @@ fn backup(db: &DbUrl, to: &TestLocation, cluster: &str, extra: &[&str]) -> Value
     let mut args = vec![
         "--json",
         "backup",
+        "--format",
+        "1",
         "--druid-metadata",
         &db.shown,
         "--to",

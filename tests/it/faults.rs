@@ -96,6 +96,8 @@ impl World {
             &[
                 "--json",
                 "backup",
+                "--format",
+                "1",
                 "--dremio-home",
                 self.home(),
                 "--to",
@@ -111,6 +113,8 @@ impl World {
             &[
                 "--json",
                 "backup",
+                "--format",
+                "1",
                 "--dremio-home",
                 self.home(),
                 "--to",
@@ -717,6 +721,8 @@ fn a_source_file_that_changes_while_it_is_read_fails_the_backup() {
     let run = std::thread::spawn(move || {
         let args = [
             "backup",
+            "--format",
+            "1",
             "--dremio-home",
             &home,
             "--to",

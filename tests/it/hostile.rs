@@ -133,6 +133,8 @@ fn bench(name: &str) -> Bench {
         &[
             "--json",
             "backup",
+            "--format",
+            "1",
             "--dremio-home",
             fx.home.to_str().unwrap(),
             "--to",
@@ -434,6 +436,8 @@ fn a_real_backup_with_links_and_names_that_sort_apart_restores_whole() {
         &[
             "--json",
             "backup",
+            "--format",
+            "1",
             "--dremio-home",
             b.fx.home.to_str().unwrap(),
             "--to",

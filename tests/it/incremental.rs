@@ -206,6 +206,11 @@ fn incremental_backups_reuse_unchanged_tables_on_s3() {
     incremental_backups_reuse_unchanged_tables(StoreKind::S3);
 }
 
+#[test]
+fn incremental_backups_reuse_unchanged_tables_on_azure() {
+    incremental_backups_reuse_unchanged_tables(StoreKind::Azure);
+}
+
 fn age_key(dir: &Path, name: &str) -> (PathBuf, String) {
     let path = dir.join(name);
     let out = Command::new("age-keygen")

@@ -32,6 +32,8 @@ fn online_backup(
         &[
             "--json",
             "backup",
+            "--format",
+            "1",
             "--dremio-url",
             urls,
             "--staging",
@@ -244,6 +246,8 @@ fn bad_credentials_a_non_admin_and_an_unwritable_staging_folder_are_clear_failur
     let out = lifeboat(
         &[
             "backup",
+            "--format",
+            "1",
             "--dremio-url",
             &sim.url,
             "--staging",

@@ -10,6 +10,8 @@ fn backup_ok(fx: &Fixture, url: &str) -> String {
         &[
             "--json",
             "backup",
+            "--format",
+            "1",
             "--dremio-home",
             fx.home.to_str().unwrap(),
             "--to",
@@ -29,6 +31,8 @@ fn backup_refuses_a_store_held_by_a_live_coordinator() {
     let out = lifeboat(
         &[
             "backup",
+            "--format",
+            "1",
             "--dremio-home",
             fx.home.to_str().unwrap(),
             "--to",
@@ -267,6 +271,8 @@ fn missing_bucket_is_a_storage_error_that_says_so() {
     let out = lifeboat(
         &[
             "backup",
+            "--format",
+            "1",
             "--dremio-home",
             fx.home.to_str().unwrap(),
             "--to",
@@ -284,6 +290,8 @@ fn wrong_credentials_are_a_storage_error_that_says_so() {
     let out = lifeboat(
         &[
             "backup",
+            "--format",
+            "1",
             "--dremio-home",
             fx.home.to_str().unwrap(),
             "--to",
@@ -306,6 +314,8 @@ fn unreachable_endpoint_is_a_storage_error_that_says_so() {
     let out = lifeboat(
         &[
             "backup",
+            "--format",
+            "1",
             "--dremio-home",
             fx.home.to_str().unwrap(),
             "--to",
@@ -404,7 +414,18 @@ fn a_missing_local_location_is_refused_unless_creation_is_asked_for() {
     let missing = root.path().join("mnt/dr-volume/backups");
     let url = missing.to_str().unwrap();
     let home = fx.home.to_str().unwrap();
-    let out = lifeboat(&["backup", "--dremio-home", home, "--to", url], &[]);
+    let out = lifeboat(
+        &[
+            "backup",
+            "--format",
+            "1",
+            "--dremio-home",
+            home,
+            "--to",
+            url,
+        ],
+        &[],
+    );
     fails_with(
         &out,
         2,
@@ -416,6 +437,8 @@ fn a_missing_local_location_is_refused_unless_creation_is_asked_for() {
         &[
             "--json",
             "backup",
+            "--format",
+            "1",
             "--dremio-home",
             home,
             "--to",

@@ -83,6 +83,8 @@ fn backup_copies_to_another_region_with_its_own_endpoint_and_credentials() {
         &[
             "--json",
             "backup",
+            "--format",
+            "1",
             "--metrics-file",
             metrics.to_str().unwrap(),
         ],
@@ -149,7 +151,7 @@ fn a_failed_copy_keeps_the_primary_backup_and_exits_7() {
         .unwrap()
         .replace(&eu.url, "s3://lifeboat-no-such-bucket/x");
     std::fs::write(&cfg, broken).unwrap();
-    let out = run(&cfg, &["--json", "backup"]);
+    let out = run(&cfg, &["--json", "backup", "--format", "1"]);
     assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["copies"][0]["status"], "failed");
@@ -180,11 +182,11 @@ fn copy_catches_up_is_idempotent_and_status_sees_the_lag_go() {
         eu: _eu,
         cfg,
     } = setup(1, 5, "cu", false);
-    let first = ok_json(&run(&cfg, &["--json", "backup"]))["id"]
+    let first = ok_json(&run(&cfg, &["--json", "backup", "--format", "1"]))["id"]
         .as_str()
         .unwrap()
         .to_string();
-    let second = ok_json(&run(&cfg, &["--json", "backup"]))["id"]
+    let second = ok_json(&run(&cfg, &["--json", "backup", "--format", "1"]))["id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -236,7 +238,7 @@ fn an_interrupted_copy_leaves_no_manifest_and_a_rerun_completes() {
         eu,
         cfg,
     } = setup(48, 5, "kill", false);
-    let id = ok_json(&run(&cfg, &["--json", "backup"]))["id"]
+    let id = ok_json(&run(&cfg, &["--json", "backup", "--format", "1"]))["id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -282,7 +284,7 @@ fn a_corrupted_source_is_caught_by_the_copy_digest_check() {
         eu,
         cfg,
     } = setup(2, 5, "bad", false);
-    let id = ok_json(&run(&cfg, &["--json", "backup"]))["id"]
+    let id = ok_json(&run(&cfg, &["--json", "backup", "--format", "1"]))["id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -319,7 +321,7 @@ fn a_second_backup_while_one_runs_fails_with_the_lock_code() {
     } = setup(48, 5, "lock", false);
     let mut first = start_with_config(
         &cfg,
-        &["backup", "--threads", "1", "--level", "9"],
+        &["backup", "--format", "1", "--threads", "1", "--level", "9"],
         "backup: progress",
     );
     let out = run(&cfg, &["backup"]);
@@ -364,7 +366,7 @@ fn a_lock_left_by_a_dead_run_is_taken_over_once_expired() {
     );
     fails_with(&run(&cfg, &["backup"]), 6, &["gone-host", "999999"]);
     fails_with(
-        &run(&cfg, &["backup", "--wait-lock", "1s"]),
+        &run(&cfg, &["backup", "--format", "1", "--wait-lock", "1s"]),
         6,
         &["gone-host"],
     );
@@ -372,7 +374,7 @@ fn a_lock_left_by_a_dead_run_is_taken_over_once_expired() {
         "prod/lock.json",
         lock(chrono::Utc::now() - chrono::Duration::seconds(5)),
     );
-    ok_json(&run(&cfg, &["--json", "backup"]));
+    ok_json(&run(&cfg, &["--json", "backup", "--format", "1"]));
     assert!(!us.keys().iter().any(|k| k.ends_with("lock.json")));
 }
 
@@ -385,7 +387,7 @@ fn prune_applies_retention_removes_leftovers_and_dry_run_changes_nothing() {
         eu: _eu,
         cfg,
     } = setup(1, 2, "prune", false);
-    let real = ok_json(&run(&cfg, &["--json", "backup"]))["id"]
+    let real = ok_json(&run(&cfg, &["--json", "backup", "--format", "1"]))["id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -474,7 +476,7 @@ fn status_fails_when_the_newest_backup_is_older_than_the_rpo() {
         eu: _eu,
         cfg,
     } = setup(1, 2, "stale", false);
-    let real = ok_json(&run(&cfg, &["--json", "backup"]))["id"]
+    let real = ok_json(&run(&cfg, &["--json", "backup", "--format", "1"]))["id"]
         .as_str()
         .unwrap()
         .to_string();
