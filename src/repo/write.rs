@@ -124,10 +124,22 @@ async fn pack_upload_commit(
         sealed: None,
         base: None,
     };
+    commit_while_locked(repo, lock, &manifest).await?;
+    Ok(manifest)
+}
+
+/// Commits `manifest`, unless `lock` may no longer be ours (another run may have taken it, and a
+/// prune there may have swept what this backup needs): shared by both formats' writers.
+pub(super) async fn commit_while_locked(
+    repo: &Repo,
+    lock: &Lock,
+    manifest: &Manifest,
+) -> anyhow::Result<()> {
     if let Some(why) = lock.lost_because() {
         return Err(StoreError::LockLost {
             action: format!(
-                "backup {id} of cluster {} was not committed to {}",
+                "backup {} of cluster {} was not committed to {}",
+                manifest.id,
                 repo.cluster,
                 repo.loc.url()
             ),
@@ -136,8 +148,8 @@ async fn pack_upload_commit(
         }
         .into());
     }
-    repo.commit(&manifest).await?;
-    Ok(manifest)
+    repo.commit(manifest).await?;
+    Ok(())
 }
 
 /// Packs `sources` on a blocking thread straight into the upload of the archive object.

@@ -280,19 +280,7 @@ async fn body(
     manifest.stored_bytes = reuse.uploaded_bytes + index_bytes + sealed_bytes + sums.len() as u64;
     put(repo, &repo.key(id, SUMS_OBJECT), sums).await?;
     manifest.finished_at = Utc::now();
-    if let Some(why) = lock.lost_because() {
-        return Err(StoreError::LockLost {
-            action: format!(
-                "backup {id} of cluster {} was not committed to {}",
-                repo.cluster,
-                repo.loc.url()
-            ),
-            why,
-            advice: ". Run the backup again; `lifeboat prune` removes what this run left",
-        }
-        .into());
-    }
-    repo.commit(&manifest).await?;
+    super::write::commit_while_locked(repo, lock, &manifest).await?;
     if let Some(dir) = &cache_dir {
         let mut file = index_file;
         if let Err(e) = cache::keep(dir, id, &mut file) {

@@ -193,15 +193,20 @@ fn write(case: &Case) -> (Repo, Vec<u8>, bool) {
     for d in &case.damage {
         let len = objects.len();
         match d {
+            // An earlier cut may have left an object empty: nothing to flip or cut there.
             Damage::Flip(o, i, b) => {
                 let s = &mut objects[o.index(len)].1;
-                let at = i.index(s.len());
-                s[at] ^= b | 1;
+                if !s.is_empty() {
+                    let at = i.index(s.len());
+                    s[at] ^= b | 1;
+                }
             }
             Damage::Cut(o, i) => {
                 let s = &mut objects[o.index(len)].1;
-                let at = i.index(s.len());
-                s.truncate(at);
+                if !s.is_empty() {
+                    let at = i.index(s.len());
+                    s.truncate(at);
+                }
             }
             Damage::Exchange(a, b) => {
                 let (a, b) = (a.index(len), b.index(len));

@@ -191,10 +191,13 @@ pub fn start_until(
     }
 }
 
-/// A slow backup (one thread, zstd level 9), for tests that interrupt it.
+/// A slow backup (one thread, zstd level 9), for tests that interrupt it. Format 1: these tests
+/// check what a cut single-object upload leaves (torture's `backup-f2` kills format 2's).
 pub fn slow_backup_args<'a>(home: &'a str, to: &'a str) -> Vec<&'a str> {
     vec![
         "backup",
+        "--format",
+        "1",
         "--dremio-home",
         home,
         "--to",

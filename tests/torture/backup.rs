@@ -136,6 +136,10 @@ fn source_of(fx: &Fixture, label: &str, count: usize, extra: &[&str]) -> Source 
                 &place.name,
             ];
             args.extend_from_slice(extra);
+            // The format-1 scenarios read data.tar.zst; the format-2 ones pass their own flags.
+            if !extra.contains(&"--format") {
+                args.extend_from_slice(&["--format", "1"]);
+            }
             let made = ok_json(&lifeboat(&args, &[]));
             made["id"].as_str().expect("backup id").to_string()
         })
@@ -220,6 +224,8 @@ impl Scenario for Offline {
         let home = self.fx.home.display().to_string();
         let args = [
             "backup",
+            "--format",
+            "1",
             "--dremio-home",
             &home,
             "--to",
@@ -447,6 +453,8 @@ impl Scenario for Online {
         let dir = staging.display().to_string();
         let args = [
             "backup",
+            "--format",
+            "1",
             "--dremio-url",
             &self.sim.url,
             "--staging",
