@@ -531,7 +531,10 @@ mod tests {
     #[tokio::test]
     async fn a_failing_command_says_how_it_ended_with_its_output_tail() {
         let cancel = CancellationToken::new();
-        let command = "head -c 10000 /dev/zero | tr '\\0' a; echo; echo to stderr >&2; exit 3";
+        // One stream for the order (two pipes are read as either is ready, so which of them
+        // ends the tail is not fixed), then stderr alone to show it is kept too.
+        let command =
+            "exec 2>&1; head -c 10000 /dev/zero | tr '\\0' a; echo; echo to stderr >&2; exit 3";
         let e = run(
             "the stop command of dr",
             command,
@@ -555,6 +558,18 @@ mod tests {
         assert!(tail.ends_with("to stderr"), "{tail}");
         assert!(tail.starts_with("aaa"), "{tail}");
         assert!(e.to_string().contains("its output ends with"));
+        let e = run(
+            "test",
+            "echo only on stderr >&2; exit 4",
+            Duration::from_secs(30),
+            &cancel,
+        )
+        .await
+        .unwrap_err();
+        let DrError::CommandFailed { tail, .. } = &e else {
+            panic!("{e:?}")
+        };
+        assert!(tail.contains("only on stderr"), "{tail}");
     }
 
     #[tokio::test]
