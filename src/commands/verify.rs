@@ -81,37 +81,31 @@ pub async fn run_with(
     }
     let deep = deep.map(|d| (d, map));
     let context = || format!("verify of backup {} in {}", manifest.id, repo.loc.url());
-    if !manifest.is_format_2() {
-        if options.read_data_subset.is_some() {
-            ctx.progress.note(
-                "note: --read-data-subset samples the objects of a format-2 backup; this format-1 backup is one object, read whole",
-            );
-        }
-        let opened = read::open(&repo, manifest.clone(), None)
-            .await
-            .with_context(context)?;
-        return check(
-            ctx,
-            &repo,
-            &opened,
-            started,
-            deep.as_ref().map(|(d, m)| (*d, m)),
-        )
-        .await
-        .with_context(context);
+    let format_2 = manifest.is_format_2();
+    if !format_2 && options.read_data_subset.is_some() {
+        ctx.progress.note(
+            "note: --read-data-subset samples the objects of a format-2 backup; this format-1 backup is one object, read whole",
+        );
     }
-    if deep.is_some() && options.read_data_subset.is_some() {
+    if format_2 && deep.is_some() && options.read_data_subset.is_some() {
         return Err(CommandError::Usage(
             "--deep-storage reads the whole backup; it does not go with --read-data-subset".into(),
         )
         .into());
     }
-    let keys = super::restore::identities(options.identity)?;
+    // Format 1 is never encrypted: no key is looked for.
+    let keys = if format_2 {
+        super::restore::identities(options.identity)?
+    } else {
+        None
+    };
     let contents = manifest.encryption.is_none() || keys.is_some();
     if deep.is_some() && !contents {
         return Err(crate::crypto::CryptoError::MissingIdentity.into());
     }
-    if contents && options.read_data_subset.is_none() {
+    // Everything read and checked: format 1 always, format 2 when its contents can be opened
+    // and no subset was asked for.
+    if !format_2 || (contents && options.read_data_subset.is_none()) {
         let opened = read::open(&repo, manifest.clone(), keys)
             .await
             .with_context(context)?;
