@@ -117,6 +117,42 @@ pub fn check_json_values(text: &[u8], max: usize, what: &str) -> Result<(), Stri
     Ok(())
 }
 
+/// The longest string (in bytes of its JSON text, escapes counted as written) in a JSON text,
+/// found without parsing it. A parse error names the offending string escaped for display
+/// (`\u{7f}` is 6 bytes for one), so a reader that keeps its errors small checks this first.
+pub fn longest_json_string(text: &[u8]) -> usize {
+    let (mut longest, mut start) = (0, None);
+    let mut escaped = false;
+    for (i, &b) in text.iter().enumerate() {
+        match start {
+            Some(from) => {
+                if escaped {
+                    escaped = false;
+                } else if b == b'\\' {
+                    escaped = true;
+                } else if b == b'"' {
+                    longest = longest.max(i - from);
+                    start = None;
+                }
+            }
+            None if b == b'"' => start = Some(i + 1),
+            None => {}
+        }
+    }
+    // An unterminated string runs to the end.
+    start.map_or(longest, |from| longest.max(text.len() - from))
+}
+
+/// Refuses a JSON text holding a string longer than `max` bytes, saying why.
+pub fn check_json_strings(text: &[u8], max: usize, what: &str) -> Result<(), String> {
+    if longest_json_string(text) > max {
+        return Err(format!(
+            "it holds a string of more than {max} bytes, far longer than any in {what}"
+        ));
+    }
+    Ok(())
+}
+
 /// The largest answer read from a Druid node: `?full` supervisor lists and all lookups of a big
 /// cluster reach a few MiB; the JSON parser then holds up to ~350 bytes per value.
 pub const MAX_DRUID_ANSWER_BYTES: usize = 32 << 20;
@@ -220,6 +256,10 @@ mod tests {
     fn values_are_counted_outside_strings_only() {
         assert_eq!(json_values(br#"{"a":[1,2],"b":"x,y:{["}"#), 6);
         assert_eq!(json_values(br#"["\",[",1]"#), 2);
+        assert_eq!(longest_json_string(br#"{"ab":"c\"d","#), 4);
+        assert_eq!(longest_json_string(br#"["abc","#), 3);
+        assert_eq!(longest_json_string(br#"["abcdef"#), 6);
+        assert!(check_json_strings(br#"["abcd"]"#, 3, "a test").is_err());
         assert!(check_json_values(b"[0,0,0]", 3, "a test").is_ok());
         assert!(
             check_json_values(b"[0,0,0,0]", 3, "a test")

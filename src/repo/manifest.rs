@@ -18,6 +18,10 @@ pub const MAX_MANIFEST_BYTES: u64 = 16 << 20;
 /// The most JSON values a manifest may hold (about 15 per inline entry), checked before parsing
 /// so that a forged one cannot make the parse take many times its size.
 const MAX_MANIFEST_VALUES: usize = 100_000;
+/// The longest string a manifest may hold: its longest are paths and link targets (4 KiB) and
+/// notes. Checked before parsing, since a parse error quotes a bad string escaped (up to 6 times
+/// its size).
+const MAX_MANIFEST_STRING: usize = 64 << 10;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -433,12 +437,21 @@ impl Manifest {
     /// Parses and checks a manifest read from the folder of `expected_id`.
     pub fn from_json(bytes: &[u8], expected_id: Option<&str>) -> Result<Manifest, ArchiveError> {
         Self::check_size(bytes.len() as u64)?;
-        limits::check_json_values(bytes, MAX_MANIFEST_VALUES, "a lifeboat manifest")
-            .map_err(ArchiveError::BadManifest)?;
+        Self::check_text(bytes)?;
         let manifest: Manifest = serde_json::from_slice(bytes)
             .map_err(|e| ArchiveError::BadManifest(format!("not a lifeboat manifest: {e}")))?;
         manifest.validate(expected_id)?;
         Ok(manifest)
+    }
+
+    /// Refuses, before it is parsed, a text that could make parsing it (or its error) take many
+    /// times its size; the manifest and its sealed sections are both checked so.
+    pub fn check_text(bytes: &[u8]) -> Result<(), ArchiveError> {
+        limits::check_json_values(bytes, MAX_MANIFEST_VALUES, "a lifeboat manifest")
+            .and_then(|()| {
+                limits::check_json_strings(bytes, MAX_MANIFEST_STRING, "a lifeboat manifest")
+            })
+            .map_err(ArchiveError::BadManifest)
     }
 
     pub fn to_json(&self) -> Vec<u8> {

@@ -300,6 +300,8 @@ async fn unseal(repo: &Repo, manifest: &mut Manifest, keys: &Identities) -> anyh
         ))
         .into());
     }
+    Manifest::check_text(&plain)
+        .map_err(|e| ArchiveError::BadManifest(format!("{}: {e}", s.object)))?;
     let sealed: Sealed = serde_json::from_slice(&plain)
         .map_err(|e| ArchiveError::BadManifest(format!("{}: {e}", s.object)))?;
     // The manifest's rules, applied to the manifest as it would read in the clear.
