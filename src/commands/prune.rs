@@ -10,6 +10,7 @@ use anyhow::Context;
 use serde_json::json;
 
 use super::{CommandError, Ctx};
+use crate::error::ExitClass;
 use crate::repo::Repo;
 use crate::repo::prune::{Sweep, delete_backup, local_leftovers, orphans, sweep_objects};
 use crate::retention::{self, Policy};
@@ -242,7 +243,18 @@ async fn plan_and_apply(
         },
     });
     ctx.emit(&json, &human);
-    Ok(())
+    match &sweep.refused {
+        // The backups were pruned, but objects pile up until the manifest is dealt with: cron
+        // must notice.
+        Some(why) => Err(CommandError::Reported {
+            class: ExitClass::Integrity,
+            message: format!(
+                "{why}; look at that manifest.json by hand, then put it back or delete the backup's folder, and prune again"
+            ),
+        }
+        .into()),
+        None => Ok(()),
+    }
 }
 
 /// Deletes nothing once the lock may be someone else's: what prune decided may no longer hold.

@@ -149,7 +149,8 @@ pub async fn sweep_objects(
     still_ours: &(dyn Fn() -> Option<String> + Sync),
 ) -> anyhow::Result<Sweep> {
     let mut sweep = Sweep::default();
-    if !unreadable.is_empty() {
+    let dir = repo.objects_dir();
+    if !unreadable.is_empty() && any_object(repo, &dir).await? {
         let ids: Vec<&str> = unreadable.iter().map(|b| b.id.as_str()).collect();
         sweep.refused = Some(format!(
             "no object swept: the manifest of {} cannot be read, and it may reference objects",
@@ -162,7 +163,6 @@ pub async fn sweep_objects(
         .flat_map(|m| m.objects.iter().map(|o| o.name.as_str()))
         .collect();
     let cutoff = Utc::now() - chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
-    let dir = repo.objects_dir();
     let mut listing = repo.loc.store.list(Some(&dir));
     let mut doomed: Vec<ObjPath> = Vec::new();
     while let Some(meta) = listing
@@ -194,6 +194,17 @@ pub async fn sweep_objects(
     }
     delete_all(repo, doomed, still_ours).await?;
     Ok(sweep)
+}
+
+/// Whether `objects/` holds anything (a format-1-only cluster has nothing to sweep, so an
+/// unreadable manifest refuses nothing there).
+async fn any_object(repo: &Repo, dir: &ObjPath) -> anyhow::Result<bool> {
+    let mut listing = repo.loc.store.list(Some(dir));
+    let first = listing
+        .try_next()
+        .await
+        .map_err(|e| classify_error(&repo.loc, "list", dir.as_ref(), e))?;
+    Ok(first.is_some())
 }
 
 /// Deletes `keys`, a few at a time, once the lock is known to be still ours.
@@ -427,6 +438,24 @@ pub(crate) mod tests {
         assert_eq!(sweep.swept, 0);
         assert!(sweep.refused.unwrap().contains(broken));
         assert_eq!(object_names(&repo).await, before);
+    }
+
+    #[tokio::test]
+    async fn without_objects_an_unreadable_manifest_refuses_nothing() {
+        let repo = memory_repo();
+        let junk = PutPayload::from_static(b"{ not json");
+        let key = repo.key("20261122T013000Z-cccc", MANIFEST_OBJECT);
+        repo.loc.store.put(&key, junk).await.unwrap();
+        let (good, unusable) = repo.list().await.unwrap();
+        assert_eq!(unusable.len(), 1);
+        let sweep = sweep_objects(&repo, &good, &unusable, Duration::ZERO, false, &ours)
+            .await
+            .unwrap();
+        assert_eq!(
+            sweep,
+            Sweep::default(),
+            "a format-1 cluster has nothing to sweep"
+        );
     }
 
     #[tokio::test]

@@ -320,4 +320,85 @@ fn an_encrypted_backup_opens_with_each_key_and_names_no_file() {
         notes.contains("encrypted") && notes.contains("identity"),
         "{notes}"
     );
+
+    // Across the recipient change: a backup from before it opens with the break-glass key, one
+    // from after it with the operational key.
+    let restore = |id: &str, key: &Path| {
+        let target = tempfile::tempdir().unwrap();
+        let args = [
+            "--json",
+            "restore",
+            "--from",
+            &loc.url,
+            "--backup",
+            id,
+            "--paths-local",
+            target.path().to_str().unwrap(),
+            "--dremio-version",
+            &fx.version,
+            "--identity",
+            key.to_str().unwrap(),
+        ];
+        ok_json(&lifeboat(&args, &[]));
+        same_tree(&target.path().join("db"), &fx.db, "db, restored");
+    };
+    let with_key_id = with_key["id"].as_str().unwrap();
+    restore(&id, &glass);
+    restore(with_key_id, &ops);
+
+    // Prune keeps the newest two (after the change) and sweeps the objects of the rest, the
+    // two-recipient ones included; what is kept still restores.
+    let prune = |extra: &[&str]| {
+        let mut args = vec!["--json", "prune", "--from", &loc.url, "--grace", "0s"];
+        args.extend_from_slice(extra);
+        lifeboat(&args, &[])
+    };
+    let pruned = ok_json(&prune(&["--keep-last", "2"]));
+    assert_eq!(pruned["deleted"].as_array().unwrap().len(), 3, "{pruned}");
+    assert!(
+        pruned["objects"]["swept"].as_u64().unwrap() >= 1,
+        "{pruned}"
+    );
+    let referenced = |keys: &[String]| -> std::collections::BTreeSet<String> {
+        keys.iter()
+            .filter(|k| k.ends_with("/manifest.json"))
+            .flat_map(|k| {
+                let m: serde_json::Value = serde_json::from_slice(&loc.read(k)).unwrap();
+                m["objects"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|o| o["name"].as_str().unwrap().to_string())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let stored = |keys: &[String]| -> std::collections::BTreeSet<String> {
+        keys.iter()
+            .filter(|k| k.starts_with("dremio/objects/"))
+            .map(|k| k.rsplit('/').next().unwrap().to_string())
+            .collect()
+    };
+    let keys = loc.keys();
+    assert_eq!(
+        stored(&keys),
+        referenced(&keys),
+        "every object left is referenced"
+    );
+    restore(blind["id"].as_str().unwrap(), &ops);
+    restore(with_key_id, &ops);
+
+    // A manifest that cannot be read refuses the sweep (it may reference objects), and prune
+    // says so with the integrity code, so that cron notices the objects piling up.
+    let broken = "20261122T013000Z-cccc";
+    loc.write(
+        &format!("dremio/{broken}/manifest.json"),
+        b"{ not json".to_vec(),
+    );
+    let before = stored(&loc.keys());
+    let refused = prune(&["--keep-last", "1"]);
+    fails_with(&refused, 4, &["no object swept", broken, "by hand"]);
+    let report: serde_json::Value = serde_json::from_slice(&refused.stdout).unwrap();
+    assert_eq!(report["deleted"].as_array().unwrap().len(), 1, "{report}");
+    assert!(stored(&loc.keys()) == before, "nothing swept");
 }
