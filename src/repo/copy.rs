@@ -108,13 +108,7 @@ pub async fn copy_backup_counted(
     }
     // What is committed is what the source holds: an encrypted backup's sealed sections stay in
     // `sealed.json.age`, whatever a reader with a key filled into its copy of the manifest.
-    let mut committed = manifest.clone();
-    if committed.encryption.is_some() {
-        committed.logical = None;
-        committed.druid = None;
-        committed.catalog = None;
-    }
-    match dst.commit(&committed).await {
+    match dst.commit(&manifest.as_stored()).await {
         Ok(()) => Ok((Copied::Now(total), transfer)),
         // A concurrent copy of the same backup committed first: the same bytes are there.
         Err(StoreError::Other { error, .. })

@@ -444,6 +444,19 @@ impl Manifest {
         Ok(manifest)
     }
 
+    /// The manifest as it is stored: an encrypted backup's sections and notes that name tables,
+    /// files or paths live in `sealed.json.age`, whatever a reader with a key filled in.
+    pub fn as_stored(&self) -> Manifest {
+        let mut m = self.clone();
+        if m.encryption.is_some() {
+            m.logical = None;
+            m.druid = None;
+            m.catalog = None;
+            m.notes.clear();
+        }
+        m
+    }
+
     /// Refuses, before it is parsed, a text that could make parsing it (or its error) take many
     /// times its size; the manifest and its sealed sections are both checked so.
     pub fn check_text(bytes: &[u8]) -> Result<(), ArchiveError> {
@@ -513,7 +526,10 @@ impl Manifest {
                     self.cluster.kind, self.mode
                 ));
             }
-            (None, "druid") => return bad("a Druid backup without its druid section".into()),
+            // Encrypted: the section is sealed, and put back (and checked) by a reader with a key.
+            (None, "druid") if self.sealed.is_none() => {
+                return bad("a Druid backup without its druid section".into());
+            }
             (None, _) => {}
         }
         if let Some(c) = &self.catalog {

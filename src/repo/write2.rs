@@ -208,13 +208,15 @@ async fn body(
         upload_file(repo, &index_key, &index_file, recipients.clone()).await?;
     let druid = druid.map(|d| d.with_digests(&druid_files)).transpose()?;
 
-    // Encrypted: the sections that name tables or files go into sealed.json.age.
-    let (logical, druid, catalog, sealed) = match &recipients {
+    // Encrypted: the sections that name tables or files go into sealed.json.age, and so do the
+    // notes (a skipped table's, a path's).
+    let sealed = match &recipients {
         Some(r) => {
             let json = serde_json::to_vec(&serde_json::json!({
                 "logical": logical,
                 "druid": druid,
                 "catalog": catalog,
+                "notes": notes,
             }))?;
             let mut sealer = r.seal(Vec::new())?;
             sealer.write_all(&json)?;
@@ -227,9 +229,9 @@ async fn body(
                 bytes,
                 sha256,
             };
-            (None, None, None, Some(sealed))
+            Some(sealed)
         }
-        None => (logical, druid, catalog, None),
+        None => None,
     };
     let sealed_bytes = sealed.as_ref().map_or(0, |s| s.bytes);
     let mut manifest = Manifest {
@@ -280,7 +282,8 @@ async fn body(
     manifest.stored_bytes = reuse.uploaded_bytes + index_bytes + sealed_bytes + sums.len() as u64;
     put(repo, &repo.key(id, SUMS_OBJECT), sums).await?;
     manifest.finished_at = Utc::now();
-    super::write::commit_while_locked(repo, lock, &manifest).await?;
+    // Stored without what is sealed; returned with it, for the report.
+    super::write::commit_while_locked(repo, lock, &manifest.as_stored()).await?;
     if let Some(dir) = &cache_dir {
         let mut file = index_file;
         if let Err(e) = cache::keep(dir, id, &mut file) {

@@ -211,7 +211,7 @@ fn incremental_backups_reuse_unchanged_tables_on_azure() {
     incremental_backups_reuse_unchanged_tables(StoreKind::Azure);
 }
 
-fn age_key(dir: &Path, name: &str) -> (PathBuf, String) {
+pub(crate) fn age_key(dir: &Path, name: &str) -> (PathBuf, String) {
     let path = dir.join(name);
     let out = Command::new("age-keygen")
         .args(["-o", path.to_str().unwrap()])
