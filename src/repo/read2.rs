@@ -2,14 +2,16 @@
 //! read, `SHA256SUMS` against the manifest, the index and the sealed sections decrypted when the
 //! backup is encrypted, then one chained reader over the objects in archive order, each
 //! downloaded (the next ones start while the current one is consumed, within a bound), its size
-//! and SHA-256 checked at its end and, when encrypted, opened as its own age file. The chain is
-//! one tar+zstd stream (zstd decodes concatenated frames) for `archive::unpack`.
+//! and SHA-256 checked at its end and, when encrypted, opened as its own age file. Each object is
+//! decompressed on a thread of its own (its tar length checked too), and the chain of their tar
+//! bytes goes to `archive::unpack_tar`.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
@@ -271,6 +273,8 @@ struct Sealed {
     druid: Option<Druid>,
     #[serde(default)]
     catalog: Option<CatalogRef>,
+    #[serde(default)]
+    notes: Vec<String>,
 }
 
 /// Decrypts the sealed sections and puts them back into `manifest`, checked by the manifest's
@@ -312,11 +316,13 @@ async fn unseal(repo: &Repo, manifest: &mut Manifest, keys: &Identities) -> anyh
     clear.logical = sealed.logical;
     clear.druid = sealed.druid;
     clear.catalog = sealed.catalog;
+    clear.notes.extend(sealed.notes);
     let checked = Manifest::from_json(&clear.to_json(), Some(&manifest.id))
         .map_err(|e| ArchiveError::BadManifest(format!("{} with the manifest: {e}", s.object)))?;
     manifest.logical = checked.logical;
     manifest.druid = checked.druid;
     manifest.catalog = checked.catalog;
+    manifest.notes = checked.notes;
     Ok(())
 }
 
@@ -352,9 +358,7 @@ pub async fn read_archive(
             objects,
             keys,
             next_start: 0,
-            next_read: 0,
             pending: VecDeque::new(),
-            current: None,
             failure: failure.clone(),
         };
         let mode = match &target {
@@ -363,7 +367,7 @@ pub async fn read_archive(
                 max_problems: *max_problems,
             },
         };
-        let result = unpack::unpack(&mut chain, &index, mode, layout, progress.as_ref());
+        let result = unpack::unpack_tar(&mut chain, &index, mode, layout, progress.as_ref());
         // unpack reads the stream to its end; whatever it left is read so that every object's
         // digest is checked.
         let result = result.and_then(|u| {
@@ -397,31 +401,33 @@ enum Failure {
     Object(Problem),
 }
 
-/// The objects' bytes (decrypted), one after the other.
+/// The backup's tar bytes, object after object. Each object is downloaded, hashed, decrypted
+/// and decompressed on a thread of its own, started ahead of its turn within the read-ahead
+/// bounds, so that a restore decompresses on one core while it writes on the other.
 struct Chain {
     handle: tokio::runtime::Handle,
     repo: Repo,
     objects: Vec<ObjectRef>,
     keys: Option<Arc<Identities>>,
-    /// The next object whose download is to start, and the next to be read.
+    /// The next object to start.
     next_start: usize,
-    next_read: usize,
-    pending: VecDeque<Download>,
-    current: Option<Current>,
+    /// Started and not yet read to their end, in order (the first is being read).
+    pending: VecDeque<Opening>,
     failure: Rc<RefCell<Option<Failure>>>,
 }
 
-struct Download {
-    reader: ChunkReader,
-    task: JoinHandle<Result<(), StoreError>>,
+/// One object on its thread: its tar bytes in chunks, then the thread's verdict. Dropped early
+/// (the reader failed), the thread ends at its next send and its download with it.
+struct Opening {
+    chunks: Receiver<Vec<u8>>,
+    chunk: Vec<u8>,
+    at: usize,
+    job: Option<std::thread::JoinHandle<Result<(), Failure>>>,
 }
 
-struct Current {
-    n: usize,
-    top: Box<dyn Read>,
-    tap: Rc<RefCell<Tapped>>,
-    task: JoinHandle<Result<(), StoreError>>,
-}
+/// Tar bytes decoded ahead per object: at most this many chunks of [`CHUNK`] bytes.
+const DECODED_AHEAD: usize = 8;
+const CHUNK: usize = 128 << 10;
 
 /// An object's stored bytes as they are read, hashed and counted.
 struct Tapped {
@@ -443,37 +449,53 @@ impl Read for Tap {
 }
 
 impl Chain {
-    fn label(&self, n: usize) -> String {
-        label(n, self.objects.len(), &self.objects[n])
-    }
-
-    /// Starts the downloads of the objects after the one being read, within the read-ahead bounds.
+    /// Starts the objects after the one being read, within the read-ahead bounds.
     fn start_ahead(&mut self) {
-        let _runtime = self.handle.enter();
         let mut ahead: u64 = self
             .pending
             .iter()
             .enumerate()
             .skip(1)
-            .map(|(i, _)| self.objects[self.next_read + i].bytes)
+            .map(|(i, _)| self.objects[self.next_start - self.pending.len() + i].bytes)
             .sum();
         while self.next_start < self.objects.len() && self.pending.len() < READ_AHEAD_OBJECTS {
-            let o = &self.objects[self.next_start];
+            let n = self.next_start;
+            let o = self.objects[n].clone();
             if !self.pending.is_empty() {
                 if ahead.saturating_add(o.bytes) > READ_AHEAD_BYTES {
                     break;
                 }
                 ahead += o.bytes;
             }
-            let (reader, task) = download::start(
-                &self.repo.loc,
-                &self.repo.object_key(&o.name),
-                o.bytes,
-                OBJECT_RANGE,
-                OBJECT_RANGES_IN_FLIGHT,
-                self.repo.cancel.clone(),
-            );
-            self.pending.push_back(Download { reader, task });
+            let (reader, task) = {
+                let _runtime = self.handle.enter();
+                download::start(
+                    &self.repo.loc,
+                    &self.repo.object_key(&o.name),
+                    o.bytes,
+                    OBJECT_RANGE,
+                    OBJECT_RANGES_IN_FLIGHT,
+                    self.repo.cancel.clone(),
+                )
+            };
+            let (tx, chunks) = sync_channel(DECODED_AHEAD);
+            let job = ObjectJob {
+                handle: self.handle.clone(),
+                label: label(n, self.objects.len(), &o),
+                object: o,
+                keys: self.keys.clone(),
+                task: Some(task),
+            };
+            let job = std::thread::Builder::new()
+                .name("lifeboat-object".into())
+                .spawn(move || job.run(reader, tx))
+                .expect("a thread starts");
+            self.pending.push_back(Opening {
+                chunks,
+                chunk: Vec::new(),
+                at: 0,
+                job: Some(job),
+            });
             self.next_start += 1;
         }
     }
@@ -489,94 +511,6 @@ impl Chain {
         }
         io::Error::new(io::ErrorKind::InvalidData, message)
     }
-
-    /// Makes the next object current; false at the end of the objects.
-    fn begin(&mut self) -> io::Result<bool> {
-        if self.next_read >= self.objects.len() {
-            return Ok(false);
-        }
-        self.start_ahead();
-        let Some(d) = self.pending.pop_front() else {
-            return Ok(false);
-        };
-        let n = self.next_read;
-        self.next_read += 1;
-        self.start_ahead();
-        let tap = Rc::new(RefCell::new(Tapped {
-            inner: d.reader,
-            hasher: Sha256::new(),
-            bytes: 0,
-        }));
-        let top: Box<dyn Read> = match &self.keys {
-            None => Box::new(Tap(tap.clone())),
-            Some(keys) => match keys.open(Tap(tap.clone()), &self.label(n)) {
-                Ok(opened) => Box::new(opened),
-                Err(e) => {
-                    // A cut download looks like a cut header: the storage's word comes first.
-                    if let Some(store) = self.task_failure(d.task) {
-                        return Err(self.fail(Failure::Store(store)));
-                    }
-                    return Err(self.fail(self.crypto_failure(n, e)));
-                }
-            },
-        };
-        self.current = Some(Current {
-            n,
-            top,
-            tap,
-            task: d.task,
-        });
-        Ok(true)
-    }
-
-    fn crypto_failure(&self, n: usize, e: CryptoError) -> Failure {
-        match e {
-            CryptoError::Corrupt { why, .. } => Failure::Object(Problem {
-                path: self.label(n),
-                expected: "an age file".into(),
-                found: why,
-            }),
-            // Another key than the index's: not the object this backup wrote.
-            other => Failure::Store(other.into()),
-        }
-    }
-
-    /// The download's own error, once it has ended.
-    fn task_failure(&self, task: JoinHandle<Result<(), StoreError>>) -> Option<anyhow::Error> {
-        match self.handle.block_on(task) {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(e.into()),
-            Err(e) => Some(e.into()),
-        }
-    }
-
-    /// Checks the current object at its end: all its bytes read, its size and digest.
-    fn end(&mut self, current: Current) -> io::Result<()> {
-        let n = current.n;
-        drop(current.top);
-        let drained = io::copy(&mut Tap(current.tap.clone()), &mut io::sink());
-        if let Some(store) = self.task_failure(current.task) {
-            return Err(self.fail(Failure::Store(store)));
-        }
-        drained?;
-        let t = Rc::try_unwrap(current.tap)
-            .map_err(|_| io::Error::other("an object's reader is still in use"))?
-            .into_inner();
-        let o = &self.objects[n];
-        let sha256 = hex::encode(t.hasher.finalize());
-        let (expected, found) = if t.bytes != o.bytes {
-            (format!("{} bytes", o.bytes), format!("{} bytes", t.bytes))
-        } else if sha256 != o.sha256 {
-            (format!("sha256 {}", o.sha256), format!("sha256 {sha256}"))
-        } else {
-            return Ok(());
-        };
-        Err(self.fail(Failure::Object(Problem {
-            path: self.label(n),
-            expected,
-            found,
-        })))
-    }
 }
 
 impl Read for Chain {
@@ -591,32 +525,132 @@ impl Read for Chain {
                     "the backup's objects failed their checks",
                 ));
             }
-            let Some(current) = self.current.as_mut() else {
-                if self.begin()? {
-                    continue;
-                }
+            self.start_ahead();
+            let Some(current) = self.pending.front_mut() else {
                 return Ok(0);
             };
-            match current.top.read(buf) {
-                Ok(0) => {
-                    let done = self.current.take().expect("current object");
-                    self.end(done)?;
+            if current.at < current.chunk.len() {
+                let n = buf.len().min(current.chunk.len() - current.at);
+                buf[..n].copy_from_slice(&current.chunk[current.at..current.at + n]);
+                current.at += n;
+                return Ok(n);
+            }
+            if let Ok(chunk) = current.chunks.recv() {
+                current.chunk = chunk;
+                current.at = 0;
+                continue;
+            }
+            // The object's thread is done: its verdict, then the next object.
+            let mut done = self.pending.pop_front().expect("the current object");
+            let verdict = match done.job.take().map(std::thread::JoinHandle::join) {
+                Some(Ok(verdict)) => verdict,
+                _ => Err(Failure::Store(anyhow::anyhow!(
+                    "an object's reading thread panicked"
+                ))),
+            };
+            if let Err(failure) = verdict {
+                return Err(self.fail(failure));
+            }
+        }
+    }
+}
+
+/// What one object's thread needs.
+struct ObjectJob {
+    handle: tokio::runtime::Handle,
+    object: ObjectRef,
+    label: String,
+    keys: Option<Arc<Identities>>,
+    task: Option<JoinHandle<Result<(), StoreError>>>,
+}
+
+impl ObjectJob {
+    /// Downloads, hashes, decrypts and decompresses the object, sending its tar bytes in order;
+    /// then checks its size, digest and tar length. A consumer that stops (its receiver dropped)
+    /// ends the thread without a verdict of its own.
+    fn run(mut self, reader: ChunkReader, tx: SyncSender<Vec<u8>>) -> Result<(), Failure> {
+        let tap = Rc::new(RefCell::new(Tapped {
+            inner: reader,
+            hasher: Sha256::new(),
+            bytes: 0,
+        }));
+        let top: Box<dyn Read> = match &self.keys {
+            None => Box::new(Tap(tap.clone())),
+            Some(keys) => match keys.open(Tap(tap.clone()), &self.label) {
+                Ok(opened) => Box::new(opened),
+                // A cut download looks like a cut header: the storage's word comes first.
+                Err(e) => return Err(self.store_failure().unwrap_or_else(|| self.crypto(e))),
+            },
+        };
+        let mut raw = 0u64;
+        let decoded = zstd::stream::read::Decoder::new(top).and_then(|mut decoder| {
+            loop {
+                let mut chunk = vec![0u8; CHUNK];
+                let n = unpack::fill(&mut decoder, &mut chunk)?;
+                if n == 0 {
+                    return Ok(true);
                 }
-                Ok(n) => return Ok(n),
-                Err(e) => {
-                    let done = self.current.take().expect("current object");
-                    let n = done.n;
-                    drop(done.top);
-                    if let Some(store) = self.task_failure(done.task) {
-                        return Err(self.fail(Failure::Store(store)));
-                    }
-                    return Err(self.fail(Failure::Object(Problem {
-                        path: self.label(n),
-                        expected: "a whole object".into(),
-                        found: e.to_string(),
-                    })));
+                chunk.truncate(n);
+                raw += n as u64;
+                if tx.send(chunk).is_err() {
+                    return Ok(false);
                 }
             }
+        });
+        match decoded {
+            Ok(true) => {}
+            Ok(false) => return Ok(()),
+            Err(e) => {
+                return Err(self
+                    .store_failure()
+                    .unwrap_or_else(|| self.problem("a whole object".into(), e.to_string())));
+            }
+        }
+        let drained = io::copy(&mut Tap(tap.clone()), &mut io::sink());
+        if let Some(store) = self.store_failure() {
+            return Err(store);
+        }
+        drained.map_err(|e| self.problem("a whole object".into(), e.to_string()))?;
+        let t = Rc::try_unwrap(tap)
+            .map_err(|_| Failure::Store(anyhow::anyhow!("an object's reader is still in use")))?
+            .into_inner();
+        let o = &self.object;
+        let sha256 = hex::encode(t.hasher.finalize());
+        if t.bytes != o.bytes {
+            return Err(self.problem(format!("{} bytes", o.bytes), format!("{} bytes", t.bytes)));
+        }
+        if sha256 != o.sha256 {
+            return Err(self.problem(format!("sha256 {}", o.sha256), format!("sha256 {sha256}")));
+        }
+        if raw != o.raw {
+            return Err(self.problem(format!("{} tar bytes", o.raw), format!("{raw} tar bytes")));
+        }
+        Ok(())
+    }
+
+    fn problem(&self, expected: String, found: String) -> Failure {
+        Failure::Object(Problem {
+            path: self.label.clone(),
+            expected,
+            found,
+        })
+    }
+
+    fn crypto(&self, e: CryptoError) -> Failure {
+        match e {
+            CryptoError::Corrupt { why, .. } => self.problem("an age file".into(), why),
+            // Another key than the index's: not the object this backup wrote.
+            other => Failure::Store(other.into()),
+        }
+    }
+
+    /// The download's own error, once it has ended (asked once).
+    fn store_failure(&mut self) -> Option<Failure> {
+        let task = self.task.take()?;
+        match self.handle.block_on(task) {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(Failure::Store(e.into())),
+            Err(e) => Some(Failure::Store(e.into())),
         }
     }
 }
