@@ -521,10 +521,20 @@ struct Uploads {
     failed: Option<StoreError>,
 }
 
-/// Shared objects at least this large are compressed by several zstd workers.
-const MT_MIN_BYTES: u64 = 8 << 20;
-/// Bytes of input per zstd worker job (as format 1).
+/// Shared objects at least this large are compressed by several zstd workers (a RocksDB table
+/// is a few MiB: compressed on the packing thread alone, it would leave the other cores idle).
+const MT_MIN_BYTES: u64 = 1 << 20;
+/// Bytes of input per zstd worker job, at most (as format 1) and at least (zstd's own floor).
 const JOB_SIZE: u32 = 4 << 20;
+const JOB_SIZE_MIN: u32 = 512 << 10;
+
+/// The job size that gives every worker at least two jobs of an object of `size` bytes.
+fn job_size(size: u64, threads: u32) -> u32 {
+    let per = size / (2 * u64::from(threads.max(1)));
+    u32::try_from(per)
+        .unwrap_or(JOB_SIZE)
+        .clamp(JOB_SIZE_MIN, JOB_SIZE)
+}
 
 impl Uploads {
     fn fail(&mut self, e: StoreError) -> io::Error {
@@ -605,7 +615,14 @@ impl Objects for Uploads {
         };
         if self.threads > 1 && large {
             encoder.multithread(self.threads)?;
-            encoder.set_parameter(zstd::stream::raw::CParameter::JobSize(JOB_SIZE))?;
+            let size = match part {
+                Part::Shared => member_size.unwrap_or(0),
+                _ => fragments::BUNDLE_MAX_RAW,
+            };
+            encoder.set_parameter(zstd::stream::raw::CParameter::JobSize(job_size(
+                size,
+                self.threads,
+            )))?;
         }
         let kind = match part {
             Part::Shared => ObjectKind::Shared,
