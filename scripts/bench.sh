@@ -1205,10 +1205,12 @@ def time_cmp(label, lb, peer, limit):
 
 
 if has_backup:
-    time_cmp("backup A -> folder: lifeboat / tar|zstd", "lb_backup_local_A", "tar_zstd_local_A", 1.1)
-    time_cmp("backup A -> S3: lifeboat / tar|zstd|aws", "lb_backup_s3_A", "tar_zstd_aws_A", 0.8)
+    # The targets of repository format 2 (its issue): lifeboat hashes every file and object and
+    # makes the restore durable (syncfs), which none of the pipelines does.
+    time_cmp("backup A -> folder: lifeboat / tar|zstd", "lb_backup_local_A", "tar_zstd_local_A", 1.0)
+    time_cmp("backup A -> S3: lifeboat / tar|zstd|aws", "lb_backup_s3_A", "tar_zstd_aws_A", 0.7)
     time_cmp("backup A -> S3: lifeboat / restic", "lb_backup_s3_A", "restic_backup_A", 0.5)
-    time_cmp("restore A <- S3: lifeboat / aws|zstd|tar", "lb_restore_s3_A", "aws_zstd_tar_A", 1.0)
+    time_cmp("restore A <- S3: lifeboat / aws|zstd|tar", "lb_restore_s3_A", "aws_zstd_tar_A", 0.6)
     time_cmp("restore A <- S3: lifeboat / restic", "lb_restore_s3_A", "restic_restore_A", None)
     time_cmp("backup B -> folder: lifeboat / tar|zstd", "lb_backup_local_B", "tar_zstd_local_B", None)
 
