@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use lifeboat::druid::metastore::DbKind;
+use lifeboat::druid::metastore::{DbKind, tables};
 use serde_json::{Value, json};
 
 use crate::support::metastore::{self as ms, DbUrl};
@@ -788,22 +788,15 @@ fn an_encrypted_druid_backup_names_no_table_and_restores_only_with_its_key() {
     let m = manifest_of(&repo, "events", &id);
     assert!(m["druid"].is_null(), "the druid section is sealed: {m}");
 
-    let secret = [
-        "druid_segments",
-        "druid_rules",
-        "druid_config",
-        "druid_dataSource",
-        "druid_supervisors",
-        "druid_audit",
-        "druid_tasks",
-        "load-postgresql",
-        "wiki_2024-01-01",
-    ];
+    let secret: Vec<&str> = (tables::DURABLE.iter().chain(&tables::TRANSIENT))
+        .copied()
+        .chain(["load-postgresql", "wiki_2024-01-01"])
+        .collect();
     let stored = repo.keys();
     assert!(stored.len() >= 4, "{stored:?}");
     for k in &stored {
         let bytes = repo.read(k);
-        for name in secret {
+        for name in &secret {
             assert!(!k.contains(name), "{k} names {name}");
             assert!(
                 !bytes.windows(name.len()).any(|w| w == name.as_bytes()),
