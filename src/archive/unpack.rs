@@ -13,7 +13,7 @@ use super::Counts;
 use super::beneath::{self, Beneath, Followed};
 use super::guard::{self, Links, WalkOrder, refuse};
 use super::index::Index;
-use super::writer::{Expect, Writer, set_mode_and_mtime};
+use super::writer::{self, Expect, Writer, set_mode_and_mtime};
 use super::{ArchiveError, EntryKind, FileEntry, Layout, Problem};
 use crate::progress::Progress;
 
@@ -413,21 +413,10 @@ impl Run {
         let sha256 = hex::encode(hasher.finalize());
         self.out.counts.count_file(&want.path);
         self.out.raw_bytes += size;
-        if size != want.size {
-            return self.problem(
-                &want.path,
-                &format!("{} bytes", want.size),
-                &format!("{size} bytes"),
-            );
+        match writer::verdict(want.size, want.sha256.as_deref(), size, &sha256) {
+            Some((expected, found)) => self.problem(&want.path, &expected, &found),
+            None => Ok(()),
         }
-        if want.sha256.as_deref() != Some(sha256.as_str()) {
-            return self.problem(
-                &want.path,
-                &format!("sha256 {}", want.sha256.as_deref().unwrap_or("(none)")),
-                &format!("sha256 {sha256}"),
-            );
-        }
-        Ok(())
     }
 }
 

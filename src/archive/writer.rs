@@ -189,25 +189,13 @@ enum Done {
 
 fn check(o: Open, flusher: &Flusher) -> Result<(), Done> {
     let want = &o.expect;
-    let mismatch = |expected: String, found: String| {
-        Done::Mismatch(Problem {
+    let sha256 = hex::encode(o.hasher.finalize());
+    if let Some((expected, found)) = verdict(want.size, want.sha256.as_deref(), o.size, &sha256) {
+        return Err(Done::Mismatch(Problem {
             path: want.path.clone(),
             expected,
             found,
-        })
-    };
-    if o.size != want.size {
-        return Err(mismatch(
-            format!("{} bytes", want.size),
-            format!("{} bytes", o.size),
-        ));
-    }
-    let sha256 = hex::encode(o.hasher.finalize());
-    if want.sha256.as_deref() != Some(sha256.as_str()) {
-        return Err(mismatch(
-            format!("sha256 {}", want.sha256.as_deref().unwrap_or("(none)")),
-            format!("sha256 {sha256}"),
-        ));
+        }));
     }
     set_mode_and_mtime(&o.file, want.mode, want.mtime)
         .map_err(|e| Done::Io(want.path.clone(), e))?;
@@ -226,4 +214,24 @@ pub fn set_mode_and_mtime(file: &File, mode: u32, mtime: i64) -> io::Result<()> 
         SystemTime::UNIX_EPOCH
     };
     file.set_modified(when)
+}
+
+/// What a file read back differs in from what the index says (its size first, then its digest):
+/// the problem's expected and found, or `None` when it is the file the index names.
+pub fn verdict(
+    size: u64,
+    sha256: Option<&str>,
+    read: u64,
+    read_sha256: &str,
+) -> Option<(String, String)> {
+    if read != size {
+        Some((format!("{size} bytes"), format!("{read} bytes")))
+    } else if sha256 != Some(read_sha256) {
+        Some((
+            format!("sha256 {}", sha256.unwrap_or("(none)")),
+            format!("sha256 {read_sha256}"),
+        ))
+    } else {
+        None
+    }
 }

@@ -526,7 +526,9 @@ impl Read for Chain {
                     "the backup's objects failed their checks",
                 ));
             }
-            self.start_ahead();
+            if self.pending.is_empty() {
+                self.start_ahead();
+            }
             let Some(current) = self.pending.front_mut() else {
                 return Ok(0);
             };
@@ -552,6 +554,8 @@ impl Read for Chain {
             if let Err(failure) = verdict {
                 return Err(self.fail(failure));
             }
+            // Not on every read: only when an object ends can another one start.
+            self.start_ahead();
         }
     }
 }
