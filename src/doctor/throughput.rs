@@ -298,7 +298,11 @@ pub fn load(mb_s: f64) -> &'static str {
 }
 
 fn judge(f: &Figures, required: f64, free: u64) -> Vec<Check> {
-    let (w, r) = (mbps(f.written, f.write), mbps(f.read, f.read_time));
+    // Rounded once, so the summary and the evidence show the same figure.
+    let (w, r) = (
+        round1(mbps(f.written, f.write)),
+        round1(mbps(f.read, f.read_time)),
+    );
     let worst = w.min(r);
     let how = if f.direct {
         "O_DIRECT"
@@ -324,8 +328,8 @@ fn judge(f: &Figures, required: f64, free: u64) -> Vec<Check> {
         )
     };
     let rate = rate
-        .evidence("write_mb_s", round1(w))
-        .evidence("read_mb_s", round1(r))
+        .evidence("write_mb_s", w)
+        .evidence("read_mb_s", r)
         .evidence("bytes", f.written)
         .evidence("o_direct", f.direct)
         .evidence("required_mb_s", required)
@@ -376,6 +380,28 @@ mod tests {
         assert!(checks[0].evidence["write_mb_s"].as_f64().unwrap() > 0.0);
         assert!(checks[1].evidence["samples"].as_u64().unwrap() >= 10);
         assert!(crate::fsutil::entries(dir.path()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_summary_shows_the_figure_the_evidence_holds() {
+        // 123.46 MB/s: rounding the raw figure to a whole number says 123,
+        // rounding the evidence's 123.5 says 124. Both must say the same.
+        let f = Figures {
+            written: 123_460_000,
+            write: Duration::from_secs(1),
+            read: 100_000_000,
+            read_time: Duration::from_secs(1),
+            direct: false,
+            latencies: vec![Duration::from_millis(1)],
+        };
+        let checks = judge(&f, 1e9, 0);
+        let w = checks[0].evidence["write_mb_s"].as_f64().unwrap();
+        assert_eq!(w, 123.5);
+        assert!(
+            checks[0].summary.contains(&format!("write {w:.0} MB/s")),
+            "{}",
+            checks[0].summary
+        );
     }
 
     #[test]
