@@ -17,6 +17,7 @@ use lifeboat::progress::{Bars, Lines, NotesOnly, Progress};
 use tokio_util::sync::CancellationToken;
 
 fn main() -> ExitCode {
+    bound_malloc_arenas();
     let cli = Cli::parse();
     let progress: Arc<dyn Progress> = match cli.progress {
         ProgressMode::None => Arc::new(NotesOnly),
@@ -567,3 +568,25 @@ async fn run_clone(ctx: &Ctx, c: lifeboat::cli::CloneCmd) -> anyhow::Result<()> 
         }
     }
 }
+
+/// glibc gives every thread that allocates an arena of its own (up to 8 per core) and keeps what
+/// is freed in it for later. Format 2 runs a thread per object in flight, so a restore of many
+/// small files touched ever more arenas: peak RSS 60 MiB at 100,000 files, 85 MiB at 400,000,
+/// 150 MiB at 2 million. With one arena per core (two at least) it stays at 47-51 MiB. An
+/// operator's own `MALLOC_ARENA_MAX` wins.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn bound_malloc_arenas() {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
+        return;
+    }
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let arenas = libc::c_int::try_from(cores.clamp(2, 8)).unwrap_or(2);
+    // SAFETY: mallopt only sets one of glibc's allocator tunables; it is called first thing in
+    // main, before any thread exists, and its result (0 when refused) needs no handling.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, arenas);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn bound_malloc_arenas() {}
