@@ -13,6 +13,7 @@ use rustix::fs::{Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 
 use super::guard::{name_of, parent_of};
+use crate::fsutil::Owner;
 
 /// Set once openat2 answers ENOSYS, as on Linux before 5.6 (RHEL 8's 4.18) or under an old seccomp
 /// profile: from then on paths are walked one part at a time, none of them followed.
@@ -45,11 +46,13 @@ pub enum Followed {
 }
 
 /// A folder, and the handle of the last folder inside it that was opened: members arrive in walk
-/// order, so most share their parent with the member before.
+/// order, so most share their parent with the member before. With an owner, everything created
+/// is given to it as it is made (no second walk over the tree).
 pub struct Beneath {
     root: OwnedFd,
     path: PathBuf,
     cached: Option<(String, OwnedFd)>,
+    owner: Option<Owner>,
 }
 
 impl Beneath {
@@ -64,7 +67,14 @@ impl Beneath {
             root,
             path: dir.to_path_buf(),
             cached: None,
+            owner: None,
         })
+    }
+
+    /// Gives every folder, file and link created from now on to `owner` (`None`: the caller's).
+    pub fn owned_by(mut self, owner: Option<Owner>) -> Beneath {
+        self.owner = owner;
+        self
     }
 
     /// Where `rel` is, for messages.
@@ -85,9 +95,10 @@ impl Beneath {
     }
 
     pub fn mkdir(&mut self, rel: &str, mode: u32) -> io::Result<()> {
+        let owner = self.owner;
         let dir = self.folder(parent_of(rel))?;
         rustix::fs::mkdirat(dir, name_of(rel), Mode::from_raw_mode(mode))?;
-        Ok(())
+        chown_at(dir, name_of(rel), owner)
     }
 
     /// Creates a new file, owner-only until its mode is set; never opens an existing one.
@@ -99,13 +110,18 @@ impl Beneath {
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::from_raw_mode(0o600),
         )?;
+        if let Some(o) = self.owner {
+            let (uid, gid) = ids(o)?;
+            rustix::fs::fchown(&fd, Some(uid), Some(gid))?;
+        }
         Ok(File::from(fd))
     }
 
     pub fn symlink(&mut self, rel: &str, target: &str) -> io::Result<()> {
+        let owner = self.owner;
         let dir = self.folder(parent_of(rel))?;
         rustix::fs::symlinkat(target, dir, name_of(rel))?;
-        Ok(())
+        chown_at(dir, name_of(rel), owner)
     }
 
     /// Opens folder `rel` for reading (to set its mode and times).
@@ -134,6 +150,27 @@ impl Beneath {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// Gives `name` in `dir` (the entry itself, never a link's target) to `owner`, if any.
+fn chown_at(dir: BorrowedFd<'_>, name: &str, owner: Option<Owner>) -> io::Result<()> {
+    if let Some(o) = owner {
+        let (uid, gid) = ids(o)?;
+        let nofollow = rustix::fs::AtFlags::SYMLINK_NOFOLLOW;
+        rustix::fs::chownat(dir, name, Some(uid), Some(gid), nofollow)?;
+    }
+    Ok(())
+}
+
+/// The ids of `owner`; -1 (which chown reads as "leave unchanged") is no owner.
+fn ids(owner: Owner) -> io::Result<(rustix::fs::Uid, rustix::fs::Gid)> {
+    if owner.uid == u32::MAX || owner.gid == u32::MAX {
+        return Err(io::Error::from(Errno::INVAL));
+    }
+    Ok((
+        rustix::fs::Uid::from_raw(owner.uid),
+        rustix::fs::Gid::from_raw(owner.gid),
+    ))
 }
 
 /// Opens `rel` beneath `dir`: a symbolic link anywhere on the way fails (ELOOP, or ENOTDIR without

@@ -15,16 +15,23 @@ use super::guard::{self, Links, WalkOrder, refuse};
 use super::index::Index;
 use super::writer::{self, Expect, Writer, set_mode_and_mtime};
 use super::{ArchiveError, EntryKind, FileEntry, Layout, Problem};
+use crate::fsutil::Owner;
 use crate::progress::Progress;
 
 /// Roots whose members get owner-only permissions whatever the archive says.
 pub const PRIVATE_ROOTS: [&str; 1] = ["security"];
 
-/// Check only, or check and write into `staging` (which must exist and be empty).
+/// Check only, or check and write into `staging` (which must exist and be empty), giving what is
+/// written to `owner` as it is created.
 #[derive(Debug, Clone, Copy)]
 pub enum Mode<'a> {
-    Verify { max_problems: usize },
-    Extract { staging: &'a Path },
+    Verify {
+        max_problems: usize,
+    },
+    Extract {
+        staging: &'a Path,
+        owner: Option<Owner>,
+    },
 }
 
 /// What an unpack found.
@@ -89,17 +96,17 @@ pub fn unpack_tar<R: Read>(
         left: allowance.clone(),
     });
     let (max_problems, target) = match mode {
-        Mode::Extract { staging } => {
+        Mode::Extract { staging, owner } => {
             let target = Beneath::open(staging).map_err(|source| ArchiveError::WriteTarget {
                 path: staging.to_path_buf(),
                 source,
             })?;
-            (None, Some(target))
+            (None, Some(target.owned_by(owner)))
         }
         Mode::Verify { max_problems } => (Some(max_problems), None),
     };
     let writer = match mode {
-        Mode::Extract { staging } => Some(Writer::start(staging)),
+        Mode::Extract { staging, .. } => Some(Writer::start(staging)),
         Mode::Verify { .. } => None,
     };
     let mut run = Run {
@@ -514,7 +521,10 @@ mod tests {
         let out = tempfile::tempdir().unwrap();
         let staging = out.path().join("staging");
         fs::create_dir(&staging).unwrap();
-        let mode = Mode::Extract { staging: &staging };
+        let mode = Mode::Extract {
+            staging: &staging,
+            owner: None,
+        };
         unpack(bytes, index, mode, layout, &NotesOnly).unwrap();
         finish_directories(&staging, index).unwrap();
         (out, staging)
@@ -681,7 +691,10 @@ mod tests {
         let out = tempfile::tempdir().unwrap();
         let staging = out.path().join("staging");
         fs::create_dir(&staging).unwrap();
-        let mode = Mode::Extract { staging: &staging };
+        let mode = Mode::Extract {
+            staging: &staging,
+            owner: None,
+        };
         refusal(unpack(
             &bytes[..],
             &index,
@@ -698,7 +711,10 @@ mod tests {
         let (bytes, index) = forge(&chain[..4]);
         let (path, why) = refusal(verify(&bytes, &index, Layout::FOLDERS_ONLY));
         assert_eq!(path, "db/t", "{why}");
-        let mode = Mode::Extract { staging: &staging };
+        let mode = Mode::Extract {
+            staging: &staging,
+            owner: None,
+        };
         fs::remove_dir_all(staging.join("db")).unwrap();
         assert_eq!(
             refusal(unpack(

@@ -245,6 +245,7 @@ async fn check(
     let target = match &staging {
         Some(s) => Target::Extract {
             staging: s.path().to_path_buf(),
+            owner: None,
         },
         None => Target::Verify {
             max_problems: MAX_PROBLEMS,

@@ -90,6 +90,9 @@ pub fn parse_owner(spec: &str) -> Result<Owner, String> {
         },
         None => primary_gid.unwrap_or(uid),
     };
+    if uid == u32::MAX || gid == u32::MAX {
+        return Err("4294967295 (-1) is not an owner".into());
+    }
     Ok(Owner { uid, gid })
 }
 
@@ -123,6 +126,8 @@ mod tests {
         assert_eq!(parse_owner("0").unwrap(), Owner { uid: 0, gid: 0 });
         assert_eq!(parse_owner("root:root").unwrap(), Owner { uid: 0, gid: 0 });
         assert!(parse_owner("no-such-user-lifeboat").is_err());
+        assert!(parse_owner("4294967295").is_err());
+        assert!(parse_owner("1:4294967295").is_err());
     }
 
     #[test]

@@ -177,7 +177,10 @@ pub async fn read_archive(
         &a.sha256,
         move |r| {
             let mode = match &target {
-                Target::Extract { staging } => Mode::Extract { staging },
+                Target::Extract { staging, owner } => Mode::Extract {
+                    staging,
+                    owner: *owner,
+                },
                 Target::Verify { max_problems } => Mode::Verify {
                     max_problems: *max_problems,
                 },
@@ -230,6 +233,7 @@ mod tests {
             let staging = tempfile::tempdir().unwrap();
             let extract = Target::Extract {
                 staging: staging.path().to_path_buf(),
+                owner: None,
             };
             read_back(&repo, &m, extract).await;
             let last = format!("catalog/{:05}.sst", files - 1);

@@ -363,7 +363,10 @@ pub async fn read_archive(
             failure: failure.clone(),
         };
         let mode = match &target {
-            Target::Extract { staging } => Mode::Extract { staging },
+            Target::Extract { staging, owner } => Mode::Extract {
+                staging,
+                owner: *owner,
+            },
             Target::Verify { max_problems } => Mode::Verify {
                 max_problems: *max_problems,
             },

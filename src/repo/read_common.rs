@@ -110,6 +110,10 @@ impl ReadBack {
 pub enum Target {
     /// Checks them, listing at most this many problems (all are counted).
     Verify { max_problems: usize },
-    /// Extracts them into this folder, stopping at the first problem.
-    Extract { staging: PathBuf },
+    /// Extracts them into this folder, stopping at the first problem, giving what is written to
+    /// `owner` (else the caller's).
+    Extract {
+        staging: PathBuf,
+        owner: Option<crate::fsutil::Owner>,
+    },
 }

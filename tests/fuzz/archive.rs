@@ -590,6 +590,7 @@ pub fn extract(case: Case) -> Result<(), TestCaseError> {
             &index,
             Mode::Extract {
                 staging: &jail.staging,
+                owner: None,
             },
             layout(&case),
             &NotesOnly,

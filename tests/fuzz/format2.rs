@@ -306,6 +306,7 @@ fn check(case: Case) -> Result<(), TestCaseError> {
             let target = if case.extract {
                 Target::Extract {
                     staging: staging.path().to_path_buf(),
+                    owner: None,
                 }
             } else {
                 Target::Verify { max_problems: 5 }

@@ -402,3 +402,59 @@ fn an_encrypted_backup_opens_with_each_key_and_names_no_file() {
     assert_eq!(report["deleted"].as_array().unwrap().len(), 1, "{report}");
     assert!(stored(&loc.keys()) == before, "nothing swept");
 }
+
+/// `restore --owner` gives every folder, file and link to the owner as extraction creates them
+/// (one pass, no second walk); without root it is refused before anything is read.
+#[test]
+fn a_restore_with_an_owner_gives_it_every_entry() {
+    use std::os::unix::fs::MetadataExt;
+    let fx = fixture(2, 30);
+    std::os::unix::fs::symlink("000001.log", fx.db.join("catalog/LINK-TO-LOG")).unwrap();
+    let loc = TestLocation::new(StoreKind::Local, "owner");
+    let cache = tempfile::tempdir().unwrap();
+    let made = backup2(&fx, &loc, &[], cache.path());
+    let id = made["id"].as_str().unwrap();
+    let target = tempfile::tempdir().unwrap();
+    let local = target.path().join("local");
+    let args = [
+        "--json",
+        "restore",
+        "--from",
+        &loc.url,
+        "--backup",
+        id,
+        "--paths-local",
+        local.to_str().unwrap(),
+        "--dremio-version",
+        &fx.version,
+        "--owner",
+        "4242:4343",
+    ];
+    let out = lifeboat(&args, &[]);
+    let root = std::fs::metadata("/proc/self").unwrap().uid() == 0;
+    if !root {
+        fails_with(&out, 2, &["--owner needs root"]);
+        assert!(!local.exists(), "nothing is written before the refusal");
+        return;
+    }
+    ok_json(&out);
+    same_tree(&local.join("db"), &fx.db, "db, restored with an owner");
+    let mut seen = 0;
+    for e in walkdir::WalkDir::new(&local).follow_links(false) {
+        let e = e.unwrap();
+        let meta = e.path().symlink_metadata().unwrap();
+        assert_eq!(
+            (meta.uid(), meta.gid()),
+            (4242, 4343),
+            "{} is not the owner's",
+            e.path().display()
+        );
+        seen += 1;
+    }
+    let link = local
+        .join("db/catalog/LINK-TO-LOG")
+        .symlink_metadata()
+        .unwrap();
+    assert!(link.file_type().is_symlink());
+    assert!(seen > 30, "{seen} entries");
+}

@@ -242,6 +242,7 @@ async fn extract(ctx: &Ctx, repo: &Repo, opened: &read::Opened, dir: &Path) -> a
             crate::commands::archive_layout(&opened.manifest),
             Target::Extract {
                 staging: dir.to_path_buf(),
+                owner: None,
             },
             ctx.progress.clone(),
         )

@@ -233,7 +233,8 @@ async fn restore(
     Ok(report)
 }
 
-/// Streams the archive into `dir`, checking every member, then sets folder modes and owners.
+/// Streams the archive into `dir`, checking every member and giving each to the plan's owner as it
+/// is created, then sets folder modes and times.
 async fn extract(
     ctx: &Ctx,
     repo: &Repo,
@@ -249,6 +250,7 @@ async fn extract(
             super::archive_layout(&opened.manifest),
             Target::Extract {
                 staging: dir.to_path_buf(),
+                owner: plan.owner,
             },
             ctx.progress.clone(),
         )
@@ -257,14 +259,6 @@ async fn extract(
     let read = read?;
     read.extracted()?;
     unpack::finish_directories(dir, &index)?;
-    if let Some(owner) = plan.owner {
-        fsutil::chown_tree(dir, owner).map_err(|e| {
-            CommandError::Refused(format!(
-                "cannot give the restored files to uid {}: {e}",
-                owner.uid
-            ))
-        })?;
-    }
     Ok(read.unpacked)
 }
 
