@@ -328,7 +328,8 @@ pub struct BackupCmd {
     /// Location: a name from the config file, a folder, file://, s3://bucket/prefix, gs://... or az://...
     #[arg(long, env = "LIFEBOAT_TO", value_name = "URL|NAME")]
     pub to: Option<String>,
-    /// Also copy the backup to this location once committed (repeatable).
+    /// Also copy the backup to this location (repeatable): format 2 uploads each new object there
+    /// as it is packed, then the rest once the backup is committed; its lock is held throughout.
     #[arg(long = "copy-to", value_name = "URL|NAME")]
     pub copy_to: Vec<String>,
     /// The cluster's name inside the location (default: the config's only cluster, else "dremio").

@@ -39,6 +39,19 @@ pub struct Shape {
     pub full: bool,
     /// The local index cache's folder for this location and cluster ([`cache::dir_for`]).
     pub cache: Option<std::path::PathBuf>,
+    /// Copy locations (of the same cluster) that get every new object as it is uploaded, so that
+    /// the copy after the commit has only reused objects they lack and the backup's folder left.
+    pub copies: Vec<Repo>,
+}
+
+/// What one copy location got while the backup was packed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Teed {
+    pub objects: u64,
+    /// Stored bytes.
+    pub bytes: u64,
+    /// Why its uploads stopped (the rest of its objects were no longer sent to it).
+    pub failed: Option<String>,
 }
 
 /// What a format-2 backup reused and uploaded.
@@ -50,6 +63,8 @@ pub struct Reuse {
     pub uploaded_objects: u64,
     /// Stored bytes of the new objects (the manifest's `stored_bytes` adds index, sums, sealed).
     pub uploaded_bytes: u64,
+    /// Per copy location of [`Shape::copies`], in order: what it got while packing.
+    pub teed: Vec<Teed>,
 }
 
 /// Packs, uploads and indexes a shipment as a new format-2 backup of `repo`, then commits its
@@ -100,7 +115,7 @@ async fn body(
     } = shipment;
     let recipients = shape.recipients.filter(|r| !r.is_empty());
     let wanted: Option<Vec<String>> = recipients.as_ref().map(Recipients::strings);
-    let cache_dir = shape.cache;
+    let cache_dir = shape.cache.clone();
     let (base, why_full) = if shape.full {
         (None, None)
     } else {
@@ -146,7 +161,11 @@ async fn body(
         in_flight: VecDeque::new(),
         objects: Vec::new(),
         known: known.clone(),
-        reuse: Reuse::default(),
+        reuse: Reuse {
+            teed: vec![Teed::default(); shape.copies.len()],
+            ..Reuse::default()
+        },
+        copies: shape.copies,
         failed: None,
     };
     let packer_progress = progress.clone();
@@ -497,12 +516,20 @@ impl Stored {
     }
 }
 
+type UploadTask = JoinHandle<Result<u64, StoreError>>;
+
 /// The object being written.
 struct Current {
     name: String,
     kind: ObjectKind,
     encoder: zstd::stream::write::Encoder<'static, Stored>,
-    upload: JoinHandle<Result<u64, StoreError>>,
+    uploads: InFlight,
+}
+
+/// One object's upload, and its copies' (by their place in [`Uploads::copies`]).
+struct InFlight {
+    upload: UploadTask,
+    copies: Vec<(usize, UploadTask)>,
 }
 
 /// The objects of one backup: each compressed (and sealed) into its own upload, a bounded
@@ -516,10 +543,11 @@ struct Uploads {
     parts_in_flight: usize,
     max_in_flight: usize,
     current: Option<Current>,
-    in_flight: VecDeque<JoinHandle<Result<u64, StoreError>>>,
+    in_flight: VecDeque<InFlight>,
     objects: Vec<ObjectRef>,
     known: Arc<HashMap<String, ObjectRef>>,
     reuse: Reuse,
+    copies: Vec<Repo>,
     failed: Option<StoreError>,
 }
 
@@ -547,16 +575,33 @@ impl Uploads {
         io::Error::new(io::ErrorKind::BrokenPipe, msg)
     }
 
-    /// Waits for uploads until fewer than `keep` are in flight.
+    /// Waits for uploads until fewer than `keep` are in flight. A copy's failure is recorded
+    /// (its later objects go to the copy after the commit); the backup's own fails the backup.
     fn wait_until(&mut self, keep: usize) -> io::Result<()> {
         while self.in_flight.len() > keep {
             let Some(next) = self.in_flight.pop_front() else {
                 break;
             };
-            match self.handle.block_on(next) {
+            match self.handle.block_on(next.upload) {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => return Err(self.fail(e)),
                 Err(_) => return Err(self.fail(StoreError::Interrupted)),
+            }
+            for (i, copy) in next.copies {
+                let done = match self.handle.block_on(copy) {
+                    Ok(done) => done,
+                    Err(_) => Err(StoreError::Interrupted),
+                };
+                let teed = &mut self.reuse.teed[i];
+                match done {
+                    Ok(bytes) => {
+                        teed.objects += 1;
+                        teed.bytes += bytes;
+                    }
+                    Err(e) => {
+                        teed.failed.get_or_insert_with(|| e.to_string());
+                    }
+                }
             }
         }
         Ok(())
@@ -566,7 +611,7 @@ impl Uploads {
     /// that broke), else `e`.
     fn upload_cause(&mut self, e: io::Error) -> io::Error {
         match self.current.take() {
-            Some(c) if c.upload.is_finished() => self.cause_of(e, c.upload),
+            Some(c) if c.uploads.upload.is_finished() => self.cause_of(e, c.uploads.upload),
             other => {
                 self.current = other;
                 e
@@ -574,7 +619,7 @@ impl Uploads {
         }
     }
 
-    fn cause_of(&mut self, e: io::Error, upload: JoinHandle<Result<u64, StoreError>>) -> io::Error {
+    fn cause_of(&mut self, e: io::Error, upload: UploadTask) -> io::Error {
         match self.handle.block_on(upload) {
             Ok(Err(store)) if !matches!(store, StoreError::Interrupted) => self.fail(store),
             _ => e,
@@ -597,12 +642,27 @@ impl Objects for Uploads {
         self.wait_until(self.max_in_flight.saturating_sub(1))?;
         let name = layout::new_object_name();
         let key = self.repo.object_key(&name);
-        let (writer, rx) = upload::channel(1 << 20, 2, self.repo.cancel.clone());
+        let (mut writer, rx) = upload::channel(1 << 20, 2, self.repo.cancel.clone());
         let loc = self.repo.loc.clone();
         let options = UploadOptions::for_size(member_size.unwrap_or(0), self.parts_in_flight);
         let upload = self
             .handle
             .spawn(async move { upload::upload(&loc, &key, rx, options).await });
+        // The copies take the same chunks, one part in flight each (memory: objects in flight x
+        // copies x (2 chunks + 2 parts)).
+        let mut copies = Vec::new();
+        for (i, dst) in self.copies.iter().enumerate() {
+            if self.reuse.teed[i].failed.is_some() {
+                continue;
+            }
+            let rx = writer.also(2);
+            let (loc, key) = (dst.loc.clone(), dst.object_key(&name));
+            let options = UploadOptions::for_size(member_size.unwrap_or(0), 1);
+            let task = self
+                .handle
+                .spawn(async move { upload::upload(&loc, &key, rx, options).await });
+            copies.push((i, task));
+        }
         let hashed = HashingWriter::new(writer);
         let stored = match &self.recipients {
             Some(r) => Stored::Sealed(r.seal(hashed)?),
@@ -635,7 +695,7 @@ impl Objects for Uploads {
             name: name.clone(),
             kind,
             encoder,
-            upload,
+            uploads: InFlight { upload, copies },
         });
         Ok(name)
     }
@@ -659,17 +719,12 @@ impl Objects for Uploads {
             writer.finish()?;
             Ok::<_, io::Error>((sha256, bytes))
         })();
-        self.in_flight.push_back(c.upload);
         let (sha256, bytes) = match finished {
             Ok(done) => done,
-            Err(e) => {
-                // The upload that stopped holds the cause.
-                let Some(upload) = self.in_flight.pop_back() else {
-                    return Err(e);
-                };
-                return Err(self.cause_of(e, upload));
-            }
+            // The upload that stopped holds the cause.
+            Err(e) => return Err(self.cause_of(e, c.uploads.upload)),
         };
+        self.in_flight.push_back(c.uploads);
         self.reuse.uploaded_objects += 1;
         self.reuse.uploaded_bytes += bytes;
         self.objects.push(ObjectRef {
@@ -713,6 +768,7 @@ mod tests {
             identities: None,
             full: false,
             cache: None,
+            copies: Vec::new(),
         }
     }
 
@@ -795,5 +851,66 @@ mod tests {
         assert_eq!(second.base.as_deref(), Some(first.id.as_str()));
         assert_eq!(r2.reused_objects, 1, "000011.sst");
         assert!(second.stored_bytes < 200_000, "{}", second.stored_bytes);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn copies_get_every_new_object_and_one_that_fails_does_not_fail_the_backup() {
+        let repo = memory_repo();
+        let db = tempfile::tempdir().unwrap();
+        db_with_tables(
+            db.path(),
+            &[("000010.sst", 200_000), ("000011.sst", 300_000)],
+        );
+        let good = Repo::new(
+            crate::store::location::Location::open(
+                "memory://copy/p",
+                crate::store::location::Access::Write,
+            )
+            .unwrap(),
+            "dremio",
+        )
+        .unwrap();
+        // A folder location whose `objects` is a file: every upload to it fails.
+        let broken_dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(broken_dir.path().join("dremio")).unwrap();
+        std::fs::write(broken_dir.path().join("dremio/objects"), b"not a folder").unwrap();
+        let broken = Repo::new(
+            crate::store::location::Location::open(
+                broken_dir.path().to_str().unwrap(),
+                crate::store::location::Access::Write,
+            )
+            .unwrap(),
+            "dremio",
+        )
+        .unwrap();
+        let lock = repo.lock("backup", None).await.unwrap();
+        let shape = Shape {
+            copies: vec![good.clone(), broken],
+            ..plain()
+        };
+        let (m, reuse) = write(
+            &repo,
+            shipment_of(db.path()),
+            OPTIONS,
+            shape,
+            &lock,
+            Arc::new(NotesOnly),
+        )
+        .await
+        .unwrap();
+        lock.release().await;
+        assert_eq!(reuse.teed.len(), 2);
+        let (ok, failed) = (&reuse.teed[0], &reuse.teed[1]);
+        assert_eq!(ok.objects, reuse.uploaded_objects);
+        assert_eq!(ok.bytes, reuse.uploaded_bytes);
+        assert!(ok.failed.is_none(), "{ok:?}");
+        assert!(failed.failed.is_some(), "{failed:?}");
+        assert_eq!(failed.objects, 0);
+        for o in &m.objects {
+            let here = stored(&repo, &repo.object_key(&o.name)).await;
+            let there = stored(&good, &good.object_key(&o.name)).await;
+            assert_eq!(here, there, "{}", o.name);
+            assert_eq!(crate::archive::digest::sha256_hex(&there), o.sha256);
+        }
     }
 }

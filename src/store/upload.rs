@@ -24,9 +24,11 @@ pub enum Chunk {
 }
 
 /// The blocking side: buffers writes into chunks and hands them to the uploader, waiting when it is
-/// behind (back-pressure).
+/// behind (back-pressure). It can also hand the same chunks (shared, not copied) to the uploads of
+/// copies ([`ChunkWriter::also`]): a copy whose upload stops is dropped, and the rest go on.
 pub struct ChunkWriter {
     tx: mpsc::Sender<Chunk>,
+    copies: Vec<Option<mpsc::Sender<Chunk>>>,
     buf: BytesMut,
     chunk_size: usize,
     /// Cancelled on SIGINT/SIGTERM: the producer stops at its next chunk.
@@ -37,7 +39,19 @@ impl ChunkWriter {
     /// Sends what is buffered and the end marker.
     pub fn finish(mut self) -> io::Result<()> {
         self.send_buffered()?;
+        for copy in self.copies.iter().flatten() {
+            // A copy gone has its own error, which its upload reports.
+            let _ = copy.blocking_send(Chunk::End);
+        }
         self.tx.blocking_send(Chunk::End).map_err(|_| upload_gone())
+    }
+
+    /// Another upload of the same bytes: the receiver for it, `depth` chunks deep. Only before the
+    /// first chunk is sent, so that a copy holds every byte.
+    pub fn also(&mut self, depth: usize) -> mpsc::Receiver<Chunk> {
+        let (tx, rx) = mpsc::channel(depth.max(1));
+        self.copies.push(Some(tx));
+        rx
     }
 
     fn send_buffered(&mut self) -> io::Result<()> {
@@ -51,6 +65,13 @@ impl ChunkWriter {
             );
         }
         let data = self.buf.split().freeze();
+        for slot in &mut self.copies {
+            if let Some(copy) = slot
+                && copy.blocking_send(Chunk::Data(data.clone())).is_err()
+            {
+                *slot = None;
+            }
+        }
         self.tx
             .blocking_send(Chunk::Data(data))
             .map_err(|_| upload_gone())
@@ -116,6 +137,7 @@ pub fn channel(
     (
         ChunkWriter {
             tx,
+            copies: Vec::new(),
             buf: BytesMut::with_capacity(chunk_size),
             chunk_size,
             cancel,
@@ -317,6 +339,39 @@ mod tests {
         let done = upload(&loc, &key, rx, options).await;
         assert!(matches!(done, Err(StoreError::Interrupted)), "{done:?}");
         assert!(loc.store.get(&key).await.is_err());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_copy_gets_every_byte_and_one_that_stops_does_not_stop_the_rest() {
+        let loc = Location::open("memory://bucket/p", super::super::location::Access::Write)
+            .expect("a memory location");
+        let (main_key, copy_key) = (loc.key(&["main"]), loc.key(&["copy"]));
+        let (mut writer, rx) = channel(1000, 2, CancellationToken::new());
+        let copy_rx = writer.also(2);
+        let mut gone_rx = writer.also(1);
+        gone_rx.close();
+        drop(gone_rx);
+        let data: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+        let sent = data.clone();
+        let producer = tokio::task::spawn_blocking(move || {
+            writer.write_all(&sent)?;
+            writer.finish()
+        });
+        let options = UploadOptions {
+            part_size: 2048,
+            parts_in_flight: 2,
+        };
+        let (main, copy) = tokio::join!(
+            upload(&loc, &main_key, rx, options),
+            upload(&loc, &copy_key, copy_rx, options)
+        );
+        producer.await.unwrap().unwrap();
+        assert_eq!(main.unwrap(), 5000);
+        assert_eq!(copy.unwrap(), 5000);
+        for key in [&main_key, &copy_key] {
+            let stored = loc.store.get(key).await.unwrap().bytes().await.unwrap();
+            assert_eq!(stored.as_ref(), &data[..]);
+        }
     }
 
     #[test]

@@ -516,3 +516,89 @@ fn status_fails_when_the_newest_backup_is_older_than_the_rpo() {
     // A longer RPO on the command line wins over the file's.
     ok_json(&run(&cfg, &["--json", "status", "--rpo", "4h"]));
 }
+
+/// Format 2 uploads every new object to the copy location while the archive is packed: the copy
+/// after the commit sends only the backup's own folder (index and SHA256SUMS). A copy location
+/// whose lock is held gets nothing streamed, the primary backup still commits (exit 7), and
+/// `copy` catches up later.
+#[test]
+fn format_2_streams_new_objects_to_the_copy_while_packing() {
+    let Setup {
+        fx,
+        dir: _dir,
+        us,
+        eu,
+        cfg,
+    } = setup(3, 20, "tee", true);
+    let made = ok_json(&run(&cfg, &["--json", "backup", "--format", "2"]));
+    let id = made["id"].as_str().unwrap().to_string();
+    let copy = &made["copies"][0];
+    assert_eq!(copy["status"], "copied", "{made}");
+    assert_eq!(
+        copy["streamed"]["objects"], made["objects"]["uploaded"],
+        "{made}"
+    );
+    assert_eq!(
+        copy["streamed"]["bytes"], made["objects"]["uploaded_bytes"],
+        "{made}"
+    );
+    let after = copy["bytes"].as_u64().unwrap();
+    let stored = made["stored_bytes"].as_u64().unwrap();
+    let uploaded = made["objects"]["uploaded_bytes"].as_u64().unwrap();
+    assert_eq!(
+        after,
+        stored - uploaded,
+        "only the folder's objects after: {made}"
+    );
+    for key in us.keys().iter().filter(|k| k.starts_with("prod/objects/")) {
+        assert_eq!(eu.read(key), us.read(key), "{key}");
+    }
+    ok_json(&run(
+        &cfg,
+        &["--json", "verify", "--from", "eu", "--backup", &id],
+    ));
+
+    // The copy location is locked by a live run elsewhere: nothing goes there.
+    let objects_at_eu = |eu: &TestLocation| {
+        eu.keys()
+            .iter()
+            .filter(|k| k.starts_with("prod/objects/"))
+            .count()
+    };
+    let before = objects_at_eu(&eu);
+    let lock = serde_json::json!({
+        "host": "other-host", "pid": 4242, "command": "prune",
+        "acquired_at": "2026-01-01T00:00:00Z",
+        "expires_at": (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339(),
+        "token": "theirs"
+    });
+    eu.write("prod/lock.json", serde_json::to_vec(&lock).unwrap());
+    std::fs::write(fx.db.join("catalog/000999.sst"), vec![7u8; 300_000]).unwrap();
+    let out = run(&cfg, &["--json", "backup", "--format", "2"]);
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["copies"][0]["status"], "failed", "{report}");
+    assert!(report["copies"][0]["streamed"].is_null(), "{report}");
+    assert!(
+        report["copies"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("other-host"),
+        "{report}"
+    );
+    assert_eq!(
+        objects_at_eu(&eu),
+        before,
+        "nothing streamed to a locked copy"
+    );
+    let second = report["id"].as_str().unwrap();
+    eu.delete("prod/lock.json");
+    ok_json(&run(
+        &cfg,
+        &["--json", "copy", "--from", "us", "--to", "eu"],
+    ));
+    ok_json(&run(
+        &cfg,
+        &["--json", "verify", "--from", "eu", "--backup", second],
+    ));
+}

@@ -34,6 +34,7 @@ pub(super) async fn snapshot(
     druid: &DruidBackupArgs,
     repo: &Repo,
     location_lock: &store_lock::Lock,
+    tees: &[Repo],
 ) -> anyhow::Result<Shipped> {
     let (version, leader) = druid_version(ctx, &druid.urls).await?;
     let mut db = metastore::connect(&druid.metadata).await?;
@@ -93,7 +94,7 @@ pub(super) async fn snapshot(
         druid: Some(section),
         catalog: None,
     };
-    let made = ship(ctx, args, repo, location_lock, shipment).await;
+    let made = ship(ctx, args, repo, location_lock, shipment, tees).await;
     drop(staging);
     made
 }

@@ -97,6 +97,8 @@ pub struct BackupReport {
 #[derive(Debug, Clone)]
 pub struct CopyResult {
     pub location: String,
+    /// Format 2: the new objects it got while the backup was packed.
+    pub streamed: Option<write2::Teed>,
     pub outcome: Result<Copied, String>,
 }
 
@@ -197,42 +199,82 @@ async fn backup_and_copy(
         copies.push((name.clone(), dst));
     }
     let lock = repo.lock("backup", args.wait_lock).await?;
+    // Each copy location's lock, taken before the backup: a prune there must not sweep an
+    // object this copy relies on (streamed while packing, or found present and skipped) before
+    // the copy's manifest is committed. A location that cannot be locked gets no copy.
+    let mut prepared = Vec::new();
+    for (name, dst) in copies {
+        let ready = async {
+            dst.loc.check_access().await?;
+            dst.lock("copy", args.wait_lock).await
+        }
+        .await
+        .map_err(|e| format!("{e:#}"));
+        prepared.push((name, dst, ready));
+    }
+    // Format 2 uploads every new object to the copies too, as it is packed.
+    let mut tees = Vec::new();
+    let mut tee_of = Vec::new();
+    for (_, dst, ready) in &prepared {
+        let streamed = args.shape.format == 2 && ready.is_ok();
+        tee_of.push(streamed.then_some(tees.len()));
+        if streamed {
+            tees.push(dst.clone());
+        }
+    }
     let made = if let Some(d) = &args.druid {
-        druid::snapshot(ctx, args, d, &repo, &lock).await
+        druid::snapshot(ctx, args, d, &repo, &lock, &tees).await
     } else if args.dremio_urls.is_empty() {
-        offline_snapshot(ctx, args, &repo, &lock).await
+        offline_snapshot(ctx, args, &repo, &lock, &tees).await
     } else {
-        online_snapshot(ctx, args, &repo, &lock, &args.dremio_urls).await
+        online_snapshot(ctx, args, &repo, &lock, &args.dremio_urls, &tees).await
     };
     lock.release().await;
-    let (manifest, reuse) = made?;
-    if !copies.is_empty() {
-        ctx.progress
-            .phase("copy", Some(manifest.stored_bytes * copies.len() as u64));
-    }
-    let copied = futures::future::join_all(copies.iter().map(|(name, dst)| {
-        let manifest = &manifest;
-        let repo = &repo;
-        async move {
-            let outcome = async {
-                dst.loc.check_access().await?;
-                // Under the destination's lock: a prune there must not sweep an object this copy
-                // found present and skipped (format 2) before the copy's manifest is committed.
-                let lock = dst.lock("copy", args.wait_lock).await?;
-                let copied = copy::copy_backup(repo, dst, manifest, ctx.progress.as_ref()).await;
-                lock.release().await;
-                copied
+    let (manifest, reuse) = match made {
+        Ok(made) => made,
+        Err(e) => {
+            for (_, _, ready) in prepared {
+                if let Ok(lock) = ready {
+                    lock.release().await;
+                }
             }
-            .await
-            .map_err(|e| format!("{e:#}"));
-            CopyResult {
-                location: name.clone(),
-                outcome,
-            }
+            return Err(e);
         }
-    }))
+    };
+    if !prepared.is_empty() {
+        ctx.progress
+            .phase("copy", Some(manifest.stored_bytes * prepared.len() as u64));
+    }
+    let copied = futures::future::join_all(prepared.into_iter().zip(tee_of).map(
+        |((name, dst, ready), tee)| {
+            let manifest = &manifest;
+            let repo = &repo;
+            let streamed = tee.and_then(|i| reuse.as_ref().and_then(|r| r.teed.get(i).cloned()));
+            async move {
+                if let Some(why) = streamed.as_ref().and_then(|t| t.failed.as_deref()) {
+                    ctx.progress.note(&format!(
+                        "note: streaming the new objects to {name} stopped ({why}); the copy after the commit sends the rest"
+                    ));
+                }
+                let outcome = match ready {
+                    Ok(lock) => {
+                        let copied =
+                            copy::copy_backup(repo, &dst, manifest, ctx.progress.as_ref()).await;
+                        lock.release().await;
+                        copied.map_err(|e| format!("{e:#}"))
+                    }
+                    Err(why) => Err(why),
+                };
+                CopyResult {
+                    location: name,
+                    streamed,
+                    outcome,
+                }
+            }
+        },
+    ))
     .await;
-    if !copies.is_empty() {
+    if !copied.is_empty() {
         ctx.progress.finish();
     }
     let report = BackupReport {
@@ -252,6 +294,7 @@ async fn offline_snapshot(
     args: &BackupArgs,
     repo: &Repo,
     location_lock: &store_lock::Lock,
+    tees: &[Repo],
 ) -> anyhow::Result<Shipped> {
     let inst = Installation::discover(
         args.dremio_home.as_deref(),
@@ -300,7 +343,7 @@ async fn offline_snapshot(
         druid: None,
         catalog: None,
     };
-    ship(ctx, args, repo, location_lock, shipment).await
+    ship(ctx, args, repo, location_lock, shipment, tees).await
 }
 
 /// The online backup: the active coordinator writes a logical backup (what `dremio-admin backup`
@@ -311,6 +354,7 @@ async fn online_snapshot(
     repo: &Repo,
     location_lock: &store_lock::Lock,
     urls: &[String],
+    tees: &[Repo],
 ) -> anyhow::Result<Shipped> {
     let staging = args.staging.clone().ok_or_else(|| CommandError::Usage("an online backup needs --staging DIR: a folder the coordinator can write and lifeboat can read (e.g. on the shared volume)".into()))?;
     let creds = Credentials::from_env(&|k| std::env::var(k).ok())?;
@@ -386,7 +430,7 @@ async fn online_snapshot(
         druid: None,
         catalog,
     };
-    let made = ship(ctx, args, repo, location_lock, shipment).await;
+    let made = ship(ctx, args, repo, location_lock, shipment, tees).await;
     drop(cleanup);
     made
 }
@@ -536,6 +580,7 @@ async fn ship(
     repo: &Repo,
     location_lock: &store_lock::Lock,
     shipment: Shipment,
+    tees: &[Repo],
 ) -> anyhow::Result<Shipped> {
     let options = WriteOptions {
         level: args.level,
@@ -571,6 +616,7 @@ async fn ship(
         identities,
         full: shape.full,
         cache: crate::repo::cache::dir_for(repo.loc.url(), &repo.cluster),
+        copies: tees.to_vec(),
     };
     let (m, reuse) = write2::write(
         repo,
@@ -611,6 +657,14 @@ fn sources_of(inst: &Installation) -> (Vec<Source>, Vec<String>) {
     (sources, notes)
 }
 
+/// What a copy got while the backup was packed (format 2), for the JSON report.
+fn streamed_json(c: &CopyResult) -> serde_json::Value {
+    match &c.streamed {
+        Some(t) => json!({"objects": t.objects, "bytes": t.bytes, "stopped": t.failed}),
+        None => serde_json::Value::Null,
+    }
+}
+
 fn print_report(ctx: &Ctx, r: &BackupReport) {
     let m = &r.manifest;
     let json = json!({
@@ -629,9 +683,9 @@ fn print_report(ctx: &Ctx, r: &BackupReport) {
         "seconds": (r.seconds * 1000.0).round() / 1000.0,
         "notes": m.notes,
         "copies": r.copies.iter().map(|c| match &c.outcome {
-            Ok(Copied::Now(bytes)) => json!({"location": c.location, "status": "copied", "bytes": bytes}),
-            Ok(Copied::AlreadyThere) => json!({"location": c.location, "status": "already-there"}),
-            Err(e) => json!({"location": c.location, "status": "failed", "error": e}),
+            Ok(Copied::Now(bytes)) => json!({"location": c.location, "status": "copied", "bytes": bytes, "streamed": streamed_json(c)}),
+            Ok(Copied::AlreadyThere) => json!({"location": c.location, "status": "already-there", "streamed": streamed_json(c)}),
+            Err(e) => json!({"location": c.location, "status": "failed", "error": e, "streamed": streamed_json(c)}),
         }).collect::<Vec<_>>(),
     });
     let ratio = if m.stored_bytes > 0 {
@@ -701,11 +755,20 @@ fn print_report(ctx: &Ctx, r: &BackupReport) {
     }
     for c in &r.copies {
         match &c.outcome {
-            Ok(Copied::Now(bytes)) => human.push_str(&format!(
-                "\n  copied to {} ({}), digest verified",
-                c.location,
-                human_bytes(*bytes)
-            )),
+            Ok(Copied::Now(bytes)) => match &c.streamed {
+                Some(t) if t.objects > 0 => human.push_str(&format!(
+                    "\n  copied to {}: {} objects ({}) streamed while packing, {} after, digests verified",
+                    c.location,
+                    t.objects,
+                    human_bytes(t.bytes),
+                    human_bytes(*bytes)
+                )),
+                _ => human.push_str(&format!(
+                    "\n  copied to {} ({}), digest verified",
+                    c.location,
+                    human_bytes(*bytes)
+                )),
+            },
             Ok(Copied::AlreadyThere) => {
                 human.push_str(&format!("\n  {} already had it", c.location))
             }
