@@ -84,13 +84,19 @@ pub(crate) async fn survey(
                 crate::units::age(*age),
                 humantime::format_duration(rpo_limit.unwrap_or_default())
             )),
-            (Some((id, _)), "copy", Some(p)) if id < p => {
+            (Some((id, _)), "copy", Some(p)) if lacks(&row.ids, p) => {
                 Some(format!("lags: newest here is {id}, the primary has {p}"))
             }
             _ => None,
         };
     }
     rows
+}
+
+/// Whether a copy holding backups `ids` lacks the primary's newest, `primary`. Not by comparing
+/// ids: they sort by time only to the second, and two backups of one second sort by their suffix.
+fn lacks(ids: &[String], primary: &str) -> bool {
+    !ids.iter().any(|id| id == primary)
 }
 
 pub async fn run(ctx: &Ctx, args: &StatusArgs) -> anyhow::Result<()> {
@@ -187,5 +193,23 @@ pub async fn run(ctx: &Ctx, args: &StatusArgs) -> anyhow::Result<()> {
             ),
         }
         .into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_copy_lags_when_it_lacks_the_primarys_newest_even_within_one_second() {
+        let copy = vec!["20261203T084021Z-cf55".to_string()];
+        // Made later in the same second, with a suffix that sorts first.
+        assert!(lacks(&copy, "20261203T084021Z-9c0c"));
+        assert!(!lacks(&copy, "20261203T084021Z-cf55"));
+        let both = vec![
+            "20261203T084021Z-9c0c".to_string(),
+            "20261203T084021Z-cf55".to_string(),
+        ];
+        assert!(!lacks(&both, "20261203T084021Z-9c0c"));
     }
 }
