@@ -391,12 +391,17 @@ impl Run {
             )?;
             let mut size = 0u64;
             loop {
-                let mut buf = writer.buffer(len.saturating_sub(size));
-                let n = fill(entry, &mut buf).map_err(corrupt)?;
+                let want = len.saturating_sub(size).clamp(1, writer::CHUNK as u64);
+                let mut buf = writer.buffer(want);
+                // Read into the buffer's spare room: nothing is zeroed first.
+                let n = entry
+                    .by_ref()
+                    .take(want)
+                    .read_to_end(&mut buf)
+                    .map_err(corrupt)?;
                 if n == 0 {
                     break;
                 }
-                buf.truncate(n);
                 writer.data(buf)?;
                 size += n as u64;
                 progress.advance(n as u64);
@@ -425,20 +430,6 @@ impl Run {
             None => Ok(()),
         }
     }
-}
-
-/// Reads until `buf` is full or the stream ends; the bytes read.
-pub fn fill<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 /// Sets folder modes and times after extraction (a read-only folder must not block its contents,

@@ -61,16 +61,18 @@ impl Writer {
         }
     }
 
-    /// A buffer of `left` bytes, at most [`CHUNK`] (a returned one when there is one): a small
-    /// file takes a small buffer.
+    /// An empty buffer with room for `left` bytes, at most [`CHUNK`] (a returned one when there
+    /// is one): a small file takes a small buffer. It is not zeroed: it is read into as is.
     pub fn buffer(&self, left: u64) -> Vec<u8> {
         let len = usize::try_from(left).unwrap_or(CHUNK).clamp(1, CHUNK);
         match self.pool.try_recv() {
             Ok(mut b) if b.capacity() >= len => {
-                b.resize(len, 0);
+                b.clear();
                 b
             }
-            Ok(_) | Err(TryRecvError::Empty | TryRecvError::Disconnected) => vec![0; len],
+            Ok(_) | Err(TryRecvError::Empty | TryRecvError::Disconnected) => {
+                Vec::with_capacity(len)
+            }
         }
     }
 

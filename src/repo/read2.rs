@@ -593,12 +593,15 @@ impl ObjectJob {
         let mut raw = 0u64;
         let decoded = zstd::stream::read::Decoder::new(top).and_then(|mut decoder| {
             loop {
-                let mut chunk = vec![0u8; CHUNK];
-                let n = unpack::fill(&mut decoder, &mut chunk)?;
+                // Read into spare room: nothing is zeroed first.
+                let mut chunk = Vec::with_capacity(CHUNK);
+                let n = decoder
+                    .by_ref()
+                    .take(CHUNK as u64)
+                    .read_to_end(&mut chunk)?;
                 if n == 0 {
                     return Ok(true);
                 }
-                chunk.truncate(n);
                 raw += n as u64;
                 if tx.send(chunk).is_err() {
                     return Ok(false);
