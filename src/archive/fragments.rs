@@ -7,6 +7,7 @@
 use std::io::{self, BufReader, Write};
 
 use super::Counts;
+use super::ahead::{ReadAhead, Walked};
 use super::index::{Index, IndexSpool};
 use super::pack::{self, FileSlot, Source};
 use super::{ArchiveError, EntryKind, FileEntry};
@@ -275,19 +276,14 @@ pub fn pack_fragments<O: Objects>(
     let mut reader = BufReader::with_capacity(256 * 1024, FileSlot::new(progress));
     let mut counts = Counts::default();
     let (mut raw_bytes, mut reused_files, mut reused_raw) = (0u64, 0u64, 0u64);
-    for source in sources {
-        for item in pack::walk(source) {
-            let (path, meta) = item?;
-            let rel = path
-                .strip_prefix(&source.dir)
-                .map_err(|_| ArchiveError::ReadSource {
-                    path: path.clone(),
-                    source: io::Error::other("the walk left its root"),
-                })?;
-            let name = pack::archive_name(source.root, rel, &path)?;
-            if name.is_empty() {
-                continue;
-            }
+    std::thread::scope(|scope| {
+        for item in ReadAhead::start(scope, sources) {
+            let Walked {
+                path,
+                name,
+                meta,
+                contents,
+            } = item?;
             let shared = meta.file_type().is_file() && is_shared(&name, meta.len());
             let entry = if shared {
                 let candidate = pack::listed_entry(&name, &meta);
@@ -305,7 +301,7 @@ pub fn pack_fragments<O: Objects>(
                         .get_mut()
                         .shared(meta.len())
                         .map_err(ArchiveError::Stream)?;
-                    let entry = pack::append(&mut tar, &path, &name, &meta, &mut reader)?;
+                    let entry = pack::append(&mut tar, &path, &name, &meta, None, &mut reader)?;
                     tar.get_mut().end_shared().map_err(ArchiveError::Stream)?;
                     entry.map(|e| FileEntry {
                         object: Some(object),
@@ -314,7 +310,7 @@ pub fn pack_fragments<O: Objects>(
                 }
             } else {
                 tar.get_mut().bundled().map_err(ArchiveError::Stream)?;
-                pack::append(&mut tar, &path, &name, &meta, &mut reader)?
+                pack::append(&mut tar, &path, &name, &meta, contents, &mut reader)?
             };
             let Some(entry) = entry else {
                 progress.note(&format!(
@@ -333,7 +329,8 @@ pub fn pack_fragments<O: Objects>(
             }
             spool.push(&entry).map_err(ArchiveError::Stream)?;
         }
-    }
+        Ok::<_, ArchiveError>(())
+    })?;
     tar.get_mut().tail().map_err(ArchiveError::Stream)?;
     let router = tar.into_inner().map_err(ArchiveError::Stream)?;
     let objects = router.finish().map_err(ArchiveError::Stream)?;

@@ -1,6 +1,7 @@
 //! The backup archive format: one standard tar stream compressed with zstd, its per-member index,
 //! digests and the safety of entries. Knows nothing of object storage, manifests or Dremio.
 
+pub mod ahead;
 pub mod beneath;
 pub mod digest;
 pub mod flush;

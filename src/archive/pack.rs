@@ -11,6 +11,7 @@ use walkdir::WalkDir;
 use sha2::{Digest, Sha256};
 
 use super::Counts;
+use super::ahead::{Contents, ReadAhead, Walked};
 use super::digest::HashingWriter;
 use super::index::{Index, IndexSpool};
 use super::{ArchiveError, EntryKind, FileEntry};
@@ -132,17 +133,15 @@ pub fn pack<W: Write>(
     let mut counts = Counts::default();
     let mut raw_bytes = 0u64;
 
-    for source in sources {
-        for item in walk(source) {
-            let (path, meta) = item?;
-            let rel = path
-                .strip_prefix(&source.dir)
-                .expect("walk stays under its root");
-            let name = archive_name(source.root, rel, &path)?;
-            if name.is_empty() {
-                continue;
-            }
-            let Some(entry) = append(&mut tar, &path, &name, &meta, &mut reader)? else {
+    std::thread::scope(|scope| {
+        for item in ReadAhead::start(scope, sources) {
+            let Walked {
+                path,
+                name,
+                meta,
+                contents,
+            } = item?;
+            let Some(entry) = append(&mut tar, &path, &name, &meta, contents, &mut reader)? else {
                 progress.note(&format!(
                     "skipped {} (not a file, folder or link)",
                     path.display()
@@ -159,7 +158,8 @@ pub fn pack<W: Write>(
             }
             spool.push(&entry).map_err(ArchiveError::Stream)?;
         }
-    }
+        Ok::<_, ArchiveError>(())
+    })?;
 
     let encoder = tar.into_inner().map_err(ArchiveError::Stream)?;
     let hashed = encoder.finish().map_err(ArchiveError::Stream)?;
@@ -191,12 +191,14 @@ pub(super) fn archive_name(root: &str, rel: &Path, full: &Path) -> Result<String
     })
 }
 
-/// Appends one member; returns its index entry, or None for kinds that are not archived.
+/// Appends one member, a small file from the `contents` read ahead of it, any other file streamed
+/// through `reader`; returns its index entry, or None for kinds that are not archived.
 pub(super) fn append<W: Write>(
     tar: &mut tar::Builder<W>,
     path: &Path,
     name: &str,
     meta: &Metadata,
+    contents: Option<Result<Contents, ArchiveError>>,
     reader: &mut BufReader<FileSlot<'_>>,
 ) -> Result<Option<FileEntry>, ArchiveError> {
     let io_err = |source| ArchiveError::ReadSource {
@@ -238,6 +240,12 @@ pub(super) fn append<W: Write>(
             tar.append_data(&mut header, name, io::empty())
                 .map_err(ArchiveError::Stream)?;
             entry.sha256 = Some(super::digest::sha256_hex(b""));
+        } else if let Some(contents) = contents {
+            let contents = contents?;
+            tar.append_data(&mut header, name, contents.data())
+                .map_err(ArchiveError::Stream)?;
+            reader.get_ref().progress.advance(size);
+            entry.sha256 = Some(contents.sha256);
         } else {
             let file = File::open(path).map_err(io_err)?;
             reader.get_mut().load(file, meta);
@@ -338,7 +346,7 @@ impl<'a> FileSlot<'a> {
     }
 }
 
-fn times_of(meta: &Metadata) -> [(i64, i64); 2] {
+pub(super) fn times_of(meta: &Metadata) -> [(i64, i64); 2] {
     [
         (meta.mtime(), meta.mtime_nsec()),
         (meta.ctime(), meta.ctime_nsec()),

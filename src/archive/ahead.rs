@@ -1,0 +1,441 @@
+//! Reading ahead: the walk runs on a thread of its own and a small pool reads and hashes the small
+//! files ahead of the packer, a batch of members at a time, while tar appends every member in walk
+//! order. Memory is bounded: at most [`SLOTS`] batches wait for the packer, each holding at most
+//! [`BATCH_BYTES`] of file contents. Empty files are never opened (see `pack::append`).
+
+use std::fs::{File, Metadata};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread::Scope;
+
+use sha2::{Digest, Sha256};
+
+use super::ArchiveError;
+use super::pack::{self, Source};
+
+/// Regular files smaller than this are read ahead, whole; larger ones are streamed by the packer.
+/// It is format 2's floor for shared files, so a file read ahead is never one an incremental
+/// backup could have reused without reading it.
+pub const AHEAD_MAX: u64 = super::fragments::SHARED_MIN_BYTES;
+/// A batch ends after this many members...
+const BATCH_ENTRIES: usize = 256;
+/// ...or once its small files hold this many bytes.
+const BATCH_BYTES: u64 = 1 << 20;
+/// Batches walked but not yet taken by the packer, at most.
+const SLOTS: usize = 8;
+
+/// One member of the walk, in walk order.
+pub struct Walked {
+    pub path: PathBuf,
+    /// Its name in the archive (`db/...`).
+    pub name: String,
+    pub meta: Metadata,
+    /// A small file's contents and SHA-256, read ahead; `None` for anything else.
+    pub contents: Option<Result<Contents, ArchiveError>>,
+}
+
+/// A small file as read: exactly its listed size, unchanged while it was read. The files of one
+/// batch share one buffer (one allocation per batch, not one per file).
+pub struct Contents {
+    buf: Arc<Vec<u8>>,
+    start: usize,
+    len: usize,
+    pub sha256: String,
+}
+
+impl Contents {
+    pub fn data(&self) -> &[u8] {
+        &self.buf[self.start..self.start + self.len]
+    }
+}
+
+enum Slot {
+    Batch(Receiver<Vec<Walked>>),
+    Failed(ArchiveError),
+}
+
+type Job = (Vec<Walked>, SyncSender<Vec<Walked>>);
+
+/// The members of `sources` in walk order, small files already read. Dropping it stops the walk
+/// and the readers (the scope then joins them).
+pub struct ReadAhead {
+    slots: Receiver<Slot>,
+    current: std::vec::IntoIter<Walked>,
+}
+
+/// Readers in the pool: the cores, at least two (reads block on I/O), at most four.
+fn readers() -> usize {
+    std::thread::available_parallelism()
+        .map_or(2, usize::from)
+        .clamp(2, 4)
+}
+
+impl ReadAhead {
+    /// Starts the walk and the readers on threads of `scope`.
+    pub fn start<'scope>(scope: &'scope Scope<'scope, '_>, sources: &'scope [Source]) -> Self {
+        let (slot_tx, slots) = mpsc::sync_channel(SLOTS);
+        let (job_tx, jobs) = mpsc::channel::<Job>();
+        let jobs = Arc::new(Mutex::new(jobs));
+        let failed = |e: io::Error| {
+            // The packer then sees the start fail, nothing else; threads already started end
+            // as the job queue closes.
+            let (tx, rx) = mpsc::sync_channel(1);
+            let _ = tx.send(Slot::Failed(ArchiveError::Stream(e)));
+            ReadAhead {
+                slots: rx,
+                current: Vec::new().into_iter(),
+            }
+        };
+        for i in 0..readers() {
+            let jobs = Arc::clone(&jobs);
+            let spawned = std::thread::Builder::new()
+                .name(format!("lifeboat-read-{i}"))
+                .spawn_scoped(scope, move || read_jobs(&jobs));
+            if let Err(e) = spawned {
+                return failed(e);
+            }
+        }
+        let walker = std::thread::Builder::new()
+            .name("lifeboat-walk".into())
+            .spawn_scoped(scope, move || walk_all(sources, &job_tx, &slot_tx));
+        if let Err(e) = walker {
+            return failed(e);
+        }
+        ReadAhead {
+            slots,
+            current: Vec::new().into_iter(),
+        }
+    }
+}
+
+impl Iterator for ReadAhead {
+    type Item = Result<Walked, ArchiveError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(w) = self.current.next() {
+                return Some(Ok(w));
+            }
+            match self.slots.recv() {
+                Ok(Slot::Batch(rx)) => match rx.recv() {
+                    Ok(batch) => self.current = batch.into_iter(),
+                    Err(_) => {
+                        return Some(Err(ArchiveError::Stream(io::Error::other(
+                            "a read-ahead thread stopped (a lifeboat bug)",
+                        ))));
+                    }
+                },
+                Ok(Slot::Failed(e)) => return Some(Err(e)),
+                // The walk is over.
+                Err(_) => return None,
+            }
+        }
+    }
+}
+
+fn wants_reading(meta: &Metadata) -> bool {
+    meta.is_file() && meta.len() > 0 && meta.len() < AHEAD_MAX
+}
+
+/// The walker: batches members in order; a batch with small files goes to the pool, its result's
+/// receiver into the packer's queue (the queue bounds the work ahead). Stops at the first error
+/// or when the packer has gone.
+fn walk_all(sources: &[Source], jobs: &Sender<Job>, slots: &SyncSender<Slot>) {
+    let mut batch = Vec::with_capacity(BATCH_ENTRIES);
+    let mut bytes = 0u64;
+    let send = |batch: Vec<Walked>, reads: bool| -> bool {
+        let (tx, rx) = mpsc::sync_channel(1);
+        if reads {
+            if jobs.send((batch, tx)).is_err() {
+                return false;
+            }
+        } else if tx.send(batch).is_err() {
+            return false;
+        }
+        slots.send(Slot::Batch(rx)).is_ok()
+    };
+    for source in sources {
+        for item in pack::walk(source) {
+            let walked = item.and_then(|(path, meta)| {
+                let rel = path
+                    .strip_prefix(&source.dir)
+                    .map_err(|_| ArchiveError::ReadSource {
+                        path: path.clone(),
+                        source: io::Error::other("the walk left its root"),
+                    })?;
+                let name = pack::archive_name(source.root, rel, &path)?;
+                Ok(Walked {
+                    path,
+                    name,
+                    meta,
+                    contents: None,
+                })
+            });
+            let walked = match walked {
+                Ok(w) => w,
+                Err(e) => {
+                    let reads = bytes > 0;
+                    if !batch.is_empty() && !send(std::mem::take(&mut batch), reads) {
+                        return;
+                    }
+                    let _ = slots.send(Slot::Failed(e));
+                    return;
+                }
+            };
+            if walked.name.is_empty() {
+                continue;
+            }
+            if wants_reading(&walked.meta) {
+                bytes += walked.meta.len();
+            }
+            batch.push(walked);
+            if batch.len() >= BATCH_ENTRIES || bytes >= BATCH_BYTES {
+                let reads = bytes > 0;
+                if !send(std::mem::take(&mut batch), reads) {
+                    return;
+                }
+                batch.reserve(BATCH_ENTRIES);
+                bytes = 0;
+            }
+        }
+    }
+    if !batch.is_empty() {
+        let reads = bytes > 0;
+        send(batch, reads);
+    }
+}
+
+/// A reader of the pool: fills in each batch's small files and hands the batch back.
+fn read_jobs(jobs: &Mutex<Receiver<Job>>) {
+    loop {
+        let job = match jobs.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => return,
+        };
+        let Ok((mut batch, done)) = job else {
+            return;
+        };
+        // Room for every small file and the byte that tells one grew.
+        let room = batch
+            .iter()
+            .filter(|w| wants_reading(&w.meta))
+            .map(|w| usize::try_from(w.meta.len()).unwrap_or(0) + 1)
+            .sum();
+        let mut buf = Vec::with_capacity(room);
+        let mut read = Vec::new();
+        for (i, w) in batch.iter().enumerate() {
+            if wants_reading(&w.meta) {
+                read.push((i, read_into(&w.path, &w.meta, &mut buf)));
+            }
+        }
+        let buf = Arc::new(buf);
+        for (i, r) in read {
+            batch[i].contents = Some(r.map(|(start, len, sha256)| Contents {
+                buf: Arc::clone(&buf),
+                start,
+                len,
+                sha256,
+            }));
+        }
+        // The packer may have gone: the batch is then dropped.
+        let _ = done.send(batch);
+    }
+}
+
+/// Reads a small file whole onto the end of `buf` and hashes it; its place in `buf` and its
+/// SHA-256. As the packer's streaming read: a file that shrank, grew or was modified while it was
+/// read is an error (and leaves `buf` as it was).
+fn read_into(
+    path: &Path,
+    listed: &Metadata,
+    buf: &mut Vec<u8>,
+) -> Result<(usize, usize, String), ArchiveError> {
+    let start = buf.len();
+    let read = read_file(path, listed, buf);
+    if read.is_err() {
+        buf.truncate(start);
+    }
+    read.map(|()| {
+        let sha256 = hex::encode(Sha256::digest(&buf[start..]));
+        (start, buf.len() - start, sha256)
+    })
+}
+
+fn read_file(path: &Path, listed: &Metadata, buf: &mut Vec<u8>) -> Result<(), ArchiveError> {
+    let read_err = |source| ArchiveError::ReadSource {
+        path: path.to_path_buf(),
+        source,
+    };
+    let changed = |detail: String| ArchiveError::SourceChanged {
+        path: path.to_path_buf(),
+        detail,
+    };
+    let want = listed.len();
+    let mut file = File::open(path).map_err(read_err)?;
+    // One byte more than listed tells a file that grew.
+    let got = (&mut file)
+        .take(want + 1)
+        .read_to_end(buf)
+        .map_err(read_err)? as u64;
+    if got < want {
+        return Err(changed(format!("it shrank to {got} of {want} bytes")));
+    }
+    if got > want {
+        return Err(changed(format!("it grew past {want} bytes")));
+    }
+    let now = file.metadata().map_err(read_err)?;
+    if pack::times_of(&now) != pack::times_of(listed) {
+        return Err(changed("it was modified while it was being read".into()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn tree(n: usize) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..n {
+            let sub = dir.path().join(format!("d{:02}", i % 7));
+            std::fs::create_dir_all(&sub).unwrap();
+            // Empty, small and large files, mixed.
+            let len = match i % 5 {
+                0 => 0,
+                1 => 100 << 10,
+                _ => i * 37 % 9000 + 1,
+            };
+            let data: Vec<u8> = (0..len).map(|k| (k * 31 + i) as u8).collect();
+            std::fs::write(sub.join(format!("f{i:04}")), data).unwrap();
+        }
+        dir
+    }
+
+    fn sources(dir: &Path) -> Vec<Source> {
+        vec![Source {
+            root: "db",
+            dir: dir.to_path_buf(),
+            skip_contents_of: vec![],
+        }]
+    }
+
+    #[test]
+    fn members_come_in_walk_order_with_small_files_read_and_hashed() {
+        let dir = tree(1500);
+        let sources = sources(dir.path());
+        let walked: Vec<(PathBuf, String)> = pack::walk(&sources[0])
+            .map(|r| r.unwrap().0)
+            .map(|p| {
+                let rel = p.strip_prefix(dir.path()).unwrap().to_str().unwrap();
+                let name = if rel.is_empty() {
+                    "db".to_string()
+                } else {
+                    format!("db/{rel}")
+                };
+                (p.clone(), name)
+            })
+            .collect();
+        let (mut read, mut streamed) = (0, 0);
+        let ahead: Vec<(PathBuf, String)> = std::thread::scope(|s| {
+            ReadAhead::start(s, &sources)
+                .map(|w| {
+                    let w = w.unwrap();
+                    match w.contents {
+                        Some(c) => {
+                            let c = c.unwrap();
+                            let on_disk = std::fs::read(&w.path).unwrap();
+                            assert_eq!(c.data(), on_disk, "{}", w.name);
+                            assert_eq!(c.sha256, hex::encode(Sha256::digest(&on_disk)));
+                            read += 1;
+                        }
+                        None => {
+                            assert!(!wants_reading(&w.meta), "{} was not read", w.name);
+                            streamed += 1;
+                        }
+                    }
+                    (w.path, w.name)
+                })
+                .collect()
+        });
+        assert_eq!(ahead, walked);
+        assert!(
+            read > 800 && streamed > 500,
+            "read {read}, streamed {streamed}"
+        );
+    }
+
+    #[test]
+    fn a_packer_that_stops_early_stops_the_walk_and_the_readers() {
+        let dir = tree(3000);
+        let sources = sources(dir.path());
+        let taken = std::thread::scope(|s| ReadAhead::start(s, &sources).take(3).count());
+        // The scope returned: every thread it started has ended.
+        assert_eq!(taken, 3);
+    }
+
+    #[test]
+    fn a_walk_error_comes_in_its_place_after_the_members_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a"), b"x").unwrap();
+        let sources = vec![
+            Source {
+                root: "db",
+                dir: dir.path().to_path_buf(),
+                skip_contents_of: vec![],
+            },
+            Source {
+                root: "uploads",
+                dir: dir.path().join("missing"),
+                skip_contents_of: vec![],
+            },
+        ];
+        let items: Vec<_> = std::thread::scope(|s| ReadAhead::start(s, &sources).collect());
+        assert_eq!(items.len(), 3, "root, a, then the error");
+        assert!(matches!(&items[1], Ok(w) if w.name == "db/a"));
+        assert!(matches!(&items[2], Err(ArchiveError::ReadSource { .. })));
+    }
+
+    #[test]
+    fn a_small_file_that_changed_after_it_was_listed_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"0123456789").unwrap();
+        let listed = std::fs::symlink_metadata(&path).unwrap();
+        let mut buf = b"before".to_vec();
+        let read = |buf: &mut Vec<u8>| read_into(&path, &listed, buf);
+        let (start, len, sha) = read(&mut buf).unwrap();
+        assert_eq!(&buf[start..start + len], b"0123456789");
+        assert_eq!(sha, hex::encode(Sha256::digest(b"0123456789")));
+        buf.truncate(6);
+
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        f.write_all(b"more").unwrap();
+        let err = read(&mut buf).err().unwrap();
+        assert!(err.to_string().contains("grew past 10 bytes"), "{err}");
+
+        std::fs::write(&path, b"0123").unwrap();
+        let err = read(&mut buf).err().unwrap();
+        assert!(err.to_string().contains("shrank to 4 of 10 bytes"), "{err}");
+
+        // Same size, rewritten, its modification time set elsewhere (not left to the clock).
+        std::fs::write(&path, b"abcdefghij").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1000))
+            .unwrap();
+        let err = read(&mut buf).err().unwrap();
+        assert!(err.to_string().contains("modified while"), "{err}");
+        // A failed read leaves the buffer as it was.
+        assert_eq!(buf, b"before");
+        assert!(matches!(err, ArchiveError::SourceChanged { .. }));
+    }
+}
