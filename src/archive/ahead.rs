@@ -1,30 +1,100 @@
-//! Reading ahead: the walk runs on a thread of its own and a small pool reads and hashes the small
-//! files ahead of the packer, a batch of members at a time, while tar appends every member in walk
-//! order. Memory is bounded: at most [`SLOTS`] batches wait for the packer, each holding at most
-//! [`BATCH_BYTES`] of file contents. Empty files are never opened (see `pack::append`).
+//! The walk and reading ahead: the source folders are walked in a stable order on a thread of
+//! their own, and a small pool reads and hashes the small files ahead of the packer, a batch of
+//! members at a time, while tar appends every member in walk order. Memory is bounded: at most
+//! [`SLOTS`] batches wait for the packer, each holding at most [`BATCH_BYTES`] of file contents.
+//! Empty files are never opened (see `pack::append`).
 
 use std::fs::{File, Metadata};
 use std::io::{self, Read};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::Scope;
 
 use sha2::{Digest, Sha256};
+use walkdir::WalkDir;
 
 use super::ArchiveError;
-use super::pack::{self, Source};
 
 /// Regular files smaller than this are read ahead, whole; larger ones are streamed by the packer.
-/// It is format 2's floor for shared files, so a file read ahead is never one an incremental
-/// backup could have reused without reading it.
-pub const AHEAD_MAX: u64 = super::fragments::SHARED_MIN_BYTES;
+pub const AHEAD_MAX: u64 = 64 << 10;
 /// A batch ends after this many members...
 const BATCH_ENTRIES: usize = 256;
 /// ...or once its small files hold this many bytes.
 const BATCH_BYTES: u64 = 1 << 20;
 /// Batches walked but not yet taken by the packer, at most.
 const SLOTS: usize = 8;
+
+/// A folder to archive under a top-level name (`db`, `uploads`, `security`).
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub root: &'static str,
+    pub dir: PathBuf,
+    /// Sub-folders (relative to `dir`) whose contents are skipped, e.g. Dremio's temporary checkpoints.
+    pub skip_contents_of: Vec<PathBuf>,
+}
+
+/// Walks `source` in sorted order, yielding (path on disk, metadata), the root folder first.
+pub fn walk(
+    source: &Source,
+) -> impl Iterator<Item = Result<(PathBuf, Metadata), ArchiveError>> + '_ {
+    let skip: Vec<PathBuf> = source
+        .skip_contents_of
+        .iter()
+        .map(|p| source.dir.join(p))
+        .collect();
+    WalkDir::new(&source.dir)
+        .follow_links(false)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(move |e| {
+            !e.path()
+                .parent()
+                .is_some_and(|parent| skip.iter().any(|s| s == parent))
+        })
+        .map(|entry| {
+            let entry = entry.map_err(|e| {
+                let path = e.path().map(Path::to_path_buf).unwrap_or_default();
+                ArchiveError::ReadSource {
+                    path,
+                    source: e.into(),
+                }
+            })?;
+            // A root given as a link (paths.db on another disk) is archived as the folder it
+            // points to, which the walk descends into: an archive's roots are always folders.
+            let meta = if entry.depth() == 0 {
+                entry.path().metadata()
+            } else {
+                entry.path().symlink_metadata()
+            }
+            .map_err(|source| ArchiveError::ReadSource {
+                path: entry.path().to_path_buf(),
+                source,
+            })?;
+            Ok((entry.into_path(), meta))
+        })
+}
+
+/// A member's name: `<root>/<relative path>`; with an empty root, the relative path itself (the
+/// source folder's own entry then has no name and is not archived).
+fn archive_name(root: &str, rel: &Path, full: &Path) -> Result<String, ArchiveError> {
+    let rel = rel.to_str().ok_or_else(|| ArchiveError::NonUtf8Name {
+        path: full.to_path_buf(),
+    })?;
+    Ok(match (root.is_empty(), rel.is_empty()) {
+        (_, true) => root.to_string(),
+        (true, false) => rel.to_string(),
+        (false, false) => format!("{root}/{rel}"),
+    })
+}
+
+pub(super) fn times_of(meta: &Metadata) -> [(i64, i64); 2] {
+    [
+        (meta.mtime(), meta.mtime_nsec()),
+        (meta.ctime(), meta.ctime_nsec()),
+    ]
+}
 
 /// One member of the walk, in walk order.
 pub struct Walked {
@@ -157,7 +227,7 @@ fn walk_all(sources: &[Source], jobs: &Sender<Job>, slots: &SyncSender<Slot>) {
         slots.send(Slot::Batch(rx)).is_ok()
     };
     for source in sources {
-        for item in pack::walk(source) {
+        for item in walk(source) {
             let walked = item.and_then(|(path, meta)| {
                 let rel = path
                     .strip_prefix(&source.dir)
@@ -165,7 +235,7 @@ fn walk_all(sources: &[Source], jobs: &Sender<Job>, slots: &SyncSender<Slot>) {
                         path: path.clone(),
                         source: io::Error::other("the walk left its root"),
                     })?;
-                let name = pack::archive_name(source.root, rel, &path)?;
+                let name = archive_name(source.root, rel, &path)?;
                 Ok(Walked {
                     path,
                     name,
@@ -286,7 +356,7 @@ fn read_file(path: &Path, listed: &Metadata, buf: &mut Vec<u8>) -> Result<(), Ar
         return Err(changed(format!("it grew past {want} bytes")));
     }
     let now = file.metadata().map_err(read_err)?;
-    if pack::times_of(&now) != pack::times_of(listed) {
+    if times_of(&now) != times_of(listed) {
         return Err(changed("it was modified while it was being read".into()));
     }
     Ok(())
@@ -327,7 +397,7 @@ mod tests {
     fn members_come_in_walk_order_with_small_files_read_and_hashed() {
         let dir = tree(1500);
         let sources = sources(dir.path());
-        let walked: Vec<(PathBuf, String)> = pack::walk(&sources[0])
+        let walked: Vec<(PathBuf, String)> = walk(&sources[0])
             .map(|r| r.unwrap().0)
             .map(|p| {
                 let rel = p.strip_prefix(dir.path()).unwrap().to_str().unwrap();

@@ -7,14 +7,15 @@
 use std::io::{self, BufReader, Write};
 
 use super::Counts;
-use super::ahead::{ReadAhead, Walked};
+use super::ahead::{AHEAD_MAX, ReadAhead, Walked};
 use super::index::{Index, IndexSpool};
 use super::pack::{self, FileSlot, Source};
 use super::{ArchiveError, EntryKind, FileEntry};
 use crate::progress::Progress;
 
-/// Files smaller than this are bundled even when they are immutable table files.
-pub const SHARED_MIN_BYTES: u64 = 64 << 10;
+/// Files smaller than this are bundled even when they are immutable table files (and are read
+/// ahead of the packer: never a file an incremental backup reuses unread).
+pub const SHARED_MIN_BYTES: u64 = AHEAD_MAX;
 /// A bundle is closed once it holds this many tar bytes.
 pub const BUNDLE_MAX_RAW: u64 = 64 << 20;
 

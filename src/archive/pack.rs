@@ -4,14 +4,13 @@
 use std::fs::{File, Metadata};
 use std::io::{self, BufReader, Read, Write};
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
-
-use walkdir::WalkDir;
+use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
 use super::Counts;
-use super::ahead::{Contents, ReadAhead, Walked};
+pub use super::ahead::Source;
+use super::ahead::{self, Contents, ReadAhead, Walked};
 use super::digest::HashingWriter;
 use super::index::{Index, IndexSpool};
 use super::{ArchiveError, EntryKind, FileEntry};
@@ -19,15 +18,6 @@ use crate::progress::Progress;
 
 /// Bytes of input per zstd worker job.
 const JOB_SIZE: u32 = 4 << 20;
-
-/// A folder to archive under a top-level name (`db`, `uploads`, `security`).
-#[derive(Debug, Clone)]
-pub struct Source {
-    pub root: &'static str,
-    pub dir: PathBuf,
-    /// Sub-folders (relative to `dir`) whose contents are skipped, e.g. Dremio's temporary checkpoints.
-    pub skip_contents_of: Vec<PathBuf>,
-}
 
 #[derive(Debug, Clone, Copy)]
 pub struct PackOptions {
@@ -49,7 +39,7 @@ pub struct Packed {
 pub fn measure(sources: &[Source]) -> Result<(u64, u64), ArchiveError> {
     let (mut bytes, mut entries) = (0u64, 0u64);
     for source in sources {
-        for entry in walk(source) {
+        for entry in ahead::walk(source) {
             let entry = entry?;
             entries += 1;
             if entry.1.is_file() {
@@ -58,47 +48,6 @@ pub fn measure(sources: &[Source]) -> Result<(u64, u64), ArchiveError> {
         }
     }
     Ok((bytes, entries))
-}
-
-/// Walks `source` in sorted order, yielding (path on disk, metadata), the root folder first.
-pub(super) fn walk(
-    source: &Source,
-) -> impl Iterator<Item = Result<(PathBuf, Metadata), ArchiveError>> + '_ {
-    let skip: Vec<PathBuf> = source
-        .skip_contents_of
-        .iter()
-        .map(|p| source.dir.join(p))
-        .collect();
-    WalkDir::new(&source.dir)
-        .follow_links(false)
-        .sort_by_file_name()
-        .into_iter()
-        .filter_entry(move |e| {
-            !e.path()
-                .parent()
-                .is_some_and(|parent| skip.iter().any(|s| s == parent))
-        })
-        .map(|entry| {
-            let entry = entry.map_err(|e| {
-                let path = e.path().map(Path::to_path_buf).unwrap_or_default();
-                ArchiveError::ReadSource {
-                    path,
-                    source: e.into(),
-                }
-            })?;
-            // A root given as a link (paths.db on another disk) is archived as the folder it
-            // points to, which the walk descends into: an archive's roots are always folders.
-            let meta = if entry.depth() == 0 {
-                entry.path().metadata()
-            } else {
-                entry.path().symlink_metadata()
-            }
-            .map_err(|source| ArchiveError::ReadSource {
-                path: entry.path().to_path_buf(),
-                source,
-            })?;
-            Ok((entry.into_path(), meta))
-        })
 }
 
 /// Writes the tar+zstd stream of `sources` into `sink`. Returns what was written and the sink.
@@ -176,19 +125,6 @@ pub fn pack<W: Write>(
         },
         sink,
     ))
-}
-
-/// A member's name: `<root>/<relative path>`; with an empty root, the relative path itself (the
-/// source folder's own entry then has no name and is not archived).
-pub(super) fn archive_name(root: &str, rel: &Path, full: &Path) -> Result<String, ArchiveError> {
-    let rel = rel.to_str().ok_or_else(|| ArchiveError::NonUtf8Name {
-        path: full.to_path_buf(),
-    })?;
-    Ok(match (root.is_empty(), rel.is_empty()) {
-        (_, true) => root.to_string(),
-        (true, false) => rel.to_string(),
-        (false, false) => format!("{root}/{rel}"),
-    })
 }
 
 /// Appends one member, a small file from the `contents` read ahead of it, any other file streamed
@@ -313,7 +249,7 @@ impl<'a> FileSlot<'a> {
         self.file = Some(file);
         self.hasher = Sha256::new();
         self.expected = listed.len();
-        self.times = times_of(listed);
+        self.times = ahead::times_of(listed);
         self.read = 0;
     }
 
@@ -329,7 +265,7 @@ impl<'a> FileSlot<'a> {
         match file.read(&mut probe) {
             Ok(0) => {
                 let now = file.metadata().map_err(read_err)?;
-                if times_of(&now) != self.times {
+                if ahead::times_of(&now) != self.times {
                     return Err(ArchiveError::SourceChanged {
                         path: path.to_path_buf(),
                         detail: "it was modified while it was being read".into(),
@@ -344,13 +280,6 @@ impl<'a> FileSlot<'a> {
             Err(source) => Err(read_err(source)),
         }
     }
-}
-
-pub(super) fn times_of(meta: &Metadata) -> [(i64, i64); 2] {
-    [
-        (meta.mtime(), meta.mtime_nsec()),
-        (meta.ctime(), meta.ctime_nsec()),
-    ]
 }
 
 impl Read for FileSlot<'_> {
@@ -379,6 +308,8 @@ impl Read for FileSlot<'_> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
     use crate::progress::NotesOnly;
 
