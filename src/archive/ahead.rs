@@ -130,9 +130,18 @@ type Job = (Vec<Walked>, SyncSender<Vec<Walked>>);
 
 /// The members of `sources` in walk order, small files already read. Dropping it stops the walk
 /// and the readers (the scope then joins them).
-pub struct ReadAhead {
+struct ReadAhead {
     slots: Receiver<Slot>,
     current: std::vec::IntoIter<Walked>,
+}
+
+/// Calls `each` with every member of `sources` in walk order, small files read ahead; stops at the
+/// first error, the walk's or its own (the walk and the readers then end, and are joined).
+pub fn for_each(
+    sources: &[Source],
+    mut each: impl FnMut(Walked) -> Result<(), ArchiveError>,
+) -> Result<(), ArchiveError> {
+    std::thread::scope(|scope| ReadAhead::start(scope, sources).try_for_each(|item| each(item?)))
 }
 
 /// Readers in the pool: the cores, at least two (reads block on I/O), at most four.
@@ -144,7 +153,7 @@ fn readers() -> usize {
 
 impl ReadAhead {
     /// Starts the walk and the readers on threads of `scope`.
-    pub fn start<'scope>(scope: &'scope Scope<'scope, '_>, sources: &'scope [Source]) -> Self {
+    fn start<'scope>(scope: &'scope Scope<'scope, '_>, sources: &'scope [Source]) -> Self {
         let (slot_tx, slots) = mpsc::sync_channel(SLOTS);
         let (job_tx, jobs) = mpsc::channel::<Job>();
         let jobs = Arc::new(Mutex::new(jobs));
@@ -214,17 +223,18 @@ fn wants_reading(meta: &Metadata) -> bool {
 /// or when the packer has gone.
 fn walk_all(sources: &[Source], jobs: &Sender<Job>, slots: &SyncSender<Slot>) {
     let mut batch = Vec::with_capacity(BATCH_ENTRIES);
+    // The bytes of the batch's small files: none, and it needs no reader.
     let mut bytes = 0u64;
-    let send = |batch: Vec<Walked>, reads: bool| -> bool {
+    // Hands the batch on (false: the packer has gone).
+    let flush = |batch: &mut Vec<Walked>, bytes: &mut u64| -> bool {
+        let batch = std::mem::replace(batch, Vec::with_capacity(BATCH_ENTRIES));
         let (tx, rx) = mpsc::sync_channel(1);
-        if reads {
-            if jobs.send((batch, tx)).is_err() {
-                return false;
-            }
-        } else if tx.send(batch).is_err() {
-            return false;
-        }
-        slots.send(Slot::Batch(rx)).is_ok()
+        let handed = if std::mem::take(bytes) > 0 {
+            jobs.send((batch, tx)).is_ok()
+        } else {
+            tx.send(batch).is_ok()
+        };
+        handed && slots.send(Slot::Batch(rx)).is_ok()
     };
     for source in sources {
         for item in walk(source) {
@@ -246,11 +256,10 @@ fn walk_all(sources: &[Source], jobs: &Sender<Job>, slots: &SyncSender<Slot>) {
             let walked = match walked {
                 Ok(w) => w,
                 Err(e) => {
-                    let reads = bytes > 0;
-                    if !batch.is_empty() && !send(std::mem::take(&mut batch), reads) {
-                        return;
+                    // The members before the error first, then the error in its place.
+                    if batch.is_empty() || flush(&mut batch, &mut bytes) {
+                        let _ = slots.send(Slot::Failed(e));
                     }
-                    let _ = slots.send(Slot::Failed(e));
                     return;
                 }
             };
@@ -261,19 +270,15 @@ fn walk_all(sources: &[Source], jobs: &Sender<Job>, slots: &SyncSender<Slot>) {
                 bytes += walked.meta.len();
             }
             batch.push(walked);
-            if batch.len() >= BATCH_ENTRIES || bytes >= BATCH_BYTES {
-                let reads = bytes > 0;
-                if !send(std::mem::take(&mut batch), reads) {
-                    return;
-                }
-                batch.reserve(BATCH_ENTRIES);
-                bytes = 0;
+            if (batch.len() >= BATCH_ENTRIES || bytes >= BATCH_BYTES)
+                && !flush(&mut batch, &mut bytes)
+            {
+                return;
             }
         }
     }
     if !batch.is_empty() {
-        let reads = bytes > 0;
-        send(batch, reads);
+        flush(&mut batch, &mut bytes);
     }
 }
 

@@ -7,9 +7,9 @@
 use std::io::{self, BufReader, Write};
 
 use super::Counts;
-use super::ahead::{AHEAD_MAX, ReadAhead, Walked};
-use super::index::{Index, IndexSpool};
-use super::pack::{self, FileSlot, Source};
+use super::ahead::{self, AHEAD_MAX, Walked};
+use super::index::Index;
+use super::pack::{self, FileSlot, Source, Tally};
 use super::{ArchiveError, EntryKind, FileEntry};
 use crate::progress::Progress;
 
@@ -273,68 +273,54 @@ pub fn pack_fragments<O: Objects>(
 ) -> Result<(Fragmented, O), ArchiveError> {
     let mut tar = tar::Builder::new(Router::new(objects));
     tar.mode(tar::HeaderMode::Complete);
-    let mut spool = IndexSpool::new().map_err(ArchiveError::Stream)?;
+    let mut tally = Tally::new()?;
     let mut reader = BufReader::with_capacity(256 * 1024, FileSlot::new(progress));
-    let mut counts = Counts::default();
-    let (mut raw_bytes, mut reused_files, mut reused_raw) = (0u64, 0u64, 0u64);
-    std::thread::scope(|scope| {
-        for item in ReadAhead::start(scope, sources) {
-            let Walked {
-                path,
-                name,
-                meta,
-                contents,
-            } = item?;
-            let shared = meta.file_type().is_file() && is_shared(&name, meta.len());
-            let entry = if shared {
-                let candidate = pack::listed_entry(&name, &meta);
-                if let Some(base) = reuse.lookup(&candidate)? {
-                    let object = base.object.clone().unwrap_or_default();
-                    tar.get_mut()
-                        .reused(&object)
-                        .map_err(ArchiveError::Stream)?;
-                    progress.advance(base.size);
-                    reused_files += 1;
-                    reused_raw += base.size;
-                    Some(base)
-                } else {
-                    let object = tar
-                        .get_mut()
-                        .shared(meta.len())
-                        .map_err(ArchiveError::Stream)?;
-                    let entry = pack::append(&mut tar, &path, &name, &meta, None, &mut reader)?;
-                    tar.get_mut().end_shared().map_err(ArchiveError::Stream)?;
-                    entry.map(|e| FileEntry {
-                        object: Some(object),
-                        ..e
-                    })
-                }
+    let (mut reused_files, mut reused_raw) = (0u64, 0u64);
+    ahead::for_each(sources, |w| {
+        let Walked {
+            path,
+            name,
+            meta,
+            contents,
+        } = w;
+        let shared = meta.file_type().is_file() && is_shared(&name, meta.len());
+        let entry = if shared {
+            let candidate = pack::listed_entry(&name, &meta);
+            if let Some(base) = reuse.lookup(&candidate)? {
+                let object = base.object.clone().unwrap_or_default();
+                tar.get_mut()
+                    .reused(&object)
+                    .map_err(ArchiveError::Stream)?;
+                progress.advance(base.size);
+                reused_files += 1;
+                reused_raw += base.size;
+                Some(base)
             } else {
-                tar.get_mut().bundled().map_err(ArchiveError::Stream)?;
-                pack::append(&mut tar, &path, &name, &meta, contents, &mut reader)?
-            };
-            let Some(entry) = entry else {
-                progress.note(&format!(
-                    "skipped {} (not a file, folder or link)",
-                    path.display()
-                ));
-                continue;
-            };
-            match entry.kind {
-                EntryKind::Dir => counts.directories += 1,
-                EntryKind::Symlink => counts.symlinks += 1,
-                EntryKind::File => {
-                    raw_bytes += entry.size;
-                    counts.count_file(&entry.path);
-                }
+                let object = tar
+                    .get_mut()
+                    .shared(meta.len())
+                    .map_err(ArchiveError::Stream)?;
+                let entry = pack::append(&mut tar, &path, &name, &meta, None, &mut reader)?;
+                tar.get_mut().end_shared().map_err(ArchiveError::Stream)?;
+                entry.map(|e| FileEntry {
+                    object: Some(object),
+                    ..e
+                })
             }
-            spool.push(&entry).map_err(ArchiveError::Stream)?;
-        }
-        Ok::<_, ArchiveError>(())
+        } else {
+            tar.get_mut().bundled().map_err(ArchiveError::Stream)?;
+            pack::append(&mut tar, &path, &name, &meta, contents, &mut reader)?
+        };
+        tally.record(entry, &path, progress)
     })?;
     tar.get_mut().tail().map_err(ArchiveError::Stream)?;
     let router = tar.into_inner().map_err(ArchiveError::Stream)?;
     let objects = router.finish().map_err(ArchiveError::Stream)?;
+    let Tally {
+        counts,
+        raw_bytes,
+        spool,
+    } = tally;
     let index = spool.into_index().map_err(ArchiveError::Stream)?;
     Ok((
         Fragmented {

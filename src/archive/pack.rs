@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::Counts;
 pub use super::ahead::Source;
-use super::ahead::{self, Contents, ReadAhead, Walked};
+use super::ahead::{self, Contents};
 use super::digest::HashingWriter;
 use super::index::{Index, IndexSpool};
 use super::{ArchiveError, EntryKind, FileEntry};
@@ -75,45 +75,24 @@ pub fn pack<W: Write>(
     }
     let mut tar = tar::Builder::new(encoder);
     tar.mode(tar::HeaderMode::Complete);
-    let mut spool = IndexSpool::new().map_err(ArchiveError::Stream)?;
+    let mut tally = Tally::new()?;
     // One reader and one 256 KiB buffer for every file: a buffer per file costs an mmap/munmap
     // pair per file, which dominated backups of many small files.
     let mut reader = BufReader::with_capacity(256 * 1024, FileSlot::new(progress));
-    let mut counts = Counts::default();
-    let mut raw_bytes = 0u64;
-
-    std::thread::scope(|scope| {
-        for item in ReadAhead::start(scope, sources) {
-            let Walked {
-                path,
-                name,
-                meta,
-                contents,
-            } = item?;
-            let Some(entry) = append(&mut tar, &path, &name, &meta, contents, &mut reader)? else {
-                progress.note(&format!(
-                    "skipped {} (not a file, folder or link)",
-                    path.display()
-                ));
-                continue;
-            };
-            match entry.kind {
-                EntryKind::Dir => counts.directories += 1,
-                EntryKind::Symlink => counts.symlinks += 1,
-                EntryKind::File => {
-                    raw_bytes += entry.size;
-                    counts.count_file(&entry.path);
-                }
-            }
-            spool.push(&entry).map_err(ArchiveError::Stream)?;
-        }
-        Ok::<_, ArchiveError>(())
+    ahead::for_each(sources, |w| {
+        let entry = append(&mut tar, &w.path, &w.name, &w.meta, w.contents, &mut reader)?;
+        tally.record(entry, &w.path, progress)
     })?;
 
     let encoder = tar.into_inner().map_err(ArchiveError::Stream)?;
     let hashed = encoder.finish().map_err(ArchiveError::Stream)?;
     let (mut sink, sha256, stored_bytes) = hashed.finish();
     sink.flush().map_err(ArchiveError::Stream)?;
+    let Tally {
+        counts,
+        raw_bytes,
+        spool,
+    } = tally;
     let index = spool.into_index().map_err(ArchiveError::Stream)?;
     Ok((
         Packed {
@@ -125,6 +104,49 @@ pub fn pack<W: Write>(
         },
         sink,
     ))
+}
+
+/// What a pack has appended so far: the counts, the raw bytes and the index.
+pub(super) struct Tally {
+    pub counts: Counts,
+    pub raw_bytes: u64,
+    pub spool: IndexSpool,
+}
+
+impl Tally {
+    pub(super) fn new() -> Result<Self, ArchiveError> {
+        Ok(Tally {
+            counts: Counts::default(),
+            raw_bytes: 0,
+            spool: IndexSpool::new().map_err(ArchiveError::Stream)?,
+        })
+    }
+
+    /// Counts an appended member and adds it to the index; a member of a kind that is not
+    /// archived (`None`) is noted instead.
+    pub(super) fn record(
+        &mut self,
+        entry: Option<FileEntry>,
+        path: &Path,
+        progress: &dyn Progress,
+    ) -> Result<(), ArchiveError> {
+        let Some(entry) = entry else {
+            progress.note(&format!(
+                "skipped {} (not a file, folder or link)",
+                path.display()
+            ));
+            return Ok(());
+        };
+        match entry.kind {
+            EntryKind::Dir => self.counts.directories += 1,
+            EntryKind::Symlink => self.counts.symlinks += 1,
+            EntryKind::File => {
+                self.raw_bytes += entry.size;
+                self.counts.count_file(&entry.path);
+            }
+        }
+        self.spool.push(&entry).map_err(ArchiveError::Stream)
+    }
 }
 
 /// Appends one member, a small file from the `contents` read ahead of it, any other file streamed
