@@ -6,6 +6,7 @@ pub mod beneath;
 pub mod digest;
 pub mod flush;
 pub mod fragments;
+pub mod frames;
 pub mod guard;
 pub mod index;
 pub mod pack;

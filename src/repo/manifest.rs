@@ -88,7 +88,7 @@ pub enum ObjectKind {
     Tail,
 }
 
-/// One object of a format-2 backup: a zstd frame of whole tar members (an age file of one, when
+/// One object of a format-2 backup: zstd frames of whole tar members (an age file of them, when
 /// encrypted), stored at `<cluster>/objects/<first two characters>/<name>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectRef {

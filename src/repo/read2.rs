@@ -678,7 +678,7 @@ pub struct Checked {
 }
 
 /// Downloads objects `which` (positions in the manifest's list) and checks each one's size and
-/// digest; with `keys`, also decrypts it and decompresses its zstd frame (checksum checked) to
+/// digest; with `keys`, also decrypts it and decompresses its zstd frames (checksums checked) to
 /// the tar bytes the manifest says.
 pub async fn check_objects_data(
     repo: &Repo,
@@ -714,7 +714,7 @@ pub async fn check_objects_data(
                 });
                 let problem = problem.or(content.map(|found| Problem {
                     path: what,
-                    expected: format!("a zstd frame of {raw} tar bytes"),
+                    expected: format!("zstd frames of {raw} tar bytes"),
                     found,
                 }));
                 anyhow::Ok((o.bytes, problem))
@@ -737,9 +737,10 @@ pub async fn check_objects_data(
     Ok(out)
 }
 
-/// What is wrong with an object's content, if anything: decrypted with `keys` when given, one
-/// zstd frame decompressing to `raw` bytes.
-fn content_problem(
+/// What is wrong with an object's content, if anything: decrypted with `keys` when given, zstd
+/// frames decompressing to `raw` bytes (one per 4 MiB of tar bytes; earlier backups have one per
+/// object).
+pub(super) fn content_problem(
     r: &mut dyn Read,
     keys: Option<&Identities>,
     what: &str,
@@ -753,7 +754,7 @@ fn content_problem(
         None => Box::new(r),
     };
     let decoder = match zstd::stream::read::Decoder::new(plain) {
-        Ok(d) => d.single_frame(),
+        Ok(d) => d,
         Err(e) => return Some(format!("zstd: {e}")),
     };
     match io::copy(&mut decoder.take(raw.saturating_add(1)), &mut io::sink()) {

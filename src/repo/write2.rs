@@ -1,7 +1,7 @@
-//! Writing a format-2 backup: one tar stream cut into objects (`archive::fragments`), each a zstd
-//! frame (then an age file when encrypting) uploading while the next is packed; unchanged shared
-//! files of the base backup reused; then the index, the sealed sections, `SHA256SUMS`, and the
-//! manifest, last, while the lock holds.
+//! Writing a format-2 backup: one tar stream cut into objects (`archive::fragments`), each cut
+//! into zstd frames that a pool compresses (`archive::frames`; then an age file when encrypting),
+//! uploading while the next is packed; unchanged shared files of the base backup reused; then
+//! the index, the sealed sections, `SHA256SUMS`, and the manifest, last, while the lock holds.
 
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
@@ -22,6 +22,7 @@ use super::{Repo, cache};
 use crate::archive::ArchiveError;
 use crate::archive::digest::HashingWriter;
 use crate::archive::fragments::{self, MergeJoin, NoReuse, Objects, Part};
+use crate::archive::frames::{FRAME_RAW, FramePool, Ticket};
 use crate::archive::index::{Index, MAX_LINE_BYTES};
 use crate::crypto::{Identities, Recipients, Sealer};
 use crate::progress::Progress;
@@ -147,17 +148,18 @@ async fn body(
         })
         .unwrap_or_default();
     let known = Arc::new(known);
+    let mut frames = FramePool::start(options.level, options.threads as usize)?;
     let uploads = Uploads {
         handle: tokio::runtime::Handle::current(),
         repo: repo.clone(),
         recipients: recipients.clone(),
-        level: options.level,
-        threads: options.threads,
+        chunk: frames.buffer(),
+        frames,
+        pending: VecDeque::new(),
         // Several objects upload at once, each with half the parts in flight: memory is
         // objects x parts x part size (4 x 4 x 8 MiB peaked at 170 MiB on 64 MiB tables).
         parts_in_flight: options.parts_in_flight.div_ceil(2).max(1),
         max_in_flight: options.parts_in_flight.max(2),
-        current: None,
         in_flight: VecDeque::new(),
         held: 0,
         objects: Vec::new(),
@@ -188,10 +190,11 @@ async fn body(
             }
         };
         match result {
-            Ok((packed, mut uploads)) => {
-                uploads.drain();
-                Ok((packed, uploads))
-            }
+            Ok((packed, mut uploads)) => match uploads.drain() {
+                // A store's failure is reported below, with its advice.
+                Err(e) if uploads.failed.is_none() => Err(ArchiveError::Stream(e)),
+                _ => Ok((packed, uploads)),
+            },
             Err(e) => Err(e),
         }
     })
@@ -519,18 +522,19 @@ impl Stored {
 
 type UploadTask = JoinHandle<Result<u64, StoreError>>;
 
-/// The object being written. Small writes (a tar header, a small file) are gathered into `buf`
-/// before zstd sees them: each call into a multi-threaded zstd stream takes its lock.
-struct Current {
-    name: String,
-    kind: ObjectKind,
-    encoder: zstd::stream::write::Encoder<'static, Stored>,
-    buf: Vec<u8>,
+/// An object from its open until its upload has all its bytes: its frames compress on the pool
+/// while the next object is packed, and are written into `stored` in order as they come back.
+struct Pending {
+    /// Its place in [`Uploads::objects`], filled in once complete.
+    slot: usize,
+    stored: Stored,
     uploads: InFlight,
+    frames: VecDeque<Ticket>,
+    /// Compressed bytes written into `stored` so far.
+    written: u64,
+    /// Its tar bytes, once closed.
+    raw: Option<u64>,
 }
-
-/// Bytes gathered before they go to zstd.
-const GATHER: usize = 256 << 10;
 
 /// Upload buffers all objects in flight may hold at once, at most: each holds its stored bytes, or
 /// less when large ([`max_held`]). Four 64 MiB tables in flight at once held 108 MiB on S3.
@@ -542,6 +546,11 @@ fn max_held(part_size: usize, parts_in_flight: usize) -> u64 {
     (part_size as u64) * (parts_in_flight as u64 + 1) + (3 << 20)
 }
 
+/// What an upload that has been given `written` bytes may hold.
+fn held_for(written: u64, max_held: u64) -> u64 {
+    (written + (3 << 20)).min(max_held)
+}
+
 /// One object's upload, and its copies' (by their place in [`Uploads::copies`]); `held` is
 /// what its buffers may hold (see [`HELD_MAX`]).
 struct InFlight {
@@ -551,17 +560,20 @@ struct InFlight {
     max_held: u64,
 }
 
-/// The objects of one backup: each compressed (and sealed) into its own upload, a bounded
-/// number in flight.
+/// The objects of one backup: each cut into zstd frames that a pool compresses (then sealed),
+/// into its own upload, a bounded number in flight.
 struct Uploads {
     handle: tokio::runtime::Handle,
     repo: Repo,
     recipients: Option<Recipients>,
-    level: i32,
-    threads: u32,
     parts_in_flight: usize,
     max_in_flight: usize,
-    current: Option<Current>,
+    frames: FramePool,
+    /// The open object's tar bytes not yet handed to the pool (at most one frame's).
+    chunk: Vec<u8>,
+    /// Objects whose frames are not all written yet, in archive order; the last may be open.
+    pending: VecDeque<Pending>,
+    /// Objects whose uploads have all their bytes, in archive order.
     in_flight: VecDeque<InFlight>,
     /// The sum of the in-flight objects' `held`.
     held: u64,
@@ -570,21 +582,6 @@ struct Uploads {
     reuse: Reuse,
     copies: Vec<Repo>,
     failed: Option<StoreError>,
-}
-
-/// Shared objects at least this large are compressed by several zstd workers (a RocksDB table
-/// is a few MiB: compressed on the packing thread alone, it would leave the other cores idle).
-const MT_MIN_BYTES: u64 = 1 << 20;
-/// Bytes of input per zstd worker job, at most (as format 1) and at least (zstd's own floor).
-const JOB_SIZE: u32 = 4 << 20;
-const JOB_SIZE_MIN: u32 = 512 << 10;
-
-/// The job size that gives every worker at least two jobs of an object of `size` bytes.
-fn job_size(size: u64, threads: u32) -> u32 {
-    let per = size / (2 * u64::from(threads.max(1)));
-    u32::try_from(per)
-        .unwrap_or(JOB_SIZE)
-        .clamp(JOB_SIZE_MIN, JOB_SIZE)
 }
 
 impl Uploads {
@@ -596,66 +593,198 @@ impl Uploads {
         io::Error::new(io::ErrorKind::BrokenPipe, msg)
     }
 
-    /// Waits for uploads until at most `keep` are in flight, holding at most `keep_bytes`. A
-    /// copy's failure is recorded (its later objects go to the copy after the commit); the
-    /// backup's own fails the backup.
+    /// Waits for uploads until at most `keep` are in flight, holding at most `keep_bytes`.
     fn wait_until(&mut self, keep: usize, keep_bytes: u64) -> io::Result<()> {
         while self.in_flight.len() > keep || (self.held > keep_bytes && !self.in_flight.is_empty())
         {
             let Some(next) = self.in_flight.pop_front() else {
                 break;
             };
-            self.held -= next.held;
-            match self.handle.block_on(next.upload) {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => return Err(self.fail(e)),
-                Err(_) => return Err(self.fail(StoreError::Interrupted)),
-            }
-            for (i, copy) in next.copies {
-                let done = match self.handle.block_on(copy) {
-                    Ok(done) => done,
-                    Err(_) => Err(StoreError::Interrupted),
-                };
-                let teed = &mut self.reuse.teed[i];
-                match done {
-                    Ok(bytes) => {
-                        teed.objects += 1;
-                        teed.bytes += bytes;
-                    }
-                    Err(e) => {
-                        teed.failed.get_or_insert_with(|| e.to_string());
-                    }
+            self.finish_upload(next)?;
+        }
+        Ok(())
+    }
+
+    /// Waits for one object's upload and its copies'. A copy's failure is recorded (its later
+    /// objects go to the copy after the commit); the backup's own fails the backup.
+    fn finish_upload(&mut self, next: InFlight) -> io::Result<()> {
+        self.held -= next.held;
+        match self.handle.block_on(next.upload) {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(self.fail(e)),
+            Err(_) => return Err(self.fail(StoreError::Interrupted)),
+        }
+        for (i, copy) in next.copies {
+            let done = match self.handle.block_on(copy) {
+                Ok(done) => done,
+                Err(_) => Err(StoreError::Interrupted),
+            };
+            let teed = &mut self.reuse.teed[i];
+            match done {
+                Ok(bytes) => {
+                    teed.objects += 1;
+                    teed.bytes += bytes;
+                }
+                Err(e) => {
+                    teed.failed.get_or_insert_with(|| e.to_string());
                 }
             }
         }
         Ok(())
     }
 
-    /// The error of the open object's upload when it has stopped (the real cause of a pipe
-    /// that broke), else `e`.
-    fn upload_cause(&mut self, e: io::Error) -> io::Error {
-        match self.current.take() {
-            Some(c) if c.uploads.upload.is_finished() => self.cause_of(e, c.uploads.upload),
-            other => {
-                self.current = other;
-                e
+    /// Before a new object whose upload may hold `most`: waits (for uploads, else for frames)
+    /// until fewer than `max_in_flight` objects are open, pending or uploading and their buffers
+    /// leave room for it.
+    fn make_room(&mut self, most: u64) -> io::Result<()> {
+        loop {
+            self.settle(false)?;
+            let pending_held: u64 = self
+                .pending
+                .iter()
+                .map(|p| held_for(p.written, p.uploads.max_held))
+                .sum();
+            let alive = self.pending.len() + self.in_flight.len();
+            if alive == 0
+                || (alive < self.max_in_flight
+                    && self.held + pending_held <= HELD_MAX.saturating_sub(most))
+            {
+                return Ok(());
+            }
+            if let Some(next) = self.in_flight.pop_front() {
+                self.finish_upload(next)?;
+            } else {
+                self.settle(true)?;
             }
         }
     }
 
-    fn cause_of(&mut self, e: io::Error, upload: UploadTask) -> io::Error {
+    /// The error of an object's upload when it has one (the real cause of a pipe that broke),
+    /// else `e`. Its writer is dropped first, so an upload still waiting for bytes ends.
+    fn cause_of(&mut self, e: io::Error, pending: Pending) -> io::Error {
+        let Pending {
+            stored, uploads, ..
+        } = pending;
+        drop(stored);
+        self.upload_error(e, uploads.upload)
+    }
+
+    fn upload_error(&mut self, e: io::Error, upload: UploadTask) -> io::Error {
         match self.handle.block_on(upload) {
             Ok(Err(store)) if !matches!(store, StoreError::Interrupted) => self.fail(store),
             _ => e,
         }
     }
 
-    /// Waits for every upload.
-    fn drain(&mut self) {
-        if let Err(e) = self.wait_until(0, 0) {
-            drop(e);
+    /// Hands the open object's gathered bytes to the pool as one frame (waiting for room).
+    fn submit_chunk(&mut self) -> io::Result<()> {
+        while !self.frames.has_room() {
+            self.settle(true)?;
+        }
+        if !matches!(self.pending.back(), Some(p) if p.raw.is_none()) {
+            return Err(no_object_open());
+        }
+        let next = self.frames.buffer();
+        let raw = std::mem::replace(&mut self.chunk, next);
+        let ticket = self.frames.submit(raw)?;
+        if let Some(p) = self.pending.back_mut() {
+            p.frames.push_back(ticket);
+        }
+        self.settle(false)
+    }
+
+    /// Writes the frames that are back, in archive order, into their objects' uploads, and ends
+    /// each closed object whose frames are all written. With `block`, waits for the oldest frame
+    /// first (when there is one).
+    fn settle(&mut self, mut block: bool) -> io::Result<()> {
+        loop {
+            let Some(front) = self.pending.front_mut() else {
+                return Ok(());
+            };
+            if let Some(ticket) = front.frames.pop_front() {
+                let frame = if block {
+                    block = false;
+                    self.frames.wait(ticket)
+                } else {
+                    match self.frames.try_wait(ticket) {
+                        Ok(frame) => frame,
+                        Err(ticket) => {
+                            front.frames.push_front(ticket);
+                            return Ok(());
+                        }
+                    }
+                };
+                let written = frame.and_then(|out| {
+                    let done = front.stored.write_all(&out);
+                    let n = out.len() as u64;
+                    self.frames.recycle(out);
+                    done.map(|()| n)
+                });
+                match written {
+                    Ok(n) => front.written += n,
+                    Err(e) => {
+                        let p = self.pending.pop_front().expect("the front object");
+                        return Err(self.cause_of(e, p));
+                    }
+                }
+                continue;
+            }
+            if front.raw.is_none() {
+                // The open object, every frame of it written so far.
+                return Ok(());
+            }
+            let p = self.pending.pop_front().expect("the front object");
+            self.complete(p)?;
         }
     }
+
+    /// A closed object whose frames are all written: its upload gets its end, and its place in
+    /// the manifest's list its size and digest.
+    fn complete(&mut self, p: Pending) -> io::Result<()> {
+        let Pending {
+            slot,
+            stored,
+            mut uploads,
+            raw,
+            ..
+        } = p;
+        let finished = stored.finish().and_then(|hashed| {
+            let (writer, sha256, bytes) = hashed.finish();
+            writer.finish().map(|()| (sha256, bytes))
+        });
+        let (sha256, bytes) = match finished {
+            Ok(done) => done,
+            // The upload that stopped holds the cause.
+            Err(e) => return Err(self.upload_error(e, uploads.upload)),
+        };
+        uploads.held = held_for(bytes, uploads.max_held);
+        self.held += uploads.held;
+        self.in_flight.push_back(uploads);
+        self.reuse.uploaded_objects += 1;
+        self.reuse.uploaded_bytes += bytes;
+        let o = &mut self.objects[slot];
+        o.bytes = bytes;
+        o.sha256 = sha256;
+        o.raw = raw.unwrap_or(0);
+        Ok(())
+    }
+
+    /// Writes every frame and waits for every upload. A store's failure is in `failed`.
+    fn drain(&mut self) -> io::Result<()> {
+        while let Some(front) = self.pending.front() {
+            if front.raw.is_none() && front.frames.is_empty() {
+                return Err(io::Error::other(
+                    "an object was never closed (a lifeboat bug)",
+                ));
+            }
+            self.settle(true)?;
+        }
+        self.wait_until(0, 0)
+    }
+}
+
+fn no_object_open() -> io::Error {
+    io::Error::other("tar bytes with no object open (a lifeboat bug)")
 }
 
 impl Objects for Uploads {
@@ -665,10 +794,7 @@ impl Objects for Uploads {
         }
         let options = UploadOptions::for_size(member_size.unwrap_or(0), self.parts_in_flight);
         let most = max_held(options.part_size, options.parts_in_flight);
-        self.wait_until(
-            self.max_in_flight.saturating_sub(1),
-            HELD_MAX.saturating_sub(most),
-        )?;
+        self.make_room(most)?;
         let name = layout::new_object_name();
         let key = self.repo.object_key(&name);
         let (mut writer, rx) = upload::channel(1 << 20, 2, self.repo.cancel.clone());
@@ -696,95 +822,62 @@ impl Objects for Uploads {
             Some(r) => Stored::Sealed(r.seal(hashed)?),
             None => Stored::Plain(hashed),
         };
-        let mut encoder = zstd::stream::write::Encoder::new(stored, self.level)?;
-        encoder.include_checksum(true)?;
-        let large = match part {
-            Part::Bundle => true,
-            Part::Shared => member_size.unwrap_or(0) >= MT_MIN_BYTES,
-            Part::Tail => false,
-        };
-        if self.threads > 1 && large {
-            encoder.multithread(self.threads)?;
-            let size = match part {
-                Part::Shared => member_size.unwrap_or(0),
-                _ => fragments::BUNDLE_MAX_RAW,
-            };
-            encoder.set_parameter(zstd::stream::raw::CParameter::JobSize(job_size(
-                size,
-                self.threads,
-            )))?;
-        }
         let kind = match part {
             Part::Shared => ObjectKind::Shared,
             Part::Bundle => ObjectKind::Bundle,
             Part::Tail => ObjectKind::Tail,
         };
-        self.current = Some(Current {
+        self.objects.push(ObjectRef {
             name: name.clone(),
             kind,
-            encoder,
-            buf: Vec::with_capacity(GATHER),
+            bytes: 0,
+            sha256: String::new(),
+            raw: 0,
+        });
+        self.pending.push_back(Pending {
+            slot: self.objects.len() - 1,
+            stored,
             uploads: InFlight {
                 upload,
                 copies,
                 held: 0,
                 max_held: most,
             },
+            frames: VecDeque::new(),
+            written: 0,
+            raw: None,
         });
         Ok(name)
     }
 
-    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
-        let written = match &mut self.current {
-            Some(c) if c.buf.len() + data.len() <= GATHER => {
-                c.buf.extend_from_slice(data);
-                Ok(())
+    fn write_all(&mut self, mut data: &[u8]) -> io::Result<()> {
+        if !matches!(self.pending.back(), Some(p) if p.raw.is_none()) {
+            return Err(no_object_open());
+        }
+        while !data.is_empty() {
+            let n = (FRAME_RAW - self.chunk.len()).min(data.len());
+            self.chunk.extend_from_slice(&data[..n]);
+            data = &data[n..];
+            if self.chunk.len() == FRAME_RAW {
+                self.submit_chunk()?;
             }
-            Some(c) => c.encoder.write_all(&c.buf).and_then(|()| {
-                c.buf.clear();
-                if data.len() >= GATHER {
-                    c.encoder.write_all(data)
-                } else {
-                    c.buf.extend_from_slice(data);
-                    Ok(())
-                }
-            }),
-            None => return Err(io::Error::other("no object open (a lifeboat bug)")),
-        };
-        written.map_err(|e| self.upload_cause(e))
+        }
+        Ok(())
     }
 
     fn close(&mut self, raw: u64) -> io::Result<()> {
-        let Some(mut c) = self.current.take() else {
-            return Ok(());
+        let empty = match self.pending.back() {
+            Some(p) if p.raw.is_none() => p.frames.is_empty() && p.written == 0,
+            _ => return Ok(()),
         };
-        let finished = (|| {
-            c.encoder.write_all(&c.buf)?;
-            let stored = c.encoder.finish()?;
-            let hashed = stored.finish()?;
-            let (writer, sha256, bytes) = hashed.finish();
-            writer.finish()?;
-            Ok::<_, io::Error>((sha256, bytes))
-        })();
-        let (sha256, bytes) = match finished {
-            Ok(done) => done,
-            // The upload that stopped holds the cause.
-            Err(e) => return Err(self.cause_of(e, c.uploads.upload)),
-        };
-        let mut uploads = c.uploads;
-        uploads.held = (bytes + (3 << 20)).min(uploads.max_held);
-        self.held += uploads.held;
-        self.in_flight.push_back(uploads);
-        self.reuse.uploaded_objects += 1;
-        self.reuse.uploaded_bytes += bytes;
-        self.objects.push(ObjectRef {
-            name: c.name,
-            kind: c.kind,
-            bytes,
-            sha256,
-            raw,
-        });
-        Ok(())
+        // An object with no bytes at all is still one (empty) frame.
+        if !self.chunk.is_empty() || empty {
+            self.submit_chunk()?;
+        }
+        if let Some(p) = self.pending.back_mut() {
+            p.raw = Some(raw);
+        }
+        self.settle(false)
     }
 
     fn reuse(&mut self, name: &str) -> io::Result<()> {
@@ -901,6 +994,75 @@ mod tests {
         assert_eq!(second.base.as_deref(), Some(first.id.as_str()));
         assert_eq!(r2.reused_objects, 1, "000011.sst");
         assert!(second.stored_bytes < 200_000, "{}", second.stored_bytes);
+    }
+
+    /// The frames an object's stored bytes hold, each found by its own header.
+    fn frames_in(mut bytes: &[u8]) -> usize {
+        let mut n = 0;
+        while !bytes.is_empty() {
+            let len = zstd::zstd_safe::find_frame_compressed_size(bytes).unwrap();
+            bytes = &bytes[len..];
+            n += 1;
+        }
+        n
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_table_larger_than_a_frame_is_several_frames_that_verify_and_decode_to_its_member() {
+        let repo = memory_repo();
+        let db = tempfile::tempdir().unwrap();
+        let big = 2 * FRAME_RAW + 12_345;
+        db_with_tables(db.path(), &[("000010.sst", big), ("000011.sst", 70_000)]);
+        let lock = repo.lock("backup", None).await.unwrap();
+        let options = WriteOptions {
+            threads: 2,
+            ..OPTIONS
+        };
+        let (m, _) = write(
+            &repo,
+            shipment_of(db.path()),
+            options,
+            plain(),
+            &lock,
+            Arc::new(NotesOnly),
+        )
+        .await
+        .unwrap();
+        lock.release().await;
+        let shared: Vec<&ObjectRef> = m
+            .objects
+            .iter()
+            .filter(|o| o.kind == ObjectKind::Shared)
+            .collect();
+        assert_eq!(shared.len(), 2, "{:?}", m.objects);
+        let mut all = Vec::new();
+        for (o, member, frames) in [(shared[0], big, 3), (shared[1], 70_000, 1)] {
+            let bytes = stored(&repo, &repo.object_key(&o.name)).await;
+            assert_eq!(frames_in(&bytes), frames, "{}", o.name);
+            // One header block, the data padded to a block.
+            assert_eq!(o.raw, 512 + (member as u64).div_ceil(512) * 512);
+            let plain = zstd::decode_all(&bytes[..]).unwrap();
+            assert_eq!(plain.len() as u64, o.raw);
+            let check = super::super::read2::content_problem;
+            assert_eq!(check(&mut &bytes[..], None, "it", o.raw), None);
+            assert!(check(&mut &bytes[..], None, "it", o.raw + 1).is_some());
+        }
+        for o in &m.objects {
+            all.extend(stored(&repo, &repo.object_key(&o.name)).await);
+        }
+        let tar_bytes = zstd::decode_all(&all[..]).unwrap();
+        let mut archive = tar::Archive::new(&tar_bytes[..]);
+        let mut found = None;
+        for e in archive.entries().unwrap() {
+            let mut e = e.unwrap();
+            if e.path().unwrap().ends_with("000010.sst") {
+                let mut data = Vec::new();
+                std::io::Read::read_to_end(&mut e, &mut data).unwrap();
+                found = Some(data);
+            }
+        }
+        let on_disk = std::fs::read(db.path().join("catalog/000010.sst")).unwrap();
+        assert!(found == Some(on_disk), "the big table's bytes differ");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
