@@ -6,7 +6,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use chrono::Utc;
@@ -149,6 +149,9 @@ async fn body(
         .unwrap_or_default();
     let known = Arc::new(known);
     let mut frames = FramePool::start(options.level, options.threads as usize)?;
+    // A store's failure outlives the packer: it is the cause to report (exit class "storage"),
+    // not the broken pipe the tar writer saw.
+    let failed: Arc<Mutex<Option<StoreError>>> = Arc::default();
     let uploads = Uploads {
         handle: tokio::runtime::Handle::current(),
         repo: repo.clone(),
@@ -169,7 +172,7 @@ async fn body(
             ..Reuse::default()
         },
         copies: shape.copies,
-        failed: None,
+        failed: failed.clone(),
     };
     let packer_progress = progress.clone();
     let packed = tokio::task::spawn_blocking(move || {
@@ -192,7 +195,7 @@ async fn body(
         match result {
             Ok((packed, mut uploads)) => match uploads.drain() {
                 // A store's failure is reported below, with its advice.
-                Err(e) if uploads.failed.is_none() => Err(ArchiveError::Stream(e)),
+                Err(e) if !uploads.has_failed() => Err(ArchiveError::Stream(e)),
                 _ => Ok((packed, uploads)),
             },
             Err(e) => Err(e),
@@ -206,9 +209,9 @@ async fn body(
             drop(e);
             return Err(StoreError::Interrupted.into());
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(take_failure(&failed).map_or_else(|| e.into(), Into::into)),
     };
-    if let Some(e) = uploads.failed.take() {
+    if let Some(e) = take_failure(&failed) {
         return Err(e.into());
     }
     let objects = std::mem::take(&mut uploads.objects);
@@ -581,14 +584,19 @@ struct Uploads {
     known: Arc<HashMap<String, ObjectRef>>,
     reuse: Reuse,
     copies: Vec<Repo>,
-    failed: Option<StoreError>,
+    /// The first store failure of an upload (shared with [`body`]).
+    failed: Arc<Mutex<Option<StoreError>>>,
+}
+
+fn take_failure(failed: &Mutex<Option<StoreError>>) -> Option<StoreError> {
+    failed.lock().ok().and_then(|mut f| f.take())
 }
 
 impl Uploads {
     fn fail(&mut self, e: StoreError) -> io::Error {
         let msg = e.to_string();
-        if self.failed.is_none() {
-            self.failed = Some(e);
+        if let Ok(mut failed) = self.failed.lock() {
+            failed.get_or_insert(e);
         }
         io::Error::new(io::ErrorKind::BrokenPipe, msg)
     }
@@ -769,6 +777,15 @@ impl Uploads {
         Ok(())
     }
 
+    fn failed_message(&self) -> Option<String> {
+        let failed = self.failed.lock().ok()?;
+        failed.as_ref().map(ToString::to_string)
+    }
+
+    fn has_failed(&self) -> bool {
+        self.failed_message().is_some()
+    }
+
     /// Writes every frame and waits for every upload. A store's failure is in `failed`.
     fn drain(&mut self) -> io::Result<()> {
         while let Some(front) = self.pending.front() {
@@ -789,8 +806,8 @@ fn no_object_open() -> io::Error {
 
 impl Objects for Uploads {
     fn open(&mut self, part: Part, member_size: Option<u64>) -> io::Result<String> {
-        if let Some(e) = &self.failed {
-            return Err(io::Error::other(e.to_string()));
+        if let Some(msg) = self.failed_message() {
+            return Err(io::Error::other(msg));
         }
         let options = UploadOptions::for_size(member_size.unwrap_or(0), self.parts_in_flight);
         let most = max_held(options.part_size, options.parts_in_flight);
@@ -1063,6 +1080,59 @@ mod tests {
         }
         let on_disk = std::fs::read(db.path().join("catalog/000010.sst")).unwrap();
         assert!(found == Some(on_disk), "the big table's bytes differ");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_location_that_refuses_every_upload_fails_the_backup_with_frames_in_flight() {
+        let db = tempfile::tempdir().unwrap();
+        // Several objects, one of several frames: frames are out when the first upload fails.
+        db_with_tables(
+            db.path(),
+            &[
+                ("000010.sst", 3 * FRAME_RAW),
+                ("000011.sst", 300_000),
+                ("000012.sst", 300_000),
+            ],
+        );
+        // A folder location whose `objects` is a file: every object's upload fails.
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repo::new(
+            crate::store::location::Location::open(
+                dir.path().to_str().unwrap(),
+                crate::store::location::Access::Write,
+            )
+            .unwrap(),
+            "dremio",
+        )
+        .unwrap();
+        std::fs::create_dir_all(dir.path().join("dremio")).unwrap();
+        std::fs::write(dir.path().join("dremio/objects"), b"not a folder").unwrap();
+        let lock = repo.lock("backup", None).await.unwrap();
+        let options = WriteOptions {
+            threads: 2,
+            ..OPTIONS
+        };
+        let failed = write(
+            &repo,
+            shipment_of(db.path()),
+            options,
+            plain(),
+            &lock,
+            Arc::new(NotesOnly),
+        )
+        .await
+        .unwrap_err();
+        lock.release().await;
+        let chain = format!("{failed:#}");
+        assert!(chain.contains("objects"), "{chain}");
+        assert!(
+            failed
+                .chain()
+                .any(|e| e.downcast_ref::<StoreError>().is_some()),
+            "the store's error, with its advice: {chain}"
+        );
+        let (manifests, _) = repo.list().await.unwrap();
+        assert!(manifests.is_empty(), "nothing committed");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

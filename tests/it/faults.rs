@@ -29,6 +29,7 @@ on_both_stores!(
     downloads_cut_mid_body_resume_their_range,
     a_commit_whose_answer_was_lost_is_recognised,
     an_upload_that_exhausts_its_budget_commits_nothing_and_a_rerun_succeeds,
+    a_format_2_backup_whose_object_uploads_fail_is_a_storage_error_and_commits_nothing,
     a_restore_that_exhausts_its_budget_leaves_the_target_untouched,
     prune_survives_failing_deletes_and_finishes_on_a_rerun,
     a_same_store_copy_above_the_copy_limit_is_streamed,
@@ -429,6 +430,55 @@ fn an_upload_that_exhausts_its_budget_commits_nothing_and_a_rerun_succeeds(kind:
 
     w.via.proxy.clear();
     let made = ok_json(&w.backup(&[]));
+    assert_eq!(w.listed(), vec![made["id"].as_str().unwrap().to_string()]);
+}
+
+/// Format 2 (the default): objects upload while the next ones are packed and compressed, so the
+/// failure reaches the packer as a broken pipe; the store's error must still be what is reported,
+/// with its exit code (5) and advice.
+fn a_format_2_backup_whose_object_uploads_fail_is_a_storage_error_and_commits_nothing(
+    kind: StoreKind,
+) {
+    let w = world(kind, "exhausted-objects");
+    let failing = w.via.proxy.inject(
+        Match::any()
+            .method("PUT")
+            .contains("/objects/")
+            .nth(2)
+            .always(),
+        Fault::SlowDown,
+    );
+    let args = [
+        "--json",
+        "backup",
+        "--dremio-home",
+        w.home(),
+        "--to",
+        &w.loc.url,
+    ];
+    let out = w.run(&args, &[("LIFEBOAT_MAX_RETRIES", "2")]);
+    fails_with(
+        &out,
+        5,
+        &[
+            &format!("{}: upload ", w.loc.url),
+            &format!("failed after 2 retries ({})", w.slowdown()),
+            "LIFEBOAT_MAX_RETRIES",
+        ],
+    );
+    assert!(failing.count() >= 3, "one try and two retries at least");
+    assert!(w.listed().is_empty(), "nothing committed");
+    assert!(
+        !w.loc
+            .keys()
+            .iter()
+            .any(|k| k.ends_with("manifest.json") || k.ends_with("lock.json")),
+        "no manifest, and the lock released: {:?}",
+        w.loc.keys()
+    );
+
+    w.via.proxy.clear();
+    let made = ok_json(&w.run(&args, &[]));
     assert_eq!(w.listed(), vec![made["id"].as_str().unwrap().to_string()]);
 }
 
