@@ -31,6 +31,7 @@ on_both_stores!(
     an_upload_that_exhausts_its_budget_commits_nothing_and_a_rerun_succeeds,
     a_format_2_backup_whose_object_uploads_fail_is_a_storage_error_and_commits_nothing,
     a_restore_that_exhausts_its_budget_leaves_the_target_untouched,
+    a_format_2_restore_whose_object_downloads_fail_leaves_the_target_untouched,
     prune_survives_failing_deletes_and_finishes_on_a_rerun,
     a_same_store_copy_above_the_copy_limit_is_streamed,
 );
@@ -515,6 +516,57 @@ fn a_restore_that_exhausts_its_budget_leaves_the_target_untouched(kind: StoreKin
             &format!("{id}/data.tar.zst failed"),
         ],
     );
+    assert_same(
+        &snapshot(parent.path()),
+        &before,
+        "the target and its parent",
+    );
+}
+
+/// Format 2: each object downloads on a thread of its own, several ahead; one whose GETs keep
+/// breaking fails the restore as a storage error before anything replaces the target.
+fn a_format_2_restore_whose_object_downloads_fail_leaves_the_target_untouched(kind: StoreKind) {
+    let w = world(kind, "exhausted-restore-f2");
+    let made = ok_json(&lifeboat(
+        &[
+            "--json",
+            "backup",
+            "--dremio-home",
+            w.home(),
+            "--to",
+            &w.loc.url,
+        ],
+        &[],
+    ));
+    assert_eq!(made["format"], 2, "{made}");
+    let parent = tempfile::tempdir().unwrap();
+    let target = parent.path().join("data");
+    put_file(&target.join("db/catalog/CURRENT"), b"the live store");
+    put_file(&target.join("security/keystore"), b"secret");
+    let before = snapshot(parent.path());
+    let failing = w.via.proxy.inject(
+        Match::any()
+            .method("GET")
+            .contains("/objects/")
+            .nth(2)
+            .always(),
+        Fault::ResetDownload { after: 1000 },
+    );
+    let out = w.run(
+        &[
+            "restore",
+            "--from",
+            &w.loc.url,
+            "--dremio-home",
+            w.home(),
+            "--paths-local",
+            target.to_str().unwrap(),
+            "--replace",
+        ],
+        &[("LIFEBOAT_MAX_RETRIES", "1")],
+    );
+    fails_with(&out, 5, &[&format!("{}: download ", w.loc.url), "objects/"]);
+    assert!(failing.count() >= 2, "a try and a retry");
     assert_same(
         &snapshot(parent.path()),
         &before,
