@@ -33,6 +33,7 @@ on_both_stores!(
     a_restore_that_exhausts_its_budget_leaves_the_target_untouched,
     a_format_2_restore_whose_object_downloads_fail_leaves_the_target_untouched,
     prune_survives_failing_deletes_and_finishes_on_a_rerun,
+    a_format_2_prune_whose_deletes_keep_failing_is_finished_by_a_rerun,
     a_same_store_copy_above_the_copy_limit_is_streamed,
 );
 
@@ -670,6 +671,80 @@ fn prune_survives_failing_deletes_and_finishes_on_a_rerun(kind: StoreKind) {
         keys.iter().all(|k| k.contains(&real)),
         "only the kept backup's objects remain: {keys:?}"
     );
+}
+
+/// Format 2: prune deletes the manifest first, then the backup's folder, then sweeps the objects
+/// no kept manifest references. Deletes that keep failing stop it as a storage error with the kept
+/// backup intact; the next run sweeps what was left.
+fn a_format_2_prune_whose_deletes_keep_failing_is_finished_by_a_rerun(kind: StoreKind) {
+    let w = world(kind, "prune-f2");
+    let backup = |extra: &[&str]| {
+        let mut args = vec![
+            "--json",
+            "backup",
+            "--dremio-home",
+            w.home(),
+            "--to",
+            &w.loc.url,
+        ];
+        args.extend_from_slice(extra);
+        ok_json(&lifeboat(&args, &[]))
+    };
+    let first = backup(&[])["id"].as_str().unwrap().to_string();
+    // --full: new objects for everything, so every object of the first is swept with it.
+    let kept = backup(&["--full"]);
+    let kept_id = kept["id"].as_str().unwrap().to_string();
+    let kept_objects = kept["objects"]["uploaded"].as_u64().unwrap();
+    let objects = || {
+        w.loc
+            .keys()
+            .into_iter()
+            .filter(|k| k.contains("/objects/"))
+            .count() as u64
+    };
+    assert!(objects() > kept_objects, "both backups' objects are stored");
+    let p = &w.via.proxy;
+    // The manifest's delete passes; every delete after it fails.
+    let failing = p.inject(
+        Match::kind(Kind::DeleteObjects).nth(2).always(),
+        Fault::SlowDown,
+    );
+    let prune = |extra: &[(&str, &str)]| {
+        w.run(
+            &[
+                "--json",
+                "prune",
+                "--from",
+                &w.loc.url,
+                "--keep-last",
+                "1",
+                "--grace",
+                "0s",
+            ],
+            extra,
+        )
+    };
+    let out = prune(&[("LIFEBOAT_MAX_RETRIES", "1")]);
+    fails_with(&out, 5, &[&format!("{}: delete ", w.loc.url)]);
+    assert!(failing.count() >= 2);
+    assert_eq!(w.listed(), vec![kept_id.clone()], "the pruned one is gone");
+    w.verify_directly(&kept_id);
+    assert!(objects() > kept_objects, "the sweep did not run");
+
+    p.clear();
+    ok_json(&prune(&[]));
+    assert_eq!(w.listed(), vec![kept_id.clone()]);
+    assert_eq!(
+        objects(),
+        kept_objects,
+        "only the kept backup's objects remain"
+    );
+    let keys = w.loc.keys();
+    assert!(
+        !keys.iter().any(|k| k.contains(&first)),
+        "nothing of the pruned backup's folder: {keys:?}"
+    );
+    w.verify_directly(&kept_id);
 }
 
 fn a_same_store_copy_above_the_copy_limit_is_streamed(kind: StoreKind) {
