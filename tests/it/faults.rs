@@ -873,6 +873,117 @@ fn a_copy_between_stores_survives_faults_on_both_sides() {
     assert_eq!(verified["ok"], true);
 }
 
+/// Format 2 across stores: cut downloads and throttled uploads are retried; a destination that
+/// keeps failing fails the copy (exit 7) with nothing committed there, and the rerun sends only the
+/// objects that are still missing.
+#[test]
+fn a_format_2_copy_survives_faults_and_a_failed_one_resumes_with_the_missing_objects() {
+    let w = world(StoreKind::S3, "copy-f2-from");
+    let made = ok_json(&lifeboat(
+        &[
+            "--json",
+            "backup",
+            "--dremio-home",
+            w.home(),
+            "--to",
+            &w.loc.url,
+        ],
+        &[],
+    ));
+    let id = made["id"].as_str().unwrap().to_string();
+    let total = made["objects"]["uploaded"].as_u64().unwrap();
+    assert!(total > 3, "{made}");
+    let azure = Proxied::start(StoreKind::Azure);
+    let mut env = w.env(&[]);
+    env.extend(azure.env());
+    let copy = |to: &str, extra: &[(String, String)]| {
+        lifeboat_within(
+            &["--json", "copy", "--from", &w.loc.url, "--to", to],
+            &[env.clone(), extra.to_vec()].concat(),
+            LIMIT,
+        )
+    };
+    let objects_of = |out: &Output| {
+        let row = ok_json(out)["backups"][0].clone();
+        assert_eq!(row["id"], id.as_str(), "{row}");
+        assert_eq!(row["status"], "copied", "{row}");
+        (
+            row["objects"]["copied"].as_u64().unwrap(),
+            row["objects"]["already_there"].as_u64().unwrap(),
+        )
+    };
+
+    let dst = TestLocation::new(StoreKind::Azure, "copy-f2-to");
+    let cut = w.via.proxy.inject(
+        Match::any().method("GET").contains("/objects/").nth(2),
+        Fault::ResetDownload { after: 1000 },
+    );
+    let slow = azure.proxy.inject(
+        Match::any()
+            .method("PUT")
+            .contains("/objects/")
+            .nth(2)
+            .times(2),
+        Fault::SlowDown,
+    );
+    let out = copy(&dst.url, &[]);
+    assert_eq!(objects_of(&out), (total, 0));
+    assert_eq!((cut.count(), slow.count()), (1, 2));
+    assert_eq!(notes_with(&out, &["503 ServerBusy"]), 2, "{}", stderr(&out));
+    let verified = ok_json(&lifeboat(
+        &["--json", "verify", "--from", &dst.url, "--backup", &id],
+        &[],
+    ));
+    assert_eq!(verified["ok"], true);
+
+    w.via.proxy.clear();
+    azure.proxy.clear();
+    let dst2 = TestLocation::new(StoreKind::Azure, "copy-f2-failing");
+    // Every upload of the tail (the manifest's last object) fails: the copy stops there, with
+    // objects before it copied.
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&w.loc.read(&format!("dremio/{id}/manifest.json"))).unwrap();
+    let tail = manifest["objects"].as_array().unwrap().last().unwrap();
+    assert_eq!(tail["kind"], "tail", "{tail}");
+    let one = tail["name"].as_str().unwrap().to_string();
+    let failing = azure.proxy.inject(
+        Match::any().method("PUT").contains(&one).always(),
+        Fault::InternalError,
+    );
+    let failed = copy(&dst2.url, &[("LIFEBOAT_MAX_RETRIES".into(), "1".into())]);
+    fails_with(&failed, 7, &["run the same command again"]);
+    assert!(failing.count() >= 2, "a try and a retry");
+    let listed = ok_json(&lifeboat(&["--json", "list", "--from", &dst2.url], &[]));
+    assert_eq!(
+        listed["backups"].as_array().map(Vec::len),
+        Some(0),
+        "{listed}"
+    );
+    let there: Vec<String> = dst2
+        .keys()
+        .into_iter()
+        .filter(|k| k.contains("/objects/"))
+        .collect();
+    let there = there.len() as u64;
+    assert!(
+        there >= 1 && there < total,
+        "{there} of {total} objects copied"
+    );
+
+    azure.proxy.clear();
+    let out = copy(&dst2.url, &[]);
+    assert_eq!(
+        objects_of(&out),
+        (1, total - 1),
+        "only the missing one is sent"
+    );
+    let verified = ok_json(&lifeboat(
+        &["--json", "verify", "--from", &dst2.url, "--backup", &id],
+        &[],
+    ));
+    assert_eq!(verified["ok"], true);
+}
+
 /// Uploads and `security/` are not under the KV store's lock: a file that changes while the backup
 /// reads it must fail the backup. The proxy holds the archive's upload, so the packer blocks (back
 /// pressure) in the middle of a large uploaded file and stays there while the test changes it.
