@@ -447,9 +447,21 @@ mod tests {
     fn a_packer_that_stops_early_stops_the_walk_and_the_readers() {
         let dir = tree(3000);
         let sources = sources(dir.path());
-        let taken = std::thread::scope(|s| ReadAhead::start(s, &sources).take(3).count());
-        // The scope returned: every thread it started has ended.
-        assert_eq!(taken, 3);
+        let (done, ended) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let taken = std::thread::scope(|s| ReadAhead::start(s, &sources).take(3).count());
+            // The scope returned: every thread it started has ended.
+            let _ = done.send(taken);
+        });
+        // A bound on a hang (a walker or reader left blocked on a full queue), never a wait for
+        // something to happen: the scope returns as soon as its threads have ended.
+        let taken = ended.recv_timeout(std::time::Duration::from_secs(120));
+        assert_eq!(
+            taken,
+            Ok(3),
+            "the walk and the readers must end with the packer"
+        );
+        drop(dir);
     }
 
     #[test]
