@@ -393,15 +393,11 @@ impl Run {
             loop {
                 let want = len.saturating_sub(size).clamp(1, writer::CHUNK as u64);
                 let mut buf = writer.buffer(want);
-                // Read into the buffer's spare room: nothing is zeroed first.
-                let n = entry
-                    .by_ref()
-                    .take(want)
-                    .read_to_end(&mut buf)
-                    .map_err(corrupt)?;
+                let n = super::read_up_to(entry, &mut buf).map_err(corrupt)?;
                 if n == 0 {
                     break;
                 }
+                buf.truncate(n);
                 writer.data(buf)?;
                 size += n as u64;
                 progress.advance(n as u64);

@@ -61,18 +61,17 @@ impl Writer {
         }
     }
 
-    /// An empty buffer with room for `left` bytes, at most [`CHUNK`] (a returned one when there
-    /// is one): a small file takes a small buffer. It is not zeroed: it is read into as is.
+    /// A buffer of `left` bytes, at most [`CHUNK`] (a returned one when there is one, so that it
+    /// is zeroed once, not per chunk): a small file takes a small buffer. Read into it with
+    /// [`super::read_up_to`] and cut it to what was read.
     pub fn buffer(&self, left: u64) -> Vec<u8> {
         let len = usize::try_from(left).unwrap_or(CHUNK).clamp(1, CHUNK);
         match self.pool.try_recv() {
             Ok(mut b) if b.capacity() >= len => {
-                b.clear();
+                b.resize(len, 0);
                 b
             }
-            Ok(_) | Err(TryRecvError::Empty | TryRecvError::Disconnected) => {
-                Vec::with_capacity(len)
-            }
+            Ok(_) | Err(TryRecvError::Empty | TryRecvError::Disconnected) => vec![0; len],
         }
     }
 
@@ -202,7 +201,7 @@ fn check(o: Open, flusher: &Flusher) -> Result<(), Done> {
     set_mode_and_mtime(&o.file, want.mode, want.mtime)
         .map_err(|e| Done::Io(want.path.clone(), e))?;
     if o.size >= flush::MIN_BYTES {
-        flusher.push(o.file, o.expect.path);
+        flusher.push(o.file, o.size, o.expect.path);
     }
     Ok(())
 }

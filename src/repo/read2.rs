@@ -424,6 +424,8 @@ struct Chain {
 /// (the reader failed), the thread ends at its next send and its download with it.
 struct Opening {
     chunks: Receiver<Vec<u8>>,
+    /// Chunks read to their end go back to the thread, to be filled again.
+    spent: SyncSender<Vec<u8>>,
     chunk: Vec<u8>,
     at: usize,
     job: Option<std::thread::JoinHandle<Result<(), Failure>>>,
@@ -431,6 +433,8 @@ struct Opening {
 
 /// Tar bytes decoded ahead per object: at most this many chunks of [`CHUNK`] bytes.
 const DECODED_AHEAD: usize = 8;
+/// Read chunks waiting to be reused by their object's thread, at most.
+const SPENT: usize = 2;
 const CHUNK: usize = 128 << 10;
 
 /// An object's stored bytes as they are read, hashed and counted.
@@ -483,6 +487,7 @@ impl Chain {
                 )
             };
             let (tx, chunks) = sync_channel(DECODED_AHEAD);
+            let (spent_tx, spent) = sync_channel(SPENT);
             let job = ObjectJob {
                 handle: self.handle.clone(),
                 label: label(n, self.objects.len(), &o),
@@ -492,10 +497,11 @@ impl Chain {
             };
             let job = std::thread::Builder::new()
                 .name("lifeboat-object".into())
-                .spawn(move || job.run(reader, tx))
+                .spawn(move || job.run(reader, tx, spent))
                 .expect("a thread starts");
             self.pending.push_back(Opening {
                 chunks,
+                spent: spent_tx,
                 chunk: Vec::new(),
                 at: 0,
                 job: Some(job),
@@ -542,7 +548,11 @@ impl Read for Chain {
                 return Ok(n);
             }
             if let Ok(chunk) = current.chunks.recv() {
-                current.chunk = chunk;
+                let spent = std::mem::replace(&mut current.chunk, chunk);
+                if spent.capacity() > 0 {
+                    // Full (the thread has buffers enough) or gone: the chunk is just freed.
+                    let _ = current.spent.try_send(spent);
+                }
                 current.at = 0;
                 continue;
             }
@@ -576,7 +586,12 @@ impl ObjectJob {
     /// Downloads, hashes, decrypts and decompresses the object, sending its tar bytes in order;
     /// then checks its size, digest and tar length. A consumer that stops (its receiver dropped)
     /// ends the thread without a verdict of its own.
-    fn run(mut self, reader: ChunkReader, tx: SyncSender<Vec<u8>>) -> Result<(), Failure> {
+    fn run(
+        mut self,
+        reader: ChunkReader,
+        tx: SyncSender<Vec<u8>>,
+        spent: Receiver<Vec<u8>>,
+    ) -> Result<(), Failure> {
         let tap = Rc::new(RefCell::new(Tapped {
             inner: reader,
             hasher: Sha256::new(),
@@ -593,15 +608,19 @@ impl ObjectJob {
         let mut raw = 0u64;
         let decoded = zstd::stream::read::Decoder::new(top).and_then(|mut decoder| {
             loop {
-                // Read into spare room: nothing is zeroed first.
-                let mut chunk = Vec::with_capacity(CHUNK);
-                let n = decoder
-                    .by_ref()
-                    .take(CHUNK as u64)
-                    .read_to_end(&mut chunk)?;
+                // A chunk the reader is done with, zeroed only when it was first made.
+                let mut chunk = match spent.try_recv() {
+                    Ok(mut c) => {
+                        c.resize(CHUNK, 0);
+                        c
+                    }
+                    Err(_) => vec![0; CHUNK],
+                };
+                let n = crate::archive::read_up_to(&mut decoder, &mut chunk)?;
                 if n == 0 {
                     return Ok(true);
                 }
+                chunk.truncate(n);
                 raw += n as u64;
                 if tx.send(chunk).is_err() {
                     return Ok(false);
