@@ -153,3 +153,56 @@ impl Counts {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Gives its bytes a few at a time, with an interruption before each read.
+    struct Trickle {
+        data: Vec<u8>,
+        at: usize,
+        interrupt: bool,
+    }
+
+    impl Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.interrupt = !self.interrupt;
+            if self.interrupt {
+                return Err(io::ErrorKind::Interrupted.into());
+            }
+            let n = buf.len().min(3).min(self.data.len() - self.at);
+            buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn read_up_to_fills_the_buffer_across_short_and_interrupted_reads_and_stops_at_the_end() {
+        let data: Vec<u8> = (0..20).collect();
+        let mut r = Trickle {
+            data: data.clone(),
+            at: 0,
+            interrupt: false,
+        };
+        let mut buf = vec![0xff; 8];
+        assert_eq!(read_up_to(&mut r, &mut buf).unwrap(), 8);
+        assert_eq!(buf, data[..8]);
+        let mut buf = vec![0xff; 16];
+        assert_eq!(read_up_to(&mut r, &mut buf).unwrap(), 12);
+        assert_eq!(buf[..12], data[8..]);
+        assert_eq!(buf[12..], [0xff; 4], "nothing past the end is touched");
+        assert_eq!(read_up_to(&mut r, &mut buf).unwrap(), 0);
+        let mut failing = io::repeat(0).take(0).chain(FailingReader);
+        assert!(read_up_to(&mut failing, &mut buf).is_err());
+    }
+
+    struct FailingReader;
+
+    impl Read for FailingReader {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            Err(io::Error::other("broken"))
+        }
+    }
+}
