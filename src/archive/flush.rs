@@ -18,7 +18,7 @@ use std::thread::JoinHandle;
 pub const MIN_BYTES: u64 = 1 << 20;
 
 /// The worker flushes the filesystem after this many bytes of files handed to it (64 MiB gave
-/// the same time, 256 MiB a slower restore).
+/// the same restore time).
 pub const SYNC_EVERY: u64 = 128 << 20;
 
 /// At most this many finished files wait for the worker (open descriptors, not memory).
@@ -108,7 +108,8 @@ mod tests {
         for i in 0..40 {
             let path = dir.path().join(format!("f{i}"));
             std::fs::write(&path, vec![7u8; 4096]).unwrap();
-            // Sizes as if each were 16 MiB: the filesystem flushes run too (every eighth file).
+            // Sizes as if each were 16 MiB, so that the filesystem flushes (every eighth file) run and
+            // must succeed too.
             flusher.push(
                 File::options().write(true).open(&path).unwrap(),
                 16 << 20,

@@ -36,6 +36,18 @@ pub fn read_up_to<R: Read + ?Sized>(r: &mut R, buf: &mut [u8]) -> io::Result<usi
     Ok(filled)
 }
 
+/// A buffer of `len` bytes (zeroes or earlier data) to [`read_up_to`] into: one from `pool` when it has
+/// one big enough (zeroed only where it grows), else a new zeroed one.
+pub fn pooled_buffer(pool: &std::sync::mpsc::Receiver<Vec<u8>>, len: usize) -> Vec<u8> {
+    match pool.try_recv() {
+        Ok(mut b) if b.capacity() >= len => {
+            b.resize(len, 0);
+            b
+        }
+        _ => vec![0; len],
+    }
+}
+
 /// One precise difference between what an archive holds and what its manifest says.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Problem {

@@ -8,7 +8,7 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
@@ -66,13 +66,7 @@ impl Writer {
     /// [`super::read_up_to`] and cut it to what was read.
     pub fn buffer(&self, left: u64) -> Vec<u8> {
         let len = usize::try_from(left).unwrap_or(CHUNK).clamp(1, CHUNK);
-        match self.pool.try_recv() {
-            Ok(mut b) if b.capacity() >= len => {
-                b.resize(len, 0);
-                b
-            }
-            Ok(_) | Err(TryRecvError::Empty | TryRecvError::Disconnected) => vec![0; len],
-        }
+        super::pooled_buffer(&self.pool, len)
     }
 
     /// Starts a file; its bytes follow with [`Writer::data`], then [`Writer::end`].

@@ -609,13 +609,7 @@ impl ObjectJob {
         let decoded = zstd::stream::read::Decoder::new(top).and_then(|mut decoder| {
             loop {
                 // A chunk the reader is done with, zeroed only when it was first made.
-                let mut chunk = match spent.try_recv() {
-                    Ok(mut c) => {
-                        c.resize(CHUNK, 0);
-                        c
-                    }
-                    Err(_) => vec![0; CHUNK],
-                };
+                let mut chunk = crate::archive::pooled_buffer(&spent, CHUNK);
                 let n = crate::archive::read_up_to(&mut decoder, &mut chunk)?;
                 if n == 0 {
                     return Ok(true);
