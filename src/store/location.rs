@@ -303,6 +303,13 @@ impl Location {
         }
     }
 
+    /// Whether a small object is best fetched with one streamed GET rather than ranges: every
+    /// store but a local folder, where a ranged read is a plain `pread` and the store's stream
+    /// hands out 8 KiB pieces.
+    pub(crate) fn streams_whole_objects(&self) -> bool {
+        !matches!(self.kind, Kind::Local(_))
+    }
+
     /// Whether `other` lives in the same store (objects can be copied server-side between them).
     pub fn same_store(&self, other: &Location) -> bool {
         self.identity == other.identity && !matches!(self.kind, Kind::Memory)
@@ -403,7 +410,8 @@ pub(crate) fn part_size() -> Option<u64> {
     env_bytes("LIFEBOAT_PART_SIZE").filter(|n| *n > 0)
 }
 
-/// `LIFEBOAT_RANGE_SIZE` (e.g. "8MiB"): the size of each ranged GET of a download.
+/// `LIFEBOAT_RANGE_SIZE` (e.g. "8MiB"): the size of each ranged GET of a download, and on remote
+/// stores the largest object fetched with one GET.
 pub(crate) fn range_size() -> Option<u64> {
     env_bytes("LIFEBOAT_RANGE_SIZE").filter(|n| *n > 0)
 }

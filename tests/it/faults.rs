@@ -32,6 +32,7 @@ on_both_stores!(
     a_format_2_backup_whose_object_uploads_fail_is_a_storage_error_and_commits_nothing,
     a_restore_that_exhausts_its_budget_leaves_the_target_untouched,
     a_format_2_restore_whose_object_downloads_fail_leaves_the_target_untouched,
+    a_format_2_restore_resumes_whole_object_gets_cut_mid_body,
     prune_survives_failing_deletes_and_finishes_on_a_rerun,
     a_format_2_prune_whose_deletes_keep_failing_is_finished_by_a_rerun,
     a_same_store_copy_above_the_copy_limit_is_streamed,
@@ -521,6 +522,71 @@ fn a_restore_that_exhausts_its_budget_leaves_the_target_untouched(kind: StoreKin
         &snapshot(parent.path()),
         &before,
         "the target and its parent",
+    );
+}
+
+/// Format 2 on a remote store: an object up to the range size is one streamed GET. Cut off mid-body,
+/// it is asked again for what it lacked (object_store resumes it), and the restore is whole.
+fn a_format_2_restore_resumes_whole_object_gets_cut_mid_body(kind: StoreKind) {
+    let w = world(kind, "cut-f2");
+    let made = ok_json(&w.run(
+        &[
+            "--json",
+            "backup",
+            "--dremio-home",
+            w.home(),
+            "--to",
+            &w.loc.url,
+        ],
+        &[],
+    ));
+    assert_eq!(made["format"], 2, "{made}");
+    let objects = Match::any().method("GET").contains("/objects/");
+    let cut = w.via.proxy.inject(
+        objects.clone().nth(2).times(2),
+        Fault::ResetDownload { after: 700 },
+    );
+    let target_dir = tempfile::tempdir().unwrap();
+    let target = target_dir.path().join("restored");
+    // Every object fits in one GET.
+    let whole = [("LIFEBOAT_RANGE_SIZE", "64MiB")];
+    let out = w.run(
+        &[
+            "--json",
+            "restore",
+            "--from",
+            &w.loc.url,
+            "--dremio-home",
+            w.home(),
+            "--paths-local",
+            target.to_str().unwrap(),
+        ],
+        &whole,
+    );
+    assert_eq!(ok_json(&out)["id"], made["id"]);
+    assert_eq!(cut.count(), 2);
+    assert_eq!(
+        notes_with(&out, &["objects/", "cut off mid-body"]),
+        2,
+        "{}",
+        stderr(&out)
+    );
+    // One GET per object (each is under 64 MiB), plus the two resumptions of the cut one.
+    let gets: Vec<String> = w
+        .via
+        .proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.target.contains("/objects/") && r.forwarded)
+        .map(|r| r.target)
+        .collect();
+    let distinct: std::collections::BTreeSet<&String> = gets.iter().collect();
+    assert!(distinct.len() > 2, "{gets:?}");
+    assert_eq!(gets.len(), distinct.len() + 2, "{gets:?}");
+    assert_same(
+        &snapshot(&target.join("db")),
+        &snapshot(&w.fx.db),
+        "restored db",
     );
 }
 
