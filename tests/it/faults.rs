@@ -112,20 +112,31 @@ impl World {
     }
 
     /// A backup made around the proxy, for tests whose faults are elsewhere.
+    /// A format-1 backup, not through the proxy.
     fn backup_directly(&self) -> serde_json::Value {
-        ok_json(&lifeboat(
+        self.backup_directly_as("1")
+    }
+
+    fn backup_directly_as(&self, format: &str) -> serde_json::Value {
+        let made = ok_json(&lifeboat(
             &[
                 "--json",
                 "backup",
                 "--format",
-                "1",
+                format,
                 "--dremio-home",
                 self.home(),
                 "--to",
                 &self.loc.url,
             ],
             &[],
-        ))
+        ));
+        assert_eq!(
+            made["format"].as_u64().unwrap_or(1).to_string(),
+            format,
+            "{made}"
+        );
+        made
     }
 
     fn listed(&self) -> Vec<String> {
@@ -529,18 +540,7 @@ fn a_restore_that_exhausts_its_budget_leaves_the_target_untouched(kind: StoreKin
 /// it is asked again for what it lacked (object_store resumes it), and the restore is whole.
 fn a_format_2_restore_resumes_whole_object_gets_cut_mid_body(kind: StoreKind) {
     let w = world(kind, "cut-f2");
-    let made = ok_json(&w.run(
-        &[
-            "--json",
-            "backup",
-            "--dremio-home",
-            w.home(),
-            "--to",
-            &w.loc.url,
-        ],
-        &[],
-    ));
-    assert_eq!(made["format"], 2, "{made}");
+    let made = w.backup_directly_as("2");
     let objects = Match::any().method("GET").contains("/objects/");
     let cut = w.via.proxy.inject(
         objects.clone().nth(2).times(2),
@@ -594,18 +594,7 @@ fn a_format_2_restore_resumes_whole_object_gets_cut_mid_body(kind: StoreKind) {
 /// breaking fails the restore as a storage error before anything replaces the target.
 fn a_format_2_restore_whose_object_downloads_fail_leaves_the_target_untouched(kind: StoreKind) {
     let w = world(kind, "exhausted-restore-f2");
-    let made = ok_json(&lifeboat(
-        &[
-            "--json",
-            "backup",
-            "--dremio-home",
-            w.home(),
-            "--to",
-            &w.loc.url,
-        ],
-        &[],
-    ));
-    assert_eq!(made["format"], 2, "{made}");
+    w.backup_directly_as("2");
     let parent = tempfile::tempdir().unwrap();
     let target = parent.path().join("data");
     put_file(&target.join("db/catalog/CURRENT"), b"the live store");
