@@ -48,10 +48,13 @@ impl Read for ChunkReader {
 /// server (SeaweedFS spent 1.4x the CPU serving a 1 GiB restore in 1 MiB ranges). A stream holds
 /// no more than the channel's few pieces, so small objects gain nothing from ranges.
 pub const WHOLE_GET_MAX: u64 = 16 << 20;
+/// The ranges of a larger object on a remote store. Against 1 MiB ranges, on a restore of 64 MiB
+/// tables from SeaweedFS: half the server's CPU (3.0 vs 6.0 s for 2 GiB), for 22 MiB more RSS.
+pub const REMOTE_RANGE: u64 = 8 << 20;
 
-/// Starts downloading `size` bytes of `key`: on a remote store, up to [`WHOLE_GET_MAX`], with one
-/// streamed GET of those bytes; otherwise in ranges of `range_size`. `LIFEBOAT_RANGE_SIZE` replaces
-/// both sizes.
+/// Starts downloading `size` bytes of `key`. On a remote store: up to [`WHOLE_GET_MAX`] with one
+/// streamed GET of those bytes, else in ranges of [`REMOTE_RANGE`]. On a local folder: in ranges of
+/// `local_range`. `LIFEBOAT_RANGE_SIZE` replaces all three sizes.
 /// The returned task's result says whether every byte was delivered; a consumer that sees an early
 /// end must ask it. A GET whose answer breaks off is resumed where it broke, by object_store,
 /// within the retry budget (`LIFEBOAT_MAX_RETRIES`, `LIFEBOAT_RETRY_TIMEOUT`); each resumption is
@@ -60,18 +63,19 @@ pub fn start(
     loc: &Location,
     key: &ObjPath,
     size: u64,
-    range_size: u64,
+    local_range: u64,
     in_flight: usize,
     cancel: CancellationToken,
 ) -> (ChunkReader, tokio::task::JoinHandle<Result<(), StoreError>>) {
-    // LIFEBOAT_RANGE_SIZE sets the ranges and, with them, the largest object fetched whole.
+    let remote = loc.streams_whole_objects();
     let (whole_max, range_size) = match super::location::range_size() {
         Some(set) => (set, set),
-        None => (WHOLE_GET_MAX, range_size),
+        None if remote => (WHOLE_GET_MAX, REMOTE_RANGE),
+        None => (0, local_range),
     };
     let (tx, rx) = mpsc::channel::<Bytes>(2);
     let (loc, key) = (loc.clone(), key.clone());
-    let task = if size > 0 && size <= whole_max && loc.streams_whole_objects() {
+    let task = if remote && size > 0 && size <= whole_max {
         tokio::spawn(streamed(loc, key, size, tx))
     } else {
         tokio::spawn(ranged(loc, key, size, range_size, in_flight, tx))
@@ -186,6 +190,21 @@ mod tests {
             // Fewer bytes than the object holds: never more than asked for.
             assert_eq!(read_all(loc, &key, 4_321).await, data[..4_321]);
         }
+    }
+
+    #[tokio::test]
+    async fn a_remote_object_over_the_whole_get_bound_comes_in_order_through_ranges() {
+        let remote = Location::open("memory://bucket/p", Access::Write).unwrap();
+        let key = remote.key(&["big"]);
+        // Three ranges of REMOTE_RANGE, the last one short.
+        let data = bytes((2 * REMOTE_RANGE + 12_345) as usize);
+        assert!(data.len() as u64 > WHOLE_GET_MAX);
+        remote
+            .store
+            .put(&key, PutPayload::from(data.clone()))
+            .await
+            .unwrap();
+        assert!(read_all(&remote, &key, data.len() as u64).await == data);
     }
 
     #[tokio::test]
