@@ -68,7 +68,7 @@ pub fn start(
     in_flight: usize,
     cancel: CancellationToken,
 ) -> (ChunkReader, tokio::task::JoinHandle<Result<(), StoreError>>) {
-    let remote = loc.streams_whole_objects();
+    let remote = loc.is_remote();
     let (whole_max, range_size) = match super::location::range_size() {
         Some(set) => (set, set),
         None if remote => (WHOLE_GET_MAX, REMOTE_RANGE),
@@ -178,7 +178,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = url::Url::from_directory_path(dir.path()).unwrap();
         let local = Location::open(url.as_str(), Access::Write).unwrap();
-        assert!(remote.streams_whole_objects() && !local.streams_whole_objects());
+        assert!(remote.is_remote() && !local.is_remote());
         let data = bytes(10_500);
         for loc in [&remote, &local] {
             let key = loc.key(&["o"]);

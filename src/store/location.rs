@@ -303,10 +303,9 @@ impl Location {
         }
     }
 
-    /// Whether a small object is best fetched with one streamed GET rather than ranges: every
-    /// store but a local folder, where a ranged read is a plain `pread` and the store's stream
-    /// hands out 8 KiB pieces.
-    pub(crate) fn streams_whole_objects(&self) -> bool {
+    /// Whether this is an object store reached over the network (every kind but a local folder,
+    /// where a ranged read is a plain `pread` and the store's stream hands out 8 KiB pieces).
+    pub(crate) fn is_remote(&self) -> bool {
         !matches!(self.kind, Kind::Local(_))
     }
 

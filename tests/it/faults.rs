@@ -111,12 +111,12 @@ impl World {
         )
     }
 
-    /// A backup made around the proxy, for tests whose faults are elsewhere.
-    /// A format-1 backup, not through the proxy.
+    /// A format-1 backup made around the proxy, for tests whose faults are elsewhere.
     fn backup_directly(&self) -> serde_json::Value {
         self.backup_directly_as("1")
     }
 
+    /// A backup of `format` made around the proxy.
     fn backup_directly_as(&self, format: &str) -> serde_json::Value {
         let made = ok_json(&lifeboat(
             &[
