@@ -4,6 +4,7 @@
 pub mod ahead;
 pub mod beneath;
 pub mod digest;
+mod direct;
 pub mod flush;
 pub mod fragments;
 pub mod frames;
