@@ -145,14 +145,14 @@ fn work(root: &Path, jobs: Receiver<Job>, back: SyncSender<Vec<u8>>) -> Result<(
         match job {
             Job::File(file, expect) => {
                 // The index's size (hostile or not) only picks the way: the bytes are the same.
-                let direct =
+                let goes_direct =
                     may_go_direct && expect.size >= flush::MIN_BYTES && direct.begin(&file);
                 open = Some(Open {
                     file,
                     expect,
                     hasher: Sha256::new(),
                     size: 0,
-                    direct,
+                    direct: goes_direct,
                 });
             }
             Job::Data(buf) => {
